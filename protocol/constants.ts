@@ -1,0 +1,38 @@
+/**
+ * Every protocol identifier, topic and limit, in one place (DESIGN.md sections 3 and 4).
+ * Other nodes depend on the identifiers; change them only with the design.
+ */
+
+/** Kademlia DHT protocol: a private DHT, not the IPFS one. */
+export const DHT_PROTOCOL = '/trustix/kad/1.0.0';
+/** Tile exchange: one length-prefixed request per stream. */
+export const TILES_PROTOCOL = '/trustix/tiles/1.0.0';
+/** Gossip topic for signed checkpoints: vkey line + '\n' + checkpoint note. */
+export const CHECKPOINT_TOPIC = '/trustix/checkpoint/1.0.0';
+/** Gossip topic for fork evidence documents. */
+export const EVIDENCE_TOPIC = '/trustix/evidence/1.0.0';
+
+/** Size of a SHA-256 hash, the only hash of the tree. */
+export const HASH_SIZE = 32;
+/** C2SP tlog-tiles: tiles have height 8, so a full tile holds 256 hashes or entries. */
+export const TILE_HEIGHT = 8;
+export const TILE_WIDTH = 1 << TILE_HEIGHT;
+
+/** Largest log entry (a Nix fingerprint); the 2-byte length prefix of entry bundles allows no more. */
+export const MAX_ENTRY_BYTES = 65_535;
+/** Largest tree size we represent exactly: sizes and indices are safe integers. */
+export const MAX_TREE_SIZE = Number.MAX_SAFE_INTEGER;
+/** Largest signed note (checkpoint, evidence part) accepted from outside. */
+export const MAX_NOTE_BYTES = 16 * 1024;
+/** Most signature lines a note may carry (C2SP signed-note allows verifiers to cap this). */
+export const MAX_NOTE_SIGNATURES = 16;
+/** Longest key name / checkpoint origin. */
+export const MAX_KEY_NAME_BYTES = 256;
+/** Most hashes in an inclusion or consistency proof (2 * 64 covers any 64-bit tree). */
+export const MAX_PROOF_HASHES = 128;
+/** Largest narinfo accepted from an upstream cache. */
+export const MAX_NARINFO_BYTES = 1024 * 1024;
+/** Largest fork-evidence document. */
+export const MAX_EVIDENCE_BYTES = 64 * 1024;
+/** Largest full tile body: 256 hashes, or an entry bundle of 256 maximal entries. */
+export const MAX_TILE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_BYTES);

@@ -1,0 +1,3 @@
+export * from './constants.ts';
+export * from './ed25519.ts';
+export * from './errors.ts';
