@@ -1,0 +1,27 @@
+/**
+ * The CLI's exit codes (DESIGN.md section 5), and the one place errors map onto them.
+ */
+import { MalformedError, VerificationError } from '../protocol/errors.ts';
+
+export const ExitCode = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  /** Verification failed, or the vote reached no consensus. */
+  verification: 3,
+} as const;
+
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Thrown by commands for bad arguments that yargs could not catch (exit 2). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export function exitCodeFor(err: unknown): ExitCode {
+  if (err instanceof UsageError) return ExitCode.usage;
+  if (err instanceof VerificationError) return ExitCode.verification;
+  // A malformed argument (a key, a path) is the user's input: a usage problem.
+  if (err instanceof MalformedError) return ExitCode.usage;
+  return ExitCode.error;
+}

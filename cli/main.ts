@@ -1,0 +1,48 @@
+/**
+ * The `trustix` command line: a thin yargs layer over node/ and protocol/.
+ * Parses, calls, prints (human text, or one JSON document with --json). Only this layer writes to stdout.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ExitCode, exitCodeFor } from './exit-code.ts';
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let failed: unknown;
+  let usage = false;
+  const parser = yargs(argv as string[])
+    .scriptName('trustix')
+    .usage('$0 <command> [options]\n\nDistributed trust for Nix binaries.')
+    .option('data-dir', {
+      type: 'string',
+      describe: 'Data directory (default: $TRUSTIX_DATA_DIR or ~/.local/share/trustix)',
+    })
+    .option('config', { type: 'string', describe: 'Config file (default: <data-dir>/config.json)' })
+    .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document instead of text' })
+    .demandCommand(1, 'Name a command (see --help).')
+    .strict()
+    .strictCommands()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns ?? 80))
+    .fail((message, err) => {
+      if (err) failed = err;
+      else {
+        usage = true;
+        process.stderr.write(`${message}\nRun 'trustix --help' for usage.\n`);
+      }
+    });
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    failed = err;
+  }
+  if (usage) return ExitCode.usage;
+  if (failed !== undefined) {
+    process.stderr.write(`trustix: ${failed instanceof Error ? failed.message : String(failed)}\n`);
+    return exitCodeFor(failed);
+  }
+  return ExitCode.ok;
+}
+
+process.exitCode = await main(hideBin(process.argv));
