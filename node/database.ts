@@ -1,0 +1,39 @@
+/**
+ * Opens the node's one LevelDB (per data directory). Only one process may hold it.
+ */
+import { logger } from '@libp2p/logger';
+import { Level } from 'level';
+import { StoreCorruptError, StoreLockedError } from './errors.ts';
+import { FORMAT_VERSION, META_VERSION_KEY } from './layout.ts';
+
+const log = logger('trustix:database');
+
+export type Database = Level<Uint8Array, Uint8Array>;
+
+/** One operation of an atomic batch. */
+export type BatchOp =
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
+
+/** Opens (creating if needed) the LevelDB in `dir`; a store held by another process gives StoreLockedError. */
+export async function openDatabase(dir: string): Promise<Database> {
+  const db: Database = new Level<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  try {
+    await db.open();
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(dir, { cause: err });
+    throw err;
+  }
+  const version = await db.get(META_VERSION_KEY);
+  if (version === undefined) {
+    await db.put(META_VERSION_KEY, new TextEncoder().encode(FORMAT_VERSION), { sync: true });
+    log('created store format %s in %s', FORMAT_VERSION, dir);
+  } else if (new TextDecoder().decode(version) !== FORMAT_VERSION) {
+    await db.close();
+    throw new StoreCorruptError(
+      `store in ${dir} has format ${new TextDecoder().decode(version)}, expected ${FORMAT_VERSION}`,
+    );
+  }
+  return db;
+}

@@ -1,0 +1,116 @@
+/**
+ * The storage key layout: every key the node writes to its LevelDB, built here and nowhere else.
+ *
+ * One LevelDB per data directory. Keys are bytes; values are bytes unless noted.
+ *
+ *   meta!version                          -> "1"
+ *   log!<logId hex>!c                     -> latest checkpoint note bytes (the log's head)
+ *   log!<logId hex>!t<L u8><N u64be>      -> hash tile L/N at its widest stored width (32-byte hashes)
+ *   log!<logId hex>!e<N u64be>            -> entry bundle N at its widest stored width
+ *   log!<logId hex>!p<hash20><index u64be> -> "" (index: store path hash -> entry index)
+ *   queue!<seq u64be>                     -> a pending submission (JSON, see node/submission-queue.ts)
+ *
+ * Big-endian integers keep LevelDB's byte order equal to numeric order, so prefix scans
+ * (all entries of one store path, the queue in arrival order) are range reads.
+ */
+
+const encoder = new TextEncoder();
+
+export const FORMAT_VERSION = '1';
+export const META_VERSION_KEY = encoder.encode('meta!version');
+export const QUEUE_PREFIX = encoder.encode('queue!');
+
+const CHECKPOINT = 0x63; // 'c'
+const TILE = 0x74; // 't'
+const ENTRIES = 0x65; // 'e'
+const PATH = 0x70; // 'p'
+
+/** The key prefix under which everything of one log lives. */
+export function logPrefix(logId: string): Uint8Array {
+  if (!/^[0-9a-f]{64}$/.test(logId)) throw new TypeError(`not a log ID: ${logId}`);
+  return encoder.encode(`log!${logId}!`);
+}
+
+export function checkpointKey(prefix: Uint8Array): Uint8Array {
+  return concat(prefix, [CHECKPOINT]);
+}
+
+export function tileKey(prefix: Uint8Array, level: number, index: number): Uint8Array {
+  const key = concat(prefix, [TILE, level], 8);
+  writeU64(key, key.length - 8, index);
+  return key;
+}
+
+export function entryBundleKey(prefix: Uint8Array, index: number): Uint8Array {
+  const key = concat(prefix, [ENTRIES], 8);
+  writeU64(key, key.length - 8, index);
+  return key;
+}
+
+/** Key of one (store path hash, entry index) pair; `pathHash` is the 20 raw bytes of the nix32 hash part. */
+export function pathIndexKey(prefix: Uint8Array, pathHash: Uint8Array, index: number): Uint8Array {
+  const key = concat(prefix, [PATH, ...pathHash], 8);
+  writeU64(key, key.length - 8, index);
+  return key;
+}
+
+/** The range of all path index keys of one store path hash: [gte, lt). */
+export function pathIndexRange(
+  prefix: Uint8Array,
+  pathHash: Uint8Array,
+): { gte: Uint8Array; lt: Uint8Array } {
+  const gte = concat(prefix, [PATH, ...pathHash]);
+  return { gte, lt: successor(gte) };
+}
+
+/** The entry index stored in the last 8 bytes of a path index key. */
+export function indexOfPathKey(key: Uint8Array): number {
+  return readU64(key, key.length - 8);
+}
+
+export function queueKey(seq: number): Uint8Array {
+  const key = concat(QUEUE_PREFIX, [], 8);
+  writeU64(key, key.length - 8, seq);
+  return key;
+}
+
+export function queueRange(): { gte: Uint8Array; lt: Uint8Array } {
+  return { gte: QUEUE_PREFIX, lt: successor(QUEUE_PREFIX) };
+}
+
+export function seqOfQueueKey(key: Uint8Array): number {
+  return readU64(key, key.length - 8);
+}
+
+/** The range of every key of one log (for removal). */
+export function logRange(prefix: Uint8Array): { gte: Uint8Array; lt: Uint8Array } {
+  return { gte: prefix, lt: successor(prefix) };
+}
+
+function concat(prefix: Uint8Array, bytes: readonly number[], reserve = 0): Uint8Array {
+  const out = new Uint8Array(prefix.length + bytes.length + reserve);
+  out.set(prefix);
+  out.set(bytes, prefix.length);
+  return out;
+}
+
+/** The smallest key greater than every key that starts with `prefix`. */
+function successor(prefix: Uint8Array): Uint8Array {
+  const out = Uint8Array.from(prefix);
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i]! < 0xff) {
+      out[i]! += 1;
+      return out.subarray(0, i + 1);
+    }
+  }
+  throw new RangeError('no successor of an all-0xff prefix');
+}
+
+function writeU64(buf: Uint8Array, offset: number, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not a u64 index: ${value}`);
+  new DataView(buf.buffer, buf.byteOffset, buf.byteLength).setBigUint64(offset, BigInt(value));
+}
+
+function readU64(buf: Uint8Array, offset: number): number {
+  return Number(new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(offset));
+}
