@@ -19,6 +19,7 @@
  */
 import { decodeBase64, encodeBase64 } from './base64.ts';
 import { HASH_SIZE, MAX_KEY_NAME_BYTES, MAX_NOTE_BYTES, MAX_TREE_SIZE } from './constants.ts';
+import { parseDecimal } from './decimal.ts';
 import { MalformedError, OutOfRangeError, TooLargeError, VerificationError } from './errors.ts';
 import { type NoteSignature, openNote, signNote } from './note.ts';
 import type { NoteSigner, NoteVerifier } from './vkey.ts';
@@ -45,8 +46,6 @@ export interface SignedCheckpoint extends Checkpoint {
   /** Other signatures on the note (e.g. witness cosignatures), not checked. */
   readonly otherSignatures: readonly NoteSignature[];
 }
-
-const SIZE_DECIMAL = /^(?:0|[1-9][0-9]{0,15})$/;
 
 /** A line is non-empty, without controls (the note rule: nothing below U+0020) or lone surrogates. */
 function checkLine(line: string, what: string): void {
@@ -88,10 +87,7 @@ export function parseCheckpoint(text: string): Checkpoint {
   if (lines.length < 3) throw new MalformedError('checkpoint', 'expected origin, size and root lines');
   const [origin, sizeLine, rootLine, ...extensions] = lines as [string, string, string, ...string[]];
   checkOrigin(origin);
-  if (!SIZE_DECIMAL.test(sizeLine))
-    throw new MalformedError('checkpoint', 'size must be decimal without leading zeros');
-  const size = Number(sizeLine);
-  if (size > MAX_TREE_SIZE) throw new MalformedError('checkpoint', `size ${sizeLine} exceeds 2^53-1`);
+  const size = parseDecimal(sizeLine, 'checkpoint');
   const root = decodeBase64(rootLine, 'checkpoint', HASH_SIZE);
   for (const ext of extensions) checkLine(ext, 'extension');
   return { origin, size, root, extensions };

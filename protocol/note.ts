@@ -37,7 +37,7 @@ export interface NoteSignature {
 export interface OpenedNote {
   /** The note text, final '\n' included, blank separator line excluded. */
   readonly text: string;
-  /** The exact signed bytes of `text`. */
+  /** The exact signed bytes of `text`: a view into the note passed to openNote, not a copy. */
   readonly textBytes: Uint8Array;
   /** Signatures by known keys, all verified (one per key). */
   readonly verified: readonly NoteSignature[];
