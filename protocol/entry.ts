@@ -12,10 +12,11 @@
  */
 import { MAX_ENTRY_BYTES } from './constants.ts';
 import { parseDecimal } from './decimal.ts';
-import { MalformedError, TooLargeError } from './errors.ts';
+import { MalformedError } from './errors.ts';
 import type { Narinfo } from './narinfo.ts';
 import { formatSha256, parseCanonicalSha256 } from './nix-hash.ts';
 import { DEFAULT_STORE_DIR, parseStorePath, storeDirOf } from './store-path.ts';
+import { boundedText } from './utf8.ts';
 
 export interface Entry {
   /** Full store path. */
@@ -29,21 +30,13 @@ export interface Entry {
 
 const WHAT = 'entry';
 const KIND = '1';
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Parses an entry strictly and canonically; every store path must be in `storeDir`.
  * Throws TooLargeError over MAX_ENTRY_BYTES (before reading), MalformedError otherwise.
  */
 export function parseEntry(input: Uint8Array | string, storeDir = DEFAULT_STORE_DIR): Entry {
-  const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.length;
-  if (size > MAX_ENTRY_BYTES) throw new TooLargeError(WHAT, size, MAX_ENTRY_BYTES);
-  let text: string;
-  try {
-    text = typeof input === 'string' ? input : utf8.decode(input);
-  } catch (cause) {
-    throw new MalformedError(WHAT, 'not valid UTF-8', { cause });
-  }
+  const text = boundedText(input, WHAT, MAX_ENTRY_BYTES);
   if (/[\r\n]/.test(text)) throw new MalformedError(WHAT, 'contains a line break');
   // Store paths contain neither ';' nor ',' (store-path.ts), so splitting is exact.
   const fields = text.split(';');

@@ -21,10 +21,11 @@
  */
 import { MAX_NARINFO_BYTES } from './constants.ts';
 import { parseDecimal } from './decimal.ts';
-import { MalformedError, TooLargeError } from './errors.ts';
+import { MalformedError } from './errors.ts';
 import { parseNarinfoSignature } from './narinfo-signature.ts';
 import { formatSha256, parseSha256 } from './nix-hash.ts';
 import { DEFAULT_STORE_DIR, parseStoreBaseName, parseStorePath } from './store-path.ts';
+import { boundedText } from './utf8.ts';
 
 /** A field Nix does not know, kept as written. */
 export interface NarinfoField {
@@ -58,21 +59,13 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const WHAT = 'narinfo';
 const UNKNOWN_DERIVER = 'unknown-deriver';
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Parses a narinfo strictly. Store paths (StorePath, References, Deriver) must be in `storeDir`.
  * Throws TooLargeError over MAX_NARINFO_BYTES (before reading), MalformedError otherwise.
  */
 export function parseNarinfo(input: Uint8Array | string, storeDir = DEFAULT_STORE_DIR): Narinfo {
-  const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.length;
-  if (size > MAX_NARINFO_BYTES) throw new TooLargeError(WHAT, size, MAX_NARINFO_BYTES);
-  let text: string;
-  try {
-    text = typeof input === 'string' ? input : utf8.decode(input);
-  } catch (cause) {
-    throw new MalformedError(WHAT, 'not valid UTF-8', { cause });
-  }
+  const text = boundedText(input, WHAT, MAX_NARINFO_BYTES);
   if (text.includes('\r')) throw new MalformedError(WHAT, 'contains CR (lines end in LF only)');
   if (!text.endsWith('\n')) throw new MalformedError(WHAT, 'does not end in a newline');
 
