@@ -26,17 +26,17 @@ export function parseNarinfoSignature(text: string): NarinfoSignature {
   const colon = text.indexOf(':');
   if (colon < 0) throw new MalformedError(WHAT, 'expected NAME:base64');
   const keyName = text.slice(0, colon);
-  checkKeyName(keyName);
+  checkSignatureKeyName(keyName);
   return { keyName, signature: decodeBase64(text.slice(colon + 1), WHAT, SIGNATURE_SIZE) };
 }
 
-function checkKeyName(keyName: string): void {
+function checkSignatureKeyName(keyName: string): void {
   if (keyName === '' || Buffer.byteLength(keyName) > MAX_KEY_NAME_BYTES || /[\s:]/.test(keyName))
     throw new MalformedError(WHAT, `bad key name ${JSON.stringify(keyName.slice(0, 40))}`);
 }
 
 export function formatNarinfoSignature(sig: NarinfoSignature): string {
-  checkKeyName(sig.keyName);
+  checkSignatureKeyName(sig.keyName);
   return `${sig.keyName}:${encodeBase64(sig.signature)}`;
 }
 
