@@ -7,11 +7,12 @@
  *   log!<logId hex>!c                     -> latest checkpoint note bytes (the log's head)
  *   log!<logId hex>!t<L u8><N u64be>      -> hash tile L/N at its widest stored width (32-byte hashes)
  *   log!<logId hex>!e<N u64be>            -> entry bundle N at its widest stored width
- *   log!<logId hex>!p<hash20><index u64be> -> "" (index: store path hash -> entry index)
+ *   log!<logId hex>!p<hash20>             -> u64be entry indices, ascending (store path hash -> entries)
  *   queue!<seq u64be>                     -> a pending submission (JSON, see node/submission-queue.ts)
  *
- * Big-endian integers keep LevelDB's byte order equal to numeric order, so prefix scans
- * (all entries of one store path, the queue in arrival order) are range reads.
+ * Big-endian integers keep LevelDB's byte order equal to numeric order, so range reads return
+ * tiles and the queue in order. The path index is one key per store path (not per entry) so that the
+ * sequencer's duplicate check for a whole batch is one getMany, not one iterator per entry.
  */
 
 const encoder = new TextEncoder();
@@ -47,25 +48,27 @@ export function entryBundleKey(prefix: Uint8Array, index: number): Uint8Array {
   return key;
 }
 
-/** Key of one (store path hash, entry index) pair; `pathHash` is the 20 raw bytes of the nix32 hash part. */
-export function pathIndexKey(prefix: Uint8Array, pathHash: Uint8Array, index: number): Uint8Array {
-  const key = concat(prefix, [PATH, ...pathHash], 8);
-  writeU64(key, key.length - 8, index);
-  return key;
+/** Key of the path index record of one store path; `pathHash` is the 20 raw bytes of its nix32 hash part. */
+export function pathIndexKey(prefix: Uint8Array, pathHash: Uint8Array): Uint8Array {
+  if (pathHash.length !== 20) throw new TypeError('a store path hash has 20 bytes');
+  return concat(prefix, [PATH, ...pathHash]);
 }
 
-/** The range of all path index keys of one store path hash: [gte, lt). */
-export function pathIndexRange(
-  prefix: Uint8Array,
-  pathHash: Uint8Array,
-): { gte: Uint8Array; lt: Uint8Array } {
-  const gte = concat(prefix, [PATH, ...pathHash]);
-  return { gte, lt: successor(gte) };
+/** Decodes a path index record: the entry indices of one store path. */
+export function decodeIndexList(value: Uint8Array): number[] {
+  if (value.length % 8 !== 0) throw new RangeError('path index record is not a list of u64');
+  const out: number[] = [];
+  for (let i = 0; i < value.length; i += 8) out.push(readU64(value, i));
+  return out;
 }
 
-/** The entry index stored in the last 8 bytes of a path index key. */
-export function indexOfPathKey(key: Uint8Array): number {
-  return readU64(key, key.length - 8);
+/** Encodes entry indices for a path index record. */
+export function encodeIndexList(indices: readonly number[]): Uint8Array {
+  const out = new Uint8Array(indices.length * 8);
+  indices.forEach((index, i) => {
+    writeU64(out, i * 8, index);
+  });
+  return out;
 }
 
 export function queueKey(seq: number): Uint8Array {

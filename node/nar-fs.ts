@@ -4,7 +4,7 @@
  * Names and symlink targets stay raw bytes (Linux file names are bytes, not text).
  */
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import type { NarNode } from '../protocol/nar-tree.ts';
 
 // Large reads keep the hash fed with few, big updates.
@@ -20,7 +20,13 @@ export async function narTreeOf(path: string | Buffer): Promise<NarNode> {
       // Nix keeps only the owner's executable bit.
       executable: (st.mode & 0o100) !== 0,
       size: st.size,
-      contents: () => createReadStream(path, { highWaterMark: READ_CHUNK }),
+      // Small files in one read: a stream per file costs far more than the bytes.
+      contents:
+        st.size <= READ_CHUNK
+          ? async function* () {
+              yield await readFile(path);
+            }
+          : () => createReadStream(path, { highWaterMark: READ_CHUNK }),
     };
   }
   if (st.isDirectory()) {

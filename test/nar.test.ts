@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
+import { narTreeOf as fsNode } from '../node/nar-fs.ts';
 import { MalformedError } from '../protocol/errors.ts';
 import { narChunks, narHash } from '../protocol/nar.ts';
 import { memoryDirectory, memoryFile, memorySymlink, type NarNode } from '../protocol/nar-tree.ts';
 import { encodeNix32 } from '../protocol/nix32.ts';
-import { fsNode, unpackTrees } from './helpers/nar-fs.ts';
+import { unpackTrees } from './helpers/nar-fs.ts';
 import { fixture, VECTORS } from './helpers/nix-fixtures.ts';
 
 async function narBytes(node: NarNode): Promise<Buffer> {
