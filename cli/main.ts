@@ -2,9 +2,11 @@
  * The `trustix` command line: a thin yargs layer over node/ and protocol/.
  * Parses, calls, prints (human text, or one JSON document with --json). Only this layer writes to stdout.
  */
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { initCommand } from './commands/init.ts';
 import { ExitCode, exitCodeFor } from './exit-code.ts';
+import type { GlobalOptions } from './global-options.ts';
 
 export async function main(argv: readonly string[]): Promise<number> {
   let failed: unknown;
@@ -18,6 +20,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     })
     .option('config', { type: 'string', describe: 'Config file (default: <data-dir>/config.json)' })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document instead of text' })
+    .command(initCommand as CommandModule<GlobalOptions, never>)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .strictCommands()
