@@ -120,8 +120,11 @@ export function subtreeIds(lo: number, hi: number, out: HashId[] = []): HashId[]
 /** Reads the next hashes of a batch in order, checking each; assembly walks ids in generation order. */
 export class HashCursor {
   private pos = 0;
+  private readonly hashes: readonly Hash[];
 
-  constructor(private readonly hashes: readonly Hash[]) {}
+  constructor(hashes: readonly Hash[]) {
+    this.hashes = hashes;
+  }
 
   next(): Hash {
     const h = this.hashes[this.pos++];
