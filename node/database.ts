@@ -37,3 +37,8 @@ export async function openDatabase(dir: string): Promise<Database> {
   }
   return db;
 }
+
+/** Writes `ops` as one atomic batch, synced to disk before it resolves. */
+export async function writeBatch(db: Database, ops: readonly BatchOp[]): Promise<void> {
+  await db.batch([...ops], { sync: true });
+}

@@ -58,6 +58,11 @@ export class SubmissionQueue {
     return queued;
   }
 
+  /** Sequence number of the newest submission enqueued (-1 before any). */
+  lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
   /** Up to `limit` pending submissions with sequence numbers >= `fromSeq`, oldest first. */
   async pending(fromSeq: number, limit: number): Promise<QueuedSubmission[]> {
     const out: QueuedSubmission[] = [];

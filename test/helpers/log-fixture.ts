@@ -1,0 +1,86 @@
+/**
+ * A real log on a real LevelDB in a temp dir: database, queue, store and sequencer, for tests.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Database, openDatabase } from '../../node/database.ts';
+import { LogStore } from '../../node/log-store.ts';
+import { Sequencer, type SequencerInit } from '../../node/sequencer.ts';
+import { type Submission, SubmissionQueue } from '../../node/submission-queue.ts';
+import {
+  generateNixSecretKey,
+  type LogKey,
+  logKeyOf,
+  logSigner,
+  type NixSecretKey,
+} from '../../protocol/keys.ts';
+
+export interface LogFixture {
+  readonly dir: string;
+  readonly db: Database;
+  readonly secret: NixSecretKey;
+  readonly key: LogKey;
+  readonly store: LogStore;
+  readonly queue: SubmissionQueue;
+  readonly sequencer: Sequencer;
+  /** Queues entries and waits until they are sequenced. */
+  append(entries: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+  /** Closes and deletes the temp dir. */
+  destroy(): Promise<void>;
+}
+
+export async function tempDir(prefix = 'trustix-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Opens (or reopens, given `dir` and `secret`) a log with a running sequencer. */
+export async function openLogFixture(
+  options: {
+    dir?: string;
+    secret?: NixSecretKey;
+    init?: SequencerInit;
+    resolve?: (s: Submission) => Promise<string[]>;
+  } = {},
+): Promise<LogFixture> {
+  const dir = options.dir ?? (await tempDir());
+  const secret = options.secret ?? generateNixSecretKey('test-log-1');
+  const key = logKeyOf(secret);
+  const db = await openDatabase(join(dir, 'db'));
+  const store = await LogStore.open(db, key);
+  const queue = await SubmissionQueue.open(db);
+  const sequencer = new Sequencer(
+    {
+      db,
+      store,
+      queue,
+      signer: logSigner(secret),
+      resolve: options.resolve ?? (async (s) => Promise.reject(new Error(`no resolver for ${s.kind}`))),
+    },
+    { intervalMs: 0, ...options.init },
+  );
+  await sequencer.start();
+  const close = async () => {
+    await sequencer.stop();
+    await db.close();
+  };
+  return {
+    dir,
+    db,
+    secret,
+    key,
+    store,
+    queue,
+    sequencer,
+    async append(entries) {
+      await queue.enqueue(entries.map((entry) => ({ kind: 'entry', entry })));
+      await sequencer.flushed();
+    },
+    close,
+    async destroy() {
+      await close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
