@@ -27,3 +27,13 @@ export class NodeUnavailableError extends TrustixError {
     super('ERR_NODE_UNAVAILABLE', message, options);
   }
 }
+
+/** A binary cache that cannot be read: unreachable, timing out, answering errors or oversize/invalid metadata. */
+export class BinaryCacheError extends TrustixError {
+  readonly url: string;
+
+  constructor(url: string, message: string, options?: ErrorOptions) {
+    super('ERR_BINARY_CACHE', `binary cache ${url}: ${message}`, options);
+    this.url = url;
+  }
+}
