@@ -5,6 +5,9 @@
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { initCommand } from './commands/init.ts';
+import { publishCommand } from './commands/publish.ts';
+import { startCommand } from './commands/start.ts';
+import { submitCommand } from './commands/submit.ts';
 import { ExitCode, exitCodeFor } from './exit-code.ts';
 import type { GlobalOptions } from './global-options.ts';
 
@@ -21,6 +24,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('config', { type: 'string', describe: 'Config file (default: <data-dir>/config.json)' })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document instead of text' })
     .command(initCommand as CommandModule<GlobalOptions, never>)
+    .command(startCommand as CommandModule<GlobalOptions, never>)
+    .command(publishCommand as CommandModule<GlobalOptions, never>)
+    .command(submitCommand as CommandModule<GlobalOptions, never>)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .strictCommands()

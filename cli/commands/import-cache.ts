@@ -1,0 +1,148 @@
+/**
+ * `trustix import-cache URL --key NAME:BASE64 [--key ...] [--paths FILE] [--concurrency N] [--restart]`:
+ * let an existing binary cache vouch for its history. Every narinfo signed by one of the keys becomes
+ * an entry of the running node's log; the others are refused one by one. Resumable: a rerun continues
+ * where an interrupted one stopped. Exit 0 when all imported, 3 when some were refused, 1 on errors.
+ */
+import { access, readFile } from 'node:fs/promises';
+import type { Argv, CommandModule } from 'yargs';
+import { type ImportProgress, type ImportSummary, importCache, submitSink } from '../../node/cache-import.ts';
+import { dataDir } from '../../node/data-dir.ts';
+import { NodeUnavailableError } from '../../node/errors.ts';
+import { VerificationError } from '../../protocol/errors.ts';
+import { parseNixPublicKey } from '../../protocol/keys.ts';
+import { UsageError } from '../exit-code.ts';
+import { dataDirOf, type GlobalOptions } from '../global-options.ts';
+import { print } from '../output.ts';
+
+interface ImportCacheArgs extends GlobalOptions {
+  readonly url: string;
+  readonly key: readonly string[];
+  readonly paths?: string;
+  readonly concurrency: number;
+  readonly timeout: number;
+  readonly restart: boolean;
+}
+
+const MAX_PRINTED_REFUSALS = 20;
+
+export const importCacheCommand: CommandModule<GlobalOptions, ImportCacheArgs> = {
+  command: 'import-cache <url>',
+  describe: 'Import the signed narinfos of a binary cache (file:// or http(s)://) into the log',
+  builder: (yargs: Argv<GlobalOptions>) =>
+    yargs
+      .positional('url', { type: 'string', demandOption: true, describe: 'Binary cache URL' })
+      .option('key', {
+        type: 'string',
+        array: true,
+        demandOption: true,
+        describe: 'Trusted public key NAME:BASE64 (repeatable); narinfos signed by none are refused',
+      })
+      .option('paths', {
+        type: 'string',
+        describe: 'File of store paths or hash parts to import (for caches without a directory index)',
+      })
+      .option('concurrency', { type: 'number', default: 8, describe: 'Narinfo fetches in flight' })
+      .option('timeout', { type: 'number', default: 10, describe: 'Seconds allowed per request' })
+      .option('restart', { type: 'boolean', default: false, describe: 'Forget saved progress, start over' }),
+  handler: async (argv) => {
+    const keys = argv.key.map((k) => parseNixPublicKey(k));
+    if (!Number.isSafeInteger(argv.concurrency) || argv.concurrency < 1 || argv.concurrency > 256)
+      throw new UsageError('--concurrency must be an integer from 1 to 256');
+    if (!(argv.timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds');
+    const paths = argv.paths !== undefined ? await readFile(argv.paths, 'utf8') : undefined;
+    const dir = dataDirOf(argv);
+    const { socket } = dataDir(dir);
+    // Fail before fetching anything when there is no node to hand entries to.
+    await access(socket).catch(() => {
+      throw new NodeUnavailableError(
+        `no trustix node is running for ${dir} (start one with 'trustix start')`,
+      );
+    });
+
+    const view = new ProgressView(argv.json);
+    const abort = new AbortController();
+    const onSigint = () => abort.abort(new Error('interrupted'));
+    process.once('SIGINT', onSigint);
+    let summary: ImportSummary;
+    try {
+      summary = await importCache({
+        url: argv.url,
+        keys,
+        sink: submitSink(socket),
+        dataDir: dir,
+        ...(paths !== undefined ? { paths } : {}),
+        concurrency: argv.concurrency,
+        restart: argv.restart,
+        signal: abort.signal,
+        onProgress: (p) => view.update(p),
+        cache: { timeoutMs: Math.round(argv.timeout * 1000) },
+      });
+    } catch (err) {
+      view.end();
+      if (abort.signal.aborted)
+        throw new Error('interrupted; progress is saved: run the same command again to continue');
+      throw err;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+    view.end();
+    print(argv, summary, formatSummary);
+    if (summary.refused > 0)
+      throw new VerificationError('cache import', `${summary.refused} narinfo(s) refused`);
+  },
+};
+
+function formatSummary(s: ImportSummary): string {
+  const lines = [
+    `${s.url}: ${s.listed} narinfo(s) listed; imported ${s.imported}, skipped ${s.skipped} (done earlier), refused ${s.refused}`,
+  ];
+  if (s.listed === 0)
+    lines.push('Nothing listed: if the cache serves no directory index, name the paths with --paths FILE.');
+  if (s.refused > 0) {
+    const byReason = Object.entries(s.refusedByReason).map(([reason, n]) => `${reason} ${n}`);
+    lines.push(`Refused (${byReason.join(', ')}):`);
+    for (const r of s.refusals.slice(0, MAX_PRINTED_REFUSALS))
+      lines.push(`  ${r.storePath ?? r.hashPart}: ${r.reason}: ${r.message}`);
+    if (s.refused > MAX_PRINTED_REFUSALS)
+      lines.push(`  ... and ${s.refused - MAX_PRINTED_REFUSALS} more (--json lists up to 1000)`);
+  }
+  return lines.join('\n');
+}
+
+/** Progress on stderr: a bar redrawn in place on a terminal, a line per few seconds otherwise. */
+class ProgressView {
+  private readonly tty = process.stderr.isTTY === true;
+  private readonly quiet: boolean;
+  private last = 0;
+  private drawn = false;
+
+  constructor(json: boolean) {
+    // Plain lines would clutter a log that is mostly the JSON document; a terminal still gets the bar.
+    this.quiet = json && !this.tty;
+  }
+
+  update(p: ImportProgress): void {
+    if (this.quiet) return;
+    const now = Date.now();
+    const last = p.kind === 'listed' || (p.kind === 'page' && p.done === p.listed);
+    // Plain lines only when a page is recorded (what a rerun would resume from).
+    if (!this.tty && p.kind === 'narinfo') return;
+    if (!last && now - this.last < (this.tty ? 100 : 2000)) return;
+    this.last = now;
+    const counts = `${p.done}/${p.listed}  imported ${p.imported}  refused ${p.refused}  skipped ${p.skipped}`;
+    if (this.tty) {
+      const width = 30;
+      const filled = p.listed === 0 ? width : Math.round((p.done / p.listed) * width);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${counts}\x1b[K`);
+      this.drawn = true;
+    } else {
+      process.stderr.write(`import-cache: ${counts}\n`);
+    }
+  }
+
+  end(): void {
+    if (this.drawn) process.stderr.write('\n');
+    this.drawn = false;
+  }
+}

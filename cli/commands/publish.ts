@@ -1,0 +1,35 @@
+/**
+ * `trustix publish`: the post-build hook as a command. Reads DRV_PATH and OUT_PATHS as Nix sets them
+ * (OUT_PATHS is empty in Nix 2.8: then the node resolves the derivation's outputs) and hands them to
+ * the running node, returning once they are durably queued. cli/bin/trustix-post-build-hook.js does the
+ * same without loading the CLI, for nix.conf's argument-less `post-build-hook`.
+ */
+import type { CommandModule } from 'yargs';
+import { dataDir } from '../../node/data-dir.ts';
+import type { Submission } from '../../node/submission-queue.ts';
+import { submit } from '../../node/submit-client.js';
+import { UsageError } from '../exit-code.ts';
+import { dataDirOf, type GlobalOptions } from '../global-options.ts';
+import { print } from '../output.ts';
+
+export const publishCommand: CommandModule<GlobalOptions, GlobalOptions> = {
+  command: 'publish',
+  describe: 'Publish the build Nix just finished (post-build hook: reads DRV_PATH and OUT_PATHS)',
+  handler: async (argv) => {
+    const outPaths = (process.env['OUT_PATHS'] ?? '').split(/\s+/).filter(Boolean);
+    const drvPath = process.env['DRV_PATH'] ?? '';
+    const submissions: Submission[] =
+      outPaths.length > 0
+        ? outPaths.map((path) => ({ kind: 'path', path }))
+        : drvPath
+          ? [{ kind: 'drv', drvPath }]
+          : [];
+    if (submissions.length === 0)
+      throw new UsageError('neither OUT_PATHS nor DRV_PATH is set (run me from Nix)');
+    const queued = await submit(
+      process.env['TRUSTIX_SOCKET'] || dataDir(dataDirOf(argv)).socket,
+      submissions,
+    );
+    print(argv, { queued }, (o) => `queued ${o.queued} submission(s)`);
+  },
+};
