@@ -28,6 +28,56 @@ export class NodeUnavailableError extends TrustixError {
   }
 }
 
+/** `nix-store` is not installed or not on PATH, and the work needs it (references come only from Nix). */
+export class NixUnavailableError extends TrustixError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_NIX_UNAVAILABLE', message, options);
+  }
+}
+
+/** A `nix-store` call failed, timed out, printed too much, or printed something we cannot parse. */
+export class NixCommandError extends TrustixError {
+  readonly args: readonly string[];
+
+  constructor(args: readonly string[], message: string, options?: ErrorOptions) {
+    super('ERR_NIX_COMMAND', `nix-store ${args.join(' ').slice(0, 200)}: ${message}`, options);
+    this.args = args;
+  }
+}
+
+/** A path that is outside the Nix store, not registered as valid there, or missing on disk. */
+export class StorePathNotValidError extends TrustixError {
+  readonly path: string;
+
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super('ERR_STORE_PATH_NOT_VALID', `${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/** A derivation for which Nix reports no outputs. */
+export class NoOutputsError extends TrustixError {
+  readonly drvPath: string;
+
+  constructor(drvPath: string) {
+    super('ERR_NO_OUTPUTS', `${drvPath}: Nix reports no outputs for this derivation`);
+    this.drvPath = drvPath;
+  }
+}
+
+/**
+ * Our NAR serialization of a store path disagrees with the NAR hash or size Nix recorded for it:
+ * the store on disk was altered after registration (or a serializer is wrong). Never logged.
+ */
+export class NarMismatchError extends TrustixError {
+  readonly path: string;
+
+  constructor(path: string, detail: string) {
+    super('ERR_NAR_MISMATCH', `${path}: our NAR differs from what Nix recorded (${detail}); refused`);
+    this.path = path;
+  }
+}
+
 /** A binary cache that cannot be read: unreachable, timing out, answering errors or oversize/invalid metadata. */
 export class BinaryCacheError extends TrustixError {
   readonly url: string;
