@@ -95,6 +95,54 @@ export async function proveConsistency(
 }
 
 /**
+ * The roots of both trees as a consistency path from `oldSize` to `newSize` (0 < oldSize < newSize)
+ * determines them (RFC 9162 section 2.1.4.2). The path is the proof, preceded by the old tree's hash
+ * itself when oldSize is a power of two. Fork evidence uses this to show what the larger tree's prefix is.
+ */
+export function rootsFromConsistencyPath(
+  oldSize: number,
+  newSize: number,
+  path: readonly Hash[],
+): [Hash, Hash] {
+  assertTreeSize(oldSize, 'old tree size');
+  assertTreeSize(newSize, 'new tree size');
+  assertProof(path, WHAT);
+  if (oldSize === 0 || oldSize >= newSize)
+    throw new VerificationError(WHAT, `no consistency path from size ${oldSize} to ${newSize}`);
+  if (path.length === 0) throw new VerificationError(WHAT, 'proof is empty');
+  return rootsFromPath(oldSize, newSize, path);
+}
+
+function rootsFromPath(oldSize: number, newSize: number, path: readonly Hash[]): [Hash, Hash] {
+  let fn = oldSize - 1;
+  let sn = newSize - 1;
+  while (fn % 2 === 1) {
+    fn = (fn - 1) / 2;
+    sn = Math.floor(sn / 2);
+  }
+  let fr = path[0]!;
+  let sr = fr;
+  for (let i = 1; i < path.length; i++) {
+    const c = path[i]!;
+    if (sn === 0) throw new VerificationError(WHAT, 'proof is too long');
+    if (fn % 2 === 1 || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn /= 2;
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0) throw new VerificationError(WHAT, 'proof is too short');
+  return [fr, sr];
+}
+
+/**
  * Verifies that the tree (newSize, newRoot) extends the tree (oldSize, oldRoot), by RFC 9162
  * section 2.1.4.2. Also: oldSize == newSize needs an empty proof and equal roots; oldSize == 0 needs an
  * empty proof and oldRoot == EMPTY_ROOT.
@@ -126,31 +174,7 @@ export function verifyConsistency(
 
   // The old root is the first node of the path exactly when the old tree is a complete subtree.
   const path = 2 ** (bitLength(oldSize) - 1) === oldSize ? [oldRoot, ...proof] : proof;
-  let fn = oldSize - 1;
-  let sn = newSize - 1;
-  while (fn % 2 === 1) {
-    fn = (fn - 1) / 2;
-    sn = Math.floor(sn / 2);
-  }
-  let fr = path[0]!;
-  let sr = fr;
-  for (let i = 1; i < path.length; i++) {
-    const c = path[i]!;
-    if (sn === 0) throw new VerificationError(WHAT, 'proof is too long');
-    if (fn % 2 === 1 || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
-      while (fn % 2 === 0 && fn !== 0) {
-        fn /= 2;
-        sn = Math.floor(sn / 2);
-      }
-    } else {
-      sr = nodeHash(sr, c);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  if (sn !== 0) throw new VerificationError(WHAT, 'proof is too short');
+  const [fr, sr] = rootsFromPath(oldSize, newSize, path);
   if (!hashesEqual(fr, oldRoot)) throw new VerificationError(WHAT, 'old root does not match');
   if (!hashesEqual(sr, newRoot)) throw new VerificationError(WHAT, 'new root does not match');
 }
