@@ -9,7 +9,8 @@
  * (`<data-dir>/imports/<sha256(url)>.json`). A rerun after an interruption skips what is recorded; the
  * state is deleted once the import completes, so a later run imports the cache afresh (the node's
  * log skips entries it already holds, so overlap is harmless). The state also remembers the key set
- * and the listing source: a rerun with other keys or another paths list starts over.
+ * and the listing source: a rerun with other keys or another paths list starts over. Narinfos the
+ * cache gains meanwhile that sort before the recorded position wait for the next full run.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';

@@ -258,7 +258,8 @@ test('CLI: import-cache queues the cache entries in a running node; a rerun queu
   const node = await startNode(t);
   const server = await serveCache(CACHE_DIR);
   t.teardown(() => server.close());
-  const args = ['import-cache', server.url, '--key', VECTORS.keys['trustix-test-1']!.public];
+  // The key as a file, the way `nix key convert-secret-to-public` leaves it.
+  const args = ['import-cache', server.url, '--key', join(NIX_FIXTURES, 'keys', 'trustix-test-1.public')];
   const res = await cli([...args, '--data-dir', node.dir]);
   t.is(res.code, 0, res.stderr);
   t.regex(res.stdout, /imported 5, skipped 0 \(done earlier\), refused 0/);
@@ -287,7 +288,7 @@ test('CLI: refusals give exit code 3 with per-entry reasons in --json; the good 
   t.deepEqual(await node.queued(), [E!.fingerprint]);
 });
 
-test('CLI: no running node is exit 1, a malformed key exit 2, an unreachable cache exit 1', async (t) => {
+test('CLI: no running node is exit 1, a malformed key or missing paths file exit 2, an unreachable cache exit 1', async (t) => {
   const empty = await tempDir(t, 'trustix-none-');
   const key = VECTORS.keys['trustix-test-1']!.public;
   const url = pathToFileURL(CACHE_DIR).href;
@@ -296,6 +297,18 @@ test('CLI: no running node is exit 1, a malformed key exit 2, an unreachable cac
   t.regex(noNode.stderr, /no trustix node is running/);
   const badKey = await cli(['import-cache', url, '--key', 'nonsense', '--data-dir', empty]);
   t.is(badKey.code, 2, badKey.stderr);
+  const noPaths = await cli([
+    'import-cache',
+    url,
+    '--key',
+    key,
+    '--paths',
+    join(empty, 'none'),
+    '--data-dir',
+    empty,
+  ]);
+  t.is(noPaths.code, 2, noPaths.stderr);
+  t.regex(noPaths.stderr, /--paths/);
   const node = await startNode(t);
   const gone = await cli([
     'import-cache',

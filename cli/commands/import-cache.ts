@@ -10,7 +10,7 @@ import { type ImportProgress, type ImportSummary, importCache, submitSink } from
 import { dataDir } from '../../node/data-dir.ts';
 import { NodeUnavailableError } from '../../node/errors.ts';
 import { VerificationError } from '../../protocol/errors.ts';
-import { parseNixPublicKey } from '../../protocol/keys.ts';
+import { type NixPublicKey, parseNixPublicKey } from '../../protocol/keys.ts';
 import { UsageError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
@@ -36,7 +36,8 @@ export const importCacheCommand: CommandModule<GlobalOptions, ImportCacheArgs> =
         type: 'string',
         array: true,
         demandOption: true,
-        describe: 'Trusted public key NAME:BASE64 (repeatable); narinfos signed by none are refused',
+        describe:
+          'Trusted public key NAME:BASE64, or a file holding one (repeatable); narinfos signed by none are refused',
       })
       .option('paths', {
         type: 'string',
@@ -46,11 +47,11 @@ export const importCacheCommand: CommandModule<GlobalOptions, ImportCacheArgs> =
       .option('timeout', { type: 'number', default: 10, describe: 'Seconds allowed per request' })
       .option('restart', { type: 'boolean', default: false, describe: 'Forget saved progress, start over' }),
   handler: async (argv) => {
-    const keys = argv.key.map((k) => parseNixPublicKey(k));
+    const keys = await Promise.all(argv.key.map(readKey));
     if (!Number.isSafeInteger(argv.concurrency) || argv.concurrency < 1 || argv.concurrency > 256)
       throw new UsageError('--concurrency must be an integer from 1 to 256');
     if (!(argv.timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds');
-    const paths = argv.paths !== undefined ? await readFile(argv.paths, 'utf8') : undefined;
+    const paths = argv.paths !== undefined ? await readArgFile(argv.paths, '--paths') : undefined;
     const dir = dataDirOf(argv);
     const { socket } = dataDir(dir);
     // Fail before fetching anything when there is no node to hand entries to.
@@ -92,6 +93,19 @@ export const importCacheCommand: CommandModule<GlobalOptions, ImportCacheArgs> =
       throw new VerificationError('cache import', `${summary.refused} narinfo(s) refused`);
   },
 };
+
+/** `NAME:BASE64`, or the path of a public key file in that form (key names contain no ':'). */
+async function readKey(value: string): Promise<NixPublicKey> {
+  return parseNixPublicKey(value.includes(':') ? value : (await readArgFile(value, '--key')).trim());
+}
+
+async function readArgFile(path: string, option: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${option} ${path}: ${(err as Error).message}`);
+  }
+}
 
 function formatSummary(s: ImportSummary): string {
   const lines = [
