@@ -118,7 +118,7 @@ test('a missing nix-store is NixUnavailableError, and version() is undefined', a
 });
 
 test('a nix-store that hangs is killed at the timeout: NixCommandError', async (t) => {
-  const store = new NixStore({ bin: await fakeNixStore('hang', 'exec sleep 30'), timeoutMs: 300 });
+  const store = new NixStore({ bin: await fakeNixStore('hang', 'exec /bin/sleep 30'), timeoutMs: 300 });
   const started = Date.now();
   const err = await t.throwsAsync(store.pathInfo([REF]), { instanceOf: NixCommandError });
   t.regex(err!.message, /timed out after 300 ms/);
@@ -127,7 +127,7 @@ test('a nix-store that hangs is killed at the timeout: NixCommandError', async (
 
 test('a nix-store that prints more than the cap is stopped: NixCommandError', async (t) => {
   const store = new NixStore({
-    bin: await fakeNixStore('chatty', 'exec head -c 1000000 /dev/zero'),
+    bin: await fakeNixStore('chatty', 'exec /usr/bin/head -c 1000000 /dev/zero'),
     maxOutputBytes: 4096,
   });
   const err = await t.throwsAsync(store.requisites([REF]), { instanceOf: NixCommandError });
@@ -158,7 +158,7 @@ test('any other failure is NixCommandError carrying the exit code and the end of
 });
 
 test('an aborted call kills nix-store and rejects with the abort', async (t) => {
-  const store = new NixStore({ bin: await fakeNixStore('slow', 'exec sleep 30') });
+  const store = new NixStore({ bin: await fakeNixStore('slow', 'exec /bin/sleep 30') });
   const controller = new AbortController();
   const call = store.pathInfo([REF], controller.signal);
   setTimeout(() => controller.abort(), 100);
