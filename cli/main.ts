@@ -4,6 +4,7 @@
  */
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { importCacheCommand } from './commands/import-cache.ts';
 import { initCommand } from './commands/init.ts';
 import { publishCommand } from './commands/publish.ts';
 import { startCommand } from './commands/start.ts';
@@ -27,6 +28,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command(startCommand as CommandModule<GlobalOptions, never>)
     .command(publishCommand as CommandModule<GlobalOptions, never>)
     .command(submitCommand as CommandModule<GlobalOptions, never>)
+    .command(importCacheCommand as CommandModule<GlobalOptions, never>)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .strictCommands()

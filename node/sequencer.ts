@@ -32,8 +32,8 @@ export interface SequencerInit {
   readonly intervalMs?: number;
   /** Most queued submissions taken into one batch. Default 10,000. */
   readonly maxBatchSubmissions?: number;
-  /** Submissions resolved (hashed) at once. Default 2. */
-  readonly resolveConcurrency?: number;
+  /** Longest back-off before retrying submissions that failed for a passing reason, in ms. Default 60,000. */
+  readonly maxRetryDelayMs?: number;
   /** Store directory of entries. Default '/nix/store'. */
   readonly storeDir?: string;
 }
@@ -44,9 +44,17 @@ export interface SequencerComponents {
   readonly queue: SubmissionQueue;
   /** The log key, which signs checkpoints. */
   readonly signer: NoteSigner;
-  /** Turns a drv or path submission into its entries (fingerprints); throws to refuse it. */
-  resolve(submission: Submission): Promise<string[]>;
+  /**
+   * Turns drv and path submissions into their entries (fingerprints), one outcome per submission in
+   * order. A refused submission is dropped from the queue and reported; one whose error is `retry`
+   * (Nix busy or missing) stays queued and is tried again after a back-off.
+   */
+  resolve(submissions: readonly Submission[]): Promise<ResolveOutcome[]>;
 }
+
+export type ResolveOutcome =
+  | { readonly ok: true; readonly entries: readonly string[] }
+  | { readonly ok: false; readonly error: Error; readonly retry: boolean };
 
 /** A submission that could not become entries, with the reason. */
 export interface Rejection {
@@ -69,6 +77,9 @@ export class Sequencer extends EventTarget {
   private edge: TileData[] = [];
   private partial: Uint8Array[] = [];
   private readonly sequencedWaiters: { seq: number; resolve: () => void }[] = [];
+  private retryDelayMs = 0;
+  /** One past the highest sequence number ever taken into a batch. */
+  private taken = 0;
 
   constructor(components: SequencerComponents, init: SequencerInit = {}) {
     super();
@@ -76,7 +87,7 @@ export class Sequencer extends EventTarget {
     this.init = {
       intervalMs: 500,
       maxBatchSubmissions: 10_000,
-      resolveConcurrency: 2,
+      maxRetryDelayMs: 60_000,
       storeDir: '/nix/store',
       ...init,
     };
@@ -89,6 +100,7 @@ export class Sequencer extends EventTarget {
     this.edge = await store.edge();
     this.partial = await store.partialBundle();
     this.cursor = 0;
+    this.taken = 0;
     this.abort = new AbortController();
     this.loop = this.run(this.abort.signal);
   }
@@ -120,7 +132,12 @@ export class Sequencer extends EventTarget {
           await sleep(this.init.intervalMs, signal);
           batch = await this.components.queue.pending(this.cursor, this.init.maxBatchSubmissions);
         }
-        await this.sequence(batch);
+        const retrying = await this.sequence(batch);
+        if (retrying) {
+          this.retryDelayMs = Math.min(this.init.maxRetryDelayMs, Math.max(1000, this.retryDelayMs * 2));
+          log('submissions wait for a retry in %d ms', this.retryDelayMs);
+          await sleep(this.retryDelayMs, signal);
+        } else this.retryDelayMs = 0;
       } catch (err) {
         // The batch did not commit: nothing changed; try again shortly.
         log.error('sequencing failed, retrying: %s', err);
@@ -129,41 +146,53 @@ export class Sequencer extends EventTarget {
     }
   }
 
-  private async sequence(batch: readonly QueuedSubmission[]): Promise<void> {
-    const { store } = this.components;
-    const resolved = await this.resolveAll(batch);
+  /** Sequences one batch; true when some submissions stay queued for a retry. */
+  private async sequence(batch: readonly QueuedSubmission[]): Promise<boolean> {
+    const { store, queue } = this.components;
+    const outcomes = await this.resolveAll(batch);
 
     const candidates: string[] = [];
-    for (const r of resolved) if (r.entries) candidates.push(...r.entries);
+    const ops: BatchOp[] = [];
+    let retryFrom: number | undefined;
+    batch.forEach((q, i) => {
+      const outcome = outcomes[i]!;
+      if (!outcome.ok && outcome.retry) {
+        retryFrom ??= q.seq;
+        return;
+      }
+      if (outcome.ok) candidates.push(...outcome.entries);
+      ops.push(queue.deleteOp(q.seq));
+    });
     const fresh = await this.withoutDuplicates(candidates);
 
-    const ops: BatchOp[] = batch.map((q) => this.components.queue.deleteOp(q.seq));
     const oldSize = store.size;
-    let newRoot = store.root;
-    let newSize = oldSize;
     if (fresh.length > 0) {
       const bytes = fresh.map((e) => encoder.encode(e));
       const appended = appendLeaves(oldSize, this.edge, bytes.map(leafHash));
-      newSize = appended.size;
-      newRoot = appended.root;
       for (const t of appended.tiles) ops.push(store.tileOp(t));
       const bundles = this.bundleOps(oldSize, bytes);
       ops.push(...bundles.ops);
       ops.push(...(await this.pathIndexOps(oldSize, fresh)));
-      await this.commit(ops, newSize, newRoot);
-      this.edge = mergeEdge(this.edge, appended.tiles, newSize);
+      await this.commit(ops, appended.size, appended.root);
+      this.edge = mergeEdge(this.edge, appended.tiles, appended.size);
       this.partial = bundles.partial;
-    } else {
+    } else if (ops.length > 0) {
       await writeBatch(this.components.db, ops);
     }
 
-    this.cursor = batch[batch.length - 1]!.seq + 1;
-    for (const r of resolved) {
-      if (r.error)
+    // Submissions kept for a retry are read again from the queue; the others are gone from it, so
+    // once nothing waits for a retry everything below the highest sequence taken is done.
+    this.taken = Math.max(this.taken, batch[batch.length - 1]!.seq + 1);
+    this.cursor = retryFrom ?? this.taken;
+    batch.forEach((q, i) => {
+      const outcome = outcomes[i]!;
+      if (!outcome.ok && !outcome.retry) {
+        log.error('refused %j: %s', q.submission, outcome.error.message);
         this.dispatchEvent(
-          new CustomEvent('rejected', { detail: { submission: r.submission, error: r.error } }),
+          new CustomEvent('rejected', { detail: { submission: q.submission, error: outcome.error } }),
         );
-    }
+      }
+    });
     for (let i = this.sequencedWaiters.length - 1; i >= 0; i--) {
       const w = this.sequencedWaiters[i]!;
       if (w.seq < this.cursor) {
@@ -176,8 +205,9 @@ export class Sequencer extends EventTarget {
       batch.length,
       fresh.length,
       oldSize,
-      newSize,
+      store.size,
     );
+    return retryFrom !== undefined;
   }
 
   /**
@@ -194,28 +224,21 @@ export class Sequencer extends EventTarget {
     this.dispatchEvent(new CustomEvent('checkpoint', { detail: checkpoint }));
   }
 
-  private async resolveAll(
-    batch: readonly QueuedSubmission[],
-  ): Promise<{ submission: Submission; entries?: string[]; error?: Error }[]> {
-    const out: { submission: Submission; entries?: string[]; error?: Error }[] = new Array(batch.length);
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < batch.length; i = next++) {
-        const { submission } = batch[i]!;
-        if (submission.kind === 'entry') {
-          out[i] = { submission, entries: [submission.entry] };
-          continue;
-        }
-        try {
-          out[i] = { submission, entries: await this.components.resolve(submission) };
-        } catch (err) {
-          log.error('refused %j: %s', submission, err);
-          out[i] = { submission, error: err instanceof Error ? err : new Error(String(err)) };
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: this.init.resolveConcurrency }, worker));
-    return out;
+  /** Outcomes in batch order: ready entries as they are, the rest through the resolver in one call. */
+  private async resolveAll(batch: readonly QueuedSubmission[]): Promise<ResolveOutcome[]> {
+    const outcomes: ResolveOutcome[] = new Array(batch.length);
+    const others: number[] = [];
+    batch.forEach(({ submission }, i) => {
+      if (submission.kind === 'entry') outcomes[i] = { ok: true, entries: [submission.entry] };
+      else others.push(i);
+    });
+    if (others.length > 0) {
+      const resolved = await this.components.resolve(others.map((i) => batch[i]!.submission));
+      others.forEach((i, k) => {
+        outcomes[i] = resolved[k] ?? { ok: false, error: new Error('resolver gave no outcome'), retry: true };
+      });
+    }
+    return outcomes;
   }
 
   /** The entries that neither the log nor an earlier entry of the batch holds, in order. */

@@ -7,6 +7,7 @@ import { logger } from '@libp2p/logger';
 import { logSigner } from '../protocol/keys.ts';
 import { dataDir, loadKeys, type NodeKeys } from './data-dir.ts';
 import { type Database, openDatabase } from './database.ts';
+import { NixCommandError, NixUnavailableError } from './errors.ts';
 import { LogRoutes } from './http-logs.ts';
 import { HttpServer, type HttpServerInit } from './http-server.ts';
 import type { LogDirectory, LogReader } from './log-reader.ts';
@@ -18,6 +19,11 @@ import { SubmissionResolver } from './submission-resolver.ts';
 import { SubmitServer } from './submit-server.ts';
 
 const log = logger('trustix:node');
+
+/** Errors that may pass (Nix busy, missing from PATH for now): the submission stays queued. */
+function isPassing(err: Error): boolean {
+  return err instanceof NixCommandError || err instanceof NixUnavailableError || err.name === 'AbortError';
+}
 
 /** The HTTP port a node listens on by default (on 127.0.0.1). */
 export const DEFAULT_HTTP_PORT = 8565;
@@ -70,7 +76,12 @@ export class TrustixNode {
           store: ownLog,
           queue,
           signer: logSigner(keys.logSecret),
-          resolve: async (s) => (await resolver.resolve(s)).map((r) => r.fingerprint),
+          resolve: async (submissions) =>
+            (await resolver.resolveAll(submissions)).map((r) =>
+              r.ok
+                ? { ok: true, entries: r.entries.map((e) => e.fingerprint) }
+                : { ok: false, error: r.error, retry: isPassing(r.error) },
+            ),
         },
         { storeDir, ...this.init.sequencer },
       );

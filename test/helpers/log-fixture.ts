@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Database, openDatabase } from '../../node/database.ts';
 import { LogStore } from '../../node/log-store.ts';
-import { Sequencer, type SequencerInit } from '../../node/sequencer.ts';
-import { type Submission, SubmissionQueue } from '../../node/submission-queue.ts';
+import { Sequencer, type SequencerComponents, type SequencerInit } from '../../node/sequencer.ts';
+import { SubmissionQueue } from '../../node/submission-queue.ts';
 import {
   generateNixSecretKey,
   type LogKey,
@@ -41,7 +41,7 @@ export async function openLogFixture(
     dir?: string;
     secret?: NixSecretKey;
     init?: SequencerInit;
-    resolve?: (s: Submission) => Promise<string[]>;
+    resolve?: SequencerComponents['resolve'];
   } = {},
 ): Promise<LogFixture> {
   const dir = options.dir ?? (await tempDir());
@@ -56,7 +56,10 @@ export async function openLogFixture(
       store,
       queue,
       signer: logSigner(secret),
-      resolve: options.resolve ?? (async (s) => Promise.reject(new Error(`no resolver for ${s.kind}`))),
+      resolve:
+        options.resolve ??
+        (async (subs) =>
+          subs.map((s) => ({ ok: false, error: new Error(`no resolver for ${s.kind}`), retry: false }))),
     },
     { intervalMs: 0, ...options.init },
   );

@@ -1,0 +1,20 @@
+/**
+ * `npm run bench [-- SUITE...]`: runs the named benchmark suites (all when none is named)
+ * and prints one JSON document per suite on stdout.
+ */
+import type { SuiteResult } from './harness.ts';
+
+const suites: Record<string, () => Promise<SuiteResult>> = {
+  protocol: async () => (await import('./protocol.ts')).run(),
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !(name in suites));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown suite(s): ${unknown.join(', ')}; known: ${Object.keys(suites).join(', ')}\n`);
+  process.exit(2);
+}
+for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
+  const result = await suites[name]!();
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
