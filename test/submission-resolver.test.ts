@@ -18,7 +18,13 @@ import { memoryDirectory, memoryFile } from '../protocol/nar-tree.ts';
 import { formatSha256, parseSha256 } from '../protocol/nix-hash.ts';
 import { encodeNix32 } from '../protocol/nix32.ts';
 import { VECTORS } from './helpers/nix-fixtures.ts';
-import { HAS_NIX, nixTest, type RealNix, realNix } from './helpers/real-nix.ts';
+import {
+  HAS_NIX,
+  nixFingerprint as nixFingerprintOf,
+  nixTest,
+  type RealNix,
+  realNix,
+} from './helpers/real-nix.ts';
 
 // A stand-in store directory on the plain filesystem, and a stand-in for Nix's database, so the
 // resolver's own logic is tested everywhere; the real-Nix tests below check it against Nix.
@@ -306,21 +312,7 @@ if (HAS_NIX) {
   });
 }
 
-/** The fingerprint Nix would sign for `path`, from `nix path-info --json` (SRI hash normalized). */
-async function nixFingerprint(path: string): Promise<string> {
-  const [info] = JSON.parse(await nix.nix('nix', ['path-info', '--json', path])) as {
-    path: string;
-    narHash: string;
-    narSize: number;
-    references: string[];
-  }[];
-  return formatEntry({
-    storePath: info!.path,
-    narHash: parseSha256(info!.narHash, 'nix path-info narHash'),
-    narSize: info!.narSize,
-    references: info!.references,
-  });
-}
+const nixFingerprint = (path: string) => nixFingerprintOf(nix, path);
 
 function realResolver(): SubmissionResolver {
   return new SubmissionResolver({ nix: new NixStore({ env: nix.env }) });

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
+import { formatEntry } from '../../protocol/entry.ts';
+import { parseSha256 } from '../../protocol/nix-hash.ts';
 
 const run = promisify(execFile);
 
@@ -86,4 +88,20 @@ export async function realNix(): Promise<RealNix> {
 
 function lines(text: string): string[] {
   return text.split('\n').filter((l) => l !== '');
+}
+
+/** The fingerprint Nix would sign for `path`, from `nix path-info --json` (SRI hash normalized). */
+export async function nixFingerprint(nix: RealNix, path: string): Promise<string> {
+  const [info] = JSON.parse(await nix.nix('nix', ['path-info', '--json', path])) as {
+    path: string;
+    narHash: string;
+    narSize: number;
+    references: string[];
+  }[];
+  return formatEntry({
+    storePath: info!.path,
+    narHash: parseSha256(info!.narHash, 'nix path-info narHash'),
+    narSize: info!.narSize,
+    references: info!.references,
+  });
 }
