@@ -52,7 +52,9 @@ export async function run() {
       'inclusion proof verification at 2^20',
       indices.length,
       () => {
-        indices.forEach((i, k) => verifyInclusion(i, size, million[i]!, proofs[k]!, root));
+        indices.forEach((i, k) => {
+          verifyInclusion(i, size, million[i]!, proofs[k]!, root);
+        });
       },
       { target: '>= 20,000/s' },
     ),
@@ -62,7 +64,9 @@ export async function run() {
   const oldRoots = olds.map((o) => tree.root(o));
   m.push(
     await rate('consistency proof verification at 2^20', olds.length, () => {
-      olds.forEach((o, k) => verifyConsistency(o, size, oldRoots[k]!, root, cproofs[k]!));
+      olds.forEach((o, k) => {
+        verifyConsistency(o, size, oldRoots[k]!, root, cproofs[k]!);
+      });
     }),
   );
 

@@ -263,7 +263,10 @@ export class Sequencer extends EventTarget {
     entries.forEach((entry, i) => {
       const h = hashParts[i]!;
       let seen = known.get(h);
-      if (seen === undefined) known.set(h, (seen = new Set()));
+      if (seen === undefined) {
+        seen = new Set();
+        known.set(h, seen);
+      }
       if (seen.has(entry)) return;
       seen.add(entry);
       fresh.push(entry);
