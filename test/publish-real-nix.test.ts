@@ -7,14 +7,13 @@ import { execFile } from 'node:child_process';
 import { appendFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import test from 'ava';
 import { initDataDir } from '../node/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 import { openCheckpoint } from '../protocol/checkpoint.ts';
 import { proveInclusion, verifyInclusion } from '../protocol/inclusion-proof.ts';
 import { leafHash } from '../protocol/merkle.ts';
 import { tileHashReader } from '../protocol/tile-hash-reader.ts';
-import { formatTilePath, parseTilePath } from '../protocol/tile-path.ts';
+import { formatTilePath } from '../protocol/tile-path.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 import { nixFingerprint, nixTest, realNix } from './helpers/real-nix.ts';
 

@@ -15,7 +15,7 @@ import { formatEntry } from '../protocol/entry.ts';
 import { MalformedError } from '../protocol/errors.ts';
 import { narHash } from '../protocol/nar.ts';
 import { memoryDirectory, memoryFile } from '../protocol/nar-tree.ts';
-import { formatSha256, parseSha256 } from '../protocol/nix-hash.ts';
+import { formatSha256 } from '../protocol/nix-hash.ts';
 import { encodeNix32 } from '../protocol/nix32.ts';
 import { VECTORS } from './helpers/nix-fixtures.ts';
 import {
