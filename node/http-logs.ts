@@ -13,7 +13,7 @@
 
 import { TILE_WIDTH } from '../protocol/constants.ts';
 import { MalformedError } from '../protocol/errors.ts';
-import { parseTilePath } from '../protocol/tile-path.ts';
+import { parseTilePath, type TileId } from '../protocol/tile-path.ts';
 import {
   type HttpRequest,
   type HttpResponse,
@@ -29,14 +29,36 @@ const LOG_ID_LENGTH = 64;
 
 export interface LogRoutesInit {
   /**
-   * max-age (seconds) of partial tiles. Their bytes never change, but the store drops a partial tile
-   * once the tile grows, so caches keep them briefly. Default 60. Full tiles are immutable (one year).
+   * max-age (seconds) of partial tiles, 0 for no-cache. Their bytes never change, but C2SP lets a log
+   * stop serving a partial tile once the full one exists, so caches keep them briefly. Default 60.
+   * Full tiles are immutable (one year).
    */
   readonly partialTileMaxAgeSeconds?: number;
 }
 
 export interface LogRoutesComponents {
   readonly logs: LogDirectory;
+}
+
+/** A log resource: the checkpoint (no tile) or a tile of the log `logId`. */
+export interface LogResource {
+  readonly logId: string;
+  readonly tile?: TileId;
+}
+
+/**
+ * Parses `<logID>/checkpoint` or `<logID>/tile/...`, the grammar HTTP (after `/logs/`) and the tile
+ * exchange protocol share. Throws MalformedError for a bad log ID or tile path; undefined for another
+ * resource name.
+ */
+export function parseLogResource(path: string): LogResource | undefined {
+  const logId = path.slice(0, LOG_ID_LENGTH);
+  const rest = path.slice(LOG_ID_LENGTH);
+  if (!LOG_ID.test(logId) || !(rest === '' || rest.startsWith('/')))
+    throw new MalformedError('log ID', 'expected 64 lowercase hex digits');
+  if (rest === '/checkpoint') return { logId };
+  if (rest.startsWith('/tile/')) return { logId, tile: parseTilePath(rest.slice(1)) };
+  return undefined;
 }
 
 const CHECKPOINT_HEADERS = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' };
@@ -68,25 +90,17 @@ export class LogRoutes implements HttpRoutes {
     if (request.query !== undefined)
       throw new MalformedError('log path', 'query strings are not accepted under /logs/');
 
-    const logId = path.slice(PREFIX.length, PREFIX.length + LOG_ID_LENGTH);
-    const rest = path.slice(PREFIX.length + LOG_ID_LENGTH);
-    if (!LOG_ID.test(logId) || !(rest === '' || rest.startsWith('/')))
-      throw new MalformedError('log ID', 'expected 64 lowercase hex digits');
-    const resource = rest.slice(1);
-
-    if (resource === 'checkpoint') {
-      const checkpoint = this.components.logs.get(logId)?.checkpoint();
+    const resource = parseLogResource(path.slice(PREFIX.length));
+    if (resource === undefined) return undefined;
+    const reader = this.components.logs.get(resource.logId);
+    if (resource.tile === undefined) {
+      const checkpoint = reader?.checkpoint();
       if (checkpoint === undefined) return undefined;
       return { headers: CHECKPOINT_HEADERS, body: checkpoint.note };
     }
-    if (resource.startsWith('tile/')) {
-      const tile = parseTilePath(resource);
-      const reader = this.components.logs.get(logId);
-      if (reader === undefined) return undefined;
-      const body = await reader.readTile(tile);
-      if (body === undefined) return undefined;
-      return { headers: tile.width === TILE_WIDTH ? FULL_TILE_HEADERS : this.partialTileHeaders, body };
-    }
-    return undefined;
+    const body = await reader?.readTile(resource.tile);
+    if (body === undefined) return undefined;
+    const full = resource.tile.width === TILE_WIDTH;
+    return { headers: full ? FULL_TILE_HEADERS : this.partialTileHeaders, body };
   }
 }

@@ -84,7 +84,10 @@ export interface HttpServerInit {
   readonly headersTimeoutMs?: number;
   /** Time for a client to send its whole request, else 408 and close. Default 30 s. */
   readonly requestTimeoutMs?: number;
-  /** Idle time a kept-alive connection is held between requests. Default 5 s. */
+  /**
+   * Idle time a kept-alive connection is held between requests (advertised in `Keep-Alive`; node:http
+   * closes about 1 s later, so a client reusing it at the limit is not cut off). Default 5 s.
+   */
   readonly keepAliveTimeoutMs?: number;
   /** Idle time on a socket while a response is pending or being read, before it is destroyed. Default 60 s. */
   readonly socketIdleTimeoutMs?: number;
@@ -94,8 +97,8 @@ export interface HttpServerInit {
 export type HttpServerComponents = Record<never, never>;
 
 const ERROR_HEADERS = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
-// A path segment that is empty (//), a dot segment, or holds a percent-encoded dot, slash, backslash or NUL.
-const BAD_PATH = /\/\/|\/\.\.?(?:\/|$)|%(?:2e|2f|5c|00)/i;
+// An empty (//) or dot segment, a backslash, or a percent-encoded dot, slash, backslash or NUL.
+const BAD_PATH = /\/\/|\/\.\.?(?:\/|$)|\\|%(?:2e|2f|5c|00)/i;
 // Printable ASCII only (node:http already refuses controls and spaces; this also refuses 0x7f and above).
 const PATH_CHARS = /^\/[\x21-\x7e]*$/;
 
@@ -238,7 +241,10 @@ export class HttpServer {
     const path = q < 0 ? target : target.slice(0, q);
     if (!PATH_CHARS.test(path)) throw new MalformedError('request target', 'expected an absolute path');
     if (BAD_PATH.test(path))
-      throw new MalformedError('request target', 'empty, dot or encoded dot/slash segment in path');
+      throw new MalformedError(
+        'request target',
+        'empty or dot segment, backslash or encoded dot/slash in path',
+      );
     if (target.includes('#')) throw new MalformedError('request target', 'fragment in request target');
     return { method: req.method ?? '', path, query: q < 0 ? undefined : target.slice(q + 1), headers };
   }

@@ -278,6 +278,8 @@ test('bad tile paths are 400: leading zeros, widths 0 and 256, non-digits, non-c
     'tile/0/%2e%2e/000',
     'tile/0/%2E%2e/000',
     'tile/0%2f000',
+    'tile\\0\\000',
+    'tile/0/..\\000',
     'tile/0/%30%30%30',
     'tile//0/000',
     'tile/0/000?x=1',
@@ -382,6 +384,27 @@ test('connections over maxConnections are dropped, and served again once others 
     await res.arrayBuffer();
   } finally {
     await small.stop();
+  }
+});
+
+test('an idle keep-alive connection is closed after keepAliveTimeoutMs', async (t) => {
+  const { server: quick } = await startServer({ keepAliveTimeoutMs: 100 });
+  try {
+    const socket = connect(quick.address().port, '127.0.0.1');
+    socket.write(`GET ${prefix}/checkpoint HTTP/1.1\r\nHost: x\r\n\r\n`);
+    let text = '';
+    socket.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+    });
+    const started = performance.now();
+    await new Promise((resolve) => socket.once('close', resolve));
+    const elapsed = performance.now() - started;
+    t.regex(text, /^HTTP\/1\.1 200 OK\r\n/);
+    t.regex(text, /keep-alive/i);
+    // node:http adds a 1 s grace to the advertised keep-alive timeout.
+    t.true(elapsed >= 90 && elapsed < 2000, `closed after ${elapsed} ms`);
+  } finally {
+    await quick.stop();
   }
 });
 
