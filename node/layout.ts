@@ -33,17 +33,18 @@ export function logPrefix(logId: string): Uint8Array {
 }
 
 export function checkpointKey(prefix: Uint8Array): Uint8Array {
-  return concat(prefix, [CHECKPOINT]);
+  return withTag(prefix, CHECKPOINT, 0);
 }
 
 export function tileKey(prefix: Uint8Array, level: number, index: number): Uint8Array {
-  const key = concat(prefix, [TILE, level], 8);
+  const key = withTag(prefix, TILE, 9);
+  key[prefix.length + 1] = level;
   writeU64(key, key.length - 8, index);
   return key;
 }
 
 export function entryBundleKey(prefix: Uint8Array, index: number): Uint8Array {
-  const key = concat(prefix, [ENTRIES], 8);
+  const key = withTag(prefix, ENTRIES, 8);
   writeU64(key, key.length - 8, index);
   return key;
 }
@@ -51,7 +52,9 @@ export function entryBundleKey(prefix: Uint8Array, index: number): Uint8Array {
 /** Key of the path index record of one store path; `pathHash` is the 20 raw bytes of its nix32 hash part. */
 export function pathIndexKey(prefix: Uint8Array, pathHash: Uint8Array): Uint8Array {
   if (pathHash.length !== 20) throw new TypeError('a store path hash has 20 bytes');
-  return concat(prefix, [PATH, ...pathHash]);
+  const key = withTag(prefix, PATH, 20);
+  key.set(pathHash, prefix.length + 1);
+  return key;
 }
 
 /** Decodes a path index record: the entry indices of one store path. */
@@ -72,8 +75,9 @@ export function encodeIndexList(indices: readonly number[]): Uint8Array {
 }
 
 export function queueKey(seq: number): Uint8Array {
-  const key = concat(QUEUE_PREFIX, [], 8);
-  writeU64(key, key.length - 8, seq);
+  const key = new Uint8Array(QUEUE_PREFIX.length + 8);
+  key.set(QUEUE_PREFIX);
+  writeU64(key, QUEUE_PREFIX.length, seq);
   return key;
 }
 
@@ -90,10 +94,12 @@ export function logRange(prefix: Uint8Array): { gte: Uint8Array; lt: Uint8Array 
   return { gte: prefix, lt: successor(prefix) };
 }
 
-function concat(prefix: Uint8Array, bytes: readonly number[], reserve = 0): Uint8Array {
-  const out = new Uint8Array(prefix.length + bytes.length + reserve);
+/** `prefix`, then the one-byte `tag`, then `reserve` zero bytes for the caller to fill. */
+function withTag(prefix: Uint8Array, tag: number, reserve: number): Uint8Array {
+  // allocUnsafe draws small keys from Node's pool: far cheaper than a fresh typed array each.
+  const out = Buffer.allocUnsafe(prefix.length + 1 + reserve).fill(0, prefix.length);
   out.set(prefix);
-  out.set(bytes, prefix.length);
+  out[prefix.length] = tag;
   return out;
 }
 
@@ -109,11 +115,27 @@ function successor(prefix: Uint8Array): Uint8Array {
   throw new RangeError('no successor of an all-0xff prefix');
 }
 
+// Big-endian u64 by arithmetic: values are safe integers, and this is on the sequencer's hot path.
 function writeU64(buf: Uint8Array, offset: number, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not a u64 index: ${value}`);
-  new DataView(buf.buffer, buf.byteOffset, buf.byteLength).setBigUint64(offset, BigInt(value));
+  let high = Math.floor(value / 0x1_0000_0000);
+  let low = value % 0x1_0000_0000;
+  for (let i = 3; i >= 0; i--) {
+    buf[offset + i] = high % 256;
+    buf[offset + 4 + i] = low % 256;
+    high = Math.floor(high / 256);
+    low = Math.floor(low / 256);
+  }
 }
 
 function readU64(buf: Uint8Array, offset: number): number {
-  return Number(new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(offset));
+  let high = 0;
+  let low = 0;
+  for (let i = 0; i < 4; i++) {
+    high = high * 256 + buf[offset + i]!;
+    low = low * 256 + buf[offset + 4 + i]!;
+  }
+  const value = high * 0x1_0000_0000 + low;
+  if (!Number.isSafeInteger(value)) throw new RangeError('stored u64 beyond 2^53');
+  return value;
 }

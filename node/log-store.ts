@@ -30,6 +30,7 @@ import {
   tileKey,
 } from './layout.ts';
 import type { LogReader } from './log-reader.ts';
+import { TileHashCache } from './tile-hash-cache.ts';
 
 /** An entry of the log and its position. */
 export interface IndexedEntry {
@@ -43,6 +44,7 @@ export class LogStore implements LogReader, HashReader {
   private readonly db: Database;
   private readonly prefix: Uint8Array;
   private head: SignedCheckpoint | undefined;
+  private readonly tileHashes = new TileHashCache();
 
   private constructor(db: Database, key: LogKey) {
     this.db = db;
@@ -117,8 +119,11 @@ export class LogStore implements LogReader, HashReader {
       byKey.set(`${t.level}/${t.index}`, { tile, data });
     });
     return ids.map((id, i) => {
-      const { tile, data } = byKey.get(`${located[i]!.level}/${located[i]!.index}`)!;
-      return hashFromTile(tile, data, id);
+      const key = `${located[i]!.level}/${located[i]!.index}`;
+      const { tile, data } = byKey.get(key)!;
+      if (tile.width !== TILE_WIDTH) return hashFromTile(tile, data, id);
+      const { start, end } = tileForHash(id);
+      return this.tileHashes.subtreeRoot(key, data, start, end - start);
     });
   }
 

@@ -14,17 +14,15 @@ import { openCheckpoint, type SignedCheckpoint, signCheckpoint } from '../protoc
 import { TILE_WIDTH } from '../protocol/constants.ts';
 import { encodeEntryBundle } from '../protocol/entry-bundle.ts';
 import { leafHash } from '../protocol/merkle.ts';
-import { parseStorePath } from '../protocol/store-path.ts';
 import { appendLeaves } from '../protocol/tile-edge.ts';
 import type { TileData } from '../protocol/tiles.ts';
 import type { NoteSigner } from '../protocol/vkey.ts';
 import { type BatchOp, type Database, writeBatch } from './database.ts';
 import { decodeIndexList, encodeIndexList } from './layout.ts';
 import type { LogStore } from './log-store.ts';
-import type { QueuedSubmission, Submission, SubmissionQueue } from './submission-queue.ts';
+import type { QueuedRecord, Submission, SubmissionQueue } from './submission-queue.ts';
 
 const log = logger('trustix:sequencer');
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export interface SequencerInit {
@@ -127,7 +125,7 @@ export class Sequencer extends EventTarget {
           await this.components.queue.waitForWork(signal);
           continue;
         }
-        if (batch.length < this.init.maxBatchSubmissions && this.init.intervalMs > 0) {
+        if (countOf(batch) < this.init.maxBatchSubmissions && this.init.intervalMs > 0) {
           // Pool: let more submissions join, so one checkpoint covers them all.
           await sleep(this.init.intervalMs, signal);
           batch = await this.components.queue.pending(this.cursor, this.init.maxBatchSubmissions);
@@ -146,51 +144,57 @@ export class Sequencer extends EventTarget {
     }
   }
 
-  /** Sequences one batch; true when some submissions stay queued for a retry. */
-  private async sequence(batch: readonly QueuedSubmission[]): Promise<boolean> {
+  /** Sequences one batch of queued records; true when some submissions stay queued for a retry. */
+  private async sequence(batch: readonly QueuedRecord[]): Promise<boolean> {
     const { store, queue } = this.components;
-    const outcomes = await this.resolveAll(batch);
+    const submissions = batch.flatMap((r) => r.submissions);
+    const outcomes = await this.resolveAll(submissions);
 
     const candidates: string[] = [];
     const ops: BatchOp[] = [];
     let retryFrom: number | undefined;
-    batch.forEach((q, i) => {
-      const outcome = outcomes[i]!;
-      if (!outcome.ok && outcome.retry) {
-        retryFrom ??= q.seq;
-        return;
+    let at = 0;
+    for (const record of batch) {
+      const waiting: Submission[] = [];
+      for (const submission of record.submissions) {
+        const outcome = outcomes[at++]!;
+        if (outcome.ok) candidates.push(...outcome.entries);
+        else if (outcome.retry) waiting.push(submission);
       }
-      if (outcome.ok) candidates.push(...outcome.entries);
-      ops.push(queue.deleteOp(q.seq));
-    });
-    const fresh = await this.withoutDuplicates(candidates);
+      // A record is removed once all its submissions are in the log or refused; else it shrinks.
+      if (waiting.length === 0) ops.push(queue.deleteOp(record.seq));
+      else {
+        ops.push(queue.putOp(record.seq, waiting));
+        retryFrom ??= record.seq;
+      }
+    }
+    const { fresh, indexed } = await this.withoutDuplicates(candidates);
 
     const oldSize = store.size;
     if (fresh.length > 0) {
-      const bytes = fresh.map((e) => encoder.encode(e));
+      // Entries are ASCII (validated at submission), so latin1 is their UTF-8, from Node's buffer pool.
+      const bytes = fresh.map((e) => Buffer.from(e, 'latin1'));
       const appended = appendLeaves(oldSize, this.edge, bytes.map(leafHash));
       for (const t of appended.tiles) ops.push(store.tileOp(t));
       const bundles = this.bundleOps(oldSize, bytes);
       ops.push(...bundles.ops);
-      ops.push(...(await this.pathIndexOps(oldSize, fresh)));
+      ops.push(...this.pathIndexOps(oldSize, fresh, indexed));
       await this.commit(ops, appended.size, appended.root);
       this.edge = mergeEdge(this.edge, appended.tiles, appended.size);
       this.partial = bundles.partial;
-    } else if (ops.length > 0) {
+    } else {
       await writeBatch(this.components.db, ops);
     }
 
-    // Submissions kept for a retry are read again from the queue; the others are gone from it, so
-    // once nothing waits for a retry everything below the highest sequence taken is done.
+    // Records kept for a retry are read again from the queue; the others are gone from it, so once
+    // nothing waits for a retry everything below the highest sequence taken is done.
     this.taken = Math.max(this.taken, batch[batch.length - 1]!.seq + 1);
     this.cursor = retryFrom ?? this.taken;
-    batch.forEach((q, i) => {
+    submissions.forEach((submission, i) => {
       const outcome = outcomes[i]!;
       if (!outcome.ok && !outcome.retry) {
-        log.error('refused %j: %s', q.submission, outcome.error.message);
-        this.dispatchEvent(
-          new CustomEvent('rejected', { detail: { submission: q.submission, error: outcome.error } }),
-        );
+        log.error('refused %j: %s', submission, outcome.error.message);
+        this.dispatchEvent(new CustomEvent('rejected', { detail: { submission, error: outcome.error } }));
       }
     });
     for (let i = this.sequencedWaiters.length - 1; i >= 0; i--) {
@@ -202,7 +206,7 @@ export class Sequencer extends EventTarget {
     }
     log(
       'batch of %d submission(s): %d new entries, size %d -> %d',
-      batch.length,
+      submissions.length,
       fresh.length,
       oldSize,
       store.size,
@@ -225,15 +229,15 @@ export class Sequencer extends EventTarget {
   }
 
   /** Outcomes in batch order: ready entries as they are, the rest through the resolver in one call. */
-  private async resolveAll(batch: readonly QueuedSubmission[]): Promise<ResolveOutcome[]> {
+  private async resolveAll(batch: readonly Submission[]): Promise<ResolveOutcome[]> {
     const outcomes: ResolveOutcome[] = new Array(batch.length);
     const others: number[] = [];
-    batch.forEach(({ submission }, i) => {
+    batch.forEach((submission, i) => {
       if (submission.kind === 'entry') outcomes[i] = { ok: true, entries: [submission.entry] };
       else others.push(i);
     });
     if (others.length > 0) {
-      const resolved = await this.components.resolve(others.map((i) => batch[i]!.submission));
+      const resolved = await this.components.resolve(others.map((i) => batch[i]!));
       others.forEach((i, k) => {
         outcomes[i] = resolved[k] ?? { ok: false, error: new Error('resolver gave no outcome'), retry: true };
       });
@@ -241,19 +245,29 @@ export class Sequencer extends EventTarget {
     return outcomes;
   }
 
-  /** The entries that neither the log nor an earlier entry of the batch holds, in order. */
-  private async withoutDuplicates(entries: readonly string[]): Promise<string[]> {
-    if (entries.length === 0) return [];
+  /**
+   * The entries that neither the log nor an earlier entry of the batch holds, in order, and the
+   * log's entry indices of the store paths of the batch that it already holds.
+   */
+  private async withoutDuplicates(
+    entries: readonly string[],
+  ): Promise<{ fresh: string[]; indexed: Map<string, number[]> }> {
+    const indexed = new Map<string, number[]>();
+    if (entries.length === 0) return { fresh: [], indexed };
     const { store } = this.components;
     const hashParts = entries.map((e) => this.hashPartOf(e));
     const distinct = [...new Set(hashParts)];
     const records = await this.components.db.getMany(distinct.map((h) => store.pathIndexKey(h)));
-    const known = new Map<string, Set<string>>();
+    // Entries held per store path: by the log, then by this batch. Nearly every path is new, so the
+    // common case is one string per path, not a set.
+    const known = new Map<string, string | Set<string>>();
     for (let i = 0; i < distinct.length; i++) {
       const record = records[i];
       if (record === undefined) continue;
+      const indices = decodeIndexList(record);
+      indexed.set(distinct[i]!, indices);
       const seen = new Set<string>();
-      for (const index of decodeIndexList(record)) {
+      for (const index of indices) {
         const entry = await store.entry(index);
         if (entry !== undefined) seen.add(decoder.decode(entry));
       }
@@ -262,16 +276,18 @@ export class Sequencer extends EventTarget {
     const fresh: string[] = [];
     entries.forEach((entry, i) => {
       const h = hashParts[i]!;
-      let seen = known.get(h);
-      if (seen === undefined) {
-        seen = new Set();
-        known.set(h, seen);
+      const seen = known.get(h);
+      if (seen === undefined) known.set(h, entry);
+      else if (typeof seen === 'string') {
+        if (seen === entry) return;
+        known.set(h, new Set([seen, entry]));
+      } else {
+        if (seen.has(entry)) return;
+        seen.add(entry);
       }
-      if (seen.has(entry)) return;
-      seen.add(entry);
       fresh.push(entry);
     });
-    return fresh;
+    return { fresh, indexed };
   }
 
   /** Puts for the entry bundles that change: the partial one grows, new ones follow. */
@@ -296,29 +312,37 @@ export class Sequencer extends EventTarget {
     return { ops, partial: bundle };
   }
 
-  private async pathIndexOps(oldSize: number, entries: readonly string[]): Promise<BatchOp[]> {
-    const { store, db } = this.components;
+  /** Puts of the path index records that gain entries; `indexed` holds what the log had. */
+  private pathIndexOps(
+    oldSize: number,
+    entries: readonly string[],
+    indexed: ReadonlyMap<string, number[]>,
+  ): BatchOp[] {
+    const { store } = this.components;
     const added = new Map<string, number[]>();
     entries.forEach((e, i) => {
       const h = this.hashPartOf(e);
       const list = added.get(h);
-      if (list === undefined) added.set(h, [oldSize + i]);
+      if (list === undefined) added.set(h, [...(indexed.get(h) ?? []), oldSize + i]);
       else list.push(oldSize + i);
     });
-    const keys = [...added.keys()].map((h) => store.pathIndexKey(h));
-    const existing = await db.getMany(keys);
-    return [...added.values()].map((indices, i) => ({
-      type: 'put' as const,
-      key: keys[i]!,
-      value: encodeIndexList([...(existing[i] ? decodeIndexList(existing[i]) : []), ...indices]),
-    }));
+    const ops: BatchOp[] = [];
+    for (const [h, indices] of added)
+      ops.push({ type: 'put', key: store.pathIndexKey(h), value: encodeIndexList(indices) });
+    return ops;
   }
 
   private hashPartOf(entry: string): string {
-    // Entries were validated when submitted or built by us: field 2 is the store path.
-    const start = entry.indexOf(';') + 1;
-    return parseStorePath(entry.slice(start, entry.indexOf(';', start)), this.init.storeDir).hashPart;
+    // Entries were validated when submitted (or built by us): `1;<storeDir>/<hash32>-…`.
+    const start = 2 + this.init.storeDir.length + 1;
+    return entry.slice(start, start + 32);
   }
+}
+
+function countOf(records: readonly QueuedRecord[]): number {
+  let n = 0;
+  for (const r of records) n += r.submissions.length;
+  return n;
 }
 
 /** The right edge after appending: new partial tiles replace old ones, filled levels drop out. */

@@ -132,9 +132,9 @@ export class SubmitServer {
       if (err instanceof TrustixError) return { ok: false, error: { code: err.code, message: err.message } };
       throw err;
     }
-    const queued = await this.components.queue.enqueue(submissions);
-    log('queued %d submission(s)', queued.length);
-    return { ok: true, queued: queued.length };
+    const record = await this.components.queue.enqueue(submissions);
+    log('queued %d submission(s) as record %d', submissions.length, record.seq);
+    return { ok: true, queued: submissions.length };
   }
 
   private parseRequest(line: Buffer): Submission[] {

@@ -248,9 +248,9 @@ async function startNode(t: ExecutionContext): Promise<{ dir: string; queued: ()
     await db.close();
   });
   const queued = async () =>
-    (await queue.pending(0, 1000)).map(({ submission }) =>
-      submission.kind === 'entry' ? submission.entry : JSON.stringify(submission),
-    );
+    (await queue.pending(0, 1000))
+      .flatMap((r) => r.submissions)
+      .map((submission) => (submission.kind === 'entry' ? submission.entry : JSON.stringify(submission)));
   return { dir, queued };
 }
 

@@ -1,0 +1,160 @@
+/**
+ * `npm run bench -- log`: the builder's log on a real LevelDB. Durable append of 1,000,000 realistic
+ * entries through the queue and the sequencer, bytes on disk, proof latency at that size, the
+ * checkpoint interval achieved under a steady stream, and the post-build hook's wall time.
+ */
+import { execFile } from 'node:child_process';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { initDataDir } from '../node/data-dir.ts';
+import { TrustixNode } from '../node/trustix-node.ts';
+import type { SignedCheckpoint } from '../protocol/checkpoint.ts';
+import { openLogFixture, tempDir } from '../test/helpers/log-fixture.ts';
+import { prng, syntheticEntries } from '../test/helpers/synthetic-entries.ts';
+import { latency, type Measurement, median, suiteResult } from './harness.ts';
+
+const exec = promisify(execFile);
+const TOTAL = Number(process.env['TRUSTIX_BENCH_LOG_ENTRIES'] ?? 1_000_000);
+const CHUNK = 10_000;
+
+export async function run() {
+  const m: Measurement[] = [];
+  const log = await openLogFixture({ init: { intervalMs: 0, maxBatchSubmissions: 20_000 } });
+  try {
+    // Durable append: submissions are queued (synced) and sequenced (synced) as in production,
+    // in requests of 10,000 (as import-cache sends them). Entries are made before the clock starts.
+    const chunks: { kind: 'entry'; entry: string }[][] = [];
+    let entryBytes = 0;
+    const entries = syntheticEntries(TOTAL, 1);
+    for (let done = 0; done < TOTAL; done += CHUNK) {
+      const chunk: { kind: 'entry'; entry: string }[] = [];
+      for (let i = 0; i < CHUNK && done + i < TOTAL; i++) {
+        const entry = entries.next().value as string;
+        entryBytes += entry.length;
+        chunk.push({ kind: 'entry', entry });
+      }
+      chunks.push(chunk);
+    }
+    const started = process.hrtime.bigint();
+    for (const chunk of chunks) await log.queue.enqueue(chunk);
+    await log.sequencer.flushed();
+    chunks.length = 0;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    m.push({
+      name: `durable append of ${TOTAL} entries (queue + sequencer, synced batches)`,
+      median: Math.round(TOTAL / seconds),
+      unit: 'entries/s',
+      runs: 1,
+      target: '>= 50,000 entries/s',
+      meanEntryBytes: Math.round(entryBytes / TOTAL),
+    });
+
+    const rand = prng(5);
+    const size = log.store.size;
+    m.push(
+      await latency(
+        `inclusion proof from storage at ${size}`,
+        () => log.store.inclusionProof(Math.floor(rand() * size)),
+        {
+          runs: 2000,
+          target: 'median <= 1 ms',
+        },
+      ),
+    );
+    m.push(
+      await latency(`entry by store path at ${size}`, async () => {
+        const e = (await log.store.entry(Math.floor(rand() * size)))!;
+        const hashPart = new TextDecoder().decode(e).slice(13, 45);
+        await log.store.entriesForPath(hashPart);
+      }),
+    );
+  } finally {
+    await log.close();
+  }
+  const bytes = await dirSize(join(log.dir, 'db'));
+  m.push({
+    name: 'bytes on disk per entry (LevelDB, after close)',
+    median: Math.round(bytes / TOTAL),
+    unit: 'bytes/entry',
+    runs: 1,
+    target: '<= 350 bytes/entry',
+  });
+  await rm(log.dir, { recursive: true, force: true });
+
+  m.push(await checkpointInterval());
+  m.push(await publishWallTime());
+  return suiteResult('log', m);
+}
+
+/** Steady stream of submissions with the default 500 ms pool: the intervals between checkpoints. */
+async function checkpointInterval(): Promise<Measurement> {
+  const log = await openLogFixture({ init: { intervalMs: 500 } });
+  const times: number[] = [];
+  log.sequencer.addEventListener('checkpoint', (e) => {
+    if ((e as CustomEvent<SignedCheckpoint>).detail.size > 0) times.push(performance.now());
+  });
+  const entries = syntheticEntries(100_000, 3);
+  const end = performance.now() + 6000;
+  while (performance.now() < end) {
+    const batch = Array.from({ length: 100 }, () => ({
+      kind: 'entry' as const,
+      entry: entries.next().value as string,
+    }));
+    await log.queue.enqueue(batch);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await log.sequencer.flushed();
+  await log.destroy();
+  const intervals = times.slice(1).map((t, i) => t - times[i]!);
+  return {
+    name: 'checkpoint interval under a steady stream (5,000 entries/s, pool 500 ms)',
+    median: Math.round(median(intervals)),
+    unit: 'ms',
+    runs: intervals.length,
+  };
+}
+
+/** Wall time of the post-build hook against a running node (fork, connect, durably queue, exit). */
+async function publishWallTime(): Promise<Measurement> {
+  const dir = await tempDir('trustix-bench-publish-');
+  await initDataDir(dir, { name: 'bench-builder-1' });
+  // The node resolves later (and here refuses: the paths are not built); the hook only waits for the queue.
+  const node = new TrustixNode({ dataDir: dir, http: { port: 0 }, sequencer: { intervalMs: 500 } });
+  await node.start();
+  const hook = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix-post-build-hook.js');
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < 30; i++) {
+      const drv = `/nix/store/${'0'.repeat(31)}${'abcdfghijklmnpqrsvwxyz'[i % 22]}-bench-${i}.drv`;
+      const started = performance.now();
+      await exec(process.execPath, [hook], {
+        env: { ...process.env, TRUSTIX_DATA_DIR: dir, DRV_PATH: drv, OUT_PATHS: '' },
+      });
+      times.push(performance.now() - started);
+    }
+    const bare: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const started = performance.now();
+      await exec(process.execPath, ['-e', '0']);
+      bare.push(performance.now() - started);
+    }
+    return {
+      name: 'trustix publish (post-build hook) wall time',
+      median: Number(median(times).toFixed(1)),
+      unit: 'ms',
+      runs: times.length,
+      target: 'median <= 150 ms',
+      bareNodeStartMs: Number(median(bare).toFixed(1)),
+    };
+  } finally {
+    await node.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) total += (await stat(join(dir, name))).size;
+  return total;
+}
