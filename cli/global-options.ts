@@ -6,7 +6,6 @@ import { defaultDataDir } from '../node/data-dir.ts';
 
 export interface GlobalOptions {
   readonly 'data-dir'?: string;
-  readonly config?: string;
   readonly json: boolean;
 }
 

@@ -22,7 +22,6 @@ export async function main(argv: readonly string[]): Promise<number> {
       type: 'string',
       describe: 'Data directory (default: $TRUSTIX_DATA_DIR or ~/.local/share/trustix)',
     })
-    .option('config', { type: 'string', describe: 'Config file (default: <data-dir>/config.json)' })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document instead of text' })
     .command(initCommand as CommandModule<GlobalOptions, never>)
     .command(startCommand as CommandModule<GlobalOptions, never>)
