@@ -66,8 +66,8 @@ export function request(path, body, { timeoutMs = 10_000 } = {}) {
       } catch {
         return finish(new SubmitError('ERR_PROTOCOL', 'the node sent a malformed answer'));
       }
-      if (answer && answer.ok === true) return finish(undefined, answer);
-      const e = (answer && answer.error) || {};
+      if (answer?.ok === true) return finish(undefined, answer);
+      const e = answer?.error || {};
       finish(
         new SubmitError(String(e.code || 'ERR_REFUSED'), String(e.message || 'the node refused the request')),
       );
