@@ -12,7 +12,10 @@ import { fixture, NIX_FIXTURES, VECTORS } from './helpers/nix-fixtures.ts';
 
 const CACHE_DIR = join(NIX_FIXTURES, 'binary-cache-xz');
 const HASH_PARTS = VECTORS.vectors.map((v) => v.hashPart).sort();
+// Short timeouts only where a test is about timing out; elsewhere generous, so a loaded CI machine
+// (the whole suite runs in parallel) does not turn a slow answer into a false failure.
 const FAST = { timeoutMs: 300, retries: 0, backoffMs: 1 };
+const PATIENT = { timeoutMs: 10_000, retries: 0, backoffMs: 1 };
 
 test('http: nix-cache-info, the HTML index and a narinfo are read from a python-style server', async (t) => {
   const server = await serveCache(CACHE_DIR);
@@ -68,7 +71,7 @@ test('http: a cache without a directory index says to use --paths', async (t) =>
 test('http: a missing nix-cache-info means not a binary cache', async (t) => {
   const server = await serveCache(join(NIX_FIXTURES, 'nar'));
   t.teardown(() => server.close());
-  await t.throwsAsync(openBinaryCache(server.url, FAST).info(), {
+  await t.throwsAsync(openBinaryCache(server.url, PATIENT).info(), {
     instanceOf: BinaryCacheError,
     message: /not a binary cache/,
   });
@@ -108,7 +111,7 @@ test('http: a server that never answers fails within the timeout, after the retr
     instanceOf: BinaryCacheError,
   });
   t.regex(err!.message, /within 300 ms/);
-  t.true(Date.now() - started < 2000);
+  t.true(Date.now() - started < 5000); // bounded (the default would be minutes), with room for a loaded machine
   t.is(server.requests.length, 2);
 });
 
@@ -140,7 +143,7 @@ test('http: 5xx is retried with backoff, 403 is not', async (t) => {
     },
   });
   t.teardown(() => server.close());
-  const cache = openBinaryCache(server.url, { ...FAST, retries: 3 });
+  const cache = openBinaryCache(server.url, { ...PATIENT, retries: 3 });
   t.deepEqual(await cache.info(), { storeDir: '/nix/store' });
   await t.throwsAsync(cache.narinfo(HASH_PARTS[0]!), { instanceOf: BinaryCacheError, message: /403/ });
   t.is(server.requests.filter((p) => p === `/${HASH_PARTS[0]}.narinfo`).length, 1);
@@ -150,7 +153,7 @@ test('http: an unreachable cache is a BinaryCacheError', async (t) => {
   const server = await serveCache(CACHE_DIR);
   const url = server.url;
   await server.close();
-  await t.throwsAsync(openBinaryCache(url, FAST).info(), { instanceOf: BinaryCacheError });
+  await t.throwsAsync(openBinaryCache(url, PATIENT).info(), { instanceOf: BinaryCacheError });
 });
 
 test('file: nix-cache-info, listing and narinfos; an oversize narinfo is refused unread', async (t) => {

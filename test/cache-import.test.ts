@@ -20,6 +20,9 @@ const CACHE_DIR = join(NIX_FIXTURES, 'binary-cache-xz');
 const KEY1 = parseNixPublicKey(VECTORS.keys['trustix-test-1']!.public);
 const KEY2 = parseNixPublicKey(VECTORS.keys['trustix-test-2']!.public);
 const FINGERPRINTS = VECTORS.vectors.map((v) => v.fingerprint).sort();
+// Generous by default, so a loaded CI machine does not turn a slow answer into a false failure;
+// the test about a hanging server sets its own short timeout.
+const PATIENT = { timeoutMs: 10_000, retries: 0, backoffMs: 1 };
 const FAST = { timeoutMs: 500, retries: 0, backoffMs: 1 };
 const [A, B, C, D, E] = [...VECTORS.vectors].sort((x, y) => (x.hashPart < y.hashPart ? -1 : 1));
 
@@ -41,7 +44,7 @@ function memorySink(failOnCall?: number) {
 }
 
 function run(url: string, sink: (e: string[]) => Promise<void>, extra: Partial<CacheImportOptions> = {}) {
-  return importCache({ url, keys: [KEY1], sink, cache: FAST, ...extra });
+  return importCache({ url, keys: [KEY1], sink, cache: PATIENT, ...extra });
 }
 
 /** A copy of the cache with: A's NarHash changed, B's signature altered, C unsigned, D malformed, E intact, plus E's narinfo served under another hash part. */
@@ -201,11 +204,11 @@ test('an oversize narinfo is refused as malformed; a hanging one stops the impor
   const data = await tempDir(t, 'trustix-import-');
   const { sink, all } = memorySink();
   const started = Date.now();
-  await t.throwsAsync(run(server.url, sink, { dataDir: data, pageSize: 3, concurrency: 1 }), {
+  await t.throwsAsync(run(server.url, sink, { dataDir: data, pageSize: 3, concurrency: 1, cache: FAST }), {
     instanceOf: BinaryCacheError,
     message: /within 500 ms/,
   });
-  t.true(Date.now() - started < 3000);
+  t.true(Date.now() - started < 8000); // bounded, with room for a loaded machine
   t.deepEqual(all(), [A!.fingerprint, C!.fingerprint]);
   const state = JSON.parse(
     await readFile(join(data, 'imports', (await readdir(join(data, 'imports')))[0]!), 'utf8'),

@@ -354,7 +354,7 @@ test('a client that never finishes its headers is answered 408 and dropped withi
   const elapsed = performance.now() - started;
   t.regex(text, /^HTTP\/1\.1 408 /);
   t.true(elapsed >= HEADERS_TIMEOUT_MS * 0.9, `closed after ${elapsed} ms`);
-  t.true(elapsed < HEADERS_TIMEOUT_MS * 3, `closed after ${elapsed} ms`);
+  t.true(elapsed < HEADERS_TIMEOUT_MS * 10, `closed after ${elapsed} ms`);
   await stillServes(t);
 });
 
@@ -402,7 +402,7 @@ test('an idle keep-alive connection is closed after keepAliveTimeoutMs', async (
     t.regex(text, /^HTTP\/1\.1 200 OK\r\n/);
     t.regex(text, /keep-alive/i);
     // node:http adds a 1 s grace to the advertised keep-alive timeout.
-    t.true(elapsed >= 90 && elapsed < 2000, `closed after ${elapsed} ms`);
+    t.true(elapsed >= 90 && elapsed < 5000, `closed after ${elapsed} ms`);
   } finally {
     await quick.stop();
   }
