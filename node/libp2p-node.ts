@@ -1,0 +1,199 @@
+/**
+ * The libp2p node of Trustix, assembled as DESIGN.md section 4 says: TCP, Noise, Yamux, identify,
+ * ping, a private kad-dht on `/trustix/kad/1.0.0`, gossipsub (message ID = SHA-256 of the data),
+ * bootstrap with a re-dial loop, connection limits, and a datastore in the node's own LevelDB.
+ *
+ * This module only builds the node. Topics, validators, protocol handlers and DHT records belong to
+ * the modules that own them (gossip, tile exchange, providers), which use the services here.
+ *
+ * Several libp2p defaults fail silently on loopback and LANs (FIELD-NOTES); the defaults below are
+ * chosen against each of them and documented where they are set.
+ */
+import './promise-with-resolvers.ts';
+import { createHash } from 'node:crypto';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { bootstrap } from '@libp2p/bootstrap';
+import { type GossipSub, gossipsub, StrictNoSign } from '@libp2p/gossipsub';
+import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/score';
+import { type Identify, identify } from '@libp2p/identify';
+import type { Libp2p, PrivateKey } from '@libp2p/interface';
+import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
+import { type Ping, ping } from '@libp2p/ping';
+import { tcp } from '@libp2p/tcp';
+import { LevelDatastore } from 'datastore-level';
+import type { Level } from 'level';
+import { createLibp2p } from 'libp2p';
+import { CHECKPOINT_TOPIC, DHT_PROTOCOL, EVIDENCE_TOPIC } from '../protocol/constants.ts';
+import {
+  type BootstrapRedialer,
+  type BootstrapRedialerInit,
+  bootstrapRedialer,
+} from './bootstrap-redialer.ts';
+import type { Database } from './database.ts';
+
+/** The TCP port a node listens on by default, beside the HTTP port 8565. */
+export const DEFAULT_P2P_PORT = 8566;
+/** Default listen addresses: every IPv4 interface on DEFAULT_P2P_PORT. */
+export const DEFAULT_LISTEN: readonly string[] = [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`];
+/** Default connection cap: a user node needs a gossip mesh and a DHT neighbourhood, not hundreds. */
+export const DEFAULT_MAX_CONNECTIONS = 100;
+/** Name of the LevelDB sublevel that holds libp2p's datastore (keys `!libp2p!...`). */
+export const LIBP2P_SUBLEVEL = 'libp2p';
+/**
+ * Largest gossipsub RPC frame accepted. A frame carries a few messages and control data; the largest
+ * message is an evidence document (MAX_EVIDENCE_BYTES, 64 KiB). libp2p's default is 4 MiB.
+ */
+export const MAX_GOSSIP_RPC_BYTES = 1024 * 1024;
+
+/**
+ * What the gossipsub service offers beyond its exported interface: its mesh, for status and tests.
+ * Present on @libp2p/gossipsub 17's implementation; its published type leaves it out.
+ */
+export interface GossipMesh {
+  getMeshPeers(topic: string): string[];
+}
+
+// A type alias, not an interface: libp2p's ServiceMap constraint needs the implicit index signature.
+export type TrustixServices = {
+  identify: Identify;
+  ping: Ping;
+  dht: KadDHT;
+  pubsub: GossipSub & GossipMesh;
+  redial: BootstrapRedialer;
+};
+
+export type TrustixLibp2p = Libp2p<TrustixServices>;
+
+export interface Libp2pNodeInit {
+  /** The node's identity (node/peer-identity.ts). Default: a fresh key, so a new PeerId every run. */
+  readonly privateKey?: PrivateKey;
+  /**
+   * The node's open LevelDB. libp2p's datastore (peer store, DHT provider records) lives in its
+   * LIBP2P_SUBLEVEL; stop libp2p before closing the database. Default: in memory, nothing persisted.
+   */
+  readonly db?: Database;
+  /** Listen multiaddrs. Default DEFAULT_LISTEN (`/ip4/0.0.0.0/tcp/8566`); tests use `/ip4/127.0.0.1/tcp/0`. */
+  readonly listen?: readonly string[];
+  /** Addresses to announce instead of the listen addresses (public nodes behind NAT). Default: none. */
+  readonly announce?: readonly string[];
+  /** Bootstrap multiaddrs, each ending in `/p2p/<PeerId>`. Default: none. */
+  readonly bootstrap?: readonly string[];
+  /** Re-dial timing while isolated (node/bootstrap-redialer.ts). Default: 1 s doubling to 60 s. */
+  readonly redial?: Omit<BootstrapRedialerInit, 'list'>;
+  /** Connections kept before pruning. Default DEFAULT_MAX_CONNECTIONS (100); bootstrap nodes want more. */
+  readonly maxConnections?: number;
+  /**
+   * Multiaddr ranges (`/ip4/127.0.0.0/ipcidr/8`) exempt from the connection cap and the per-IP inbound
+   * rate limit (5 connections/s). Needed when many nodes share one host, as in tests. Default: none.
+   */
+  readonly allowList?: readonly string[];
+  /**
+   * DHT client only (no inbound DHT queries served). Default false: a Trustix DHT is small and every
+   * reachable node should serve it; kad-dht's own default waits for a public address, which a LAN or
+   * loopback node never sees.
+   */
+  readonly dhtClientMode?: boolean;
+  /**
+   * Keep private and loopback addresses in DHT peer records. Default true: kad-dht drops them by
+   * default, which silently breaks every LAN or loopback network; on the public internet the cost of
+   * keeping them is a few futile dials. Public bootstrap nodes may set false.
+   */
+  readonly dhtPrivateAddresses?: boolean;
+  /** IPs exempt from gossipsub's IP-colocation penalty (tests: `127.0.0.1`). Default: none. */
+  readonly whitelistIps?: readonly string[];
+  /** Gossipsub peer-score parameters (topic parameters come from the gossip module). Default: gossipsub's. */
+  readonly gossipScoreParams?: Partial<PeerScoreParams>;
+  /** Gossipsub score thresholds (gossip, publish, graylist...). Default: gossipsub's. */
+  readonly gossipScoreThresholds?: Partial<PeerScoreThresholds>;
+  /** Start the node before returning, as createLibp2p does. Default true. */
+  readonly start?: boolean;
+}
+
+/** Gossipsub message ID: SHA-256 of the data, so the same checkpoint from any publisher is one message. */
+export function gossipMessageId(msg: { data: Uint8Array }): Uint8Array {
+  return createHash('sha256').update(msg.data).digest();
+}
+
+/** Builds (and by default starts) the libp2p node. */
+export async function createLibp2pNode(init: Libp2pNodeInit = {}): Promise<TrustixLibp2p> {
+  const bootstrapList = [...(init.bootstrap ?? [])];
+  const datastore = init.db === undefined ? undefined : await openDatastore(init.db);
+  // @libp2p/bootstrap refuses an empty list; it tags the peers and dials them once at start.
+  const peerDiscovery = bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 0 })] : [];
+  const whitelist = new Set([
+    ...(init.gossipScoreParams?.IPColocationFactorWhitelist ?? []),
+    ...(init.whitelistIps ?? []),
+  ]);
+  return createLibp2p<TrustixServices>({
+    start: init.start ?? true,
+    ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
+    ...(datastore === undefined ? {} : { datastore }),
+    nodeInfo: { name: 'trustix' },
+    addresses: {
+      listen: [...(init.listen ?? DEFAULT_LISTEN)],
+      announce: [...(init.announce ?? [])],
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      allow: [...(init.allowList ?? [])],
+    },
+    peerDiscovery,
+    services: {
+      identify: identify(),
+      // kad-dht requires the ping service under this name.
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: init.dhtClientMode ?? false,
+        peerInfoMapper: (init.dhtPrivateAddresses ?? true) ? passthroughMapper : removePrivateAddressesMapper,
+      }),
+      pubsub: withMesh(
+        gossipsub({
+          // Messages are signed checkpoints and evidence: the author's signature is inside the data, and
+          // the ID is the data's hash, so libp2p signatures and sequence numbers would add nothing.
+          globalSignaturePolicy: StrictNoSign,
+          msgIdFn: gossipMessageId,
+          // A node with no peers yet must still be able to publish; the periodic republish spreads it later.
+          allowPublishToZeroTopicPeers: true,
+          // Republishing the same checkpoint is expected, not an error.
+          ignoreDuplicatePublishError: true,
+          allowedTopics: [CHECKPOINT_TOPIC, EVIDENCE_TOPIC],
+          maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
+          scoreParams: { ...init.gossipScoreParams, IPColocationFactorWhitelist: whitelist },
+          ...(init.gossipScoreThresholds === undefined
+            ? {}
+            : { scoreThresholds: init.gossipScoreThresholds }),
+        }),
+      ),
+      redial: bootstrapRedialer({ list: bootstrapList, ...init.redial }),
+    },
+  });
+}
+
+/** Types the gossipsub factory with the mesh accessor its implementation has (checked at creation). */
+function withMesh<C>(factory: (components: C) => GossipSub): (components: C) => GossipSub & GossipMesh {
+  return (components) => {
+    const service = factory(components) as GossipSub & Partial<GossipMesh>;
+    if (typeof service.getMeshPeers !== 'function') throw new TypeError('gossipsub without getMeshPeers');
+    return service as GossipSub & GossipMesh;
+  };
+}
+
+/**
+ * libp2p's datastore over a sublevel of the node's LevelDB. datastore-level accepts any Level-shaped
+ * database; a sublevel is one (same get/put/batch/iterator API, keys prefixed `!libp2p!`), though
+ * its TypeScript type is AbstractSublevel rather than Level. libp2p does not open the datastore.
+ */
+async function openDatastore(db: Database): Promise<LevelDatastore> {
+  const sublevel = db.sublevel<string, Uint8Array>(LIBP2P_SUBLEVEL, {
+    keyEncoding: 'utf8',
+    valueEncoding: 'view',
+  });
+  const datastore = new LevelDatastore(sublevel as unknown as Level<string, Uint8Array>);
+  await datastore.open();
+  return datastore;
+}

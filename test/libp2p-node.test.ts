@@ -1,0 +1,195 @@
+import '../node/promise-with-resolvers.ts';
+import { createHash } from 'node:crypto';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys';
+import { peerIdFromPublicKey } from '@libp2p/peer-id';
+import test from 'ava';
+import { CID } from 'multiformats/cid';
+import * as raw from 'multiformats/codecs/raw';
+import * as Digest from 'multiformats/hashes/digest';
+import { sha256 } from 'multiformats/hashes/sha2';
+import { openDatabase } from '../node/database.ts';
+import { LIBP2P_SUBLEVEL } from '../node/libp2p-node.ts';
+import { loadOrCreatePeerIdentity, PeerIdentityError, peerSecretPath } from '../node/peer-identity.ts';
+import { CHECKPOINT_TOPIC } from '../protocol/constants.ts';
+import { formatNixSecretKey, generateNixSecretKey, logKeyOf, parseNixSecretKey } from '../protocol/keys.ts';
+import { tempDir } from './helpers/log-fixture.ts';
+import {
+  dialAddress,
+  joinTopic,
+  startTestNetwork,
+  startTestNode,
+  waitFor,
+  waitForConnections,
+} from './helpers/p2p.ts';
+
+async function temp(t: { teardown(fn: () => unknown): void }): Promise<string> {
+  const dir = await tempDir('trustix-p2p-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** DESIGN section 4: CIDv1(raw, sha2-256 multihash whose digest is the log ID bytes). */
+function logCid(logId: string): CID {
+  return CID.createV1(raw.code, Digest.create(sha256.code, Buffer.from(logId, 'hex')));
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('peer identity: created once as a 0600 Nix secret key, same PeerId after reopen and in libp2p', async (t) => {
+  const dir = await temp(t);
+  const first = await loadOrCreatePeerIdentity(dir);
+  t.true(first.created);
+  t.is((await stat(peerSecretPath(dir))).mode & 0o777, 0o600);
+  const fileBefore = await readFile(peerSecretPath(dir), 'utf8');
+  const second = await loadOrCreatePeerIdentity(dir);
+  t.false(second.created);
+  t.true(second.peerId.equals(first.peerId));
+  t.is(await readFile(peerSecretPath(dir), 'utf8'), fileBefore, 'never rewritten');
+  // The Nix route (public half of the file) and the libp2p route give one PeerId.
+  const nix = parseNixSecretKey(fileBefore);
+  t.true(peerIdFromPublicKey(publicKeyFromRaw(nix.publicKey)).equals(first.peerId));
+  const node = await startTestNode(t, { privateKey: second.privateKey });
+  t.true(node.peerId.equals(first.peerId));
+});
+
+test('peer identity: a peer.secret whose public half does not match its seed is refused', async (t) => {
+  const dir = await temp(t);
+  const a = generateNixSecretKey('peer-a');
+  const b = generateNixSecretKey('peer-b');
+  const tampered = formatNixSecretKey({ ...a, signingKey: b.signingKey }); // seed of A, public key of B
+  t.not(tampered, formatNixSecretKey(a));
+  await writeFile(peerSecretPath(dir), tampered, { mode: 0o600 });
+  const err = await t.throwsAsync(loadOrCreatePeerIdentity(dir), { instanceOf: PeerIdentityError });
+  t.is(err?.code, 'ERR_PEER_IDENTITY');
+  t.is(await readFile(peerSecretPath(dir), 'utf8'), tampered, 'a refused key is left as it was');
+});
+
+test('1 bootstrap + 4 nodes that only know the bootstrap address find each other', async (t) => {
+  const started = performance.now();
+  const net = await startTestNetwork(t, 4);
+  t.log(`start of 5 nodes: ${(performance.now() - started).toFixed(0)} ms`);
+  const t0 = performance.now();
+  await waitForConnections(net.nodes, 2, 15_000);
+  t.log(`every node has > 1 connection after ${(performance.now() - t0).toFixed(0)} ms`);
+  for (const node of net.nodes) {
+    const others = node.getPeers().filter((p) => !p.equals(net.bootstrap.peerId));
+    t.true(others.length >= 1, `${node.peerId} knows a peer besides the bootstrap node`);
+    t.is(node.services.dht.getMode(), 'server');
+  }
+});
+
+test('DHT: a log provided by one node is found by another through findProviders', async (t) => {
+  const net = await startTestNetwork(t, 4);
+  await waitForConnections(net.nodes, 2, 15_000);
+  const provider = net.nodes[0]!;
+  const seeker = net.nodes[3]!;
+  const cid = logCid(logKeyOf(generateNixSecretKey('dht-log')).logId);
+  let t0 = performance.now();
+  await provider.contentRouting.provide(cid, { signal: AbortSignal.timeout(10_000) });
+  t.log(`provide: ${(performance.now() - t0).toFixed(0)} ms`);
+  t0 = performance.now();
+  let found = false;
+  for await (const peer of seeker.contentRouting.findProviders(cid, {
+    signal: AbortSignal.timeout(10_000),
+  })) {
+    if (peer.id.equals(provider.peerId)) {
+      found = true;
+      break;
+    }
+  }
+  t.log(`findProviders: ${(performance.now() - t0).toFixed(2)} ms`);
+  t.true(found, 'the provider was found');
+});
+
+test('gossip: a checkpoint topic message published by one node reaches all others', async (t) => {
+  const net = await startTestNetwork(t, 4);
+  const all = [net.bootstrap, ...net.nodes];
+  await waitForConnections(net.nodes, 2, 15_000);
+  await joinTopic(all, CHECKPOINT_TOPIC, 15_000);
+  const data = new TextEncoder().encode(`vkey\ncheckpoint ${Date.now()}\n`);
+  const [publisher, ...receivers] = all as [(typeof all)[0], ...typeof all];
+  const arrivals = receivers.map(
+    (node) =>
+      new Promise<number>((resolve) => {
+        node.services.pubsub.addEventListener('message', (evt) => {
+          if (evt.detail.topic === CHECKPOINT_TOPIC && Buffer.from(evt.detail.data).equals(data))
+            resolve(performance.now());
+        });
+      }),
+  );
+  const msgId = new Promise<string>((resolve) => {
+    receivers[0]!.services.pubsub.addEventListener('gossipsub:message', (evt) => resolve(evt.detail.msgId));
+  });
+  const t0 = performance.now();
+  await publisher.services.pubsub.publish(CHECKPOINT_TOPIC, data);
+  const times = await Promise.race([
+    Promise.all(arrivals),
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('not every node got the message in 10 s')), 10_000).unref(),
+    ),
+  ]);
+  t.is(times.length, receivers.length);
+  // DESIGN: message ID = SHA-256 of the data (gossipsub shows IDs as unpadded base64).
+  const expected = createHash('sha256').update(data).digest('base64').replace(/=+$/, '');
+  t.is(await msgId, expected);
+  t.log(`gossip to all ${receivers.length} others: ${(Math.max(...times) - t0).toFixed(1)} ms`);
+});
+
+test('a node whose bootstrap peer starts later still connects (re-dial)', async (t) => {
+  const port = await freePort();
+  const bootstrapKey = await generateKeyPair('Ed25519');
+  const bootstrapAddr = `/ip4/127.0.0.1/tcp/${port}/p2p/${peerIdFromPublicKey(bootstrapKey.publicKey)}`;
+  const node = await startTestNode(t, { bootstrap: [bootstrapAddr] });
+  // Two failed rounds: the first dial and @libp2p/bootstrap's were refused and would never be retried.
+  await waitFor('two refused re-dial rounds', () => node.services.redial.rounds >= 2);
+  t.is(node.getConnections().length, 0);
+  const bootstrap = await startTestNode(t, {
+    privateKey: bootstrapKey,
+    listen: [`/ip4/127.0.0.1/tcp/${port}`],
+  });
+  const t0 = performance.now();
+  await waitFor('a connection to the late bootstrap node', () => node.getConnections().length > 0);
+  t.log(`connected ${(performance.now() - t0).toFixed(0)} ms after the bootstrap node started`);
+  t.true(node.getPeers().some((p) => p.equals(bootstrap.peerId)));
+});
+
+test('the datastore lives in the LevelDB: a peer address survives a restart', async (t) => {
+  const dir = await temp(t);
+  const bootstrap = await startTestNode(t);
+  const identity = await loadOrCreatePeerIdentity(dir);
+  let db = await openDatabase(join(dir, 'db'));
+  const first = await startTestNode(t, {
+    db,
+    privateKey: identity.privateKey,
+    bootstrap: [dialAddress(bootstrap)],
+  });
+  await waitForConnections([first], 1);
+  await waitFor(
+    'the bootstrap address in the peer store',
+    async () => (await first.peerStore.get(bootstrap.peerId)).addresses.length > 0,
+  );
+  await first.stop();
+  await db.close();
+
+  db = await openDatabase(join(dir, 'db'));
+  t.teardown(() => db.close());
+  const keys = await db.sublevel(LIBP2P_SUBLEVEL).keys({ limit: 1000 }).all();
+  t.true(keys.length > 0, 'libp2p wrote into its sublevel');
+  const second = await startTestNode(t, { db, privateKey: identity.privateKey });
+  t.true(second.peerId.equals(first.peerId));
+  const peer = await second.peerStore.get(bootstrap.peerId);
+  t.true(
+    peer.addresses.some((a) => a.multiaddr.toString() === dialAddress(bootstrap).replace(/\/p2p\/.*$/, '')),
+    'the bootstrap node is known with its address after the restart, with no bootstrap configured',
+  );
+});
