@@ -9,6 +9,10 @@
  *   log!<logId hex>!e<N u64be>            -> entry bundle N at its widest stored width
  *   log!<logId hex>!p<hash20>             -> u64be entry indices, ascending (store path hash -> entries)
  *   queue!<seq u64be>                     -> a pending submission (JSON, see node/submission-queue.ts)
+ *   mon!s!<logId hex>                     -> checkpoint monitor: state of a log seen in gossip (JSON, see
+ *                                            node/checkpoint-records.ts)
+ *   mon!h!<logId hex>!<size u64be>        -> checkpoint monitor: a checkpoint of that size (flags, root, note)
+ *   mon!e!<logId hex>                     -> checkpoint monitor: the log's fork evidence document
  *
  * Big-endian integers keep LevelDB's byte order equal to numeric order, so range reads return
  * tiles and the queue in order. The path index is one key per store path (not per entry) so that the
@@ -138,4 +142,58 @@ function readU64(buf: Uint8Array, offset: number): number {
   const value = high * 0x1_0000_0000 + low;
   if (!Number.isSafeInteger(value)) throw new RangeError('stored u64 beyond 2^53');
   return value;
+}
+
+// ---- checkpoint monitor (node/checkpoint-monitor.ts) ---------------------------------------------------
+// Separate prefixes for states, history and evidence: start-up reads every state and listing reads every
+// evidence document with one range each, never walking the (larger) history.
+
+const MONITOR_STATE_PREFIX = encoder.encode('mon!s!');
+const MONITOR_EVIDENCE_PREFIX = encoder.encode('mon!e!');
+
+function checkLogId(logId: string): void {
+  if (!/^[0-9a-f]{64}$/.test(logId)) throw new TypeError(`not a log ID: ${logId}`);
+}
+
+export function monitorStateKey(logId: string): Uint8Array {
+  checkLogId(logId);
+  return encoder.encode(`mon!s!${logId}`);
+}
+
+export function monitorStateRange(): { gte: Uint8Array; lt: Uint8Array } {
+  return { gte: MONITOR_STATE_PREFIX, lt: successor(MONITOR_STATE_PREFIX) };
+}
+
+/** The log ID in a monitor state key (or evidence key: both end in the 64 hex digits). */
+export function logIdOfMonitorKey(key: Uint8Array): string {
+  return new TextDecoder().decode(key.subarray(key.length - 64));
+}
+
+export function monitorHistoryKey(logId: string, size: number): Uint8Array {
+  checkLogId(logId);
+  const prefix = encoder.encode(`mon!h!${logId}!`);
+  const key = new Uint8Array(prefix.length + 8);
+  key.set(prefix);
+  writeU64(key, prefix.length, size);
+  return key;
+}
+
+/** Every history record of one log, in ascending size order. */
+export function monitorHistoryRange(logId: string): { gte: Uint8Array; lt: Uint8Array } {
+  checkLogId(logId);
+  const prefix = encoder.encode(`mon!h!${logId}!`);
+  return { gte: prefix, lt: successor(prefix) };
+}
+
+export function sizeOfMonitorHistoryKey(key: Uint8Array): number {
+  return readU64(key, key.length - 8);
+}
+
+export function monitorEvidenceKey(logId: string): Uint8Array {
+  checkLogId(logId);
+  return encoder.encode(`mon!e!${logId}`);
+}
+
+export function monitorEvidenceRange(): { gte: Uint8Array; lt: Uint8Array } {
+  return { gte: MONITOR_EVIDENCE_PREFIX, lt: successor(MONITOR_EVIDENCE_PREFIX) };
 }
