@@ -13,7 +13,6 @@
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { logger } from '@libp2p/logger';
 import { MAX_NARINFO_BYTES } from '../protocol/constants.ts';
 import { MalformedError, TooLargeError } from '../protocol/errors.ts';
 import {
@@ -24,9 +23,8 @@ import {
   parseStorePath,
   STORE_PATH_HASH_CHARS,
 } from '../protocol/store-path.ts';
+import { boundedGet, FetchError, type FetchedBody } from './bounded-fetch.ts';
 import { BinaryCacheError } from './errors.ts';
-
-const log = logger('trustix:binary-cache');
 
 /** What `nix-cache-info` says. */
 export interface CacheInfo {
@@ -208,11 +206,6 @@ function cacheInfoOf(url: string, bytes: Uint8Array): CacheInfo {
   }
 }
 
-interface HttpBody {
-  readonly bytes: Uint8Array;
-  readonly contentType: string;
-}
-
 class HttpCache implements BinaryCache {
   readonly url: string;
   private readonly base: URL;
@@ -289,95 +282,20 @@ class HttpCache implements BinaryCache {
     return sortedUnique(found);
   }
 
-  /** GET with retries for transient failures; undefined on 404/410. */
-  private async get(name: string, limit: number, signal?: AbortSignal): Promise<HttpBody | undefined> {
-    const url = new URL(name, this.base).href;
-    for (let attempt = 0; ; attempt++) {
-      signal?.throwIfAborted();
-      try {
-        return await this.getOnce(url, limit, signal);
-      } catch (err) {
-        if (!(err instanceof TransientError)) throw err;
-        if (attempt >= this.settings.retries)
-          throw new BinaryCacheError(this.url, `${name || 'directory index'}: ${err.message}`, {
-            cause: err.cause,
-          });
-        const delay = this.settings.backoffMs * 2 ** attempt * (0.5 + Math.random() / 2);
-        log('retrying %s in %d ms: %s', url, Math.round(delay), err.message);
-        await sleep(delay, signal);
-      }
-    }
-  }
-
-  private async getOnce(url: string, limit: number, signal?: AbortSignal): Promise<HttpBody | undefined> {
-    const timeout = AbortSignal.timeout(this.settings.timeoutMs);
-    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  /** GET with the cache's bounds; undefined on 404/410; failures become BinaryCacheError. */
+  private async get(name: string, limit: number, signal?: AbortSignal): Promise<FetchedBody | undefined> {
+    const { timeoutMs, retries, backoffMs } = this.settings;
     try {
-      const res = await fetch(url, { signal: combined, redirect: 'follow' });
-      if (res.status === 404 || res.status === 410) {
-        await res.body?.cancel().catch(() => {});
-        return undefined;
-      }
-      if (!res.ok) {
-        await res.body?.cancel().catch(() => {});
-        const message = `HTTP ${res.status} ${res.statusText}`.trim();
-        if (res.status >= 500 || res.status === 429 || res.status === 408) throw new TransientError(message);
-        throw new BinaryCacheError(this.url, `${url}: ${message}`);
-      }
-      const bytes = await readCapped(res, limit, url);
-      return { bytes, contentType: (res.headers.get('content-type') ?? '').toLowerCase() };
+      return await boundedGet(new URL(name, this.base).href, limit, {
+        timeoutMs,
+        retries,
+        backoffMs,
+        ...(signal ? { signal } : {}),
+      });
     } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      if (err instanceof TransientError || err instanceof TooLargeError || err instanceof BinaryCacheError)
-        throw err;
-      if (timeout.aborted)
-        throw new TransientError(`no complete answer within ${this.settings.timeoutMs} ms`, { cause: err });
-      // fetch reports network failures (refused, reset, DNS) as TypeError with the reason in `cause`.
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new TransientError(cause?.code ?? cause?.message ?? (err as Error).message, { cause: err });
+      if (err instanceof FetchError)
+        throw new BinaryCacheError(this.url, `${name || 'directory index'}: ${err.message}`, { cause: err });
+      throw err;
     }
   }
-}
-
-class TransientError extends Error {
-  override readonly name = 'TransientError';
-}
-
-/** Reads a response body, refusing (and cancelling) it as soon as it passes `limit` bytes. */
-async function readCapped(res: Response, limit: number, what: string): Promise<Uint8Array> {
-  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
-  if (declared > limit) {
-    await res.body?.cancel().catch(() => {});
-    throw new TooLargeError(what, declared, limit);
-  }
-  const reader = res.body?.getReader();
-  if (reader === undefined) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > limit) {
-      reader.cancel().catch(() => {});
-      throw new TooLargeError(what, total, limit);
-    }
-    chunks.push(value);
-  }
-  return new Uint8Array(Buffer.concat(chunks));
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener('abort', abort);
-      resolve();
-    }
-    function abort() {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    }
-    signal?.addEventListener('abort', abort, { once: true });
-  });
 }

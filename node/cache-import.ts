@@ -13,7 +13,7 @@
  * cache gains meanwhile that sort before the recorded position wait for the next full run.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logger } from '@libp2p/logger';
 import { type VerifyingKey, verifyingKey } from '../protocol/ed25519.ts';
@@ -27,6 +27,7 @@ import {
 } from '../protocol/narinfo-signature.ts';
 import { parseStorePath } from '../protocol/store-path.ts';
 import { type BinaryCacheOptions, openBinaryCache, parseHashPartList } from './binary-cache.ts';
+import { type ImportState, loadState, STATE_VERSION, saveState } from './import-progress.ts';
 import { submit } from './submit-client.js';
 
 const log = logger('trustix:cache-import');
@@ -99,23 +100,10 @@ export interface ImportSummary {
 
 /** Refusals kept in detail (in memory and in the state file); beyond this only counted. */
 export const MAX_REFUSAL_DETAILS = 1000;
-const STATE_VERSION = 1;
 
 interface TrustedKey {
   readonly name: string;
   readonly key: VerifyingKey;
-}
-
-interface ImportState {
-  readonly version: number;
-  readonly url: string;
-  readonly source: string;
-  readonly keys: readonly string[];
-  /** Every listed hash part <= cursor is done. */
-  cursor: string;
-  refused: number;
-  refusedByReason: Partial<Record<RefusalReason, number>>;
-  refusals: Refusal[];
 }
 
 /** Runs an import to the end (or until `signal` aborts or an error stops it, with progress saved). */
@@ -305,43 +293,6 @@ async function mapBounded<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
-}
-
-/** The saved state when it belongs to this import (same URL, keys and listing source). */
-async function loadState(file: string, fresh: ImportState): Promise<ImportState | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  try {
-    const s = JSON.parse(text) as ImportState;
-    const same =
-      s.version === STATE_VERSION &&
-      s.url === fresh.url &&
-      s.source === fresh.source &&
-      JSON.stringify(s.keys) === JSON.stringify(fresh.keys) &&
-      typeof s.cursor === 'string' &&
-      Number.isSafeInteger(s.refused) &&
-      Array.isArray(s.refusals) &&
-      s.refusedByReason !== null &&
-      typeof s.refusedByReason === 'object';
-    if (same) return s;
-    log('%s belongs to another import (keys or paths changed): starting over', file);
-  } catch {
-    log('%s is unreadable: starting over', file);
-  }
-  return undefined;
-}
-
-async function saveState(file: string, state: ImportState): Promise<void> {
-  await mkdir(join(file, '..'), { recursive: true, mode: 0o700 });
-  // Write then rename: a crash leaves the old state or the new one, never half of one.
-  const tmp = `${file}.tmp`;
-  await writeFile(tmp, JSON.stringify(state));
-  await rename(tmp, file);
 }
 
 function sha256(text: string): string {
