@@ -25,6 +25,7 @@ import { LevelDatastore } from 'datastore-level';
 import type { Level } from 'level';
 import { createLibp2p } from 'libp2p';
 import { CHECKPOINT_TOPIC, DHT_PROTOCOL, EVIDENCE_TOPIC } from '../protocol/constants.ts';
+import { TrustixError } from '../protocol/errors.ts';
 import {
   type BootstrapRedialer,
   type BootstrapRedialerInit,
@@ -34,8 +35,14 @@ import type { Database } from './database.ts';
 
 /** The TCP port a node listens on by default, beside the HTTP port 8565. */
 export const DEFAULT_P2P_PORT = 8566;
-/** Default listen addresses: every IPv4 interface on DEFAULT_P2P_PORT. */
-export const DEFAULT_LISTEN: readonly string[] = [`/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`];
+/**
+ * Default listen addresses: every interface on DEFAULT_P2P_PORT. libp2p tolerates the IPv6 one failing
+ * when IPv4 works (a host without IPv6); the IPv6 socket is IPv6-only, so the two do not collide.
+ */
+export const DEFAULT_LISTEN: readonly string[] = [
+  `/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`,
+  `/ip6/::/tcp/${DEFAULT_P2P_PORT}`,
+];
 /** Default connection cap: a user node needs a gossip mesh and a DHT neighbourhood, not hundreds. */
 export const DEFAULT_MAX_CONNECTIONS = 100;
 /** Name of the LevelDB sublevel that holds libp2p's datastore (keys `!libp2p!...`). */
@@ -45,6 +52,13 @@ export const LIBP2P_SUBLEVEL = 'libp2p';
  * message is an evidence document (MAX_EVIDENCE_BYTES, 64 KiB). libp2p's default is 4 MiB.
  */
 export const MAX_GOSSIP_RPC_BYTES = 1024 * 1024;
+
+/** A listen address could not be bound (typically: the port is in use by another node). */
+export class ListenError extends TrustixError {
+  constructor(detail: string, options?: ErrorOptions) {
+    super('ERR_LISTEN', `cannot listen on ${detail}; choose another address with --listen`, options);
+  }
+}
 
 /**
  * What the gossipsub service offers beyond its exported interface: its mesh, for status and tests.
@@ -73,7 +87,7 @@ export interface Libp2pNodeInit {
    * LIBP2P_SUBLEVEL; stop libp2p before closing the database. Default: in memory, nothing persisted.
    */
   readonly db?: Database;
-  /** Listen multiaddrs. Default DEFAULT_LISTEN (`/ip4/0.0.0.0/tcp/8566`); tests use `/ip4/127.0.0.1/tcp/0`. */
+  /** Listen multiaddrs. Default DEFAULT_LISTEN (TCP 8566, IPv4 and IPv6); tests use `/ip4/127.0.0.1/tcp/0`. */
   readonly listen?: readonly string[];
   /** Addresses to announce instead of the listen addresses (public nodes behind NAT). Default: none. */
   readonly announce?: readonly string[];
@@ -106,7 +120,14 @@ export interface Libp2pNodeInit {
   readonly gossipScoreParams?: Partial<PeerScoreParams>;
   /** Gossipsub score thresholds (gossip, publish, graylist...). Default: gossipsub's. */
   readonly gossipScoreThresholds?: Partial<PeerScoreThresholds>;
-  /** Start the node before returning, as createLibp2p does. Default true. */
+  /**
+   * Gossipsub peer exchange: send pruned peers a list of other peers. Default false; gossipsub advises
+   * it for well-connected, trusted nodes, so bootstrap nodes should set it.
+   */
+  readonly gossipPeerExchange?: boolean;
+  /** The agent string peers see through identify (e.g. `trustix/0.1.0`). Default: libp2p's own. */
+  readonly userAgent?: string;
+  /** Start the node before returning, as createLibp2p does (else call startLibp2pNode). Default true. */
   readonly start?: boolean;
 }
 
@@ -125,11 +146,11 @@ export async function createLibp2pNode(init: Libp2pNodeInit = {}): Promise<Trust
     ...(init.gossipScoreParams?.IPColocationFactorWhitelist ?? []),
     ...(init.whitelistIps ?? []),
   ]);
-  return createLibp2p<TrustixServices>({
-    start: init.start ?? true,
+  const node = await createLibp2p<TrustixServices>({
+    start: false,
     ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
     ...(datastore === undefined ? {} : { datastore }),
-    nodeInfo: { name: 'trustix' },
+    ...(init.userAgent === undefined ? {} : { nodeInfo: { userAgent: init.userAgent } }),
     addresses: {
       listen: [...(init.listen ?? DEFAULT_LISTEN)],
       announce: [...(init.announce ?? [])],
@@ -163,6 +184,7 @@ export async function createLibp2pNode(init: Libp2pNodeInit = {}): Promise<Trust
           ignoreDuplicatePublishError: true,
           allowedTopics: [CHECKPOINT_TOPIC, EVIDENCE_TOPIC],
           maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
+          doPX: init.gossipPeerExchange ?? false,
           scoreParams: { ...init.gossipScoreParams, IPColocationFactorWhitelist: whitelist },
           ...(init.gossipScoreThresholds === undefined
             ? {}
@@ -172,6 +194,26 @@ export async function createLibp2pNode(init: Libp2pNodeInit = {}): Promise<Trust
       redial: bootstrapRedialer({ list: bootstrapList, ...init.redial }),
     },
   });
+  if (init.start ?? true) await startLibp2pNode(node);
+  return node;
+}
+
+/**
+ * Starts a node made with `start: false`. A listen address that cannot be bound (in use, not local)
+ * gives ListenError; libp2p has stopped whatever it had started by then.
+ */
+export async function startLibp2pNode(node: TrustixLibp2p): Promise<void> {
+  try {
+    await node.start();
+  } catch (err) {
+    if ((err as Error).name === 'UnsupportedListenAddressesError') {
+      const reasons = [...(err as Error).message.matchAll(/^\s*(\/\S+): (?:\w*Error: )?(.*)$/gm)].map(
+        (m) => `${m[1]} (${m[2]})`,
+      );
+      throw new ListenError(reasons.length > 0 ? reasons.join(', ') : (err as Error).message, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /** Types the gossipsub factory with the mesh accessor its implementation has (checked at creation). */

@@ -11,7 +11,7 @@ import * as raw from 'multiformats/codecs/raw';
 import * as Digest from 'multiformats/hashes/digest';
 import { sha256 } from 'multiformats/hashes/sha2';
 import { openDatabase } from '../node/database.ts';
-import { LIBP2P_SUBLEVEL } from '../node/libp2p-node.ts';
+import { createLibp2pNode, LIBP2P_SUBLEVEL, ListenError } from '../node/libp2p-node.ts';
 import { loadOrCreatePeerIdentity, PeerIdentityError, peerSecretPath } from '../node/peer-identity.ts';
 import { CHECKPOINT_TOPIC } from '../protocol/constants.ts';
 import { formatNixSecretKey, generateNixSecretKey, logKeyOf, parseNixSecretKey } from '../protocol/keys.ts';
@@ -161,6 +161,32 @@ test('a node whose bootstrap peer starts later still connects (re-dial)', async 
   await waitFor('a connection to the late bootstrap node', () => node.getConnections().length > 0);
   t.log(`connected ${(performance.now() - t0).toFixed(0)} ms after the bootstrap node started`);
   t.true(node.getPeers().some((p) => p.equals(bootstrap.peerId)));
+});
+
+test('a node that loses its last connection re-dials its bootstrap peer', async (t) => {
+  const port = await freePort();
+  const bootstrapKey = await generateKeyPair('Ed25519');
+  const bootstrapInit = { privateKey: bootstrapKey, listen: [`/ip4/127.0.0.1/tcp/${port}`] };
+  const first = await startTestNode(t, bootstrapInit);
+  const node = await startTestNode(t, { bootstrap: [dialAddress(first)] });
+  await waitForConnections([node], 1);
+  const roundsBefore = node.services.redial.rounds;
+  await first.stop();
+  await waitFor('the connection to close', () => node.getConnections().length === 0);
+  const second = await startTestNode(t, bootstrapInit);
+  await waitFor('a connection to the restarted bootstrap node', () =>
+    node.getPeers().some((p) => p.equals(second.peerId)),
+  );
+  t.true(node.services.redial.rounds > roundsBefore, 'the re-dialer made the connection');
+});
+
+test('a listen address in use gives ListenError naming the address', async (t) => {
+  const first = await startTestNode(t);
+  const taken = dialAddress(first).replace(/\/p2p\/.*$/, '');
+  const err = await t.throwsAsync(createLibp2pNode({ listen: [taken] }), { instanceOf: ListenError });
+  t.is(err?.code, 'ERR_LISTEN');
+  t.true(err?.message.includes(taken), err?.message);
+  t.true(err?.message.includes('EADDRINUSE'), err?.message);
 });
 
 test('the datastore lives in the LevelDB: a peer address survives a restart', async (t) => {
