@@ -41,6 +41,13 @@ import { type LogKey, logIdOf } from '../protocol/keys.ts';
 import { type Hash, type HashId, hashesEqual } from '../protocol/merkle.ts';
 import { parseVkey } from '../protocol/vkey.ts';
 import { CheckpointRecords, type HistoryRecord } from './checkpoint-records.ts';
+import type {
+  CheckpointEvent,
+  CheckpointVerdict,
+  Consistency,
+  EvidenceVerdict,
+  ForkEvent,
+} from './checkpoint-verdict.ts';
 import type { BatchOp, Database } from './database.ts';
 import { StoreCorruptError } from './errors.ts';
 import { MonitoredLogs } from './monitored-logs.ts';
@@ -68,52 +75,6 @@ export interface CheckpointMonitorInit {
   readonly historySize?: number;
   /** Most forked logs (with evidence) kept besides held ones (default 10,000). */
   readonly maxEvidence?: number;
-}
-
-export type GossipDecision = 'accept' | 'ignore' | 'reject';
-/** 'first': the first checkpoint seen of the log; 'pending': not yet checked against what we hold. */
-export type Consistency = 'verified' | 'first' | 'pending';
-
-export interface CheckpointVerdict {
-  readonly decision: GossipDecision;
-  readonly outcome: 'malformed' | 'duplicate' | 'old' | 'capacity' | 'error' | 'new' | 'fork';
-  readonly logId?: string;
-  readonly size?: number;
-  readonly consistency?: Consistency;
-  /** Evidence made now (a fork of a log not yet marked forked). */
-  readonly evidence?: Evidence;
-  readonly error?: Error;
-}
-
-export interface EvidenceVerdict {
-  readonly decision: GossipDecision;
-  readonly outcome: 'invalid' | 'known' | 'capacity' | 'error' | 'forked';
-  readonly logId?: string;
-  readonly evidence?: Evidence;
-  readonly error?: Error;
-}
-
-export interface CheckpointEvent {
-  readonly logId: string;
-  readonly vkey: string;
-  readonly checkpoint: SignedCheckpoint;
-  readonly consistency: Consistency;
-  /** The peer that gossiped it. */
-  readonly from?: string;
-}
-
-export interface ForkEvent {
-  readonly logId: string;
-  readonly vkey: string;
-  readonly evidence: Evidence;
-  /** 'made' here (gossip it on EVIDENCE_TOPIC) or 'received' (gossip forwards it already). */
-  readonly source: 'made' | 'received';
-  readonly from?: string;
-}
-
-export interface CheckpointMonitorEvents {
-  checkpoint: CustomEvent<CheckpointEvent>;
-  fork: CustomEvent<ForkEvent>;
 }
 
 export interface MonitoredLog {
@@ -341,7 +302,7 @@ export class CheckpointMonitor extends EventTarget {
     await this.records.write(
       [
         this.records.putHistory(logId, entry),
-        ...this.trim(logId, [...history, entry]),
+        ...this.records.trimHistory(logId, [...history, entry], this.historySize),
         this.records.putState(logId, { vkey, ...this.table.touch(logId, state) }),
       ],
       false,
@@ -383,18 +344,6 @@ export class CheckpointMonitor extends EventTarget {
     this.table.countFork();
     log('log %s is forked (evidence %s)', logId, source);
     this.dispatchEvent(new CustomEvent('fork', { detail: { logId, vkey, evidence, source, from } }));
-  }
-
-  /** Deletes of the history entries beyond `historySize`: the smallest sizes go, the anchor stays. */
-  private trim(logId: string, history: HistoryRecord[]): BatchOp[] {
-    history.sort((a, b) => a.size - b.size);
-    const anchor = history.findLast((h) => h.checked);
-    const ops: BatchOp[] = [];
-    for (const h of history) {
-      if (history.length - ops.length <= this.historySize) break;
-      if (h !== anchor) ops.push(this.records.delHistory(logId, h.size));
-    }
-    return ops;
   }
 
   private isHeld(logId: string): boolean {

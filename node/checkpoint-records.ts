@@ -105,6 +105,21 @@ export class CheckpointRecords {
     return { type: 'del', key: monitorHistoryKey(logId, size) };
   }
 
+  /**
+   * Deletes of the history entries beyond `limit`: the smallest sizes go, except the largest checked
+   * entry (the anchor pending entries are proven against). `history` is sorted in place.
+   */
+  trimHistory(logId: string, history: HistoryRecord[], limit: number): BatchOp[] {
+    history.sort((a, b) => a.size - b.size);
+    const anchor = history.findLast((h) => h.checked);
+    const ops: BatchOp[] = [];
+    for (const h of history) {
+      if (history.length - ops.length <= limit) break;
+      if (h !== anchor) ops.push(this.delHistory(logId, h.size));
+    }
+    return ops;
+  }
+
   putEvidence(logId: string, bytes: Uint8Array): BatchOp {
     return { type: 'put', key: monitorEvidenceKey(logId), value: bytes };
   }

@@ -13,6 +13,11 @@
  *                                            node/checkpoint-records.ts)
  *   mon!h!<logId hex>!<size u64be>        -> checkpoint monitor: a checkpoint of that size (flags, root, note)
  *   mon!e!<logId hex>                     -> checkpoint monitor: the log's fork evidence document
+ *   log!<logId hex>!s                     -> follower sync in progress (node/log-sync.ts): u64be count of
+ *                                            leaves staged beyond the checkpoint (whole entry bundles with
+ *                                            their level-0 tiles and path index records), then the signed
+ *                                            target checkpoint note they were verified against
+ *   follow!<logId hex>                    -> a followed log: JSON {"vkey","name","weight"} (node/followed-logs.ts)
  *
  * Big-endian integers keep LevelDB's byte order equal to numeric order, so range reads return
  * tiles and the queue in order. The path index is one key per store path (not per entry) so that the
@@ -196,4 +201,37 @@ export function monitorEvidenceKey(logId: string): Uint8Array {
 
 export function monitorEvidenceRange(): { gte: Uint8Array; lt: Uint8Array } {
   return { gte: MONITOR_EVIDENCE_PREFIX, lt: successor(MONITOR_EVIDENCE_PREFIX) };
+}
+
+// ---- followers (node/log-sync.ts, node/followed-logs.ts) -------------------------------------------------
+
+const STAGE = 0x73; // 's'
+const FOLLOW_PREFIX = encoder.encode('follow!');
+
+/** Key of a log's sync staging record (see the header list). */
+export function syncStageKey(prefix: Uint8Array): Uint8Array {
+  return withTag(prefix, STAGE, 0);
+}
+
+/** Encodes a staging record: leaves staged, then the target checkpoint note. */
+export function encodeSyncStage(staged: number, note: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8 + note.length);
+  writeU64(out, 0, staged);
+  out.set(note, 8);
+  return out;
+}
+
+/** Decodes a staging record (RangeError when it is too short to be one). */
+export function decodeSyncStage(value: Uint8Array): { staged: number; note: Uint8Array } {
+  if (value.length < 9) throw new RangeError('sync staging record is truncated');
+  return { staged: readU64(value, 0), note: value.subarray(8) };
+}
+
+export function followedLogKey(logId: string): Uint8Array {
+  checkLogId(logId);
+  return encoder.encode(`follow!${logId}`);
+}
+
+export function followedLogRange(): { gte: Uint8Array; lt: Uint8Array } {
+  return { gte: FOLLOW_PREFIX, lt: successor(FOLLOW_PREFIX) };
 }

@@ -3,12 +3,11 @@ import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import {
-  type CheckpointEvent,
   CheckpointMonitor,
   type CheckpointMonitorInit,
-  type ForkEvent,
   type VerifiedTree,
 } from '../node/checkpoint-monitor.ts';
+import type { CheckpointEvent, ForkEvent } from '../node/checkpoint-verdict.ts';
 import { type Database, openDatabase } from '../node/database.ts';
 import { signCheckpoint } from '../protocol/checkpoint.ts';
 import { VerificationError } from '../protocol/errors.ts';
@@ -57,6 +56,14 @@ test.after.always(async () => {
 
 const msg = (note: Uint8Array, key: LogKey = a.key) => formatCheckpointMessage(key.vkey, note);
 
+/** Swaps one base64 letter of the last signature line for another letter: still base64, a wrong signature. */
+function alterSignature(bytes: Uint8Array): Uint8Array {
+  const out = Uint8Array.from(bytes);
+  const at = Buffer.from(out).lastIndexOf('— ') + 30;
+  out[at] = out[at] === 0x41 ? 0x42 : 0x41; // 'A' or 'B'
+  return out;
+}
+
 interface Harness {
   monitor: CheckpointMonitor;
   db: Database;
@@ -94,8 +101,7 @@ test('malformed messages and bad signatures are rejected and change nothing', as
   const { monitor } = await openMonitor(t);
   const garbage = new TextEncoder().encode('hello\nworld\n');
   t.like(await monitor.validate(garbage), { decision: 'reject', outcome: 'malformed' });
-  const tampered = Uint8Array.from(msg(notes.a[5]!));
-  tampered[tampered.length - 10] = tampered[tampered.length - 10]! ^ 1; // inside the signature
+  const tampered = alterSignature(msg(notes.a[5]!));
   const verdict = await monitor.validate(tampered, 'peer-1');
   t.like(verdict, { decision: 'reject', outcome: 'malformed' });
   t.true(verdict.error instanceof VerificationError);
@@ -197,8 +203,7 @@ test('evidence from outside: valid marks the log forked, a duplicate is ignored,
   const h = await openMonitor(t);
   const { monitor } = h;
   const evidence = buildEvidence(a.key.vkey, notes.a[12]!, notes.b[12]!, []).bytes;
-  const tampered = Uint8Array.from(evidence);
-  tampered[tampered.length - 20] = tampered[tampered.length - 20]! ^ 1;
+  const tampered = alterSignature(evidence);
   t.like(await monitor.receiveEvidence(tampered), { decision: 'reject', outcome: 'invalid' });
   t.like(await monitor.receiveEvidence(new TextEncoder().encode('trustix-evidence/v1\n')), {
     decision: 'reject',
