@@ -9,6 +9,7 @@ import { initCommand } from './commands/init.ts';
 import { publishCommand } from './commands/publish.ts';
 import { startCommand } from './commands/start.ts';
 import { submitCommand } from './commands/submit.ts';
+import { verifyCommand } from './commands/verify.ts';
 import { ExitCode, exitCodeFor } from './exit-code.ts';
 import type { GlobalOptions } from './global-options.ts';
 
@@ -28,6 +29,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command(publishCommand as CommandModule<GlobalOptions, never>)
     .command(submitCommand as CommandModule<GlobalOptions, never>)
     .command(importCacheCommand as CommandModule<GlobalOptions, never>)
+    .command(verifyCommand as CommandModule<GlobalOptions, never>)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .strictCommands()

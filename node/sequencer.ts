@@ -14,7 +14,7 @@ import { openCheckpoint, type SignedCheckpoint, signCheckpoint } from '../protoc
 import { TILE_WIDTH } from '../protocol/constants.ts';
 import { encodeEntryBundle } from '../protocol/entry-bundle.ts';
 import { leafHash } from '../protocol/merkle.ts';
-import { appendLeaves } from '../protocol/tile-edge.ts';
+import { appendLeaves, edgeAfter } from '../protocol/tile-edge.ts';
 import type { TileData } from '../protocol/tiles.ts';
 import type { NoteSigner } from '../protocol/vkey.ts';
 import { type BatchOp, type Database, writeBatch } from './database.ts';
@@ -180,7 +180,7 @@ export class Sequencer extends EventTarget {
       ops.push(...bundles.ops);
       ops.push(...this.pathIndexOps(oldSize, fresh, indexed));
       await this.commit(ops, appended.size, appended.root);
-      this.edge = mergeEdge(this.edge, appended.tiles, appended.size);
+      this.edge = edgeAfter(this.edge, appended.tiles, appended.size);
       this.partial = bundles.partial;
     } else {
       await writeBatch(this.components.db, ops);
@@ -346,18 +346,6 @@ function countOf(records: readonly QueuedRecord[]): number {
   let n = 0;
   for (const r of records) n += r.submissions.length;
   return n;
-}
-
-/** The right edge after appending: new partial tiles replace old ones, filled levels drop out. */
-function mergeEdge(edge: readonly TileData[], written: readonly TileData[], size: number): TileData[] {
-  const byLevel = new Map(edge.map((t) => [t.tile.level, t]));
-  for (const t of written) byLevel.set(t.tile.level, t);
-  const out: TileData[] = [];
-  for (const t of byLevel.values()) {
-    const count = Math.floor(size / 256 ** t.tile.level);
-    if (count % TILE_WIDTH !== 0 && t.tile.index === Math.floor(count / TILE_WIDTH)) out.push(t);
-  }
-  return out.sort((a, b) => a.tile.level - b.tile.level);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -98,3 +98,22 @@ function edgeRoot(size: number, edge: ReadonlyMap<number, Uint8Array>): Hash {
   for (let i = hashes.length - 2; i >= 0; i--) root = nodeHash(hashes[i]!, root);
   return root;
 }
+
+/**
+ * The right edge of the tree after appendLeaves: the partial tile of each level, taken from the
+ * tiles just written where they changed and from the old edge elsewhere. Returns edgeTiles(size) with
+ * their bodies; throws MalformedError when the inputs do not describe that tree.
+ */
+export function edgeAfter(edge: readonly TileData[], written: readonly TileData[], size: number): TileData[] {
+  const byLevel = new Map(edge.map((t) => [t.tile.level, t]));
+  for (const t of written) byLevel.set(t.tile.level, t);
+  return edgeTiles(size).map((want) => {
+    const t = byLevel.get(want.level);
+    if (t === undefined || t.tile.index !== want.index || t.data.length !== want.width * HASH_SIZE)
+      throw new MalformedError(
+        'tile edge',
+        `no tile ${want.level}/${want.index}.p/${want.width} for size ${size}`,
+      );
+    return { tile: want, data: t.data };
+  });
+}

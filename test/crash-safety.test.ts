@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import test from 'ava';
+import { verifyLog } from '../node/log-verifier.ts';
 import { formatNixSecretKey, generateNixSecretKey } from '../protocol/keys.ts';
 import { leafHash, rootFromLeafHashes } from '../protocol/merkle.ts';
 import { openLogFixture, tempDir } from './helpers/log-fixture.ts';
@@ -57,4 +58,6 @@ test('kill -9 during large batches: the store reopens, verifies, and holds every
     Buffer.from(rootFromLeafHashes(stored.map((e) => leafHash(new TextEncoder().encode(e))))),
     Buffer.from(log.store.root),
   );
+  // And the store passes the full verification: tiles, bundles, path index, checkpoint.
+  t.like(await verifyLog(log.store), { size });
 });

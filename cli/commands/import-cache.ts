@@ -14,6 +14,7 @@ import { type NixPublicKey, parseNixPublicKey } from '../../protocol/keys.ts';
 import { UsageError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
+import { Progress } from '../progress.ts';
 
 interface ImportCacheArgs extends GlobalOptions {
   readonly url: string;
@@ -124,39 +125,28 @@ function formatSummary(s: ImportSummary): string {
   return lines.join('\n');
 }
 
-/** Progress on stderr: a bar redrawn in place on a terminal, a line per few seconds otherwise. */
+/** import-cache's view of the generic progress bar. */
 class ProgressView {
+  private readonly progress: Progress;
   private readonly tty = process.stderr.isTTY === true;
-  private readonly quiet: boolean;
-  private last = 0;
-  private drawn = false;
 
   constructor(json: boolean) {
-    // Plain lines would clutter a log that is mostly the JSON document; a terminal still gets the bar.
-    this.quiet = json && !this.tty;
+    this.progress = new Progress('import-cache', json);
   }
 
   update(p: ImportProgress): void {
-    if (this.quiet) return;
-    const now = Date.now();
-    const last = p.kind === 'listed' || (p.kind === 'page' && p.done === p.listed);
     // Plain lines only when a page is recorded (what a rerun would resume from).
     if (!this.tty && p.kind === 'narinfo') return;
-    if (!last && now - this.last < (this.tty ? 100 : 2000)) return;
-    this.last = now;
-    const counts = `${p.done}/${p.listed}  imported ${p.imported}  refused ${p.refused}  skipped ${p.skipped}`;
-    if (this.tty) {
-      const width = 30;
-      const filled = p.listed === 0 ? width : Math.round((p.done / p.listed) * width);
-      process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${counts}\x1b[K`);
-      this.drawn = true;
-    } else {
-      process.stderr.write(`import-cache: ${counts}\n`);
-    }
+    const last = p.kind === 'listed' || (p.kind === 'page' && p.done === p.listed);
+    this.progress.update(
+      p.done,
+      p.listed,
+      `imported ${p.imported}  refused ${p.refused}  skipped ${p.skipped}`,
+      last,
+    );
   }
 
   end(): void {
-    if (this.drawn) process.stderr.write('\n');
-    this.drawn = false;
+    this.progress.end();
   }
 }

@@ -1,0 +1,49 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { initDataDir } from '../node/data-dir.ts';
+import { openDatabase } from '../node/database.ts';
+import { LogStore } from '../node/log-store.ts';
+import { openLogFixture, tempDir } from './helpers/log-fixture.ts';
+import { syntheticEntries } from './helpers/synthetic-entries.ts';
+
+const run = promisify(execFile);
+const CLI = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix.js');
+
+async function trustix(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+test('trustix verify: exit 0 with a report for a sound log, exit 3 once a stored tile is damaged', async (t) => {
+  const dir = await tempDir('trustix-cli-verify-');
+  const { logSecret } = await initDataDir(dir, { name: 'verify-test-1' });
+  const log = await openLogFixture({ dir, secret: logSecret });
+  await log.append([...syntheticEntries(700, 4)]);
+  await log.close();
+
+  const ok = await trustix(['verify', '--data-dir', dir, '--json']);
+  t.is(ok.code, 0, ok.stderr);
+  t.like(JSON.parse(ok.stdout), { ok: true, size: 700, entries: 700 });
+
+  const db = await openDatabase(join(dir, 'db'));
+  const store = await LogStore.open(db, log.key);
+  const { key } = store.tileOp({
+    tile: { kind: 'hash', level: 0, index: 1, width: 256 },
+    data: new Uint8Array(),
+  });
+  const tile = Uint8Array.from((await db.get(key))!);
+  tile[40]! ^= 1;
+  await db.put(key, tile);
+  await db.close();
+
+  const bad = await trustix(['verify', '--data-dir', dir]);
+  t.is(bad.code, 3);
+  t.regex(bad.stderr, /does not verify: .*tile 0\/1/);
+});
