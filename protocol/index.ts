@@ -11,6 +11,7 @@ export * from './entry.ts';
 export * from './entry-bundle.ts';
 export * from './errors.ts';
 export * from './evidence.ts';
+export * from './gossip-message.ts';
 export * from './inclusion-proof.ts';
 export * from './keys.ts';
 export * from './memory-tree.ts';

@@ -7,6 +7,7 @@ import test from 'ava';
 import { openCheckpoint } from '../protocol/checkpoint.ts';
 import { formatEntry, parseEntry } from '../protocol/entry.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
+import { parseCheckpointMessage } from '../protocol/gossip-message.ts';
 import { parseLogKey } from '../protocol/keys.ts';
 import { leafHash, rootFromLeafHashes } from '../protocol/merkle.ts';
 import { VECTORS } from './helpers/nix-fixtures.ts';
@@ -46,6 +47,12 @@ test('PROTOCOL.md checkpoint: verifies with the vkey and commits to the five exa
     VECTORS.vectors.map((v) => leafHash(new TextEncoder().encode(v.fingerprint))),
   );
   t.deepEqual(Buffer.from(cp.root), Buffer.from(root));
+});
+
+test('PROTOCOL.md checkpoint message: parses and verifies with the key it names', (t) => {
+  const message = parseCheckpointMessage(new TextEncoder().encode(example('checkpoint-message')));
+  t.is(message.logKey.logId, field(example('keys'), 'log ID'));
+  t.is(message.checkpoint.size, 5);
 });
 
 test('PROTOCOL.md evidence: verifies with nothing but its own bytes', (t) => {
