@@ -66,6 +66,8 @@ export class ListenError extends TrustixError {
  */
 export interface GossipMesh {
   getMeshPeers(topic: string): string[];
+  /** A peer's current gossip score (below the graylist threshold, its messages are dropped). */
+  getScore(peerId: string): number;
 }
 
 // A type alias, not an interface: libp2p's ServiceMap constraint needs the implicit index signature.
@@ -220,7 +222,8 @@ export async function startLibp2pNode(node: TrustixLibp2p): Promise<void> {
 function withMesh<C>(factory: (components: C) => GossipSub): (components: C) => GossipSub & GossipMesh {
   return (components) => {
     const service = factory(components) as GossipSub & Partial<GossipMesh>;
-    if (typeof service.getMeshPeers !== 'function') throw new TypeError('gossipsub without getMeshPeers');
+    if (typeof service.getMeshPeers !== 'function' || typeof service.getScore !== 'function')
+      throw new TypeError('gossipsub without getMeshPeers or getScore');
     return service as GossipSub & GossipMesh;
   };
 }
