@@ -1,7 +1,9 @@
 /**
  * Typed errors of the node layer, with stable names and codes (mapped once at each edge).
  */
+
 import { TrustixError } from '../protocol/errors.ts';
+import type { Evidence } from '../protocol/evidence.ts';
 
 /** The data directory's database is open in another process (LevelDB's LOCK). */
 export class StoreLockedError extends TrustixError {
@@ -85,5 +87,97 @@ export class BinaryCacheError extends TrustixError {
   constructor(url: string, message: string, options?: ErrorOptions) {
     super('ERR_BINARY_CACHE', `binary cache ${url}: ${message}`, options);
     this.url = url;
+  }
+}
+
+/** Why a tile source was dropped: stable values, so the node can penalise a peer by kind. */
+export type SourceFailure =
+  /** No complete answer within the request timeout. */
+  | 'timeout'
+  /** Unreachable, connection reset, an unexpected status. */
+  | 'unavailable'
+  /** Said it is busy (HTTP 429/503, tile exchange status 3) more often than we retry. */
+  | 'busy'
+  /** A body over the cap for what was asked. */
+  | 'oversized'
+  /** Bytes that do not parse (wrong tile width, bad entry bundle, a non-entry in a bundle). */
+  | 'malformed'
+  /** Well-formed bytes that do not verify against the signed root (altered tiles or entries). */
+  | 'invalid';
+
+/** A tile source failed one request (see SourceFailure); the sync drops it for the log. */
+export class TileSourceError extends TrustixError {
+  readonly sourceId: string;
+  readonly reason: SourceFailure;
+
+  constructor(sourceId: string, reason: SourceFailure, message: string, options?: ErrorOptions) {
+    super('ERR_TILE_SOURCE', `tile source ${sourceId}: ${reason}: ${message}`, options);
+    this.sourceId = sourceId;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A sync that could not complete: no source left that serves (verifiably) what the log needs. The
+ * committed local copy is unchanged; verified data staged so far is kept for the next attempt.
+ */
+export class SyncFailedError extends TrustixError {
+  readonly logId: string;
+
+  constructor(logId: string, message: string, options?: ErrorOptions) {
+    super('ERR_SYNC_FAILED', `sync of log ${logId}: ${message}`, options);
+    this.logId = logId;
+  }
+}
+
+/**
+ * The log key signed two histories that cannot both be true (found while syncing). Nothing of the
+ * conflicting history was stored. `notes` are the two signed checkpoints, smaller size first;
+ * `evidence` is the verifiable document (protocol/evidence.ts) when it could be built.
+ */
+export class LogForkError extends TrustixError {
+  readonly logId: string;
+  readonly notes: readonly [Uint8Array, Uint8Array];
+  readonly evidence: Evidence | undefined;
+
+  constructor(logId: string, notes: readonly [Uint8Array, Uint8Array], evidence: Evidence | undefined) {
+    super('ERR_LOG_FORKED', `log ${logId} is forked: its key signed two inconsistent checkpoints`);
+    this.logId = logId;
+    this.notes = notes;
+    this.evidence = evidence;
+  }
+}
+
+/**
+ * A followed log whose signed tree holds something that is not a valid entry (protocol/entry.ts). Every
+ * honest source serves the same bytes, so no source is blamed: the log itself is refused from there on.
+ */
+export class InvalidLogEntryError extends TrustixError {
+  readonly logId: string;
+  readonly index: number;
+
+  constructor(logId: string, index: number, options?: ErrorOptions) {
+    super('ERR_INVALID_LOG_ENTRY', `log ${logId} holds an invalid entry at index ${index}`, options);
+    this.logId = logId;
+    this.index = index;
+  }
+}
+
+/**
+ * A tile exchange request the peer refused as malformed (status 2), or one too long to send: not a
+ * fault of the source (our path broke the shared grammar), so it is not a TileSourceError.
+ */
+export class BadTileRequestError extends TrustixError {
+  readonly sourceId: string;
+  readonly path: string;
+
+  constructor(sourceId: string, path: string, message: string, options?: ErrorOptions) {
+    super(
+      'ERR_BAD_TILE_REQUEST',
+      `tile source ${sourceId}: ${message}: ${JSON.stringify(path.slice(0, 200))}`,
+      options,
+    );
+    this.sourceId = sourceId;
+    this.path = path;
   }
 }

@@ -1,0 +1,168 @@
+/**
+ * Where a follower gets a log's checkpoint and tiles: the `TileSource` interface (implemented over HTTP
+ * here, over libp2p by the tile exchange), and `HttpTileSource` for the C2SP tile routes a node serves
+ * under `/logs/<logID>/` (node/http-logs.ts) or any static mirror of them.
+ *
+ * A source is untrusted: it returns bytes, and the sync verifies every byte against a signed root before
+ * storing anything (node/log-sync.ts). A source only has to be bounded: every request has a time limit
+ * and every body a size cap (maxTileBytes), so a slow or flooding source costs a timeout, not memory.
+ */
+import { logger } from '@libp2p/logger';
+import { HASH_SIZE, MAX_ENTRY_BYTES, MAX_NOTE_BYTES } from '../protocol/constants.ts';
+import { formatTilePath, type TileId } from '../protocol/tile-path.ts';
+import { TileSourceError } from './errors.ts';
+
+const log = logger('trustix:tile-source');
+
+export interface TileRequestOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface TileSource {
+  /** Stable name for reports and penalties: a PeerId, a URL. */
+  readonly id: string;
+  /** The source's latest checkpoint note of the log (unverified), or undefined when it has none. */
+  checkpoint(logId: string, options?: TileRequestOptions): Promise<Uint8Array | undefined>;
+  /**
+   * Bodies of `tiles` of the log, in order (unverified); undefined for a tile the source does not have at
+   * that width (it holds a smaller tree: not a fault). Throws TileSourceError when the request fails.
+   * Must honour `signal`, and never return a body over maxTileBytes(tile).
+   */
+  tiles(
+    logId: string,
+    tiles: readonly TileId[],
+    options?: TileRequestOptions,
+  ): Promise<(Uint8Array | undefined)[]>;
+}
+
+/** Largest valid body of `tile`: width hashes, or width entries of at most MAX_ENTRY_BYTES each. */
+export function maxTileBytes(tile: TileId): number {
+  return tile.kind === 'hash' ? tile.width * HASH_SIZE : tile.width * (2 + MAX_ENTRY_BYTES);
+}
+
+export interface HttpTileSourceInit {
+  /** Base URL of the server; routes are `<url>logs/<logID>/...`. Required. */
+  readonly url: string;
+  /** Name in reports. Default the normalized URL. */
+  readonly id?: string;
+  /** Time for one HTTP request, body included. Default 10 s. */
+  readonly timeoutMs?: number;
+  /** Concurrent requests to this server. Default 8. */
+  readonly maxConcurrency?: number;
+}
+
+/** A TileSource over HTTP GETs of the C2SP paths. 404/410 mean "not here"; 429/503 mean busy. */
+export class HttpTileSource implements TileSource {
+  readonly id: string;
+  private readonly base: URL;
+  private readonly timeoutMs: number;
+  private readonly maxConcurrency: number;
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(init: HttpTileSourceInit) {
+    const base = new URL(init.url);
+    if (base.protocol !== 'http:' && base.protocol !== 'https:')
+      throw new TypeError(`a tile source URL must be http(s), not ${base.protocol}`);
+    if (base.search !== '' || base.hash !== '') throw new TypeError('a tile source URL takes no query');
+    if (!base.pathname.endsWith('/')) base.pathname += '/';
+    this.base = base;
+    this.id = init.id ?? base.href;
+    this.timeoutMs = init.timeoutMs ?? 10_000;
+    this.maxConcurrency = init.maxConcurrency ?? 8;
+    if (!(this.timeoutMs > 0) || !Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1)
+      throw new RangeError('timeoutMs must be positive and maxConcurrency a positive integer');
+  }
+
+  async checkpoint(logId: string, options: TileRequestOptions = {}): Promise<Uint8Array | undefined> {
+    return this.get(`logs/${logId}/checkpoint`, MAX_NOTE_BYTES, options.signal);
+  }
+
+  async tiles(
+    logId: string,
+    tiles: readonly TileId[],
+    options: TileRequestOptions = {},
+  ): Promise<(Uint8Array | undefined)[]> {
+    return Promise.all(
+      tiles.map((tile) =>
+        this.get(`logs/${logId}/${formatTilePath(tile)}`, maxTileBytes(tile), options.signal),
+      ),
+    );
+  }
+
+  private async get(path: string, limit: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    if (!/^logs\/[0-9a-f]{64}\//.test(path)) throw new TypeError(`not a log ID in ${path}`);
+    await this.slot(signal);
+    try {
+      return await this.getOnce(new URL(path, this.base).href, limit, signal);
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private async slot(signal?: AbortSignal): Promise<void> {
+    while (this.active >= this.maxConcurrency) {
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.active++;
+  }
+
+  private async getOnce(url: string, limit: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+    try {
+      const res = await fetch(url, { signal: combined, redirect: 'follow' });
+      if (res.status === 404 || res.status === 410) {
+        await res.body?.cancel().catch(() => {});
+        return undefined;
+      }
+      if (!res.ok) {
+        await res.body?.cancel().catch(() => {});
+        const busy = res.status === 429 || res.status === 503;
+        throw new TileSourceError(this.id, busy ? 'busy' : 'unavailable', `HTTP ${res.status} for ${url}`);
+      }
+      return await readCapped(res, limit, url, this.id);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (err instanceof TileSourceError) throw err;
+      if (timeout.aborted)
+        throw new TileSourceError(this.id, 'timeout', `no complete answer within ${this.timeoutMs} ms`, {
+          cause: err,
+        });
+      // fetch reports network failures (refused, reset) as TypeError with the reason in `cause`.
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      log('GET %s failed: %s', url, cause?.code ?? (err as Error).message);
+      throw new TileSourceError(this.id, 'unavailable', cause?.code ?? cause?.message ?? String(err), {
+        cause: err,
+      });
+    }
+  }
+}
+
+/** Reads a response body, refusing (and cancelling) it as soon as it passes `limit` bytes. */
+async function readCapped(res: Response, limit: number, url: string, id: string): Promise<Uint8Array> {
+  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+  const tooLarge = (size: number) =>
+    new TileSourceError(id, 'oversized', `${url}: ${size} bytes exceeds the limit of ${limit}`);
+  if (declared > limit) {
+    await res.body?.cancel().catch(() => {});
+    throw tooLarge(declared);
+  }
+  const reader = res.body?.getReader();
+  if (reader === undefined) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > limit) {
+      reader.cancel().catch(() => {});
+      throw tooLarge(total);
+    }
+    chunks.push(value);
+  }
+  return chunks.length === 1 ? chunks[0]! : new Uint8Array(Buffer.concat(chunks));
+}

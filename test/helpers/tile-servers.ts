@@ -1,0 +1,77 @@
+/**
+ * Real HTTP tile servers on 127.0.0.1 for sync tests: a builder's log served by HttpServer + LogRoutes,
+ * honestly or through a reader that misbehaves in one chosen way.
+ */
+import { LogRoutes } from '../../node/http-logs.ts';
+import { HttpServer } from '../../node/http-server.ts';
+import type { LogReader } from '../../node/log-reader.ts';
+import { HttpTileSource, type HttpTileSourceInit } from '../../node/tile-source.ts';
+import type { TileId } from '../../protocol/tile-path.ts';
+
+export interface TileServer {
+  readonly url: string;
+  readonly source: HttpTileSource;
+  /** Tile requests answered, by kind ('hash' or 'entries'), with the tile indices. */
+  readonly served: { hash: TileId[]; entries: TileId[] };
+  stop(): Promise<void>;
+}
+
+/** A misbehaviour: the reader's answer for a tile, given the honest one. */
+export type Tamper = (
+  tile: TileId,
+  body: Uint8Array | undefined,
+) => Promise<Uint8Array | undefined> | Uint8Array | undefined;
+
+/** Flips one byte (a copy) at `at` from the end, so length prefixes stay intact. */
+export function flipped(body: Uint8Array, fromEnd = 3): Uint8Array {
+  const out = Uint8Array.from(body);
+  out[out.length - fromEnd]! ^= 0x01;
+  return out;
+}
+
+export const tampers = {
+  /** One byte of every entry bundle altered (inside its last entry). */
+  bundleByte: ((tile, body) => (tile.kind === 'entries' && body ? flipped(body) : body)) as Tamper,
+  /** One byte of every level-0 hash tile altered. */
+  tileByte: ((tile, body) =>
+    tile.kind === 'hash' && tile.level === 0 && body ? flipped(body) : body) as Tamper,
+  /** Hash tiles one hash short of the width asked for. */
+  wrongWidth: ((tile, body) =>
+    tile.kind === 'hash' && body ? body.subarray(0, body.length - 32) : body) as Tamper,
+  /** Entry bundles never answered. */
+  hang: ((tile, body) => (tile.kind === 'entries' ? new Promise<never>(() => {}) : body)) as Tamper,
+};
+
+/** Serves `reader` (through `tamper` when given) on a fresh HTTP server. */
+export async function startTileServer(
+  reader: LogReader,
+  options: { tamper?: Tamper; source?: Omit<HttpTileSourceInit, 'url'> } = {},
+): Promise<TileServer> {
+  const served = { hash: [] as TileId[], entries: [] as TileId[] };
+  const tamper = options.tamper;
+  const wrapped: LogReader = {
+    logId: reader.logId,
+    key: reader.key,
+    checkpoint: () => reader.checkpoint(),
+    async readTile(tile) {
+      served[tile.kind].push(tile);
+      const body = await reader.readTile(tile);
+      return tamper === undefined ? body : tamper(tile, body);
+    },
+  };
+  const server = new HttpServer({}, { requestTimeoutMs: 60_000 });
+  server.register(
+    new LogRoutes({
+      logs: { get: (id) => (id === reader.logId ? wrapped : undefined), list: () => [wrapped] },
+    }),
+  );
+  await server.start();
+  const { host, port } = server.address();
+  const url = `http://${host}:${port}/`;
+  return {
+    url,
+    source: new HttpTileSource({ url, ...options.source }),
+    served,
+    stop: () => server.stop(),
+  };
+}

@@ -1,0 +1,278 @@
+// Verified sync of a followed log from real HTTP tile servers on 127.0.0.1: full and incremental sync,
+// the mirrored copy verifies as the builder's would, bad sources are dropped, forks store nothing, and an
+// interrupted sync resumes without fetching again what it staged.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { type Database, openDatabase } from '../node/database.ts';
+import { LogForkError, SyncFailedError } from '../node/errors.ts';
+import { logPrefix, syncStageKey } from '../node/layout.ts';
+import { LogStore } from '../node/log-store.ts';
+import { LogSync, type LogSyncInit, type SyncProgress } from '../node/log-sync.ts';
+import { verifyLog } from '../node/log-verifier.ts';
+import type { SourceFailedEvent } from '../node/source-pool.ts';
+import type { TileSource } from '../node/tile-source.ts';
+import type { SignedCheckpoint } from '../protocol/checkpoint.ts';
+import { parseEntry } from '../protocol/entry.ts';
+import { verifyEvidence } from '../protocol/evidence.ts';
+import { verifyInclusion } from '../protocol/inclusion-proof.ts';
+import type { LogKey } from '../protocol/keys.ts';
+import { leafHash } from '../protocol/merkle.ts';
+import { parseStorePath } from '../protocol/store-path.ts';
+import { type LogFixture, openLogFixture, tempDir } from './helpers/log-fixture.ts';
+import { syntheticEntries } from './helpers/synthetic-entries.ts';
+import { startTileServer, type Tamper, type TileServer, tampers } from './helpers/tile-servers.ts';
+
+const utf8 = new TextEncoder();
+
+interface Follower {
+  db: Database;
+  store: LogStore;
+  reopen(): Promise<void>;
+}
+
+async function builder(t: ExecutionContext, entries: readonly string[], secret?: LogFixture['secret']) {
+  const log = await openLogFixture(secret === undefined ? {} : { secret });
+  t.teardown(() => log.destroy());
+  for (let i = 0; i < entries.length; i += 1000) await log.append(entries.slice(i, i + 1000));
+  return log;
+}
+
+async function follower(t: ExecutionContext, key: LogKey): Promise<Follower> {
+  const dir = await tempDir('trustix-follower-');
+  const f = { db: await openDatabase(join(dir, 'db')) } as Follower;
+  f.store = await LogStore.open(f.db, key);
+  f.reopen = async () => {
+    await f.db.close();
+    f.db = await openDatabase(join(dir, 'db'));
+    f.store = await LogStore.open(f.db, key);
+  };
+  t.teardown(async () => {
+    await f.db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return f;
+}
+
+/** Servers of `log`, one per entry: honest (undefined) or misbehaving; `badTimeoutMs` for the misbehaving. */
+async function servers(
+  t: ExecutionContext,
+  log: LogFixture,
+  tamperers: (Tamper | undefined)[],
+  badTimeoutMs?: number,
+) {
+  const out: TileServer[] = [];
+  for (const tamper of tamperers) {
+    const source = tamper !== undefined && badTimeoutMs !== undefined ? { timeoutMs: badTimeoutMs } : {};
+    const s = await startTileServer(log.store, tamper === undefined ? { source } : { tamper, source });
+    t.teardown(() => s.stop());
+    out.push(s);
+  }
+  return out;
+}
+
+function sync(f: Follower, sources: TileServer[], init: LogSyncInit = {}) {
+  const s = new LogSync({ db: f.db, store: f.store, sources: sources.map((x) => x.source) }, init);
+  const failures: SourceFailedEvent[] = [];
+  const progress: SyncProgress[] = [];
+  s.addEventListener('source-failed', (e) => failures.push((e as CustomEvent<SourceFailedEvent>).detail));
+  s.addEventListener('progress', (e) => progress.push((e as CustomEvent<SyncProgress>).detail));
+  return { sync: s, failures, progress };
+}
+
+/** Every key and value of the database, to show that nothing changed. */
+async function snapshot(db: Database): Promise<string[]> {
+  const out: string[] = [];
+  for await (const [k, v] of db.iterator())
+    out.push(`${Buffer.from(k).toString('hex')}=${Buffer.from(v).toString('hex')}`);
+  return out;
+}
+
+/** The mirror holds exactly the builder's log: it reopens, verifies in full, proves and finds entries. */
+async function assertMirrors(
+  t: ExecutionContext,
+  f: Follower,
+  entries: readonly string[],
+  cp: SignedCheckpoint,
+) {
+  await f.reopen();
+  t.is(f.store.size, entries.length);
+  t.deepEqual(f.store.checkpoint()?.note, cp.note);
+  const report = await verifyLog(f.store);
+  t.is(report.entries, entries.length);
+  for (const index of [0, 1, 255, 256, Math.min(1234, entries.length - 2), entries.length - 1]) {
+    const proof = await f.store.inclusionProof(index);
+    t.notThrows(() =>
+      verifyInclusion(index, cp.size, leafHash(utf8.encode(entries[index]!)), proof, cp.root),
+    );
+    const { hashPart } = parseStorePath(parseEntry(entries[index]!).storePath);
+    const found = await f.store.entriesForPath(hashPart);
+    t.deepEqual(
+      found.map((e) => e.index),
+      [index],
+    );
+    t.is(Buffer.from(found[0]!.entry).toString(), entries[index]!);
+  }
+}
+
+const ENTRIES = [...syntheticEntries(4000, 7)];
+
+test('a follower syncs 3,000 entries from three HTTP servers, then catches up incrementally', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const srv = await servers(t, log, [undefined, undefined, undefined]);
+  const f = await follower(t, log.key);
+
+  const first = sync(f, srv);
+  const result = await first.sync.run(log.store.checkpoint()!);
+  t.like(result, { fromSize: 0, toSize: 3000, resumedFrom: 0 });
+  t.deepEqual(first.failures, []);
+  // Requests were spread over all three servers.
+  for (const s of srv) t.true(s.served.entries.length > 0, s.url);
+  t.like(first.progress.at(-1), { verified: 3000, stored: 3000, total: 3000 });
+  await assertMirrors(t, f, ENTRIES.slice(0, 3000), log.store.checkpoint()!);
+
+  await log.append(ENTRIES.slice(3000, 3333));
+  await log.append(ENTRIES.slice(3333));
+  const fetchedBefore = srv.map((s) => s.served.entries.length);
+  const second = sync(f, srv);
+  t.like(await second.sync.run(log.store.checkpoint()!.note), { fromSize: 3000, toSize: 4000 });
+  // Only the bundles from the old partial one (3000 / 256 = 11) on were fetched again.
+  const fetched = srv.flatMap((s, i) => s.served.entries.slice(fetchedBefore[i]).map((e) => e.index));
+  t.deepEqual(
+    [...new Set(fetched)].sort((a, b) => a - b),
+    [11, 12, 13, 14, 15],
+  );
+  t.like(second.progress.at(-1), { verified: 1000, stored: 1000 });
+  await assertMirrors(t, f, ENTRIES, log.store.checkpoint()!);
+
+  // An old or current checkpoint is a no-op.
+  t.like(await sync(f, srv).sync.run(log.store.checkpoint()!), { fromSize: 4000, toSize: 4000 });
+});
+
+for (const [name, tamper, reason] of [
+  ['alters one byte of each entry bundle', tampers.bundleByte, 'invalid'],
+  ['alters one byte of each level-0 hash tile', tampers.tileByte, 'invalid'],
+  ['serves hash tiles of the wrong width', tampers.wrongWidth, 'malformed'],
+  ['never answers for entry bundles', tampers.hang, 'timeout'],
+] as const) {
+  test(`a source that ${name} is dropped as ${reason}; the sync completes from the honest one`, async (t) => {
+    const log = await builder(t, ENTRIES.slice(0, 3000));
+    const [bad, good] = await servers(t, log, [tamper, undefined], tamper === tampers.hang ? 300 : undefined);
+    const f = await follower(t, log.key);
+    const { sync: s, failures } = sync(f, [bad!, good!]);
+    t.like(await s.run(log.store.checkpoint()!), { toSize: 3000, failedSources: [bad!.url] });
+    t.is(failures.length, 1);
+    t.like(failures[0], { logId: log.key.logId, sourceId: bad!.url, reason });
+    t.deepEqual(s.sources(), [good!.url]);
+    await assertMirrors(t, f, ENTRIES.slice(0, 3000), log.store.checkpoint()!);
+  });
+}
+
+test('a source that ignores its abort signal is cut off by the time limit of the sync', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 600));
+  const f = await follower(t, log.key);
+  const direct = (id: string, hang: boolean): TileSource => ({
+    id,
+    checkpoint: async () => log.store.checkpoint()?.note,
+    tiles: (_logId, tiles) =>
+      hang ? new Promise(() => {}) : Promise.all(tiles.map((tile) => log.store.readTile(tile))),
+  });
+  const s = new LogSync(
+    { db: f.db, store: f.store, sources: [direct('stuck', true), direct('fine', false)] },
+    {
+      requestTimeoutMs: 1000,
+    },
+  );
+  const started = Date.now();
+  t.like(await s.run(log.store.checkpoint()!), { toSize: 600, failedSources: ['stuck'] });
+  t.true(Date.now() - started < 10_000);
+  await assertMirrors(t, f, ENTRIES.slice(0, 600), log.store.checkpoint()!);
+});
+
+test('with only bad sources the sync fails with SyncFailedError and the local copy is unchanged', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const f = await follower(t, log.key);
+  const honest = await servers(t, log, [undefined]);
+  await sync(f, honest).sync.run(log.store.checkpoint()!);
+  await log.append(ENTRIES.slice(3000));
+
+  const bad = await servers(t, log, [tampers.bundleByte, tampers.tileByte, tampers.wrongWidth]);
+  const before = await snapshot(f.db);
+  const { sync: s, failures } = sync(f, bad);
+  const err = await t.throwsAsync(s.run(log.store.checkpoint()!), { instanceOf: SyncFailedError });
+  t.is(err?.logId, log.key.logId);
+  t.deepEqual(failures.map((x) => x.sourceId).sort(), bad.map((x) => x.url).sort());
+  t.deepEqual(await snapshot(f.db), before);
+  t.is(f.store.size, 3000);
+  await assertMirrors(t, f, ENTRIES.slice(0, 3000), f.store.checkpoint()!);
+
+  // No sources at all, or sources that do not have the log: the same typed failure.
+  await t.throwsAsync(sync(f, []).sync.run(log.store.checkpoint()!), { instanceOf: SyncFailedError });
+  const other = await builder(t, ENTRIES.slice(0, 10));
+  const empty = await servers(t, other, [undefined]);
+  const missing = sync(f, empty);
+  await t.throwsAsync(missing.sync.run(log.store.checkpoint()!), { instanceOf: SyncFailedError });
+  t.deepEqual(missing.failures, []); // not having a log is no fault
+});
+
+test('a forked builder (same key, other history) is reported with verifiable evidence and nothing is stored', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const f = await follower(t, log.key);
+  await sync(f, await servers(t, log, [undefined])).sync.run(log.store.checkpoint()!);
+  const before = await snapshot(f.db);
+
+  // Same key; the first 2,000 entries agree, then the histories differ.
+  const forks = [
+    await builder(t, [...ENTRIES.slice(0, 2000), ...ENTRIES.slice(2500, 4000)], log.secret), // larger
+    await builder(t, [...ENTRIES.slice(0, 2000), ...ENTRIES.slice(3500, 4000)], log.secret), // smaller
+    await builder(t, [...ENTRIES.slice(0, 2000), ...ENTRIES.slice(3000, 4000)], log.secret), // equal size
+  ];
+  for (const fork of forks) {
+    const cp = fork.store.checkpoint()!;
+    const err = await t.throwsAsync(sync(f, await servers(t, fork, [undefined])).sync.run(cp), {
+      instanceOf: LogForkError,
+    });
+    t.deepEqual(
+      [...err!.notes].map((n) => Buffer.from(n).toString()).sort(),
+      [cp.note, log.store.checkpoint()!.note].map((n) => Buffer.from(n).toString()).sort(),
+    );
+    const evidence = verifyEvidence(err!.evidence!.bytes, log.key.verifier);
+    t.deepEqual(
+      [evidence.a.size, evidence.b.size].sort((a, b) => a - b),
+      [cp.size, 3000].sort((a, b) => a - b),
+    );
+    t.deepEqual(await snapshot(f.db), before, `fork of size ${cp.size}`);
+  }
+});
+
+test('an interrupted sync resumes after a restart without fetching its staged bundles again', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const [srv] = await servers(t, log, [undefined]);
+  const f = await follower(t, log.key);
+  const init = { stepBundles: 2, windowBundles: 4, maxConcurrency: 2, perSourceConcurrency: 2 };
+
+  const stop = new AbortController();
+  const first = sync(f, [srv!], init);
+  first.sync.addEventListener('progress', (e) => {
+    if ((e as CustomEvent<SyncProgress>).detail.stored >= 1024) stop.abort(new Error('power cut'));
+  });
+  await t.throwsAsync(first.sync.run(log.store.checkpoint()!, { signal: stop.signal }), {
+    message: 'power cut',
+  });
+  const staged = first.progress.at(-1)!.stored;
+  t.true(staged >= 1024 && staged < 3000, `staged ${staged}`);
+  t.is(f.store.size, 0); // nothing committed: the checkpoint comes last
+
+  await f.reopen(); // a restart: the staged data is in LevelDB, the staging record says how much
+  t.truthy(await f.db.get(syncStageKey(logPrefix(log.key.logId))));
+  t.is(f.store.size, 0);
+  const already = srv!.served.entries.length;
+  const second = sync(f, [srv!], init);
+  const result = await second.sync.run(log.store.checkpoint()!);
+  t.true(result.resumedFrom >= staged, `resumed from ${result.resumedFrom}`);
+  const refetched = srv!.served.entries.slice(already).map((e) => e.index);
+  t.true(Math.min(...refetched) * 256 >= result.resumedFrom, `refetched ${refetched}`);
+  t.like(second.progress.at(-1), { resumedFrom: result.resumedFrom, stored: 3000 - result.resumedFrom });
+  t.false((await f.db.has(syncStageKey(logPrefix(log.key.logId)))) as boolean);
+  await assertMirrors(t, f, ENTRIES.slice(0, 3000), log.store.checkpoint()!);
+});
