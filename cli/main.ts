@@ -1,3 +1,5 @@
+// First: libp2p 3 calls Promise.withResolvers, which Node 20 lacks.
+import '../node/promise-with-resolvers.ts';
 /**
  * The `trustix` command line: a thin yargs layer over node/ and protocol/.
  * Parses, calls, prints (human text, or one JSON document with --json). Only this layer writes to stdout.

@@ -3,12 +3,13 @@
  *
  *   <dir>/log.secret, log.public       the log key (Nix key format; signs checkpoints)
  *   <dir>/cache.secret, cache.public   the cache key (signs the narinfos the substituter serves)
+ *   <dir>/peer.secret                  the libp2p identity (node/peer-identity.ts; stable PeerId)
  *   <dir>/db/                          the LevelDB (node/layout.ts)
  *   <dir>/trustix.sock                 the local submission socket (mode 0600)
  *
  * Secret key files are created with mode 0600 and never overwritten.
  */
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -21,6 +22,7 @@ import {
   parseNixSecretKey,
 } from '../protocol/keys.ts';
 import { isValidKeyName } from '../protocol/vkey.ts';
+import { createKeyFile, fileExists } from './key-file.ts';
 import { defaultDataDir, socketPath } from './submit-client.js';
 
 export { defaultDataDir };
@@ -33,6 +35,7 @@ export interface DataDir {
   readonly logPublic: string;
   readonly cacheSecret: string;
   readonly cachePublic: string;
+  readonly peerSecret: string;
 }
 
 export function dataDir(dir: string): DataDir {
@@ -44,6 +47,7 @@ export function dataDir(dir: string): DataDir {
     logPublic: join(dir, 'log.public'),
     cacheSecret: join(dir, 'cache.secret'),
     cachePublic: join(dir, 'cache.public'),
+    peerSecret: join(dir, 'peer.secret'),
   };
 }
 
@@ -77,7 +81,7 @@ export function defaultKeyName(suffix: string): string {
 export async function initDataDir(dir: string, options: InitOptions = {}): Promise<InitResult> {
   const paths = dataDir(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (await exists(paths.logSecret)) {
+  if (await fileExists(paths.logSecret)) {
     if (options.keyFile !== undefined || options.name !== undefined) {
       const existing = await loadKeys(dir);
       const wanted =
@@ -108,7 +112,7 @@ export async function initDataDir(dir: string, options: InitOptions = {}): Promi
 /** Loads the keys of an initialised data directory. */
 export async function loadKeys(dir: string): Promise<NodeKeys> {
   const paths = dataDir(dir);
-  if (!(await exists(paths.logSecret))) {
+  if (!(await fileExists(paths.logSecret))) {
     throw new Error(`${dir} has no log key; run 'trustix init --data-dir ${dir}' first`);
   }
   const logSecret = parseNixSecretKey(await readFile(paths.logSecret));
@@ -117,17 +121,6 @@ export async function loadKeys(dir: string): Promise<NodeKeys> {
 }
 
 async function writeSecret(path: string, text: string): Promise<void> {
-  // 'wx': never overwrite a key; mode applies at creation, chmod covers a restrictive umask's absence.
-  await writeFile(path, text, { mode: 0o600, flag: 'wx' });
-  await chmod(path, 0o600);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
+  if (!(await createKeyFile(path, text)))
+    throw new Error(`${path} appeared while initialising; refusing to replace it`);
 }

@@ -8,6 +8,7 @@
  *   log!<logId hex>!t<L u8><N u64be>      -> hash tile L/N at its widest stored width (32-byte hashes)
  *   log!<logId hex>!e<N u64be>            -> entry bundle N at its widest stored width
  *   log!<logId hex>!p<hash20>             -> u64be entry indices, ascending (store path hash -> entries)
+ *   !libp2p!…                             libp2p's datastore, a sublevel (peer store, DHT records; node/libp2p-node.ts)
  *   queue!<seq u64be>                     -> a pending submission (JSON, see node/submission-queue.ts)
  *   mon!s!<logId hex>                     -> checkpoint monitor: state of a log seen in gossip (JSON, see
  *                                            node/checkpoint-records.ts)

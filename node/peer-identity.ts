@@ -1,14 +1,5 @@
-/**
- * The persisted libp2p identity of a node. libp2p 3 does not store its own key, so without this the
- * PeerId would change on every restart (and with it the node's DHT position and bootstrap addresses).
- *
- * The key is an Ed25519 key kept in `<data-dir>/peer.secret` in Nix's secret key format
- * `NAME:base64(seed32 || pub32)`, mode 0600, created once and never overwritten. libp2p's key is built
- * from the seed alone; the stored public half is only checked against it (a mismatch is refused).
- */
-import { randomBytes } from 'node:crypto';
-import { chmod, link, open, readFile, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import type { PeerId, PrivateKey } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
@@ -21,6 +12,7 @@ import {
   parseNixSecretKey,
 } from '../protocol/keys.ts';
 import { defaultKeyName } from './data-dir.ts';
+import { createKeyFile, fileExists } from './key-file.ts';
 
 const log = logger('trustix:peer-identity');
 
@@ -59,8 +51,8 @@ export function peerSecretPath(dir: string): string {
 export async function loadOrCreatePeerIdentity(dir: string): Promise<PeerIdentity> {
   const path = peerSecretPath(dir);
   let created = false;
-  if (!(await exists(path))) {
-    created = await createKeyFile(path, generateNixSecretKey(defaultKeyName('peer')));
+  if (!(await fileExists(path))) {
+    created = await createKeyFile(path, formatNixSecretKey(generateNixSecretKey(defaultKeyName('peer'))));
     if (created) log('created libp2p identity in %s', path);
   }
   const identity = await loadPeerIdentity(path);
@@ -93,49 +85,4 @@ export async function libp2pKeyOf(
   if (!Buffer.from(privateKey.publicKey.raw).equals(key.publicKey))
     throw new PeerIdentityError(where, 'libp2p derives another public key from this seed');
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey) };
-}
-
-/** Writes `key` to `path` unless a file is already there; false when another writer won. */
-async function createKeyFile(path: string, key: NixSecretKey): Promise<boolean> {
-  // A complete, synced temporary file linked into place: a crash never leaves a half-written key,
-  // and link() fails with EEXIST rather than replace a key that appeared meanwhile.
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const file = await open(tmp, 'wx', 0o600);
-  try {
-    await file.writeFile(formatNixSecretKey(key));
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  try {
-    await chmod(tmp, 0o600);
-    await link(tmp, path);
-    await syncDir(dirname(path));
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  } finally {
-    await unlink(tmp).catch(() => {});
-  }
-}
-
-/** Makes a new directory entry durable (a lost entry would mean a new PeerId after a crash). */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
 }
