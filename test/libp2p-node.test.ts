@@ -6,12 +6,10 @@ import { join } from 'node:path';
 import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys';
 import { peerIdFromPublicKey } from '@libp2p/peer-id';
 import test from 'ava';
-import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
-import * as Digest from 'multiformats/hashes/digest';
-import { sha256 } from 'multiformats/hashes/sha2';
 import { openDatabase } from '../node/database.ts';
 import { createLibp2pNode, LIBP2P_SUBLEVEL, ListenError } from '../node/libp2p-node.ts';
+import { LogProviders, logCid } from '../node/log-providers.ts';
 import { loadOrCreatePeerIdentity, PeerIdentityError, peerSecretPath } from '../node/peer-identity.ts';
 import { CHECKPOINT_TOPIC } from '../protocol/constants.ts';
 import { formatNixSecretKey, generateNixSecretKey, logKeyOf, parseNixSecretKey } from '../protocol/keys.ts';
@@ -29,11 +27,6 @@ async function temp(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const dir = await tempDir('trustix-p2p-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** DESIGN section 4: CIDv1(raw, sha2-256 multihash whose digest is the log ID bytes). */
-function logCid(logId: string): CID {
-  return CID.createV1(raw.code, Digest.create(sha256.code, Buffer.from(logId, 'hex')));
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
@@ -109,6 +102,34 @@ test('DHT: a log provided by one node is found by another through findProviders'
   }
   t.log(`findProviders: ${(performance.now() - t0).toFixed(2)} ms`);
   t.true(found, 'the provider was found');
+});
+
+test('log providers: a held log is provided in the background and found by others, never by itself', async (t) => {
+  const net = await startTestNetwork(t, 3);
+  await waitForConnections(net.nodes, 2, 15_000);
+  const [a, b] = net.nodes.map(
+    (n) => new LogProviders({ contentRouting: n.contentRouting, peerId: n.peerId }, { findTimeoutMs: 5000 }),
+  );
+  a!.start();
+  b!.start();
+  t.teardown(async () => {
+    await a!.stop();
+    await b!.stop();
+  });
+  const logId = logKeyOf(generateNixSecretKey('providers-log')).logId;
+  a!.provide(logId);
+  let found: string[] = [];
+  await waitFor('a provider record', async () => {
+    found = (await b!.findProviders(logId)).map(String);
+    return found.length > 0;
+  });
+  t.deepEqual(found, [net.nodes[0]!.peerId.toString()]);
+  t.deepEqual(await a!.findProviders(logId), [], 'a node does not list itself');
+  // The CID is exactly DESIGN's: CIDv1, raw codec, sha2-256 multihash of the log ID bytes.
+  const cid = logCid(logId);
+  t.is(cid.version, 1);
+  t.is(cid.code, raw.code);
+  t.is(Buffer.from(cid.multihash.digest).toString('hex'), logId);
 });
 
 test('gossip: a checkpoint topic message published by one node reaches all others', async (t) => {

@@ -1,0 +1,118 @@
+/**
+ * DHT provider records for logs (DESIGN.md section 4): a node that holds a complete, verified copy of a
+ * log provides CIDv1(raw, sha2-256 multihash whose digest is the 32 bytes of the log ID), and followers
+ * find who serves a log with findProviders. Providing never blocks start-up (it waits for peers), runs
+ * once per log at a time, and is repeated on a schedule because provider records expire.
+ */
+import type { ContentRouting, PeerId } from '@libp2p/interface';
+import { logger } from '@libp2p/logger';
+import { CID } from 'multiformats/cid';
+import * as raw from 'multiformats/codecs/raw';
+import * as Digest from 'multiformats/hashes/digest';
+import { sha256 } from 'multiformats/hashes/sha2';
+
+const log = logger('trustix:providers');
+
+/** The DHT key of a log: CIDv1(raw, sha2-256 multihash of the log ID bytes). */
+export function logCid(logId: string): CID {
+  if (!/^[0-9a-f]{64}$/.test(logId)) throw new TypeError(`not a log ID: ${logId}`);
+  return CID.createV1(raw.code, Digest.create(sha256.code, Buffer.from(logId, 'hex')));
+}
+
+export interface LogProvidersInit {
+  /** How often every held log is provided again (kad-dht records expire after 48 h). Default 12 h. */
+  readonly reprovideIntervalMs?: number;
+  /** Time one provide may take. Default 60 s. */
+  readonly provideTimeoutMs?: number;
+  /** Time and result bound of one lookup. Defaults 10 s and 20 peers. */
+  readonly findTimeoutMs?: number;
+  readonly maxProviders?: number;
+}
+
+export interface LogProvidersComponents {
+  readonly contentRouting: ContentRouting;
+  /** Our own PeerId, left out of lookup results. */
+  readonly peerId: PeerId;
+}
+
+export class LogProviders {
+  private readonly components: LogProvidersComponents;
+  private readonly init: Required<LogProvidersInit>;
+  private readonly held = new Set<string>();
+  private readonly providing = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private abort: AbortController | undefined;
+
+  constructor(components: LogProvidersComponents, init: LogProvidersInit = {}) {
+    this.components = components;
+    this.init = {
+      reprovideIntervalMs: 12 * 3600_000,
+      provideTimeoutMs: 60_000,
+      findTimeoutMs: 10_000,
+      maxProviders: 20,
+      ...init,
+    };
+  }
+
+  start(): void {
+    this.abort = new AbortController();
+    this.timer = setInterval(() => {
+      for (const logId of this.held) this.provideInBackground(logId);
+    }, this.init.reprovideIntervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.abort?.abort();
+    await Promise.allSettled(this.providing.values());
+  }
+
+  /** Announces (now, and on every reprovide) that this node serves `logId`. Does not wait. */
+  provide(logId: string): void {
+    logCid(logId);
+    this.held.add(logId);
+    this.provideInBackground(logId);
+  }
+
+  /** Stops announcing `logId` (its record expires on its own). */
+  withdraw(logId: string): void {
+    this.held.delete(logId);
+  }
+
+  /** Peers that provide `logId`, at most maxProviders, within findTimeoutMs; never this node. */
+  async findProviders(logId: string, signal?: AbortSignal): Promise<PeerId[]> {
+    const cid = logCid(logId);
+    const timeout = AbortSignal.timeout(this.init.findTimeoutMs);
+    const found: PeerId[] = [];
+    try {
+      for await (const provider of this.components.contentRouting.findProviders(cid, {
+        signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
+      })) {
+        if (provider.id.equals(this.components.peerId) || found.some((p) => p.equals(provider.id))) continue;
+        found.push(provider.id);
+        if (found.length >= this.init.maxProviders) break;
+      }
+    } catch (err) {
+      // A lookup cut short by its time limit still returns what it found.
+      if (!timeout.aborted) throw err;
+    }
+    return found;
+  }
+
+  private provideInBackground(logId: string): void {
+    if (this.providing.has(logId) || this.abort?.signal.aborted) return;
+    const signal = AbortSignal.any([
+      this.abort?.signal ?? new AbortController().signal,
+      AbortSignal.timeout(this.init.provideTimeoutMs),
+    ]);
+    const job = this.components.contentRouting
+      .provide(logCid(logId), { signal })
+      .then(
+        () => log('provided %s', logId),
+        (err: unknown) => log('providing %s failed (retried at the next reprovide): %s', logId, err),
+      )
+      .finally(() => this.providing.delete(logId));
+    this.providing.set(logId, job);
+  }
+}
