@@ -1,1 +1,1 @@
-export {};
+export { DEFAULT_BOOTSTRAP_PEERS } from './peers.ts';
