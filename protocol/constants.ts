@@ -36,3 +36,7 @@ export const MAX_NARINFO_BYTES = 1024 * 1024;
 export const MAX_EVIDENCE_BYTES = 64 * 1024;
 /** Largest full tile body: 256 hashes, or an entry bundle of 256 maximal entries. */
 export const MAX_TILE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_BYTES);
+/** Tile exchange: longest request. A `<logID>/tile/...` path is at most 113 bytes; the rest is headroom. */
+export const MAX_TILE_REQUEST_BYTES = 256;
+/** Tile exchange: the status byte that starts every response (docs/PROTOCOL.md, "Tile exchange"). */
+export const TILE_STATUS = { ok: 0, notFound: 1, badRequest: 2, busy: 3 } as const;

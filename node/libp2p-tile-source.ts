@@ -1,0 +1,188 @@
+/**
+ * A TileSource over the tile exchange protocol `/trustix/tiles/1.0.0` (node/tile-exchange.ts is the
+ * server): one peer's checkpoints and tiles, one stream per request.
+ *
+ * Bounded like HttpTileSource: each request (dial, negotiation, request, response, close) has a time
+ * limit; the response is refused as soon as its length prefix passes the largest valid body
+ * (maxTileBytes, MAX_NOTE_BYTES); at most `maxConcurrency` streams are open to the peer, below the
+ * server's default cap on inbound streams. Every stream is closed by both ends or aborted.
+ *
+ * Status 1 (not found) gives undefined; 3 (busy) TileSourceError 'busy'; 2 (bad request)
+ * BadTileRequestError, since a request outside the shared grammar is the asker's fault.
+ */
+import { setMaxListeners } from 'node:events';
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface';
+import { logger } from '@libp2p/logger';
+import { lpStream } from '@libp2p/utils';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import {
+  MAX_NOTE_BYTES,
+  MAX_TILE_REQUEST_BYTES,
+  TILE_STATUS,
+  TILES_PROTOCOL,
+} from '../protocol/constants.ts';
+import { formatTilePath, type TileId } from '../protocol/tile-path.ts';
+import { BadTileRequestError, TileSourceError } from './errors.ts';
+import { endStream } from './tile-exchange.ts';
+import { maxTileBytes, type TileRequestOptions, type TileSource } from './tile-source.ts';
+
+const log = logger('trustix:tile-exchange');
+const utf8 = new TextEncoder();
+/** Longest varint length prefix of a response (a tile body is under 2^28 bytes). */
+const MAX_PREFIX_BYTES = 4;
+
+export interface Libp2pTileSourceComponents {
+  /** Opens streams: the libp2p node. */
+  readonly dialer: Pick<Libp2p, 'dialProtocol'>;
+}
+
+export interface Libp2pTileSourceInit {
+  /** The peer to ask: its PeerId (addresses from the peer store), or a multiaddr ending in /p2p/<PeerId>. */
+  readonly peer: PeerId | Multiaddr;
+  /** Name in reports and penalties. Default the PeerId (or the multiaddr without one). */
+  readonly id?: string;
+  /** Time for one request, from dial to the closed stream, in ms. Default 10,000. */
+  readonly timeoutMs?: number;
+  /** Concurrent requests to this peer. Default 8 (the server accepts 32 streams per connection). */
+  readonly maxConcurrency?: number;
+}
+
+export class Libp2pTileSource implements TileSource {
+  readonly id: string;
+  private readonly components: Libp2pTileSourceComponents;
+  private readonly peer: PeerId | Multiaddr;
+  private readonly timeoutMs: number;
+  private readonly maxConcurrency: number;
+  private active = 0;
+  /** Requests waiting for a slot; release() hands its slot to the first. */
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(components: Libp2pTileSourceComponents, init: Libp2pTileSourceInit) {
+    this.components = components;
+    this.peer = init.peer;
+    this.id = init.id ?? peerName(init.peer);
+    this.timeoutMs = init.timeoutMs ?? 10_000;
+    this.maxConcurrency = init.maxConcurrency ?? 8;
+    if (!(this.timeoutMs > 0) || !Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1)
+      throw new RangeError('timeoutMs must be positive and maxConcurrency a positive integer');
+  }
+
+  async checkpoint(logId: string, options: TileRequestOptions = {}): Promise<Uint8Array | undefined> {
+    return this.request(`${logId}/checkpoint`, MAX_NOTE_BYTES, options.signal);
+  }
+
+  async tiles(
+    logId: string,
+    tiles: readonly TileId[],
+    options: TileRequestOptions = {},
+  ): Promise<(Uint8Array | undefined)[]> {
+    const paths = tiles.map((tile) => `${logId}/${formatTilePath(tile)}`);
+    // The first failure fails the batch: it aborts the other requests (before its slot is handed on).
+    const batch = new AbortController();
+    setMaxListeners(Infinity, batch.signal); // one listener per request of the batch
+    const signal =
+      options.signal === undefined ? batch.signal : AbortSignal.any([options.signal, batch.signal]);
+    return Promise.all(paths.map((path, i) => this.request(path, maxTileBytes(tiles[i]!), signal, batch)));
+  }
+
+  /** One request on its own stream: the body (status 0), undefined (status 1), or a typed error. */
+  private async request(
+    path: string,
+    limit: number,
+    signal?: AbortSignal,
+    batch?: AbortController,
+  ): Promise<Uint8Array | undefined> {
+    const request = utf8.encode(path);
+    if (request.length > MAX_TILE_REQUEST_BYTES)
+      throw new BadTileRequestError(this.id, path, `request over ${MAX_TILE_REQUEST_BYTES} bytes`);
+    await this.acquire(signal);
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    const combined = signal === undefined ? deadline : AbortSignal.any([signal, deadline]);
+    let stream: Stream | undefined;
+    try {
+      stream = await this.components.dialer.dialProtocol(this.peer, TILES_PROTOCOL, { signal: combined });
+      const lp = lpStream(stream, { maxDataLength: 1 + limit, maxBufferSize: 1 + limit + MAX_PREFIX_BYTES });
+      await lp.write(request, { signal: combined });
+      await stream.close({ signal: combined });
+      const response = (await lp.read({ signal: combined })).subarray();
+      await endStream(stream, combined);
+      return this.decode(path, response);
+    } catch (err) {
+      stream?.abort(err as Error);
+      const error = signal?.aborted ? signal.reason : this.failure(path, limit, err, deadline);
+      batch?.abort(error);
+      throw error;
+    } finally {
+      this.release();
+    }
+  }
+
+  private decode(path: string, response: Uint8Array): Uint8Array | undefined {
+    const status = response[0];
+    // A copy: the body must not pin the (larger) network buffer it arrived in.
+    if (status === TILE_STATUS.ok) return new Uint8Array(response.subarray(1));
+    if (response.length !== 1)
+      throw new TileSourceError(this.id, 'malformed', `status ${status} with a body, for ${path}`);
+    if (status === TILE_STATUS.notFound) return undefined;
+    if (status === TILE_STATUS.busy) throw new TileSourceError(this.id, 'busy', `busy, for ${path}`);
+    if (status === TILE_STATUS.badRequest)
+      throw new BadTileRequestError(this.id, path, 'the peer refused the request as malformed');
+    throw new TileSourceError(this.id, 'malformed', `unknown status ${status}, for ${path}`);
+  }
+
+  /** Maps a failed exchange to the TileSourceError the sync understands. */
+  private failure(path: string, limit: number, err: unknown, deadline: AbortSignal): Error {
+    if (err instanceof TileSourceError || err instanceof BadTileRequestError) return err;
+    const name = (err as Error | undefined)?.name;
+    if (deadline.aborted)
+      return new TileSourceError(this.id, 'timeout', `no complete answer within ${this.timeoutMs} ms`, {
+        cause: err,
+      });
+    if (
+      name === 'InvalidDataLengthError' ||
+      name === 'InvalidDataLengthLengthError' ||
+      name === 'StreamBufferError'
+    )
+      return new TileSourceError(this.id, 'oversized', `answer over ${limit} bytes for ${path}`, {
+        cause: err,
+      });
+    // Unreachable, protocol not supported, reset (also when over the server's stream cap), cut short.
+    log('request %s to %s failed: %s', path, this.id, (err as Error | undefined)?.message);
+    return new TileSourceError(this.id, 'unavailable', `${name ?? 'error'}: ${(err as Error)?.message}`, {
+      cause: err,
+    });
+  }
+
+  private async acquire(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.active < this.maxConcurrency) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.waiting.splice(this.waiting.indexOf(take), 1);
+        reject(signal!.reason);
+      };
+      const take = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.waiting.push(take);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    // Handed a slot by release(): active already counts it.
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next === undefined) this.active--;
+    else next();
+  }
+}
+
+function peerName(peer: PeerId | Multiaddr): string {
+  if ('getComponents' in peer)
+    return peer.getComponents().find((c) => c.name === 'p2p')?.value ?? peer.toString();
+  return peer.toString();
+}

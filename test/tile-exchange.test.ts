@@ -1,0 +1,393 @@
+// The tile exchange over real libp2p nodes on 127.0.0.1: node A serves a real 1,000-entry log, node B
+// fetches and verifies it through Libp2pTileSource as an outsider would; then every limit, with the real
+// server and with tiny rogue servers on the same protocol ID.
+import '../node/promise-with-resolvers.ts';
+import type { Stream } from '@libp2p/interface';
+import { lpStream } from '@libp2p/utils';
+import { multiaddr } from '@multiformats/multiaddr';
+import test, { type ExecutionContext } from 'ava';
+import { BadTileRequestError, TileSourceError } from '../node/errors.ts';
+import type { TrustixLibp2p } from '../node/libp2p-node.ts';
+import { Libp2pTileSource, type Libp2pTileSourceInit } from '../node/libp2p-tile-source.ts';
+import type { LogDirectory } from '../node/log-reader.ts';
+import { endStream, TileExchange, type TileExchangeInit } from '../node/tile-exchange.ts';
+import { openCheckpoint } from '../protocol/checkpoint.ts';
+import { MAX_NOTE_BYTES, MAX_TILE_BYTES, TILE_STATUS, TILES_PROTOCOL } from '../protocol/constants.ts';
+import { decodeEntryBundle } from '../protocol/entry-bundle.ts';
+import { VerificationError } from '../protocol/errors.ts';
+import { proveInclusion, verifyInclusion } from '../protocol/inclusion-proof.ts';
+import { generateNixSecretKey, logKeyOf } from '../protocol/keys.ts';
+import { leafHash } from '../protocol/merkle.ts';
+import { type TileReader, tileHashReader } from '../protocol/tile-hash-reader.ts';
+import type { HashTile, TileId } from '../protocol/tile-path.ts';
+import { treeTiles } from '../protocol/tiles.ts';
+import { type LogFixture, openLogFixture } from './helpers/log-fixture.ts';
+import { dialAddress, startTestNode, waitFor } from './helpers/p2p.ts';
+import { syntheticEntries } from './helpers/synthetic-entries.ts';
+
+const SIZE = 1000; // three full level-0 tiles and a partial one of 232; a partial level-1 tile of 3
+const utf8 = new TextEncoder();
+let fixture: LogFixture;
+let entries: string[];
+let logs: LogDirectory;
+let logId: string;
+const otherLogId = logKeyOf(generateNixSecretKey('not-held')).logId;
+const hashTile = (level: number, index: number, width = 256): HashTile => ({
+  kind: 'hash',
+  level,
+  index,
+  width,
+});
+
+test.before(async () => {
+  fixture = await openLogFixture();
+  entries = [...syntheticEntries(SIZE, 23)];
+  for (let i = 0; i < SIZE; i += 500) await fixture.append(entries.slice(i, i + 500));
+  const { store } = fixture;
+  logId = store.logId;
+  logs = { get: (id) => (id === store.logId ? store : undefined), list: () => [store] };
+});
+
+test.after.always(async () => {
+  await fixture?.destroy();
+});
+
+/** Node A serving the fixture log, and node B with a tile source for A. */
+async function served(
+  t: ExecutionContext,
+  init: TileExchangeInit = {},
+  client: Partial<Libp2pTileSourceInit> = {},
+) {
+  const [a, b] = await Promise.all([startTestNode(t), startTestNode(t)]);
+  const exchange = new TileExchange({ registrar: a, logs }, init);
+  await exchange.start();
+  t.teardown(() => exchange.stop());
+  const addr = multiaddr(dialAddress(a));
+  const source = new Libp2pTileSource({ dialer: b }, { peer: addr, ...client });
+  return { a, b, addr, exchange, source };
+}
+
+/** Tile streams still open on `node`, over all its connections. */
+function tileStreams(node: TrustixLibp2p): Stream[] {
+  return node
+    .getConnections()
+    .flatMap((c) => c.streams)
+    .filter((s) => s.protocol === TILES_PROTOCOL);
+}
+
+async function noTileStreams(...nodes: TrustixLibp2p[]): Promise<void> {
+  await waitFor('all tile streams closed', () => nodes.every((n) => tileStreams(n).length === 0), {
+    timeout: 5000,
+  });
+}
+
+/** One raw exchange, as a foreign client would do it: `request` bytes as one message, the answer. */
+async function rawExchange(from: TrustixLibp2p, to: ReturnType<typeof multiaddr>, request: Uint8Array) {
+  const stream = await from.dialProtocol(to, TILES_PROTOCOL);
+  const signal = AbortSignal.timeout(5000);
+  try {
+    const lp = lpStream(stream, { maxDataLength: 1 + MAX_TILE_BYTES });
+    await lp.write(request, { signal });
+    await stream.close({ signal });
+    const answer = (await lp.read({ signal })).subarray();
+    await endStream(stream, signal);
+    return { answer, stream };
+  } catch (err) {
+    stream.abort(err as Error);
+    throw err;
+  }
+}
+
+/** A rogue peer on the tile protocol: `answer` gets each stream after its request was read. */
+async function rogue(t: ExecutionContext, answer: (stream: Stream, path: string) => Promise<void> | void) {
+  const r = await startTestNode(t);
+  await r.handle(TILES_PROTOCOL, async (stream) => {
+    const lp = lpStream(stream);
+    const path = new TextDecoder().decode((await lp.read()).subarray());
+    await answer(lp.unwrap(), path);
+  });
+  return { r, addr: multiaddr(dialAddress(r)) };
+}
+
+/** Plain bytes, for comparing Buffers (the store, the network) with Uint8Arrays. */
+const bytes = (data: Uint8Array | undefined) => (data === undefined ? undefined : new Uint8Array(data));
+
+function send(stream: Stream, ...parts: Uint8Array[]): void {
+  for (const p of parts) stream.send(p);
+}
+
+test('a peer fetches the checkpoint and tiles of a 1,000-entry log and verifies them like an outsider', async (t) => {
+  const { a, b, source } = await served(t);
+  const note = await source.checkpoint(logId);
+  t.truthy(note);
+  const cp = openCheckpoint(note!, fixture.key.verifier);
+  t.is(cp.size, SIZE);
+
+  let tilesFetched = 0;
+  const tiles: TileReader = {
+    async readTiles(wanted) {
+      const bodies = await source.tiles(logId, wanted);
+      tilesFetched += bodies.length;
+      return bodies.map((body, i) => {
+        if (body === undefined) throw new Error(`peer lacks tile ${wanted[i]!.level}/${wanted[i]!.index}`);
+        return body;
+      });
+    },
+  };
+  const hashes = tileHashReader(cp.size, cp.root, tiles);
+  for (const index of [0, 255, 256, 767, 768, 999]) {
+    const tileIndex = Math.floor(index / 256);
+    const width = Math.min(256, SIZE - tileIndex * 256);
+    const [bundle] = await source.tiles(logId, [{ kind: 'entries', index: tileIndex, width }]);
+    const entry = decodeEntryBundle(bundle!, width)[index % 256]!;
+    t.is(new TextDecoder().decode(entry), entries[index]!);
+    const proof = await proveInclusion(cp.size, index, hashes);
+    verifyInclusion(index, cp.size, leafHash(entry), proof, cp.root);
+    // The check can fail: the same proof does not hold for another entry.
+    const other = utf8.encode(entries[(index + 1) % SIZE]!);
+    t.throws(() => verifyInclusion(index, cp.size, leafHash(other), proof, cp.root), {
+      instanceOf: VerificationError,
+    });
+  }
+  t.true(tilesFetched > 0);
+
+  // Every tile of the tree, byte for byte what the store holds; timed.
+  const all: TileId[] = [...treeTiles(SIZE)];
+  for (let i = 0; i * 256 < SIZE; i++)
+    all.push({ kind: 'entries', index: i, width: Math.min(256, SIZE - i * 256) });
+  const started = performance.now();
+  const bodies = await source.tiles(logId, all);
+  const ms = performance.now() - started;
+  for (const [i, tile] of all.entries()) t.deepEqual(bodies[i], bytes(await fixture.store.readTile(tile)));
+  const total = bodies.reduce((n, body) => n + body!.length, 0);
+  t.log(`${all.length} tiles (${total} bytes) in ${ms.toFixed(1)} ms over loopback`);
+  await noTileStreams(a, b);
+});
+
+test('an unknown log, a tile beyond the tree and an unknown resource name give undefined (status 1)', async (t) => {
+  const { a, b, addr, source } = await served(t);
+  t.is(await source.checkpoint(otherLogId), undefined);
+  t.deepEqual(await source.tiles(otherLogId, [hashTile(0, 0)]), [undefined]);
+  // The log holds entries 0..999: no full tile 3, no tile 4, no level-1 tile of width 4.
+  t.deepEqual(await source.tiles(logId, [hashTile(0, 3), hashTile(0, 4, 10), hashTile(1, 0, 4)]), [
+    undefined,
+    undefined,
+    undefined,
+  ]);
+  const { answer } = await rawExchange(b, addr, utf8.encode(`${logId}/nothing-here`));
+  t.deepEqual(bytes(answer), Uint8Array.of(TILE_STATUS.notFound));
+  await noTileStreams(a, b);
+});
+
+test('malformed requests get status 2; the client reports BadTileRequestError, not a source failure', async (t) => {
+  const { a, b, addr, source } = await served(t);
+  const err = await t.throwsAsync(source.checkpoint('not-a-log-id'), { instanceOf: BadTileRequestError });
+  t.is(err?.path, 'not-a-log-id/checkpoint');
+  await t.throwsAsync(source.checkpoint(logId.toUpperCase()), { instanceOf: BadTileRequestError });
+  const bad = [
+    Uint8Array.of(0xff, 0xfe, 0x00), // not UTF-8
+    utf8.encode(`\uFEFF${logId}/checkpoint`), // a BOM is not stripped
+    utf8.encode(`${logId}/tile/0/000.p/256`), // not canonical
+    utf8.encode(`${logId}/tile/0/x000/001`), // not canonical
+    utf8.encode(`/${logId}/checkpoint`),
+    new Uint8Array(0),
+  ];
+  for (const request of bad) {
+    const { answer } = await rawExchange(b, addr, request);
+    t.deepEqual(
+      bytes(answer),
+      Uint8Array.of(TILE_STATUS.badRequest),
+      JSON.stringify([...request.slice(0, 8)]),
+    );
+  }
+  // Still serving.
+  t.truthy(await source.checkpoint(logId));
+  await noTileStreams(a, b);
+});
+
+test('an oversized request gets status 2 and a closed stream, and the server keeps serving', async (t) => {
+  const { a, b, addr, source } = await served(t);
+  const { answer, stream } = await rawExchange(b, addr, utf8.encode(`${logId}/${'x'.repeat(1000)}`));
+  t.deepEqual(bytes(answer), Uint8Array.of(TILE_STATUS.badRequest));
+  t.is(stream.status, 'closed');
+  t.is(stream.remoteWriteStatus, 'closed');
+
+  // A length prefix whose varint alone is too long: refused the same way.
+  const raw = await b.dialProtocol(addr, TILES_PROTOCOL);
+  const lp = lpStream(raw);
+  send(raw, Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0x01));
+  const signal = AbortSignal.timeout(5000);
+  t.deepEqual(bytes((await lp.read({ signal })).subarray()), Uint8Array.of(TILE_STATUS.badRequest));
+  await endStream(raw, signal);
+
+  // The client refuses to send one at all.
+  await t.throwsAsync(source.checkpoint('a'.repeat(300)), { instanceOf: BadTileRequestError });
+  t.truthy(await source.checkpoint(logId));
+  await noTileStreams(a, b);
+});
+
+test('a peer over the rate limit gets busy (status 3) -> TileSourceError busy; other peers are served', async (t) => {
+  const { a, source } = await served(t, { maxRequestsPerPeer: 3, rateWindowMs: 60_000 });
+  for (let i = 0; i < 3; i++) t.truthy(await source.checkpoint(logId));
+  const err = await t.throwsAsync(source.checkpoint(logId), { instanceOf: TileSourceError });
+  t.is(err?.reason, 'busy');
+  const batch = await t.throwsAsync(source.tiles(logId, [hashTile(0, 0), hashTile(0, 1)]), {
+    instanceOf: TileSourceError,
+  });
+  t.is(batch?.reason, 'busy');
+
+  const c = await startTestNode(t);
+  const fromC = new Libp2pTileSource({ dialer: c }, { peer: multiaddr(dialAddress(a)) });
+  t.truthy(await fromC.checkpoint(logId));
+});
+
+test('a server that never answers: the client fails within its timeout, with at most maxConcurrency streams', async (t) => {
+  const asked: string[] = [];
+  const { addr } = await rogue(t, (_stream, path) => {
+    asked.push(path); // read the request, never answer
+  });
+  const b = await startTestNode(t);
+  const source = new Libp2pTileSource({ dialer: b }, { peer: addr, timeoutMs: 400, maxConcurrency: 2 });
+
+  let started = performance.now();
+  const err = await t.throwsAsync(source.checkpoint(logId), { instanceOf: TileSourceError });
+  let elapsed = performance.now() - started;
+  t.is(err?.reason, 'timeout');
+  t.true(elapsed >= 350 && elapsed < 2000, `failed after ${elapsed} ms`);
+
+  // Five tiles, two streams at a time: the batch fails at the first timeout and the waiting three never start.
+  started = performance.now();
+  const batch = await t.throwsAsync(
+    source.tiles(
+      logId,
+      [0, 1, 2, 3, 4].map((i) => hashTile(0, i)),
+    ),
+    {
+      instanceOf: TileSourceError,
+    },
+  );
+  elapsed = performance.now() - started;
+  t.is(batch?.reason, 'timeout');
+  t.true(elapsed < 2000, `failed after ${elapsed} ms`);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(asked.filter((path) => path.includes('/tile/')).length, 2);
+  await noTileStreams(b);
+
+  // The caller's own signal wins over the timeout, with the caller's reason.
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new Error('caller gave up')), 50);
+  await t.throwsAsync(source.checkpoint(logId, { signal: controller.signal }), { message: 'caller gave up' });
+  await noTileStreams(b);
+});
+
+test('a server answering more than the largest valid body is refused (oversized); exactly the cap is accepted', async (t) => {
+  let extra = 0;
+  const { addr } = await rogue(t, async (stream, path) => {
+    if (path.startsWith('huge/')) {
+      // Claims a gigabyte, sends nothing more: refused from the length prefix alone.
+      send(stream, Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x04));
+    } else {
+      const cap = path.endsWith('/checkpoint') ? MAX_NOTE_BYTES : 256 * 32;
+      const body = new Uint8Array(1 + cap + extra); // status 0, then zeros
+      await lpStream(stream).write(body);
+    }
+    await stream.close();
+  });
+  const b = await startTestNode(t);
+  const source = new Libp2pTileSource({ dialer: b }, { peer: addr });
+
+  const [atCap] = await source.tiles(logId, [hashTile(0, 0)]);
+  t.is(atCap?.length, 256 * 32);
+  t.is((await source.checkpoint(logId))?.length, MAX_NOTE_BYTES);
+
+  extra = 1;
+  for (const request of [
+    source.tiles(logId, [hashTile(0, 0)]),
+    source.checkpoint(logId),
+    source.checkpoint('huge'),
+  ]) {
+    const err = await t.throwsAsync(request, { instanceOf: TileSourceError });
+    t.is(err?.reason, 'oversized');
+  }
+  // A partial tile's cap is its own width, not a full tile's.
+  extra = 0;
+  const partial = await t.throwsAsync(source.tiles(logId, [hashTile(0, 0, 10)]), {
+    instanceOf: TileSourceError,
+  });
+  t.is(partial?.reason, 'oversized');
+  await noTileStreams(b);
+});
+
+test('max inbound streams: the excess is refused, held streams are cut at the request timeout, serving goes on', async (t) => {
+  const { a, b, addr, source } = await served(
+    t,
+    { maxInboundStreams: 2, requestTimeoutMs: 600 },
+    { maxConcurrency: 2 },
+  );
+  // Two streams that never send their request hold both slots.
+  const held = await Promise.all([
+    b.dialProtocol(addr, TILES_PROTOCOL),
+    b.dialProtocol(addr, TILES_PROTOCOL),
+  ]);
+  const closed = held.map(
+    (s) => new Promise((resolve) => s.addEventListener('close', resolve, { once: true })),
+  );
+  const started = performance.now();
+
+  const refused = await t.throwsAsync(source.checkpoint(logId), { instanceOf: TileSourceError });
+  t.is(refused?.reason, 'unavailable');
+  await t.throwsAsync(rawExchange(b, addr, utf8.encode(`${logId}/checkpoint`)));
+
+  // The server cuts the silent streams after requestTimeoutMs, which frees the slots.
+  await Promise.all(closed);
+  const elapsed = performance.now() - started;
+  t.true(elapsed >= 400 && elapsed < 3000, `held streams cut after ${elapsed} ms`);
+  for (const s of held) t.not(s.status, 'open');
+  t.truthy(await source.checkpoint(logId));
+  const bodies = await source.tiles(logId, [hashTile(0, 0), hashTile(0, 1), hashTile(0, 2)]);
+  t.true(bodies.every((body) => body?.length === 256 * 32));
+  await noTileStreams(a, b);
+});
+
+test('stop() unregisters the protocol: a later request fails as unavailable (protocol not supported)', async (t) => {
+  const { a, b, addr, exchange, source } = await served(t, { requestTimeoutMs: 30_000 });
+  t.true(exchange.isStarted());
+  t.truthy(await source.checkpoint(logId));
+  // A stream in progress (its request not sent yet) is aborted by stop(), not left to its timeout.
+  const pending = await b.dialProtocol(addr, TILES_PROTOCOL);
+  const cut = new Promise((resolve) => pending.addEventListener('close', resolve, { once: true }));
+  await waitFor('the server to hold the stream', () => tileStreams(a).length === 1);
+  const stopped = performance.now();
+  await exchange.stop();
+  await cut;
+  t.true(performance.now() - stopped < 2000);
+  t.false(exchange.isStarted());
+  const err = await t.throwsAsync(source.checkpoint(logId), { instanceOf: TileSourceError });
+  t.is(err?.reason, 'unavailable');
+  t.is((err?.cause as Error | undefined)?.name, 'UnsupportedProtocolError');
+  // And start() serves again.
+  await exchange.start();
+  t.truthy(await source.checkpoint(logId));
+  await noTileStreams(a, b);
+});
+
+test('requests per second over one connection: one at a time, 8 and 32 at a time', async (t) => {
+  const { a, b, addr, source } = await served(t, { maxRequestsPerPeer: 100_000 });
+  const wide = new Libp2pTileSource({ dialer: b }, { peer: addr, maxConcurrency: 32 });
+  const tiles = (n: number) => Array.from({ length: n }, (_, i) => hashTile(0, i % 3));
+  const rate = async (n: number, run: () => Promise<(Uint8Array | undefined)[][]>) => {
+    const started = performance.now();
+    const batches = await run();
+    t.true(batches.flat().every((body) => body?.length === 256 * 32));
+    return (n / ((performance.now() - started) / 1000)).toFixed(0);
+  };
+  const serial = await rate(100, async () => {
+    const out = [];
+    for (const tile of tiles(100)) out.push(await source.tiles(logId, [tile]));
+    return out;
+  });
+  const eight = await rate(400, async () => [await source.tiles(logId, tiles(400))]);
+  const wider = await rate(400, async () => [await wide.tiles(logId, tiles(400))]);
+  t.log(`hash tiles/s: ${serial} one at a time, ${eight} 8 at a time, ${wider} 32 at a time`);
+  await noTileStreams(a, b);
+});
