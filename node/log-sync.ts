@@ -7,20 +7,16 @@
  *  2. Consistency: the new tree's root at the local size must equal the local checkpoint's root. If not,
  *     the log key signed two histories: LogForkError with both notes and the evidence; nothing is stored.
  *  3. Level-0 tiles and entry bundles are fetched in parallel over the sources, each tile checked against
- *     its verified parent, each bundle strictly decoded, its entries' leaf hashes equal to the tile's and
- *     each entry a valid fingerprint (protocol/entry.ts): a log carrying anything else is not served on.
- *  4. Storage, in steps of `stepBundles` bundles (or `stepBytes`): each step is ONE synced batch of whole
- *     verified bundles, their level-0 tiles, their path index records, and the staging record (leaves
- *     staged, target note). The last batch adds the upper tiles and the checkpoint note and deletes the
- *     staging record; only then is the checkpoint adopted (LogStore.advance).
+ *     its verified parent, each bundle strictly decoded and its entries' leaf hashes equal to the tile's.
+ *     Each entry must then be a valid fingerprint (protocol/entry.ts); one that is not is the log's own
+ *     fault (it is signed), so the sync fails with InvalidLogEntryError and no source is blamed.
+ *  4. Storage in steps of `stepBundles` bundles (or `stepBytes`), each one atomic synced batch, staged
+ *     beyond the checkpoint until the last batch commits it (node/sync-stage.ts).
  *
- * Staging without a move. Staged tiles and bundles go straight to their final keys: LogStore reads clip
- * everything (tiles, bundles, path index lists) to the checkpoint's size, and the staged data is
- * consistent with the local tree (checked in step 2 before the first write), so what the store serves
- * never changes until the checkpoint does. A restarted sync reads the staging record and skips the staged
- * bundles (it refetches only the upper tiles, 1/256 of the hash tiles); a target inconsistent with the
- * staged one is a fork like any other. Memory: the upper tiles (about n / 8 bytes for n new leaves), the
- * window of `windowBundles` verified bundles awaiting their step, and the requests in flight.
+ * Interrupted syncs resume: the staged bundles are not fetched again, only the upper tiles (1/256 of the
+ * hash tiles). A target inconsistent with the staged one is a fork like any other.
+ * Memory: the upper tiles (about n / 8 bytes for n new leaves), at most `windowBundles` verified bundles
+ * awaiting their step, and the requests in flight (each capped at maxTileBytes).
  */
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../protocol/checkpoint.ts';
@@ -36,19 +32,13 @@ import {
 } from '../protocol/evidence.ts';
 import { EMPTY_ROOT, type HashReader, hashesEqual, leafHash, treeHash } from '../protocol/merkle.ts';
 import { newTiles } from '../protocol/tiles.ts';
-import { type BatchOp, type Database, writeBatch } from './database.ts';
-import { InvalidLogEntryError, LogForkError, StoreCorruptError } from './errors.ts';
-import {
-  decodeIndexList,
-  decodeSyncStage,
-  encodeIndexList,
-  encodeSyncStage,
-  logPrefix,
-  syncStageKey,
-} from './layout.ts';
+import { runBundlePipeline } from './bundle-pipeline.ts';
+import type { Database } from './database.ts';
+import { InvalidLogEntryError, LogForkError } from './errors.ts';
 import type { LogStore } from './log-store.ts';
 import { RemoteTree } from './remote-tree.ts';
 import { type SourceFailedEvent, SourcePool, type SourcePoolInit } from './source-pool.ts';
+import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
 import type { TileSource } from './tile-source.ts';
 
 const log = logger('trustix:sync');
@@ -61,17 +51,17 @@ export interface LogSyncComponents {
 }
 
 export interface LogSyncInit extends SourcePoolInit {
-  /** Entry bundles per stored step. Default 64 (16,384 entries). */
+  /** Entry bundles per stored step. Default 32 (8,192 entries). */
   readonly stepBundles?: number;
-  /** Bundle bytes after which a step is stored early. Default 32 MiB. */
+  /** Bundle bytes after which a step is stored early. Default 16 MiB. */
   readonly stepBytes?: number;
-  /** Verified bundles held before their step is stored (bounds memory). Default 256; >= stepBundles. */
+  /** Verified bundles held before their step is stored (bounds memory). Default 64; >= stepBundles. */
   readonly windowBundles?: number;
   /** Store directory of the log's entries. Default '/nix/store'. */
   readonly storeDir?: string;
 }
 
-/** Counts in entries beyond the local copy; `bytes` is everything received, verified or not. */
+/** Counts in entries beyond the local copy (and what an interrupted sync staged); `bytes` as received. */
 export interface SyncProgress {
   readonly logId: string;
   readonly fromSize: number;
@@ -101,18 +91,10 @@ export interface LogSyncEvents {
   'source-failed': CustomEvent<SourceFailedEvent>;
 }
 
-/** A verified entry bundle with its level-0 tile, waiting for its step. */
-interface Unit {
-  readonly index: number;
-  readonly tile: Uint8Array;
-  readonly bundle: Uint8Array;
-  /** Hash parts of the entries to index (those beyond the local tree), by leaf index. */
-  readonly paths: readonly (readonly [number, string])[];
-}
-
 export class LogSync extends EventTarget {
   private readonly components: LogSyncComponents;
   private readonly init: Required<LogSyncInit>;
+  private readonly stage: SyncStage;
   private pool: SourcePool | undefined;
   private readonly failed: string[] = [];
   private readonly extra: TileSource[] = [];
@@ -126,14 +108,15 @@ export class LogSync extends EventTarget {
       maxConcurrency: 16,
       busyRetries: 3,
       busyBackoffMs: 250,
-      stepBundles: 64,
-      stepBytes: 32 * 1024 * 1024,
-      windowBundles: 256,
+      stepBundles: 32,
+      stepBytes: 16 * 1024 * 1024,
+      windowBundles: 64,
       storeDir: '/nix/store',
       ...init,
     };
     if (this.init.windowBundles < this.init.stepBundles || this.init.stepBundles < 1)
       throw new RangeError('windowBundles must be at least stepBundles, which must be positive');
+    this.stage = new SyncStage(components.db, components.store);
   }
 
   /** Adds a source to the running (or next) sync, e.g. a provider found meanwhile. */
@@ -149,30 +132,30 @@ export class LogSync extends EventTarget {
 
   /**
    * Syncs to `target` (a note signed by the log key, verified here). Resolves with the new local state;
-   * rejects with LogForkError, SyncFailedError (no honest source left), or the abort reason. On failure
-   * the committed copy is unchanged.
+   * rejects with LogForkError, SyncFailedError (no honest source left), InvalidLogEntryError, or the
+   * abort reason. On failure the committed copy is unchanged.
    */
   async run(
     target: Uint8Array | SignedCheckpoint,
     options: { signal?: AbortSignal } = {},
   ): Promise<SyncResult> {
-    const { store, db } = this.components;
-    const goalIn = openCheckpoint(target instanceof Uint8Array ? target : target.note, store.key.verifier);
-    if (goalIn.size === 0 && !hashesEqual(goalIn.root, EMPTY_ROOT))
+    const { store } = this.components;
+    const asked = openCheckpoint(target instanceof Uint8Array ? target : target.note, store.key.verifier);
+    if (asked.size === 0 && !hashesEqual(asked.root, EMPTY_ROOT))
       throw new VerificationError('checkpoint', 'size 0 with a root other than the empty tree');
     const local = store.checkpoint();
     const fromSize = store.size;
-    const stage = await this.loadStage();
+    const staged = await this.stage.load();
 
     // Sync to the larger of the target and a staged target; the other must be consistent with it.
-    let goal = goalIn;
-    let other = stage?.checkpoint;
+    let goal = asked;
+    let other = staged?.checkpoint;
     if (other !== undefined && other.size > goal.size) [goal, other] = [other, goal];
     if (other !== undefined && Buffer.from(other.note).equals(goal.note)) other = undefined;
 
     if (goal.size <= fromSize) {
       for (const cp of [goal, other]) if (cp !== undefined) await this.checkHeld(cp);
-      if (stage !== undefined) await writeBatch(db, [{ type: 'del', key: this.stageKey() }]);
+      if (staged !== undefined) await this.stage.discard();
       return this.result(fromSize, 0, 0);
     }
 
@@ -201,7 +184,8 @@ export class LogSync extends EventTarget {
         else if (!hashesEqual(await treeHash(other.size, tree), other.root))
           throw await this.fork(other, goal, tree);
       }
-      const resumed = stage === undefined ? fromSize : Math.max(fromSize, Math.min(stage.staged, goal.size));
+      const resumed =
+        staged === undefined ? fromSize : Math.max(fromSize, Math.min(staged.staged, goal.size));
       await this.fetchAndStore(goal, tree, pool, fromSize, resumed, controller);
       log('log %s synced %d -> %d (%d bytes)', store.logId, fromSize, goal.size, pool.bytes);
       return this.result(fromSize, resumed, pool.bytes);
@@ -210,7 +194,7 @@ export class LogSync extends EventTarget {
     }
   }
 
-  /** Phase 3 and 4: bundles fetched by parallel workers, stored in order, one step at a time. */
+  /** Steps 3 and 4: bundles fetched and verified in parallel, stored in order, a step at a time. */
   private async fetchAndStore(
     goal: SignedCheckpoint,
     tree: RemoteTree,
@@ -220,111 +204,49 @@ export class LogSync extends EventTarget {
     controller: AbortController,
   ): Promise<void> {
     const n = goal.size;
-    const first = Math.floor(Math.max(fromSize, resumed) / TILE_WIDTH);
-    const end = Math.ceil(n / TILE_WIDTH);
-    const lastFull = Math.floor(n / TILE_WIDTH); // units below are full bundles
-    const total = n - Math.max(fromSize, resumed);
-    const ready = new Map<number, Unit>();
-    let next = first;
-    let storedTo = first; // units below are written
-    let verified = 0;
-    let stored = 0;
-    let writing: Promise<void> = Promise.resolve();
-    let writeError: unknown;
-    let windowWaiters: (() => void)[] = [];
-    const wakeWindow = () => {
-      const waiters = windowWaiters;
-      windowWaiters = [];
-      for (const wake of waiters) wake();
-    };
-    const progress = () =>
-      this.dispatchEvent(
-        new CustomEvent('progress', {
-          detail: {
-            logId: this.components.store.logId,
-            fromSize,
-            targetSize: n,
-            resumedFrom: resumed,
-            verified,
-            stored,
-            total,
-            bytes: pool.bytes,
-          },
-        }),
-      );
-    const newLeaves = (i: number) =>
-      Math.min(n, (i + 1) * TILE_WIDTH) - Math.max(fromSize, resumed, i * TILE_WIDTH);
-
-    // Stores the contiguous verified units from storedTo once a step's worth is ready (all of them when
-    // `final`). Steps are chained: each sees the path index records the previous one wrote.
-    const flush = (final: boolean): Promise<void> => {
-      writing = writing
-        .then(async () => {
-          if (writeError !== undefined) return;
-          const units: Unit[] = [];
-          let bytes = 0;
-          for (let i = storedTo; ready.has(i) && (final || i < lastFull); i++) {
-            units.push(ready.get(i)!);
-            bytes += ready.get(i)!.bundle.length;
-          }
-          if (!final && units.length < this.init.stepBundles && bytes < this.init.stepBytes) return;
-          await this.writeStep(units, goal, tree, fromSize, final);
-          for (const u of units) {
-            ready.delete(u.index);
-            stored += newLeaves(u.index);
-          }
-          storedTo += units.length;
-          wakeWindow();
-          progress();
-        })
-        .catch((err: unknown) => {
-          writeError ??= err;
-          controller.abort(err);
-          wakeWindow();
-        });
-      return writing;
-    };
-
-    const worker = async () => {
-      while (!controller.signal.aborted) {
-        const i = next++;
-        if (i >= end) return;
-        while (i >= storedTo + this.init.windowBundles) {
-          await new Promise<void>((resolve) => windowWaiters.push(resolve));
-          if (controller.signal.aborted) return;
-        }
-        const unit = await this.fetchUnit(i, tree, pool, fromSize);
-        ready.set(i, unit);
-        verified += newLeaves(i);
-        progress();
-        // Not awaited: fetching goes on while a step is written; the window bounds what waits.
-        if (i < lastFull) void flush(false);
-      }
-    };
-
-    const workers = Array.from({ length: Math.max(1, Math.min(this.init.maxConcurrency, end - first)) }, () =>
-      worker().catch((err: unknown) => {
-        controller.abort(err);
-        wakeWindow();
-        throw err;
-      }),
-    );
-    const outcomes = await Promise.allSettled(workers);
-    await writing;
-    if (writeError !== undefined) throw writeError;
-    const failure = outcomes.find((o) => o.status === 'rejected');
-    if (failure !== undefined) throw (failure as PromiseRejectedResult).reason;
-    await flush(true);
-    if (writeError !== undefined) throw writeError;
-    if (ready.size !== 0) throw new Error('sync finished with unstored bundles');
+    const start = Math.max(fromSize, resumed);
+    const counts = { verified: 0, stored: 0 };
+    const leavesOf = (i: number) => Math.min(n, (i + 1) * TILE_WIDTH) - Math.max(start, i * TILE_WIDTH);
+    const upper = () => tree.tiles().filter((t) => t.tile.level > 0);
+    await runBundlePipeline({
+      first: Math.floor(start / TILE_WIDTH),
+      end: Math.ceil(n / TILE_WIDTH),
+      lastFull: Math.floor(n / TILE_WIDTH),
+      concurrency: this.init.maxConcurrency,
+      stepBundles: this.init.stepBundles,
+      stepBytes: this.init.stepBytes,
+      windowBundles: this.init.windowBundles,
+      controller,
+      fetch: (i) => this.fetchBundle(i, tree, pool, fromSize),
+      step: (bundles) => this.stage.step(bundles, goal),
+      commit: (bundles) => this.stage.commit(bundles, upper(), goal),
+      onProgress: (bundles, stored) => {
+        for (const b of bundles) counts[stored ? 'stored' : 'verified'] += leavesOf(b.index);
+        const detail: SyncProgress = {
+          logId: this.components.store.logId,
+          fromSize,
+          targetSize: n,
+          resumedFrom: resumed,
+          ...counts,
+          total: n - start,
+          bytes: pool.bytes,
+        };
+        this.dispatchEvent(new CustomEvent('progress', { detail }));
+      },
+    });
   }
 
-  /** Fetches bundle `i` (and its level-0 tile unless verified already) from one source, and verifies both. */
-  private fetchUnit(i: number, tree: RemoteTree, pool: SourcePool, fromSize: number): Promise<Unit> {
+  /** Fetches bundle `i` (and its level-0 tile unless verified already) from one source; verifies both. */
+  private fetchBundle(
+    i: number,
+    tree: RemoteTree,
+    pool: SourcePool,
+    fromSize: number,
+  ): Promise<VerifiedBundle> {
     const tile = tree.tileAt(0, i);
     const known = tree.get(tile);
     const bundleId = { kind: 'entries', index: i, width: tile.width } as const;
-    const storeDir = this.init.storeDir;
+    const { storeDir } = this.init;
     return pool.fetch(known === undefined ? [tile, bundleId] : [bundleId], (bodies) => {
       const data = known ?? bodies[0]!;
       const bundle = bodies[bodies.length - 1]!;
@@ -351,56 +273,8 @@ export class LogSync extends EventTarget {
         if (index >= fromSize)
           paths.push([index, storePath.slice(storeDir.length + 1, storeDir.length + 33)]);
       });
-      return { index: i, tile: data, bundle, paths };
+      return { index: i, tile: { tile, data }, bundle, paths };
     });
-  }
-
-  /**
-   * One atomic synced batch: the units' tiles and bundles and the path index records of their new
-   * entries; then either the staging record, or (final) the upper tiles and the checkpoint.
-   */
-  private async writeStep(
-    units: readonly Unit[],
-    goal: SignedCheckpoint,
-    tree: RemoteTree,
-    fromSize: number,
-    final: boolean,
-  ): Promise<void> {
-    const { store, db } = this.components;
-    const ops: BatchOp[] = [];
-    for (const u of units) {
-      ops.push(store.tileOp({ tile: tree.tileAt(0, u.index), data: u.tile }));
-      ops.push(store.bundleOp(u.index, u.bundle));
-    }
-    const added = new Map<string, number[]>();
-    for (const u of units)
-      for (const [index, hashPart] of u.paths) {
-        const list = added.get(hashPart);
-        if (list === undefined) added.set(hashPart, [index]);
-        else list.push(index);
-      }
-    if (added.size > 0) {
-      // Indices at or past this step's first new entry cannot be from an earlier step: drop them, so a
-      // record never lists an index twice or out of order, whatever was left behind.
-      const firstNew = Math.max(fromSize, units[0]!.index * TILE_WIDTH);
-      const hashParts = [...added.keys()];
-      const keys = hashParts.map((h) => store.pathIndexKey(h));
-      const records = await db.getMany(keys);
-      hashParts.forEach((h, k) => {
-        const old = records[k] === undefined ? [] : decodeIndexList(records[k]).filter((x) => x < firstNew);
-        ops.push({ type: 'put', key: keys[k]!, value: encodeIndexList([...old, ...added.get(h)!]) });
-      });
-    }
-    if (final) {
-      for (const t of tree.tiles()) if (t.tile.level > 0) ops.push(store.tileOp(t));
-      ops.push(store.checkpointOp(goal.note));
-      ops.push({ type: 'del', key: this.stageKey() });
-    } else {
-      const staged = (units[units.length - 1]!.index + 1) * TILE_WIDTH;
-      ops.push({ type: 'put', key: this.stageKey(), value: encodeSyncStage(staged, goal.note) });
-    }
-    await writeBatch(db, ops);
-    if (final) store.advance(goal);
   }
 
   /** Checks a checkpoint no larger than the local tree against it (fork: LogForkError). */
@@ -417,33 +291,13 @@ export class LogSync extends EventTarget {
     try {
       const ids = evidenceProofIds(a.size, b.size);
       const hashes = ids.length === 0 ? [] : await bTree.readHashes(ids);
-      evidence = buildEvidence(
-        store.key.vkey,
-        a.note,
-        b.note,
-        evidenceProofFromHashes(a.size, b.size, hashes),
-      );
+      const proof = evidenceProofFromHashes(a.size, b.size, hashes);
+      evidence = buildEvidence(store.key.vkey, a.note, b.note, proof);
     } catch (err) {
       log.error('log %s: fork found, but no evidence could be built: %s', store.logId, err);
     }
     log.error('log %s is forked: sizes %d and %d disagree', store.logId, a.size, b.size);
     return new LogForkError(store.logId, [a.note, b.note], evidence);
-  }
-
-  private stageKey(): Uint8Array {
-    return syncStageKey(logPrefix(this.components.store.logId));
-  }
-
-  private async loadStage(): Promise<{ staged: number; checkpoint: SignedCheckpoint } | undefined> {
-    const { store, db } = this.components;
-    const value = await db.get(this.stageKey());
-    if (value === undefined) return undefined;
-    try {
-      const { staged, note } = decodeSyncStage(value);
-      return { staged, checkpoint: openCheckpoint(note, store.key.verifier) };
-    } catch (cause) {
-      throw new StoreCorruptError(`sync staging record of log ${store.logId} is damaged`, { cause });
-    }
   }
 
   private result(fromSize: number, resumedFrom: number, bytes: number): SyncResult {

@@ -153,6 +153,7 @@ for (const [name, tamper, reason] of [
   ['alters one byte of each entry bundle', tampers.bundleByte, 'invalid'],
   ['alters one byte of each level-0 hash tile', tampers.tileByte, 'invalid'],
   ['serves hash tiles of the wrong width', tampers.wrongWidth, 'malformed'],
+  ['serves a forged entry with a level-0 tile to match', tampers.forged, 'invalid'],
   ['never answers for entry bundles', tampers.hang, 'timeout'],
 ] as const) {
   test(`a source that ${name} is dropped as ${reason}; the sync completes from the honest one`, async (t) => {

@@ -6,7 +6,10 @@ import { LogRoutes } from '../../node/http-logs.ts';
 import { HttpServer } from '../../node/http-server.ts';
 import type { LogReader } from '../../node/log-reader.ts';
 import { HttpTileSource, type HttpTileSourceInit } from '../../node/tile-source.ts';
+import { decodeEntryBundle, encodeEntryBundle } from '../../protocol/entry-bundle.ts';
+import { leafHash } from '../../protocol/merkle.ts';
 import type { TileId } from '../../protocol/tile-path.ts';
+import { fingerprint, prng, randomNarHash, randomStorePath } from './synthetic-entries.ts';
 
 export interface TileServer {
   readonly url: string;
@@ -21,6 +24,10 @@ export type Tamper = (
   tile: TileId,
   body: Uint8Array | undefined,
 ) => Promise<Uint8Array | undefined> | Uint8Array | undefined;
+
+const FORGED_ENTRY = new TextEncoder().encode(
+  fingerprint(randomStorePath(prng(99), 'forged-1.0'), randomNarHash(prng(98)), 1234, []),
+);
 
 /** Flips one byte (a copy) at `at` from the end, so length prefixes stay intact. */
 export function flipped(body: Uint8Array, fromEnd = 3): Uint8Array {
@@ -38,6 +45,21 @@ export const tampers = {
   /** Hash tiles one hash short of the width asked for. */
   wrongWidth: ((tile, body) =>
     tile.kind === 'hash' && body ? body.subarray(0, body.length - 32) : body) as Tamper,
+  /**
+   * A consistent lie: entry 0 of every full bundle replaced by another valid entry, and hash 0 of every full level-0
+   * tile by that entry's leaf hash, so bundle and tile agree and only the tile above exposes them.
+   */
+  forged: ((tile, body) => {
+    // Full tiles and bundles only: the edge (partial tiles) would give it away at once.
+    if (body === undefined || tile.width !== 256 || (tile.kind === 'hash' && tile.level > 0)) return body;
+    if (tile.kind === 'hash') {
+      const out = Uint8Array.from(body);
+      out.set(leafHash(FORGED_ENTRY), 0);
+      return out;
+    }
+    const entries = decodeEntryBundle(body, tile.width);
+    return encodeEntryBundle([FORGED_ENTRY, ...entries.slice(1)]);
+  }) as Tamper,
   /** Entry bundles never answered. */
   hang: ((tile, body) => (tile.kind === 'entries' ? new Promise<never>(() => {}) : body)) as Tamper,
 };

@@ -1,0 +1,104 @@
+/**
+ * The ordered, windowed pipeline a sync moves entry bundles through: `concurrency` workers fetch and
+ * verify bundles [first, end) in parallel, in any order; the verified ones are stored strictly in order,
+ * a step at a time (at least `stepBundles` bundles or `stepBytes` bytes of whole bundles), while the
+ * workers go on fetching. Workers never run more than `windowBundles` ahead of what is stored, which
+ * bounds memory. The last bundles (and whatever the final step adds) go in `commit`.
+ *
+ * Any failure (a fetch, a write) stops every worker; writes already done stay done (they are whole,
+ * verified steps), nothing after them happens, and the first error is thrown.
+ */
+import type { VerifiedBundle } from './sync-stage.ts';
+
+export interface BundlePipelineOptions {
+  readonly first: number;
+  readonly end: number;
+  /** Bundles below this index are full; only those go into steps, the rest waits for `commit`. */
+  readonly lastFull: number;
+  readonly concurrency: number;
+  readonly stepBundles: number;
+  readonly stepBytes: number;
+  readonly windowBundles: number;
+  /** Aborted by the pipeline on failure; aborting it from outside stops the workers. */
+  readonly controller: AbortController;
+  fetch(index: number): Promise<VerifiedBundle>;
+  step(bundles: readonly VerifiedBundle[]): Promise<void>;
+  commit(bundles: readonly VerifiedBundle[]): Promise<void>;
+  /** After each bundle verified (`stored` false) and each step or commit stored (`stored` true). */
+  onProgress(bundles: readonly VerifiedBundle[], stored: boolean): void;
+}
+
+export async function runBundlePipeline(o: BundlePipelineOptions): Promise<void> {
+  const { controller } = o;
+  const ready = new Map<number, VerifiedBundle>();
+  let next = o.first;
+  let storedTo = o.first; // bundles below are written
+  let writing: Promise<void> = Promise.resolve();
+  let writeError: unknown;
+  let windowWaiters: (() => void)[] = [];
+  const wakeWindow = () => {
+    const waiters = windowWaiters;
+    windowWaiters = [];
+    for (const wake of waiters) wake();
+  };
+
+  // Stores the contiguous verified bundles from storedTo once a step's worth is ready (all, when
+  // `final`). Chained, so each write sees what the previous one wrote.
+  const flush = (final: boolean): Promise<void> => {
+    writing = writing
+      .then(async () => {
+        if (writeError !== undefined) return;
+        const bundles: VerifiedBundle[] = [];
+        let bytes = 0;
+        for (let i = storedTo; ready.has(i) && (final || i < o.lastFull); i++) {
+          bundles.push(ready.get(i)!);
+          bytes += ready.get(i)!.bundle.length;
+        }
+        if (final) await o.commit(bundles);
+        else if (bundles.length >= o.stepBundles || bytes >= o.stepBytes) await o.step(bundles);
+        else return;
+        for (const b of bundles) ready.delete(b.index);
+        storedTo += bundles.length;
+        wakeWindow();
+        o.onProgress(bundles, true);
+      })
+      .catch((err: unknown) => {
+        writeError ??= err;
+        controller.abort(err);
+        wakeWindow();
+      });
+    return writing;
+  };
+
+  const worker = async () => {
+    while (!controller.signal.aborted) {
+      const i = next++;
+      if (i >= o.end) return;
+      while (i >= storedTo + o.windowBundles) {
+        await new Promise<void>((resolve) => windowWaiters.push(resolve));
+        if (controller.signal.aborted) return;
+      }
+      const bundle = await o.fetch(i);
+      ready.set(i, bundle);
+      o.onProgress([bundle], false);
+      // Not awaited: fetching goes on while a step is written; the window bounds what waits.
+      if (i < o.lastFull) void flush(false);
+    }
+  };
+
+  const count = Math.max(1, Math.min(o.concurrency, o.end - o.first));
+  const workers = Array.from({ length: count }, () =>
+    worker().catch((err: unknown) => {
+      controller.abort(err);
+      wakeWindow();
+      throw err;
+    }),
+  );
+  const outcomes = await Promise.allSettled(workers);
+  await writing;
+  if (writeError !== undefined) throw writeError;
+  const failure = outcomes.find((r) => r.status === 'rejected');
+  if (failure !== undefined) throw (failure as PromiseRejectedResult).reason;
+  await flush(true);
+  if (writeError !== undefined) throw writeError;
+}
