@@ -1,7 +1,9 @@
 /**
- * The local submission socket: a UNIX domain socket in the data directory (mode 0600, in a 0700
- * directory), never TCP. One request per connection (protocol in node/submit-client.js). A request is
- * validated whole, then queued durably, and only then acknowledged.
+ * The local control socket: a UNIX domain socket in the data directory (mode 0600, in a 0700
+ * directory), never TCP, so only the node's user can use it. One request per connection (protocol in
+ * node/submit-client.js): `{"op": …}` in, `{"ok": true, …}` or `{"ok": false, "error": …}` out.
+ * `submit` is built in: a request is validated whole, queued durably, and only then acknowledged.
+ * Other operations (follow, logs, peers, …) are handlers the node registers (`ControlOps`).
  */
 import { unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -28,8 +30,16 @@ export interface SubmitServerInit {
   readonly maxConnections?: number;
 }
 
+/**
+ * A control operation: gets the parsed request object, returns the answer's fields (merged into
+ * `{ok: true}`), throws a TrustixError to refuse (its code and message go back to the client).
+ */
+export type ControlOp = (request: Record<string, unknown>) => Promise<Record<string, unknown>>;
+
 export interface SubmitServerComponents {
   readonly queue: SubmissionQueue;
+  /** Further operations by name (not 'submit'). */
+  readonly ops?: Readonly<Record<string, ControlOp>>;
 }
 
 export class SubmitServer {
@@ -125,36 +135,33 @@ export class SubmitServer {
   }
 
   private async answer(line: Buffer): Promise<unknown> {
-    let submissions: Submission[];
     try {
-      submissions = this.parseRequest(line);
+      const request = parseRequest(line);
+      if (request['op'] === 'submit') {
+        const submissions = this.parseSubmissions(request);
+        const record = await this.components.queue.enqueue(submissions);
+        log('queued %d submission(s) as record %d', submissions.length, record.seq);
+        return { ok: true, queued: submissions.length };
+      }
+      const op = typeof request['op'] === 'string' ? this.components.ops?.[request['op']] : undefined;
+      if (op === undefined)
+        throw new MalformedError('control request', `unknown op ${JSON.stringify(request['op'])}`);
+      return { ...(await op(request)), ok: true };
     } catch (err) {
       if (err instanceof TrustixError) return { ok: false, error: { code: err.code, message: err.message } };
       throw err;
     }
-    const record = await this.components.queue.enqueue(submissions);
-    log('queued %d submission(s) as record %d', submissions.length, record.seq);
-    return { ok: true, queued: submissions.length };
   }
 
-  private parseRequest(line: Buffer): Submission[] {
-    let body: unknown;
-    try {
-      body = JSON.parse(line.toString('utf8'));
-    } catch {
-      throw new MalformedError('submit request', 'not JSON');
-    }
-    const request = body as { op?: unknown; submissions?: unknown };
-    if (request === null || typeof request !== 'object' || request.op !== 'submit') {
-      throw new MalformedError('submit request', 'unknown op');
-    }
-    if (!Array.isArray(request.submissions) || request.submissions.length === 0) {
+  private parseSubmissions(request: Record<string, unknown>): Submission[] {
+    const submissions = request['submissions'];
+    if (!Array.isArray(submissions) || submissions.length === 0) {
       throw new MalformedError('submit request', 'submissions must be a non-empty array');
     }
-    if (request.submissions.length > this.init.maxSubmissions) {
+    if (submissions.length > this.init.maxSubmissions) {
       throw new MalformedError('submit request', `more than ${this.init.maxSubmissions} submissions`);
     }
-    return request.submissions.map((s: unknown) => this.parseSubmission(s));
+    return submissions.map((s: unknown) => this.parseSubmission(s));
   }
 
   private parseSubmission(value: unknown): Submission {
@@ -176,4 +183,16 @@ export class SubmitServer {
     }
     throw new MalformedError('submission', 'expected {kind:"drv"|"path"|"entry", ...}');
   }
+}
+
+function parseRequest(line: Buffer): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(line.toString('utf8'));
+  } catch {
+    throw new MalformedError('control request', 'not JSON');
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new MalformedError('control request', 'not a JSON object');
+  return body as Record<string, unknown>;
 }
