@@ -39,7 +39,10 @@ export class NameInUseError extends TrustixError {
   readonly logName: string;
 
   constructor(name: string, logId: string) {
-    super('ERR_NAME_IN_USE', `the name ${JSON.stringify(name)} is already used by followed log ${logId}`);
+    super(
+      'ERR_NAME_IN_USE',
+      `the name ${JSON.stringify(name)} is already used by followed log ${logId}: choose another with --name`,
+    );
     this.logName = name;
   }
 }

@@ -37,9 +37,9 @@ import type { Database } from './database.ts';
 import { InvalidLogEntryError, LogForkError } from './errors.ts';
 import type { LogStore } from './log-store.ts';
 import { RemoteTree } from './remote-tree.ts';
-import { type SourceFailedEvent, SourcePool, type SourcePoolInit } from './source-pool.ts';
+import { SourcePool, type SourcePoolInit } from './source-pool.ts';
 import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
-import type { TileSource } from './tile-source.ts';
+import type { SourceFailedEvent, TileSource } from './tile-source.ts';
 
 const log = logger('trustix:sync');
 

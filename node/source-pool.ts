@@ -18,7 +18,7 @@ import { TILE_WIDTH } from '../protocol/constants.ts';
 import { MalformedError, VerificationError } from '../protocol/errors.ts';
 import type { TileId } from '../protocol/tile-path.ts';
 import { type SourceFailure, SyncFailedError, TileSourceError } from './errors.ts';
-import { maxTileBytes, type TileSource } from './tile-source.ts';
+import { maxTileBytes, type SourceFailedEvent, type TileSource } from './tile-source.ts';
 
 const log = logger('trustix:sync');
 
@@ -33,14 +33,6 @@ export interface SourcePoolInit {
   readonly busyRetries?: number;
   /** First pause after a busy answer, in ms; doubles each time. Default 250. */
   readonly busyBackoffMs?: number;
-}
-
-/** A source dropped from a log's sync, with the reason. */
-export interface SourceFailedEvent {
-  readonly logId: string;
-  readonly sourceId: string;
-  readonly reason: SourceFailure;
-  readonly error: Error;
 }
 
 interface SourceState {

@@ -8,11 +8,22 @@
  * and every body a size cap (maxTileBytes), so a slow or flooding source costs a timeout, not memory.
  */
 import { logger } from '@libp2p/logger';
+import { openCheckpoint, type SignedCheckpoint } from '../protocol/checkpoint.ts';
 import { HASH_SIZE, MAX_ENTRY_BYTES, MAX_NOTE_BYTES } from '../protocol/constants.ts';
+import { MalformedError, VerificationError } from '../protocol/errors.ts';
+import type { LogKey } from '../protocol/keys.ts';
 import { formatTilePath, type TileId } from '../protocol/tile-path.ts';
-import { TileSourceError } from './errors.ts';
+import { type SourceFailure, TileSourceError } from './errors.ts';
 
 const log = logger('trustix:tile-source');
+
+/** A source that failed a log's sync or checkpoint request, with the reason (to penalise it). */
+export interface SourceFailedEvent {
+  readonly logId: string;
+  readonly sourceId: string;
+  readonly reason: SourceFailure;
+  readonly error: Error;
+}
 
 export interface TileRequestOptions {
   readonly signal?: AbortSignal;
@@ -38,6 +49,44 @@ export interface TileSource {
 /** Largest valid body of `tile`: width hashes, or width entries of at most MAX_ENTRY_BYTES each. */
 export function maxTileBytes(tile: TileId): number {
   return tile.kind === 'hash' ? tile.width * HASH_SIZE : tile.width * (2 + MAX_ENTRY_BYTES);
+}
+
+/**
+ * Asks every source for the log's checkpoint (within `timeoutMs`) and returns the largest one that
+ * verifies with the log key. A source answering with one that does not verify, or failing, is reported
+ * through `onFailed`; one without a checkpoint is not.
+ */
+export async function latestCheckpoint(
+  sources: readonly TileSource[],
+  key: LogKey,
+  options: { timeoutMs: number; onFailed?: (event: SourceFailedEvent) => void },
+): Promise<{ source: TileSource; checkpoint: SignedCheckpoint } | undefined> {
+  const signal = AbortSignal.timeout(options.timeoutMs);
+  let best: { source: TileSource; checkpoint: SignedCheckpoint } | undefined;
+  await Promise.all(
+    sources.map(async (source) => {
+      try {
+        const note = await source.checkpoint(key.logId, { signal });
+        if (note === undefined) return;
+        const checkpoint = openCheckpoint(note, key.verifier);
+        if (best === undefined || checkpoint.size > best.checkpoint.size) best = { source, checkpoint };
+      } catch (err) {
+        const reason: SourceFailure =
+          err instanceof TileSourceError
+            ? err.reason
+            : err instanceof VerificationError
+              ? 'invalid'
+              : err instanceof MalformedError
+                ? 'malformed'
+                : signal.aborted
+                  ? 'timeout'
+                  : 'unavailable';
+        const error = err instanceof Error ? err : new Error(String(err));
+        options.onFailed?.({ logId: key.logId, sourceId: source.id, reason, error });
+      }
+    }),
+  );
+  return best;
 }
 
 export interface HttpTileSourceInit {

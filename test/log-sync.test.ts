@@ -10,8 +10,7 @@ import { logPrefix, syncStageKey } from '../node/layout.ts';
 import { LogStore } from '../node/log-store.ts';
 import { LogSync, type LogSyncInit, type SyncProgress } from '../node/log-sync.ts';
 import { verifyLog } from '../node/log-verifier.ts';
-import type { SourceFailedEvent } from '../node/source-pool.ts';
-import type { TileSource } from '../node/tile-source.ts';
+import type { SourceFailedEvent, TileSource } from '../node/tile-source.ts';
 import type { SignedCheckpoint } from '../protocol/checkpoint.ts';
 import { parseEntry } from '../protocol/entry.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
@@ -117,6 +116,18 @@ async function assertMirrors(
 
 const ENTRIES = [...syntheticEntries(4000, 7)];
 
+// One builder log of 3,000 entries shared by the tests that only read it (built once: seconds matter).
+let shared: Promise<LogFixture> | undefined;
+function sharedBuilder(): Promise<LogFixture> {
+  shared ??= (async () => {
+    const log = await openLogFixture();
+    for (let i = 0; i < 3000; i += 1000) await log.append(ENTRIES.slice(i, i + 1000));
+    return log;
+  })();
+  return shared;
+}
+test.after.always(async () => (await shared)?.destroy());
+
 test('a follower syncs 3,000 entries from three HTTP servers, then catches up incrementally', async (t) => {
   const log = await builder(t, ENTRIES.slice(0, 3000));
   const srv = await servers(t, log, [undefined, undefined, undefined]);
@@ -157,7 +168,7 @@ for (const [name, tamper, reason] of [
   ['never answers for entry bundles', tampers.hang, 'timeout'],
 ] as const) {
   test(`a source that ${name} is dropped as ${reason}; the sync completes from the honest one`, async (t) => {
-    const log = await builder(t, ENTRIES.slice(0, 3000));
+    const log = await sharedBuilder();
     const [bad, good] = await servers(t, log, [tamper, undefined], tamper === tampers.hang ? 300 : undefined);
     const f = await follower(t, log.key);
     const { sync: s, failures } = sync(f, [bad!, good!]);
@@ -217,7 +228,7 @@ test('with only bad sources the sync fails with SyncFailedError and the local co
 });
 
 test('a forked builder (same key, other history) is reported with verifiable evidence and nothing is stored', async (t) => {
-  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const log = await sharedBuilder();
   const f = await follower(t, log.key);
   await sync(f, await servers(t, log, [undefined])).sync.run(log.store.checkpoint()!);
   const before = await snapshot(f.db);
@@ -247,7 +258,7 @@ test('a forked builder (same key, other history) is reported with verifiable evi
 });
 
 test('an interrupted sync resumes after a restart without fetching its staged bundles again', async (t) => {
-  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const log = await sharedBuilder();
   const [srv] = await servers(t, log, [undefined]);
   const f = await follower(t, log.key);
   const init = { stepBundles: 2, windowBundles: 4, maxConcurrency: 2, perSourceConcurrency: 2 };

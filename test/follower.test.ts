@@ -1,0 +1,273 @@
+// The follower service over real LevelDB and real HTTP tile servers: follow, notify, refresh, status,
+// one sync per log and a bound across logs, forks, failures and retries, resume after restart, unfollow.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { type Database, openDatabase } from '../node/database.ts';
+import { LogForkError } from '../node/errors.ts';
+import { FollowedLogs } from '../node/followed-logs.ts';
+import { Follower, type FollowerInit } from '../node/follower.ts';
+import { verifyLog } from '../node/log-verifier.ts';
+import type { SourceFailedEvent, TileSource } from '../node/tile-source.ts';
+import { verifyEvidence } from '../protocol/evidence.ts';
+import { type LogFixture, openLogFixture, tempDir } from './helpers/log-fixture.ts';
+import { syntheticEntries } from './helpers/synthetic-entries.ts';
+import { startTileServer, type Tamper, type TileServer, tampers } from './helpers/tile-servers.ts';
+
+const ENTRIES = [...syntheticEntries(4000, 11)];
+
+async function builder(t: ExecutionContext, entries: readonly string[], secret?: LogFixture['secret']) {
+  const log = await openLogFixture(secret === undefined ? {} : { secret });
+  t.teardown(() => log.destroy());
+  for (let i = 0; i < entries.length; i += 1000) await log.append(entries.slice(i, i + 1000));
+  return log;
+}
+
+async function serve(t: ExecutionContext, log: LogFixture, tamper?: Tamper): Promise<TileServer> {
+  const s = await startTileServer(log.store, tamper === undefined ? {} : { tamper });
+  t.teardown(() => s.stop());
+  return s;
+}
+
+interface Node {
+  db: Database;
+  followed: FollowedLogs;
+  follower: Follower;
+  failures: SourceFailedEvent[];
+  restart(): Promise<void>;
+}
+
+/** A follower node on its own LevelDB; `sources(logId)` says where each log is served. */
+async function node(
+  t: ExecutionContext,
+  sources: (logId: string, hint?: string) => readonly TileSource[],
+  init: FollowerInit = {},
+): Promise<Node> {
+  const dir = await tempDir('trustix-follower-');
+  const n = { failures: [] as SourceFailedEvent[] } as Node;
+  const open = async () => {
+    n.db = await openDatabase(join(dir, 'db'));
+    n.followed = await FollowedLogs.open(n.db);
+    n.follower = new Follower({ db: n.db, followed: n.followed, sourcesFor: sources }, init);
+    n.follower.addEventListener('source-failed', (e) =>
+      n.failures.push((e as CustomEvent<SourceFailedEvent>).detail),
+    );
+    await n.follower.start();
+  };
+  const close = async () => {
+    await n.follower.stop();
+    await n.db.close();
+  };
+  n.restart = async () => {
+    await close();
+    await open();
+  };
+  await open();
+  t.teardown(async () => {
+    await close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return n;
+}
+
+test('following a log fetches its checkpoint from the sources, syncs it, and notify keeps it current', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const servers = [await serve(t, log), await serve(t, log)];
+  const n = await node(t, () => servers.map((s) => s.source));
+  const logId = log.key.logId;
+
+  await n.followed.follow(log.key.vkey, { name: 'builder-1', weight: 2 });
+  await n.follower.whenSynced(logId, 3000);
+  t.like(n.follower.status(logId), {
+    name: 'builder-1',
+    weight: 2,
+    state: 'ok',
+    size: 3000,
+    verifiedSize: 3000,
+    lag: 0,
+  });
+  t.deepEqual(n.follower.status(logId)?.sources, [servers[0]!.url, servers[1]!.url]);
+  t.is((await verifyLog(n.follower.get(logId)!)).entries, 3000);
+
+  await log.append(ENTRIES.slice(3000));
+  const note = log.store.checkpoint()!.note;
+  t.is(n.follower.notify(logId, note, servers[1]!.url), 'new');
+  t.is(n.follower.notify(logId, note), 'old'); // already the target
+  await n.follower.whenSynced(logId, 4000);
+  t.like(n.follower.statuses()[0], { state: 'ok', verifiedSize: 4000, lag: 0 });
+  t.is(n.follower.notify(logId, note), 'old');
+  t.is(n.follower.notify(logId, note.slice(1)), 'invalid');
+  t.is(n.follower.notify('0'.repeat(64), note), 'unfollowed');
+  t.deepEqual(n.failures, []);
+});
+
+test('logs sync one at a time per log and at most maxConcurrentSyncs at once, and all complete', async (t) => {
+  const logs = [
+    await builder(t, ENTRIES.slice(0, 1500)),
+    await builder(t, ENTRIES.slice(1000, 2500)),
+    await builder(t, ENTRIES.slice(2000, 3500)),
+  ];
+  const servers = new Map<string, TileServer>();
+  for (const l of logs) servers.set(l.key.logId, await serve(t, l));
+  let running = 0;
+  let most = 0;
+  const n = await node(
+    t,
+    (logId) => {
+      running++;
+      most = Math.max(most, running);
+      return [servers.get(logId)!.source];
+    },
+    { maxConcurrentSyncs: 1, refreshOnFollow: false },
+  );
+  n.follower.addEventListener('synced', () => running--);
+  for (const [i, l] of logs.entries()) await n.followed.follow(l.key, { name: `builder-${i}` });
+  for (const l of logs) t.is(n.follower.notify(l.key.logId, l.store.checkpoint()!.note), 'new');
+  t.deepEqual(
+    n.follower.statuses().map((s) => s.state),
+    ['syncing', 'syncing', 'syncing'],
+  );
+  await Promise.all(logs.map((l) => n.follower.whenSynced(l.key.logId)));
+  t.is(most, 1);
+  t.deepEqual(
+    n.follower.statuses().map((s) => [s.state, s.verifiedSize]),
+    [
+      ['ok', 1500],
+      ['ok', 1500],
+      ['ok', 1500],
+    ],
+  );
+});
+
+test('a fork offered by notify marks the log forked with evidence and stores nothing', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const fork = await builder(t, [...ENTRIES.slice(0, 1000), ...ENTRIES.slice(1500, 4000)], log.secret);
+  const honest = await serve(t, log);
+  const forked = await serve(t, fork);
+  const n = await node(t, (_id, hint) => (hint === forked.url ? [forked.source] : [honest.source]));
+  await n.followed.follow(log.key);
+  await n.follower.whenSynced(log.key.logId, 3000);
+
+  const forks: LogForkError[] = [];
+  n.follower.addEventListener('fork', (e) =>
+    forks.push((e as CustomEvent<{ error: LogForkError }>).detail.error),
+  );
+  t.is(n.follower.notify(log.key.logId, fork.store.checkpoint()!.note, forked.url), 'new');
+  await t.throwsAsync(n.follower.whenSynced(log.key.logId), { instanceOf: LogForkError });
+  t.like(n.follower.status(log.key.logId), {
+    state: 'forked',
+    verifiedSize: 3000,
+    error: { code: 'ERR_LOG_FORKED' },
+  });
+  t.is(forks.length, 1);
+  t.notThrows(() => verifyEvidence(forks[0]!.evidence!.bytes, log.key.verifier));
+  // A forked log stays forked: later checkpoints are not synced.
+  await log.append(ENTRIES.slice(3000, 3100));
+  t.is(n.follower.notify(log.key.logId, log.store.checkpoint()!.note), 'forked');
+  t.is((await verifyLog(n.follower.get(log.key.logId)!)).entries, 3000);
+});
+
+test('a failed sync is reported and retried; a newer checkpoint from an honest source recovers it', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 2000));
+  const bad = await serve(t, log, tampers.bundleByte);
+  const good = await serve(t, log);
+  let honest = false;
+  const n = await node(t, () => [honest ? good.source : bad.source], {
+    refreshOnFollow: false,
+    retryDelayMs: 60_000,
+  });
+  await n.followed.follow(log.key);
+  const failed = new Promise<Error>((resolve) =>
+    n.follower.addEventListener(
+      'sync-failed',
+      (e) => resolve((e as CustomEvent<{ error: Error }>).detail.error),
+      {
+        once: true,
+      },
+    ),
+  );
+  n.follower.notify(log.key.logId, log.store.checkpoint()!.note);
+  t.is((await failed).name, 'SyncFailedError');
+  t.like(n.follower.status(log.key.logId), { state: 'failed', verifiedSize: 0, size: 2000, lag: 2000 });
+  t.like(n.failures[0], { sourceId: bad.url, reason: 'invalid' });
+
+  honest = true;
+  await log.append(ENTRIES.slice(2000, 2100));
+  t.is(n.follower.notify(log.key.logId, log.store.checkpoint()!.note), 'new'); // retried now, not in a minute
+  await n.follower.whenSynced(log.key.logId, 2100);
+  t.like(n.follower.status(log.key.logId), { state: 'ok', verifiedSize: 2100 });
+  t.is(n.follower.status(log.key.logId)?.error, undefined);
+});
+
+test('refresh takes the largest valid checkpoint and reports a source whose checkpoint does not verify', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 500));
+  const other = await builder(t, ENTRIES.slice(0, 700));
+  const good = await serve(t, log);
+  const liar: TileSource = {
+    id: 'liar',
+    checkpoint: async () => other.store.checkpoint()!.note, // another key's note
+    tiles: async () => {
+      throw new Error('not asked');
+    },
+  };
+  const n = await node(t, () => [liar, good.source], { refreshOnFollow: false });
+  await n.followed.follow(log.key);
+  t.is(await n.follower.refresh(log.key.logId), 500);
+  await n.follower.whenSynced(log.key.logId, 500);
+  t.like(n.failures, [{ sourceId: 'liar', reason: 'invalid' }]);
+});
+
+test('a follower stopped in the middle of a sync resumes it on start, without being told again', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const server = await serve(t, log);
+  const n = await node(t, () => [server.source], {
+    stepBundles: 2,
+    windowBundles: 2,
+    maxConcurrency: 1,
+    refreshOnFollow: false,
+  });
+  await n.followed.follow(log.key);
+  let stored = 0;
+  const staged = new Promise<void>((resolve) =>
+    n.follower.addEventListener('progress', (e) => {
+      stored = (e as CustomEvent<{ stored: number }>).detail.stored;
+      if (stored >= 1024) resolve();
+    }),
+  );
+  n.follower.notify(log.key.logId, log.store.checkpoint()!.note);
+  await staged;
+  await n.restart(); // stops mid-sync, reopens the database and the follower
+  const before = server.served.entries.length;
+  t.true(stored >= 1024 && stored < 3000);
+  t.true(['syncing', 'ok'].includes(n.follower.status(log.key.logId)!.state));
+  await n.follower.whenSynced(log.key.logId, 3000);
+  // Bundles staged before the restart were not fetched again after it.
+  const after = server.served.entries.slice(before).map((e) => e.index);
+  t.true(after.length > 0 && Math.min(...after) >= stored / 256, `staged ${stored}, fetched ${after}`);
+  t.is(server.served.entries.filter((e) => e.index === 0).length, 1);
+  t.is((await verifyLog(n.follower.get(log.key.logId)!)).entries, 3000);
+});
+
+test('unfollow stops the sync and forgets the status; following again continues from the stored data', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const server = await serve(t, log, (tile, body) =>
+    tile.kind === 'entries' && tile.index >= 6 ? new Promise((r) => setTimeout(() => r(body), 100)) : body,
+  );
+  const n = await node(t, () => [server.source], {
+    stepBundles: 2,
+    windowBundles: 2,
+    refreshOnFollow: false,
+  });
+  await n.followed.follow(log.key);
+  n.follower.notify(log.key.logId, log.store.checkpoint()!.note);
+  await new Promise((r) => setTimeout(r, 50));
+  await n.followed.unfollow(log.key.logId);
+  t.is(n.follower.status(log.key.logId), undefined);
+  t.is(n.follower.get(log.key.logId), undefined);
+
+  await n.followed.follow(log.key);
+  await new Promise((r) => setTimeout(r, 10));
+  n.follower.notify(log.key.logId, log.store.checkpoint()!.note);
+  await n.follower.whenSynced(log.key.logId, 3000);
+  t.is((await verifyLog(n.follower.get(log.key.logId)!)).entries, 3000);
+});
