@@ -5,19 +5,23 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { type Database, openDatabase } from '../node/database.ts';
-import { LogForkError, SyncFailedError } from '../node/errors.ts';
+import { InvalidLogEntryError, LogForkError, SyncFailedError } from '../node/errors.ts';
 import { logPrefix, syncStageKey } from '../node/layout.ts';
+import type { LogReader } from '../node/log-reader.ts';
 import { LogStore } from '../node/log-store.ts';
 import { LogSync, type LogSyncInit, type SyncProgress } from '../node/log-sync.ts';
 import { verifyLog } from '../node/log-verifier.ts';
 import type { SourceFailedEvent, TileSource } from '../node/tile-source.ts';
-import type { SignedCheckpoint } from '../protocol/checkpoint.ts';
+import { openCheckpoint, type SignedCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';
 import { parseEntry } from '../protocol/entry.ts';
+import { encodeEntryBundle } from '../protocol/entry-bundle.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
 import { verifyInclusion } from '../protocol/inclusion-proof.ts';
-import type { LogKey } from '../protocol/keys.ts';
+import { generateNixSecretKey, type LogKey, logKeyOf, logSigner } from '../protocol/keys.ts';
 import { leafHash } from '../protocol/merkle.ts';
 import { parseStorePath } from '../protocol/store-path.ts';
+import { appendLeaves } from '../protocol/tile-edge.ts';
+import { formatTilePath } from '../protocol/tile-path.ts';
 import { type LogFixture, openLogFixture, tempDir } from './helpers/log-fixture.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 import { startTileServer, type Tamper, type TileServer, tampers } from './helpers/tile-servers.ts';
@@ -165,13 +169,16 @@ for (const [name, tamper, reason] of [
   ['alters one byte of each level-0 hash tile', tampers.tileByte, 'invalid'],
   ['serves hash tiles of the wrong width', tampers.wrongWidth, 'malformed'],
   ['serves a forged entry with a level-0 tile to match', tampers.forged, 'invalid'],
+  ['sends hash tiles larger than asked for', tampers.oversized, 'oversized'],
+  ['is always busy (503)', tampers.busy, 'busy'],
   ['never answers for entry bundles', tampers.hang, 'timeout'],
 ] as const) {
   test(`a source that ${name} is dropped as ${reason}; the sync completes from the honest one`, async (t) => {
     const log = await sharedBuilder();
     const [bad, good] = await servers(t, log, [tamper, undefined], tamper === tampers.hang ? 300 : undefined);
     const f = await follower(t, log.key);
-    const { sync: s, failures } = sync(f, [bad!, good!]);
+    // A busy source is paused and asked again `busyRetries` times; none here, so it is dropped at once.
+    const { sync: s, failures } = sync(f, [bad!, good!], { busyRetries: 0 });
     t.like(await s.run(log.store.checkpoint()!), { toSize: 3000, failedSources: [bad!.url] });
     t.is(failures.length, 1);
     t.like(failures[0], { logId: log.key.logId, sourceId: bad!.url, reason });
@@ -179,6 +186,64 @@ for (const [name, tamper, reason] of [
     await assertMirrors(t, f, ENTRIES.slice(0, 3000), log.store.checkpoint()!);
   });
 }
+
+test('a source that holds a smaller tree serves what it has and is not blamed for the rest', async (t) => {
+  const log = await sharedBuilder();
+  // The same log at 2,000 entries: a mirror that is behind, consistent with the builder.
+  const behind = await builder(t, ENTRIES.slice(0, 2000), log.secret);
+  const [old, current] = [
+    ...(await servers(t, behind, [undefined])),
+    ...(await servers(t, log, [undefined])),
+  ];
+  const f = await follower(t, log.key);
+  const { sync: s, failures } = sync(f, [old!, current!]);
+  t.like(await s.run(log.store.checkpoint()!), { toSize: 3000, failedSources: [] });
+  t.deepEqual(failures, []);
+  // It was asked, and answered for full bundles of its tree (2,000 / 256: bundles 0-6).
+  const answered = old!.served.entries.filter((e) => e.index < 7);
+  t.true(answered.length > 0);
+  await assertMirrors(t, f, ENTRIES.slice(0, 3000), log.store.checkpoint()!);
+});
+
+test('a log whose signed tree holds a non-entry fails with InvalidLogEntryError, blaming no source', async (t) => {
+  // A log built by hand: the sequencer never writes a non-entry.
+  const secret = generateNixSecretKey('odd-log');
+  const key = logKeyOf(secret);
+  const entries = ENTRIES.slice(0, 300).map((e) => utf8.encode(e));
+  entries[5] = utf8.encode('this is not a fingerprint');
+  const appended = appendLeaves(0, [], entries.map(leafHash));
+  const tiles = new Map<string, Uint8Array>();
+  for (const { tile, data } of appended.tiles) {
+    tiles.set(formatTilePath(tile), data);
+    if (tile.level === 0) {
+      const bundle = { kind: 'entries', index: tile.index, width: tile.width } as const;
+      tiles.set(
+        formatTilePath(bundle),
+        encodeEntryBundle(entries.slice(tile.index * 256, tile.index * 256 + tile.width)),
+      );
+    }
+  }
+  const note = signCheckpoint(
+    { origin: key.name, size: 300, root: appended.root, extensions: [] },
+    logSigner(secret),
+  );
+  const checkpoint = openCheckpoint(note, key.verifier);
+  const reader: LogReader = {
+    logId: key.logId,
+    key,
+    checkpoint: () => checkpoint,
+    readTile: async (tile) => tiles.get(formatTilePath(tile)),
+  };
+  const server = await startTileServer(reader);
+  t.teardown(() => server.stop());
+  const f = await follower(t, key);
+  const { sync: s, failures } = sync(f, [server]);
+  const err = await t.throwsAsync(s.run(checkpoint), { instanceOf: InvalidLogEntryError });
+  t.like(err, { logId: key.logId, index: 5 });
+  t.deepEqual(failures, []);
+  t.is(f.store.size, 0);
+  t.false((await f.db.has(syncStageKey(logPrefix(key.logId)))) as boolean);
+});
 
 test('a source that ignores its abort signal is cut off by the time limit of the sync', async (t) => {
   const log = await builder(t, ENTRIES.slice(0, 600));

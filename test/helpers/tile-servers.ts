@@ -2,6 +2,7 @@
  * Real HTTP tile servers on 127.0.0.1 for sync tests: a builder's log served by HttpServer + LogRoutes,
  * honestly or through a reader that misbehaves in one chosen way.
  */
+import { NodeUnavailableError } from '../../node/errors.ts';
 import { LogRoutes } from '../../node/http-logs.ts';
 import { HttpServer } from '../../node/http-server.ts';
 import type { LogReader } from '../../node/log-reader.ts';
@@ -59,6 +60,13 @@ export const tampers = {
     }
     const entries = decodeEntryBundle(body, tile.width);
     return encodeEntryBundle([FORGED_ENTRY, ...entries.slice(1)]);
+  }) as Tamper,
+  /** Hash tiles with a hash too many (over the size cap of what was asked). */
+  oversized: ((tile, body) =>
+    tile.kind === 'hash' && body ? new Uint8Array(body.length + 32) : body) as Tamper,
+  /** Every tile answered 503 (busy). */
+  busy: (() => {
+    throw new NodeUnavailableError('busy');
   }) as Tamper,
   /** Entry bundles never answered. */
   hang: ((tile, body) => (tile.kind === 'entries' ? new Promise<never>(() => {}) : body)) as Tamper,
