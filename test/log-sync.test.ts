@@ -257,7 +257,7 @@ test('a source that ignores its abort signal is cut off by the time limit of the
   const s = new LogSync(
     { db: f.db, store: f.store, sources: [direct('stuck', true), direct('fine', false)] },
     {
-      requestTimeoutMs: 1000,
+      requestTimeoutMs: 2000,
     },
   );
   const started = Date.now();
