@@ -36,7 +36,9 @@ export interface TileSource {
   checkpoint(logId: string, options?: TileRequestOptions): Promise<Uint8Array | undefined>;
   /**
    * Bodies of `tiles` of the log, in order (unverified); undefined for a tile the source does not have at
-   * that width (it holds a smaller tree: not a fault). Throws TileSourceError when the request fails.
+   * that width (it holds a smaller tree: not a fault). Throws TileSourceError when the request fails:
+   * 'busy' (HTTP 429/503, tile exchange status 3), 'timeout', 'unavailable' (unreachable, reset, another
+   * status), 'oversized' (a body over the cap), 'malformed' (a frame or status that makes no sense).
    * Must honour `signal`, and never return a body over maxTileBytes(tile).
    */
   tiles(
