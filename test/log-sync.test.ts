@@ -1,8 +1,10 @@
 // Verified sync of a followed log from real HTTP tile servers on 127.0.0.1: full and incremental sync,
 // the mirrored copy verifies as the builder's would, bad sources are dropped, forks store nothing, and an
 // interrupted sync resumes without fetching again what it staged.
+import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import test, { type ExecutionContext } from 'ava';
 import { type Database, openDatabase } from '../node/database.ts';
 import { InvalidLogEntryError, LogForkError, SyncFailedError } from '../node/errors.ts';
@@ -352,4 +354,47 @@ test('an interrupted sync resumes after a restart without fetching its staged bu
   t.like(second.progress.at(-1), { resumedFrom: result.resumedFrom, stored: 3000 - result.resumedFrom });
   t.false((await f.db.has(syncStageKey(logPrefix(log.key.logId)))) as boolean);
   await assertMirrors(t, f, ENTRIES.slice(0, 3000), log.store.checkpoint()!);
+});
+
+test('kill -9 in the middle of a sync: the copy reopens and verifies, and the sync resumes where it was', async (t) => {
+  const log = await sharedBuilder();
+  const [srv] = await servers(t, log, [undefined]);
+  const dir = await tempDir('trustix-sync-crash-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'helpers', 'sync-child.ts'),
+      join(dir, 'db'),
+      log.key.vkey,
+      srv!.url,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.on('exit', (_code, signal) => resolve(signal)),
+  );
+  let stored = 0;
+  for await (const line of createInterface({ input: child.stdout })) {
+    const m = /^stored (\d+)$/.exec(line);
+    if (m !== null) stored = Number(m[1]);
+    if (stored >= 1024) {
+      child.kill('SIGKILL');
+      break;
+    }
+  }
+  t.is(await exited, 'SIGKILL');
+
+  const db = await openDatabase(join(dir, 'db'));
+  t.teardown(() => db.close());
+  const f: Follower = { db, store: await LogStore.open(db, log.key), reopen: async () => {} };
+  t.is(f.store.size, 0); // the checkpoint comes last; the staged steps wait below it
+  const before = srv!.served.entries.length;
+  const result = await sync(f, [srv!]).sync.run(log.store.checkpoint()!);
+  t.true(result.resumedFrom >= stored, `staged ${stored}, resumed from ${result.resumedFrom}`);
+  const refetched = srv!.served.entries.slice(before).map((e) => e.index);
+  t.true(Math.min(...refetched) * 256 >= result.resumedFrom, `refetched ${refetched}`);
+  t.is((await verifyLog(f.store)).entries, 3000);
 });
