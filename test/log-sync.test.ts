@@ -268,6 +268,26 @@ test('a source that ignores its abort signal is cut off by the time limit of the
   await assertMirrors(t, f, ENTRIES.slice(0, 600), log.store.checkpoint()!);
 });
 
+test('a source added while the sync runs is used', async (t) => {
+  const log = await sharedBuilder();
+  const f = await follower(t, log.key);
+  const slow: TileSource = {
+    id: 'slow',
+    checkpoint: async () => undefined,
+    tiles: async (_logId, tiles) => {
+      await new Promise((r) => setTimeout(r, 200));
+      return Promise.all(tiles.map((tile) => log.store.readTile(tile)));
+    },
+  };
+  const [late] = await servers(t, log, [undefined]);
+  const s = new LogSync({ db: f.db, store: f.store, sources: [slow] }, { perSourceConcurrency: 1 });
+  // Added once the first bundle is in: the pool is running by then.
+  s.addEventListener('progress', () => s.addSource(late!.source), { once: true });
+  t.like(await s.run(log.store.checkpoint()!), { toSize: 3000, failedSources: [] });
+  t.true(late!.served.entries.length > 0);
+  t.deepEqual(s.sources().sort(), [late!.url, 'slow'].sort());
+});
+
 test('with only bad sources the sync fails with SyncFailedError and the local copy is unchanged', async (t) => {
   const log = await builder(t, ENTRIES.slice(0, 3000));
   const f = await follower(t, log.key);
