@@ -312,6 +312,13 @@ test('with only bad sources the sync fails with SyncFailedError and the local co
   const missing = sync(f, empty);
   await t.throwsAsync(missing.sync.run(log.store.checkpoint()!), { instanceOf: SyncFailedError });
   t.deepEqual(missing.failures, []); // not having a log is no fault
+  // A server that is gone: unavailable.
+  const gone = (await servers(t, log, [undefined]))[0]!;
+  await gone.stop();
+  const down = sync(f, [gone]);
+  await t.throwsAsync(down.sync.run(log.store.checkpoint()!), { instanceOf: SyncFailedError });
+  t.like(down.failures, [{ sourceId: gone.url, reason: 'unavailable' }]);
+  t.is(f.store.size, 3000);
 });
 
 test('a forked builder (same key, other history) is reported with verifiable evidence and nothing is stored', async (t) => {
