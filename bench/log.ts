@@ -120,7 +120,12 @@ async function publishWallTime(): Promise<Measurement> {
   const dir = await tempDir('trustix-bench-publish-');
   await initDataDir(dir, { name: 'bench-builder-1' });
   // The node resolves later (and here refuses: the paths are not built); the hook only waits for the queue.
-  const node = new TrustixNode({ dataDir: dir, http: { port: 0 }, sequencer: { intervalMs: 500 } });
+  const node = new TrustixNode({
+    dataDir: dir,
+    http: { port: 0 },
+    p2p: false,
+    sequencer: { intervalMs: 500 },
+  });
   await node.start();
   const hook = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix-post-build-hook.js');
   const times: number[] = [];

@@ -6,10 +6,13 @@ import '../node/promise-with-resolvers.ts';
  */
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { bootstrapCommand } from './commands/bootstrap.ts';
+import { followCommand, unfollowCommand } from './commands/follow.ts';
 import { importCacheCommand } from './commands/import-cache.ts';
 import { initCommand } from './commands/init.ts';
 import { publishCommand } from './commands/publish.ts';
 import { startCommand } from './commands/start.ts';
+import { evidenceCommand, logsCommand, peersCommand } from './commands/status.ts';
 import { submitCommand } from './commands/submit.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { ExitCode, exitCodeFor } from './exit-code.ts';
@@ -32,6 +35,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command(submitCommand as CommandModule<GlobalOptions, never>)
     .command(importCacheCommand as CommandModule<GlobalOptions, never>)
     .command(verifyCommand as CommandModule<GlobalOptions, never>)
+    .command(followCommand as CommandModule<GlobalOptions, never>)
+    .command(unfollowCommand as CommandModule<GlobalOptions, never>)
+    .command(logsCommand as CommandModule<GlobalOptions, never>)
+    .command(peersCommand as CommandModule<GlobalOptions, never>)
+    .command(evidenceCommand as CommandModule<GlobalOptions, never>)
+    .command(bootstrapCommand as CommandModule<GlobalOptions, never>)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .strictCommands()

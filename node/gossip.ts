@@ -67,6 +67,16 @@ export class Gossip {
   private readonly components: GossipComponents;
   private readonly republishIntervalMs: number;
   private timer: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
+  /** A peer joined our topic: let it learn our checkpoint now rather than at the next republish. */
+  private readonly onSubscription = () => {
+    if (this.components.ownLog === undefined || this.soon !== undefined) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.republish();
+    }, 1000);
+    this.soon.unref();
+  };
   private readonly onFork = (e: Event) => {
     const fork = (e as CustomEvent<ForkEvent>).detail;
     if (fork.source === 'made')
@@ -94,6 +104,7 @@ export class Gossip {
     pubsub.subscribe(CHECKPOINT_TOPIC);
     pubsub.subscribe(EVIDENCE_TOPIC);
     monitor.addEventListener('fork', this.onFork);
+    pubsub.addEventListener('subscription-change', this.onSubscription);
     if (this.components.ownLog !== undefined) {
       this.timer = setInterval(() => this.republish(), this.republishIntervalMs);
       this.timer.unref();
@@ -104,7 +115,10 @@ export class Gossip {
   stop(): void {
     const { pubsub, monitor } = this.components;
     clearInterval(this.timer);
+    clearTimeout(this.soon);
     this.timer = undefined;
+    this.soon = undefined;
+    pubsub.removeEventListener('subscription-change', this.onSubscription);
     monitor.removeEventListener('fork', this.onFork);
     pubsub.unsubscribe(CHECKPOINT_TOPIC);
     pubsub.unsubscribe(EVIDENCE_TOPIC);
@@ -121,6 +135,17 @@ export class Gossip {
     const verdict = await this.components.monitor.validate(message);
     if (verdict.decision === 'reject') throw verdict.error ?? new Error('own checkpoint refused');
     this.publish(CHECKPOINT_TOPIC, message, `checkpoint of ${verdict.logId} at ${verdict.size}`);
+  }
+
+  /**
+   * Publishes fork evidence found outside gossip (e.g. by a sync): the monitor verifies and records it,
+   * then it spreads. Evidence the monitor already holds is not published again.
+   */
+  async publishEvidence(bytes: Uint8Array): Promise<void> {
+    const verdict = await this.components.monitor.receiveEvidence(bytes);
+    if (verdict.decision === 'reject') throw verdict.error ?? new Error('evidence refused');
+    if (verdict.decision === 'accept')
+      this.publish(EVIDENCE_TOPIC, bytes, `evidence against ${verdict.logId}`);
   }
 
   private republish(): void {

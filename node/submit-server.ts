@@ -37,7 +37,8 @@ export interface SubmitServerInit {
 export type ControlOp = (request: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
 export interface SubmitServerComponents {
-  readonly queue: SubmissionQueue;
+  /** Where submissions go; a node without a log of its own (bootstrap) has none and refuses them. */
+  readonly queue?: SubmissionQueue;
   /** Further operations by name (not 'submit'). */
   readonly ops?: Readonly<Record<string, ControlOp>>;
 }
@@ -138,8 +139,11 @@ export class SubmitServer {
     try {
       const request = parseRequest(line);
       if (request['op'] === 'submit') {
+        const queue = this.components.queue;
+        if (queue === undefined)
+          throw new UnsupportedOpError('this node has no log of its own to publish to');
         const submissions = this.parseSubmissions(request);
-        const record = await this.components.queue.enqueue(submissions);
+        const record = await queue.enqueue(submissions);
         log('queued %d submission(s) as record %d', submissions.length, record.seq);
         return { ok: true, queued: submissions.length };
       }
@@ -195,4 +199,11 @@ function parseRequest(line: Buffer): Record<string, unknown> {
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     throw new MalformedError('control request', 'not a JSON object');
   return body as Record<string, unknown>;
+}
+
+/** A request for an operation this node does not offer. */
+export class UnsupportedOpError extends TrustixError {
+  constructor(message: string) {
+    super('ERR_UNSUPPORTED_OP', message);
+  }
 }

@@ -1,140 +1,264 @@
 /**
- * A Trustix node assembled from its parts: the store, the own log and its sequencer, the submission
- * socket, and the HTTP server. `start()` brings them up in dependency order, `stop()` takes them down
- * in reverse, finishing the batch in progress so nothing acknowledged is lost.
+ * A Trustix node assembled from its parts. Roles:
+ * - `node` (default): the node's own log (sequencer, submissions), followed logs kept in sync, gossip,
+ *   tile exchange, DHT records, HTTP on 127.0.0.1, the control socket;
+ * - `bootstrap`: no log of its own: a long-lived DHT server and gossip relay (it still validates gossip,
+ *   so it relays no junk), with the control socket for status.
+ * `start()` brings the parts up in dependency order; `stop()` takes them down in reverse, finishing the
+ * batch in progress so nothing acknowledged is lost. With `p2p: false` the node works alone (a builder
+ * whose log is read over HTTP).
  */
+import './promise-with-resolvers.ts';
 import { logger } from '@libp2p/logger';
-import { logSigner } from '../protocol/keys.ts';
+import { CheckpointMonitor, type CheckpointMonitorInit } from './checkpoint-monitor.ts';
+import type { CheckpointEvent } from './checkpoint-verdict.ts';
+import { controlOps } from './control-ops.ts';
 import { dataDir, loadKeys, type NodeKeys } from './data-dir.ts';
 import { type Database, openDatabase } from './database.ts';
-import { NixCommandError, NixUnavailableError } from './errors.ts';
+import { FollowedLogs } from './followed-logs.ts';
+import { Follower, type FollowerInit } from './follower.ts';
+import { Gossip, type GossipInit, gossipScoreParams } from './gossip.ts';
 import { LogRoutes } from './http-logs.ts';
 import { HttpServer, type HttpServerInit } from './http-server.ts';
+import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './libp2p-node.ts';
+import { LogProviders, type LogProvidersInit } from './log-providers.ts';
 import type { LogDirectory, LogReader } from './log-reader.ts';
-import { LogStore } from './log-store.ts';
-import { NixStore, type NixStoreInit } from './nix-store.ts';
-import { Sequencer, type SequencerInit } from './sequencer.ts';
-import { SubmissionQueue } from './submission-queue.ts';
-import { SubmissionResolver } from './submission-resolver.ts';
+import type { LogStore } from './log-store.ts';
+import type { NixStoreInit } from './nix-store.ts';
+import { startOwnLog } from './own-log.ts';
+import { loadOrCreatePeerIdentity } from './peer-identity.ts';
+import { PeerSources } from './peer-sources.ts';
+import type { Sequencer, SequencerInit } from './sequencer.ts';
 import { SubmitServer } from './submit-server.ts';
+import { TileExchange, type TileExchangeInit } from './tile-exchange.ts';
+import type { SourceFailedEvent } from './tile-source.ts';
 
 const log = logger('trustix:node');
-
-/** Errors that may pass (Nix busy, missing from PATH for now): the submission stays queued. */
-function isPassing(err: Error): boolean {
-  return err instanceof NixCommandError || err instanceof NixUnavailableError || err.name === 'AbortError';
-}
 
 /** The HTTP port a node listens on by default (on 127.0.0.1). */
 export const DEFAULT_HTTP_PORT = 8565;
 
 export interface TrustixNodeInit {
-  /** The data directory (keys, LevelDB, socket); must be initialised (see initDataDir). */
+  /** The data directory (keys, LevelDB, socket); a `node` needs it initialised (see initDataDir). */
   readonly dataDir: string;
-  /** HTTP server settings. Default 127.0.0.1:8565. */
-  readonly http?: HttpServerInit;
+  /** Default 'node'. */
+  readonly role?: 'node' | 'bootstrap';
+  /** HTTP server settings (default 127.0.0.1:8565), or false for none. */
+  readonly http?: HttpServerInit | false;
+  /** libp2p settings (default: listen on TCP 8566, no bootstrap peers), or false for no network. */
+  readonly p2p?: Omit<Libp2pNodeInit, 'db' | 'privateKey' | 'start'> | false;
   /** The Nix store directory. Default '/nix/store'. */
   readonly storeDir?: string;
   readonly sequencer?: SequencerInit;
   readonly nix?: NixStoreInit;
+  readonly follower?: FollowerInit;
+  readonly gossip?: GossipInit;
+  readonly providers?: LogProvidersInit;
+  readonly tiles?: TileExchangeInit;
+  readonly monitor?: CheckpointMonitorInit;
 }
 
-interface Running {
-  readonly db: Database;
-  readonly keys: NodeKeys;
-  readonly ownLog: LogStore;
-  readonly sequencer: Sequencer;
-  readonly submit: SubmitServer;
-  readonly http: HttpServer;
+interface Stoppable {
+  stop(): Promise<void> | void;
 }
 
 export class TrustixNode {
   private readonly init: TrustixNodeInit;
-  private running: Running | undefined;
+  private parts: Stoppable[] = [];
+  private db: Database | undefined;
+  private keysValue: NodeKeys | undefined;
+  private ownLogValue: LogStore | undefined;
+  private sequencerValue: Sequencer | undefined;
+  private followerValue: Follower | undefined;
+  private followedValue: FollowedLogs | undefined;
+  private monitorValue: CheckpointMonitor | undefined;
+  private libp2pValue: TrustixLibp2p | undefined;
+  private http: HttpServer | undefined;
 
   constructor(init: TrustixNodeInit) {
     this.init = init;
   }
 
   async start(): Promise<void> {
-    if (this.running !== undefined) return;
+    if (this.db !== undefined) return;
     const paths = dataDir(this.init.dataDir);
     const storeDir = this.init.storeDir ?? '/nix/store';
-    const keys = await loadKeys(paths.dir);
+    const isNode = (this.init.role ?? 'node') === 'node';
+    const keys = isNode ? await loadKeys(paths.dir) : undefined;
     const db = await openDatabase(paths.db);
-    const started: { stop(): Promise<void> }[] = [];
+    this.db = db;
+    const started = (part: Stoppable) => this.parts.push(part);
     try {
-      const ownLog = await LogStore.open(db, keys.log);
-      const queue = await SubmissionQueue.open(db);
-      const resolver = new SubmissionResolver(
-        { nix: new NixStore({ storeDir, ...this.init.nix }) },
-        { storeDir },
-      );
-      const sequencer = new Sequencer(
-        {
+      // Our own log first: nothing else may write before the sequencer has checked the store.
+      const own = keys === undefined ? undefined : await startOwnLog(db, keys, storeDir, this.init);
+      if (own !== undefined) started(own.sequencer);
+      this.keysValue = keys;
+      this.ownLogValue = own?.store;
+      this.sequencerValue = own?.sequencer;
+
+      const followed = await FollowedLogs.open(db);
+      this.followedValue = followed;
+      let follower: Follower | undefined;
+      const held = (id: string): LogStore | undefined =>
+        id === own?.store.logId ? own.store : follower?.get(id);
+      const directory: LogDirectory = {
+        get: held,
+        list: () => [...(own ? [own.store] : []), ...(follower?.list() ?? [])] as LogReader[],
+      };
+      const monitor = new CheckpointMonitor({ db, logs: { get: held } }, this.init.monitor);
+      await monitor.start();
+      this.monitorValue = monitor;
+
+      if (this.init.p2p !== false) {
+        const identity = await loadOrCreatePeerIdentity(paths.dir);
+        const p2p = this.init.p2p ?? {};
+        const libp2p = await createLibp2pNode({
+          ...p2p,
           db,
-          store: ownLog,
-          queue,
-          signer: logSigner(keys.logSecret),
-          resolve: async (submissions) =>
-            (await resolver.resolveAll(submissions)).map((r) =>
-              r.ok
-                ? { ok: true, entries: r.entries.map((e) => e.fingerprint) }
-                : { ok: false, error: r.error, retry: isPassing(r.error) },
-            ),
-        },
-        { storeDir, ...this.init.sequencer },
+          privateKey: identity.privateKey,
+          userAgent: 'trustix/0.1.0',
+          gossipScoreParams: { ...gossipScoreParams(), ...p2p.gossipScoreParams },
+        });
+        this.libp2pValue = libp2p;
+        started({ stop: () => libp2p.stop() });
+        const ownInfo = own && { vkey: own.store.key.vkey, note: () => own.store.checkpoint()?.note };
+        const gossip = new Gossip(
+          { pubsub: libp2p.services.pubsub, monitor, ...(ownInfo ? { ownLog: ownInfo } : {}) },
+          this.init.gossip,
+        );
+        gossip.start();
+        started(gossip);
+        const tiles = new TileExchange({ registrar: libp2p, logs: directory }, this.init.tiles);
+        await tiles.start();
+        started(tiles);
+        const providers = new LogProviders(
+          { contentRouting: libp2p.contentRouting, peerId: libp2p.peerId },
+          this.init.providers,
+        );
+        providers.start();
+        started(providers);
+        if (own !== undefined) {
+          providers.provide(own.store.logId);
+          own.sequencer.addEventListener('checkpoint', () => {
+            const note = own.store.checkpoint()?.note;
+            if (note !== undefined)
+              gossip
+                .publishCheckpoint(own.store.key.vkey, note)
+                .catch((err: unknown) => log.error('gossip: %s', err));
+          });
+        }
+        const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId });
+        follower = new Follower(
+          {
+            db,
+            followed,
+            sourcesFor: (id, hint) => sources.sourcesFor(id, hint),
+            isForked: (id) => monitor.isForked(id),
+          },
+          { storeDir, ...this.init.follower },
+        );
+        follower.addEventListener('synced', (e) => {
+          const { logId } = (e as CustomEvent<{ logId: string }>).detail;
+          providers.provide(logId);
+          monitor.checkTree(logId).catch((err: unknown) => log.error('checking %s: %s', logId, err));
+        });
+        follower.addEventListener('fork', (e) => {
+          const { error } = (e as CustomEvent<{ logId: string; error: { evidence?: { bytes: Uint8Array } } }>)
+            .detail;
+          if (error.evidence !== undefined)
+            gossip
+              .publishEvidence(error.evidence.bytes)
+              .catch((err: unknown) => log.error('evidence: %s', err));
+        });
+        follower.addEventListener('source-failed', (e) => {
+          const f = (e as CustomEvent<SourceFailedEvent>).detail;
+          if (f.reason === 'invalid' || f.reason === 'malformed' || f.reason === 'oversized')
+            sources.ban(f.sourceId, `${f.reason} data for ${f.logId}`);
+        });
+        monitor.addEventListener('checkpoint', (e) => {
+          const c = (e as CustomEvent<CheckpointEvent>).detail;
+          follower?.notify(c.logId, c.checkpoint.note, c.from);
+        });
+        await follower.start();
+        this.followerValue = follower;
+        started(follower);
+      }
+
+      if (this.init.http !== false) {
+        const http = new HttpServer({}, { port: DEFAULT_HTTP_PORT, ...this.init.http });
+        http.register(new LogRoutes({ logs: directory }));
+        await http.start();
+        this.http = http;
+        started(http);
+      }
+      const server = new SubmitServer(
+        { ...(own ? { queue: own.queue } : {}), ops: controlOps(this) },
+        { socketPath: paths.socket, storeDir },
       );
-      await sequencer.start();
-      started.push(sequencer);
-      const logs = new Map<string, LogReader>([[ownLog.logId, ownLog]]);
-      const directory: LogDirectory = { get: (id) => logs.get(id), list: () => [...logs.values()] };
-      const http = new HttpServer({}, { port: DEFAULT_HTTP_PORT, ...this.init.http });
-      http.register(new LogRoutes({ logs: directory }));
-      await http.start();
-      started.push(http);
-      const submit = new SubmitServer({ queue }, { socketPath: paths.socket, storeDir });
-      await submit.start();
-      started.push(submit);
-      this.running = { db, keys, ownLog, sequencer, submit, http };
-      log('node started: log %s, http %o', ownLog.logId, http.address());
+      await server.start();
+      started(server);
+      log('node started');
     } catch (err) {
-      for (const s of started.reverse()) await s.stop().catch(() => {});
-      await db.close();
+      await this.stop().catch(() => {});
       throw err;
     }
   }
 
   async stop(): Promise<void> {
-    const r = this.running;
-    if (r === undefined) return;
-    this.running = undefined;
-    // Stop taking work first, then let the sequencer finish its batch, then close the store.
-    await r.submit.stop();
-    await r.http.stop();
-    await r.sequencer.stop();
-    await r.db.close();
+    const db = this.db;
+    if (db === undefined) return;
+    // Reverse order: stop taking work, let the sequencer finish its batch, then close the store.
+    for (const part of this.parts.reverse()) {
+      try {
+        await part.stop();
+      } catch (err) {
+        log.error('stopping: %s', err);
+      }
+    }
+    this.parts = [];
+    this.db = undefined;
+    await db.close();
     log('node stopped');
   }
 
-  private get state(): Running {
-    if (this.running === undefined) throw new Error('the node is not started');
-    return this.running;
-  }
-
   get keys(): NodeKeys {
-    return this.state.keys;
+    if (this.keysValue === undefined)
+      throw new Error('this node has no log key (bootstrap role, or not started)');
+    return this.keysValue;
   }
 
   get ownLog(): LogStore {
-    return this.state.ownLog;
+    if (this.ownLogValue === undefined) throw new Error('this node has no log of its own');
+    return this.ownLogValue;
   }
 
   get sequencer(): Sequencer {
-    return this.state.sequencer;
+    if (this.sequencerValue === undefined) throw new Error('this node has no log of its own');
+    return this.sequencerValue;
+  }
+
+  /** The follower (undefined without a network). */
+  get follower(): Follower | undefined {
+    return this.followerValue;
+  }
+
+  get followed(): FollowedLogs {
+    if (this.followedValue === undefined) throw new Error('the node is not started');
+    return this.followedValue;
+  }
+
+  get monitor(): CheckpointMonitor {
+    if (this.monitorValue === undefined) throw new Error('the node is not started');
+    return this.monitorValue;
+  }
+
+  /** The libp2p node (undefined without a network). */
+  get libp2p(): TrustixLibp2p | undefined {
+    return this.libp2pValue;
   }
 
   httpAddress(): { host: string; port: number } {
-    return this.state.http.address();
+    if (this.http === undefined) throw new Error('the node has no HTTP server');
+    return this.http.address();
   }
 }

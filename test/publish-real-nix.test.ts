@@ -30,6 +30,7 @@ nixTest(
     const node = new TrustixNode({
       dataDir,
       http: { port: 0 },
+      p2p: false,
       sequencer: { intervalMs: 50 },
       nix: { env: nix.env },
     });

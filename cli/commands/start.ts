@@ -9,9 +9,11 @@ import { DEFAULT_HTTP_PORT, TrustixNode } from '../../node/trustix-node.ts';
 import { formatNixPublicKey } from '../../protocol/keys.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { parseHttpAddress } from '../http-address.ts';
+import { type NetworkArgs, networkInit, networkOptions } from '../network-options.ts';
 import { print } from '../output.ts';
+import { untilSignal } from '../until-signal.ts';
 
-interface StartArgs extends GlobalOptions {
+interface StartArgs extends NetworkArgs {
   readonly http?: string;
   readonly 'batch-interval'?: number;
 }
@@ -22,7 +24,7 @@ export const startCommand: CommandModule<GlobalOptions, StartArgs> = {
   command: 'start',
   describe: 'Run the node: sequencer, submission socket and HTTP server (until Ctrl-C)',
   builder: (yargs: Argv<GlobalOptions>) =>
-    yargs
+    networkOptions(yargs)
       .option('http', {
         type: 'string',
         describe: `HTTP address HOST:PORT (default 127.0.0.1:${DEFAULT_HTTP_PORT})`,
@@ -36,6 +38,7 @@ export const startCommand: CommandModule<GlobalOptions, StartArgs> = {
     const init = await initDataDir(dir);
     const node = new TrustixNode({
       dataDir: dir,
+      p2p: networkInit(argv),
       ...(argv.http !== undefined ? { http: parseHttpAddress(argv.http) } : {}),
       ...(argv['batch-interval'] !== undefined ? { sequencer: { intervalMs: argv['batch-interval'] } } : {}),
     });
@@ -51,6 +54,8 @@ export const startCommand: CommandModule<GlobalOptions, StartArgs> = {
       http: url,
       checkpoint: `${url}/logs/${node.keys.log.logId}/checkpoint`,
       socket: dataDir(dir).socket,
+      peerId: node.libp2p?.peerId.toString(),
+      listen: node.libp2p?.getMultiaddrs().map(String) ?? [],
       postBuildHook: HOOK,
     };
     print(argv, info, (i) =>
@@ -60,6 +65,8 @@ export const startCommand: CommandModule<GlobalOptions, StartArgs> = {
         `  vkey ${i.vkey}`,
         `  checkpoint ${i.checkpoint}`,
         `submission socket ${i.socket}`,
+        `peer ${i.peerId}`,
+        ...i.listen.map((a) => `  listening on ${a}`),
         '',
         'To publish every build, add to nix.conf:',
         `  post-build-hook = ${i.postBuildHook}`,
@@ -69,18 +76,6 @@ export const startCommand: CommandModule<GlobalOptions, StartArgs> = {
         .filter((l, n, all) => l !== '' || all[n - 1] !== '')
         .join('\n'),
     );
-    await new Promise<void>((resolve) => {
-      const stop = (signal: NodeJS.Signals) => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        process.stderr.write(`${signal}: stopping\n`);
-        node.stop().then(resolve, (err: unknown) => {
-          process.stderr.write(`trustix: error while stopping: ${String(err)}\n`);
-          resolve();
-        });
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilSignal(node);
   },
 };

@@ -1,0 +1,48 @@
+/**
+ * `trustix bootstrap`: a long-lived public node with no log of its own: a DHT server and gossip relay
+ * (it validates what it relays), with more connections than a user node and gossip peer exchange on,
+ * and a stable identity (peer.secret in its data directory). Runs until SIGINT or SIGTERM.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Argv, CommandModule } from 'yargs';
+import { TrustixNode } from '../../node/trustix-node.ts';
+import { dataDirOf, type GlobalOptions } from '../global-options.ts';
+import { type NetworkArgs, networkInit, networkOptions } from '../network-options.ts';
+import { print } from '../output.ts';
+import { untilSignal } from '../until-signal.ts';
+
+interface BootstrapArgs extends NetworkArgs {
+  readonly 'max-connections': number;
+}
+
+export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
+  command: 'bootstrap',
+  describe: 'Run a bootstrap node: DHT server and gossip relay, no log of its own',
+  builder: (yargs: Argv<GlobalOptions>) =>
+    networkOptions(yargs).option('max-connections', {
+      type: 'number',
+      default: 1000,
+      describe: 'Connections kept before pruning',
+    }),
+  handler: async (argv) => {
+    const dir = dataDirOf(argv);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const node = new TrustixNode({
+      dataDir: dir,
+      role: 'bootstrap',
+      http: false,
+      p2p: { ...networkInit(argv), maxConnections: argv['max-connections'], gossipPeerExchange: true },
+    });
+    await node.start();
+    const libp2p = node.libp2p!;
+    const addresses = libp2p.getMultiaddrs().map(String);
+    print(argv, { peerId: libp2p.peerId.toString(), addresses }, (i) =>
+      [
+        `bootstrap node ${i.peerId}`,
+        ...i.addresses.map((a) => `  ${a}`),
+        'Give users one of these addresses for --bootstrap. Press Ctrl-C to stop.',
+      ].join('\n'),
+    );
+    await untilSignal(node);
+  },
+};

@@ -1,0 +1,75 @@
+/**
+ * `trustix logs`, `trustix peers`, `trustix evidence`: what the running node holds and sees.
+ */
+import type { CommandModule } from 'yargs';
+import { control } from '../control.ts';
+import type { GlobalOptions } from '../global-options.ts';
+import { print } from '../output.ts';
+
+interface FollowedStatus {
+  name: string;
+  logId: string;
+  weight: number;
+  state: string;
+  size: number;
+  verifiedSize: number;
+  lag: number;
+  sources: string[];
+}
+
+export const logsCommand: CommandModule<GlobalOptions, GlobalOptions> = {
+  command: 'logs',
+  describe: 'The node’s own log, the followed logs (size, verified size, lag, sources, state) and logs seen',
+  handler: async (argv) => {
+    const answer = await control(argv, 'logs');
+    print(argv, answer, (a) => {
+      const own = a['own'] as { logId: string; size: number } | null;
+      const followed = (a['followed'] ?? []) as FollowedStatus[];
+      const seen = (a['seen'] ?? []) as { logId: string; size: number; forked: boolean }[];
+      const lines = own ? [`own log ${own.logId}: ${own.size} entries`] : [];
+      lines.push(followed.length === 0 ? 'following no logs (trustix follow <vkey>)' : 'followed:');
+      for (const f of followed)
+        lines.push(
+          `  ${f.name.padEnd(20)} ${f.state.padEnd(8)} size ${f.size}  verified ${f.verifiedSize}  lag ${f.lag}  weight ${f.weight}  sources ${f.sources?.length ?? 0}`,
+        );
+      const others = seen.filter((s) => !followed.some((f) => f.logId === s.logId) && s.logId !== own?.logId);
+      if (others.length > 0) lines.push(`seen on the network, not followed: ${others.length}`);
+      for (const s of others.slice(0, 20))
+        lines.push(`  ${s.logId}  size ${s.size}${s.forked ? '  FORKED' : ''}`);
+      return lines.join('\n');
+    });
+  },
+};
+
+export const peersCommand: CommandModule<GlobalOptions, GlobalOptions> = {
+  command: 'peers',
+  describe: 'The node’s libp2p connections',
+  handler: async (argv) => {
+    const answer = await control(argv, 'peers');
+    print(argv, answer, (a) => {
+      const peers = (a['peers'] ?? []) as { peerId: string; address: string; direction: string }[];
+      return [
+        `peer ID ${a['peerId'] ?? '(no network)'}; ${peers.length} connection(s)`,
+        ...peers.map((p) => `  ${p.direction.padEnd(8)} ${p.address}`),
+      ].join('\n');
+    });
+  },
+};
+
+export const evidenceCommand: CommandModule<GlobalOptions, GlobalOptions> = {
+  command: 'evidence',
+  describe: 'Fork evidence the node holds: logs whose key signed two histories',
+  handler: async (argv) => {
+    const answer = await control(argv, 'evidence');
+    print(argv, answer, (a) => {
+      const list = (a['evidence'] ?? []) as { vkey: string; sizes: number[]; document: string }[];
+      if (list.length === 0) return 'no evidence: no followed or seen log has forked';
+      return list
+        .map(
+          (e) =>
+            `log ${e.vkey} signed conflicting checkpoints at sizes ${e.sizes.join(' and ')}:\n${e.document}`,
+        )
+        .join('\n');
+    });
+  },
+};

@@ -1,0 +1,11 @@
+/**
+ * Talking to the running node over its control socket (the data directory's trustix.sock).
+ */
+import { dataDir } from '../node/data-dir.ts';
+import { request } from '../node/submit-client.js';
+import { dataDirOf, type GlobalOptions } from './global-options.ts';
+
+/** Sends `{op, ...fields}` to the node of the data directory and returns its answer. */
+export async function control(argv: GlobalOptions, op: string, fields: Record<string, unknown> = {}) {
+  return request(process.env['TRUSTIX_SOCKET'] || dataDir(dataDirOf(argv)).socket, { op, ...fields });
+}

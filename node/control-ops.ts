@@ -1,0 +1,101 @@
+/**
+ * The operations of the control socket besides `submit` (node/submit-server.ts): what `trustix follow`,
+ * `unfollow`, `logs`, `peers`, `evidence` and `status` ask the running node. Each takes the parsed
+ * request and answers plain JSON; bad arguments throw typed errors, which go back to the client.
+ */
+import { MalformedError } from '../protocol/errors.ts';
+import type { Evidence } from '../protocol/evidence.ts';
+import type { ControlOp } from './submit-server.ts';
+import type { TrustixNode } from './trustix-node.ts';
+
+function text(request: Record<string, unknown>, field: string, optional = false): string | undefined {
+  const v = request[field];
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'string' || v.length === 0 || v.length > 1024)
+    throw new MalformedError('control request', `${field} must be a non-empty string`);
+  return v;
+}
+
+function evidenceJson(e: Evidence) {
+  return {
+    vkey: e.vkey,
+    sizes: [e.a.size, e.b.size],
+    document: new TextDecoder().decode(e.bytes),
+  };
+}
+
+/** The control operations of `node`. */
+export function controlOps(node: TrustixNode): Record<string, ControlOp> {
+  return {
+    async status() {
+      const own = tryGet(() => node.ownLog);
+      const libp2p = node.libp2p;
+      return {
+        ...(own ? { log: { logId: own.logId, vkey: own.key.vkey, size: own.size } } : {}),
+        ...(libp2p
+          ? {
+              peerId: libp2p.peerId.toString(),
+              addresses: libp2p.getMultiaddrs().map(String),
+              connections: libp2p.getConnections().length,
+            }
+          : {}),
+        followed: node.followed.list().length,
+      };
+    },
+
+    async follow(request) {
+      const weight = request['weight'];
+      if (weight !== undefined && typeof weight !== 'number')
+        throw new MalformedError('control request', 'weight must be a number');
+      const name = text(request, 'name', true);
+      const { log, added } = await node.followed.follow(text(request, 'log')!, {
+        ...(name !== undefined ? { name } : {}),
+        ...(weight !== undefined ? { weight } : {}),
+      });
+      return { added, logId: log.logId, vkey: log.vkey, name: log.name, weight: log.weight };
+    },
+
+    async unfollow(request) {
+      const log = await node.followed.unfollow(text(request, 'log')!);
+      return log === undefined ? { removed: false } : { removed: true, logId: log.logId, name: log.name };
+    },
+
+    async logs() {
+      const own = tryGet(() => node.ownLog);
+      const monitored = await node.monitor.logs();
+      return {
+        own: own ? { logId: own.logId, vkey: own.key.vkey, size: own.size } : null,
+        followed:
+          node.follower?.statuses() ??
+          node.followed.list().map((f) => ({ logId: f.logId, vkey: f.vkey, name: f.name, weight: f.weight })),
+        seen: monitored.map((m) => ({ logId: m.logId, vkey: m.vkey, size: m.size, forked: m.forked })),
+      };
+    },
+
+    async peers() {
+      const libp2p = node.libp2p;
+      if (libp2p === undefined) return { peers: [] };
+      return {
+        peerId: libp2p.peerId.toString(),
+        peers: libp2p.getConnections().map((c) => ({
+          peerId: c.remotePeer.toString(),
+          address: c.remoteAddr.toString(),
+          direction: c.direction,
+          openedAt: c.timeline.open,
+        })),
+      };
+    },
+
+    async evidence() {
+      return { evidence: (await node.monitor.evidence()).map(evidenceJson) };
+    },
+  };
+}
+
+function tryGet<T>(get: () => T): T | undefined {
+  try {
+    return get();
+  } catch {
+    return undefined;
+  }
+}
