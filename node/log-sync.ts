@@ -13,6 +13,7 @@
  *  4. Storage in steps of `stepBundles` bundles (or `stepBytes`), each one atomic synced batch, staged
  *     beyond the checkpoint until the last batch commits it (node/sync-stage.ts).
  *
+ * One run per log at a time (the follower sees to it): runs share the staging record and the path index.
  * Interrupted syncs resume: the staged bundles are not fetched again, only the upper tiles (1/256 of the
  * hash tiles). A target inconsistent with the staged one is a fork like any other.
  * Memory: the upper tiles (about n / 8 bytes for n new leaves), at most `windowBundles` verified bundles
