@@ -43,6 +43,11 @@ export interface FollowerInit extends LogSyncInit {
   readonly checkpointTimeoutMs?: number;
   /** Ask the sources for the checkpoint of a newly followed log. Default true. */
   readonly refreshOnFollow?: boolean;
+  /**
+   * Log IDs never opened or synced here, even when followed: the node's own log, which its sequencer
+   * writes (a second writer on the same keys would corrupt it). Default none.
+   */
+  readonly exclude?: readonly string[];
 }
 
 export interface FollowerEvents {
@@ -76,6 +81,7 @@ export class Follower extends EventTarget {
       maxRetryDelayMs: 600_000,
       checkpointTimeoutMs: 10_000,
       refreshOnFollow: true,
+      exclude: [],
       ...init,
     };
   }
@@ -189,6 +195,10 @@ export class Follower extends EventTarget {
   }
 
   private async track(followed: FollowedLog, isNew: boolean): Promise<void> {
+    if (this.init.exclude.includes(followed.logId)) {
+      log('not syncing log %s: excluded (the node writes it itself)', followed.logId);
+      return;
+    }
     const previous = this.logs.get(followed.logId);
     if (previous !== undefined) {
       previous.followed = followed; // name or weight changed

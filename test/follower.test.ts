@@ -271,3 +271,15 @@ test('unfollow stops the sync and forgets the status; following again continues 
   await n.follower.whenSynced(log.key.logId, 3000);
   t.is((await verifyLog(n.follower.get(log.key.logId)!)).entries, 3000);
 });
+
+test('an excluded log (the own log of the node) is never opened or synced, even when followed', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 300));
+  const server = await serve(t, log);
+  const n = await node(t, () => [server.source], { exclude: [log.key.logId] });
+  await n.followed.follow(log.key);
+  t.is(n.follower.notify(log.key.logId, log.store.checkpoint()!.note), 'unfollowed');
+  t.is(await n.follower.refresh(log.key.logId), undefined);
+  t.is(n.follower.get(log.key.logId), undefined);
+  t.deepEqual(n.follower.statuses(), []);
+  t.deepEqual(server.served.hash, []);
+});
