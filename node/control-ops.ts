@@ -5,6 +5,7 @@
  */
 import { MalformedError } from '../protocol/errors.ts';
 import type { Evidence } from '../protocol/evidence.ts';
+import { parseLogKey } from '../protocol/keys.ts';
 import type { ControlOp } from './submit-server.ts';
 import type { TrustixNode } from './trustix-node.ts';
 
@@ -48,7 +49,14 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
       if (weight !== undefined && typeof weight !== 'number')
         throw new MalformedError('control request', 'weight must be a number');
       const name = text(request, 'name', true);
-      const { log, added } = await node.followed.follow(text(request, 'log')!, {
+      const key = parseLogKey(text(request, 'log')!);
+      const own = tryGet(() => node.ownLog);
+      if (own !== undefined && key.logId === own.logId)
+        throw new MalformedError(
+          'control request',
+          'that is this node’s own log: it is always held, no need to follow it',
+        );
+      const { log, added } = await node.followed.follow(key, {
         ...(name !== undefined ? { name } : {}),
         ...(weight !== undefined ? { weight } : {}),
       });

@@ -127,6 +127,12 @@ export interface Libp2pNodeInit {
    * it for well-connected, trusted nodes, so bootstrap nodes should set it.
    */
   readonly gossipPeerExchange?: boolean;
+  /**
+   * How long gossipsub remembers a message ID (and drops the same message, including our own republish).
+   * Default 120 s (gossipsub's). Nodes that republish the same checkpoint periodically set it below
+   * that period, or the republish never leaves the node.
+   */
+  readonly gossipSeenTtlMs?: number;
   /** The agent string peers see through identify (e.g. `trustix/0.1.0`). Default: libp2p's own. */
   readonly userAgent?: string;
   /** Start the node before returning, as createLibp2p does (else call startLibp2pNode). Default true. */
@@ -187,6 +193,7 @@ export async function createLibp2pNode(init: Libp2pNodeInit = {}): Promise<Trust
           allowedTopics: [CHECKPOINT_TOPIC, EVIDENCE_TOPIC],
           maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
           doPX: init.gossipPeerExchange ?? false,
+          ...(init.gossipSeenTtlMs === undefined ? {} : { seenTTL: init.gossipSeenTtlMs }),
           scoreParams: { ...init.gossipScoreParams, IPColocationFactorWhitelist: whitelist },
           ...(init.gossipScoreThresholds === undefined
             ? {}

@@ -117,6 +117,11 @@ export class TrustixNode {
           db,
           privateKey: identity.privateKey,
           userAgent: 'trustix/0.1.0',
+          // Below the republish period, so that a periodic republish of the same checkpoint goes out.
+          gossipSeenTtlMs: Math.min(
+            120_000,
+            Math.floor((this.init.gossip?.republishIntervalMs ?? 60_000) / 2),
+          ),
           gossipScoreParams: { ...gossipScoreParams(), ...p2p.gossipScoreParams },
         });
         this.libp2pValue = libp2p;
@@ -155,7 +160,12 @@ export class TrustixNode {
             sourcesFor: (id, hint) => sources.sourcesFor(id, hint),
             isForked: (id) => monitor.isForked(id),
           },
-          { storeDir, ...this.init.follower },
+          // Our own log is written by the sequencer: never by a sync, even if someone follows it.
+          {
+            storeDir,
+            ...this.init.follower,
+            exclude: [...(this.init.follower?.exclude ?? []), ...(own ? [own.store.logId] : [])],
+          },
         );
         follower.addEventListener('synced', (e) => {
           const { logId } = (e as CustomEvent<{ logId: string }>).detail;

@@ -1,0 +1,187 @@
+/**
+ * The peer-to-peer network end to end, with real nodes on 127.0.0.1: one bootstrap node, three builders
+ * and two followers that know only the bootstrap address. Followers learn the builders' logs from gossip,
+ * find who serves them through the DHT, sync and verify them, and resume after a restart.
+ */
+import '../node/promise-with-resolvers.ts';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { initDataDir } from '../node/data-dir.ts';
+import { LogProviders } from '../node/log-providers.ts';
+import type { LogReader } from '../node/log-reader.ts';
+import { verifyLog } from '../node/log-verifier.ts';
+import { submit } from '../node/submit-client.js';
+import { TileExchange } from '../node/tile-exchange.ts';
+import type { SourceFailedEvent } from '../node/tile-source.ts';
+import { TrustixNode, type TrustixNodeInit } from '../node/trustix-node.ts';
+import { tempDir } from './helpers/log-fixture.ts';
+import { dialAddress, LOOPBACK_INIT, startTestNode, waitFor } from './helpers/p2p.ts';
+import { syntheticEntries } from './helpers/synthetic-entries.ts';
+
+const FAST: Partial<TrustixNodeInit> = {
+  http: false,
+  sequencer: { intervalMs: 20 },
+  gossip: { republishIntervalMs: 1000 },
+  follower: { retryDelayMs: 200 },
+};
+
+async function node(
+  t: ExecutionContext,
+  name: string,
+  init: Partial<TrustixNodeInit> & { bootstrap?: string[] } = {},
+): Promise<TrustixNode> {
+  const dataDir = await tempDir(`trustix-net-${name}-`);
+  if (init.role !== 'bootstrap') await initDataDir(dataDir, { name });
+  const { bootstrap, ...rest } = init;
+  const n = new TrustixNode({
+    dataDir,
+    ...FAST,
+    ...rest,
+    p2p: { ...LOOPBACK_INIT, ...(bootstrap ? { bootstrap } : {}) },
+  });
+  await n.start();
+  t.teardown(() => n.stop());
+  return n;
+}
+
+/** Hands entries to a builder over its control socket, in requests under the socket's 1 MiB cap. */
+async function publishEntries(builder: TrustixNode, entries: readonly string[]): Promise<void> {
+  for (let i = 0; i < entries.length; i += 1000)
+    await submit(
+      join(dataDirOf(builder), 'trustix.sock'),
+      entries.slice(i, i + 1000).map((entry) => ({ kind: 'entry' as const, entry })),
+    );
+}
+
+function dataDirOf(n: TrustixNode): string {
+  return (n as unknown as { init: TrustixNodeInit }).init.dataDir;
+}
+
+test('followers that know only a bootstrap node discover, sync, verify and keep up with three builders', async (t) => {
+  const boot = await node(t, 'boot', { role: 'bootstrap' });
+  const bootstrap = [dialAddress(boot.libp2p!)];
+  const builders = await Promise.all(
+    ['mercury', 'venus', 'saturn'].map((name) => node(t, name, { bootstrap })),
+  );
+  const followers = await Promise.all(['alice', 'bob'].map((name) => node(t, name, { bootstrap })));
+
+  const sizes = [700, 300, 1];
+  for (const [i, b] of builders.entries()) {
+    const entries = [...syntheticEntries(sizes[i]!, 100 + i)];
+    await publishEntries(b, entries);
+  }
+  await waitFor('builders sequenced', () => builders.every((b, i) => b.ownLog.size === sizes[i]));
+
+  // Gossip alone tells the followers about every log (they follow nothing yet).
+  await waitFor(
+    'every log seen by both followers',
+    async () => {
+      for (const f of followers) {
+        const seen = await f.monitor.logs();
+        if (!builders.every((b) => seen.some((s) => s.logId === b.ownLog.logId && s.size === b.ownLog.size)))
+          return false;
+      }
+      return true;
+    },
+    { timeout: 30_000 },
+  );
+
+  for (const f of followers) for (const b of builders) await f.followed.follow(b.keys.log.vkey);
+  for (const f of followers)
+    for (const [i, b] of builders.entries())
+      await f.follower!.whenSynced(b.ownLog.logId, sizes[i]!).catch((err) => t.fail(`${err}`));
+  for (const f of followers) {
+    for (const [i, b] of builders.entries()) {
+      const copy = f.follower!.get(b.ownLog.logId)!;
+      t.is(copy.size, sizes[i]!);
+      t.like(await verifyLog(copy), { size: sizes[i]! });
+      t.deepEqual(Buffer.from(copy.root), Buffer.from(b.ownLog.root));
+    }
+  }
+
+  // The builders keep building; the followers keep up from gossip.
+  const more = [...syntheticEntries(500, 999)];
+  await publishEntries(builders[0]!, more);
+  await waitFor('mercury at 1200', () => builders[0]!.ownLog.size === 1200);
+  for (const f of followers) await f.follower!.whenSynced(builders[0]!.ownLog.logId, 1200);
+  t.pass();
+});
+
+/** A LogReader that serves `log` but flips a byte in every entry bundle: a provider that lies. */
+function lyingReader(log: LogReader): LogReader {
+  return {
+    logId: log.logId,
+    key: log.key,
+    checkpoint: () => log.checkpoint(),
+    async readTile(tile) {
+      const body = await log.readTile(tile);
+      if (body === undefined || tile.kind !== 'entries') return body;
+      const bad = Uint8Array.from(body);
+      bad[bad.length - 3]! ^= 1;
+      return bad;
+    },
+  };
+}
+
+test('a provider serving altered entries is dropped; the sync completes from the honest one; a restarted follower resumes', async (t) => {
+  const boot = await node(t, 'boot', { role: 'bootstrap' });
+  const bootstrap = [dialAddress(boot.libp2p!)];
+  const builder = await node(t, 'mars', { bootstrap });
+  const entries = [...syntheticEntries(2000, 7)];
+  await publishEntries(builder, entries);
+  await waitFor('mars sequenced', () => builder.ownLog.size === 2000);
+  const logId = builder.ownLog.logId;
+
+  // The liar: a plain libp2p node that provides mars's log and serves it with altered bundles.
+  const liar = await startTestNode(t, { bootstrap });
+  const liarTiles = new TileExchange({
+    registrar: liar,
+    logs: { get: (id) => (id === logId ? lyingReader(builder.ownLog) : undefined), list: () => [] },
+  });
+  await liarTiles.start();
+  t.teardown(() => liarTiles.stop());
+  const liarProviders = new LogProviders({ contentRouting: liar.contentRouting, peerId: liar.peerId });
+  liarProviders.start();
+  t.teardown(() => liarProviders.stop());
+  liarProviders.provide(logId);
+
+  const follower = await node(t, 'carol', { bootstrap });
+  const failed: SourceFailedEvent[] = [];
+  follower.follower!.addEventListener('source-failed', (e) =>
+    failed.push((e as CustomEvent<SourceFailedEvent>).detail),
+  );
+  // Wait until the DHT knows both providers, so the sync really meets the liar.
+  await waitFor(
+    'two providers',
+    async () => {
+      const probe = new LogProviders({
+        contentRouting: follower.libp2p!.contentRouting,
+        peerId: follower.libp2p!.peerId,
+      });
+      return (await probe.findProviders(logId)).length >= 2;
+    },
+    { timeout: 30_000 },
+  );
+  await follower.followed.follow(builder.keys.log.vkey);
+  await follower.follower!.whenSynced(logId, 2000);
+  t.like(await verifyLog(follower.follower!.get(logId)!), { size: 2000 });
+  t.true(
+    failed.some(
+      (f) => f.sourceId === liar.peerId.toString() && (f.reason === 'invalid' || f.reason === 'malformed'),
+    ),
+    `the liar was caught: ${JSON.stringify(failed.map((f) => [f.sourceId, f.reason]))}`,
+  );
+
+  // Restart the follower while the builder moves on: it resumes from what it holds.
+  const dir = dataDirOf(follower);
+  await follower.stop();
+  const more = [...syntheticEntries(600, 8)];
+  await publishEntries(builder, more);
+  await waitFor('mars at 2600', () => builder.ownLog.size === 2600);
+  const again = new TrustixNode({ dataDir: dir, ...FAST, p2p: { ...LOOPBACK_INIT, bootstrap } });
+  await again.start();
+  t.teardown(() => again.stop());
+  t.is(again.follower!.get(logId)!.size, 2000, 'what was synced before the restart is still there');
+  await again.follower!.whenSynced(logId, 2600);
+  t.like(await verifyLog(again.follower!.get(logId)!), { size: 2600 });
+});
