@@ -1,25 +1,36 @@
 #!/usr/bin/env node
-// Runs ava with its TAP reporter and closes with the one line CI reads:
-// `N passed, N failed, N skipped`. ava's own closing line has another shape.
-// Extra arguments (test files, --match) are passed through to ava.
+// Runs ava and closes with the one line CI reads: `N passed, N failed, N skipped`.
+// ava's own summary has another shape, and its TAP reporter crashes on a test timeout (ava 7), so this
+// reads the default reporter's summary lines. Extra arguments (files, --match) are passed to ava.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-const child = spawn(
-  process.execPath,
-  ['node_modules/ava/entrypoints/cli.mjs', '--tap', ...process.argv.slice(2)],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-);
-const counts = { pass: 0, fail: 0, skip: 0, todo: 0 };
-const lines = createInterface({ input: child.stdout });
-lines.on('line', (line) => {
-  process.stdout.write(`${line}\n`);
-  const m = /^# (pass|fail|skip|todo) (\d+)$/.exec(line);
-  if (m) counts[m[1]] = Number(m[2]);
+const child = spawn(process.execPath, ['node_modules/ava/entrypoints/cli.mjs', ...process.argv.slice(2)], {
+  stdio: ['ignore', 'pipe', 'pipe'],
+  env: { ...process.env, FORCE_COLOR: '0' },
 });
+const counts = { passed: 0, failed: 0, skipped: 0, todo: 0, 'known failure': 0, 'timed out': 0 };
+let summaryLines = 0;
+let passedLines = 0;
+for (const stream of [child.stdout, child.stderr]) {
+  const out = stream === child.stdout ? process.stdout : process.stderr;
+  createInterface({ input: stream }).on('line', (line) => {
+    out.write(`${line}\n`);
+    // "  842 tests passed", "  1 test failed", "  2 tests skipped", "  1 known failure", "  1 test todo"
+    // ava prints no "passed" count when something failed: count the passing tests' lines instead.
+    if (/^\s+✔ /.test(line)) passedLines++;
+    const m = /^\s+(\d+) (?:tests? )?(passed|failed|skipped|todo|known failures?)$/.exec(line);
+    if (m) {
+      counts[m[2].startsWith('known') ? 'known failure' : m[2]] = Number(m[1]);
+      summaryLines++;
+    }
+    if (/^\s+✘ \[timeout\]|Timed out while running tests/.test(line)) counts['timed out']++;
+  });
+}
 child.on('close', (code) => {
-  process.stdout.write(`\n${counts.pass} passed, ${counts.fail} failed, ${counts.skip} skipped\n`);
+  // A run that ended without a summary (a crash, a timeout) failed, whatever it counted.
+  const failed = counts.failed + counts['known failure'] + (code !== 0 && summaryLines === 0 ? 1 : 0);
+  const passed = Math.max(counts.passed, passedLines);
+  process.stdout.write(`\n${passed} passed, ${failed} failed, ${counts.skipped} skipped\n`);
   process.exitCode = code ?? 1;
 });
