@@ -24,12 +24,18 @@ for (const stream of [child.stdout, child.stderr]) {
       counts[m[2].startsWith('known') ? 'known failure' : m[2]] = Number(m[1]);
       summaryLines++;
     }
-    if (/^\s+✘ \[timeout\]|Timed out while running tests/.test(line)) counts['timed out']++;
+    // "  1 test remained pending after a timeout": those count as failed.
+    const pending = /^\s+(\d+) tests? remained pending after a timeout$/.exec(line);
+    if (pending) counts['timed out'] += Number(pending[1]);
   });
 }
 child.on('close', (code) => {
   // A run that ended without a summary (a crash, a timeout) failed, whatever it counted.
-  const failed = counts.failed + counts['known failure'] + (code !== 0 && summaryLines === 0 ? 1 : 0);
+  const failed =
+    counts.failed +
+    counts['known failure'] +
+    counts['timed out'] +
+    (code !== 0 && summaryLines === 0 ? 1 : 0);
   const passed = Math.max(counts.passed, passedLines);
   process.stdout.write(`\n${passed} passed, ${failed} failed, ${counts.skipped} skipped\n`);
   process.exitCode = code ?? 1;

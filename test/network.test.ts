@@ -22,7 +22,8 @@ const FAST: Partial<TrustixNodeInit> = {
   http: false,
   sequencer: { intervalMs: 20 },
   gossip: { republishIntervalMs: 1000 },
-  follower: { retryDelayMs: 200 },
+  // Short retries: before the DHT knows a provider, a sync finds no source and must try again soon.
+  follower: { retryDelayMs: 200, maxRetryDelayMs: 1000 },
 };
 
 async function node(
@@ -53,59 +54,74 @@ async function publishEntries(builder: TrustixNode, entries: readonly string[]):
     );
 }
 
+/** `promise`, or a clear failure after `ms` (a stuck sync must fail the test, not hang the run). */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 function dataDirOf(n: TrustixNode): string {
   return (n as unknown as { init: TrustixNodeInit }).init.dataDir;
 }
 
-test('followers that know only a bootstrap node discover, sync, verify and keep up with three builders', async (t) => {
-  const boot = await node(t, 'boot', { role: 'bootstrap' });
-  const bootstrap = [dialAddress(boot.libp2p!)];
-  const builders = await Promise.all(
-    ['mercury', 'venus', 'saturn'].map((name) => node(t, name, { bootstrap })),
-  );
-  const followers = await Promise.all(['alice', 'bob'].map((name) => node(t, name, { bootstrap })));
+test.serial(
+  'followers that know only a bootstrap node discover, sync, verify and keep up with three builders',
+  async (t) => {
+    const boot = await node(t, 'boot', { role: 'bootstrap' });
+    const bootstrap = [dialAddress(boot.libp2p!)];
+    const builders = await Promise.all(
+      ['mercury', 'venus', 'saturn'].map((name) => node(t, name, { bootstrap })),
+    );
+    const followers = await Promise.all(['alice', 'bob'].map((name) => node(t, name, { bootstrap })));
 
-  const sizes = [700, 300, 1];
-  for (const [i, b] of builders.entries()) {
-    const entries = [...syntheticEntries(sizes[i]!, 100 + i)];
-    await publishEntries(b, entries);
-  }
-  await waitFor('builders sequenced', () => builders.every((b, i) => b.ownLog.size === sizes[i]));
-
-  // Gossip alone tells the followers about every log (they follow nothing yet).
-  await waitFor(
-    'every log seen by both followers',
-    async () => {
-      for (const f of followers) {
-        const seen = await f.monitor.logs();
-        if (!builders.every((b) => seen.some((s) => s.logId === b.ownLog.logId && s.size === b.ownLog.size)))
-          return false;
-      }
-      return true;
-    },
-    { timeout: 30_000 },
-  );
-
-  for (const f of followers) for (const b of builders) await f.followed.follow(b.keys.log.vkey);
-  for (const f of followers)
-    for (const [i, b] of builders.entries())
-      await f.follower!.whenSynced(b.ownLog.logId, sizes[i]!).catch((err) => t.fail(`${err}`));
-  for (const f of followers) {
+    const sizes = [700, 300, 1];
     for (const [i, b] of builders.entries()) {
-      const copy = f.follower!.get(b.ownLog.logId)!;
-      t.is(copy.size, sizes[i]!);
-      t.like(await verifyLog(copy), { size: sizes[i]! });
-      t.deepEqual(Buffer.from(copy.root), Buffer.from(b.ownLog.root));
+      const entries = [...syntheticEntries(sizes[i]!, 100 + i)];
+      await publishEntries(b, entries);
     }
-  }
+    await waitFor('builders sequenced', () => builders.every((b, i) => b.ownLog.size === sizes[i]));
 
-  // The builders keep building; the followers keep up from gossip.
-  const more = [...syntheticEntries(500, 999)];
-  await publishEntries(builders[0]!, more);
-  await waitFor('mercury at 1200', () => builders[0]!.ownLog.size === 1200);
-  for (const f of followers) await f.follower!.whenSynced(builders[0]!.ownLog.logId, 1200);
-  t.pass();
-});
+    // Gossip alone tells the followers about every log (they follow nothing yet).
+    await waitFor(
+      'every log seen by both followers',
+      async () => {
+        for (const f of followers) {
+          const seen = await f.monitor.logs();
+          if (
+            !builders.every((b) => seen.some((s) => s.logId === b.ownLog.logId && s.size === b.ownLog.size))
+          )
+            return false;
+        }
+        return true;
+      },
+      { timeout: 30_000 },
+    );
+
+    for (const f of followers) for (const b of builders) await f.followed.follow(b.keys.log.vkey);
+    for (const f of followers)
+      for (const [i, b] of builders.entries())
+        await within(60_000, 'sync', f.follower!.whenSynced(b.ownLog.logId, sizes[i]!));
+    for (const f of followers) {
+      for (const [i, b] of builders.entries()) {
+        const copy = f.follower!.get(b.ownLog.logId)!;
+        t.is(copy.size, sizes[i]!);
+        t.like(await verifyLog(copy), { size: sizes[i]! });
+        t.deepEqual(Buffer.from(copy.root), Buffer.from(b.ownLog.root));
+      }
+    }
+
+    // The builders keep building; the followers keep up from gossip.
+    const more = [...syntheticEntries(500, 999)];
+    await publishEntries(builders[0]!, more);
+    await waitFor('mercury at 1200', () => builders[0]!.ownLog.size === 1200);
+    for (const f of followers)
+      await within(60_000, 'sync', f.follower!.whenSynced(builders[0]!.ownLog.logId, 1200));
+    t.pass();
+  },
+);
 
 /** A LogReader that serves `log` but flips a byte in every entry bundle: a provider that lies. */
 function lyingReader(log: LogReader): LogReader {
@@ -123,65 +139,68 @@ function lyingReader(log: LogReader): LogReader {
   };
 }
 
-test('a provider serving altered entries is dropped; the sync completes from the honest one; a restarted follower resumes', async (t) => {
-  const boot = await node(t, 'boot', { role: 'bootstrap' });
-  const bootstrap = [dialAddress(boot.libp2p!)];
-  const builder = await node(t, 'mars', { bootstrap });
-  const entries = [...syntheticEntries(2000, 7)];
-  await publishEntries(builder, entries);
-  await waitFor('mars sequenced', () => builder.ownLog.size === 2000);
-  const logId = builder.ownLog.logId;
+test.serial(
+  'a provider serving altered entries is dropped; the sync completes from the honest one; a restarted follower resumes',
+  async (t) => {
+    const boot = await node(t, 'boot', { role: 'bootstrap' });
+    const bootstrap = [dialAddress(boot.libp2p!)];
+    const builder = await node(t, 'mars', { bootstrap });
+    const entries = [...syntheticEntries(2000, 7)];
+    await publishEntries(builder, entries);
+    await waitFor('mars sequenced', () => builder.ownLog.size === 2000);
+    const logId = builder.ownLog.logId;
 
-  // The liar: a plain libp2p node that provides mars's log and serves it with altered bundles.
-  const liar = await startTestNode(t, { bootstrap });
-  const liarTiles = new TileExchange({
-    registrar: liar,
-    logs: { get: (id) => (id === logId ? lyingReader(builder.ownLog) : undefined), list: () => [] },
-  });
-  await liarTiles.start();
-  t.teardown(() => liarTiles.stop());
-  const liarProviders = new LogProviders({ contentRouting: liar.contentRouting, peerId: liar.peerId });
-  liarProviders.start();
-  t.teardown(() => liarProviders.stop());
-  liarProviders.provide(logId);
+    // The liar: a plain libp2p node that provides mars's log and serves it with altered bundles.
+    const liar = await startTestNode(t, { bootstrap });
+    const liarTiles = new TileExchange({
+      registrar: liar,
+      logs: { get: (id) => (id === logId ? lyingReader(builder.ownLog) : undefined), list: () => [] },
+    });
+    await liarTiles.start();
+    t.teardown(() => liarTiles.stop());
+    const liarProviders = new LogProviders({ contentRouting: liar.contentRouting, peerId: liar.peerId });
+    liarProviders.start();
+    t.teardown(() => liarProviders.stop());
+    liarProviders.provide(logId);
 
-  const follower = await node(t, 'carol', { bootstrap });
-  const failed: SourceFailedEvent[] = [];
-  follower.follower!.addEventListener('source-failed', (e) =>
-    failed.push((e as CustomEvent<SourceFailedEvent>).detail),
-  );
-  // Wait until the DHT knows both providers, so the sync really meets the liar.
-  await waitFor(
-    'two providers',
-    async () => {
-      const probe = new LogProviders({
-        contentRouting: follower.libp2p!.contentRouting,
-        peerId: follower.libp2p!.peerId,
-      });
-      return (await probe.findProviders(logId)).length >= 2;
-    },
-    { timeout: 30_000 },
-  );
-  await follower.followed.follow(builder.keys.log.vkey);
-  await follower.follower!.whenSynced(logId, 2000);
-  t.like(await verifyLog(follower.follower!.get(logId)!), { size: 2000 });
-  t.true(
-    failed.some(
-      (f) => f.sourceId === liar.peerId.toString() && (f.reason === 'invalid' || f.reason === 'malformed'),
-    ),
-    `the liar was caught: ${JSON.stringify(failed.map((f) => [f.sourceId, f.reason]))}`,
-  );
+    const follower = await node(t, 'carol', { bootstrap });
+    const failed: SourceFailedEvent[] = [];
+    follower.follower!.addEventListener('source-failed', (e) =>
+      failed.push((e as CustomEvent<SourceFailedEvent>).detail),
+    );
+    // Wait until the DHT knows both providers, so the sync really meets the liar.
+    await waitFor(
+      'two providers',
+      async () => {
+        const probe = new LogProviders({
+          contentRouting: follower.libp2p!.contentRouting,
+          peerId: follower.libp2p!.peerId,
+        });
+        return (await probe.findProviders(logId)).length >= 2;
+      },
+      { timeout: 30_000 },
+    );
+    await follower.followed.follow(builder.keys.log.vkey);
+    await within(60_000, 'sync', follower.follower!.whenSynced(logId, 2000));
+    t.like(await verifyLog(follower.follower!.get(logId)!), { size: 2000 });
+    t.true(
+      failed.some(
+        (f) => f.sourceId === liar.peerId.toString() && (f.reason === 'invalid' || f.reason === 'malformed'),
+      ),
+      `the liar was caught: ${JSON.stringify(failed.map((f) => [f.sourceId, f.reason]))}`,
+    );
 
-  // Restart the follower while the builder moves on: it resumes from what it holds.
-  const dir = dataDirOf(follower);
-  await follower.stop();
-  const more = [...syntheticEntries(600, 8)];
-  await publishEntries(builder, more);
-  await waitFor('mars at 2600', () => builder.ownLog.size === 2600);
-  const again = new TrustixNode({ dataDir: dir, ...FAST, p2p: { ...LOOPBACK_INIT, bootstrap } });
-  await again.start();
-  t.teardown(() => again.stop());
-  t.is(again.follower!.get(logId)!.size, 2000, 'what was synced before the restart is still there');
-  await again.follower!.whenSynced(logId, 2600);
-  t.like(await verifyLog(again.follower!.get(logId)!), { size: 2600 });
-});
+    // Restart the follower while the builder moves on: it resumes from what it holds.
+    const dir = dataDirOf(follower);
+    await follower.stop();
+    const more = [...syntheticEntries(600, 8)];
+    await publishEntries(builder, more);
+    await waitFor('mars at 2600', () => builder.ownLog.size === 2600);
+    const again = new TrustixNode({ dataDir: dir, ...FAST, p2p: { ...LOOPBACK_INIT, bootstrap } });
+    await again.start();
+    t.teardown(() => again.stop());
+    t.is(again.follower!.get(logId)!.size, 2000, 'what was synced before the restart is still there');
+    await within(60_000, 'sync', again.follower!.whenSynced(logId, 2600));
+    t.like(await verifyLog(again.follower!.get(logId)!), { size: 2600 });
+  },
+);
