@@ -4,7 +4,10 @@
  * find who serves them through the DHT, sync and verify them, and resume after a restart.
  */
 import '../node/promise-with-resolvers.ts';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { initDataDir } from '../node/data-dir.ts';
 import { LogProviders } from '../node/log-providers.ts';
@@ -14,9 +17,14 @@ import { submit } from '../node/submit-client.js';
 import { TileExchange } from '../node/tile-exchange.ts';
 import type { SourceFailedEvent } from '../node/tile-source.ts';
 import { TrustixNode, type TrustixNodeInit } from '../node/trustix-node.ts';
+import { verifyEvidence } from '../protocol/evidence.ts';
+import { formatNixSecretKey, generateNixSecretKey } from '../protocol/keys.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 import { dialAddress, LOOPBACK_INIT, startTestNode, waitFor } from './helpers/p2p.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
+
+const exec = promisify(execFile);
+const CLI = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix.js');
 
 const FAST: Partial<TrustixNodeInit> = {
   http: false,
@@ -193,6 +201,16 @@ test.serial(
     // Restart the follower while the builder moves on: it resumes from what it holds.
     const dir = dataDirOf(follower);
     await follower.stop();
+    // While it is stopped, `trustix verify <log>` recomputes the followed copy from its entries.
+    const { stdout } = await exec(process.execPath, [
+      CLI,
+      'verify',
+      builder.keys.log.vkey,
+      '--data-dir',
+      dir,
+      '--json',
+    ]);
+    t.like(JSON.parse(stdout), { ok: true, size: 2000, logId });
     const more = [...syntheticEntries(600, 8)];
     await publishEntries(builder, more);
     await waitFor('mars at 2600', () => builder.ownLog.size === 2600);
@@ -202,5 +220,51 @@ test.serial(
     t.is(again.follower!.get(logId)!.size, 2000, 'what was synced before the restart is still there');
     await within(60_000, 'sync', again.follower!.whenSynced(logId, 2600));
     t.like(await verifyLog(again.follower!.get(logId)!), { size: 2600 });
+  },
+);
+
+test.serial(
+  'a cloned log key publishing two histories: every node ends with verified evidence and the log forked',
+  async (t) => {
+    const boot = await node(t, 'boot', { role: 'bootstrap' });
+    const bootstrap = [dialAddress(boot.libp2p!)];
+    // Two builders share one log key (a stolen or cloned key) and log different builds.
+    const keyDir = await tempDir('trustix-clone-key-');
+    const keyFile = join(keyDir, 'log.secret');
+    await writeFile(keyFile, formatNixSecretKey(generateNixSecretKey('jupiter-1')), { mode: 0o600 });
+    const clones: TrustixNode[] = [];
+    for (const name of ['jupiter-a', 'jupiter-b']) {
+      const dataDir = await tempDir(`trustix-net-${name}-`);
+      await initDataDir(dataDir, { keyFile });
+      const n = new TrustixNode({ dataDir, ...FAST, p2p: { ...LOOPBACK_INIT, bootstrap } });
+      await n.start();
+      t.teardown(() => n.stop());
+      clones.push(n);
+    }
+    const watcher = await node(t, 'dave', { bootstrap });
+    await publishEntries(clones[0]!, [...syntheticEntries(40, 1)]);
+    await publishEntries(clones[1]!, [...syntheticEntries(40, 2)]);
+    const logId = clones[0]!.ownLog.logId;
+    t.is(clones[1]!.ownLog.logId, logId);
+
+    const everyone = [boot, ...clones, watcher];
+    await within(
+      60_000,
+      'evidence everywhere',
+      waitFor(
+        'evidence on every node',
+        async () => {
+          for (const n of everyone) if ((await n.monitor.evidence()).length === 0) return false;
+          return true;
+        },
+        { timeout: 60_000 },
+      ),
+    );
+    for (const n of everyone) {
+      t.true(n.monitor.isForked(logId));
+      const [evidence] = await n.monitor.evidence();
+      // Anyone can check it with nothing but the document: both notes are signed by the one key.
+      t.is(verifyEvidence(evidence!.bytes).vkey, clones[0]!.keys.log.vkey);
+    }
   },
 );

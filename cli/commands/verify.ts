@@ -1,25 +1,38 @@
 /**
- * `trustix verify`: recompute the node's log from its entries and compare everything with what is
- * stored and signed (node/log-verifier.ts). Works on the data directory directly, so the node must be
- * stopped (LevelDB admits one process).
+ * `trustix verify [LOG]`: recompute a log from its entries and compare everything with what is stored
+ * and signed (node/log-verifier.ts): the node's own log, or a followed log named by name, log ID, vkey
+ * or Nix public key. Works on the data directory directly, so the node must be stopped (LevelDB admits
+ * one process).
  */
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { dataDir, loadKeys } from '../../node/data-dir.ts';
 import { openDatabase } from '../../node/database.ts';
 import { StoreCorruptError, StoreLockedError } from '../../node/errors.ts';
+import { FollowedLogs } from '../../node/followed-logs.ts';
 import { LogStore } from '../../node/log-store.ts';
 import { verifyLog } from '../../node/log-verifier.ts';
 import { VerificationError } from '../../protocol/errors.ts';
+import type { LogKey } from '../../protocol/keys.ts';
+import { UsageError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
 import { Progress } from '../progress.ts';
 
-export const verifyCommand: CommandModule<GlobalOptions, GlobalOptions> = {
-  command: 'verify',
-  describe: "Recompute the node's log and check it against its signed checkpoint (node stopped)",
+interface VerifyArgs extends GlobalOptions {
+  readonly log?: string;
+}
+
+export const verifyCommand: CommandModule<GlobalOptions, VerifyArgs> = {
+  command: 'verify [log]',
+  describe:
+    "Recompute a log (default: the node's own) and check it against its signed checkpoint (node stopped)",
+  builder: (yargs: Argv<GlobalOptions>) =>
+    yargs.positional('log', {
+      type: 'string',
+      describe: 'A followed log: name, log ID, vkey or Nix public key',
+    }),
   handler: async (argv) => {
     const dir = dataDirOf(argv);
-    const keys = await loadKeys(dir);
     const db = await openDatabase(dataDir(dir).db).catch((err: unknown) => {
       if (err instanceof StoreLockedError)
         throw new StoreLockedError(`${dir} (stop the running node first: verify reads the store directly)`);
@@ -27,7 +40,14 @@ export const verifyCommand: CommandModule<GlobalOptions, GlobalOptions> = {
     });
     const progress = new Progress('verify', argv.json);
     try {
-      const store = await LogStore.open(db, keys.log);
+      let key: LogKey;
+      if (argv.log === undefined) key = (await loadKeys(dir)).log;
+      else {
+        const followed = (await FollowedLogs.open(db)).get(argv.log);
+        if (followed === undefined) throw new UsageError(`${argv.log} is not a followed log of ${dir}`);
+        key = followed.key;
+      }
+      const store = await LogStore.open(db, key);
       const report = await verifyLog(store, { onProgress: (p) => progress.update(p.verified, p.size) });
       progress.end();
       print(
