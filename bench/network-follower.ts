@@ -1,0 +1,49 @@
+/**
+ * Child process of the network benchmark: a real node (TrustixNode) that follows the logs named on the
+ * command line, with the given peer as its bootstrap (and, through the DHT, provider); prints its RSS
+ * as JSON once every log is synced.
+ */
+import '../node/promise-with-resolvers.ts';
+import { rm } from 'node:fs/promises';
+import { initDataDir } from '../node/data-dir.ts';
+import { TrustixNode } from '../node/trustix-node.ts';
+import { tempDir } from '../test/helpers/log-fixture.ts';
+
+const [bootstrap, ...vkeys] = process.argv.slice(2);
+const dataDir = await tempDir('trustix-bench-follower-');
+await initDataDir(dataDir, { name: 'bench-follower-1' });
+const node = new TrustixNode({
+  dataDir,
+  http: false,
+  p2p: {
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    allowList: ['/ip4/127.0.0.0/ipcidr/8'],
+    whitelistIps: ['127.0.0.1'],
+    bootstrap: [bootstrap!],
+  },
+  follower: { retryDelayMs: 500, maxRetryDelayMs: 2000 },
+});
+await node.start();
+const started = performance.now();
+for (const [i, vkey] of vkeys.entries()) await node.followed.follow(vkey, { name: `log-${i}` });
+let entries = 0;
+for (;;) {
+  const statuses = node.follower!.statuses();
+  if (
+    statuses.length === vkeys.length &&
+    statuses.every((s) => s.verifiedSize > 0 && s.verifiedSize === s.size)
+  ) {
+    entries = statuses.reduce((n, s) => n + s.verifiedSize, 0);
+    break;
+  }
+  // A follow asks sources at once; nudge again while the DHT is still learning who provides what.
+  for (const s of statuses)
+    if (s.verifiedSize === 0 && s.state !== 'syncing') await node.follower!.refresh(s.logId);
+  await new Promise((r) => setTimeout(r, 500));
+}
+const seconds = (performance.now() - started) / 1000;
+global.gc?.();
+const rssMb = Math.round(process.memoryUsage().rss / 1e6);
+await node.stop();
+await rm(dataDir, { recursive: true, force: true });
+process.stdout.write(JSON.stringify({ rssMb, entries, seconds: Number(seconds.toFixed(1)) }));

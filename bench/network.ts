@@ -1,0 +1,235 @@
+/**
+ * `npm run bench -- network`: sync throughput over libp2p tile exchange from 1 and from 3 providers,
+ * checkpoint propagation through 20 nodes, and the memory of a node following 3 logs.
+ * Sizes: TRUSTIX_BENCH_SYNC_ENTRIES (default 1,000,000), TRUSTIX_BENCH_FOLLOW_ENTRIES (default 100,000).
+ */
+import '../node/promise-with-resolvers.ts';
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CheckpointMonitor } from '../node/checkpoint-monitor.ts';
+import type { CheckpointEvent } from '../node/checkpoint-verdict.ts';
+import { openDatabase } from '../node/database.ts';
+import { Gossip, gossipScoreParams } from '../node/gossip.ts';
+import { createLibp2pNode, type TrustixLibp2p } from '../node/libp2p-node.ts';
+import { Libp2pTileSource } from '../node/libp2p-tile-source.ts';
+import { LogProviders } from '../node/log-providers.ts';
+import { LogStore } from '../node/log-store.ts';
+import { LogSync } from '../node/log-sync.ts';
+import { TileExchange } from '../node/tile-exchange.ts';
+import { type LogFixture, openLogFixture, tempDir } from '../test/helpers/log-fixture.ts';
+import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
+import { type Measurement, median, percentile, suiteResult } from './harness.ts';
+
+const SYNC_ENTRIES = Number(process.env['TRUSTIX_BENCH_SYNC_ENTRIES'] ?? 1_000_000);
+const FOLLOW_ENTRIES = Number(process.env['TRUSTIX_BENCH_FOLLOW_ENTRIES'] ?? 100_000);
+const LOOPBACK = {
+  listen: ['/ip4/127.0.0.1/tcp/0'],
+  allowList: ['/ip4/127.0.0.0/ipcidr/8'],
+  whitelistIps: ['127.0.0.1'],
+};
+const exec = promisify(execFile);
+
+async function buildLog(n: number, seed: number): Promise<LogFixture> {
+  const log = await openLogFixture({ init: { intervalMs: 0, maxBatchSubmissions: 20_000 } });
+  const entries = syntheticEntries(n, seed);
+  for (let done = 0; done < n; done += 10_000) {
+    const chunk: { kind: 'entry'; entry: string }[] = [];
+    for (let i = 0; i < 10_000 && done + i < n; i++)
+      chunk.push({ kind: 'entry', entry: entries.next().value as string });
+    await log.queue.enqueue(chunk);
+  }
+  await log.sequencer.flushed();
+  return log;
+}
+
+/** `count` libp2p nodes serving `logs` over the tile exchange (and providing them in the DHT). */
+async function providers(count: number, logs: readonly LogStore[], bootstrap?: string) {
+  const nodes: { node: TrustixLibp2p; stop: () => Promise<void> }[] = [];
+  for (let i = 0; i < count; i++) {
+    const node = await createLibp2pNode({ ...LOOPBACK, ...(bootstrap ? { bootstrap: [bootstrap] } : {}) });
+    const byId = new Map(logs.map((l) => [l.logId, l]));
+    const tiles = new TileExchange({
+      registrar: node,
+      logs: { get: (id) => byId.get(id), list: () => [...logs] },
+    });
+    await tiles.start();
+    const dht = new LogProviders({ contentRouting: node.contentRouting, peerId: node.peerId });
+    dht.start();
+    for (const l of logs) dht.provide(l.logId);
+    nodes.push({
+      node,
+      stop: async () => {
+        await dht.stop();
+        await tiles.stop();
+        await node.stop();
+      },
+    });
+  }
+  return nodes;
+}
+
+async function syncRate(log: LogFixture, sourceCount: number): Promise<Measurement> {
+  const served = await providers(sourceCount, [log.store]);
+  const client = await createLibp2pNode(LOOPBACK);
+  const dir = await tempDir('trustix-bench-sync-');
+  const db = await openDatabase(join(dir, 'db'));
+  try {
+    const store = await LogStore.open(db, log.key);
+    const sources = served.map(
+      ({ node }) => new Libp2pTileSource({ dialer: client }, { peer: node.getMultiaddrs()[0]! }),
+    );
+    const sync = new LogSync({ db, store, sources });
+    const started = performance.now();
+    await sync.run(log.store.checkpoint()!.note);
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      name: `sync of ${log.store.size} entries over libp2p from ${sourceCount} provider(s), verified and stored`,
+      median: Math.round(log.store.size / seconds),
+      unit: 'entries/s',
+      runs: 1,
+      target: sourceCount === 1 ? '>= 30,000 entries/s' : 'faster than from 1',
+    };
+  } finally {
+    await db.close();
+    await client.stop();
+    for (const p of served) await p.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** 20 nodes with monitors and gossip; one publishes 15 checkpoints; time until all 19 others have each. */
+async function propagation(): Promise<Measurement> {
+  const N = 20;
+  const log = await openLogFixture();
+  const dirs: string[] = [];
+  const members: {
+    node: TrustixLibp2p;
+    gossip: Gossip;
+    monitor: CheckpointMonitor;
+    close: () => Promise<void>;
+  }[] = [];
+  let bootstrap: string | undefined;
+  for (let i = 0; i < N; i++) {
+    const node = await createLibp2pNode({
+      ...LOOPBACK,
+      gossipScoreParams: gossipScoreParams(),
+      ...(bootstrap ? { bootstrap: [bootstrap] } : {}),
+    });
+    bootstrap ??= node.getMultiaddrs()[0]!.toString();
+    const dir = await tempDir('trustix-bench-gossip-');
+    dirs.push(dir);
+    const db = await openDatabase(join(dir, 'db'));
+    const monitor = new CheckpointMonitor({ db, logs: { get: () => undefined } });
+    await monitor.start();
+    const gossip = new Gossip({ pubsub: node.services.pubsub, monitor });
+    gossip.start();
+    members.push({
+      node,
+      gossip,
+      monitor,
+      close: async () => {
+        gossip.stop();
+        await node.stop();
+        await db.close();
+      },
+    });
+  }
+  const deadline = Date.now() + 30_000;
+  while (members.some((m) => m.node.services.pubsub.getMeshPeers('/trustix/checkpoint/1.0.0').length < 2)) {
+    if (Date.now() > deadline) throw new Error('no gossip mesh after 30 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const times: number[] = [];
+  const entries = syntheticEntries(100, 5);
+  for (let round = 0; round < 15; round++) {
+    await log.append([entries.next().value as string]);
+    const size = log.store.size;
+    const arrived = members.slice(1).map(
+      (m) =>
+        new Promise<number>((resolve) => {
+          const on = (e: Event) => {
+            if ((e as CustomEvent<CheckpointEvent>).detail.checkpoint.size !== size) return;
+            m.monitor.removeEventListener('checkpoint', on);
+            resolve(performance.now());
+          };
+          m.monitor.addEventListener('checkpoint', on);
+        }),
+    );
+    const started = performance.now();
+    await members[0]!.gossip.publishCheckpoint(log.key.vkey, log.store.checkpoint()!.note);
+    const all = await Promise.race([
+      Promise.all(arrived),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('propagation over 10 s')), 10_000)),
+    ]);
+    times.push(Math.max(...all) - started);
+  }
+  for (const m of members) await m.close();
+  await log.destroy();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  return {
+    name: `checkpoint propagation to all of ${N} nodes (publish to last delivery, with validation)`,
+    median: Number(median(times).toFixed(1)),
+    p95: Number(percentile(times, 95).toFixed(1)),
+    unit: 'ms',
+    runs: times.length,
+    target: 'median <= 200 ms',
+  };
+}
+
+/** A separate process runs a node that follows 3 logs and reports its RSS once synced. */
+async function followerRss(logs: readonly LogFixture[]): Promise<Measurement> {
+  const served = await providers(
+    1,
+    logs.map((l) => l.store),
+  );
+  try {
+    const addr = served[0]!.node.getMultiaddrs()[0]!.toString();
+    const { stdout } = await exec(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(import.meta.dirname, 'network-follower.ts'),
+        addr,
+        ...logs.map((l) => l.key.vkey),
+      ],
+      { timeout: 600_000 },
+    );
+    const report = JSON.parse(stdout) as { rssMb: number; entries: number; seconds: number };
+    return {
+      name: `RSS of a node following 3 logs of ${FOLLOW_ENTRIES} entries, once synced`,
+      median: report.rssMb,
+      unit: 'MB',
+      runs: 1,
+      target: '<= 200 MB',
+      syncSeconds: report.seconds,
+    };
+  } finally {
+    for (const p of served) await p.stop();
+  }
+}
+
+export async function run() {
+  const m: Measurement[] = [];
+  const big = await buildLog(SYNC_ENTRIES, 1);
+  try {
+    m.push(await syncRate(big, 1));
+    m.push(await syncRate(big, 3));
+  } finally {
+    await big.destroy();
+  }
+  m.push(await propagation());
+  const three = [
+    await buildLog(FOLLOW_ENTRIES, 2),
+    await buildLog(FOLLOW_ENTRIES, 3),
+    await buildLog(FOLLOW_ENTRIES, 4),
+  ];
+  try {
+    m.push(await followerRss(three));
+  } finally {
+    for (const l of three) await l.destroy();
+  }
+  return suiteResult('network', m);
+}
