@@ -108,8 +108,8 @@ async function getOnce(
   }
 }
 
-/** Reads a response body, refusing (and cancelling) it as soon as it passes `limit` bytes. */
-async function readCapped(res: Response, limit: number, what: string): Promise<Uint8Array> {
+/** Reads a response body, refusing (and cancelling) it as soon as it passes `limit` bytes (TooLargeError). */
+export async function readCapped(res: Response, limit: number, what: string): Promise<Uint8Array> {
   const declared = Number(res.headers.get('content-length') ?? Number.NaN);
   if (declared > limit) {
     await res.body?.cancel().catch(() => {});
@@ -129,7 +129,7 @@ async function readCapped(res: Response, limit: number, what: string): Promise<U
     }
     chunks.push(value);
   }
-  return new Uint8Array(Buffer.concat(chunks));
+  return chunks.length === 1 ? chunks[0]! : new Uint8Array(Buffer.concat(chunks));
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -10,9 +10,10 @@
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../protocol/checkpoint.ts';
 import { HASH_SIZE, MAX_ENTRY_BYTES, MAX_NOTE_BYTES } from '../protocol/constants.ts';
-import { MalformedError, VerificationError } from '../protocol/errors.ts';
+import { MalformedError, TooLargeError, VerificationError } from '../protocol/errors.ts';
 import type { LogKey } from '../protocol/keys.ts';
 import { formatTilePath, type TileId } from '../protocol/tile-path.ts';
+import { readCapped } from './bounded-fetch.ts';
 import { type SourceFailure, TileSourceError } from './errors.ts';
 
 const log = logger('trustix:tile-source');
@@ -174,10 +175,12 @@ export class HttpTileSource implements TileSource {
         const busy = res.status === 429 || res.status === 503;
         throw new TileSourceError(this.id, busy ? 'busy' : 'unavailable', `HTTP ${res.status} for ${url}`);
       }
-      return await readCapped(res, limit, url, this.id);
+      return await readCapped(res, limit, url);
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (err instanceof TileSourceError) throw err;
+      if (err instanceof TooLargeError)
+        throw new TileSourceError(this.id, 'oversized', `${url}: ${err.message}`, { cause: err });
       if (timeout.aborted)
         throw new TileSourceError(this.id, 'timeout', `no complete answer within ${this.timeoutMs} ms`, {
           cause: err,
@@ -190,30 +193,4 @@ export class HttpTileSource implements TileSource {
       });
     }
   }
-}
-
-/** Reads a response body, refusing (and cancelling) it as soon as it passes `limit` bytes. */
-async function readCapped(res: Response, limit: number, url: string, id: string): Promise<Uint8Array> {
-  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
-  const tooLarge = (size: number) =>
-    new TileSourceError(id, 'oversized', `${url}: ${size} bytes exceeds the limit of ${limit}`);
-  if (declared > limit) {
-    await res.body?.cancel().catch(() => {});
-    throw tooLarge(declared);
-  }
-  const reader = res.body?.getReader();
-  if (reader === undefined) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > limit) {
-      reader.cancel().catch(() => {});
-      throw tooLarge(total);
-    }
-    chunks.push(value);
-  }
-  return chunks.length === 1 ? chunks[0]! : new Uint8Array(Buffer.concat(chunks));
 }
