@@ -1,16 +1,18 @@
 /**
  * `npm run bench -- protocol`: the pure protocol layer. Hashing, proofs, NAR serialization, checkpoints.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { narTreeOf } from '../node/nar-fs.ts';
 import { openCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';
 import { verifyConsistency } from '../protocol/consistency-proof.ts';
+import { signBytes, signingKeyFromSeed, verifyBytes, verifyingKey } from '../protocol/ed25519.ts';
 import { verifyInclusion } from '../protocol/inclusion-proof.ts';
 import { logKeyOf, logSigner, nixSecretKeyFromSeed } from '../protocol/keys.ts';
 import { MemoryTree } from '../protocol/memory-tree.ts';
-import { type Hash, leafHash, rootFromLeafHashes } from '../protocol/merkle.ts';
+import { type Hash, leafHash, nodeHash, rootFromLeafHashes } from '../protocol/merkle.ts';
 import { narHash } from '../protocol/nar.ts';
 import { memoryDirectory, memoryFile, type NarNode } from '../protocol/nar-tree.ts';
 import { prng, syntheticEntries } from '../test/helpers/synthetic-entries.ts';
@@ -20,6 +22,32 @@ const MB = 1024 * 1024;
 
 export async function run() {
   const m: Measurement[] = [];
+  // Baselines measured in the same run, so figures on a shared, noisy machine can be read as ratios.
+  const block = new Uint8Array(MB).fill(7);
+  m.push(
+    await rate(
+      'baseline: raw SHA-256 of 1 MiB blocks (node:crypto)',
+      256,
+      () => {
+        for (let i = 0; i < 256; i++) createHash('sha256').update(block).digest();
+      },
+      { unit: 'MiB/s', runs: 3 },
+    ),
+  );
+  const pair = new Uint8Array(64).fill(1);
+  m.push(
+    await rate('baseline: node hash SHA-256(0x01||l||r)', 200_000, () => {
+      for (let i = 0; i < 200_000; i++) nodeHash(pair.subarray(0, 32), pair.subarray(32));
+    }),
+  );
+  const baseKey = signingKeyFromSeed(new Uint8Array(32).fill(3));
+  const baseSig = signBytes(baseKey, block.subarray(0, 100));
+  const baseVerifier = verifyingKey(baseKey.publicKey);
+  m.push(
+    await rate('baseline: raw Ed25519 verify (node:crypto)', 5000, () => {
+      for (let i = 0; i < 5000; i++) verifyBytes(baseVerifier, block.subarray(0, 100), baseSig);
+    }),
+  );
   const encoder = new TextEncoder();
   const entries = [...syntheticEntries(100_000, 1)].map((e) => encoder.encode(e));
   m.push(
