@@ -249,6 +249,11 @@ export class CheckpointMonitor extends EventTarget {
     });
   }
 
+  /** The largest checkpoint note seen for `logId` (e.g. to start syncing a log followed later). */
+  async latest(logId: string): Promise<Uint8Array | undefined> {
+    return (await this.records.history(logId)).at(-1)?.note;
+  }
+
   /** Every tracked log, for listing. */
   async logs(): Promise<MonitoredLog[]> {
     const out: MonitoredLog[] = [];

@@ -18,12 +18,11 @@ import { appendLeaves, edgeAfter } from '../protocol/tile-edge.ts';
 import type { TileData } from '../protocol/tiles.ts';
 import type { NoteSigner } from '../protocol/vkey.ts';
 import { type BatchOp, type Database, writeBatch } from './database.ts';
-import { decodeIndexList, encodeIndexList } from './layout.ts';
 import type { LogStore } from './log-store.ts';
+import { newEntries, pathIndexOps } from './path-index.ts';
 import type { QueuedRecord, Submission, SubmissionQueue } from './submission-queue.ts';
 
 const log = logger('trustix:sequencer');
-const decoder = new TextDecoder();
 
 export interface SequencerInit {
   /** Longest a submission waits for its batch, in ms. Default 500. */
@@ -168,7 +167,7 @@ export class Sequencer extends EventTarget {
         retryFrom ??= record.seq;
       }
     }
-    const { fresh, indexed } = await this.withoutDuplicates(candidates);
+    const { fresh, indexed } = await newEntries(this.components.db, store, this.init.storeDir, candidates);
 
     const oldSize = store.size;
     if (fresh.length > 0) {
@@ -178,7 +177,7 @@ export class Sequencer extends EventTarget {
       for (const t of appended.tiles) ops.push(store.tileOp(t));
       const bundles = this.bundleOps(oldSize, bytes);
       ops.push(...bundles.ops);
-      ops.push(...this.pathIndexOps(oldSize, fresh, indexed));
+      ops.push(...pathIndexOps(store, this.init.storeDir, oldSize, fresh, indexed));
       await this.commit(ops, appended.size, appended.root);
       this.edge = edgeAfter(this.edge, appended.tiles, appended.size);
       this.partial = bundles.partial;
@@ -245,54 +244,6 @@ export class Sequencer extends EventTarget {
     return outcomes;
   }
 
-  /**
-   * The entries that neither the log nor an earlier entry of the batch holds, in order, and the
-   * log's entry indices of the store paths of the batch that it already holds.
-   */
-  private async withoutDuplicates(
-    entries: readonly string[],
-  ): Promise<{ fresh: string[]; indexed: Map<string, number[]> }> {
-    const indexed = new Map<string, number[]>();
-    if (entries.length === 0) return { fresh: [], indexed };
-    const { store } = this.components;
-    const hashParts = entries.map((e) => this.hashPartOf(e));
-    // In key order: LevelDB then walks its blocks in order (1.3 to 2.5 times faster for 20,000 lookups here).
-    const keyed = [...new Set(hashParts)].map((h) => ({ h, key: store.pathIndexKey(h) }));
-    keyed.sort((a, b) => Buffer.compare(a.key, b.key));
-    const distinct = keyed.map((k) => k.h);
-    const records = await this.components.db.getMany(keyed.map((k) => k.key));
-    // Entries held per store path: by the log, then by this batch. Nearly every path is new, so the
-    // common case is one string per path, not a set.
-    const known = new Map<string, string | Set<string>>();
-    for (let i = 0; i < distinct.length; i++) {
-      const record = records[i];
-      if (record === undefined) continue;
-      const indices = decodeIndexList(record);
-      indexed.set(distinct[i]!, indices);
-      const seen = new Set<string>();
-      for (const index of indices) {
-        const entry = await store.entry(index);
-        if (entry !== undefined) seen.add(decoder.decode(entry));
-      }
-      known.set(distinct[i]!, seen);
-    }
-    const fresh: string[] = [];
-    entries.forEach((entry, i) => {
-      const h = hashParts[i]!;
-      const seen = known.get(h);
-      if (seen === undefined) known.set(h, entry);
-      else if (typeof seen === 'string') {
-        if (seen === entry) return;
-        known.set(h, new Set([seen, entry]));
-      } else {
-        if (seen.has(entry)) return;
-        seen.add(entry);
-      }
-      fresh.push(entry);
-    });
-    return { fresh, indexed };
-  }
-
   /** Puts for the entry bundles that change: the partial one grows, new ones follow. */
   private bundleOps(
     oldSize: number,
@@ -313,32 +264,6 @@ export class Sequencer extends EventTarget {
       }
     }
     return { ops, partial: bundle };
-  }
-
-  /** Puts of the path index records that gain entries; `indexed` holds what the log had. */
-  private pathIndexOps(
-    oldSize: number,
-    entries: readonly string[],
-    indexed: ReadonlyMap<string, number[]>,
-  ): BatchOp[] {
-    const { store } = this.components;
-    const added = new Map<string, number[]>();
-    entries.forEach((e, i) => {
-      const h = this.hashPartOf(e);
-      const list = added.get(h);
-      if (list === undefined) added.set(h, [...(indexed.get(h) ?? []), oldSize + i]);
-      else list.push(oldSize + i);
-    });
-    const ops: BatchOp[] = [];
-    for (const [h, indices] of added)
-      ops.push({ type: 'put', key: store.pathIndexKey(h), value: encodeIndexList(indices) });
-    return ops;
-  }
-
-  private hashPartOf(entry: string): string {
-    // Entries were validated when submitted (or built by us): `1;<storeDir>/<hash32>-…`.
-    const start = 2 + this.init.storeDir.length + 1;
-    return entry.slice(start, start + 32);
   }
 }
 

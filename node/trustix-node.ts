@@ -185,11 +185,25 @@ export class TrustixNode {
           if (f.reason === 'invalid' || f.reason === 'malformed' || f.reason === 'oversized')
             sources.ban(f.sourceId, `${f.reason} data for ${f.logId}`);
         });
+        // A log followed after its checkpoints were gossiped: those were duplicates by now and will not
+        // come again as events, so hand the follower the newest one the monitor saw.
+        followed.addEventListener('followed', (e) => {
+          const { logId } = (e as CustomEvent<{ logId: string }>).detail;
+          monitor.latest(logId).then(
+            (note) => note && follower?.notify(logId, note),
+            (err: unknown) => log.error('latest checkpoint of %s: %s', logId, err),
+          );
+        });
         monitor.addEventListener('checkpoint', (e) => {
           const c = (e as CustomEvent<CheckpointEvent>).detail;
           follower?.notify(c.logId, c.checkpoint.note, c.from);
         });
         await follower.start();
+        // After a restart too: checkpoints seen before are duplicates to gossip now.
+        for (const f of followed.list()) {
+          const note = await monitor.latest(f.logId);
+          if (note !== undefined) follower.notify(f.logId, note);
+        }
         this.followerValue = follower;
         started(follower);
       }
