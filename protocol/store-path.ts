@@ -38,6 +38,8 @@ const DIR_SEGMENT_RE = /^[A-Za-z0-9+\-._]+$/;
  * `[A-Za-z0-9+\-._]` only, so `;` and `,` (the separators of fingerprints) never occur in a path.
  */
 export function checkStoreDir(storeDir: string): void {
+  // Entries name up to ~20 paths in one store dir each: remember the last one that passed.
+  if (storeDir === lastValidStoreDir) return;
   if (storeDir.length > MAX_STORE_DIR_CHARS) throw new MalformedError('store dir', 'too long');
   const segments = storeDir.split('/');
   if (segments[0] !== '' || segments.length < 2)
@@ -46,7 +48,10 @@ export function checkStoreDir(storeDir: string): void {
     if (s === '.' || s === '..' || !DIR_SEGMENT_RE.test(s))
       throw new MalformedError('store dir', `${JSON.stringify(storeDir)} is not a canonical path`);
   }
+  lastValidStoreDir = storeDir;
 }
+
+let lastValidStoreDir: string | undefined;
 
 /** Validates a hash part (32 nix32 chars) and returns it. */
 export function parseHashPart(text: string): string {
