@@ -99,6 +99,39 @@ async function syncRate(log: LogFixture, sourceCount: number): Promise<Measureme
   }
 }
 
+/** Tile requests per second to one peer over one connection: one at a time, 8 and 32 in flight. */
+async function tileRequestRates(log: LogFixture): Promise<Measurement[]> {
+  const served = await providers(1, [log.store]);
+  const client = await createLibp2pNode(LOOPBACK);
+  const peer = served[0]!.node.getMultiaddrs()[0]!;
+  const tile = { kind: 'hash' as const, level: 0, index: 0, width: 256 };
+  const out: Measurement[] = [];
+  try {
+    for (const inFlight of [1, 8, 32]) {
+      const source = new Libp2pTileSource({ dialer: client }, { peer, maxConcurrency: inFlight });
+      const n = inFlight === 1 ? 200 : 1000;
+      await source.tiles(log.key.logId, [tile]);
+      const started = performance.now();
+      if (inFlight === 1) for (let i = 0; i < n; i++) await source.tiles(log.key.logId, [tile]);
+      else
+        await source.tiles(
+          log.key.logId,
+          Array.from({ length: n }, () => tile),
+        );
+      out.push({
+        name: `tile exchange: full hash tiles per second from one peer, ${inFlight} in flight`,
+        median: Math.round(n / ((performance.now() - started) / 1000)),
+        unit: 'requests/s',
+        runs: 1,
+      });
+    }
+  } finally {
+    await client.stop();
+    for (const p of served) await p.stop();
+  }
+  return out;
+}
+
 /** 20 nodes with monitors and gossip; one publishes 15 checkpoints; time until all 19 others have each. */
 async function propagation(): Promise<Measurement> {
   const N = 20;
@@ -215,6 +248,7 @@ export async function run() {
   const m: Measurement[] = [];
   const big = await buildLog(SYNC_ENTRIES, 1);
   try {
+    m.push(...(await tileRequestRates(big)));
     m.push(await syncRate(big, 1));
     m.push(await syncRate(big, 3));
   } finally {

@@ -371,24 +371,3 @@ test('stop() unregisters the protocol: a later request fails as unavailable (pro
   t.truthy(await source.checkpoint(logId));
   await noTileStreams(a, b);
 });
-
-test('requests per second over one connection: one at a time, 8 and 32 at a time', async (t) => {
-  const { a, b, addr, source } = await served(t, { maxRequestsPerPeer: 100_000 });
-  const wide = new Libp2pTileSource({ dialer: b }, { peer: addr, maxConcurrency: 32 });
-  const tiles = (n: number) => Array.from({ length: n }, (_, i) => hashTile(0, i % 3));
-  const rate = async (n: number, run: () => Promise<(Uint8Array | undefined)[][]>) => {
-    const started = performance.now();
-    const batches = await run();
-    t.true(batches.flat().every((body) => body?.length === 256 * 32));
-    return (n / ((performance.now() - started) / 1000)).toFixed(0);
-  };
-  const serial = await rate(100, async () => {
-    const out = [];
-    for (const tile of tiles(100)) out.push(await source.tiles(logId, [tile]));
-    return out;
-  });
-  const eight = await rate(400, async () => [await source.tiles(logId, tiles(400))]);
-  const wider = await rate(400, async () => [await wide.tiles(logId, tiles(400))]);
-  t.log(`hash tiles/s: ${serial} one at a time, ${eight} 8 at a time, ${wider} 32 at a time`);
-  await noTileStreams(a, b);
-});
