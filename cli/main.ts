@@ -18,6 +18,21 @@ import { verifyCommand } from './commands/verify.ts';
 import { ExitCode, exitCodeFor } from './exit-code.ts';
 import type { GlobalOptions } from './global-options.ts';
 
+const COMMANDS = [
+  initCommand,
+  startCommand,
+  publishCommand,
+  submitCommand,
+  importCacheCommand,
+  verifyCommand,
+  followCommand,
+  unfollowCommand,
+  logsCommand,
+  peersCommand,
+  evidenceCommand,
+  bootstrapCommand,
+] as unknown as CommandModule<GlobalOptions, never>[];
+
 export async function main(argv: readonly string[]): Promise<number> {
   let failed: unknown;
   let usage = false;
@@ -29,18 +44,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       describe: 'Data directory (default: $TRUSTIX_DATA_DIR or ~/.local/share/trustix)',
     })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document instead of text' })
-    .command(initCommand as CommandModule<GlobalOptions, never>)
-    .command(startCommand as CommandModule<GlobalOptions, never>)
-    .command(publishCommand as CommandModule<GlobalOptions, never>)
-    .command(submitCommand as CommandModule<GlobalOptions, never>)
-    .command(importCacheCommand as CommandModule<GlobalOptions, never>)
-    .command(verifyCommand as CommandModule<GlobalOptions, never>)
-    .command(followCommand as CommandModule<GlobalOptions, never>)
-    .command(unfollowCommand as CommandModule<GlobalOptions, never>)
-    .command(logsCommand as CommandModule<GlobalOptions, never>)
-    .command(peersCommand as CommandModule<GlobalOptions, never>)
-    .command(evidenceCommand as CommandModule<GlobalOptions, never>)
-    .command(bootstrapCommand as CommandModule<GlobalOptions, never>)
+    .command(COMMANDS)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()
     .strictCommands()

@@ -38,7 +38,7 @@ import type { Database } from './database.ts';
 import { InvalidLogEntryError, LogForkError } from './errors.ts';
 import type { LogStore } from './log-store.ts';
 import { RemoteTree } from './remote-tree.ts';
-import { SourcePool, type SourcePoolInit } from './source-pool.ts';
+import { SOURCE_POOL_DEFAULTS, SourcePool, type SourcePoolInit } from './source-pool.ts';
 import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
 import type { SourceFailedEvent, TileSource } from './tile-source.ts';
 
@@ -104,11 +104,7 @@ export class LogSync extends EventTarget {
     super();
     this.components = components;
     this.init = {
-      requestTimeoutMs: 15_000,
-      perSourceConcurrency: 4,
-      maxConcurrency: 16,
-      busyRetries: 3,
-      busyBackoffMs: 250,
+      ...SOURCE_POOL_DEFAULTS,
       stepBundles: 32,
       stepBytes: 16 * 1024 * 1024,
       windowBundles: 64,

@@ -52,6 +52,15 @@ export function sizeNeeded(tile: TileId): number {
   return (tile.index * TILE_WIDTH + tile.width) * TILE_WIDTH ** level;
 }
 
+/** The defaults of SourcePoolInit (documented there). */
+export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
+  requestTimeoutMs: 15_000,
+  perSourceConcurrency: 4,
+  maxConcurrency: 16,
+  busyRetries: 3,
+  busyBackoffMs: 250,
+};
+
 export class SourcePool {
   readonly logId: string;
   private readonly init: Required<SourcePoolInit>;
@@ -72,14 +81,7 @@ export class SourcePool {
     signal: AbortSignal,
   ) {
     this.logId = logId;
-    this.init = {
-      requestTimeoutMs: 15_000,
-      perSourceConcurrency: 4,
-      maxConcurrency: 16,
-      busyRetries: 3,
-      busyBackoffMs: 250,
-      ...init,
-    };
+    this.init = { ...SOURCE_POOL_DEFAULTS, ...init };
     this.onFailed = onFailed;
     this.signal = signal;
     // Every waiting fetch and every request listens for the sync's end: far more than the default 10.
