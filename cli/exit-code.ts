@@ -1,6 +1,7 @@
 /**
  * The CLI's exit codes (DESIGN.md section 5), and the one place errors map onto them.
  */
+import { ConfigError } from '../node/config.ts';
 import { MalformedError, VerificationError } from '../protocol/errors.ts';
 
 export const ExitCode = {
@@ -18,8 +19,16 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** The vote decided nothing for what was asked (exit 3), after the answer was printed. */
+export class NoConsensusError extends Error {
+  override readonly name = 'NoConsensusError';
+}
+
 export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof UsageError) return ExitCode.usage;
+  if (err instanceof NoConsensusError) return ExitCode.verification;
+  // A config file that cannot be used is fixed like a bad flag.
+  if (err instanceof ConfigError) return ExitCode.usage;
   if (err instanceof VerificationError) return ExitCode.verification;
   // A malformed argument (a key, a path) is the user's input: a usage problem.
   if (err instanceof MalformedError) return ExitCode.usage;

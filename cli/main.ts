@@ -7,6 +7,7 @@ import '../node/promise-with-resolvers.ts';
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { bootstrapCommand } from './commands/bootstrap.ts';
+import { decideCommand } from './commands/decide.ts';
 import { followCommand, unfollowCommand } from './commands/follow.ts';
 import { importCacheCommand } from './commands/import-cache.ts';
 import { initCommand } from './commands/init.ts';
@@ -30,6 +31,7 @@ const COMMANDS = [
   logsCommand,
   peersCommand,
   evidenceCommand,
+  decideCommand,
   bootstrapCommand,
 ] as unknown as CommandModule<GlobalOptions, never>[];
 
@@ -42,6 +44,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('data-dir', {
       type: 'string',
       describe: 'Data directory (default: $TRUSTIX_DATA_DIR or ~/.local/share/trustix)',
+    })
+    .option('config', {
+      type: 'string',
+      describe: 'Config file (default: config.json in the data directory, when present)',
     })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document instead of text' })
     .command(COMMANDS)

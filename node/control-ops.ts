@@ -6,6 +6,8 @@
 import { MalformedError } from '../protocol/errors.ts';
 import type { Evidence } from '../protocol/evidence.ts';
 import { parseLogKey } from '../protocol/keys.ts';
+import { parseHashPart, parseStorePath } from '../protocol/store-path.ts';
+import type { PathDecision } from './decisions.ts';
 import type { ControlOp } from './submit-server.ts';
 import type { TrustixNode } from './trustix-node.ts';
 
@@ -94,9 +96,35 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
       };
     },
 
+    /** `{path}`: a store path, or the hash part of one. */
+    async decide(request) {
+      const path = text(request, 'path')!;
+      const decision = path.startsWith('/')
+        ? await node.decisions.decide(parseStorePath(path, node.storeDir).hashPart, path)
+        : await node.decisions.decide(parseHashPart(path));
+      return decisionJson(path, decision);
+    },
+
     async evidence() {
       return { evidence: (await node.monitor.evidence()).map(evidenceJson) };
     },
+  };
+}
+
+/** The JSON of a decision (documented in docs/CLI.md, `trustix decide --json`). */
+function decisionJson(path: string, d: PathDecision) {
+  return {
+    path,
+    decided: d.fingerprint !== undefined,
+    storePath: d.storePath ?? null,
+    fingerprint: d.fingerprint ?? null,
+    decider: d.decider ?? null,
+    agreeing: d.agreeing,
+    mismatches: d.mismatches,
+    misses: d.misses,
+    abstentions: d.abstentions,
+    tally: d.tally,
+    reasons: d.reasons,
   };
 }
 

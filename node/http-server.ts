@@ -16,6 +16,8 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { logger } from '@libp2p/logger';
 import { MalformedError, OutOfRangeError, TrustixError } from '../protocol/errors.ts';
 import { NodeUnavailableError } from './errors.ts';
@@ -32,13 +34,20 @@ export interface HttpRequest {
   readonly headers: IncomingHttpHeaders;
 }
 
-/** A complete response. HEAD requests get the same headers and no body (node:http drops it). */
+/**
+ * A response. HEAD requests get the same headers and no body. A stream body (a NAR proxied from
+ * upstream) is piped, never buffered: sent with `length` as Content-Length when known, chunked
+ * otherwise; a stream that fails midway cuts the connection (the client sees a truncated transfer,
+ * never a wrong one), and a client that goes away destroys the stream (and whatever feeds it).
+ */
 export interface HttpResponse {
   /** Default 200. */
   readonly status?: number;
   /** Response headers (Content-Length is added by the server). Constant objects can be shared. */
   readonly headers: Readonly<Record<string, string>>;
-  readonly body: Uint8Array | string;
+  readonly body: Uint8Array | string | Readable;
+  /** Byte length of a stream body, when known. */
+  readonly length?: number;
 }
 
 /** A unit of routes registered on the server. */
@@ -209,6 +218,7 @@ export class HttpServer {
     try {
       this.send(res, response);
     } catch (err) {
+      if (response.body instanceof Readable) response.body.destroy();
       if (res.headersSent) {
         log.error('%s %s: response failed midway: %O', req.method, req.url, err);
         res.destroy();
@@ -267,11 +277,26 @@ export class HttpServer {
   private send(res: ServerResponse, response: HttpResponse): void {
     const { body } = response;
     for (const name in response.headers) res.setHeader(name, response.headers[name]!);
-    res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+    if (body instanceof Readable) {
+      if (response.length !== undefined) res.setHeader('content-length', response.length);
+    } else
+      res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
     res.setHeader('x-content-type-options', 'nosniff');
     // The request was refused before its body was read: end the connection rather than drain it.
     if (response.status === 413) res.setHeader('connection', 'close');
     res.writeHead(response.status ?? 200);
-    res.end(body);
+    if (!(body instanceof Readable)) {
+      res.end(body);
+      return;
+    }
+    if (res.req.method === 'HEAD') {
+      body.destroy();
+      res.end();
+      return;
+    }
+    pipeline(body, res).catch((err: unknown) => {
+      log('%s %s: stream ended early: %s', res.req.method, res.req.url, (err as Error).message);
+      res.destroy();
+    });
   }
 }

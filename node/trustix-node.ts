@@ -15,6 +15,8 @@ import type { CheckpointEvent } from './checkpoint-verdict.ts';
 import { controlOps } from './control-ops.ts';
 import { dataDir, loadKeys, type NodeKeys } from './data-dir.ts';
 import { type Database, openDatabase } from './database.ts';
+import { createDeciderChain, type DeciderSpec, parseDeciderSpec } from './decider.ts';
+import { Decisions, type DecisionsInit } from './decisions.ts';
 import { FollowedLogs } from './followed-logs.ts';
 import { Follower, type FollowerInit } from './follower.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './gossip.ts';
@@ -30,13 +32,21 @@ import { loadOrCreatePeerIdentity } from './peer-identity.ts';
 import { PeerSources } from './peer-sources.ts';
 import type { Sequencer, SequencerInit } from './sequencer.ts';
 import { SubmitServer } from './submit-server.ts';
+import { Substituter, type SubstituterInit } from './substituter.ts';
 import { TileExchange, type TileExchangeInit } from './tile-exchange.ts';
 import type { SourceFailedEvent } from './tile-source.ts';
+import { UpstreamCaches, type UpstreamCachesInit } from './upstream-caches.ts';
 
 const log = logger('trustix:node');
 
 /** The HTTP port a node listens on by default (on 127.0.0.1). */
 export const DEFAULT_HTTP_PORT = 8565;
+
+/**
+ * The vote when none is configured: a value at least half of the followed logs' weight agrees on, and
+ * no other value as much (ties decide nothing).
+ */
+export const DEFAULT_VOTE: readonly DeciderSpec[] = [parseDeciderSpec('threshold 1/2')];
 
 export interface TrustixNodeInit {
   /** The data directory (keys, LevelDB, socket); a `node` needs it initialised (see initDataDir). */
@@ -56,6 +66,15 @@ export interface TrustixNodeInit {
   readonly providers?: LogProvidersInit;
   readonly tiles?: TileExchangeInit;
   readonly monitor?: CheckpointMonitorInit;
+  /** The vote: deciders tried in order until one decides. Default DEFAULT_VOTE. */
+  readonly vote?: readonly DeciderSpec[];
+  /** Relative script deciders are found from here. Default the working directory. */
+  readonly voteBaseDir?: string;
+  readonly decisions?: DecisionsInit;
+  /** Binary caches the substituter takes narinfos and NARs from. Default none (it then serves nothing). */
+  readonly upstreams?: readonly string[];
+  readonly upstreamCaches?: UpstreamCachesInit;
+  readonly substituter?: SubstituterInit;
 }
 
 interface Stoppable {
@@ -74,6 +93,7 @@ export class TrustixNode {
   private monitorValue: CheckpointMonitor | undefined;
   private libp2pValue: TrustixLibp2p | undefined;
   private http: HttpServer | undefined;
+  private decisionsValue: Decisions | undefined;
 
   constructor(init: TrustixNodeInit) {
     this.init = init;
@@ -208,9 +228,38 @@ export class TrustixNode {
         started(follower);
       }
 
+      let substituter: Substituter | undefined;
+      if (keys !== undefined) {
+        const chain = await createDeciderChain(this.init.vote ?? DEFAULT_VOTE, {
+          ...(this.init.voteBaseDir !== undefined ? { baseDir: this.init.voteBaseDir } : {}),
+        });
+        started({ stop: () => chain.close() });
+        const decisions = new Decisions(
+          {
+            followed,
+            chain,
+            store: (id) => follower?.get(id),
+            isForked: (id) => monitor.isForked(id),
+          },
+          this.init.decisions,
+        );
+        decisions.start();
+        started(decisions);
+        this.decisionsValue = decisions;
+        const upstreams = new UpstreamCaches(this.init.upstreams ?? [], {
+          storeDir,
+          ...this.init.upstreamCaches,
+        });
+        substituter = new Substituter(
+          { decisions, upstreams, cacheKey: keys.cacheSecret },
+          { storeDir, ...this.init.substituter },
+        );
+      }
+
       if (this.init.http !== false) {
         const http = new HttpServer({}, { port: DEFAULT_HTTP_PORT, ...this.init.http });
         http.register(new LogRoutes({ logs: directory }));
+        if (substituter !== undefined) http.register(substituter);
         await http.start();
         this.http = http;
         started(http);
@@ -274,6 +323,18 @@ export class TrustixNode {
   get monitor(): CheckpointMonitor {
     if (this.monitorValue === undefined) throw new Error('the node is not started');
     return this.monitorValue;
+  }
+
+  /** The Nix store directory the node works for. */
+  get storeDir(): string {
+    return this.init.storeDir ?? '/nix/store';
+  }
+
+  /** The vote over the followed logs (a `node` only). */
+  get decisions(): Decisions {
+    if (this.decisionsValue === undefined)
+      throw new Error('this node takes no decisions (bootstrap role, or not started)');
+    return this.decisionsValue;
   }
 
   /** The libp2p node (undefined without a network). */

@@ -4,10 +4,14 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
+import { openBinaryCache } from '../../node/binary-cache.ts';
+import { loadConfig } from '../../node/config.ts';
 import { dataDir, initDataDir } from '../../node/data-dir.ts';
+import { parseDeciderSpec } from '../../node/decider.ts';
 import { DEFAULT_HTTP_PORT, TrustixNode } from '../../node/trustix-node.ts';
 import { formatNixPublicKey } from '../../protocol/keys.ts';
-import { dataDirOf, type GlobalOptions } from '../global-options.ts';
+import { UsageError } from '../exit-code.ts';
+import { configFileOf, dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { parseHttpAddress } from '../http-address.ts';
 import { type NetworkArgs, networkInit, networkOptions } from '../network-options.ts';
 import { print } from '../output.ts';
@@ -16,6 +20,8 @@ import { untilSignal } from '../until-signal.ts';
 interface StartArgs extends NetworkArgs {
   readonly http?: string;
   readonly 'batch-interval'?: number;
+  readonly upstream?: string[];
+  readonly vote?: string[];
 }
 
 const HOOK = fileURLToPath(new URL('../bin/trustix-post-build-hook.js', import.meta.url));
@@ -32,13 +38,30 @@ export const startCommand: CommandModule<GlobalOptions, StartArgs> = {
       .option('batch-interval', {
         type: 'number',
         describe: 'Longest a submission waits for its batch, in ms (default 500)',
+      })
+      .option('upstream', {
+        type: 'string',
+        array: true,
+        describe: 'Binary caches the substituter takes narinfos and NARs from (overrides "upstreams")',
+      })
+      .option('vote', {
+        type: 'string',
+        array: true,
+        describe: 'Deciders in order, e.g. "threshold 3/4" "trust NAME" (overrides "vote")',
       }),
   handler: async (argv) => {
     const dir = dataDirOf(argv);
+    const { file, required } = configFileOf(argv);
+    const config = await loadConfig(file, required);
+    const vote = argv.vote?.map(usage(parseDeciderSpec)) ?? config.vote;
+    const upstreams = argv.upstream?.map(usage((u) => openBinaryCache(u).url)) ?? config.upstreams;
     const init = await initDataDir(dir);
     const node = new TrustixNode({
       dataDir: dir,
       p2p: networkInit(argv),
+      ...(vote !== undefined ? { vote, voteBaseDir: process.cwd() } : {}),
+      ...(upstreams !== undefined ? { upstreams } : {}),
+      ...(config.substituter !== undefined ? { substituter: config.substituter } : {}),
       ...(argv.http !== undefined ? { http: parseHttpAddress(argv.http) } : {}),
       ...(argv['batch-interval'] !== undefined ? { sequencer: { intervalMs: argv['batch-interval'] } } : {}),
     });
@@ -57,6 +80,10 @@ export const startCommand: CommandModule<GlobalOptions, StartArgs> = {
       peerId: node.libp2p?.peerId.toString(),
       listen: node.libp2p?.getMultiaddrs().map(String) ?? [],
       postBuildHook: HOOK,
+      config: config.file ?? null,
+      upstreams: upstreams ?? [],
+      substituter: url,
+      cachePublicKey: formatNixPublicKey(node.keys.cacheSecret),
     };
     print(argv, info, (i) =>
       [
@@ -68,6 +95,11 @@ export const startCommand: CommandModule<GlobalOptions, StartArgs> = {
         `peer ${i.peerId}`,
         ...i.listen.map((a) => `  listening on ${a}`),
         '',
+        `substituter ${i.substituter}${i.upstreams.length === 0 ? ' (no upstream caches: it serves nothing; see --upstream)' : ` from ${i.upstreams.join(' ')}`}`,
+        '',
+        'To substitute only what your vote accepts, add to nix.conf:',
+        `  substituters = ${i.substituter}`,
+        `  trusted-public-keys = ${i.cachePublicKey}`,
         'To publish every build, add to nix.conf:',
         `  post-build-hook = ${i.postBuildHook}`,
         dir === dataDirOf({ json: false }) ? '' : `  (and run Nix with TRUSTIX_DATA_DIR=${i.dataDir})`,
@@ -79,3 +111,14 @@ export const startCommand: CommandModule<GlobalOptions, StartArgs> = {
     await untilSignal(node);
   },
 };
+
+/** A flag value's parser whose errors are usage errors (exit 2). */
+function usage<T>(parse: (text: string) => T): (text: string) => T {
+  return (text) => {
+    try {
+      return parse(text);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  };
+}
