@@ -73,6 +73,7 @@ export async function loadConfig(file: string, required = false): Promise<Trusti
 
 /** Parses and validates config text; `file` names it in errors and anchors relative paths. */
 export function parseConfig(text: string, file: string): TrustixConfig {
+  if (text.trim() === '') return { file };
   const errors: ParseError[] = [];
   const root = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false });
   const lineOf = (offset: number) => {
@@ -83,7 +84,7 @@ export function parseConfig(text: string, file: string): TrustixConfig {
   const first = errors[0];
   if (first !== undefined)
     throw new ConfigError(file, lineOf(first.offset), `not valid JSON: ${printParseErrorCode(first.error)}`);
-  if (root === undefined || text.trim() === '') return { file };
+  if (root === undefined) return { file };
   const fail = (node: Node, option: string, message: string): never => {
     throw new ConfigError(file, lineOf(node.offset), `${option}: ${message}`);
   };

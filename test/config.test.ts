@@ -1,0 +1,96 @@
+/**
+ * The config file: what it accepts (comments, trailing commas, shorthand and object deciders), and that
+ * every bad input is refused with the file, the line and the option named.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import test from 'ava';
+import { ConfigError, loadConfig, MAX_CONFIG_BYTES, parseConfig } from '../node/config.ts';
+import { tempDir } from './helpers/log-fixture.ts';
+
+const FILE = '/etc/trustix/config.json';
+
+test('a full config: comments, trailing commas, shorthand and object deciders, upstreams normalized', (t) => {
+  const config = parseConfig(
+    `{
+  // the vote
+  "vote": [
+    "threshold 3/4",
+    { "threshold": { "count": 2, "fraction": "0.5" } },
+    { "trust": "cache.nixos.org-1" },
+    { "script": "deciders/d.mjs", "timeoutMs": 250 }, /* relative to the file */
+  ],
+  "upstreams": ["https://cache.nixos.org", "file:///srv/cache"],
+  "substituter": { "priority": 20 },
+}`,
+    FILE,
+  );
+  t.deepEqual(config.vote, [
+    { kind: 'threshold', count: 3, fraction: { numerator: 3, denominator: 4 } },
+    { kind: 'threshold', count: 2, fraction: { numerator: 1, denominator: 2 } },
+    { kind: 'trust', log: 'cache.nixos.org-1' },
+    { kind: 'script', module: '/etc/trustix/deciders/d.mjs', timeoutMs: 250 },
+  ]);
+  t.deepEqual(config.upstreams, ['https://cache.nixos.org/', 'file:///srv/cache/']);
+  t.deepEqual(config.substituter, { priority: 20 });
+  t.is(config.file, FILE);
+});
+
+test('an empty file and an empty object are the defaults', (t) => {
+  t.deepEqual(parseConfig('', FILE), { file: FILE });
+  t.deepEqual(parseConfig('{}\n', FILE), { file: FILE });
+});
+
+const BAD: [string, string, RegExp][] = [
+  ['syntax error', '{\n  "vote": [\n    "threshold 3/4"\n    "trust x"\n  ]\n}', /:4: not valid JSON/],
+  ['not an object', '[1]', /:1: config: expected an object/],
+  ['unknown option', '{\n  "vot": []\n}', /:2: vot: unknown option/],
+  ['option given twice', '{\n  "vote": ["trust a"],\n  "vote": ["trust b"]\n}', /:3: vote: given twice/],
+  ['empty vote', '{ "vote": [] }', /:1: vote: needs at least one decider/],
+  ['bad shorthand', '{\n\n  "vote": ["threshold 5/4"]\n}', /:3: vote\[0\]: malformed decider: "5\/4" is more than 1/],
+  ['unknown decider', '{ "vote": [{ "majority": 1 }] }', /vote\[0\]\.majority: unknown decider/],
+  [
+    'threshold without fraction',
+    '{ "vote": [{ "threshold": { "count": 2 } }] }',
+    /needs both count and fraction/,
+  ],
+  ['threshold count 0', '{ "vote": [{ "threshold": { "count": 0, "fraction": "1/2" } }] }', /count/],
+  ['fraction over 1', '{ "vote": [{ "threshold": { "count": 1, "fraction": "3/2" } }] }', /fraction/],
+  [
+    'extra key in a decider',
+    '{ "vote": [{ "trust": "a", "weight": 2 }] }',
+    /vote\[0\]\.weight: unknown option/,
+  ],
+  [
+    'bad upstream scheme',
+    '{\n  "upstreams": [\n    "ftp://x"\n  ]\n}',
+    /:3: upstreams\[0\]: .*unsupported scheme/,
+  ],
+  ['upstream not a string', '{ "upstreams": [3] }', /upstreams\[0\]: expected a non-empty string/],
+  ['bad priority', '{ "substituter": { "priority": -1 } }', /substituter\.priority/],
+  ['unknown substituter option', '{ "substituter": { "port": 1 } }', /substituter\.port: unknown option/],
+];
+
+for (const [what, text, message] of BAD)
+  test(`refused with file, line and option: ${what}`, (t) => {
+    const err = t.throws(() => parseConfig(text, FILE), { instanceOf: ConfigError });
+    t.regex(err.message, new RegExp(`^${FILE.replaceAll('/', '\\/')}`));
+    t.regex(err.message, message);
+  });
+
+test('loadConfig: a missing default file is the empty config; a missing --config file, a huge or non-UTF-8 one is an error', async (t) => {
+  const dir = await tempDir('trustix-config-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  t.deepEqual(await loadConfig(join(dir, 'config.json')), {});
+  await t.throwsAsync(loadConfig(join(dir, 'config.json'), true), {
+    instanceOf: ConfigError,
+    message: /cannot read/,
+  });
+  await writeFile(join(dir, 'big.json'), ' '.repeat(MAX_CONFIG_BYTES + 1));
+  await t.throwsAsync(loadConfig(join(dir, 'big.json')), { instanceOf: ConfigError, message: /larger than/ });
+  await writeFile(join(dir, 'bin.json'), Buffer.from([0x7b, 0xff, 0x7d]));
+  await t.throwsAsync(loadConfig(join(dir, 'bin.json')), { instanceOf: ConfigError, message: /UTF-8/ });
+  await mkdir(join(dir, 'sub'));
+  await writeFile(join(dir, 'sub', 'c.json'), '{ "vote": ["script ./d.mjs"] }');
+  t.like((await loadConfig(join(dir, 'sub', 'c.json'))).vote?.[0], { module: join(dir, 'sub', 'd.mjs') });
+});
