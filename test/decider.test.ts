@@ -91,9 +91,7 @@ test('fractional weights are compared exactly: 0.1 + 0.2 against 0.3 at one half
     vote('c', Y, 0.3),
   ]);
   t.is(d.fingerprint, undefined);
-  t.deepEqual(d.reasons, [
-    'threshold count=1 fraction=1/2: tie: 2 values qualify; needs 1 log and 1/2 of the weight',
-  ]);
+  t.deepEqual(d.reasons, ['threshold 1/2: tie: 2 values qualify; needs 1 log and 1/2 of the weight']);
   t.is(d.tally[0]?.weight, 0.3);
   // 0.7 + 0.1 is 0.7999999999999999 in floating point, yet exactly 4/5 of 1.
   const exact = await decideWith('threshold count=2 fraction=0.8', [
@@ -282,6 +280,7 @@ test('the chain awaits asynchronous deciders and turns throws and unvoted values
     custom({ kind: 'trust', log: 'rejecter' }, () => Promise.reject(new Error('async boom'))),
     custom({ kind: 'trust', log: 'liar' }, () => ({ fingerprint: 'sha256:nobody' })),
     custom({ kind: 'trust', log: 'slow' }, async () => ({ reason: 'thinking' })),
+    custom({ kind: 'trust', log: 'mute' }, () => undefined as unknown as { reason: string }),
     custom({ kind: 'trust', log: 'late' }, async () => ({ fingerprint: Y })),
     trustDecider('a'),
   ]);
@@ -293,6 +292,7 @@ test('the chain awaits asynchronous deciders and turns throws and unvoted values
     'trust rejecter: failed: async boom',
     'trust liar: returned a value no log voted for',
     'trust slow: thinking',
+    'trust mute: no decision',
   ]);
 });
 
