@@ -2,6 +2,7 @@
  * The CLI's exit codes (DESIGN.md section 5), and the one place errors map onto them.
  */
 import { ConfigError } from '../node/config.ts';
+import { SubmitError } from '../node/submit-client.js';
 import { MalformedError, VerificationError } from '../protocol/errors.ts';
 
 export const ExitCode = {
@@ -32,5 +33,8 @@ export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof VerificationError) return ExitCode.verification;
   // A malformed argument (a key, a path) is the user's input: a usage problem.
   if (err instanceof MalformedError) return ExitCode.usage;
+  // The node refused an argument as malformed: the same mistake, found on the other side of the socket.
+  if (err instanceof SubmitError && (err.code === 'ERR_MALFORMED' || err.code === 'ERR_TOO_LARGE'))
+    return ExitCode.usage;
   return ExitCode.error;
 }
