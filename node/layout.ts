@@ -19,6 +19,12 @@
  *                                            their level-0 tiles and path index records), then the signed
  *                                            target checkpoint note they were verified against
  *   follow!<logId hex>                    -> a followed log: JSON {"vkey","name","weight"} (node/followed-logs.ts)
+ *   repro!c                               -> reproducibility counters: JSON (node/repro-stats.ts)
+ *   repro!l!<logId hex>                   -> a log in the statistics: JSON {"n","indexed"} (its small number,
+ *                                            entries indexed so far)
+ *   repro!p!<hash20>                      -> what the logs said about one store path: (u16be n, 16-byte
+ *                                            fingerprint digest) pairs (node/repro-record.ts)
+ *   repro!m!<hash20>                      -> a mismatching path: u16be count, u16be log numbers, store path
  *
  * Big-endian integers keep LevelDB's byte order equal to numeric order, so range reads return
  * tiles and the queue in order. The path index is one key per store path (not per entry) so that the
@@ -235,4 +241,57 @@ export function followedLogKey(logId: string): Uint8Array {
 
 export function followedLogRange(): { gte: Uint8Array; lt: Uint8Array } {
   return { gte: FOLLOW_PREFIX, lt: successor(FOLLOW_PREFIX) };
+}
+
+// ---- reproducibility statistics (node/repro-stats.ts) ----------------------------------------------------
+
+const REPRO_LOG_PREFIX = encoder.encode('repro!l!');
+const REPRO_PATH_PREFIX = encoder.encode('repro!p!');
+const REPRO_MISMATCH_PREFIX = encoder.encode('repro!m!');
+export const REPRO_COUNTERS_KEY = encoder.encode('repro!c');
+
+export function reproLogKey(logId: string): Uint8Array {
+  checkLogId(logId);
+  return encoder.encode(`repro!l!${logId}`);
+}
+
+export function reproLogRange(): { gte: Uint8Array; lt: Uint8Array } {
+  return { gte: REPRO_LOG_PREFIX, lt: successor(REPRO_LOG_PREFIX) };
+}
+
+function hashKey(prefix: Uint8Array, pathHash: Uint8Array): Uint8Array {
+  if (pathHash.length !== 20) throw new TypeError('a store path hash has 20 bytes');
+  const key = Buffer.allocUnsafe(prefix.length + 20);
+  key.set(prefix);
+  key.set(pathHash, prefix.length);
+  return key;
+}
+
+export function reproPathKey(pathHash: Uint8Array): Uint8Array {
+  return hashKey(REPRO_PATH_PREFIX, pathHash);
+}
+
+export function reproPathRange(): { gte: Uint8Array; lt: Uint8Array } {
+  return { gte: REPRO_PATH_PREFIX, lt: successor(REPRO_PATH_PREFIX) };
+}
+
+export function reproMismatchKey(pathHash: Uint8Array): Uint8Array {
+  return hashKey(REPRO_MISMATCH_PREFIX, pathHash);
+}
+
+/** Mismatching paths in hash order, after `afterHash` (exclusive) when given. */
+export function reproMismatchRange(afterHash?: Uint8Array): {
+  gt?: Uint8Array;
+  gte?: Uint8Array;
+  lt: Uint8Array;
+} {
+  const lt = successor(REPRO_MISMATCH_PREFIX);
+  return afterHash === undefined
+    ? { gte: REPRO_MISMATCH_PREFIX, lt }
+    : { gt: reproMismatchKey(afterHash), lt };
+}
+
+/** The 20 hash bytes at the end of a repro!p! or repro!m! key. */
+export function pathHashOfReproKey(key: Uint8Array): Uint8Array {
+  return key.subarray(key.length - 20);
 }

@@ -11,6 +11,7 @@ import { createDeciderChain, type DeciderChain, type DeciderSpec } from '../../n
 import { Decisions, type DecisionsInit } from '../../node/decisions.ts';
 import { FollowedLogs } from '../../node/followed-logs.ts';
 import { HttpServer, type HttpServerInit } from '../../node/http-server.ts';
+import type { LogStore } from '../../node/log-store.ts';
 import { Substituter, type SubstituterInit } from '../../node/substituter.ts';
 import { UpstreamCaches, type UpstreamCachesInit } from '../../node/upstream-caches.ts';
 import { generateNixSecretKey, type NixSecretKey } from '../../protocol/keys.ts';
@@ -31,7 +32,11 @@ export interface VoteFixture {
   /** The substituter's base URL, ending in '/'. */
   readonly url: string;
   readonly logs: ReadonlyMap<string, LogFixture>;
+  /** The user's database (follows, statistics). */
+  readonly db: Database;
   readonly followed: FollowedLogs;
+  /** The user's copy of a followed log (here: the builder's own store). */
+  store(logId: string): LogStore | undefined;
   readonly decisions: Decisions;
   readonly chain: DeciderChain;
   readonly upstreams: UpstreamCaches;
@@ -77,7 +82,9 @@ export async function openVoteFixture(options: VoteFixtureOptions): Promise<Vote
   return {
     url: `http://127.0.0.1:${port}/`,
     logs,
+    db,
     followed,
+    store: (id) => byId.get(id)?.store,
     decisions,
     chain,
     upstreams,

@@ -1,0 +1,262 @@
+/**
+ * Reproducibility statistics, kept incrementally as followed logs grow: per log (entries, paths), per
+ * pair of logs (paths both hold, paths they agree on), per path (its verdict, node/repro-record.ts), the
+ * index of mismatching paths, and per day the verdicts reached. Everything lives in the node's LevelDB
+ * (node/layout.ts, `repro!`), so requests read counters and one index range, never rescan the logs.
+ *
+ * Indexing: each log has a cursor (entries indexed). When a log grows (`update`, after a sync) its new
+ * entries are read in chunks, in order, from its verified local copy; each chunk is applied in ONE atomic
+ * batch (path records, mismatch index, counters, cursor), so a crash leaves counts that match the cursor
+ * exactly and indexing resumes where it stopped. Logs are indexed one at a time (a serial queue).
+ *
+ * Unfollowing a log keeps what it contributed (its entries were said); views list followed logs only.
+ */
+import { logger } from '@libp2p/logger';
+import { TILE_WIDTH } from '../protocol/constants.ts';
+import { decodeEntryBundle } from '../protocol/entry-bundle.ts';
+import { type BatchOp, type Database, writeBatch } from './database.ts';
+import { StoreCorruptError } from './errors.ts';
+import type { FollowedLogs } from './followed-logs.ts';
+import { REPRO_COUNTERS_KEY, reproLogKey, reproLogRange, reproMismatchKey, reproPathKey } from './layout.ts';
+import { type LogStore, pathHashBytes } from './log-store.ts';
+import {
+  type Counters,
+  decodeRecord,
+  digestsByLog,
+  encodeMismatch,
+  encodeRecord,
+  fingerprintDigest,
+  pairAgrees,
+  type RecordItem,
+  verdictOf,
+} from './repro-record.ts';
+import { ReproViews } from './repro-views.ts';
+
+const log = logger('trustix:repro');
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+export type { Counters };
+
+export interface ReproStatsComponents {
+  readonly db: Database;
+  readonly followed: FollowedLogs;
+  /** The verified local copy of a followed log. */
+  store(logId: string): LogStore | undefined;
+}
+
+export interface ReproStatsInit {
+  /** Entries applied per atomic batch. Default 4,096. */
+  readonly chunkEntries?: number;
+  /** The clock for daily buckets (UTC). Default Date.now. */
+  readonly now?: () => number;
+}
+
+/** A log's place in the statistics (`repro!l!<logId>`). */
+interface Registered {
+  readonly n: number;
+  indexed: number;
+}
+
+export class ReproStats extends EventTarget {
+  private readonly components: ReproStatsComponents;
+  private readonly chunkEntries: number;
+  private readonly now: () => number;
+  private counters: Counters = emptyCounters();
+  private readonly registry = new Map<string, Registered>();
+  private queue: Promise<void> = Promise.resolve();
+  private readonly pending = new Set<string>();
+  private running = false;
+  /** The read side: summaries, matrix, mismatch pages, daily series, path reports. */
+  readonly views: ReproViews;
+
+  constructor(components: ReproStatsComponents, init: ReproStatsInit = {}) {
+    super();
+    this.components = components;
+    this.chunkEntries = init.chunkEntries ?? 4096;
+    this.now = init.now ?? Date.now;
+    this.views = new ReproViews({
+      db: components.db,
+      followed: components.followed,
+      store: (id) => components.store(id),
+      counters: () => this.counters,
+      numberOf: (id) => this.registry.get(id)?.n,
+      logIdOf: (n) => [...this.registry].find(([, r]) => r.n === n)?.[0],
+      indexed: (id) => this.registry.get(id)?.indexed ?? 0,
+    });
+  }
+
+  /** Loads the counters and cursors, and indexes whatever the followed logs hold beyond them. */
+  async start(): Promise<void> {
+    const stored = await this.components.db.get(REPRO_COUNTERS_KEY);
+    try {
+      if (stored !== undefined) this.counters = JSON.parse(decoder.decode(stored)) as Counters;
+      for await (const [key, value] of this.components.db.iterator(reproLogRange())) {
+        const logId = decoder.decode(key.subarray(key.length - 64));
+        this.registry.set(logId, JSON.parse(decoder.decode(value)) as Registered);
+      }
+    } catch (cause) {
+      throw new StoreCorruptError('the reproducibility statistics are damaged', { cause });
+    }
+    this.running = true;
+    for (const f of this.components.followed.list()) this.update(f.logId);
+  }
+
+  /** Stops after the chunk in progress (its batch is written whole). */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.pending.clear();
+    await this.queue;
+  }
+
+  /** The log may have grown: index its new entries (coalesced; one log at a time). */
+  update(logId: string): void {
+    if (!this.running || this.pending.has(logId)) return;
+    this.pending.add(logId);
+    this.queue = this.queue.then(async () => {
+      this.pending.delete(logId);
+      try {
+        await this.indexLog(logId);
+      } catch (err) {
+        log.error('indexing %s: %s', logId, err);
+      }
+    });
+  }
+
+  /** Resolves once every update asked for so far is done. */
+  async idle(): Promise<void> {
+    let seen: Promise<void>;
+    do {
+      seen = this.queue;
+      await seen;
+    } while (seen !== this.queue);
+  }
+
+  private async indexLog(logId: string): Promise<void> {
+    const store = this.components.store(logId);
+    if (store === undefined || this.components.followed.get(logId) === undefined) return;
+    const reg = this.register(logId);
+    while (this.running && reg.indexed < store.size) {
+      const from = reg.indexed;
+      const to = Math.min(store.size, from + this.chunkEntries);
+      await this.applyChunk(logId, reg, await readEntries(store, from, to), to);
+    }
+    this.dispatchEvent(new CustomEvent('indexed', { detail: { logId, indexed: reg.indexed } }));
+  }
+
+  private register(logId: string): Registered {
+    let reg = this.registry.get(logId);
+    if (reg === undefined) {
+      const n = Math.max(-1, ...[...this.registry.values()].map((r) => r.n)) + 1;
+      if (n > 0xffff) throw new RangeError('more than 65,536 logs in the statistics');
+      reg = { n, indexed: 0 };
+      this.registry.set(logId, reg);
+    }
+    return reg;
+  }
+
+  /** Applies entries [reg.indexed, to) of one log in one atomic batch. */
+  private async applyChunk(logId: string, reg: Registered, entries: Uint8Array[], to: number): Promise<void> {
+    // Group by path: a chunk may hold several entries (rebuilds) of one path.
+    const byPath = new Map<string, { hash: Uint8Array; path: string; digests: string[] }>();
+    for (const entry of entries) {
+      const { path, hashPart } = pathOfEntry(entry);
+      const hash = pathHashBytes(hashPart);
+      const id = hashPart;
+      const group = byPath.get(id);
+      if (group === undefined) byPath.set(id, { hash, path, digests: [fingerprintDigest(entry)] });
+      else group.digests.push(fingerprintDigest(entry));
+    }
+    const groups = [...byPath.values()];
+    const records = await this.components.db.getMany(groups.map((g) => reproPathKey(g.hash)));
+    const next = structuredClone(this.counters) as Counters;
+    const n = reg.n;
+    const logCounts = slot(next.logs, n, () => ({ entries: 0, paths: 0 }));
+    logCounts.entries += entries.length;
+    const ops: BatchOp[] = [];
+    groups.forEach((g, i) => {
+      const items = decodeRecord(records[i]);
+      const before = digestsByLog(items);
+      const added: RecordItem[] = [];
+      for (const digest of g.digests)
+        if (
+          !items.some((it) => it.log === n && it.digest === digest) &&
+          !added.some((a) => a.digest === digest)
+        )
+          added.push({ log: n, digest });
+      if (added.length === 0) return;
+      const after = digestsByLog([...items, ...added]);
+      if (!before.has(n)) logCounts.paths++;
+      for (const [m, theirs] of after) {
+        if (m === n) continue;
+        const key = m < n ? `${m},${n}` : `${n},${m}`;
+        const pair = slot(next.pairs, key, (): [number, number] => [0, 0]);
+        const was = before.get(n);
+        if (was === undefined) pair[0]++;
+        else if (pairAgrees(was, before.get(m) ?? [])) pair[1]--;
+        if (pairAgrees(after.get(n)!, theirs)) pair[1]++;
+      }
+      const v0 = items.length === 0 ? undefined : verdictOf(before);
+      const v1 = verdictOf(after);
+      if (v0 !== undefined) next.paths[v0]--;
+      next.paths[v1]++;
+      ops.push({ type: 'put', key: reproPathKey(g.hash), value: encodeRecord([...items, ...added]) });
+      if (v1 === 'mismatch')
+        ops.push({
+          type: 'put',
+          key: reproMismatchKey(g.hash),
+          value: encodeMismatch([...after.keys()], g.path),
+        });
+    });
+    next.daily[new Date(this.now()).toISOString().slice(0, 10)] = [
+      next.paths.reproducible,
+      next.paths.mismatch,
+    ];
+    ops.push({
+      type: 'put',
+      key: reproLogKey(logId),
+      value: encoder.encode(JSON.stringify({ n, indexed: to })),
+    });
+    ops.push({ type: 'put', key: REPRO_COUNTERS_KEY, value: encoder.encode(JSON.stringify(next)) });
+    await writeBatch(this.components.db, ops);
+    this.counters = next;
+    reg.indexed = to;
+  }
+}
+
+/** `map[key]`, created by `make` when absent. */
+function slot<T>(map: Record<string, T>, key: string | number, make: () => T): T {
+  let value = map[key];
+  if (value === undefined) {
+    value = make();
+    map[key] = value;
+  }
+  return value;
+}
+
+function emptyCounters(): Counters {
+  return { paths: { reproducible: 0, mismatch: 0, inconclusive: 0 }, logs: {}, pairs: {}, daily: {} };
+}
+
+/** The store path an entry names (`1;<path>;...`) and its hash part; the entry was verified at sync. */
+function pathOfEntry(entry: Uint8Array): { path: string; hashPart: string } {
+  const end = entry.indexOf(0x3b, 2);
+  const path = decoder.decode(entry.subarray(2, end));
+  const slash = path.lastIndexOf('/');
+  return { path, hashPart: path.slice(slash + 1, slash + 33) };
+}
+
+/** Entries [from, to) of a log's verified copy, read bundle by bundle. */
+async function readEntries(store: LogStore, from: number, to: number): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for (let b = Math.floor(from / TILE_WIDTH); b * TILE_WIDTH < to; b++) {
+    const width = Math.min(TILE_WIDTH, store.size - b * TILE_WIDTH);
+    const bytes = await store.readTile({ kind: 'entries', index: b, width });
+    if (bytes === undefined) throw new StoreCorruptError(`entry bundle ${b} of ${store.logId} is missing`);
+    const entries = decodeEntryBundle(bytes, width);
+    const start = Math.max(from - b * TILE_WIDTH, 0);
+    const end = Math.min(to - b * TILE_WIDTH, width);
+    for (let i = start; i < end; i++) out.push(entries[i]!);
+  }
+  return out;
+}
