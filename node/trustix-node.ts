@@ -15,8 +15,7 @@ import type { CheckpointEvent } from './checkpoint-verdict.ts';
 import { controlOps } from './control-ops.ts';
 import { dataDir, loadKeys, type NodeKeys } from './data-dir.ts';
 import { type Database, openDatabase } from './database.ts';
-import { createDeciderChain, type DeciderSpec, parseDeciderSpec } from './decider.ts';
-import { Decisions, type DecisionsInit } from './decisions.ts';
+import type { Decisions } from './decisions.ts';
 import { FollowedLogs } from './followed-logs.ts';
 import { Follower, type FollowerInit } from './follower.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './gossip.ts';
@@ -30,25 +29,20 @@ import type { NixStoreInit } from './nix-store.ts';
 import { startOwnLog } from './own-log.ts';
 import { loadOrCreatePeerIdentity } from './peer-identity.ts';
 import { PeerSources } from './peer-sources.ts';
+import type { ReproStats } from './repro-stats.ts';
 import type { Sequencer, SequencerInit } from './sequencer.ts';
 import { SubmitServer } from './submit-server.ts';
-import { Substituter, type SubstituterInit } from './substituter.ts';
 import { TileExchange, type TileExchangeInit } from './tile-exchange.ts';
 import type { SourceFailedEvent } from './tile-source.ts';
-import { UpstreamCaches, type UpstreamCachesInit } from './upstream-caches.ts';
+import { startUserSide, type UserSide, type UserSideInit } from './user-side.ts';
 
 const log = logger('trustix:node');
 
 /** The HTTP port a node listens on by default (on 127.0.0.1). */
 export const DEFAULT_HTTP_PORT = 8565;
 
-/**
- * The vote when none is configured: a value at least half of the followed logs' weight agrees on, and
- * no other value as much (ties decide nothing).
- */
-export const DEFAULT_VOTE: readonly DeciderSpec[] = [parseDeciderSpec('threshold 1/2')];
-
-export interface TrustixNodeInit {
+/** Settings of a node; the user side's (vote, upstreams, substituter, statistics) are UserSideInit's. */
+export interface TrustixNodeInit extends UserSideInit {
   /** The data directory (keys, LevelDB, socket); a `node` needs it initialised (see initDataDir). */
   readonly dataDir: string;
   /** Default 'node'. */
@@ -66,15 +60,6 @@ export interface TrustixNodeInit {
   readonly providers?: LogProvidersInit;
   readonly tiles?: TileExchangeInit;
   readonly monitor?: CheckpointMonitorInit;
-  /** The vote: deciders tried in order until one decides. Default DEFAULT_VOTE. */
-  readonly vote?: readonly DeciderSpec[];
-  /** Relative script deciders are found from here. Default the working directory. */
-  readonly voteBaseDir?: string;
-  readonly decisions?: DecisionsInit;
-  /** Binary caches the substituter takes narinfos and NARs from. Default none (it then serves nothing). */
-  readonly upstreams?: readonly string[];
-  readonly upstreamCaches?: UpstreamCachesInit;
-  readonly substituter?: SubstituterInit;
 }
 
 interface Stoppable {
@@ -93,7 +78,7 @@ export class TrustixNode {
   private monitorValue: CheckpointMonitor | undefined;
   private libp2pValue: TrustixLibp2p | undefined;
   private http: HttpServer | undefined;
-  private decisionsValue: Decisions | undefined;
+  private userValue: UserSide | undefined;
 
   constructor(init: TrustixNodeInit) {
     this.init = init;
@@ -228,38 +213,29 @@ export class TrustixNode {
         started(follower);
       }
 
-      let substituter: Substituter | undefined;
+      let user: UserSide | undefined;
       if (keys !== undefined) {
-        const chain = await createDeciderChain(this.init.vote ?? DEFAULT_VOTE, {
-          ...(this.init.voteBaseDir !== undefined ? { baseDir: this.init.voteBaseDir } : {}),
-        });
-        started({ stop: () => chain.close() });
-        const decisions = new Decisions(
+        const ops = controlOps(this);
+        user = await startUserSide(
           {
+            db,
             followed,
-            chain,
-            store: (id) => follower?.get(id),
-            isForked: (id) => monitor.isForked(id),
+            follower,
+            monitor,
+            cacheKey: keys.cacheSecret,
+            storeDir,
+            control: (op) => ops[op]!({ op }),
           },
-          this.init.decisions,
+          this.init,
         );
-        decisions.start();
-        started(decisions);
-        this.decisionsValue = decisions;
-        const upstreams = new UpstreamCaches(this.init.upstreams ?? [], {
-          storeDir,
-          ...this.init.upstreamCaches,
-        });
-        substituter = new Substituter(
-          { decisions, upstreams, cacheKey: keys.cacheSecret },
-          { storeDir, ...this.init.substituter },
-        );
+        started(user);
+        this.userValue = user;
       }
 
       if (this.init.http !== false) {
         const http = new HttpServer({}, { port: DEFAULT_HTTP_PORT, ...this.init.http });
         http.register(new LogRoutes({ logs: directory }));
-        if (substituter !== undefined) http.register(substituter);
+        for (const routes of user?.routes ?? []) http.register(routes);
         await http.start();
         this.http = http;
         started(http);
@@ -332,9 +308,18 @@ export class TrustixNode {
 
   /** The vote over the followed logs (a `node` only). */
   get decisions(): Decisions {
-    if (this.decisionsValue === undefined)
-      throw new Error('this node takes no decisions (bootstrap role, or not started)');
-    return this.decisionsValue;
+    return this.user.decisions;
+  }
+
+  /** The reproducibility statistics (a `node` only). */
+  get stats(): ReproStats {
+    return this.user.stats;
+  }
+
+  private get user(): UserSide {
+    if (this.userValue === undefined)
+      throw new Error('this node has no user side (bootstrap role, or not started)');
+    return this.userValue;
   }
 
   /** The libp2p node (undefined without a network). */

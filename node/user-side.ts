@@ -1,0 +1,107 @@
+/**
+ * The user's side of a node, over the logs it follows: the vote (deciders and cached decisions), the
+ * substituter with its upstream caches, the reproducibility statistics, and the JSON API. Assembled
+ * here so that node/trustix-node.ts only wires parts together; started after the follower (the stores
+ * it reads) and stopped before it.
+ */
+import { logger } from '@libp2p/logger';
+import type { NixSecretKey } from '../protocol/keys.ts';
+import type { CheckpointMonitor } from './checkpoint-monitor.ts';
+import type { Database } from './database.ts';
+import { createDeciderChain, type DeciderSpec, parseDeciderSpec } from './decider.ts';
+import { Decisions, type DecisionsInit } from './decisions.ts';
+import type { FollowedLog, FollowedLogs } from './followed-logs.ts';
+import type { Follower } from './follower.ts';
+import { ApiRoutes, type ControlDocument } from './http-api.ts';
+import type { HttpRoutes } from './http-server.ts';
+import { ReproStats, type ReproStatsInit } from './repro-stats.ts';
+import { Substituter, type SubstituterInit } from './substituter.ts';
+import { UpstreamCaches, type UpstreamCachesInit } from './upstream-caches.ts';
+
+const log = logger('trustix:node');
+
+/**
+ * The vote when none is configured: a value at least half of the followed logs' weight agrees on, and
+ * no other value as much (ties decide nothing).
+ */
+export const DEFAULT_VOTE: readonly DeciderSpec[] = [parseDeciderSpec('threshold 1/2')];
+
+export interface UserSideInit {
+  /** The vote: deciders tried in order until one decides. Default DEFAULT_VOTE. */
+  readonly vote?: readonly DeciderSpec[];
+  /** Relative script deciders are found from here. Default the working directory. */
+  readonly voteBaseDir?: string;
+  readonly decisions?: DecisionsInit;
+  /** Binary caches the substituter takes narinfos and NARs from. Default none (it then serves nothing). */
+  readonly upstreams?: readonly string[];
+  readonly upstreamCaches?: UpstreamCachesInit;
+  readonly substituter?: SubstituterInit;
+  readonly stats?: ReproStatsInit;
+}
+
+export interface UserSideComponents {
+  readonly db: Database;
+  readonly followed: FollowedLogs;
+  /** Undefined without a network: then nothing is mirrored, and nothing decided. */
+  readonly follower: Follower | undefined;
+  readonly monitor: CheckpointMonitor;
+  readonly cacheKey: NixSecretKey;
+  readonly storeDir: string;
+  readonly control: ControlDocument;
+}
+
+export interface UserSide {
+  readonly decisions: Decisions;
+  readonly stats: ReproStats;
+  /** The substituter's and the API's HTTP routes. */
+  readonly routes: readonly HttpRoutes[];
+  stop(): Promise<void>;
+}
+
+export async function startUserSide(c: UserSideComponents, init: UserSideInit = {}): Promise<UserSide> {
+  const store = (id: string) => c.follower?.get(id);
+  const chain = await createDeciderChain(init.vote ?? DEFAULT_VOTE, {
+    ...(init.voteBaseDir !== undefined ? { baseDir: init.voteBaseDir } : {}),
+  });
+  const decisions = new Decisions(
+    { followed: c.followed, chain, store, isForked: (id) => c.monitor.isForked(id) },
+    init.decisions,
+  );
+  decisions.start();
+  const upstreams = new UpstreamCaches(init.upstreams ?? [], {
+    storeDir: c.storeDir,
+    ...init.upstreamCaches,
+  });
+  const substituter = new Substituter(
+    { decisions, upstreams, cacheKey: c.cacheKey },
+    { storeDir: c.storeDir, ...init.substituter },
+  );
+  const stats = new ReproStats({ db: c.db, followed: c.followed, store }, init.stats);
+  await stats.start();
+  const grew = (e: Event) => stats.update((e as CustomEvent<{ logId: string }>).detail.logId);
+  const followedOne = (e: Event) => stats.update((e as CustomEvent<FollowedLog>).detail.logId);
+  c.follower?.addEventListener('synced', grew);
+  c.followed.addEventListener('followed', followedOne);
+  const api = new ApiRoutes({
+    views: stats.views,
+    decide: (hashPart) => decisions.decide(hashPart),
+    control: c.control,
+  });
+  log(
+    'vote: %d decider(s); %d upstream cache(s)',
+    init.vote?.length ?? DEFAULT_VOTE.length,
+    upstreams.urls.length,
+  );
+  return {
+    decisions,
+    stats,
+    routes: [substituter, api],
+    async stop() {
+      c.follower?.removeEventListener('synced', grew);
+      c.followed.removeEventListener('followed', followedOne);
+      await stats.stop();
+      decisions.stop();
+      await chain.close();
+    },
+  };
+}
