@@ -6,6 +6,15 @@ import { request } from '../node/submit-client.js';
 import { dataDirOf, type GlobalOptions } from './global-options.ts';
 
 /** Sends `{op, ...fields}` to the node of the data directory and returns its answer. */
-export async function control(argv: GlobalOptions, op: string, fields: Record<string, unknown> = {}) {
-  return request(process.env['TRUSTIX_SOCKET'] || dataDir(dataDirOf(argv)).socket, { op, ...fields });
+export async function control(
+  argv: GlobalOptions,
+  op: string,
+  fields: Record<string, unknown> = {},
+  options: { timeoutMs?: number; maxAnswerBytes?: number } = {},
+) {
+  return request(
+    process.env['TRUSTIX_SOCKET'] || dataDir(dataDirOf(argv)).socket,
+    { op, ...fields },
+    options,
+  );
 }

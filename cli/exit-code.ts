@@ -25,9 +25,14 @@ export class NoConsensusError extends Error {
   override readonly name = 'NoConsensusError';
 }
 
+/** Builders disagree about a path (`challenge`, exit 3), after the report was printed. */
+export class MismatchFoundError extends Error {
+  override readonly name = 'MismatchFoundError';
+}
+
 export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof UsageError) return ExitCode.usage;
-  if (err instanceof NoConsensusError) return ExitCode.verification;
+  if (err instanceof NoConsensusError || err instanceof MismatchFoundError) return ExitCode.verification;
   // A config file that cannot be used is fixed like a bad flag.
   if (err instanceof ConfigError) return ExitCode.usage;
   if (err instanceof VerificationError) return ExitCode.verification;

@@ -7,6 +7,7 @@ import '../node/promise-with-resolvers.ts';
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { bootstrapCommand } from './commands/bootstrap.ts';
+import { challengeCommand } from './commands/challenge.ts';
 import { decideCommand } from './commands/decide.ts';
 import { followCommand, unfollowCommand } from './commands/follow.ts';
 import { importCacheCommand } from './commands/import-cache.ts';
@@ -32,6 +33,7 @@ const COMMANDS = [
   peersCommand,
   evidenceCommand,
   decideCommand,
+  challengeCommand,
   bootstrapCommand,
 ] as unknown as CommandModule<GlobalOptions, never>[];
 

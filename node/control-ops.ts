@@ -7,6 +7,7 @@ import { MalformedError } from '../protocol/errors.ts';
 import type { Evidence } from '../protocol/evidence.ts';
 import { parseLogKey } from '../protocol/keys.ts';
 import { parseHashPart, parseStorePath } from '../protocol/store-path.ts';
+import { challengeAll, challengePaths, checkPathList } from './challenge.ts';
 import type { PathDecision } from './decisions.ts';
 import type { ControlOp } from './submit-server.ts';
 import type { TrustixNode } from './trustix-node.ts';
@@ -103,6 +104,28 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
         ? await node.decisions.decide(parseStorePath(path, node.storeDir).hashPart, path)
         : await node.decisions.decide(parseHashPart(path));
       return decisionJson(path, decision);
+    },
+
+    /** `{paths?, closure?, after?, limit?}`: named paths (and closure), or a page of the whole challenge. */
+    async challenge(request) {
+      const { paths, closure, after, limit } = request;
+      if (closure !== undefined && typeof closure !== 'boolean')
+        throw new MalformedError('control request', 'closure must be a boolean');
+      if (paths !== undefined)
+        return {
+          ...(await challengePaths(node.stats.views, checkPathList(paths), {
+            closure: closure === true,
+            storeDir: node.storeDir,
+          })),
+        };
+      if (limit !== undefined && (typeof limit !== 'number' || !Number.isSafeInteger(limit)))
+        throw new MalformedError('control request', 'limit must be an integer');
+      return {
+        ...(await challengeAll(node.stats.views, {
+          ...(after !== undefined ? { after: text(request, 'after')! } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+        })),
+      };
     },
 
     async evidence() {

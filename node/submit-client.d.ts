@@ -11,7 +11,7 @@ export declare class SubmitError extends Error {
 export declare function request(
   path: string,
   body: unknown,
-  options?: { timeoutMs?: number },
+  options?: { timeoutMs?: number; maxAnswerBytes?: number },
 ): Promise<{ ok: true; [k: string]: unknown }>;
 export declare function submit(
   path: string,

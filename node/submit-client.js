@@ -2,7 +2,8 @@
 // post-build hook can load it without a TypeScript loader: the hook runs inside Nix's build loop and must
 // start in tens of milliseconds.
 //
-// Protocol (one request per connection, both directions one JSON line, at most 1 MiB):
+// Protocol (one request per connection, both directions one JSON line; requests at most 1 MiB, answers
+// at most 1 MiB unless the caller expects more, e.g. a challenge of a whole closure):
 //   -> {"op":"submit","submissions":[{"kind":"drv","drvPath":"/nix/store/…"} | {"kind":"path","path":…} | {"kind":"entry","entry":…}]}
 //   <- {"ok":true,"queued":N} once durably queued, or {"ok":false,"error":{"code":…,"message":…}}
 import { connect } from 'node:net';
@@ -32,7 +33,7 @@ export class SubmitError extends Error {
 }
 
 /** Sends one request and resolves with the node's answer; rejects with SubmitError. */
-export function request(path, body, { timeoutMs = 10_000 } = {}) {
+export function request(path, body, { timeoutMs = 10_000, maxAnswerBytes = MAX_MESSAGE_BYTES } = {}) {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
     const chunks = [];
@@ -54,12 +55,13 @@ export function request(path, body, { timeoutMs = 10_000 } = {}) {
     socket.on('connect', () => socket.write(`${JSON.stringify(body)}\n`));
     socket.on('data', (chunk) => {
       size += chunk.length;
-      if (size > MAX_MESSAGE_BYTES)
+      if (size > maxAnswerBytes)
         return finish(new SubmitError('ERR_TOO_LARGE', 'answer from the node is too large'));
       chunks.push(chunk);
+      // Only the new chunk can hold the end of the line: no re-scanning of a large answer.
+      if (!chunk.includes(0x0a)) return;
       const text = Buffer.concat(chunks).toString('utf8');
       const nl = text.indexOf('\n');
-      if (nl < 0) return;
       let answer;
       try {
         answer = JSON.parse(text.slice(0, nl));
