@@ -181,3 +181,16 @@ export class BadTileRequestError extends TrustixError {
     this.path = path;
   }
 }
+
+/** An external program (decompressor, diffoscope) that is missing, failed or timed out. */
+export class ExternalToolError extends TrustixError {
+  readonly tool: string;
+  readonly stderr: string;
+
+  constructor(tool: string, message: string, stderr = '', options?: ErrorOptions) {
+    const detail = stderr.trim().slice(0, 1000);
+    super('ERR_EXTERNAL_TOOL', `${tool}: ${message}${detail === '' ? '' : `: ${detail}`}`, options);
+    this.tool = tool;
+    this.stderr = stderr;
+  }
+}
