@@ -7,6 +7,7 @@
 import { logger } from '@libp2p/logger';
 import type { NixSecretKey } from '../protocol/keys.ts';
 import type { CheckpointMonitor } from './checkpoint-monitor.ts';
+import { DashboardRoutes } from './dashboard.ts';
 import type { Database } from './database.ts';
 import { createDeciderChain, type DeciderSpec, parseDeciderSpec } from './decider.ts';
 import { Decisions, type DecisionsInit } from './decisions.ts';
@@ -53,12 +54,14 @@ export interface UserSideComponents {
 export interface UserSide {
   readonly decisions: Decisions;
   readonly stats: ReproStats;
-  /** The substituter's and the API's HTTP routes. */
+  /** The substituter's, the API's and the dashboard's HTTP routes. */
   readonly routes: readonly HttpRoutes[];
   stop(): Promise<void>;
 }
 
 export async function startUserSide(c: UserSideComponents, init: UserSideInit = {}): Promise<UserSide> {
+  // First: nothing is started yet if its assets cannot be read.
+  const dashboard = await DashboardRoutes.open();
   const store = (id: string) => c.follower?.get(id);
   const chain = await createDeciderChain(init.vote ?? DEFAULT_VOTE, {
     ...(init.voteBaseDir !== undefined ? { baseDir: init.voteBaseDir } : {}),
@@ -95,7 +98,7 @@ export async function startUserSide(c: UserSideComponents, init: UserSideInit = 
   return {
     decisions,
     stats,
-    routes: [substituter, api],
+    routes: [substituter, api, dashboard],
     async stop() {
       c.follower?.removeEventListener('synced', grew);
       c.followed.removeEventListener('followed', followedOne);
