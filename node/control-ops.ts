@@ -8,6 +8,7 @@ import type { Evidence } from '../protocol/evidence.ts';
 import { parseLogKey } from '../protocol/keys.ts';
 import { parseHashPart, parseStorePath } from '../protocol/store-path.ts';
 import { challengeAll, challengePaths, checkPathList } from './challenge.ts';
+import { challengeDiff } from './challenge-diff.ts';
 import type { PathDecision } from './decisions.ts';
 import type { ControlOp } from './submit-server.ts';
 import type { TrustixNode } from './trustix-node.ts';
@@ -125,6 +126,20 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
           ...(after !== undefined ? { after: text(request, 'after')! } : {}),
           ...(limit !== undefined ? { limit } : {}),
         })),
+      };
+    },
+
+    /** `{hashPart}`: the file-level comparison of two differing NARs of a path (`challenge --diff`). */
+    async 'challenge-diff'(request) {
+      const hashPart = parseHashPart(text(request, 'hashPart')!);
+      const d = await challengeDiff(node.stats.views, node.upstreams, hashPart);
+      return {
+        a: d.a,
+        b: d.b,
+        identical: d.diff.identical,
+        truncated: d.diff.truncated,
+        differences: d.diff.differences,
+        text: d.text,
       };
     },
 

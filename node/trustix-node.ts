@@ -34,6 +34,7 @@ import type { Sequencer, SequencerInit } from './sequencer.ts';
 import { SubmitServer } from './submit-server.ts';
 import { TileExchange, type TileExchangeInit } from './tile-exchange.ts';
 import type { SourceFailedEvent } from './tile-source.ts';
+import type { UpstreamCaches } from './upstream-caches.ts';
 import { startUserSide, type UserSide, type UserSideInit } from './user-side.ts';
 
 const log = logger('trustix:node');
@@ -314,6 +315,11 @@ export class TrustixNode {
   /** The reproducibility statistics (a `node` only). */
   get stats(): ReproStats {
     return this.user.stats;
+  }
+
+  /** The upstream binary caches (a `node` only). */
+  get upstreams(): UpstreamCaches {
+    return this.user.upstreams;
   }
 
   private get user(): UserSide {

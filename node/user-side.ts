@@ -54,6 +54,8 @@ export interface UserSideComponents {
 export interface UserSide {
   readonly decisions: Decisions;
   readonly stats: ReproStats;
+  /** The upstream binary caches (the substituter's; also where `challenge --diff` fetches NARs). */
+  readonly upstreams: UpstreamCaches;
   /** The substituter's, the API's and the dashboard's HTTP routes. */
   readonly routes: readonly HttpRoutes[];
   stop(): Promise<void>;
@@ -98,6 +100,7 @@ export async function startUserSide(c: UserSideComponents, init: UserSideInit = 
   return {
     decisions,
     stats,
+    upstreams,
     routes: [substituter, api, dashboard],
     async stop() {
       c.follower?.removeEventListener('synced', grew);
