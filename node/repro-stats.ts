@@ -136,10 +136,34 @@ export class ReproStats extends EventTarget {
     const store = this.components.store(logId);
     if (store === undefined || this.components.followed.get(logId) === undefined) return;
     const reg = this.register(logId);
-    while (this.running && reg.indexed < store.size) {
-      const from = reg.indexed;
-      const to = Math.min(store.size, from + this.chunkEntries);
-      await this.applyChunk(logId, reg, await readEntries(store, from, to), to);
+    // Pipelined: chunk k+1 is read and computed while chunk k's batch is being written. Its path records
+    // may be read before that write lands, so the records chunk k wrote overlay what was read.
+    let working = this.counters;
+    let writing: Promise<void> = Promise.resolve();
+    let overlay = new Map<string, Uint8Array>();
+    let from = reg.indexed;
+    try {
+      while (this.running && from < store.size) {
+        const to = Math.min(store.size, from + this.chunkEntries);
+        const chunk = await this.prepareChunk(
+          logId,
+          reg.n,
+          working,
+          await readEntries(store, from, to),
+          to,
+          overlay,
+        );
+        await writing;
+        working = chunk.counters;
+        overlay = chunk.records;
+        writing = writeBatch(this.components.db, chunk.ops).then(() => {
+          this.counters = chunk.counters;
+          reg.indexed = to;
+        });
+        from = to;
+      }
+    } finally {
+      await writing;
     }
     this.dispatchEvent(new CustomEvent('indexed', { detail: { logId, indexed: reg.indexed } }));
   }
@@ -155,22 +179,37 @@ export class ReproStats extends EventTarget {
     return reg;
   }
 
-  /** Applies entries [reg.indexed, to) of one log in one atomic batch. */
-  private async applyChunk(logId: string, reg: Registered, entries: Uint8Array[], to: number): Promise<void> {
+  /**
+   * The atomic batch that applies `entries` (ending at `to`) of log number `n` on top of `counters`:
+   * path records, mismatch index, counters and cursor. `overlay` holds records newer than the database's.
+   */
+  private async prepareChunk(
+    logId: string,
+    n: number,
+    counters: Counters,
+    entries: Uint8Array[],
+    to: number,
+    overlay: ReadonlyMap<string, Uint8Array>,
+  ): Promise<{ ops: BatchOp[]; counters: Counters; records: Map<string, Uint8Array> }> {
     // Group by path: a chunk may hold several entries (rebuilds) of one path.
-    const byPath = new Map<string, { hash: Uint8Array; path: string; digests: string[] }>();
+    const byPath = new Map<string, { id: string; hash: Uint8Array; path: string; digests: string[] }>();
     for (const entry of entries) {
       const { path, hashPart } = pathOfEntry(entry);
-      const hash = pathHashBytes(hashPart);
-      const id = hashPart;
-      const group = byPath.get(id);
-      if (group === undefined) byPath.set(id, { hash, path, digests: [fingerprintDigest(entry)] });
+      const group = byPath.get(hashPart);
+      if (group === undefined)
+        byPath.set(hashPart, {
+          id: hashPart,
+          hash: pathHashBytes(hashPart),
+          path,
+          digests: [fingerprintDigest(entry)],
+        });
       else group.digests.push(fingerprintDigest(entry));
     }
     const groups = [...byPath.values()];
-    const records = await this.components.db.getMany(groups.map((g) => reproPathKey(g.hash)));
-    const next = structuredClone(this.counters) as Counters;
-    const n = reg.n;
+    const stored = await this.components.db.getMany(groups.map((g) => reproPathKey(g.hash)));
+    const records = groups.map((g, i) => overlay.get(g.id) ?? stored[i]);
+    const written = new Map<string, Uint8Array>();
+    const next = structuredClone(counters) as Counters;
     const logCounts = slot(next.logs, n, () => ({ entries: 0, paths: 0 }));
     logCounts.entries += entries.length;
     const ops: BatchOp[] = [];
@@ -200,7 +239,9 @@ export class ReproStats extends EventTarget {
       const v1 = verdictOf(after);
       if (v0 !== undefined) next.paths[v0]--;
       next.paths[v1]++;
-      ops.push({ type: 'put', key: reproPathKey(g.hash), value: encodeRecord([...items, ...added]) });
+      const record = encodeRecord([...items, ...added]);
+      written.set(g.id, record);
+      ops.push({ type: 'put', key: reproPathKey(g.hash), value: record });
       if (v1 === 'mismatch')
         ops.push({
           type: 'put',
@@ -218,9 +259,7 @@ export class ReproStats extends EventTarget {
       value: encoder.encode(JSON.stringify({ n, indexed: to })),
     });
     ops.push({ type: 'put', key: REPRO_COUNTERS_KEY, value: encoder.encode(JSON.stringify(next)) });
-    await writeBatch(this.components.db, ops);
-    this.counters = next;
-    reg.indexed = to;
+    return { ops, counters: next, records: written };
   }
 }
 
