@@ -8,6 +8,8 @@ const suites: Record<string, () => Promise<SuiteResult>> = {
   protocol: async () => (await import('./protocol.ts')).run(),
   log: async () => (await import('./log.ts')).run(),
   network: async () => (await import('./network.ts')).run(),
+  substituter: async () => (await import('./substituter.ts')).run(),
+  stats: async () => (await import('./stats.ts')).run(),
 };
 
 const wanted = process.argv.slice(2);
