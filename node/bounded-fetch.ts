@@ -78,10 +78,18 @@ async function getOnce(
   timeoutMs: number,
   signal: AbortSignal | undefined,
 ): Promise<FetchedBody | undefined> {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+  // One controller and one timer, cleared when done: AbortSignal.timeout() and any() stay armed (and
+  // hold memory) until they fire, thousands of them per second under a substituter's load.
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error(`no complete answer within ${timeoutMs} ms`));
+  }, timeoutMs);
+  const onAbort = () => controller.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const res = await fetch(url, { signal: combined, redirect: 'follow' });
+    const res = await fetch(url, { signal: controller.signal, redirect: 'follow' });
     if (res.status === 404 || res.status === 410) {
       await res.body?.cancel().catch(() => {});
       return undefined;
@@ -98,13 +106,16 @@ async function getOnce(
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     if (err instanceof TransientError || err instanceof TooLargeError || err instanceof FetchError) throw err;
-    if (timeout.aborted)
+    if (timedOut)
       throw new TransientError(`no complete answer within ${timeoutMs} ms`, undefined, { cause: err });
     // fetch reports network failures (refused, reset, DNS) as TypeError with the reason in `cause`.
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     throw new TransientError(cause?.code ?? cause?.message ?? (err as Error).message, undefined, {
       cause: err,
     });
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 

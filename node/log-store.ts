@@ -134,8 +134,7 @@ export class LogStore implements LogReader, HashReader {
     const data = await this.db.get(entryBundleKey(this.prefix, bundleIndex));
     if (data === undefined)
       throw new StoreCorruptError(`entry bundle ${bundleIndex} of ${this.logId} is missing`);
-    const width = this.hashTileInTree(0, bundleIndex)!.width;
-    return decodeEntryBundle(bundlePrefix(data, width), width)[index % TILE_WIDTH];
+    return entryInBundle(data, index % TILE_WIDTH);
   }
 
   /** Every entry for the store path with this hash part, oldest first (a rebuild may have several). */
@@ -244,6 +243,22 @@ export class LogStore implements LogReader, HashReader {
 /** The 20 raw bytes of a store path's hash part, the path index's key. */
 export function pathHashBytes(hashPart: string): Uint8Array {
   return decodeNix32(parseHashPart(hashPart), 20, 'store path hash');
+}
+
+/**
+ * Entry `position` of a stored bundle, by walking the length prefixes up to it (a bundle holds up to
+ * 256 entries: decoding all of them for one would cost ~100x more). A view, no copy.
+ */
+function entryInBundle(bundle: Uint8Array, position: number): Uint8Array {
+  let pos = 0;
+  for (let i = 0; i < position; i++) {
+    if (pos + 2 > bundle.length) throw new StoreCorruptError('stored entry bundle is truncated');
+    pos += 2 + bundle[pos]! * 256 + bundle[pos + 1]!;
+  }
+  if (pos + 2 > bundle.length) throw new StoreCorruptError('stored entry bundle is truncated');
+  const end = pos + 2 + bundle[pos]! * 256 + bundle[pos + 1]!;
+  if (end > bundle.length) throw new StoreCorruptError('stored entry bundle is truncated');
+  return bundle.subarray(pos + 2, end);
 }
 
 /** The first `count` entries of a stored bundle, as bundle bytes (a prefix: no copy). */

@@ -192,7 +192,7 @@ export class UpstreamCaches {
 
   private check(upstream: Upstream): Promise<boolean> {
     upstream.checked ??= upstream.cache
-      .info(AbortSignal.timeout(this.settings.narinfoTimeoutMs))
+      .info()
       .then((info) => {
         if (info.storeDir === this.settings.storeDir) return true;
         log.error(
