@@ -9,12 +9,12 @@
  * Record bytes (`repro!p!<hash20>`, node/layout.ts): a list of 18-byte items, one per distinct
  * (log, fingerprint) pair, in the order they were indexed:
  *
- *   u16be log number || first 16 bytes of SHA-256(fingerprint)
+ *   u16be log number || first 16 bytes of the entry's leaf hash, SHA-256(0x00 || fingerprint)
  *
  * A 128-bit digest stands in for the fingerprint: equal digests mean equal fingerprints for any input
- * a builder can produce, and the record stays small. Who said what exactly is read from the logs.
+ * a builder can produce, and the record stays small. The leaf hash is already in the log's level-0
+ * tiles, verified. Who said what exactly is read from the logs.
  */
-import { createHash } from 'node:crypto';
 import { encodeNix32 } from '../protocol/nix32.ts';
 import { StoreCorruptError } from './errors.ts';
 import { pathHashOfReproKey } from './layout.ts';
@@ -24,16 +24,14 @@ export type Verdict = 'reproducible' | 'mismatch' | 'inconclusive';
 const ITEM = 18;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const DIGEST = 16;
+/** Bytes of a digest: the first 16 of the leaf hash. */
+export const DIGEST_BYTES = 16;
+const DIGEST = DIGEST_BYTES;
 
 export interface RecordItem {
   readonly log: number;
   /** The 16-byte digest as a latin1 string: one character per byte, cheap to compare and to make. */
   readonly digest: string;
-}
-
-export function fingerprintDigest(entry: Uint8Array): string {
-  return createHash('sha256').update(entry).digest().toString('latin1', 0, DIGEST);
 }
 
 export function decodeRecord(bytes: Uint8Array | undefined): RecordItem[] {

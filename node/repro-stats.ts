@@ -12,7 +12,7 @@
  * Unfollowing a log keeps what it contributed (its entries were said); views list followed logs only.
  */
 import { logger } from '@libp2p/logger';
-import { TILE_WIDTH } from '../protocol/constants.ts';
+import { HASH_SIZE, TILE_WIDTH } from '../protocol/constants.ts';
 import { decodeEntryBundle } from '../protocol/entry-bundle.ts';
 import { type BatchOp, type Database, writeBatch } from './database.ts';
 import { StoreCorruptError } from './errors.ts';
@@ -21,11 +21,11 @@ import { REPRO_COUNTERS_KEY, reproLogKey, reproLogRange, reproMismatchKey, repro
 import { type LogStore, pathHashBytes } from './log-store.ts';
 import {
   type Counters,
+  DIGEST_BYTES,
   decodeRecord,
   digestsByLog,
   encodeMismatch,
   encodeRecord,
-  fingerprintDigest,
   pairAgrees,
   type RecordItem,
   verdictOf,
@@ -187,24 +187,19 @@ export class ReproStats extends EventTarget {
     logId: string,
     n: number,
     counters: Counters,
-    entries: Uint8Array[],
+    { entries, digests }: ChunkEntries,
     to: number,
     overlay: ReadonlyMap<string, Uint8Array>,
   ): Promise<{ ops: BatchOp[]; counters: Counters; records: Map<string, Uint8Array> }> {
     // Group by path: a chunk may hold several entries (rebuilds) of one path.
-    const byPath = new Map<string, { id: string; hash: Uint8Array; path: string; digests: string[] }>();
-    for (const entry of entries) {
-      const { path, hashPart } = pathOfEntry(entry);
+    const byPath = new Map<string, { id: string; hash: Uint8Array; entry: Uint8Array; digests: string[] }>();
+    entries.forEach((entry, i) => {
+      const hashPart = hashPartOfEntry(entry);
       const group = byPath.get(hashPart);
       if (group === undefined)
-        byPath.set(hashPart, {
-          id: hashPart,
-          hash: pathHashBytes(hashPart),
-          path,
-          digests: [fingerprintDigest(entry)],
-        });
-      else group.digests.push(fingerprintDigest(entry));
-    }
+        byPath.set(hashPart, { id: hashPart, hash: pathHashBytes(hashPart), entry, digests: [digests[i]!] });
+      else group.digests.push(digests[i]!);
+    });
     const groups = [...byPath.values()];
     const stored = await this.components.db.getMany(groups.map((g) => reproPathKey(g.hash)));
     const records = groups.map((g, i) => overlay.get(g.id) ?? stored[i]);
@@ -246,7 +241,7 @@ export class ReproStats extends EventTarget {
         ops.push({
           type: 'put',
           key: reproMismatchKey(g.hash),
-          value: encodeMismatch([...after.keys()], g.path),
+          value: encodeMismatch([...after.keys()], pathOfEntry(g.entry)),
         });
     });
     next.daily[new Date(this.now()).toISOString().slice(0, 10)] = [
@@ -278,24 +273,51 @@ function emptyCounters(): Counters {
 }
 
 /** The store path an entry names (`1;<path>;...`) and its hash part; the entry was verified at sync. */
-function pathOfEntry(entry: Uint8Array): { path: string; hashPart: string } {
-  const end = entry.indexOf(0x3b, 2);
-  const path = decoder.decode(entry.subarray(2, end));
-  const slash = path.lastIndexOf('/');
-  return { path, hashPart: path.slice(slash + 1, slash + 33) };
+function pathOfEntry(entry: Uint8Array): string {
+  return decoder.decode(entry.subarray(2, entry.indexOf(0x3b, 2)));
 }
 
-/** Entries [from, to) of a log's verified copy, read bundle by bundle. */
-async function readEntries(store: LogStore, from: number, to: number): Promise<Uint8Array[]> {
-  const out: Uint8Array[] = [];
+/** The hash part of the store path an entry names: the 32 characters after the path's last '/'. */
+function hashPartOfEntry(entry: Uint8Array): string {
+  const end = entry.indexOf(0x3b, 2);
+  const slash = entry.lastIndexOf(0x2f, end);
+  return Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength).toString(
+    'latin1',
+    slash + 1,
+    slash + 33,
+  );
+}
+
+/** Entries of a chunk with their digests. */
+interface ChunkEntries {
+  readonly entries: Uint8Array[];
+  readonly digests: string[];
+}
+
+/**
+ * Entries [from, to) of a log's verified copy, read bundle by bundle, with their digests: the first 16
+ * bytes of their leaf hashes (SHA-256(0x00 || entry)), read from the level-0 hash tile next to each
+ * bundle, already computed and verified, so indexing hashes nothing.
+ */
+async function readEntries(store: LogStore, from: number, to: number): Promise<ChunkEntries> {
+  const entries: Uint8Array[] = [];
+  const digests: string[] = [];
   for (let b = Math.floor(from / TILE_WIDTH); b * TILE_WIDTH < to; b++) {
     const width = Math.min(TILE_WIDTH, store.size - b * TILE_WIDTH);
-    const bytes = await store.readTile({ kind: 'entries', index: b, width });
-    if (bytes === undefined) throw new StoreCorruptError(`entry bundle ${b} of ${store.logId} is missing`);
-    const entries = decodeEntryBundle(bytes, width);
+    const [bytes, hashes] = await Promise.all([
+      store.readTile({ kind: 'entries', index: b, width }),
+      store.readTile({ kind: 'hash', level: 0, index: b, width }),
+    ]);
+    if (bytes === undefined || hashes === undefined)
+      throw new StoreCorruptError(`entry bundle or tile ${b} of ${store.logId} is missing`);
+    const decoded = decodeEntryBundle(bytes, width);
+    const leaves = Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength);
     const start = Math.max(from - b * TILE_WIDTH, 0);
     const end = Math.min(to - b * TILE_WIDTH, width);
-    for (let i = start; i < end; i++) out.push(entries[i]!);
+    for (let i = start; i < end; i++) {
+      entries.push(decoded[i]!);
+      digests.push(leaves.toString('latin1', i * HASH_SIZE, i * HASH_SIZE + DIGEST_BYTES));
+    }
   }
-  return out;
+  return { entries, digests };
 }
