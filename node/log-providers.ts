@@ -27,6 +27,12 @@ export interface LogProvidersInit {
   /** Time and result bound of one lookup. Defaults 10 s and 20 peers. */
   readonly findTimeoutMs?: number;
   readonly maxProviders?: number;
+  /**
+   * First retry after a failed provide (doubling, up to the reprovide interval): a first provide often
+   * fails while the routing table is still empty, and waiting a whole reprovide interval would leave the
+   * log unfindable for hours. Default 5 s.
+   */
+  readonly retryDelayMs?: number;
 }
 
 export interface LogProvidersComponents {
@@ -40,6 +46,7 @@ export class LogProviders {
   private readonly init: Required<LogProvidersInit>;
   private readonly held = new Set<string>();
   private readonly providing = new Map<string, Promise<void>>();
+  private readonly retries = new Map<string, { timer: NodeJS.Timeout; delay: number }>();
   private timer: NodeJS.Timeout | undefined;
   private abort: AbortController | undefined;
 
@@ -50,6 +57,7 @@ export class LogProviders {
       provideTimeoutMs: 60_000,
       findTimeoutMs: 10_000,
       maxProviders: 20,
+      retryDelayMs: 5_000,
       ...init,
     };
   }
@@ -64,6 +72,8 @@ export class LogProviders {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    for (const r of this.retries.values()) clearTimeout(r.timer);
+    this.retries.clear();
     this.abort?.abort();
     await Promise.allSettled(this.providing.values());
   }
@@ -78,6 +88,8 @@ export class LogProviders {
   /** Stops announcing `logId` (its record expires on its own). */
   withdraw(logId: string): void {
     this.held.delete(logId);
+    clearTimeout(this.retries.get(logId)?.timer);
+    this.retries.delete(logId);
   }
 
   /** Peers that provide `logId`, at most maxProviders, within findTimeoutMs; never this node. */
@@ -109,8 +121,21 @@ export class LogProviders {
     const job = this.components.contentRouting
       .provide(logCid(logId), { signal })
       .then(
-        () => log('provided %s', logId),
-        (err: unknown) => log('providing %s failed (retried at the next reprovide): %s', logId, err),
+        () => {
+          log('provided %s', logId);
+          this.retries.delete(logId);
+        },
+        (err: unknown) => {
+          if (this.abort?.signal.aborted || !this.held.has(logId)) return;
+          const delay = Math.min(
+            (this.retries.get(logId)?.delay ?? this.init.retryDelayMs / 2) * 2,
+            this.init.reprovideIntervalMs,
+          );
+          log('providing %s failed (retried in %d ms): %s', logId, delay, err);
+          const timer = setTimeout(() => this.provideInBackground(logId), delay);
+          timer.unref();
+          this.retries.set(logId, { timer, delay });
+        },
       )
       .finally(() => this.providing.delete(logId));
     this.providing.set(logId, job);

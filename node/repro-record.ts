@@ -116,3 +116,63 @@ export function decodeMismatch(
     path: decoder.decode(buf.subarray(2 + 2 * count)),
   };
 }
+
+/** What adding one log's values for a path changes in the statistics. */
+export interface RecordChange {
+  /** The new record bytes. */
+  readonly record: Uint8Array;
+  /** The verdict before (undefined: no log held the path) and after. */
+  readonly before: Verdict | undefined;
+  readonly after: Verdict;
+  /** The log did not hold the path before. */
+  readonly newForLog: boolean;
+  /** For every other log holding the path: [its number, change of "shared", change of "agree"]. */
+  readonly pairs: readonly (readonly [number, number, number])[];
+  /** Every log holding the path afterwards. */
+  readonly logs: readonly number[];
+}
+
+/**
+ * Adds log `n`'s `digests` for a path to its stored record; undefined when the record already holds
+ * them all (nothing changes).
+ */
+export function addToRecord(
+  stored: Uint8Array | undefined,
+  n: number,
+  digests: readonly string[],
+): RecordChange | undefined {
+  const items = decodeRecord(stored);
+  const added: RecordItem[] = [];
+  for (const digest of digests) {
+    let known = added.some((a) => a.digest === digest);
+    for (let i = 0; !known && i < items.length; i++)
+      known = items[i]!.log === n && items[i]!.digest === digest;
+    if (!known) added.push({ log: n, digest });
+  }
+  if (added.length === 0) return undefined;
+  const all = items.length === 0 ? added : [...items, ...added];
+  const record = encodeRecord(all);
+  // The common case: the first log to hold the path.
+  if (items.length === 0)
+    return { record, before: undefined, after: 'inconclusive', newForLog: true, pairs: [], logs: [n] };
+  const before = digestsByLog(items);
+  const after = digestsByLog(all);
+  const was = before.get(n);
+  const now = after.get(n)!;
+  const pairs: (readonly [number, number, number])[] = [];
+  for (const [m, theirs] of after) {
+    if (m === n) continue;
+    const shared = was === undefined ? 1 : 0;
+    const agree =
+      (pairAgrees(now, theirs) ? 1 : 0) - (was !== undefined && pairAgrees(was, before.get(m) ?? []) ? 1 : 0);
+    pairs.push([m, shared, agree]);
+  }
+  return {
+    record,
+    before: verdictOf(before),
+    after: verdictOf(after),
+    newForLog: was === undefined,
+    pairs,
+    logs: [...after.keys()],
+  };
+}

@@ -19,17 +19,7 @@ import { StoreCorruptError } from './errors.ts';
 import type { FollowedLogs } from './followed-logs.ts';
 import { REPRO_COUNTERS_KEY, reproLogKey, reproLogRange, reproMismatchKey, reproPathKey } from './layout.ts';
 import { type LogStore, pathHashBytes } from './log-store.ts';
-import {
-  type Counters,
-  DIGEST_BYTES,
-  decodeRecord,
-  digestsByLog,
-  encodeMismatch,
-  encodeRecord,
-  pairAgrees,
-  type RecordItem,
-  verdictOf,
-} from './repro-record.ts';
+import { addToRecord, type Counters, DIGEST_BYTES, encodeMismatch } from './repro-record.ts';
 import { ReproViews } from './repro-views.ts';
 
 const log = logger('trustix:repro');
@@ -209,39 +199,23 @@ export class ReproStats extends EventTarget {
     logCounts.entries += entries.length;
     const ops: BatchOp[] = [];
     groups.forEach((g, i) => {
-      const items = decodeRecord(records[i]);
-      const before = digestsByLog(items);
-      const added: RecordItem[] = [];
-      for (const digest of g.digests)
-        if (
-          !items.some((it) => it.log === n && it.digest === digest) &&
-          !added.some((a) => a.digest === digest)
-        )
-          added.push({ log: n, digest });
-      if (added.length === 0) return;
-      const after = digestsByLog([...items, ...added]);
-      if (!before.has(n)) logCounts.paths++;
-      for (const [m, theirs] of after) {
-        if (m === n) continue;
-        const key = m < n ? `${m},${n}` : `${n},${m}`;
-        const pair = slot(next.pairs, key, (): [number, number] => [0, 0]);
-        const was = before.get(n);
-        if (was === undefined) pair[0]++;
-        else if (pairAgrees(was, before.get(m) ?? [])) pair[1]--;
-        if (pairAgrees(after.get(n)!, theirs)) pair[1]++;
+      const change = addToRecord(records[i], n, g.digests);
+      if (change === undefined) return;
+      if (change.newForLog) logCounts.paths++;
+      for (const [m, shared, agree] of change.pairs) {
+        const pair = slot(next.pairs, m < n ? `${m},${n}` : `${n},${m}`, (): [number, number] => [0, 0]);
+        pair[0] += shared;
+        pair[1] += agree;
       }
-      const v0 = items.length === 0 ? undefined : verdictOf(before);
-      const v1 = verdictOf(after);
-      if (v0 !== undefined) next.paths[v0]--;
-      next.paths[v1]++;
-      const record = encodeRecord([...items, ...added]);
-      written.set(g.id, record);
-      ops.push({ type: 'put', key: reproPathKey(g.hash), value: record });
-      if (v1 === 'mismatch')
+      if (change.before !== undefined) next.paths[change.before]--;
+      next.paths[change.after]++;
+      written.set(g.id, change.record);
+      ops.push({ type: 'put', key: reproPathKey(g.hash), value: change.record });
+      if (change.after === 'mismatch')
         ops.push({
           type: 'put',
           key: reproMismatchKey(g.hash),
-          value: encodeMismatch([...after.keys()], pathOfEntry(g.entry)),
+          value: encodeMismatch(change.logs, pathOfEntry(g.entry)),
         });
     });
     next.daily[new Date(this.now()).toISOString().slice(0, 10)] = [

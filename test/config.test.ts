@@ -47,7 +47,11 @@ const BAD: [string, string, RegExp][] = [
   ['unknown option', '{\n  "vot": []\n}', /:2: vot: unknown option/],
   ['option given twice', '{\n  "vote": ["trust a"],\n  "vote": ["trust b"]\n}', /:3: vote: given twice/],
   ['empty vote', '{ "vote": [] }', /:1: vote: needs at least one decider/],
-  ['bad shorthand', '{\n\n  "vote": ["threshold 5/4"]\n}', /:3: vote\[0\]: malformed decider: "5\/4" is more than 1/],
+  [
+    'bad shorthand',
+    '{\n\n  "vote": ["threshold 5/4"]\n}',
+    /:3: vote\[0\]: malformed decider: "5\/4" is more than 1/,
+  ],
   ['unknown decider', '{ "vote": [{ "majority": 1 }] }', /vote\[0\]\.majority: unknown decider/],
   [
     'threshold without fraction',
