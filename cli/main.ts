@@ -8,6 +8,7 @@ import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { bootstrapCommand } from './commands/bootstrap.ts';
 import { challengeCommand } from './commands/challenge.ts';
+import { configCommand } from './commands/config.ts';
 import { decideCommand } from './commands/decide.ts';
 import { followCommand, unfollowCommand } from './commands/follow.ts';
 import { importCacheCommand } from './commands/import-cache.ts';
@@ -34,6 +35,7 @@ const COMMANDS = [
   evidenceCommand,
   decideCommand,
   challengeCommand,
+  configCommand,
   bootstrapCommand,
 ] as unknown as CommandModule<GlobalOptions, never>[];
 

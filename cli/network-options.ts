@@ -1,9 +1,9 @@
 /**
  * The network flags `start` and `bootstrap` share: --listen, --announce, --bootstrap.
  */
-import { multiaddr } from '@multiformats/multiaddr';
 import type { Argv } from 'yargs';
 import { DEFAULT_BOOTSTRAP_PEERS } from '../bootstrap/peers.ts';
+import { parseMultiaddr } from '../node/config.ts';
 import { DEFAULT_LISTEN, type Libp2pNodeInit } from '../node/libp2p-node.ts';
 import { UsageError } from './exit-code.ts';
 import type { GlobalOptions } from './global-options.ts';
@@ -37,10 +37,7 @@ function addrs(list: readonly string[] | undefined, flag: string, needPeer = fal
   if (list === undefined) return undefined;
   return list.map((a) => {
     try {
-      const m = multiaddr(a);
-      if (needPeer && m.getComponents().at(-1)?.name !== 'p2p')
-        throw new Error('no /p2p/<PeerId> at the end');
-      return m.toString();
+      return parseMultiaddr(a, needPeer);
     } catch (err) {
       throw new UsageError(`${flag} ${a}: not a usable multiaddr (${(err as Error).message})`);
     }

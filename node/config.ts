@@ -1,15 +1,20 @@
 /**
- * The node's configuration file: JSON with comments (`//`, `/* *\/`) and trailing commas allowed,
- * `<data-dir>/config.json` by default (`--config FILE`). Read and validated once at start; every
- * error names the file, the line and the option. Unknown options are errors (a typo must not be
- * silently ignored). Command-line flags override the file.
+ * The node's configuration file: `<data-dir>/config.json` by default (`--config FILE`), JSON with
+ * comments and trailing commas (node/config-file.ts). Read and validated once at start; every error
+ * names the file, the line and the option, and unknown options are errors (a typo must not be silently
+ * ignored). Command-line flags override the file. Every option, its default and an example:
+ * docs/CLI.md, "The config file".
  *
  *   {
- *     // The vote: deciders tried in order until one decides (node/decider.ts).
+ *     "http": "127.0.0.1:8565",
+ *     "listen": ["/ip4/0.0.0.0/tcp/8566"], "announce": [], "bootstrap": ["/dns4/…/p2p/12D3…"],
+ *     "maxConnections": 300,
+ *     "follow": [{ "log": "mercury+0f1e2d3c+AQ…", "name": "mercury", "weight": 2 }],
  *     "vote": ["threshold 3/4", "trust cache.nixos.org-1"],
- *     // Binary caches the substituter takes narinfos and NARs from.
  *     "upstreams": ["https://cache.nixos.org", "file:///srv/nix-cache"],
- *     "substituter": { "priority": 30 }
+ *     "substituter": { "priority": 30 },
+ *     "batch": { "intervalMs": 500, "maxSubmissions": 10000 },
+ *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000 }
  *   }
  *
  * A decider is a shorthand string (parseDeciderSpec) or an object:
@@ -17,201 +22,200 @@
  *   { "trust": "NAME" }
  *   { "script": "./decide.mjs", "timeoutMs": 1000 }       relative to the config file's directory
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { type Node, type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser';
-import { TrustixError } from '../protocol/errors.ts';
+import { multiaddr } from '@multiformats/multiaddr';
+import type { Node } from 'jsonc-parser';
+import { parseLogKey } from '../protocol/keys.ts';
 import { openBinaryCache } from './binary-cache.ts';
+import { ConfigReader, readConfigText } from './config-file.ts';
 import { checkDeciderSpec, type DeciderSpec, parseDeciderSpec, parseFraction } from './decider.ts';
+import { MAX_WEIGHT } from './followed-logs.ts';
 
-/** Largest config file read. */
-export const MAX_CONFIG_BYTES = 1024 * 1024;
+export { ConfigError, MAX_CONFIG_BYTES } from './config-file.ts';
+
+/** A log to follow, from the config file. */
+export interface ConfiguredLog {
+  /** A vkey or Nix public key. */
+  readonly log: string;
+  readonly name?: string;
+  readonly weight?: number;
+}
 
 export interface TrustixConfig {
-  /** The file it came from (undefined: built-in defaults). */
+  /** The file it came from (undefined: none). */
   readonly file?: string;
+  readonly http?: { readonly host: string; readonly port: number };
+  readonly listen?: readonly string[];
+  readonly announce?: readonly string[];
+  readonly bootstrap?: readonly string[];
+  readonly maxConnections?: number;
+  readonly follow?: readonly ConfiguredLog[];
   readonly vote?: readonly DeciderSpec[];
   readonly upstreams?: readonly string[];
   readonly substituter?: { readonly priority?: number };
+  readonly batch?: { readonly intervalMs?: number; readonly maxSubmissions?: number };
+  readonly sync?: {
+    readonly maxConcurrentSyncs?: number;
+    readonly retryDelayMs?: number;
+    readonly maxRetryDelayMs?: number;
+  };
 }
 
-/** A config file that cannot be used; the message names the file, line and option. */
-export class ConfigError extends TrustixError {
-  readonly file: string;
-  readonly line: number | undefined;
-
-  constructor(file: string, line: number | undefined, message: string, options?: ErrorOptions) {
-    super('ERR_CONFIG', `${file}${line === undefined ? '' : `:${line}`}: ${message}`, options);
-    this.file = file;
-    this.line = line;
-  }
-}
+type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
 
 /**
  * Reads the config file. A missing file is the empty configuration unless `required` (a file named
  * with --config must exist). ConfigError for anything unusable.
  */
 export async function loadConfig(file: string, required = false): Promise<TrustixConfig> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !required) return {};
-    throw new ConfigError(file, undefined, `cannot read: ${(err as Error).message}`, { cause: err });
-  }
-  if (bytes.length > MAX_CONFIG_BYTES)
-    throw new ConfigError(file, undefined, `larger than ${MAX_CONFIG_BYTES} bytes`);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch (cause) {
-    throw new ConfigError(file, undefined, 'not UTF-8 text', { cause });
-  }
-  return parseConfig(text, file);
+  const text = await readConfigText(file, required);
+  return text === undefined ? {} : parseConfig(text, file);
+}
+
+/** `HOST:PORT` or `[IPv6]:PORT`. */
+export function parseHttpAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || !Number.isInteger(port) || port > 65_535)
+    throw new Error(`expected HOST:PORT (e.g. 127.0.0.1:8565), not ${JSON.stringify(text.slice(0, 100))}`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** A multiaddr, canonical; with `peer`, it must end in /p2p/<PeerId>. */
+export function parseMultiaddr(text: string, peer = false): string {
+  const m = multiaddr(text);
+  if (peer && m.getComponents().at(-1)?.name !== 'p2p') throw new Error('no /p2p/<PeerId> at the end');
+  return m.toString();
 }
 
 /** Parses and validates config text; `file` names it in errors and anchors relative paths. */
 export function parseConfig(text: string, file: string): TrustixConfig {
-  if (text.trim() === '') return { file };
-  const errors: ParseError[] = [];
-  const root = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false });
-  const lineOf = (offset: number) => {
-    let line = 1;
-    for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) line++;
-    return line;
-  };
-  const first = errors[0];
-  if (first !== undefined)
-    throw new ConfigError(file, lineOf(first.offset), `not valid JSON: ${printParseErrorCode(first.error)}`);
-  if (root === undefined) return { file };
-  const fail = (node: Node, option: string, message: string): never => {
-    throw new ConfigError(file, lineOf(node.offset), `${option}: ${message}`);
-  };
-  if (root.type !== 'object') fail(root, 'config', 'expected an object { ... }');
-
-  const config: {
-    file: string;
-    vote?: DeciderSpec[];
-    upstreams?: string[];
-    substituter?: { priority?: number };
-  } = { file };
-  for (const [key, value] of properties(root, fail)) {
-    const option = key.value as string;
-    switch (option) {
-      case 'vote':
-        config.vote = arrayOf(value, option, fail).map((item, i) =>
-          decider(item, `vote[${i}]`, dirname(resolve(file)), fail),
-        );
-        if (config.vote.length === 0) fail(value, option, 'needs at least one decider');
-        break;
-      case 'upstreams':
-        config.upstreams = arrayOf(value, option, fail).map((item, i) => {
-          const url = stringOf(item, `upstreams[${i}]`, fail);
-          try {
-            return openBinaryCache(url).url;
-          } catch (err) {
-            return fail(item, `upstreams[${i}]`, (err as Error).message);
-          }
-        });
-        break;
-      case 'substituter': {
-        if (value.type !== 'object') fail(value, option, 'expected an object');
-        config.substituter = {};
-        for (const [k, v] of properties(value, fail)) {
-          if (k.value === 'priority') {
-            if (v.type !== 'number' || !Number.isSafeInteger(v.value) || v.value < 0 || v.value > 1_000_000)
-              fail(v, 'substituter.priority', 'expected a whole number 0..1000000');
-            config.substituter.priority = v.value as number;
-          } else fail(k, `substituter.${k.value}`, 'unknown option');
-        }
-        break;
-      }
-      default:
-        fail(key, option, 'unknown option (known: vote, upstreams, substituter)');
-    }
-  }
+  const r = new ConfigReader(file, text);
+  const root = r.root();
+  const config: Mutable<TrustixConfig> = { file };
+  if (root === undefined) return config;
+  const addrs = (peer: boolean) => (v: Node, o: string) =>
+    r.array(v, o).map((item, i) => r.parsed(item, `${o}[${i}]`, (t) => parseMultiaddr(t, peer)));
+  r.object(root, 'config', {
+    http: (v, o) => {
+      config.http = r.parsed(v, o, parseHttpAddress);
+    },
+    listen: (v, o) => {
+      config.listen = addrs(false)(v, o);
+    },
+    announce: (v, o) => {
+      config.announce = addrs(false)(v, o);
+    },
+    bootstrap: (v, o) => {
+      config.bootstrap = addrs(true)(v, o);
+    },
+    maxConnections: (v, o) => {
+      config.maxConnections = r.integer(v, o, 1, 100_000);
+    },
+    follow: (v, o) => {
+      config.follow = r.array(v, o).map((item, i) => followed(r, item, `${o}[${i}]`));
+    },
+    vote: (v, o) => {
+      config.vote = r.array(v, o).map((item, i) => decider(r, item, `${o}[${i}]`, dirname(resolve(file))));
+      if (config.vote.length === 0) r.fail(v, o, 'needs at least one decider');
+    },
+    upstreams: (v, o) => {
+      config.upstreams = r
+        .array(v, o)
+        .map((item, i) => r.parsed(item, `${o}[${i}]`, (u) => openBinaryCache(u).url));
+    },
+    substituter: (v, o) => {
+      const s: Mutable<NonNullable<TrustixConfig['substituter']>> = {};
+      r.object(v, o, { priority: (x, p) => (s.priority = r.integer(x, p, 0, 1_000_000)) });
+      config.substituter = s;
+    },
+    batch: (v, o) => {
+      const b: Mutable<NonNullable<TrustixConfig['batch']>> = {};
+      r.object(v, o, {
+        intervalMs: (x, p) => (b.intervalMs = r.integer(x, p, 0, 60_000)),
+        maxSubmissions: (x, p) => (b.maxSubmissions = r.integer(x, p, 1, 1_000_000)),
+      });
+      config.batch = b;
+    },
+    sync: (v, o) => {
+      const s: Mutable<NonNullable<TrustixConfig['sync']>> = {};
+      r.object(v, o, {
+        maxConcurrentSyncs: (x, p) => (s.maxConcurrentSyncs = r.integer(x, p, 1, 64)),
+        retryDelayMs: (x, p) => (s.retryDelayMs = r.integer(x, p, 10, 3_600_000)),
+        maxRetryDelayMs: (x, p) => (s.maxRetryDelayMs = r.integer(x, p, 10, 86_400_000)),
+      });
+      config.sync = s;
+    },
+  });
   return config;
 }
 
-type Fail = (node: Node, option: string, message: string) => never;
-
-/** An object's [key, value] nodes; a key given twice is an error (JSON would keep the last silently). */
-function properties(node: Node, fail: Fail): [Node, Node][] {
-  const seen = new Set<string>();
-  return (node.children ?? []).map((p) => {
-    const [k, v] = p.children as [Node, Node];
-    if (seen.has(k.value)) fail(k, k.value, 'given twice');
-    seen.add(k.value);
-    return [k, v];
+function followed(r: ConfigReader, node: Node, option: string): ConfiguredLog {
+  const out: Mutable<ConfiguredLog> = { log: '' };
+  r.object(node, option, {
+    log: (v, o) => (out.log = r.parsed(v, o, (t) => parseLogKey(t).vkey)),
+    name: (v, o) => (out.name = r.string(v, o)),
+    weight: (v, o) => {
+      if (v.type !== 'number' || !(v.value > 0) || v.value > MAX_WEIGHT)
+        r.fail(v, o, `expected a number in (0, ${MAX_WEIGHT}]`);
+      out.weight = v.value as number;
+    },
   });
+  if (out.log === '') r.fail(node, option, 'needs "log": a vkey or Nix public key');
+  return out;
 }
 
-function arrayOf(node: Node, option: string, fail: Fail): Node[] {
-  if (node.type !== 'array') fail(node, option, 'expected an array [ ... ]');
-  return node.children ?? [];
-}
-
-function stringOf(node: Node, option: string, fail: Fail): string {
-  if (node.type !== 'string' || node.value === '') fail(node, option, 'expected a non-empty string');
-  return node.value as string;
-}
-
-function decider(node: Node, option: string, baseDir: string, fail: Fail): DeciderSpec {
+function decider(r: ConfigReader, node: Node, option: string, baseDir: string): DeciderSpec {
   const anchored = (spec: DeciderSpec): DeciderSpec =>
     spec.kind === 'script' ? { ...spec, module: resolve(baseDir, spec.module) } : spec;
-  try {
-    if (node.type === 'string') return anchored(parseDeciderSpec(node.value as string));
-    if (node.type !== 'object')
-      return fail(node, option, 'expected "threshold M/N", "trust NAME", "script PATH" or an object');
-    const props = properties(node, fail);
-    const [kind, value] = props[0] ?? fail(node, option, 'empty decider');
-    const extra = (allowed: string[]) => {
-      for (const [k] of props.slice(1))
-        if (!allowed.includes(k.value)) fail(k, `${option}.${k.value}`, 'unknown option');
-    };
-    switch (kind.value) {
-      case 'threshold': {
-        extra([]);
-        if (value.type !== 'object')
-          return fail(value, `${option}.threshold`, 'expected { "count": M, "fraction": "M/N" }');
-        let count: number | undefined;
-        let fraction: ReturnType<typeof parseFraction> | undefined;
-        for (const [k, v] of properties(value, fail)) {
-          if (k.value === 'count') {
-            if (v.type !== 'number') fail(v, `${option}.threshold.count`, 'expected a whole number >= 1');
-            count = v.value as number;
-          } else if (k.value === 'fraction') {
-            if (v.type !== 'string' && v.type !== 'number')
-              fail(v, `${option}.threshold.fraction`, 'expected "M/N" or a decimal 0..1');
-            fraction = parseFraction(String(v.value));
-          } else fail(k, `${option}.threshold.${k.value}`, 'unknown option (known: count, fraction)');
-        }
-        if (count === undefined || fraction === undefined)
-          return fail(value, `${option}.threshold`, 'needs both count and fraction');
-        return checkDeciderSpec({ kind: 'threshold', count, fraction });
-      }
-      case 'trust':
-        extra([]);
-        return checkDeciderSpec({ kind: 'trust', log: stringOf(value, `${option}.trust`, fail) });
-      case 'script': {
-        extra(['timeoutMs']);
-        const timeout = props.find(([k]) => k.value === 'timeoutMs')?.[1];
-        if (timeout !== undefined && timeout.type !== 'number')
-          fail(timeout, `${option}.timeoutMs`, 'expected milliseconds');
-        return anchored(
-          checkDeciderSpec({
-            kind: 'script',
-            module: stringOf(value, `${option}.script`, fail),
-            ...(timeout !== undefined ? { timeoutMs: timeout.value as number } : {}),
-          }),
-        );
-      }
-      default:
-        return fail(kind, `${option}.${kind.value}`, 'unknown decider (known: threshold, trust, script)');
+  if (node.type === 'string') return anchored(r.parsed(node, option, parseDeciderSpec));
+  const props = r.properties(node, option);
+  const [kind, , value] = props[0] ?? r.fail(node, option, 'empty decider');
+  const check = (spec: DeciderSpec) => {
+    try {
+      return checkDeciderSpec(spec);
+    } catch (err) {
+      return r.fail(node, option, (err as Error).message);
     }
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    return fail(node, option, (err as Error).message);
+  };
+  if (kind !== 'script' && props.length > 1)
+    r.fail(props[1]![1], `${option}.${props[1]![0]}`, 'unknown option');
+  switch (kind) {
+    case 'threshold': {
+      let count: number | undefined;
+      let fraction: ReturnType<typeof parseFraction> | undefined;
+      r.object(value, `${option}.threshold`, {
+        count: (v, o) => (count = r.integer(v, o, 1, Number.MAX_SAFE_INTEGER)),
+        fraction: (v, o) => {
+          if (v.type !== 'string' && v.type !== 'number') r.fail(v, o, 'expected "M/N" or a decimal 0..1');
+          try {
+            fraction = parseFraction(String(v.value));
+          } catch (err) {
+            r.fail(v, o, (err as Error).message);
+          }
+        },
+      });
+      if (count === undefined || fraction === undefined)
+        return r.fail(value, `${option}.threshold`, 'needs both count and fraction');
+      return check({ kind: 'threshold', count, fraction });
+    }
+    case 'trust':
+      return check({ kind: 'trust', log: r.string(value, `${option}.trust`) });
+    case 'script': {
+      let timeoutMs: number | undefined;
+      for (const [key, k, v] of props.slice(1)) {
+        if (key !== 'timeoutMs') r.fail(k, `${option}.${key}`, 'unknown option (known: timeoutMs)');
+        timeoutMs = r.integer(v, `${option}.timeoutMs`, 1, 60_000);
+      }
+      return anchored(
+        check({
+          kind: 'script',
+          module: r.string(value, `${option}.script`),
+          ...(timeoutMs ? { timeoutMs } : {}),
+        }),
+      );
+    }
+    default:
+      return r.fail(props[0]![1], `${option}.${kind}`, 'unknown decider (known: threshold, trust, script)');
   }
 }

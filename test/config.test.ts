@@ -36,6 +36,30 @@ test('a full config: comments, trailing commas, shorthand and object deciders, u
   t.is(config.file, FILE);
 });
 
+test('network, follow, batch and sync options', (t) => {
+  const config = parseConfig(
+    `{
+  "http": "[::1]:9000",
+  "listen": ["/ip4/0.0.0.0/tcp/4001"],
+  "announce": ["/dns4/example.org/tcp/4001"],
+  "bootstrap": ["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"],
+  "maxConnections": 50,
+  "follow": [{ "log": "mercury-1:Kx3Nlff0M+XjD1JjbWrWANVZCjyJ/fyQjF1hWI8gu/g=", "name": "mercury", "weight": 2.5 }],
+  "batch": { "intervalMs": 100, "maxSubmissions": 500 },
+  "sync": { "maxConcurrentSyncs": 4, "retryDelayMs": 1000, "maxRetryDelayMs": 60000 },
+}`,
+    FILE,
+  );
+  t.deepEqual(config.http, { host: '::1', port: 9000 });
+  t.deepEqual(config.listen, ['/ip4/0.0.0.0/tcp/4001']);
+  t.is(config.bootstrap?.length, 1);
+  t.is(config.maxConnections, 50);
+  t.like(config.follow?.[0], { name: 'mercury', weight: 2.5 });
+  t.regex(config.follow?.[0]?.log ?? '', /^mercury-1\+[0-9a-f]{8}\+/, 'normalized to the vkey');
+  t.deepEqual(config.batch, { intervalMs: 100, maxSubmissions: 500 });
+  t.deepEqual(config.sync, { maxConcurrentSyncs: 4, retryDelayMs: 1000, maxRetryDelayMs: 60000 });
+});
+
 test('an empty file and an empty object are the defaults', (t) => {
   t.deepEqual(parseConfig('', FILE), { file: FILE });
   t.deepEqual(parseConfig('{}\n', FILE), { file: FILE });
@@ -73,6 +97,22 @@ const BAD: [string, string, RegExp][] = [
   ['upstream not a string', '{ "upstreams": [3] }', /upstreams\[0\]: expected a non-empty string/],
   ['bad priority', '{ "substituter": { "priority": -1 } }', /substituter\.priority/],
   ['unknown substituter option', '{ "substituter": { "port": 1 } }', /substituter\.port: unknown option/],
+  ['bad http address', '{\n  "http": "localhost"\n}', /:2: http: expected HOST:PORT/],
+  ['bootstrap without a peer ID', '{ "bootstrap": ["/ip4/1.2.3.4/tcp/1"] }', /bootstrap\[0\]: no \/p2p/],
+  ['bad listen address', '{ "listen": ["tcp://x"] }', /listen\[0\]/],
+  ['follow without a log', '{ "follow": [{ "name": "x" }] }', /follow\[0\]: needs "log"/],
+  ['follow with a bad key', '{ "follow": [{ "log": "nope" }] }', /follow\[0\]\.log: malformed/],
+  [
+    'follow with weight 0',
+    '{ "follow": [{ "log": "a:Kx3Nlff0M+XjD1JjbWrWANVZCjyJ/fyQjF1hWI8gu/g=", "weight": 0 }] }',
+    /follow\[0\]\.weight/,
+  ],
+  [
+    'batch interval too long',
+    '{ "batch": { "intervalMs": 999999 } }',
+    /batch\.intervalMs: expected a whole number/,
+  ],
+  ['unknown sync option', '{ "sync": { "threads": 2 } }', /sync\.threads: unknown option/],
 ];
 
 for (const [what, text, message] of BAD)

@@ -1,0 +1,147 @@
+/**
+ * The settings a node runs with: built-in defaults, then the config file, then command-line flags.
+ * `trustix start` runs with them; `trustix config show` prints them.
+ */
+import type { Argv } from 'yargs';
+import { DEFAULT_BOOTSTRAP_PEERS } from '../bootstrap/peers.ts';
+import { openBinaryCache } from '../node/binary-cache.ts';
+import { type ConfiguredLog, loadConfig, parseHttpAddress, parseMultiaddr } from '../node/config.ts';
+import { type DeciderSpec, formatDeciderSpec, parseDeciderSpec } from '../node/decider.ts';
+import { DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS } from '../node/libp2p-node.ts';
+import { DEFAULT_HTTP_PORT, type TrustixNodeInit } from '../node/trustix-node.ts';
+import { DEFAULT_VOTE } from '../node/user-side.ts';
+import { UsageError } from './exit-code.ts';
+import { configFileOf, dataDirOf, type GlobalOptions } from './global-options.ts';
+
+export interface NodeArgs extends GlobalOptions {
+  readonly http?: string;
+  readonly listen?: string[];
+  readonly announce?: string[];
+  readonly bootstrap?: string[];
+  readonly 'batch-interval'?: number;
+  readonly upstream?: string[];
+  readonly vote?: string[];
+}
+
+/** The flags `start` and `config show` share. */
+export function nodeOptions<T extends GlobalOptions>(yargs: Argv<T>) {
+  return yargs
+    .option('http', {
+      type: 'string',
+      describe: `HTTP address HOST:PORT (default 127.0.0.1:${DEFAULT_HTTP_PORT})`,
+    })
+    .option('listen', {
+      type: 'string',
+      array: true,
+      describe: `libp2p listen multiaddrs (default ${DEFAULT_LISTEN.join(' ')})`,
+    })
+    .option('announce', {
+      type: 'string',
+      array: true,
+      describe: 'Multiaddrs to announce instead (public address behind NAT)',
+    })
+    .option('bootstrap', {
+      type: 'string',
+      array: true,
+      describe: 'Bootstrap peers, multiaddrs ending in /p2p/<PeerId>',
+    })
+    .option('batch-interval', {
+      type: 'number',
+      describe: 'Longest a submission waits for its batch, in ms (default 500)',
+    })
+    .option('upstream', {
+      type: 'string',
+      array: true,
+      describe: 'Binary caches the substituter takes narinfos and NARs from (overrides "upstreams")',
+    })
+    .option('vote', {
+      type: 'string',
+      array: true,
+      describe: 'Deciders in order, e.g. "threshold 3/4" "trust NAME" (overrides "vote")',
+    });
+}
+
+/** What the node runs with, as `config show` prints it (every value resolved). */
+export interface EffectiveConfig {
+  readonly dataDir: string;
+  readonly configFile: string | null;
+  readonly http: string;
+  readonly listen: readonly string[];
+  readonly announce: readonly string[];
+  readonly bootstrap: readonly string[];
+  readonly maxConnections: number;
+  readonly follow: readonly ConfiguredLog[];
+  readonly vote: readonly string[];
+  readonly upstreams: readonly string[];
+  readonly substituter: { readonly priority: number };
+  readonly batch: { readonly intervalMs: number; readonly maxSubmissions: number };
+  readonly sync: {
+    readonly maxConcurrentSyncs: number;
+    readonly retryDelayMs: number;
+    readonly maxRetryDelayMs: number;
+  };
+}
+
+/** A flag value's parser whose errors are usage errors (exit 2) naming the flag. */
+function flag<T>(name: string, parse: (text: string) => T): (text: string) => T {
+  return (text) => {
+    try {
+      return parse(text);
+    } catch (err) {
+      throw new UsageError(`--${name} ${text}: ${(err as Error).message}`);
+    }
+  };
+}
+
+/** Defaults, config file, flags: the settings and the TrustixNodeInit they make. */
+export async function effectiveConfig(
+  argv: NodeArgs,
+): Promise<{ config: EffectiveConfig; init: Omit<TrustixNodeInit, 'dataDir'> }> {
+  const dataDir = dataDirOf(argv);
+  const { file, required } = configFileOf(argv);
+  const c = await loadConfig(file, required);
+  const http = argv.http !== undefined ? flag('http', parseHttpAddress)(argv.http) : c.http;
+  const listen = argv.listen?.map(flag('listen', (a) => parseMultiaddr(a))) ?? c.listen;
+  const announce = argv.announce?.map(flag('announce', (a) => parseMultiaddr(a))) ?? c.announce;
+  const bootstrap = argv.bootstrap?.map(flag('bootstrap', (a) => parseMultiaddr(a, true))) ?? c.bootstrap;
+  const vote: readonly DeciderSpec[] =
+    argv.vote?.map(flag('vote', parseDeciderSpec)) ?? c.vote ?? DEFAULT_VOTE;
+  const upstreams = argv.upstream?.map(flag('upstream', (u) => openBinaryCache(u).url)) ?? c.upstreams ?? [];
+  const intervalMs = argv['batch-interval'] ?? c.batch?.intervalMs ?? 500;
+  const effective: EffectiveConfig = {
+    dataDir,
+    configFile: c.file ?? null,
+    http: `${http?.host ?? '127.0.0.1'}:${http?.port ?? DEFAULT_HTTP_PORT}`,
+    listen: listen ?? DEFAULT_LISTEN,
+    announce: announce ?? [],
+    bootstrap: bootstrap ?? DEFAULT_BOOTSTRAP_PEERS,
+    maxConnections: c.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    follow: c.follow ?? [],
+    vote: vote.map(formatDeciderSpec),
+    upstreams,
+    substituter: { priority: c.substituter?.priority ?? 30 },
+    batch: { intervalMs, maxSubmissions: c.batch?.maxSubmissions ?? 10_000 },
+    sync: {
+      maxConcurrentSyncs: c.sync?.maxConcurrentSyncs ?? 2,
+      retryDelayMs: c.sync?.retryDelayMs ?? 5_000,
+      maxRetryDelayMs: c.sync?.maxRetryDelayMs ?? 600_000,
+    },
+  };
+  const init: Omit<TrustixNodeInit, 'dataDir'> = {
+    http: { host: http?.host ?? '127.0.0.1', port: http?.port ?? DEFAULT_HTTP_PORT },
+    p2p: {
+      listen: effective.listen,
+      announce: effective.announce,
+      bootstrap: effective.bootstrap,
+      maxConnections: effective.maxConnections,
+    },
+    vote,
+    // A script named on the command line is relative to where the command runs (the file's are anchored).
+    voteBaseDir: process.cwd(),
+    upstreams,
+    substituter: effective.substituter,
+    sequencer: { intervalMs, maxBatchSubmissions: effective.batch.maxSubmissions },
+    follower: effective.sync,
+  };
+  return { config: effective, init };
+}
