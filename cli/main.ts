@@ -10,6 +10,7 @@ import { bootstrapCommand } from './commands/bootstrap.ts';
 import { challengeCommand } from './commands/challenge.ts';
 import { configCommand } from './commands/config.ts';
 import { decideCommand } from './commands/decide.ts';
+import { demoCommand } from './commands/demo.ts';
 import { followCommand, unfollowCommand } from './commands/follow.ts';
 import { importCacheCommand } from './commands/import-cache.ts';
 import { initCommand } from './commands/init.ts';
@@ -20,6 +21,7 @@ import { submitCommand } from './commands/submit.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { ExitCode, exitCodeFor } from './exit-code.ts';
 import type { GlobalOptions } from './global-options.ts';
+import { applyLogLevel, LOG_LEVELS } from './log-level.ts';
 
 const COMMANDS = [
   initCommand,
@@ -37,6 +39,7 @@ const COMMANDS = [
   challengeCommand,
   configCommand,
   bootstrapCommand,
+  demoCommand,
 ] as unknown as CommandModule<GlobalOptions, never>[];
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -54,6 +57,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       describe: 'Config file (default: config.json in the data directory, when present)',
     })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document instead of text' })
+    .option('log-level', {
+      type: 'string',
+      choices: LOG_LEVELS,
+      describe: 'Logging on stderr: error (default), info, debug, trace ($TRUSTIX_LOG_LEVEL; $DEBUG wins)',
+    })
+    .middleware((args) => applyLogLevel(args['log-level'] as string | undefined))
     .command(COMMANDS)
     .demandCommand(1, 'Name a command (see --help).')
     .strict()

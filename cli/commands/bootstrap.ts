@@ -34,6 +34,8 @@ export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
       p2p: { ...networkInit(argv), maxConnections: argv['max-connections'], gossipPeerExchange: true },
     });
     await node.start();
+    // Before anything is printed: a signal sent as soon as the output appears must find the handler.
+    const stopped = untilSignal(node);
     const libp2p = node.libp2p!;
     const addresses = libp2p.getMultiaddrs().map(String);
     print(argv, { peerId: libp2p.peerId.toString(), addresses }, (i) =>
@@ -43,6 +45,6 @@ export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
         'Give users one of these addresses for --bootstrap. Press Ctrl-C to stop.',
       ].join('\n'),
     );
-    await untilSignal(node);
+    await stopped;
   },
 };

@@ -30,6 +30,8 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
         ...(f.name !== undefined ? { name: f.name } : {}),
         ...(f.weight !== undefined ? { weight: f.weight } : {}),
       });
+    // Before anything is printed: a signal sent as soon as the output appears must find the handler.
+    const stopped = untilSignal(node);
     const { host, port } = node.httpAddress();
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     const info = {
@@ -75,6 +77,6 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
         .filter((l, n, all) => l !== '' || all[n - 1] !== '')
         .join('\n'),
     );
-    await untilSignal(node);
+    await stopped;
   },
 };

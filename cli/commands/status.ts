@@ -1,7 +1,7 @@
 /**
  * `trustix logs`, `trustix peers`, `trustix evidence`: what the running node holds and sees.
  */
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { control } from '../control.ts';
 import type { GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
@@ -17,10 +17,21 @@ interface FollowedStatus {
   sources: string[];
 }
 
-export const logsCommand: CommandModule<GlobalOptions, GlobalOptions> = {
+interface LogsArgs extends GlobalOptions {
+  readonly watch: boolean;
+}
+
+export const logsCommand: CommandModule<GlobalOptions, LogsArgs> = {
   command: 'logs',
   describe: 'The node’s own log, the followed logs (size, verified size, lag, sources, state) and logs seen',
+  builder: (yargs: Argv<GlobalOptions>) =>
+    yargs.option('watch', {
+      type: 'boolean',
+      default: false,
+      describe: 'Follow sync progress until Ctrl-C: bars on a terminal, a line per change otherwise',
+    }) as unknown as Argv<LogsArgs>,
   handler: async (argv) => {
+    if (argv.watch) return watch(argv);
     const answer = await control(argv, 'logs');
     print(argv, answer, (a) => {
       const own = a['own'] as { logId: string; size: number } | null;
@@ -40,6 +51,49 @@ export const logsCommand: CommandModule<GlobalOptions, GlobalOptions> = {
     });
   },
 };
+
+/** `logs --watch`: the followed logs' sync progress, once a second, until SIGINT or SIGTERM. */
+async function watch(argv: LogsArgs): Promise<void> {
+  const tty = process.stdout.isTTY === true && !argv.json;
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let drawn = 0;
+  const last = new Map<string, string>();
+  try {
+    while (!stop.signal.aborted) {
+      const followed = ((await control(argv, 'logs'))['followed'] ?? []) as FollowedStatus[];
+      if (argv.json) process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), followed })}\n`);
+      else if (tty) {
+        // Redraw the block in place: up over what was drawn, then one line per log.
+        process.stdout.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${followed.map(bar).join('\n')}\n`);
+        drawn = followed.length;
+      } else
+        for (const f of followed) {
+          const line = `${f.name}: ${f.state} ${f.verifiedSize}/${f.size}`;
+          if (last.get(f.logId) !== line) process.stdout.write(`${line}\n`);
+          last.set(f.logId, line);
+        }
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        stop.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve(undefined);
+        });
+      });
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function bar(f: FollowedStatus): string {
+  const width = 30;
+  const filled = f.size === 0 ? width : Math.floor((f.verifiedSize / f.size) * width);
+  return `${f.name.padEnd(16).slice(0, 16)} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${f.verifiedSize}/${f.size} ${f.state}\x1b[K`;
+}
 
 export const peersCommand: CommandModule<GlobalOptions, GlobalOptions> = {
   command: 'peers',

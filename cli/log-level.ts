@@ -1,0 +1,33 @@
+/**
+ * How much the node logs, on stderr: `--log-level` (or $TRUSTIX_LOG_LEVEL), mapped onto the namespaces
+ * of libp2p's logger (which every module logs through: `trustix:<module>`, `libp2p:<component>`, each
+ * with `:error` and `:trace` children). An explicit $DEBUG wins over both, for fine-grained selection.
+ *
+ *   error   Trustix's errors only (the default; libp2p reports expected failures, such as aborted
+ *           DHT queries at shutdown, as errors: those appear from `debug` on)
+ *   info    what the node does: trustix:* without trace
+ *   debug   also libp2p's own messages and errors
+ *   trace   everything
+ */
+import { enable } from '@libp2p/logger';
+import { UsageError } from './exit-code.ts';
+
+export const LOG_LEVELS = ['error', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const NAMESPACES: Record<LogLevel, string> = {
+  error: 'trustix:*:error',
+  info: 'trustix:*,-trustix:*:trace',
+  debug: 'trustix:*,libp2p:*,-*:trace',
+  trace: 'trustix:*,libp2p:*',
+};
+
+/** Applies `--log-level` / $TRUSTIX_LOG_LEVEL, unless $DEBUG already selects namespaces. */
+export function applyLogLevel(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): void {
+  const level = flag ?? env['TRUSTIX_LOG_LEVEL'];
+  if (flag === undefined && env['DEBUG']) return;
+  const chosen = (level ?? 'error') as LogLevel;
+  if (!LOG_LEVELS.includes(chosen))
+    throw new UsageError(`log level ${JSON.stringify(level)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  enable(NAMESPACES[chosen]);
+}
