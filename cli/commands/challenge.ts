@@ -137,9 +137,10 @@ function human(items: readonly Item[], s: Summary): string {
     for (const l of item.logs) lines.push(`  ${`${l.log}:`.padEnd(width + 1)} ${l.narHashes.join(' and ')}`);
     if (item.diff !== undefined)
       lines.push(
-        ...('text' in item.diff ? item.diff.text.split('\n') : [`  (no diff: ${item.diff.error})`]).map(
-          (l) => `  ${l}`,
-        ),
+        ...('text' in item.diff
+          ? item.diff.text.trimEnd().split('\n')
+          : [`(no diff: ${item.diff.error})`]
+        ).map((l) => `  ${l}`),
       );
   }
   const pct = (n: number) => (s.analysed === 0 ? '0.0' : ((100 * n) / s.analysed).toFixed(1));
