@@ -50,7 +50,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .usage('$0 <command> [options]\n\nDistributed trust for Nix binaries.')
     .option('data-dir', {
       type: 'string',
-      describe: 'Data directory (default: $TRUSTIX_DATA_DIR or ~/.local/share/trustix)',
+      describe:
+        'Data directory (default: $TRUSTIX_DATA_DIR, else $XDG_DATA_HOME/trustix, else ~/.local/share/trustix)',
     })
     .option('config', {
       type: 'string',

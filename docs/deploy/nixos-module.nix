@@ -1,0 +1,345 @@
+# A NixOS module for a Trustix node: `services.trustix`. docs/guides/running.md explains it.
+#
+#   imports = [ /path/to/trustix/docs/deploy/nixos-module.nix ];
+#   services.trustix = {
+#     enable = true;
+#     package = trustix;                      # see below: Trustix is not in nixpkgs
+#     openFirewall = true;                    # TCP 8566, for peers
+#     settings = {
+#       upstreams = [ "https://cache.nixos.org" ];
+#       vote = [ "threshold 3/4" ];
+#       follow = [ { log = "mercury:Kx3Nlff0M+XjD1JjbWrWANVZCjyJ/fyQjF1hWI8gu/g="; name = "mercury"; } ];
+#     };
+#   };
+#
+# `settings` is the config file (docs/CLI.md, "The config file"), option for option, checked here with the
+# same bounds as Trustix checks them; an option left null is left out of the file and Trustix's default
+# applies. The file is /etc/trustix/config.json; a change restarts the node.
+#
+# Letting Nix use the node takes two deployments, because the node's cache key is created on its first
+# start and cannot be known when the system is evaluated:
+#   1. deploy with `enable = true`, then read the key: `sudo cat /var/lib/trustix/cache.public`;
+#   2. set `cachePublicKey = "<that key>"` and `useAsSubstituter = true`, and deploy again.
+#
+# The package: Trustix is not in nixpkgs. Any derivation with bin/trustix and bin/trustix-post-build-hook
+# (package.json's "bin") will do, for example (there is no build step: the CLI runs its TypeScript
+# through tsx, a runtime dependency):
+#   trustix = pkgs.buildNpmPackage {
+#     pname = "trustix";
+#     version = "0.1.0";
+#     src = /path/to/trustix;       # a checkout
+#     npmDepsHash = "sha256-…";     # `prefetch-npm-deps package-lock.json` prints it
+#     dontNpmBuild = true;
+#   };
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+
+let
+  inherit (lib) mkOption mkEnableOption mkIf types;
+
+  cfg = config.services.trustix;
+  settingsFormat = pkgs.formats.json { };
+
+  # An option of the config file: null (the default) leaves it out, and Trustix's own default applies.
+  fileOption =
+    type: description:
+    mkOption {
+      type = types.nullOr type;
+      default = null;
+      inherit description;
+    };
+
+  multiaddr = types.strMatching "/.+";
+  peerMultiaddr = types.strMatching "/.+/p2p/[^/]+";
+  httpAddress = types.strMatching "([[][0-9a-fA-F:.]+[]]|[A-Za-z0-9.-]+):[0-9]{1,5}";
+  cacheUrl = types.strMatching "(file|http|https)://.+";
+  weight = types.addCheck types.number (w: w > 0 && w <= 1000000) // {
+    description = "number in (0, 1000000]";
+  };
+
+  followedLog = types.submodule {
+    options = {
+      log = mkOption {
+        type = types.str;
+        example = "mercury:Kx3Nlff0M+XjD1JjbWrWANVZCjyJ/fyQjF1hWI8gu/g=";
+        description = "The log's vkey or Nix public key (`NAME:BASE64`), as its builder publishes it.";
+      };
+      name = fileOption types.str "Its name in the vote (`trust NAME`) and in `trustix decide`. Default: the key's name; unique among followed logs.";
+      weight = fileOption weight "Its weight in `threshold` fractions. Default 1.";
+    };
+  };
+
+  settingsType = types.submodule {
+    options = {
+      http = fileOption httpAddress ''
+        HOST:PORT of the HTTP server: the logs, the substituter, the JSON API and the dashboard.
+        Default "127.0.0.1:8565". The firewall is not opened for it.
+      '';
+      listen = fileOption (types.listOf multiaddr) ''
+        libp2p listen multiaddrs. Default [ "/ip4/0.0.0.0/tcp/8566" "/ip6/::/tcp/8566" ].
+      '';
+      announce = fileOption (types.listOf multiaddr) ''
+        Multiaddrs to announce instead of the ones the node sees (a public address behind NAT). Default none.
+      '';
+      bootstrap = fileOption (types.listOf peerMultiaddr) ''
+        Bootstrap peers, multiaddrs ending in /p2p/<PeerId>. Default: the built-in list.
+      '';
+      maxConnections = fileOption (types.ints.between 1 100000) "libp2p connections kept before pruning. Default 100.";
+      follow = mkOption {
+        type = types.listOf followedLog;
+        default = [ ];
+        description = ''
+          Logs followed at every start, as `trustix follow` would (logs followed with the command stay
+          followed too). A log removed from this list stays followed until `trustix unfollow`.
+        '';
+      };
+      vote = fileOption (types.nonEmptyListOf types.str) ''
+        Deciders in shorthand, tried in order until one decides: "threshold M/N",
+        "threshold count=C fraction=F", "trust NAME", "script PATH [timeout=MS]". Default [ "threshold 1/2" ].
+        A script path is relative to the config file, which is in the Nix store: give an absolute path,
+        e.g. "script ''${./decide.mjs}".
+      '';
+      upstreams = fileOption (types.listOf cacheUrl) ''
+        Binary caches (file://, http://, https://) the substituter takes narinfos and NARs from. Default none:
+        the substituter then serves nothing.
+      '';
+      substituter = mkOption {
+        default = { };
+        description = "The local substituter.";
+        type = types.submodule {
+          options.priority = fileOption (types.ints.between 0 1000000) "nix-cache-info Priority (lower is preferred). Default 30.";
+        };
+      };
+      batch = mkOption {
+        default = { };
+        description = "The sequencer of the node's own log.";
+        type = types.submodule {
+          options = {
+            intervalMs = fileOption (types.ints.between 0 60000) "Longest a submission waits for its batch, in ms. Default 500.";
+            maxSubmissions = fileOption (types.ints.between 1 1000000) "Largest batch. Default 10000.";
+          };
+        };
+      };
+      sync = mkOption {
+        default = { };
+        description = "Following logs.";
+        type = types.submodule {
+          options = {
+            maxConcurrentSyncs = fileOption (types.ints.between 1 64) "Logs synced at once. Default 2.";
+            retryDelayMs = fileOption (types.ints.between 10 3600000) "First retry delay after a failed sync, in ms. Default 5000.";
+            maxRetryDelayMs = fileOption (types.ints.between 10 86400000) "Longest retry delay, in ms. Default 600000.";
+          };
+        };
+      };
+    };
+  };
+
+  # The config file: options left null are left out, and so are groups left empty.
+  prune =
+    value:
+    if builtins.isAttrs value then
+      lib.filterAttrs (_: v: v != null && v != { }) (builtins.mapAttrs (_: prune) value)
+    else if builtins.isList value then
+      map prune value
+    else
+      value;
+  configFile = settingsFormat.generate "trustix-config.json" (prune cfg.settings);
+
+  # Where Nix reaches the substituter: the HTTP address, with a wildcard host asked on the loopback.
+  http = builtins.match "([[][0-9a-fA-F:.]+[]]|[A-Za-z0-9.-]+):([0-9]+)" (
+    if cfg.settings.http != null then cfg.settings.http else "127.0.0.1:8565"
+  );
+  httpHost = builtins.elemAt http 0;
+  localHost =
+    if httpHost == "0.0.0.0" then
+      "127.0.0.1"
+    else if httpHost == "[::]" then
+      "[::1]"
+    else
+      httpHost;
+  substituterUrl = "http://${localHost}:${builtins.elemAt http 1}";
+
+  # The TCP ports libp2p listens on (port 0, a random port, cannot be opened).
+  listen =
+    if cfg.settings.listen != null then
+      cfg.settings.listen
+    else
+      [
+        "/ip4/0.0.0.0/tcp/8566"
+        "/ip6/::/tcp/8566"
+      ];
+  tcpPorts = lib.unique (
+    lib.concatMap (
+      address:
+      let
+        port = builtins.match ".*/tcp/([0-9]+)(/.*)?" address;
+      in
+      if port == null || builtins.head port == "0" then [ ] else [ (lib.toInt (builtins.head port)) ]
+    ) listen
+  );
+in
+{
+  options.services.trustix = {
+    enable = mkEnableOption "the Trustix node (signed build logs, peer to peer, and a substituter decided by your vote)";
+
+    package = mkOption {
+      type = types.package;
+      description = "Trustix: a derivation with bin/trustix and bin/trustix-post-build-hook (see the top of this file).";
+    };
+
+    dataDir = mkOption {
+      type = types.str;
+      default = "/var/lib/trustix";
+      description = ''
+        The data directory: keys (log.secret, cache.secret, peer.secret and their public halves), the
+        LevelDB (db/) and the control socket (trustix.sock). Must be below /var/lib: systemd creates it
+        (StateDirectory) for the service's dynamic user.
+      '';
+    };
+
+    settings = mkOption {
+      type = settingsType;
+      default = { };
+      description = "The config file (docs/CLI.md, \"The config file\"), written to /etc/trustix/config.json.";
+    };
+
+    logLevel = mkOption {
+      type = types.enum [
+        "error"
+        "info"
+        "debug"
+        "trace"
+      ];
+      default = "error";
+      description = "What the node logs to the journal (`--log-level`).";
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Open the TCP ports libp2p listens on (from settings.listen; 8566 by default) for peers.";
+    };
+
+    useAsSubstituter = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Make the node Nix's only substituter and its cache key Nix's only trusted key, so that Nix installs
+        only what your vote accepts (the upstream caches go in settings.upstreams). Replaces every other
+        `nix.settings.substituters` and `trusted-public-keys`. Needs cachePublicKey. A path the vote does
+        not decide (or any path while the node is down) is built locally.
+      '';
+    };
+
+    cachePublicKey = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "myhost-1-cache:3Gx1rQ0nE2t8mOqk7W9n5cY0m3YqkzXKk3r2yq2l7xw=";
+      description = ''
+        The node's cache key, the contents of ''${dataDir}/cache.public. It is created at the node's
+        first start, so it can only be set once the node has run (deploy, read it, set it, deploy again).
+      '';
+    };
+
+    publishBuilds = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Publish every local build in the node's log: sets Nix's post-build-hook to
+        bin/trustix-post-build-hook and TRUSTIX_DATA_DIR in the Nix daemon's environment. The daemon runs
+        the hook as root, which may connect to the node's socket (mode 0600, owned by the service's user).
+        When the node is down the hook fails, and Nix runs no further builds of that command.
+      '';
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = lib.hasPrefix "/var/lib/" cfg.dataDir;
+        message = "services.trustix.dataDir must be below /var/lib (it is the service's StateDirectory).";
+      }
+      {
+        assertion = cfg.useAsSubstituter -> cfg.cachePublicKey != null;
+        message = ''
+          services.trustix.useAsSubstituter needs services.trustix.cachePublicKey: deploy once without
+          useAsSubstituter, then set it to the contents of ${cfg.dataDir}/cache.public.
+        '';
+      }
+    ];
+
+    environment.systemPackages = [ cfg.package ];
+    environment.etc."trustix/config.json".source = configFile;
+
+    networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall tcpPorts;
+
+    nix.settings = lib.mkMerge [
+      (mkIf cfg.useAsSubstituter {
+        substituters = lib.mkForce [ substituterUrl ];
+        trusted-public-keys = lib.mkForce [ cfg.cachePublicKey ];
+      })
+      (mkIf cfg.publishBuilds {
+        post-build-hook = "${cfg.package}/bin/trustix-post-build-hook";
+      })
+    ];
+    systemd.services.nix-daemon.environment = mkIf cfg.publishBuilds { TRUSTIX_DATA_DIR = cfg.dataDir; };
+
+    # As docs/deploy/trustix.service, which explains each setting.
+    systemd.services.trustix = {
+      description = "Trustix node: signed build logs, peer to peer, and a substituter decided by your own vote";
+      after = [ "network-online.target" ];
+      wants = [ "network-online.target" ];
+      wantedBy = [ "multi-user.target" ];
+      restartTriggers = [ configFile ];
+      serviceConfig = {
+        Type = "exec";
+        ExecStart = "${cfg.package}/bin/trustix start --data-dir ${cfg.dataDir} --config /etc/trustix/config.json --log-level ${cfg.logLevel}";
+        # The node finishes the batch in progress, then stops.
+        KillSignal = "SIGINT";
+        Restart = "on-failure";
+        RestartSec = "5s";
+
+        DynamicUser = true;
+        StateDirectory = lib.removePrefix "/var/lib/" cfg.dataDir;
+        StateDirectoryMode = "0700";
+        UMask = "0077";
+        LimitNOFILE = 65536;
+
+        NoNewPrivileges = true;
+        CapabilityBoundingSet = "";
+        AmbientCapabilities = "";
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        ProtectProc = "invisible";
+        # AF_NETLINK: libp2p lists the host's addresses when it listens on 0.0.0.0 or ::.
+        RestrictAddressFamilies = [
+          "AF_UNIX"
+          "AF_INET"
+          "AF_INET6"
+          "AF_NETLINK"
+        ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        # V8's JIT writes machine code and then runs it: W^X must stay off.
+        MemoryDenyWriteExecute = false;
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service" ];
+        SystemCallErrorNumber = "EPERM";
+      };
+    };
+  };
+}
