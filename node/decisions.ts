@@ -27,6 +27,11 @@ export interface DecisionsComponents {
   /** Whether the log is proven forked. */
   isForked(logId: string): boolean;
   readonly chain: DeciderChain;
+  /**
+   * Told of every decision answered: 'computed' (the votes read and the chain run) or 'cached' (a cache
+   * hit). Callers joining a computation already running are not told. For metrics; must be cheap.
+   */
+  onDecision?(source: 'computed' | 'cached', decision: PathDecision): void;
 }
 
 export interface DecisionsInit {
@@ -85,7 +90,10 @@ export class Decisions {
       throw new RangeError('storePath does not have this hash part');
     const key = storePath ?? hashPart;
     const hit = this.cache.get(key);
-    if (hit !== undefined && this.isCurrent(hit)) return Promise.resolve(hit.decision);
+    if (hit !== undefined && this.isCurrent(hit)) {
+      this.components.onDecision?.('cached', hit.decision);
+      return Promise.resolve(hit.decision);
+    }
     const running = this.inflight.get(key);
     if (running !== undefined) return running;
     const work = this.compute(hashPart, storePath).finally(() => this.inflight.delete(key));
@@ -133,6 +141,7 @@ export class Decisions {
     if (generation === this.generation)
       this.cache.set(storePath ?? hashPart, { decision: result, generation, sizes });
     log('%s: %s', hashPart, decision.fingerprint === undefined ? 'undecided' : `by ${decision.decider}`);
+    this.components.onDecision?.('computed', result);
     return result;
   }
 

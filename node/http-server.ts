@@ -102,8 +102,20 @@ export interface HttpServerInit {
   readonly socketIdleTimeoutMs?: number;
 }
 
-/** None yet: the server owns no shared state; route modules bring their own components. */
-export type HttpServerComponents = Record<never, never>;
+/** Told of every answered request (node/metrics.ts counts and times the substituter's with it). */
+export interface HttpObserver {
+  /**
+   * `target` is the raw request target, `status` the status sent, `seconds` the time from the request's
+   * arrival to the response handed to node:http (for a streamed body: its headers). Must be cheap.
+   */
+  response(method: string, target: string, status: number, seconds: number): void;
+}
+
+/** The server owns no shared state; route modules bring their own components. */
+export interface HttpServerComponents {
+  /** Default: none. */
+  readonly observer?: HttpObserver;
+}
 
 const ERROR_HEADERS = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
 // An empty (//) or dot segment, a backslash, or a percent-encoded dot, slash, backslash or NUL.
@@ -124,9 +136,11 @@ function statusOf(err: unknown): number {
 export class HttpServer {
   private readonly init: Required<HttpServerInit>;
   private readonly routes: HttpRoutes[] = [];
+  private readonly observer: HttpObserver | undefined;
   private server: Server | undefined;
 
-  constructor(_components: HttpServerComponents, init: HttpServerInit = {}) {
+  constructor(components: HttpServerComponents, init: HttpServerInit = {}) {
+    this.observer = components.observer;
     this.init = {
       host: '127.0.0.1',
       port: 0,
@@ -199,13 +213,21 @@ export class HttpServer {
   }
 
   private serve(req: IncomingMessage, res: ServerResponse): void {
-    const started = log.enabled ? performance.now() : 0;
+    const { observer } = this;
+    const started = log.enabled || observer !== undefined ? performance.now() : 0;
     this.dispatch(req)
       .catch((err: unknown) => this.failure(req, err))
       .then((response) => {
         this.respond(req, res, response);
-        if (log.enabled)
-          log('%s %s %d %sms', req.method, req.url, res.statusCode, (performance.now() - started).toFixed(2));
+        if (!log.enabled && observer === undefined) return;
+        const ms = performance.now() - started;
+        if (log.enabled) log('%s %s %d %sms', req.method, req.url, res.statusCode, ms.toFixed(2));
+        try {
+          observer?.response(req.method ?? '', req.url ?? '', res.statusCode, ms / 1000);
+        } catch (err) {
+          // The response is on its way: an observer's bug must not cut it.
+          log.error('observer failed: %O', err);
+        }
       })
       .catch((err: unknown) => {
         log.error('%s %s: could not answer: %O', req.method, req.url, err);

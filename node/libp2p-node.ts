@@ -20,10 +20,12 @@ import { type Identify, identify } from '@libp2p/identify';
 import type { Libp2p, PrivateKey } from '@libp2p/interface';
 import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
 import { type Ping, ping } from '@libp2p/ping';
+import { prometheusMetrics } from '@libp2p/prometheus-metrics';
 import { tcp } from '@libp2p/tcp';
 import { LevelDatastore } from 'datastore-level';
 import type { Level } from 'level';
 import { createLibp2p } from 'libp2p';
+import type { Registry } from 'prom-client';
 import { CHECKPOINT_TOPIC, DHT_PROTOCOL, EVIDENCE_TOPIC } from '../protocol/constants.ts';
 import { TrustixError } from '../protocol/errors.ts';
 import {
@@ -137,7 +139,21 @@ export interface Libp2pNodeInit {
   readonly userAgent?: string;
   /** Start the node before returning, as createLibp2p does (else call startLibp2pNode). Default true. */
   readonly start?: boolean;
+  /**
+   * libp2p's Prometheus metrics (@libp2p/prometheus-metrics: connections, streams, DHT, transfer...) on
+   * this registry, never prom-client's global one; disk figures are for the filesystem holding
+   * `statfsLocation` (default the working directory). Default: no metrics.
+   */
+  readonly metrics?: { readonly registry: Registry; readonly statfsLocation?: string };
 }
+
+/**
+ * @libp2p/prometheus-metrics keeps one name-to-metric map per process and clears it when a node is
+ * created: a node that registers a name after another node was created gets that node's metric, in the
+ * other registry. libp2p's components register theirs when constructed and started, so nodes with
+ * metrics are created and started one at a time (a node made with `start: false` is not covered).
+ */
+let metricsTurn: Promise<unknown> = Promise.resolve();
 
 /** Gossipsub message ID: SHA-256 of the data, so the same checkpoint from any publisher is one message. */
 export function gossipMessageId(msg: { data: Uint8Array }): Uint8Array {
@@ -146,6 +162,13 @@ export function gossipMessageId(msg: { data: Uint8Array }): Uint8Array {
 
 /** Builds (and by default starts) the libp2p node. */
 export async function createLibp2pNode(init: Libp2pNodeInit = {}): Promise<TrustixLibp2p> {
+  if (init.metrics === undefined) return buildLibp2pNode(init);
+  const built = metricsTurn.then(() => buildLibp2pNode(init));
+  metricsTurn = built.catch(() => {});
+  return built;
+}
+
+async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
   const bootstrapList = [...(init.bootstrap ?? [])];
   const datastore = init.db === undefined ? undefined : await openDatastore(init.db);
   // @libp2p/bootstrap refuses an empty list; it tags the peers and dials them once at start.
@@ -156,6 +179,8 @@ export async function createLibp2pNode(init: Libp2pNodeInit = {}): Promise<Trust
   ]);
   const node = await createLibp2p<TrustixServices>({
     start: false,
+    // libp2p's process figures (CPU, heap...) are node/metrics.ts's, collected once per process.
+    ...(init.metrics && { metrics: prometheusMetrics({ ...init.metrics, collectDefaultMetrics: false }) }),
     ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
     ...(datastore === undefined ? {} : { datastore }),
     ...(init.userAgent === undefined ? {} : { nodeInfo: { userAgent: init.userAgent } }),

@@ -25,6 +25,7 @@ import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './lib
 import { LogProviders, type LogProvidersInit } from './log-providers.ts';
 import type { LogDirectory, LogReader } from './log-reader.ts';
 import type { LogStore } from './log-store.ts';
+import { MetricsRoutes, NodeMetrics } from './metrics.ts';
 import type { NixStoreInit } from './nix-store.ts';
 import { startOwnLog } from './own-log.ts';
 import { loadOrCreatePeerIdentity } from './peer-identity.ts';
@@ -51,7 +52,7 @@ export interface TrustixNodeInit extends UserSideInit {
   /** HTTP server settings (default 127.0.0.1:8565), or false for none. */
   readonly http?: HttpServerInit | false;
   /** libp2p settings (default: listen on TCP 8566, no bootstrap peers), or false for no network. */
-  readonly p2p?: Omit<Libp2pNodeInit, 'db' | 'privateKey' | 'start'> | false;
+  readonly p2p?: Omit<Libp2pNodeInit, 'db' | 'privateKey' | 'start' | 'metrics'> | false;
   /** The Nix store directory. Default '/nix/store'. */
   readonly storeDir?: string;
   readonly sequencer?: SequencerInit;
@@ -114,6 +115,15 @@ export class TrustixNode {
       const monitor = new CheckpointMonitor({ db, logs: { get: held } }, this.init.monitor);
       await monitor.start();
       this.monitorValue = monitor;
+      // This node's registry (libp2p's metrics and ours), served at /metrics by any node with HTTP.
+      const metrics = new NodeMetrics({
+        db,
+        own,
+        followed,
+        follower: () => this.followerValue,
+        stats: () => this.userValue?.stats,
+        mesh: () => this.libp2pValue?.services.pubsub,
+      });
 
       if (this.init.p2p !== false) {
         const identity = await loadOrCreatePeerIdentity(paths.dir);
@@ -123,6 +133,7 @@ export class TrustixNode {
           db,
           privateKey: identity.privateKey,
           userAgent: 'trustix/0.1.0',
+          metrics: { registry: metrics.registry, statfsLocation: paths.dir },
           // Below the republish period, so that a periodic republish of the same checkpoint goes out.
           gossipSeenTtlMs: Math.min(
             120_000,
@@ -226,6 +237,7 @@ export class TrustixNode {
             cacheKey: keys.cacheSecret,
             storeDir,
             control: (op) => ops[op]!({ op }),
+            onDecision: metrics.onDecision,
           },
           this.init,
         );
@@ -234,8 +246,9 @@ export class TrustixNode {
       }
 
       if (this.init.http !== false) {
-        const http = new HttpServer({}, { port: DEFAULT_HTTP_PORT, ...this.init.http });
+        const http = new HttpServer({ observer: metrics }, { port: DEFAULT_HTTP_PORT, ...this.init.http });
         http.register(new LogRoutes({ logs: directory }));
+        http.register(new MetricsRoutes(metrics));
         for (const routes of user?.routes ?? []) http.register(routes);
         await http.start();
         this.http = http;

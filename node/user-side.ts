@@ -10,7 +10,7 @@ import type { CheckpointMonitor } from './checkpoint-monitor.ts';
 import { DashboardRoutes } from './dashboard.ts';
 import type { Database } from './database.ts';
 import { createDeciderChain, type DeciderSpec, parseDeciderSpec } from './decider.ts';
-import { Decisions, type DecisionsInit } from './decisions.ts';
+import { Decisions, type DecisionsComponents, type DecisionsInit } from './decisions.ts';
 import type { FollowedLog, FollowedLogs } from './followed-logs.ts';
 import type { Follower } from './follower.ts';
 import { ApiRoutes, type ControlDocument } from './http-api.ts';
@@ -49,6 +49,8 @@ export interface UserSideComponents {
   readonly cacheKey: NixSecretKey;
   readonly storeDir: string;
   readonly control: ControlDocument;
+  /** Told of every decision answered (node/metrics.ts). Default: none. */
+  readonly onDecision?: DecisionsComponents['onDecision'];
 }
 
 export interface UserSide {
@@ -69,7 +71,13 @@ export async function startUserSide(c: UserSideComponents, init: UserSideInit = 
     ...(init.voteBaseDir !== undefined ? { baseDir: init.voteBaseDir } : {}),
   });
   const decisions = new Decisions(
-    { followed: c.followed, chain, store, isForked: (id) => c.monitor.isForked(id) },
+    {
+      followed: c.followed,
+      chain,
+      store,
+      isForked: (id) => c.monitor.isForked(id),
+      onDecision: c.onDecision,
+    },
     init.decisions,
   );
   decisions.start();
