@@ -99,16 +99,22 @@ export class ReproStats extends EventTarget {
     await this.queue;
   }
 
-  /** The log may have grown: index its new entries (coalesced; one log at a time). */
+  /**
+   * The log may have grown: index its new entries. Coalesced: every log that asked while a run was
+   * queued is indexed by that one run, together (see indexLogs).
+   */
   update(logId: string): void {
     if (!this.running || this.pending.has(logId)) return;
+    const first = this.pending.size === 0;
     this.pending.add(logId);
+    if (!first) return;
     this.queue = this.queue.then(async () => {
-      this.pending.delete(logId);
+      const ids = [...this.pending];
+      this.pending.clear();
       try {
-        await this.indexLog(logId);
+        await this.indexLogs(ids);
       } catch (err) {
-        log.error('indexing %s: %s', logId, err);
+        log.error('indexing %s: %s', ids.join(', '), err);
       }
     });
   }
@@ -122,40 +128,48 @@ export class ReproStats extends EventTarget {
     } while (seen !== this.queue);
   }
 
-  private async indexLog(logId: string): Promise<void> {
-    const store = this.components.store(logId);
-    if (store === undefined || this.components.followed.get(logId) === undefined) return;
-    const reg = this.register(logId);
-    // Pipelined: chunk k+1 is read and computed while chunk k's batch is being written. Its path records
-    // may be read before that write lands, so the records chunk k wrote overlay what was read.
+  /**
+   * Indexes what the logs hold beyond their cursors. Logs with pending entries are indexed together:
+   * each batch takes a share of every one of them, so a path several logs hold (the common case: they
+   * build the same things) has its record read and written once per batch rather than once per log.
+   */
+  private async indexLogs(logIds: readonly string[]): Promise<void> {
+    const logs = logIds.flatMap((logId) => {
+      const store = this.components.store(logId);
+      if (store === undefined || this.components.followed.get(logId) === undefined) return [];
+      return [{ logId, store, reg: this.register(logId), from: 0 }];
+    });
+    for (const l of logs) l.from = l.reg.indexed;
+    // Pipelined: batch k+1 is read and computed while batch k is being written. Its path records may be
+    // read before that write lands, so the records batch k wrote overlay what was read.
     let working = this.counters;
     let writing: Promise<void> = Promise.resolve();
     let overlay = new Map<string, Uint8Array>();
-    let from = reg.indexed;
     try {
-      while (this.running && from < store.size) {
-        const to = Math.min(store.size, from + this.chunkEntries);
-        const chunk = await this.prepareChunk(
-          logId,
-          reg.n,
-          working,
-          await readEntries(store, from, to),
-          to,
-          overlay,
-        );
+      for (;;) {
+        const behind = logs.filter((l) => l.from < l.store.size);
+        if (!this.running || behind.length === 0) break;
+        const share = Math.max(TILE_WIDTH, Math.ceil(this.chunkEntries / behind.length));
+        const segments: Segment[] = [];
+        for (const l of behind) {
+          const to = Math.min(l.store.size, l.from + share);
+          segments.push({ logId: l.logId, n: l.reg.n, to, ...(await readEntries(l.store, l.from, to)) });
+          l.from = to;
+        }
+        const batch = await this.prepareBatch(working, segments, overlay);
         await writing;
-        working = chunk.counters;
-        overlay = chunk.records;
-        writing = writeBatch(this.components.db, chunk.ops).then(() => {
-          this.counters = chunk.counters;
-          reg.indexed = to;
+        working = batch.counters;
+        overlay = batch.records;
+        writing = writeBatch(this.components.db, batch.ops).then(() => {
+          this.counters = batch.counters;
+          for (const seg of segments) this.registry.get(seg.logId)!.indexed = seg.to;
         });
-        from = to;
       }
     } finally {
       await writing;
     }
-    this.dispatchEvent(new CustomEvent('indexed', { detail: { logId, indexed: reg.indexed } }));
+    for (const l of logs)
+      this.dispatchEvent(new CustomEvent('indexed', { detail: { logId: l.logId, indexed: l.reg.indexed } }));
   }
 
   private register(logId: string): Registered {
@@ -170,63 +184,74 @@ export class ReproStats extends EventTarget {
   }
 
   /**
-   * The atomic batch that applies `entries` (ending at `to`) of log number `n` on top of `counters`:
-   * path records, mismatch index, counters and cursor. `overlay` holds records newer than the database's.
+   * The atomic batch that applies `segments` (entries of several logs, each ending at its `to`) on top of
+   * `counters`: path records, mismatch index, counters and cursors. `overlay` holds records newer than
+   * the database's.
    */
-  private async prepareChunk(
-    logId: string,
-    n: number,
+  private async prepareBatch(
     counters: Counters,
-    { entries, digests }: ChunkEntries,
-    to: number,
+    segments: readonly Segment[],
     overlay: ReadonlyMap<string, Uint8Array>,
   ): Promise<{ ops: BatchOp[]; counters: Counters; records: Map<string, Uint8Array> }> {
-    // Group by path: a chunk may hold several entries (rebuilds) of one path.
-    const byPath = new Map<string, { id: string; hash: Uint8Array; entry: Uint8Array; digests: string[] }>();
-    entries.forEach((entry, i) => {
-      const hashPart = hashPartOfEntry(entry);
-      const group = byPath.get(hashPart);
-      if (group === undefined)
-        byPath.set(hashPart, { id: hashPart, hash: pathHashBytes(hashPart), entry, digests: [digests[i]!] });
-      else group.digests.push(digests[i]!);
-    });
+    // Group by path, then by log: a batch holds a path once per log that has it (or more: rebuilds).
+    type Group = { id: string; hash: Uint8Array; entry: Uint8Array; byLog: Map<number, string[]> };
+    const byPath = new Map<string, Group>();
+    for (const { n, entries, digests } of segments)
+      entries.forEach((entry, i) => {
+        const hashPart = hashPartOfEntry(entry);
+        let group = byPath.get(hashPart);
+        if (group === undefined) {
+          group = { id: hashPart, hash: pathHashBytes(hashPart), entry, byLog: new Map() };
+          byPath.set(hashPart, group);
+        }
+        const list = group.byLog.get(n);
+        if (list === undefined) group.byLog.set(n, [digests[i]!]);
+        else list.push(digests[i]!);
+      });
     const groups = [...byPath.values()];
     const stored = await this.components.db.getMany(groups.map((g) => reproPathKey(g.hash)));
-    const records = groups.map((g, i) => overlay.get(g.id) ?? stored[i]);
     const written = new Map<string, Uint8Array>();
     const next = structuredClone(counters) as Counters;
-    const logCounts = slot(next.logs, n, () => ({ entries: 0, paths: 0 }));
-    logCounts.entries += entries.length;
+    for (const { n, entries } of segments)
+      slot(next.logs, n, () => ({ entries: 0, paths: 0 })).entries += entries.length;
     const ops: BatchOp[] = [];
     groups.forEach((g, i) => {
-      const change = addToRecord(records[i], n, g.digests);
-      if (change === undefined) return;
-      if (change.newForLog) logCounts.paths++;
-      for (const [m, shared, agree] of change.pairs) {
-        const pair = slot(next.pairs, m < n ? `${m},${n}` : `${n},${m}`, (): [number, number] => [0, 0]);
-        pair[0] += shared;
-        pair[1] += agree;
+      let record = overlay.get(g.id) ?? stored[i];
+      let last: ReturnType<typeof addToRecord>;
+      for (const [n, digests] of g.byLog) {
+        const change = addToRecord(record, n, digests);
+        if (change === undefined) continue;
+        if (change.newForLog) next.logs[n]!.paths++;
+        for (const [m, shared, agree] of change.pairs) {
+          const pair = slot(next.pairs, m < n ? `${m},${n}` : `${n},${m}`, (): [number, number] => [0, 0]);
+          pair[0] += shared;
+          pair[1] += agree;
+        }
+        if (change.before !== undefined) next.paths[change.before]--;
+        next.paths[change.after]++;
+        record = change.record;
+        last = change;
       }
-      if (change.before !== undefined) next.paths[change.before]--;
-      next.paths[change.after]++;
-      written.set(g.id, change.record);
-      ops.push({ type: 'put', key: reproPathKey(g.hash), value: change.record });
-      if (change.after === 'mismatch')
+      if (last === undefined) return;
+      written.set(g.id, last.record);
+      ops.push({ type: 'put', key: reproPathKey(g.hash), value: last.record });
+      if (last.after === 'mismatch')
         ops.push({
           type: 'put',
           key: reproMismatchKey(g.hash),
-          value: encodeMismatch(change.logs, pathOfEntry(g.entry)),
+          value: encodeMismatch(last.logs, pathOfEntry(g.entry)),
         });
     });
     next.daily[new Date(this.now()).toISOString().slice(0, 10)] = [
       next.paths.reproducible,
       next.paths.mismatch,
     ];
-    ops.push({
-      type: 'put',
-      key: reproLogKey(logId),
-      value: encoder.encode(JSON.stringify({ n, indexed: to })),
-    });
+    for (const { logId, n, to } of segments)
+      ops.push({
+        type: 'put',
+        key: reproLogKey(logId),
+        value: encoder.encode(JSON.stringify({ n, indexed: to })),
+      });
     ops.push({ type: 'put', key: REPRO_COUNTERS_KEY, value: encoder.encode(JSON.stringify(next)) });
     return { ops, counters: next, records: written };
   }
@@ -260,6 +285,13 @@ function hashPartOfEntry(entry: Uint8Array): string {
     slash + 1,
     slash + 33,
   );
+}
+
+/** The entries of one log in a batch, up to its new cursor `to`. */
+interface Segment extends ChunkEntries {
+  readonly logId: string;
+  readonly n: number;
+  readonly to: number;
 }
 
 /** Entries of a chunk with their digests. */
