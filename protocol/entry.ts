@@ -15,7 +15,8 @@ import { parseDecimal } from './decimal.ts';
 import { MalformedError } from './errors.ts';
 import type { Narinfo } from './narinfo.ts';
 import { formatSha256, parseCanonicalSha256 } from './nix-hash.ts';
-import { DEFAULT_STORE_DIR, parseStorePath, storeDirOf } from './store-path.ts';
+import { nix32Digit } from './nix32.ts';
+import { checkStoreDir, DEFAULT_STORE_DIR, parseStorePath, storeDirOf, storePathEnd } from './store-path.ts';
 import { boundedText } from './utf8.ts';
 
 export interface Entry {
@@ -56,6 +57,76 @@ export function parseEntry(input: Uint8Array | string, storeDir = DEFAULT_STORE_
       throw new MalformedError(WHAT, 'references are not strictly ascending (unsorted or duplicate)');
   }
   return { storePath, narHash, narSize, references };
+}
+
+/**
+ * Checks an entry given as bytes without building it: accepts exactly what parseEntry accepts and
+ * throws the same errors (parseEntry words them), but a valid entry costs no allocation, which matters
+ * where every entry of a log is checked (a sync). Returns the offset of the store path's hash part
+ * (STORE_PATH_HASH_CHARS ASCII bytes).
+ */
+export function checkEntry(bytes: Uint8Array, storeDir = DEFAULT_STORE_DIR): number {
+  checkStoreDir(storeDir);
+  if (isValidEntry(bytes, storeDir)) return KIND.length + 1 + storeDir.length + 1;
+  parseEntry(bytes, storeDir);
+  // Unreachable while both agree (tested): never let a disagreement pass as valid.
+  throw new MalformedError(WHAT, 'not a valid entry');
+}
+
+const SEMICOLON = 0x3b;
+const COMMA = 0x2c;
+const DIGIT_0 = 0x30;
+const SHA256_PREFIX = 'sha256:';
+const NIX32_SHA256_CHARS = 52;
+const MAX_SIZE_DIGITS = 16;
+
+/** parseEntry's rules, walked over the bytes (every valid entry is ASCII, so no decoding is needed). */
+function isValidEntry(b: Uint8Array, storeDir: string): boolean {
+  const n = b.length;
+  if (n > MAX_ENTRY_BYTES || b[0] !== KIND.charCodeAt(0) || b[1] !== SEMICOLON) return false;
+  let pos = storePathEnd(b, 2, storeDir);
+  if (pos < 0 || b[pos] !== SEMICOLON) return false;
+  pos++;
+  // NAR hash: canonical nix32 of 32 bytes, whose first char carries one bit (so is '0' or '1').
+  if (pos + SHA256_PREFIX.length + NIX32_SHA256_CHARS >= n) return false;
+  for (let k = 0; k < SHA256_PREFIX.length; k++) if (b[pos + k] !== SHA256_PREFIX.charCodeAt(k)) return false;
+  pos += SHA256_PREFIX.length;
+  if (b[pos] !== DIGIT_0 && b[pos] !== DIGIT_0 + 1) return false;
+  for (let k = 1; k < NIX32_SHA256_CHARS; k++) if (nix32Digit(b[pos + k]!) < 0) return false;
+  pos += NIX32_SHA256_CHARS;
+  if (b[pos] !== SEMICOLON) return false;
+  pos++;
+  // NAR size: 1 to 2^53-1, no leading zero. Summing in doubles is exact below 2^53 and monotonic above.
+  const sizeAt = pos;
+  let size = 0;
+  for (; pos < n && b[pos]! >= DIGIT_0 && b[pos]! <= DIGIT_0 + 9; pos++)
+    size = size * 10 + (b[pos]! - DIGIT_0);
+  const digits = pos - sizeAt;
+  if (digits === 0 || digits > MAX_SIZE_DIGITS || b[sizeAt] === DIGIT_0 || !Number.isSafeInteger(size))
+    return false;
+  if (pos >= n || b[pos] !== SEMICOLON) return false;
+  pos++;
+  // References: store paths joined by ',', strictly ascending, up to the end.
+  let prev = -1;
+  let prevEnd = -1;
+  while (pos < n) {
+    const end = storePathEnd(b, pos, storeDir);
+    if (end < 0 || (prev >= 0 && !isBefore(b, prev, prevEnd, pos, end, storeDir.length + 1))) return false;
+    if (end === n) return true;
+    if (b[end] !== COMMA) return false;
+    prev = pos;
+    prevEnd = end;
+    pos = end + 1;
+  }
+  // Nothing after the size's ';' (no references), or a trailing ','.
+  return prev < 0;
+}
+
+/** Whether b[a..aEnd) sorts strictly before b[c..cEnd) (byte order: JS string order for ASCII). */
+function isBefore(b: Uint8Array, a: number, aEnd: number, c: number, cEnd: number, from: number): boolean {
+  const common = Math.min(aEnd - a, cEnd - c);
+  for (let k = from; k < common; k++) if (b[a + k] !== b[c + k]) return b[a + k]! < b[c + k]!;
+  return aEnd - a < cEnd - c;
 }
 
 /**

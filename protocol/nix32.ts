@@ -21,6 +21,11 @@ export function nix32Length(byteLength: number): number {
   return Math.ceil((byteLength * 8) / 5);
 }
 
+/** The value (0-31) of a nix32 char code (or byte), -1 for anything outside the alphabet. */
+export function nix32Digit(code: number): number {
+  return code < 128 ? DIGITS[code]! : -1;
+}
+
 /** True when every char of `text` is in the nix32 alphabet (says nothing about length). */
 export function isNix32Text(text: string): boolean {
   for (let i = 0; i < text.length; i++) {

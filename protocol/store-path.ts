@@ -9,7 +9,7 @@
  * hash part (`GET /<hash part>.narinfo`).
  */
 import { MalformedError } from './errors.ts';
-import { isNix32Text } from './nix32.ts';
+import { isNix32Text, nix32Digit } from './nix32.ts';
 
 export const DEFAULT_STORE_DIR = '/nix/store';
 /** Chars of the hash part: nix32 of 20 bytes. */
@@ -104,6 +104,38 @@ export function parseStorePath(path: string, storeDir = DEFAULT_STORE_DIR): Stor
   if (!path.startsWith(`${storeDir}/`))
     throw new MalformedError('store path', `${JSON.stringify(path)} is not in ${storeDir}`);
   return baseNameIn(path.slice(storeDir.length + 1), storeDir);
+}
+
+// Byte -> may occur in a name (NAME_RE's second class), for storePathEnd.
+const NAME_BYTES = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-._?=')
+  NAME_BYTES[c.charCodeAt(0)] = 1;
+const DOT = 0x2e;
+const DASH = 0x2d;
+const SLASH = 0x2f;
+
+/**
+ * The store path at `bytes[pos..]`, checked in place without decoding (hot paths: every synced entry
+ * names ~10 of them): accepts exactly what parseStorePath accepts. The path ends at the first byte that
+ * cannot occur in a name (or at the end); returns that offset, or -1 when the path is not valid.
+ * `storeDir` must have passed checkStoreDir.
+ */
+export function storePathEnd(bytes: Uint8Array, pos: number, storeDir: string): number {
+  const dirLength = storeDir.length;
+  const hashAt = pos + dirLength + 1;
+  if (hashAt + STORE_PATH_HASH_CHARS + 2 > bytes.length) return -1;
+  for (let k = 0; k < dirLength; k++) if (bytes[pos + k] !== storeDir.charCodeAt(k)) return -1;
+  if (bytes[hashAt - 1] !== SLASH) return -1;
+  for (let k = hashAt; k < hashAt + STORE_PATH_HASH_CHARS; k++) if (nix32Digit(bytes[k]!) < 0) return -1;
+  const nameAt = hashAt + STORE_PATH_HASH_CHARS + 1;
+  if (bytes[nameAt - 1] !== DASH || bytes[nameAt] === DOT) return -1;
+  const limit = Math.min(bytes.length, nameAt + MAX_STORE_PATH_NAME_CHARS);
+  let end = nameAt;
+  while (end < limit && NAME_BYTES[bytes[end]!] === 1) end++;
+  if (end === nameAt) return -1;
+  // A name char right after the longest name: the name is too long.
+  if (end < bytes.length && NAME_BYTES[bytes[end]!] === 1) return -1;
+  return end;
 }
 
 /** The store dir of an already-validated store path (names contain no '/'). */

@@ -1,11 +1,12 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { MAX_ENTRY_BYTES } from '../protocol/constants.ts';
-import { type Entry, entryFromNarinfo, formatEntry, parseEntry } from '../protocol/entry.ts';
+import { checkEntry, type Entry, entryFromNarinfo, formatEntry, parseEntry } from '../protocol/entry.ts';
 import { MalformedError, TooLargeError } from '../protocol/errors.ts';
 import { parseNarinfo } from '../protocol/narinfo.ts';
 import { encodeNix32, NIX32_ALPHABET } from '../protocol/nix32.ts';
 import { fixture, VECTORS } from './helpers/nix-fixtures.ts';
+import { syntheticEntries } from './helpers/synthetic-entries.ts';
 
 for (const v of VECTORS.vectors) {
   test(`${v.name}: the fingerprint parses into the vector's values and formats back byte for byte`, (t) => {
@@ -170,4 +171,115 @@ test('property: formatEntry and parseEntry round-trip any valid values', (t) => 
       t.is(formatEntry(back), text);
     }),
   );
+});
+
+test('checkEntry accepts the vectors and returns the offset of the hash part', (t) => {
+  for (const v of VECTORS.vectors) {
+    const bytes = new TextEncoder().encode(v.fingerprint);
+    const at = checkEntry(bytes);
+    t.is(Buffer.from(bytes.subarray(at, at + 32)).toString(), v.hashPart);
+  }
+  const gnu = new TextEncoder().encode(FP.replaceAll('/nix/store', '/gnu/store'));
+  t.is(checkEntry(gnu, '/gnu/store'), '1;/gnu/store/'.length);
+  t.throws(() => checkEntry(gnu), { instanceOf: MalformedError });
+  t.is(checkEntry(new TextEncoder().encode(entryOfBytes(MAX_ENTRY_BYTES))), 13);
+});
+
+for (const [what, input] of REJECTS) {
+  test(`checkEntry rejects ${what} with parseEntry's error`, (t) => {
+    const bytes = typeof input === 'string' ? new TextEncoder().encode(input) : input;
+    const err = t.throws(() => parseEntry(bytes));
+    t.throws(() => checkEntry(bytes), {
+      instanceOf: err!.constructor as typeof Error,
+      message: err!.message,
+    });
+  });
+}
+
+test('checkEntry refuses oversized entries with TooLargeError', (t) => {
+  t.throws(() => checkEntry(new TextEncoder().encode(entryOfBytes(MAX_ENTRY_BYTES + 1))), {
+    instanceOf: TooLargeError,
+  });
+  t.throws(() => checkEntry(new Uint8Array(65_536)), { instanceOf: TooLargeError });
+});
+
+/** Whether `f` runs without throwing. */
+const passes = (f: () => unknown): boolean => {
+  try {
+    f();
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('property: checkEntry and parseEntry agree on mutations of valid entries', (t) => {
+  const valid = [...syntheticEntries(200, 3), FP, HEAD, entryOfBytes(300)];
+  // Bytes that matter to the grammar, plus a few that never occur in an entry.
+  const interesting = [...';,/-.:0123456789az19AZ+_?=eotu \n\r', '\u00e9', '\ufeff'];
+  const mutation = fc.oneof(
+    fc.record({ op: fc.constant('set' as const), at: fc.nat(), text: fc.constantFrom(...interesting) }),
+    fc.record({ op: fc.constant('insert' as const), at: fc.nat(), text: fc.constantFrom(...interesting) }),
+    fc.record({ op: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 60 }) }),
+    fc.record({ op: fc.constant('repeat' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 60 }) }),
+  );
+  fc.assert(
+    fc.property(fc.constantFrom(...valid), fc.array(mutation, { maxLength: 3 }), (entry, mutations) => {
+      let text = entry;
+      for (const m of mutations) {
+        const at = m.at % (text.length + 1);
+        if (m.op === 'set') text = text.slice(0, at) + m.text + text.slice(at + 1);
+        else if (m.op === 'insert') text = text.slice(0, at) + m.text + text.slice(at);
+        else if (m.op === 'delete') text = text.slice(0, at) + text.slice(at + m.length);
+        else text = text.slice(0, at + m.length) + text.slice(at, at + m.length) + text.slice(at + m.length);
+      }
+      const bytes = new TextEncoder().encode(text);
+      t.is(
+        passes(() => checkEntry(bytes)),
+        passes(() => parseEntry(bytes)),
+        JSON.stringify(text),
+      );
+    }),
+    { numRuns: 20_000 },
+  );
+});
+
+test('checkEntry and parseEntry agree at the boundaries of every field', (t) => {
+  const [kind, path, hash, size, refs] = FP.split(';') as [string, string, string, string, string];
+  const hashPart = WITHREF.hashPart;
+  const low = `/nix/store/${'0'.repeat(32)}-x`;
+  const cases: string[] = [];
+  const entry = (p: string, h: string, s: string, r: string) => [kind, p, h, s, r].join(';');
+  for (const length of [1, 210, 211, 212, 300]) {
+    const long = `/nix/store/${hashPart}-${'a'.repeat(length)}`;
+    cases.push(entry(long, hash, size, refs), entry(path, hash, size, long));
+    cases.push(entry(path, hash, size, `${low},${long}`), entry(path, hash, size, `${long},${low}`));
+  }
+  for (const s of ['9007199254740991', '9007199254740992', '9999999999999999', '99999999999999999'])
+    cases.push(entry(path, hash, s, refs));
+  for (const s of ['1', '0', '01', '10', '1a', 'a1', '+1', '1e3']) cases.push(entry(path, hash, s, refs));
+  for (const c of '0123456789abz') cases.push(entry(path, `sha256:${c}${hash.slice(8)}`, size, refs));
+  for (const name of ['.a', 'a.', '-a', '?', '=x', 'a/b', 'a b', 'a;b', 'a,b', 'a\u00e9'])
+    cases.push(entry(`/nix/store/${hashPart}-${name}`, hash, size, ''));
+  for (const [a, b] of [
+    [REF_A, REF_A],
+    [REF_B, REF_A],
+    [REF_A, `${REF_A}x`],
+    [`${REF_A}x`, REF_A],
+    [`${REF_A}-`, `${REF_A}.`],
+    [`${REF_A}.`, `${REF_A}-`],
+  ])
+    cases.push(entry(path, hash, size, `${a},${b}`));
+  let valid = 0;
+  for (const text of cases) {
+    const bytes = new TextEncoder().encode(text);
+    const ok = passes(() => parseEntry(bytes));
+    if (ok) valid++;
+    t.is(
+      passes(() => checkEntry(bytes)),
+      ok,
+      text,
+    );
+  }
+  t.true(valid > 10 && valid < cases.length - 10);
 });
