@@ -32,7 +32,6 @@ import {
   evidenceProofIds,
 } from '../protocol/evidence.ts';
 import { EMPTY_ROOT, type HashReader, hashesEqual, leafHash, treeHash } from '../protocol/merkle.ts';
-import { STORE_PATH_HASH_CHARS } from '../protocol/store-path.ts';
 import { newTiles } from '../protocol/tiles.ts';
 import { runBundlePipeline } from './bundle-pipeline.ts';
 import type { Database } from './database.ts';
@@ -260,19 +259,16 @@ export class LogSync extends EventTarget {
       else if (!hashesEqual(data, known))
         throw new VerificationError('entry bundle', `bundle ${i} does not match the verified edge tile`);
       // The bytes are the log's own now: a non-entry is the log's fault, not the source's.
-      const text = Buffer.from(bundle!.buffer, bundle!.byteOffset, bundle!.length);
-      const paths: [number, string][] = [];
+      const hashParts = new Uint32Array(entries.length);
       entries.forEach((entry, j) => {
-        const index = i * TILE_WIDTH + j;
-        let at: number;
         try {
-          at = checkEntry(entry, storeDir) + entry.byteOffset - bundle!.byteOffset;
+          hashParts[j] = checkEntry(entry, storeDir) + entry.byteOffset - bundle!.byteOffset;
         } catch (cause) {
-          throw new InvalidLogEntryError(this.components.store.logId, index, { cause });
+          throw new InvalidLogEntryError(this.components.store.logId, i * TILE_WIDTH + j, { cause });
         }
-        if (index >= fromSize) paths.push([index, text.toString('latin1', at, at + STORE_PATH_HASH_CHARS)]);
       });
-      return { index: i, tile: { tile, data }, bundle: bundle!, paths };
+      const firstNew = Math.max(0, fromSize - i * TILE_WIDTH);
+      return { index: i, tile: { tile, data }, bundle: bundle!, firstNew, hashParts };
     });
   }
 

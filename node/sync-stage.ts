@@ -10,6 +10,7 @@
  */
 import { openCheckpoint, type SignedCheckpoint } from '../protocol/checkpoint.ts';
 import { TILE_WIDTH } from '../protocol/constants.ts';
+import { STORE_PATH_HASH_CHARS } from '../protocol/store-path.ts';
 import type { TileData } from '../protocol/tiles.ts';
 import { type BatchOp, type Database, writeBatch } from './database.ts';
 import { StoreCorruptError } from './errors.ts';
@@ -28,8 +29,10 @@ export interface VerifiedBundle {
   readonly index: number;
   readonly tile: TileData;
   readonly bundle: Uint8Array;
-  /** Store path hash parts of the entries to index (those beyond the local tree), with their leaf index. */
-  readonly paths: readonly (readonly [number, string])[];
+  /** Position in the bundle of the first entry to index (those before it are in the local tree). */
+  readonly firstNew: number;
+  /** Offset in `bundle` of each entry's store path hash part (STORE_PATH_HASH_CHARS ASCII bytes). */
+  readonly hashParts: Uint32Array;
 }
 
 /** What an interrupted sync left: leaves staged, and the checkpoint they were verified against. */
@@ -95,28 +98,40 @@ export class SyncStage {
   private async bundleOps(bundles: readonly VerifiedBundle[]): Promise<BatchOp[]> {
     const { store } = this;
     const ops: BatchOp[] = [];
-    const added = new Map<string, number[]>();
+    // Hash part -> its new indices: a number for a path named once in the step (the usual case).
+    const added = new Map<string, number | number[]>();
     let firstNew = Number.POSITIVE_INFINITY;
     for (const b of bundles) {
       ops.push(store.tileOp(b.tile), store.bundleOp(b.index, b.bundle));
-      for (const [index, hashPart] of b.paths) {
-        firstNew = Math.min(firstNew, index);
-        const list = added.get(hashPart);
-        if (list === undefined) added.set(hashPart, [index]);
-        else list.push(index);
+      const text = Buffer.from(b.bundle.buffer, b.bundle.byteOffset, b.bundle.length);
+      for (let j = b.firstNew; j < b.hashParts.length; j++) {
+        const index = b.index * TILE_WIDTH + j;
+        if (index < firstNew) firstNew = index;
+        const at = b.hashParts[j]!;
+        const hashPart = text.toString('latin1', at, at + STORE_PATH_HASH_CHARS);
+        const had = added.get(hashPart);
+        if (had === undefined) added.set(hashPart, index);
+        else if (typeof had === 'number') added.set(hashPart, [had, index]);
+        else had.push(index);
       }
     }
     if (added.size === 0) return ops;
     // Indices at or past this step's first new entry cannot come from an earlier step: drop any, so a
     // record never lists an index twice or out of order, whatever an abandoned sync left behind.
-    const hashParts = [...added.keys()];
-    const keys = hashParts.map((h) => store.pathIndexKey(h));
+    const keys: Uint8Array[] = [];
+    for (const hashPart of added.keys()) keys.push(store.pathIndexKey(hashPart));
     const records = await this.db.getMany(keys);
-    hashParts.forEach((h, k) => {
+    let k = 0;
+    for (const indices of added.values()) {
       const record = records[k];
-      const old = record === undefined ? [] : decodeIndexList(record).filter((x) => x < firstNew);
-      ops.push({ type: 'put', key: keys[k]!, value: encodeIndexList([...old, ...added.get(h)!]) });
-    });
+      const fresh = typeof indices === 'number' ? [indices] : indices;
+      const value =
+        record === undefined
+          ? encodeIndexList(fresh)
+          : encodeIndexList([...decodeIndexList(record).filter((x) => x < firstNew), ...fresh]);
+      ops.push({ type: 'put', key: keys[k]!, value });
+      k++;
+    }
     return ops;
   }
 }
