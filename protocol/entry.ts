@@ -15,7 +15,7 @@ import { parseDecimal } from './decimal.ts';
 import { MalformedError } from './errors.ts';
 import type { Narinfo } from './narinfo.ts';
 import { formatSha256, parseCanonicalSha256 } from './nix-hash.ts';
-import { nix32Digit } from './nix32.ts';
+import { isNix32Bytes } from './nix32.ts';
 import { checkStoreDir, DEFAULT_STORE_DIR, parseStorePath, storeDirOf, storePathEnd } from './store-path.ts';
 import { boundedText } from './utf8.ts';
 
@@ -92,7 +92,7 @@ function isValidEntry(b: Uint8Array, storeDir: string): boolean {
   for (let k = 0; k < SHA256_PREFIX.length; k++) if (b[pos + k] !== SHA256_PREFIX.charCodeAt(k)) return false;
   pos += SHA256_PREFIX.length;
   if (b[pos] !== DIGIT_0 && b[pos] !== DIGIT_0 + 1) return false;
-  for (let k = 1; k < NIX32_SHA256_CHARS; k++) if (nix32Digit(b[pos + k]!) < 0) return false;
+  if (!isNix32Bytes(b, pos + 1, pos + NIX32_SHA256_CHARS)) return false;
   pos += NIX32_SHA256_CHARS;
   if (b[pos] !== SEMICOLON) return false;
   pos++;

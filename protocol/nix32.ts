@@ -21,9 +21,15 @@ export function nix32Length(byteLength: number): number {
   return Math.ceil((byteLength * 8) / 5);
 }
 
-/** The value (0-31) of a nix32 char code (or byte), -1 for anything outside the alphabet. */
-export function nix32Digit(code: number): number {
-  return code < 128 ? DIGITS[code]! : -1;
+// byte -> 1 when it is a char of the alphabet, for isNix32Bytes.
+const IN_ALPHABET = new Uint8Array(256);
+for (let i = 0; i < NIX32_ALPHABET.length; i++) IN_ALPHABET[NIX32_ALPHABET.charCodeAt(i)] = 1;
+
+/** True when bytes[start..end) are all nix32 chars (ASCII); for checks done in place on bytes. */
+export function isNix32Bytes(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end > bytes.length) return false;
+  for (let k = start; k < end; k++) if (IN_ALPHABET[bytes[k]!] !== 1) return false;
+  return true;
 }
 
 /** True when every char of `text` is in the nix32 alphabet (says nothing about length). */

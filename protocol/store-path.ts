@@ -9,7 +9,7 @@
  * hash part (`GET /<hash part>.narinfo`).
  */
 import { MalformedError } from './errors.ts';
-import { isNix32Text, nix32Digit } from './nix32.ts';
+import { isNix32Bytes, isNix32Text } from './nix32.ts';
 
 export const DEFAULT_STORE_DIR = '/nix/store';
 /** Chars of the hash part: nix32 of 20 bytes. */
@@ -106,10 +106,13 @@ export function parseStorePath(path: string, storeDir = DEFAULT_STORE_DIR): Stor
   return baseNameIn(path.slice(storeDir.length + 1), storeDir);
 }
 
-// Byte -> may occur in a name (NAME_RE's second class), for storePathEnd.
+// Byte -> 1 when it may occur in a name (NAME_RE's second class), for storePathEnd.
 const NAME_BYTES = new Uint8Array(256);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-._?=')
   NAME_BYTES[c.charCodeAt(0)] = 1;
+// The store dir storePathEnd was last given, as bytes (entries name ~10 paths in one store dir).
+let dirText = '';
+let dirBytes = new Uint8Array(0);
 const DOT = 0x2e;
 const DASH = 0x2d;
 const SLASH = 0x2f;
@@ -121,12 +124,16 @@ const SLASH = 0x2f;
  * `storeDir` must have passed checkStoreDir.
  */
 export function storePathEnd(bytes: Uint8Array, pos: number, storeDir: string): number {
-  const dirLength = storeDir.length;
-  const hashAt = pos + dirLength + 1;
+  if (storeDir !== dirText) {
+    dirBytes = new TextEncoder().encode(storeDir);
+    dirText = storeDir;
+  }
+  const dir = dirBytes;
+  const hashAt = pos + dir.length + 1;
   if (hashAt + STORE_PATH_HASH_CHARS + 2 > bytes.length) return -1;
-  for (let k = 0; k < dirLength; k++) if (bytes[pos + k] !== storeDir.charCodeAt(k)) return -1;
+  for (let k = 0; k < dir.length; k++) if (bytes[pos + k] !== dir[k]) return -1;
   if (bytes[hashAt - 1] !== SLASH) return -1;
-  for (let k = hashAt; k < hashAt + STORE_PATH_HASH_CHARS; k++) if (nix32Digit(bytes[k]!) < 0) return -1;
+  if (!isNix32Bytes(bytes, hashAt, hashAt + STORE_PATH_HASH_CHARS)) return -1;
   const nameAt = hashAt + STORE_PATH_HASH_CHARS + 1;
   if (bytes[nameAt - 1] !== DASH || bytes[nameAt] === DOT) return -1;
   const limit = Math.min(bytes.length, nameAt + MAX_STORE_PATH_NAME_CHARS);
