@@ -9,7 +9,10 @@
  *   log!<logId hex>!e<N u64be>            -> entry bundle N at its widest stored width
  *   log!<logId hex>!p<hash20>             -> u64be entry indices, ascending (store path hash -> entries)
  *   !libp2p!…                             libp2p's datastore, a sublevel (peer store, DHT records; node/libp2p-node.ts)
- *   queue!<seq u64be>                     -> a pending submission (JSON, see node/submission-queue.ts)
+ *   queue!<seq u64be>                     -> a queued request held back for a retry (or queued by an older
+ *                                            version): lines, see node/submission-queue.ts; new requests
+ *                                            wait in the journal files of <data dir>/queue/
+ *   meta!queue-done                       -> u64be: journal records below this sequence number are done
  *   mon!s!<logId hex>                     -> checkpoint monitor: state of a log seen in gossip (JSON, see
  *                                            node/checkpoint-records.ts)
  *   mon!h!<logId hex>!<size u64be>        -> checkpoint monitor: a checkpoint of that size (flags, root, note)
@@ -36,6 +39,7 @@ const encoder = new TextEncoder();
 export const FORMAT_VERSION = '1';
 export const META_VERSION_KEY = encoder.encode('meta!version');
 export const QUEUE_PREFIX = encoder.encode('queue!');
+export const QUEUE_DONE_KEY = encoder.encode('meta!queue-done');
 
 const CHECKPOINT = 0x63; // 'c'
 const TILE = 0x74; // 't'
@@ -103,6 +107,17 @@ export function queueRange(): { gte: Uint8Array; lt: Uint8Array } {
 
 export function seqOfQueueKey(key: Uint8Array): number {
   return readU64(key, key.length - 8);
+}
+
+export function encodeQueueDone(seq: number): Uint8Array {
+  const out = new Uint8Array(8);
+  writeU64(out, 0, seq);
+  return out;
+}
+
+export function decodeQueueDone(value: Uint8Array): number {
+  if (value.length !== 8) throw new RangeError('malformed queue marker');
+  return readU64(value, 0);
 }
 
 /** The range of every key of one log (for removal). */

@@ -6,6 +6,11 @@
  * checkpoint adopted and announced. So a crash at any moment leaves either the old or the new state,
  * and every acknowledged submission is either still queued or in the log.
  *
+ * Pipelined: while one batch is being written and synced, the next is prepared on top of it (its
+ * entries deduplicated against the batch in flight, its tiles grown from that batch's edge). The next
+ * checkpoint is signed only once the batch before it is durable, and written with its own data; if a
+ * write fails, what was prepared on top of it is dropped and rebuilt from the stored state.
+ *
  * Duplicates: an entry equal to one the log holds for that path is skipped. A different entry for a
  * path already in the log (a non-reproducible rebuild) is appended: the log records what was built.
  */
@@ -19,7 +24,7 @@ import type { TileData } from '../protocol/tiles.ts';
 import type { NoteSigner } from '../protocol/vkey.ts';
 import { type BatchOp, type Database, writeBatch } from './database.ts';
 import type { LogStore } from './log-store.ts';
-import { newEntries, pathIndexOps } from './path-index.ts';
+import { type BatchPaths, newEntries, type PathsInFlight, pathIndexOps, pathsAfter } from './path-index.ts';
 import type { QueuedRecord, Submission, SubmissionQueue } from './submission-queue.ts';
 
 const log = logger('trustix:sequencer');
@@ -64,19 +69,50 @@ export interface SequencerEvents {
   rejected: CustomEvent<Rejection>;
 }
 
+/** The tree as it stands once every prepared batch is written: what the next batch builds on. */
+interface Tip {
+  readonly size: number;
+  readonly root: Uint8Array;
+  readonly edge: TileData[];
+  readonly partial: Uint8Array[];
+}
+
+/** A batch ready to be signed and written. */
+interface Prepared {
+  readonly records: readonly QueuedRecord[];
+  /** Tiles, bundles, path index and queue removals; the checkpoint is added when it is signed. */
+  readonly ops: BatchOp[];
+  /** The tree after the batch, or undefined when it appends nothing (no new checkpoint). */
+  readonly tree: { readonly size: number; readonly root: Uint8Array } | undefined;
+  readonly others: readonly Submission[];
+  readonly outcomes: readonly ResolveOutcome[];
+  readonly paths: BatchPaths;
+  /** The first record kept in the queue for a retry, if any. */
+  readonly retryFrom: number | undefined;
+  readonly candidateCount: number;
+  readonly oldSize: number;
+}
+
+/** A prepared batch whose write has been issued. */
+interface InFlight {
+  readonly prepared: Prepared;
+  readonly written: Promise<SignedCheckpoint | undefined>;
+}
+
 export class Sequencer extends EventTarget {
   private readonly components: SequencerComponents;
   private readonly init: Required<SequencerInit>;
   private abort: AbortController | undefined;
   private loop: Promise<void> | undefined;
-  /** Sequence number of the next queued submission not yet taken. */
+  /** Sequence number of the next queued record to take into a batch. */
   private cursor = 0;
-  private edge: TileData[] = [];
-  private partial: Uint8Array[] = [];
+  /** Every record below this sequence number is in the log (durably) or refused. */
+  private done = 0;
+  private tip: Tip | undefined;
+  /** Path index records of the batch in flight, which the next batch reads instead of the store. */
+  private pathsInFlight: PathsInFlight | undefined;
   private readonly sequencedWaiters: { seq: number; resolve: () => void }[] = [];
   private retryDelayMs = 0;
-  /** One past the highest sequence number ever taken into a batch. */
-  private taken = 0;
 
   constructor(components: SequencerComponents, init: SequencerInit = {}) {
     super();
@@ -92,17 +128,20 @@ export class Sequencer extends EventTarget {
 
   async start(): Promise<void> {
     if (this.loop !== undefined) return;
-    const { store } = this.components;
-    if (store.checkpoint() === undefined) await this.commit([], store.size, store.root);
-    this.edge = await store.edge();
-    this.partial = await store.partialBundle();
+    const { store, db } = this.components;
+    if (store.checkpoint() === undefined) {
+      const note = this.sign(store.size, store.root);
+      await writeBatch(db, [store.checkpointOp(note)]);
+      this.adopt(note);
+    }
+    await this.resetTip();
     this.cursor = 0;
-    this.taken = 0;
+    this.done = 0;
     this.abort = new AbortController();
     this.loop = this.run(this.abort.signal);
   }
 
-  /** Stops after the batch in progress (which completes and is durable). */
+  /** Stops after the batches in progress (which complete and are durable). */
   async stop(): Promise<void> {
     this.abort?.abort();
     await this.loop;
@@ -112,84 +151,199 @@ export class Sequencer extends EventTarget {
   /** Resolves once every submission queued before the call has been sequenced (or refused). */
   async flushed(): Promise<void> {
     const last = this.components.queue.lastSeq();
-    if (last < this.cursor) return;
+    if (last < this.done) return;
     await new Promise<void>((resolve) => this.sequencedWaiters.push({ seq: last, resolve }));
   }
 
   private async run(signal: AbortSignal): Promise<void> {
+    let inFlight: InFlight | undefined;
     while (!signal.aborted) {
       try {
         let batch = await this.components.queue.pending(this.cursor, this.init.maxBatchSubmissions);
         if (batch.length === 0) {
+          if (inFlight !== undefined) {
+            // Nothing to prepare meanwhile: finish the write in flight before waiting for work.
+            const settling = inFlight;
+            inFlight = undefined;
+            await this.finish(settling);
+            continue;
+          }
           await this.components.queue.waitForWork(signal);
           continue;
         }
-        if (countOf(batch) < this.init.maxBatchSubmissions && this.init.intervalMs > 0) {
+        if (
+          countOf(batch) < this.init.maxBatchSubmissions &&
+          this.init.intervalMs > 0 &&
+          inFlight === undefined
+        ) {
           // Pool: let more submissions join, so one checkpoint covers them all.
           await sleep(this.init.intervalMs, signal);
           batch = await this.components.queue.pending(this.cursor, this.init.maxBatchSubmissions);
         }
-        const retrying = await this.sequence(batch);
-        if (retrying) {
+        const prepared = await this.prepare(batch);
+        if (inFlight !== undefined) {
+          const settling = inFlight;
+          inFlight = undefined;
+          await this.finish(settling);
+        }
+        inFlight = { prepared, written: this.write(prepared) };
+        if (prepared.retryFrom !== undefined) {
+          // Records wait for a retry: settle this batch, then back off before reading them again.
+          const settling = inFlight;
+          inFlight = undefined;
+          await this.finish(settling);
           this.retryDelayMs = Math.min(this.init.maxRetryDelayMs, Math.max(1000, this.retryDelayMs * 2));
           log('submissions wait for a retry in %d ms', this.retryDelayMs);
           await sleep(this.retryDelayMs, signal);
         } else this.retryDelayMs = 0;
       } catch (err) {
-        // The batch did not commit: nothing changed; try again shortly.
+        // A batch did not commit: nothing of it (or of what was prepared on top) is stored; rebuild
+        // from the stored state and try again shortly.
         log.error('sequencing failed, retrying: %s', err);
+        if (inFlight !== undefined) await this.finish(inFlight).catch(() => {});
+        inFlight = undefined;
         await sleep(1000, signal);
+        await this.recover().catch((e: unknown) => log.error('could not reload the log state: %s', e));
       }
     }
+    if (inFlight !== undefined) await this.finish(inFlight);
   }
 
-  /** Sequences one batch of queued records; true when some submissions stay queued for a retry. */
-  private async sequence(batch: readonly QueuedRecord[]): Promise<boolean> {
-    const { store, queue } = this.components;
-    const submissions = batch.flatMap((r) => r.submissions);
-    const outcomes = await this.resolveAll(submissions);
+  /** Back to the stored state after a failed batch. */
+  private async recover(): Promise<void> {
+    this.pathsInFlight = undefined;
+    this.cursor = this.done;
+    await this.resetTip();
+  }
 
-    const candidates: string[] = [];
-    const ops: BatchOp[] = [];
+  private async resetTip(): Promise<void> {
+    const { store } = this.components;
+    this.tip = {
+      size: store.size,
+      root: store.root,
+      edge: await store.edge(),
+      partial: await store.partialBundle(),
+    };
+  }
+
+  /**
+   * Turns a batch of queued records into the writes that append its new entries on top of the tip
+   * (which may include a batch still being written), and advances the tip past it.
+   */
+  private async prepare(batch: readonly QueuedRecord[]): Promise<Prepared> {
+    const { store, queue } = this.components;
+    const tip = this.tip!;
+    // Ready entries are taken as views of the queued bytes; drv and path submissions go to the
+    // resolver, all in one call, and their entries take the submission's place in the order.
+    const order: (Buffer | number)[] = [];
+    const others: Submission[] = [];
+    const othersOf: number[] = [];
+    for (const record of batch) {
+      const before = others.length;
+      record.visit(
+        (entry) => order.push(entry),
+        (submission) => {
+          order.push(others.length);
+          others.push(submission);
+        },
+      );
+      othersOf.push(others.length - before);
+    }
+    const outcomes = others.length === 0 ? [] : await this.resolveAll(others);
+    const candidates: Buffer[] = [];
+    for (const item of order) {
+      if (typeof item !== 'number') candidates.push(item);
+      else {
+        const outcome = outcomes[item]!;
+        // Fingerprints are ASCII (store paths and base-32 hashes), so latin1 is their UTF-8.
+        if (outcome.ok) for (const e of outcome.entries) candidates.push(Buffer.from(e, 'latin1'));
+      }
+    }
+
+    const waiting = new Map<number, Submission[]>();
     let retryFrom: number | undefined;
     let at = 0;
-    for (const record of batch) {
-      const waiting: Submission[] = [];
-      for (const submission of record.submissions) {
-        const outcome = outcomes[at++]!;
-        if (outcome.ok) candidates.push(...outcome.entries);
-        else if (outcome.retry) waiting.push(submission);
-      }
-      // A record is removed once all its submissions are in the log or refused; else it shrinks.
-      if (waiting.length === 0) ops.push(queue.deleteOp(record.seq));
-      else {
-        ops.push(queue.putOp(record.seq, waiting));
+    batch.forEach((record, r) => {
+      for (let k = 0; k < othersOf[r]!; k++, at++) {
+        const outcome = outcomes[at]!;
+        if (outcome.ok || !outcome.retry) continue;
+        // A record is done once all its submissions are in the log or refused; else it shrinks.
+        waiting.set(record.seq, [...(waiting.get(record.seq) ?? []), others[at]!]);
         retryFrom ??= record.seq;
       }
-    }
-    const { fresh, indexed } = await newEntries(this.components.db, store, this.init.storeDir, candidates);
+    });
+    const ops = queue.settleOps(batch, waiting);
+    const paths = await newEntries(
+      this.components.db,
+      store,
+      this.init.storeDir,
+      candidates,
+      this.pathsInFlight,
+    );
+    const { fresh } = paths;
 
-    const oldSize = store.size;
+    let tree: Prepared['tree'];
     if (fresh.length > 0) {
-      // Entries are ASCII (validated at submission), so latin1 is their UTF-8, from Node's buffer pool.
-      const bytes = fresh.map((e) => Buffer.from(e, 'latin1'));
-      const appended = appendLeaves(oldSize, this.edge, bytes.map(leafHash));
+      const hashes: Uint8Array[] = new Array(fresh.length);
+      for (let i = 0; i < fresh.length; i++) hashes[i] = leafHash(fresh[i]!);
+      const appended = appendLeaves(tip.size, tip.edge, hashes);
       for (const t of appended.tiles) ops.push(store.tileOp(t));
-      const bundles = this.bundleOps(oldSize, bytes);
-      ops.push(...bundles.ops);
-      ops.push(...pathIndexOps(store, this.init.storeDir, oldSize, fresh, indexed));
-      await this.commit(ops, appended.size, appended.root);
-      this.edge = edgeAfter(this.edge, appended.tiles, appended.size);
-      this.partial = bundles.partial;
-    } else {
-      await writeBatch(this.components.db, ops);
-    }
+      const bundles = this.bundleOps(tip.size, tip.partial, fresh);
+      for (const op of bundles.ops) ops.push(op);
+      for (const op of pathIndexOps(tip.size, paths)) ops.push(op);
+      tree = { size: appended.size, root: appended.root };
+      this.tip = {
+        size: appended.size,
+        root: appended.root,
+        edge: edgeAfter(tip.edge, appended.tiles, appended.size),
+        // Copied: views would keep whole queued records (megabytes each) alive with the partial bundle.
+        partial: bundles.partial.map((e) => Uint8Array.from(e)),
+      };
+      this.pathsInFlight = pathsAfter(tip.size, paths);
+    } else this.pathsInFlight = undefined;
+    this.cursor = retryFrom ?? batch[batch.length - 1]!.seq + 1;
+    return {
+      records: batch,
+      ops,
+      tree,
+      others,
+      outcomes,
+      paths,
+      retryFrom,
+      candidateCount: candidates.length,
+      oldSize: tip.size,
+    };
+  }
 
-    // Records kept for a retry are read again from the queue; the others are gone from it, so once
-    // nothing waits for a retry everything below the highest sequence taken is done.
-    this.taken = Math.max(this.taken, batch[batch.length - 1]!.seq + 1);
-    this.cursor = retryFrom ?? this.taken;
-    submissions.forEach((submission, i) => {
+  /**
+   * Signs the batch's checkpoint (the batch before it is durable by now) and writes it with the
+   * batch's data in one synced batch.
+   */
+  private async write(prepared: Prepared): Promise<SignedCheckpoint | undefined> {
+    const { store, db } = this.components;
+    if (prepared.tree === undefined) {
+      await writeBatch(db, prepared.ops);
+      return undefined;
+    }
+    const note = this.sign(prepared.tree.size, prepared.tree.root);
+    prepared.ops.push(store.checkpointOp(note));
+    await writeBatch(db, prepared.ops);
+    return openCheckpoint(note, store.key.verifier);
+  }
+
+  /** Waits for a batch's write; once durable, adopts and announces its checkpoint and reports it. */
+  private async finish({ prepared, written }: InFlight): Promise<void> {
+    const checkpoint = await written;
+    if (checkpoint !== undefined) {
+      this.components.store.advance(checkpoint);
+      this.dispatchEvent(new CustomEvent('checkpoint', { detail: checkpoint }));
+    }
+    if (this.pathsInFlight?.batch === prepared.paths) this.pathsInFlight = undefined;
+    const { records, others, outcomes } = prepared;
+    this.components.queue.settled(records);
+    // Records kept for a retry are read again from the queue; the others are gone from it.
+    this.done = prepared.retryFrom ?? records[records.length - 1]!.seq + 1;
+    others.forEach((submission, i) => {
       const outcome = outcomes[i]!;
       if (!outcome.ok && !outcome.retry) {
         log.error('refused %j: %s', submission, outcome.error.message);
@@ -198,59 +352,49 @@ export class Sequencer extends EventTarget {
     });
     for (let i = this.sequencedWaiters.length - 1; i >= 0; i--) {
       const w = this.sequencedWaiters[i]!;
-      if (w.seq < this.cursor) {
+      if (w.seq < this.done) {
         this.sequencedWaiters.splice(i, 1);
         w.resolve();
       }
     }
     log(
-      'batch of %d submission(s): %d new entries, size %d -> %d',
-      submissions.length,
-      fresh.length,
-      oldSize,
-      store.size,
+      'batch of %d record(s): %d candidate entries, %d new, size %d -> %d',
+      records.length,
+      prepared.candidateCount,
+      prepared.paths.fresh.length,
+      prepared.oldSize,
+      prepared.tree?.size ?? prepared.oldSize,
     );
-    return retryFrom !== undefined;
   }
 
-  /**
-   * Signs the checkpoint of (size, root) and writes it with `ops` in one synced batch; adopts and
-   * announces it only once that batch is durable.
-   */
-  private async commit(ops: BatchOp[], size: number, root: Uint8Array): Promise<void> {
-    const { store, signer, db } = this.components;
-    const note = signCheckpoint({ origin: signer.name, size, root, extensions: [] }, signer);
+  private sign(size: number, root: Uint8Array): Uint8Array {
+    const { signer } = this.components;
+    return signCheckpoint({ origin: signer.name, size, root, extensions: [] }, signer);
+  }
+
+  private adopt(note: Uint8Array): void {
+    const { store } = this.components;
     const checkpoint = openCheckpoint(note, store.key.verifier);
-    ops.push(store.checkpointOp(note));
-    await writeBatch(db, ops);
     store.advance(checkpoint);
     this.dispatchEvent(new CustomEvent('checkpoint', { detail: checkpoint }));
   }
 
-  /** Outcomes in batch order: ready entries as they are, the rest through the resolver in one call. */
-  private async resolveAll(batch: readonly Submission[]): Promise<ResolveOutcome[]> {
-    const outcomes: ResolveOutcome[] = new Array(batch.length);
-    const others: number[] = [];
-    batch.forEach((submission, i) => {
-      if (submission.kind === 'entry') outcomes[i] = { ok: true, entries: [submission.entry] };
-      else others.push(i);
-    });
-    if (others.length > 0) {
-      const resolved = await this.components.resolve(others.map((i) => batch[i]!));
-      others.forEach((i, k) => {
-        outcomes[i] = resolved[k] ?? { ok: false, error: new Error('resolver gave no outcome'), retry: true };
-      });
-    }
-    return outcomes;
+  /** Outcomes of drv and path submissions, in order, from the resolver in one call. */
+  private async resolveAll(submissions: readonly Submission[]): Promise<ResolveOutcome[]> {
+    const resolved = await this.components.resolve(submissions);
+    return submissions.map(
+      (_, i) => resolved[i] ?? { ok: false, error: new Error('resolver gave no outcome'), retry: true },
+    );
   }
 
   /** Puts for the entry bundles that change: the partial one grows, new ones follow. */
   private bundleOps(
     oldSize: number,
+    partial: readonly Uint8Array[],
     entries: readonly Uint8Array[],
   ): { ops: BatchOp[]; partial: Uint8Array[] } {
     const ops: BatchOp[] = [];
-    let bundle = this.partial;
+    let bundle = partial.slice();
     let index = Math.floor(oldSize / TILE_WIDTH);
     let pos = 0;
     while (pos < entries.length) {
@@ -269,7 +413,7 @@ export class Sequencer extends EventTarget {
 
 function countOf(records: readonly QueuedRecord[]): number {
   let n = 0;
-  for (const r of records) n += r.submissions.length;
+  for (const r of records) n += r.count;
   return n;
 }
 

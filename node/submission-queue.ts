@@ -1,56 +1,161 @@
 /**
  * The durable queue of pending submissions. A request's submissions are acknowledged only once they
- * are in LevelDB (synced), as one record; the sequencer deletes (or shrinks) the record in the same
- * atomic batch that appends its entries, so a crash at any moment loses nothing and duplicates nothing.
- * One record per request, not per submission: bulk imports of thousands of entries cost one key.
+ * are synced to disk, as one record in the journal (node/submission-journal.ts). The sequencer takes
+ * records in order and, in the same atomic LevelDB batch that appends their entries, moves the done
+ * marker past them (meta!queue-done); submissions that must wait for a retry move into LevelDB records
+ * in that batch. So a crash at any moment loses nothing and duplicates nothing; journal segments below
+ * the marker are deleted afterwards. Stores written by older versions kept every record in LevelDB:
+ * those are read as records held back, so nothing queued before an upgrade is lost.
  *
- * Record value: one line per submission (UTF-8, '\n' between lines; the values hold no newline,
+ * Record payload: one line per submission (UTF-8, '\n' between lines; the values hold no newline,
  * as the submit server checks), a kind letter, a space, the value:
  *   d /nix/store/…-x.drv                  a derivation: outputs resolved by the node (post-build hook)
  *   p /nix/store/…-x                      a store path: NAR hash and references computed by the node
  *   e 1;/nix/store/…;sha256:…;123;        a ready fingerprint (import-cache)
  * Plain lines, not JSON: bulk imports queue hundreds of thousands of entries, and this is their cost.
+ * For the same reason a record is kept as its stored bytes: the sequencer takes ready entries as views
+ * of them, and only drv and path lines become strings.
  */
-import { type BatchOp, type Database, writeBatch } from './database.ts';
-import { queueKey, queueRange, seqOfQueueKey } from './layout.ts';
+import { dirname, join } from 'node:path';
+import { logger } from '@libp2p/logger';
+import type { BatchOp, Database } from './database.ts';
+import {
+  decodeQueueDone,
+  encodeQueueDone,
+  QUEUE_DONE_KEY,
+  queueKey,
+  queueRange,
+  seqOfQueueKey,
+} from './layout.ts';
+import { type JournalInit, type JournalRecord, SubmissionJournal } from './submission-journal.ts';
+
+const log = logger('trustix:submission-queue');
+
+export interface SubmissionQueueInit extends JournalInit {
+  /** Directory of the journal. Default: `queue` beside the LevelDB directory. */
+  readonly dir?: string;
+}
 
 export type Submission =
   | { readonly kind: 'drv'; readonly drvPath: string }
   | { readonly kind: 'path'; readonly path: string }
   | { readonly kind: 'entry'; readonly entry: string };
 
-/** One acknowledged request: its sequence number and submissions, in order. */
-export interface QueuedRecord {
+const NEWLINE = 0x0a;
+const KIND_BYTE = { drv: 0x64, path: 0x70, entry: 0x65 } as const; // 'd', 'p', 'e'
+
+/** One acknowledged request as stored: its sequence number and its lines, decoded on demand. */
+export class QueuedRecord {
   readonly seq: number;
-  readonly submissions: readonly Submission[];
+  /** The stored value: one line per submission. */
+  readonly value: Buffer;
+  /** Number of submissions (lines). */
+  readonly count: number;
+  /** In the journal (new), or in LevelDB (held back for a retry, or queued by an older version). */
+  readonly inJournal: boolean;
+
+  constructor(seq: number, value: Uint8Array, inJournal: boolean) {
+    this.seq = seq;
+    this.inJournal = inJournal;
+    this.value = Buffer.isBuffer(value)
+      ? value
+      : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    this.count = countLines(this.value);
+  }
+
+  /** Every submission, in order (decodes the whole record; the sequencer uses `visit`). */
+  get submissions(): Submission[] {
+    const out: Submission[] = [];
+    this.visit(
+      (entry) => out.push({ kind: 'entry', entry: entry.toString('latin1') }),
+      (submission) => out.push(submission),
+    );
+    return out;
+  }
+
+  /**
+   * Walks the lines in order: ready entries as views of the stored bytes (ASCII, checked at
+   * submission), the others decoded as submissions. The views live as long as the record.
+   */
+  visit(onEntry: (entry: Buffer) => void, onOther: (submission: Submission) => void): void {
+    const value = this.value;
+    let start = 0;
+    while (start <= value.length) {
+      let end = value.indexOf(NEWLINE, start);
+      if (end === -1) end = value.length;
+      const kind = value[start];
+      if (value[start + 1] !== 0x20 || end - start < 3)
+        throw new TypeError(`malformed queued record ${this.seq}`);
+      if (kind === KIND_BYTE.entry) onEntry(value.subarray(start + 2, end));
+      else {
+        const text = value.toString('utf8', start + 2, end);
+        if (kind === KIND_BYTE.path) onOther({ kind: 'path', path: text });
+        else if (kind === KIND_BYTE.drv) onOther({ kind: 'drv', drvPath: text });
+        else throw new TypeError(`unknown queued submission in record ${this.seq}: ${text.slice(0, 200)}`);
+      }
+      start = end + 1;
+    }
+  }
 }
 
 export class SubmissionQueue {
   private readonly db: Database;
-  private nextSeq = 0;
+  private readonly journal: SubmissionJournal;
+  /** Journal records not done yet, in sequence order, with their submission counts. */
+  private readonly journalRecords: { readonly record: JournalRecord; readonly count: number }[];
+  /** Journal records below this sequence number are done (durably, once the batch that says so is written). */
+  private doneBefore: number;
+  private nextSeq: number;
   private readonly waiters = new Set<() => void>();
 
-  private constructor(db: Database) {
+  private constructor(
+    db: Database,
+    journal: SubmissionJournal,
+    records: { record: JournalRecord; count: number }[],
+    doneBefore: number,
+    nextSeq: number,
+  ) {
     this.db = db;
+    this.journal = journal;
+    this.journalRecords = records;
+    this.doneBefore = doneBefore;
+    this.nextSeq = nextSeq;
   }
 
-  /** Opens the queue, continuing its sequence numbers after what is stored. */
-  static async open(db: Database): Promise<SubmissionQueue> {
-    const queue = new SubmissionQueue(db);
+  /**
+   * Opens the queue: the journal's records past the done marker and LevelDB's held-back records.
+   * Sequence numbers continue after all of them. Closed with the database.
+   */
+  static async open(db: Database, init: SubmissionQueueInit = {}): Promise<SubmissionQueue> {
+    const marker = await db.get(QUEUE_DONE_KEY);
+    const doneBefore = marker === undefined ? 0 : decodeQueueDone(marker);
+    const records: { record: JournalRecord; count: number }[] = [];
+    const { journal } = await SubmissionJournal.open(
+      init.dir ?? join(dirname(db.location), 'queue'),
+      doneBefore,
+      init,
+      (record, payload) => records.push({ record, count: countLines(payload) }),
+    );
+    let nextSeq = Math.max(doneBefore, journal.nextSeq() ?? 0);
     for await (const key of db.keys({ ...queueRange(), reverse: true, limit: 1 })) {
-      queue.nextSeq = seqOfQueueKey(key) + 1;
+      nextSeq = Math.max(nextSeq, seqOfQueueKey(key) + 1);
     }
+    const queue = new SubmissionQueue(db, journal, records, doneBefore, nextSeq);
+    db.attachResource(queue);
+    if (records.length > 0) log('%d queued record(s) waiting in the journal', records.length);
     return queue;
   }
 
   /** Durably appends one record of submissions (a synced write); resolves once it survives a crash. */
   async enqueue(submissions: readonly Submission[]): Promise<QueuedRecord> {
     if (submissions.length === 0) throw new RangeError('nothing to enqueue');
-    const record = { seq: this.nextSeq++, submissions: [...submissions] };
-    await writeBatch(this.db, [this.putOp(record.seq, record.submissions)]);
+    const payload = encodeRecord(submissions);
+    const seq = this.nextSeq++;
+    const record = await this.journal.append(seq, payload);
+    this.journalRecords.push({ record, count: submissions.length });
     for (const wake of this.waiters) wake();
     this.waiters.clear();
-    return record;
+    return new QueuedRecord(seq, payload, true);
   }
 
   /** Sequence number of the newest record enqueued (-1 before any). */
@@ -60,17 +165,37 @@ export class SubmissionQueue {
 
   /**
    * Pending records with sequence numbers >= `fromSeq`, oldest first, holding about `maxSubmissions`
-   * submissions in all (at least one record, however large).
+   * submissions in all (at least one record, however large): the journal's and the held-back ones.
    */
   async pending(fromSeq: number, maxSubmissions: number): Promise<QueuedRecord[]> {
     const out: QueuedRecord[] = [];
     let count = 0;
-    const range = queueRange();
-    for await (const [key, value] of this.db.iterator({ gte: queueKey(fromSeq), lt: range.lt })) {
-      const submissions = parseRecord(value);
-      if (out.length > 0 && count + submissions.length > maxSubmissions) break;
-      out.push({ seq: seqOfQueueKey(key), submissions });
-      count += submissions.length;
+    const take = (record: QueuedRecord): boolean => {
+      if (out.length > 0 && count + record.count > maxSubmissions) return false;
+      out.push(record);
+      count += record.count;
+      return true;
+    };
+    let j = this.firstJournalRecord(fromSeq);
+    const held = this.db.iterator({ gte: queueKey(fromSeq), lt: queueRange().lt });
+    try {
+      let next = await held.next();
+      for (;;) {
+        const fromJournal = this.journalRecords[j];
+        const heldSeq = next === undefined ? undefined : seqOfQueueKey(next[0]);
+        if (fromJournal === undefined && heldSeq === undefined) break;
+        if (heldSeq !== undefined && (fromJournal === undefined || heldSeq < fromJournal.record.seq)) {
+          if (!take(new QueuedRecord(heldSeq, next![1], false))) break;
+          next = await held.next();
+        } else {
+          // Compared before reading: a record past the cap is not read at all.
+          if (out.length > 0 && count + fromJournal!.count > maxSubmissions) break;
+          take(new QueuedRecord(fromJournal!.record.seq, await this.journal.read(fromJournal!.record), true));
+          j++;
+        }
+      }
+    } finally {
+      await held.close();
     }
     return out;
   }
@@ -89,36 +214,99 @@ export class SubmissionQueue {
     });
   }
 
-  /** The batch operation that removes a record; callers add it to their own atomic batch. */
-  deleteOp(seq: number): BatchOp {
-    return { type: 'del', key: queueKey(seq) };
+  /**
+   * The operations that settle `records` (taken in order) in the caller's atomic batch: the done
+   * marker moves past the journal's records, held-back records that are done are deleted, and
+   * submissions in `waiting` (by record) are held back in LevelDB for a retry.
+   */
+  settleOps(
+    records: readonly QueuedRecord[],
+    waiting: ReadonlyMap<number, readonly Submission[]>,
+  ): BatchOp[] {
+    const ops: BatchOp[] = [];
+    let journalEnd: number | undefined;
+    for (const record of records) {
+      const left = waiting.get(record.seq);
+      if (left !== undefined && left.length > 0)
+        ops.push({ type: 'put', key: queueKey(record.seq), value: encodeRecord(left) });
+      else if (!record.inJournal) ops.push({ type: 'del', key: queueKey(record.seq) });
+      if (record.inJournal) journalEnd = Math.max(journalEnd ?? 0, record.seq + 1);
+    }
+    if (journalEnd !== undefined && journalEnd > this.doneBefore)
+      ops.push({ type: 'put', key: QUEUE_DONE_KEY, value: encodeQueueDone(journalEnd) });
+    return ops;
   }
 
-  /** The batch operation that replaces a record's submissions (those still waiting). */
-  putOp(seq: number, submissions: readonly Submission[]): BatchOp {
-    const lines = submissions.map((s) => {
-      const value = s.kind === 'entry' ? s.entry : s.kind === 'path' ? s.path : s.drvPath;
-      if (value.includes('\n')) throw new RangeError('a queued submission cannot hold a newline');
-      return `${s.kind[0]} ${value}`;
-    });
-    return { type: 'put', key: queueKey(seq), value: Buffer.from(lines.join('\n'), 'utf8') };
+  /** Called once the batch with `settleOps(records)` is durable: forgets them and frees journal space. */
+  settled(records: readonly QueuedRecord[]): void {
+    for (const record of records) {
+      if (record.inJournal) this.doneBefore = Math.max(this.doneBefore, record.seq + 1);
+    }
+    let drop = 0;
+    while (drop < this.journalRecords.length && this.journalRecords[drop]!.record.seq < this.doneBefore)
+      drop++;
+    this.journalRecords.splice(0, drop);
+    this.journal
+      .release(this.doneBefore)
+      .catch((err: unknown) => log.error('could not delete done journal segments: %s', err));
   }
 
-  /** Number of pending submissions (reads the whole queue; only for status and metrics). */
+  /** Number of pending submissions (reads LevelDB's held-back records; for status and metrics). */
   async size(): Promise<number> {
     let n = 0;
-    for await (const value of this.db.values(queueRange())) n += parseRecord(value).length;
+    for (const { count } of this.journalRecords) n += count;
+    for await (const value of this.db.values(queueRange())) n += countLines(value);
     return n;
+  }
+
+  /** Closes the journal (also done when the database closes). */
+  async close(): Promise<void> {
+    await this.journal.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Index of the first journal record with a sequence number >= `seq`. */
+  private firstJournalRecord(seq: number): number {
+    let lo = 0;
+    let hi = this.journalRecords.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.journalRecords[mid]!.record.seq < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }
 
-function parseRecord(value: Uint8Array): Submission[] {
-  const text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
-  return text.split('\n').map((line): Submission => {
-    const v = line.slice(2);
-    if (line.startsWith('e ')) return { kind: 'entry', entry: v };
-    if (line.startsWith('p ')) return { kind: 'path', path: v };
-    if (line.startsWith('d ')) return { kind: 'drv', drvPath: v };
-    throw new TypeError(`unknown queued submission: ${line.slice(0, 200)}`);
+/** A record's payload: written straight into one buffer (building line strings first costs several times more). */
+function encodeRecord(submissions: readonly Submission[]): Buffer {
+  let total = submissions.length - 1;
+  const values = submissions.map((s) => {
+    const value = s.kind === 'entry' ? s.entry : s.kind === 'path' ? s.path : s.drvPath;
+    if (value.includes('\n')) throw new RangeError('a queued submission cannot hold a newline');
+    total += 2 + Buffer.byteLength(value, 'utf8');
+    return value;
   });
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
+  submissions.forEach((s, i) => {
+    if (i > 0) out[pos++] = NEWLINE;
+    out[pos++] = KIND_BYTE[s.kind];
+    out[pos++] = 0x20;
+    pos += out.write(values[i]!, pos, 'utf8');
+  });
+  return out;
+}
+
+/** Lines of a record: one more than its newlines (memchr through indexOf, no decoding). */
+function countLines(value: Uint8Array): number {
+  const buffer = Buffer.isBuffer(value)
+    ? value
+    : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  let n = 1;
+  for (let at = buffer.indexOf(NEWLINE); at !== -1; at = buffer.indexOf(NEWLINE, at + 1)) n++;
+  return n;
 }
