@@ -119,9 +119,11 @@ export class Libp2pTileSource implements TileSource {
       const lp = lpStream(stream, { maxDataLength: 1 + limit, maxBufferSize: 1 + limit + MAX_PREFIX_BYTES });
       await lp.write(request, { signal: combined });
       await stream.close({ signal: combined });
-      const response = (await lp.read({ signal: combined })).subarray();
+      const response = await lp.read({ signal: combined });
       await endStream(stream, combined);
-      return this.decode(path, response);
+      if (response.byteLength === 0)
+        throw new TileSourceError(this.id, 'malformed', `an empty answer, for ${path}`);
+      return this.decode(path, response.get(0), response.subarray(1));
     } catch (err) {
       stream?.abort(err as Error);
       const error = signal?.aborted ? signal.reason : this.failure(path, limit, err, timedOut);
@@ -144,11 +146,12 @@ export class Libp2pTileSource implements TileSource {
     return connection.newStream(TILES_PROTOCOL, { signal });
   }
 
-  private decode(path: string, response: Uint8Array): Uint8Array | undefined {
-    const status = response[0];
-    // A copy: the body must not pin the (larger) network buffer it arrived in.
-    if (status === TILE_STATUS.ok) return new Uint8Array(response.subarray(1));
-    if (response.length !== 1)
+  /** The answer to a request: its status byte and body (a view, or its own buffer when it came in pieces). */
+  private decode(path: string, status: number, body: Uint8Array): Uint8Array | undefined {
+    // A view must be copied: the body must not pin the (larger) network buffer it arrived in.
+    if (status === TILE_STATUS.ok)
+      return body.byteLength === body.buffer.byteLength ? body : new Uint8Array(body);
+    if (body.length !== 0)
       throw new TileSourceError(this.id, 'malformed', `status ${status} with a body, for ${path}`);
     if (status === TILE_STATUS.notFound) return undefined;
     if (status === TILE_STATUS.busy) throw new TileSourceError(this.id, 'busy', `busy, for ${path}`);

@@ -318,6 +318,25 @@ test('a server answering more than the largest valid body is refused (oversized)
   await noTileStreams(b);
 });
 
+test('an empty answer, a status other than 0 with a body and an unknown status are malformed', async (t) => {
+  const answers: Record<string, Uint8Array> = {
+    empty: new Uint8Array(0),
+    body: Uint8Array.of(TILE_STATUS.notFound, 1, 2, 3),
+    unknown: Uint8Array.of(9),
+  };
+  const { addr } = await rogue(t, async (stream, path) => {
+    await lpStream(stream).write(answers[path.split('/')[0]!]!);
+    await stream.close();
+  });
+  const b = await startTestNode(t);
+  const source = new Libp2pTileSource({ dialer: b }, { peer: addr });
+  for (const name of Object.keys(answers)) {
+    const err = await t.throwsAsync(source.checkpoint(name), { instanceOf: TileSourceError }, name);
+    t.is(err?.reason, 'malformed', name);
+  }
+  await noTileStreams(b);
+});
+
 test('max inbound streams: the excess is refused, held streams are cut at the request timeout, serving goes on', async (t) => {
   const { a, b, addr, source } = await served(
     t,
