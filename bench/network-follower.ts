@@ -1,16 +1,18 @@
 /**
  * Child process of the network benchmark: a real node (TrustixNode) that follows the logs named on the
  * command line, with the given peer as its bootstrap (and, through the DHT, provider); prints its RSS
- * as JSON once every log is synced.
+ * as JSON once every log is synced. Run compiled (scripts/build.mjs), as cli/bin/trustix.js runs a node:
+ * it imports nothing the build does not compile.
  */
 import '../node/promise-with-resolvers.ts';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { initDataDir } from '../node/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
-import { tempDir } from '../test/helpers/log-fixture.ts';
 
 const [bootstrap, ...vkeys] = process.argv.slice(2);
-const dataDir = await tempDir('trustix-bench-follower-');
+const dataDir = await mkdtemp(join(tmpdir(), 'trustix-bench-follower-'));
 await initDataDir(dataDir, { name: 'bench-follower-1' });
 const node = new TrustixNode({
   dataDir,

@@ -7,6 +7,7 @@ import '../node/promise-with-resolvers.ts';
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CheckpointMonitor } from '../node/checkpoint-monitor.ts';
 import type { CheckpointEvent } from '../node/checkpoint-verdict.ts';
@@ -18,6 +19,7 @@ import { LogProviders } from '../node/log-providers.ts';
 import { LogStore } from '../node/log-store.ts';
 import { LogSync } from '../node/log-sync.ts';
 import { TileExchange } from '../node/tile-exchange.ts';
+import { build, compiledUrl, isFresh } from '../scripts/build.mjs';
 import { type LogFixture, openLogFixture, tempDir } from '../test/helpers/log-fixture.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 import { type Measurement, median, percentile, suiteResult } from './harness.ts';
@@ -219,15 +221,12 @@ async function followerRss(logs: readonly LogFixture[]): Promise<Measurement> {
   );
   try {
     const addr = served[0]!.node.getMultiaddrs()[0]!.toString();
+    // Compiled, as cli/bin/trustix.js runs a node after `npm install`: not through tsx's loader.
+    if (!isFresh()) await build();
+    const follower = compiledUrl('bench/network-follower.ts')!;
     const { stdout } = await exec(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(import.meta.dirname, 'network-follower.ts'),
-        addr,
-        ...logs.map((l) => l.key.vkey),
-      ],
+      [fileURLToPath(follower), addr, ...logs.map((l) => l.key.vkey)],
       { timeout: 600_000 },
     );
     const report = JSON.parse(stdout) as { rssMb: number; entries: number; seconds: number };

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
-// Entry point of the `trustix` command: loads the TypeScript sources through tsx, no build step.
-import { register } from 'tsx/esm/api';
+// Entry point of the `trustix` command: the compiled build (dist/, made by `npm install`, see
+// scripts/build.mjs) when it matches the sources, else the TypeScript sources through tsx.
+import { compiledUrl } from '../../scripts/build.mjs';
 
-register();
-await import('../main.ts');
+const compiled = compiledUrl('cli/main.ts');
+if (compiled !== undefined) await import(compiled);
+else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../main.ts');
+}
