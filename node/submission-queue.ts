@@ -34,6 +34,18 @@ const log = logger('trustix:submission-queue');
 export interface SubmissionQueueInit extends JournalInit {
   /** Directory of the journal. Default: `queue` beside the LevelDB directory. */
   readonly dir?: string;
+  /**
+   * Bytes of queued records kept in memory as well as in the journal, so that the sequencer need not
+   * read them back (fresh buffers cost page faults here). Default 64 MiB.
+   */
+  readonly cacheBytes?: number;
+}
+
+/** A journal record not done yet: where it is, how many submissions it holds, and maybe its bytes. */
+interface PendingJournalRecord {
+  readonly record: JournalRecord;
+  readonly count: number;
+  payload: Buffer | undefined;
 }
 
 export type Submission =
@@ -101,8 +113,10 @@ export class QueuedRecord {
 export class SubmissionQueue {
   private readonly db: Database;
   private readonly journal: SubmissionJournal;
-  /** Journal records not done yet, in sequence order, with their submission counts. */
-  private readonly journalRecords: { readonly record: JournalRecord; readonly count: number }[];
+  /** Journal records not done yet, in sequence order. */
+  private readonly journalRecords: PendingJournalRecord[];
+  private readonly cacheBytes: number;
+  private cachedBytes = 0;
   /** Journal records below this sequence number are done (durably, once the batch that says so is written). */
   private doneBefore: number;
   private nextSeq: number;
@@ -111,11 +125,13 @@ export class SubmissionQueue {
   private constructor(
     db: Database,
     journal: SubmissionJournal,
-    records: { record: JournalRecord; count: number }[],
+    records: PendingJournalRecord[],
     doneBefore: number,
     nextSeq: number,
+    cacheBytes: number,
   ) {
     this.db = db;
+    this.cacheBytes = cacheBytes;
     this.journal = journal;
     this.journalRecords = records;
     this.doneBefore = doneBefore;
@@ -129,18 +145,25 @@ export class SubmissionQueue {
   static async open(db: Database, init: SubmissionQueueInit = {}): Promise<SubmissionQueue> {
     const marker = await db.get(QUEUE_DONE_KEY);
     const doneBefore = marker === undefined ? 0 : decodeQueueDone(marker);
-    const records: { record: JournalRecord; count: number }[] = [];
+    const records: PendingJournalRecord[] = [];
     const { journal } = await SubmissionJournal.open(
       init.dir ?? join(dirname(db.location), 'queue'),
       doneBefore,
       init,
-      (record, payload) => records.push({ record, count: countLines(payload) }),
+      (record, payload) => records.push({ record, count: countLines(payload), payload: undefined }),
     );
     let nextSeq = Math.max(doneBefore, journal.nextSeq() ?? 0);
     for await (const key of db.keys({ ...queueRange(), reverse: true, limit: 1 })) {
       nextSeq = Math.max(nextSeq, seqOfQueueKey(key) + 1);
     }
-    const queue = new SubmissionQueue(db, journal, records, doneBefore, nextSeq);
+    const queue = new SubmissionQueue(
+      db,
+      journal,
+      records,
+      doneBefore,
+      nextSeq,
+      init.cacheBytes ?? 64 * 1024 * 1024,
+    );
     db.attachResource(queue);
     if (records.length > 0) log('%d queued record(s) waiting in the journal', records.length);
     return queue;
@@ -152,7 +175,9 @@ export class SubmissionQueue {
     const payload = encodeRecord(submissions);
     const seq = this.nextSeq++;
     const record = await this.journal.append(seq, payload);
-    this.journalRecords.push({ record, count: submissions.length });
+    const cached = this.cachedBytes + payload.length <= this.cacheBytes;
+    if (cached) this.cachedBytes += payload.length;
+    this.journalRecords.push({ record, count: submissions.length, payload: cached ? payload : undefined });
     for (const wake of this.waiters) wake();
     this.waiters.clear();
     return new QueuedRecord(seq, payload, true);
@@ -190,7 +215,8 @@ export class SubmissionQueue {
         } else {
           // Compared before reading: a record past the cap is not read at all.
           if (out.length > 0 && count + fromJournal!.count > maxSubmissions) break;
-          take(new QueuedRecord(fromJournal!.record.seq, await this.journal.read(fromJournal!.record), true));
+          const payload = fromJournal!.payload ?? (await this.journal.read(fromJournal!.record));
+          take(new QueuedRecord(fromJournal!.record.seq, payload, true));
           j++;
         }
       }

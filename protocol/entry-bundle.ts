@@ -15,21 +15,39 @@ function checkCount(count: number): void {
 
 /** Encodes 1..256 entries of at most MAX_ENTRY_BYTES each (TooLargeError('entry') otherwise). */
 export function encodeEntryBundle(entries: readonly Uint8Array[]): Uint8Array {
+  return encodeEntryBundleInto(entries, new Uint8Array(entryBundleSize(entries)), 0);
+}
+
+/** Bytes of the bundle of `entries` (validated as encodeEntryBundle does). */
+export function entryBundleSize(entries: readonly Uint8Array[]): number {
   checkCount(entries.length);
   let total = 0;
   for (const e of entries) {
     if (e.length > MAX_ENTRY_BYTES) throw new TooLargeError('entry', e.length, MAX_ENTRY_BYTES);
     total += 2 + e.length;
   }
-  const out = new Uint8Array(total);
-  let pos = 0;
+  return total;
+}
+
+/**
+ * Encodes the bundle of `entries` into `out` at `offset` and returns it as a view of `out`: a
+ * sequencer reuses one buffer for a batch's bundles instead of allocating each.
+ */
+export function encodeEntryBundleInto(
+  entries: readonly Uint8Array[],
+  out: Uint8Array,
+  offset: number,
+): Uint8Array {
+  const size = entryBundleSize(entries);
+  if (offset + size > out.length) throw new RangeError('entry bundle does not fit the buffer');
+  let pos = offset;
   for (const e of entries) {
-    out[pos] = Math.floor(e.length / 256);
-    out[pos + 1] = e.length % 256;
+    out[pos] = e.length >>> 8;
+    out[pos + 1] = e.length & 0xff;
     out.set(e, pos + 2);
     pos += 2 + e.length;
   }
-  return out;
+  return out.subarray(offset, pos);
 }
 
 /**
