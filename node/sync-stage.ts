@@ -121,15 +121,20 @@ export class SyncStage {
     const keys: Uint8Array[] = [];
     for (const hashPart of added.keys()) keys.push(store.pathIndexKey(hashPart));
     const records = await this.db.getMany(keys);
+    const one = [0];
     let k = 0;
     for (const indices of added.values()) {
       const record = records[k];
-      const fresh = typeof indices === 'number' ? [indices] : indices;
-      const value =
+      let fresh: number[] = one;
+      if (typeof indices === 'number') one[0] = indices;
+      else fresh = indices;
+      const list =
         record === undefined
           ? encodeIndexList(fresh)
           : encodeIndexList([...decodeIndexList(record).filter((x) => x < firstNew), ...fresh]);
-      ops.push({ type: 'put', key: keys[k]!, value });
+      // Copied into Node's buffer pool: LevelDB's binding would otherwise move each small on-heap
+      // array off the heap to read it, which costs more than the copy.
+      ops.push({ type: 'put', key: keys[k]!, value: Buffer.from(list) });
       k++;
     }
     return ops;
