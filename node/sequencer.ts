@@ -93,6 +93,8 @@ interface Prepared {
   readonly oldSize: number;
   /** The buffer the batch's entry bundles are views of (see bundleOps). */
   readonly bundleBuffer: Buffer | undefined;
+  /** Submissions held back for a retry, by record. */
+  readonly waiting: ReadonlyMap<number, readonly Submission[]>;
 }
 
 /** A prepared batch whose write has been issued. */
@@ -319,6 +321,7 @@ export class Sequencer extends EventTarget {
       candidateCount: candidates.length,
       oldSize: tip.size,
       bundleBuffer,
+      waiting,
     };
   }
 
@@ -350,7 +353,7 @@ export class Sequencer extends EventTarget {
     }
     if (this.pathsInFlight?.batch === prepared.paths) this.pathsInFlight = undefined;
     const { records, others, outcomes } = prepared;
-    this.components.queue.settled(records);
+    this.components.queue.settled(records, prepared.waiting);
     // Records kept for a retry are read again from the queue; the others are gone from it.
     this.done = prepared.retryFrom ?? records[records.length - 1]!.seq + 1;
     others.forEach((submission, i) => {

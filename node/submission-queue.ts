@@ -117,6 +117,11 @@ export class SubmissionQueue {
   private readonly journalRecords: PendingJournalRecord[];
   private readonly cacheBytes: number;
   private cachedBytes = 0;
+  /**
+   * Sequence numbers of the records held back in LevelDB, ascending: few (retries), and known here so
+   * that reading the queue does not seek LevelDB's tables for them on every batch.
+   */
+  private readonly heldBack: number[];
   /** Journal records below this sequence number are done (durably, once the batch that says so is written). */
   private doneBefore: number;
   private nextSeq: number;
@@ -129,8 +134,10 @@ export class SubmissionQueue {
     doneBefore: number,
     nextSeq: number,
     cacheBytes: number,
+    heldBack: number[],
   ) {
     this.db = db;
+    this.heldBack = heldBack;
     this.cacheBytes = cacheBytes;
     this.journal = journal;
     this.journalRecords = records;
@@ -152,10 +159,9 @@ export class SubmissionQueue {
       init,
       (record, payload) => records.push({ record, count: countLines(payload), payload: undefined }),
     );
-    let nextSeq = Math.max(doneBefore, journal.nextSeq() ?? 0);
-    for await (const key of db.keys({ ...queueRange(), reverse: true, limit: 1 })) {
-      nextSeq = Math.max(nextSeq, seqOfQueueKey(key) + 1);
-    }
+    const heldBack: number[] = [];
+    for await (const key of db.keys(queueRange())) heldBack.push(seqOfQueueKey(key));
+    const nextSeq = Math.max(doneBefore, journal.nextSeq() ?? 0, (heldBack.at(-1) ?? -1) + 1);
     const queue = new SubmissionQueue(
       db,
       journal,
@@ -163,6 +169,7 @@ export class SubmissionQueue {
       doneBefore,
       nextSeq,
       init.cacheBytes ?? 64 * 1024 * 1024,
+      heldBack,
     );
     db.attachResource(queue);
     if (records.length > 0) log('%d queued record(s) waiting in the journal', records.length);
@@ -201,27 +208,29 @@ export class SubmissionQueue {
       count += record.count;
       return true;
     };
-    let j = this.firstJournalRecord(fromSeq);
-    const held = this.db.iterator({ gte: queueKey(fromSeq), lt: queueRange().lt });
-    try {
-      let next = await held.next();
-      for (;;) {
-        const fromJournal = this.journalRecords[j];
-        const heldSeq = next === undefined ? undefined : seqOfQueueKey(next[0]);
-        if (fromJournal === undefined && heldSeq === undefined) break;
-        if (heldSeq !== undefined && (fromJournal === undefined || heldSeq < fromJournal.record.seq)) {
-          if (!take(new QueuedRecord(heldSeq, next![1], false))) break;
-          next = await held.next();
-        } else {
-          // Compared before reading: a record past the cap is not read at all.
-          if (out.length > 0 && count + fromJournal!.count > maxSubmissions) break;
-          const payload = fromJournal!.payload ?? (await this.journal.read(fromJournal!.record));
-          take(new QueuedRecord(fromJournal!.record.seq, payload, true));
-          j++;
-        }
+    // Copies: the lists may change while a read waits.
+    const journal = this.journalRecords.slice(
+      firstAtOrAfter(this.journalRecords, fromSeq, (r) => r.record.seq),
+    );
+    const heldBack = this.heldBack.slice(firstAtOrAfter(this.heldBack, fromSeq, (seq) => seq));
+    let j = 0;
+    let h = 0;
+    for (;;) {
+      const fromJournal = journal[j];
+      const heldSeq = heldBack[h];
+      if (fromJournal === undefined && heldSeq === undefined) break;
+      if (heldSeq !== undefined && (fromJournal === undefined || heldSeq < fromJournal.record.seq)) {
+        const value = await this.db.get(queueKey(heldSeq));
+        h++;
+        // Gone meanwhile: settled by a batch that finished while this read waited.
+        if (value !== undefined && !take(new QueuedRecord(heldSeq, value, false))) break;
+      } else {
+        // Compared before reading: a record past the cap is not read at all.
+        if (out.length > 0 && count + fromJournal!.count > maxSubmissions) break;
+        const payload = fromJournal!.payload ?? (await this.journal.read(fromJournal!.record));
+        take(new QueuedRecord(fromJournal!.record.seq, payload, true));
+        j++;
       }
-    } finally {
-      await held.close();
     }
     return out;
   }
@@ -263,10 +272,18 @@ export class SubmissionQueue {
     return ops;
   }
 
-  /** Called once the batch with `settleOps(records)` is durable: forgets them and frees journal space. */
-  settled(records: readonly QueuedRecord[]): void {
+  /**
+   * Called once the batch with `settleOps(records, waiting)` is durable: forgets what is done and
+   * frees journal space.
+   */
+  settled(records: readonly QueuedRecord[], waiting: ReadonlyMap<number, readonly Submission[]>): void {
     for (const record of records) {
       if (record.inJournal) this.doneBefore = Math.max(this.doneBefore, record.seq + 1);
+      const kept = (waiting.get(record.seq)?.length ?? 0) > 0;
+      const at = firstAtOrAfter(this.heldBack, record.seq, (seq) => seq);
+      const held = this.heldBack[at] === record.seq;
+      if (kept && !held) this.heldBack.splice(at, 0, record.seq);
+      else if (!kept && held) this.heldBack.splice(at, 1);
     }
     let drop = 0;
     while (drop < this.journalRecords.length && this.journalRecords[drop]!.record.seq < this.doneBefore)
@@ -281,7 +298,8 @@ export class SubmissionQueue {
   async size(): Promise<number> {
     let n = 0;
     for (const { count } of this.journalRecords) n += count;
-    for await (const value of this.db.values(queueRange())) n += countLines(value);
+    for (const value of await this.db.getMany(this.heldBack.map(queueKey)))
+      n += value === undefined ? 0 : countLines(value);
     return n;
   }
 
@@ -293,18 +311,18 @@ export class SubmissionQueue {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
 
-  /** Index of the first journal record with a sequence number >= `seq`. */
-  private firstJournalRecord(seq: number): number {
-    let lo = 0;
-    let hi = this.journalRecords.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.journalRecords[mid]!.record.seq < seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+/** Index of the first item whose sequence number is >= `seq` (items ascending). */
+function firstAtOrAfter<T>(items: readonly T[], seq: number, seqOf: (item: T) => number): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (seqOf(items[mid]!) < seq) lo = mid + 1;
+    else hi = mid;
   }
+  return lo;
 }
 
 /** A record's payload: written straight into one buffer (building line strings first costs several times more). */
