@@ -130,13 +130,22 @@ export class SubmissionJournal {
     return out;
   }
 
-  /** Deletes the segments whose records all have sequence numbers below `doneBefore` (never the newest). */
+  /**
+   * Deletes the segments whose records all have sequence numbers below `doneBefore`; the newest one
+   * too when no append is under way (the next append starts a new segment), so a journal whose records
+   * are all done takes no disk space.
+   */
   async release(doneBefore: number): Promise<void> {
-    while (this.segments.length > 1 && this.segments[0]!.last < doneBefore) {
-      const segment = this.segments.shift()!;
-      await segment.handle.close();
-      await rm(join(this.dir, segmentName(segment.first)), { force: true });
-      log('released journal segment %d', segment.first);
+    for (;;) {
+      const oldest = this.segments[0];
+      if (oldest === undefined || oldest.last >= doneBefore) return;
+      const newest = this.segments.length === 1;
+      if (newest && (this.flushing !== undefined || this.waiting.length > 0 || this.closed)) return;
+      // Taken out of the list before any await: an append arriving meanwhile starts a new segment.
+      this.segments.shift();
+      await oldest.handle.close();
+      await rm(join(this.dir, segmentName(oldest.first)), { force: true });
+      log('released journal segment %d', oldest.first);
     }
   }
 

@@ -96,21 +96,40 @@ test('a record whose checksum fails at the tail is cut; damage in an earlier seg
   t.is((await stat(first)).size, firstBytes.length);
 });
 
-test('segments whose records are all done are deleted, never the newest; older records are skipped', async (t) => {
+test('segments whose records are all done are deleted, the newest too once idle; appends go on in a new one', async (t) => {
   const dir = await tempDir('trustix-journal-');
   const { journal } = await reopen(dir, 0, 64);
   for (let i = 0; i < 6; i++) await journal.append(i, payload(i));
   const before = (await readdir(dir)).length;
   await journal.release(4);
   const after = (await readdir(dir)).length;
-  t.true(after < before);
-  await journal.release(100);
-  t.is((await readdir(dir)).length, 1, 'the newest segment stays: appends continue in it');
+  t.true(after < before && after > 0);
+  await journal.release(6);
+  t.deepEqual(await readdir(dir), [], 'everything done: no disk space left in use');
+  await journal.append(6, payload(6));
+  t.deepEqual(await readdir(dir), ['0000000000000006.journal']);
   await journal.close();
   const again = await reopen(dir, 6, 64);
-  t.deepEqual(again.records, []);
-  t.is(again.journal.nextSeq(), 6);
+  t.deepEqual(
+    again.records.map((r) => r.seq),
+    [6],
+  );
+  t.is(again.journal.nextSeq(), 7);
   await again.journal.close();
+});
+
+test('the newest segment is kept while an append to it is under way', async (t) => {
+  const dir = await tempDir('trustix-journal-');
+  const { journal } = await reopen(dir);
+  await journal.append(0, payload(0));
+  const appending = journal.append(1, payload(1));
+  await journal.release(1);
+  await appending;
+  await journal.close();
+  t.deepEqual(
+    (await reopen(dir)).records.map((r) => r.seq),
+    [0, 1],
+  );
 });
 
 test('appends must have increasing sequence numbers and bounded size; a refused one leaves the journal usable', async (t) => {
