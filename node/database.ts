@@ -15,15 +15,33 @@ export type BatchOp =
   | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
   | { readonly type: 'del'; readonly key: Uint8Array };
 
+/** LevelDB's memory: what it holds for writes and reads, not counting the OS's file cache. */
+export interface DatabaseInit {
+  /**
+   * Bytes of writes gathered in memory (and held twice while a full buffer is written out) before they
+   * go to a table file. Default 16 MiB.
+   */
+  readonly writeBufferSize?: number;
+  /** Bytes of decompressed blocks kept for reads. Default 32 MiB. */
+  readonly cacheSize?: number;
+}
+
+/**
+ * The defaults: larger than LevelDB's own (4 MiB / 8 MiB) for the sequencer, which writes in big batches
+ * and reads tiles and path records at random; fewer, larger flushes mean less compaction work.
+ */
+export const DATABASE_DEFAULTS: Required<DatabaseInit> = {
+  writeBufferSize: 16 * 1024 * 1024,
+  cacheSize: 32 * 1024 * 1024,
+};
+
 /** Opens (creating if needed) the LevelDB in `dir`; a store held by another process gives StoreLockedError. */
-export async function openDatabase(dir: string): Promise<Database> {
+export async function openDatabase(dir: string, init: DatabaseInit = {}): Promise<Database> {
   const db: Database = new Level<Uint8Array, Uint8Array>(dir, {
     keyEncoding: 'view',
     valueEncoding: 'view',
-    // Larger than LevelDB's 4 MiB / 8 MiB defaults: the sequencer writes in big batches and reads
-    // tiles and path records at random; fewer, larger flushes mean less compaction work.
-    writeBufferSize: 16 * 1024 * 1024,
-    cacheSize: 32 * 1024 * 1024,
+    ...DATABASE_DEFAULTS,
+    ...init,
   });
   try {
     await db.open();
