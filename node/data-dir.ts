@@ -5,6 +5,7 @@
  *   <dir>/cache.secret, cache.public   the cache key (signs the narinfos the substituter serves)
  *   <dir>/peer.secret                  the libp2p identity (node/peer-identity.ts; stable PeerId)
  *   <dir>/db/                          the LevelDB (node/layout.ts)
+ *   <dir>/queue/                       the submission journal (node/submission-journal.ts)
  *   <dir>/trustix.sock                 the local submission socket (mode 0600)
  *
  * Secret key files are created with mode 0600 and never overwritten.
