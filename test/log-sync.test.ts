@@ -145,6 +145,12 @@ test('a follower syncs 3,000 entries from three HTTP servers, then catches up in
   t.deepEqual(first.failures, []);
   // Requests were spread over all three servers.
   for (const s of srv) t.true(s.served.entries.length > 0, s.url);
+  // Full level-0 tiles are computed from the bundles, never fetched: only the edge's partial one is.
+  for (const s of srv)
+    t.deepEqual(
+      s.served.hash.filter((x) => x.kind === 'hash' && x.level === 0 && x.width === 256),
+      [],
+    );
   t.like(first.progress.at(-1), { verified: 3000, stored: 3000, total: 3000 });
   await assertMirrors(t, f, ENTRIES.slice(0, 3000), log.store.checkpoint()!);
 
