@@ -1,0 +1,32 @@
+/**
+ * The compiled build (scripts/build.mjs) that cli/bin/trustix.js runs: fresh after a build, and its
+ * modules behave as their sources do where locations matter (assets, the post-build hook's path).
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { DASHBOARD_DIR } from '../node/dashboard.ts';
+import { build, compiledUrl, DIST, isFresh, ROOT } from '../scripts/build.mjs';
+
+const run = promisify(execFile);
+
+test.serial('a build is fresh, and its modules keep their sources’ locations', async (t) => {
+  await build();
+  t.true(isFresh());
+  const url = compiledUrl('node/dashboard.ts');
+  t.is(url, `file://${join(DIST, 'node', 'dashboard.js')}`);
+  const compiled = (await import(url!)) as { DASHBOARD_DIR: URL };
+  t.is(compiled.DASHBOARD_DIR.href, DASHBOARD_DIR.href);
+});
+
+test.serial('the compiled command runs', async (t) => {
+  if (!isFresh()) await build();
+  const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const main = fileURLToPath(compiledUrl('cli/main.ts')!);
+  t.is(main, join(DIST, 'cli', 'main.js'));
+  const { stdout } = await run(process.execPath, [main, '--version']);
+  t.is(stdout.trim(), version);
+});
