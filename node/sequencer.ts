@@ -16,15 +16,11 @@
  */
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';
-import { TILE_WIDTH } from '../protocol/constants.ts';
-import { encodeEntryBundleInto, entryBundleSize } from '../protocol/entry-bundle.ts';
-import { leafHash } from '../protocol/merkle.ts';
-import { appendLeaves, edgeAfter } from '../protocol/tile-edge.ts';
-import type { TileData } from '../protocol/tiles.ts';
 import type { NoteSigner } from '../protocol/vkey.ts';
-import { type BatchOp, type Database, writeBatch } from './database.ts';
+import { type Database, writeBatch } from './database.ts';
 import type { LogStore } from './log-store.ts';
-import { type BatchPaths, newEntries, type PathsInFlight, pathIndexOps } from './path-index.ts';
+import type { PathsInFlight } from './path-index.ts';
+import { type BatchTip, type PreparedBatch, prepareBatch } from './sequencer-batch.ts';
 import type { QueuedRecord, Submission, SubmissionQueue } from './submission-queue.ts';
 
 const log = logger('trustix:sequencer');
@@ -69,37 +65,9 @@ export interface SequencerEvents {
   rejected: CustomEvent<Rejection>;
 }
 
-/** The tree as it stands once every prepared batch is written: what the next batch builds on. */
-interface Tip {
-  readonly size: number;
-  readonly root: Uint8Array;
-  readonly edge: TileData[];
-  readonly partial: Uint8Array[];
-}
-
-/** A batch ready to be signed and written. */
-interface Prepared {
-  readonly records: readonly QueuedRecord[];
-  /** Tiles, bundles, path index and queue removals; the checkpoint is added when it is signed. */
-  readonly ops: BatchOp[];
-  /** The tree after the batch, or undefined when it appends nothing (no new checkpoint). */
-  readonly tree: { readonly size: number; readonly root: Uint8Array } | undefined;
-  readonly others: readonly Submission[];
-  readonly outcomes: readonly ResolveOutcome[];
-  readonly paths: BatchPaths;
-  /** The first record kept in the queue for a retry, if any. */
-  readonly retryFrom: number | undefined;
-  readonly candidateCount: number;
-  readonly oldSize: number;
-  /** The buffer the batch's entry bundles are views of (see bundleOps). */
-  readonly bundleBuffer: Buffer | undefined;
-  /** Submissions held back for a retry, by record. */
-  readonly waiting: ReadonlyMap<number, readonly Submission[]>;
-}
-
 /** A prepared batch whose write has been issued. */
 interface InFlight {
-  readonly prepared: Prepared;
+  readonly prepared: PreparedBatch;
   readonly written: Promise<SignedCheckpoint | undefined>;
 }
 
@@ -112,7 +80,7 @@ export class Sequencer extends EventTarget {
   private cursor = 0;
   /** Every record below this sequence number is in the log (durably) or refused. */
   private done = 0;
-  private tip: Tip | undefined;
+  private tip: BatchTip | undefined;
   /** The buffer of bundle bytes, while no prepared batch holds it. */
   private bundleBuffer: Buffer | undefined;
   /** Path index records of the batch in flight, which the next batch reads instead of the store. */
@@ -233,103 +201,32 @@ export class Sequencer extends EventTarget {
   }
 
   /**
-   * Turns a batch of queued records into the writes that append its new entries on top of the tip
-   * (which may include a batch still being written), and advances the tip past it.
+   * Prepares a batch on top of the tip (which may include a batch still being written) and advances
+   * the tip, the cursor and the paths in flight past it.
    */
-  private async prepare(batch: readonly QueuedRecord[]): Promise<Prepared> {
-    const { store, queue } = this.components;
-    const tip = this.tip!;
-    // Ready entries are taken as views of the queued bytes; drv and path submissions go to the
-    // resolver, all in one call, and their entries take the submission's place in the order.
-    const order: (Buffer | number)[] = [];
-    const others: Submission[] = [];
-    const othersOf: number[] = [];
-    for (const record of batch) {
-      const before = others.length;
-      record.visit(
-        (entry) => order.push(entry),
-        (submission) => {
-          order.push(others.length);
-          others.push(submission);
-        },
-      );
-      othersOf.push(others.length - before);
-    }
-    const outcomes = others.length === 0 ? [] : await this.resolveAll(others);
-    const candidates: Buffer[] = [];
-    for (const item of order) {
-      if (typeof item !== 'number') candidates.push(item);
-      else {
-        const outcome = outcomes[item]!;
-        // Fingerprints are ASCII (store paths and base-32 hashes), so latin1 is their UTF-8.
-        if (outcome.ok) for (const e of outcome.entries) candidates.push(Buffer.from(e, 'latin1'));
-      }
-    }
-
-    const waiting = new Map<number, Submission[]>();
-    let retryFrom: number | undefined;
-    let at = 0;
-    batch.forEach((record, r) => {
-      for (let k = 0; k < othersOf[r]!; k++, at++) {
-        const outcome = outcomes[at]!;
-        if (outcome.ok || !outcome.retry) continue;
-        // A record is done once all its submissions are in the log or refused; else it shrinks.
-        waiting.set(record.seq, [...(waiting.get(record.seq) ?? []), others[at]!]);
-        retryFrom ??= record.seq;
-      }
-    });
-    const ops = queue.settleOps(batch, waiting);
-    const paths = await newEntries(
-      this.components.db,
-      store,
-      this.init.storeDir,
-      candidates,
+  private async prepare(batch: readonly QueuedRecord[]): Promise<PreparedBatch> {
+    const { db, store, queue, resolve } = this.components;
+    const bundleBuffer = this.bundleBuffer;
+    this.bundleBuffer = undefined;
+    const { prepared, tip } = await prepareBatch(
+      { db, store, queue, resolve, storeDir: this.init.storeDir },
+      batch,
+      this.tip!,
       this.pathsInFlight,
-    );
-    const { fresh } = paths;
-
-    let tree: Prepared['tree'];
-    let bundleBuffer: Buffer | undefined;
-    if (fresh.length > 0) {
-      const hashes: Uint8Array[] = new Array(fresh.length);
-      for (let i = 0; i < fresh.length; i++) hashes[i] = leafHash(fresh[i]!);
-      const appended = appendLeaves(tip.size, tip.edge, hashes);
-      for (const t of appended.tiles) ops.push(store.tileOp(t));
-      const bundles = this.bundleOps(tip.size, tip.partial, fresh);
-      for (const op of bundles.ops) ops.push(op);
-      bundleBuffer = bundles.buffer;
-      for (const op of pathIndexOps(tip.size, paths)) ops.push(op);
-      tree = { size: appended.size, root: appended.root };
-      this.tip = {
-        size: appended.size,
-        root: appended.root,
-        edge: edgeAfter(tip.edge, appended.tiles, appended.size),
-        // Copied: views would keep whole queued records (megabytes each) alive with the partial bundle.
-        partial: bundles.partial.map((e) => Uint8Array.from(e)),
-      };
-      this.pathsInFlight = { batch: paths, oldSize: tip.size };
-    } else this.pathsInFlight = undefined;
-    this.cursor = retryFrom ?? batch[batch.length - 1]!.seq + 1;
-    return {
-      records: batch,
-      ops,
-      tree,
-      others,
-      outcomes,
-      paths,
-      retryFrom,
-      candidateCount: candidates.length,
-      oldSize: tip.size,
       bundleBuffer,
-      waiting,
-    };
+    );
+    this.tip = tip;
+    this.pathsInFlight =
+      prepared.tree === undefined ? undefined : { batch: prepared.paths, oldSize: prepared.oldSize };
+    this.cursor = prepared.retryFrom ?? batch[batch.length - 1]!.seq + 1;
+    return prepared;
   }
 
   /**
    * Signs the batch's checkpoint (the batch before it is durable by now) and writes it with the
    * batch's data in one synced batch.
    */
-  private async write(prepared: Prepared): Promise<SignedCheckpoint | undefined> {
+  private async write(prepared: PreparedBatch): Promise<SignedCheckpoint | undefined> {
     const { store, db } = this.components;
     if (prepared.tree === undefined) {
       await writeBatch(db, prepared.ops);
@@ -390,54 +287,6 @@ export class Sequencer extends EventTarget {
     const checkpoint = openCheckpoint(note, store.key.verifier);
     store.advance(checkpoint);
     this.dispatchEvent(new CustomEvent('checkpoint', { detail: checkpoint }));
-  }
-
-  /** Outcomes of drv and path submissions, in order, from the resolver in one call. */
-  private async resolveAll(submissions: readonly Submission[]): Promise<ResolveOutcome[]> {
-    const resolved = await this.components.resolve(submissions);
-    return submissions.map(
-      (_, i) => resolved[i] ?? { ok: false, error: new Error('resolver gave no outcome'), retry: true },
-    );
-  }
-
-  /**
-   * Puts for the entry bundles that change: the partial one grows, new ones follow. The bundles are
-   * views of one buffer reused from batch to batch (a fresh 160 KiB buffer per bundle costs page
-   * faults here, 13 us each); it is handed back once the batch's write has copied them.
-   */
-  private bundleOps(
-    oldSize: number,
-    partial: readonly Uint8Array[],
-    entries: readonly Uint8Array[],
-  ): { ops: BatchOp[]; partial: Uint8Array[]; buffer: Buffer } {
-    const bundles: { index: number; entries: Uint8Array[] }[] = [];
-    let bundle = partial.slice();
-    let index = Math.floor(oldSize / TILE_WIDTH);
-    let pos = 0;
-    let total = 0;
-    while (pos < entries.length) {
-      const take = Math.min(TILE_WIDTH - bundle.length, entries.length - pos);
-      bundle = bundle.concat(entries.slice(pos, pos + take));
-      pos += take;
-      bundles.push({ index, entries: bundle });
-      total += entryBundleSize(bundle);
-      if (bundle.length === TILE_WIDTH) {
-        bundle = [];
-        index++;
-      }
-    }
-    let buffer = this.bundleBuffer;
-    this.bundleBuffer = undefined;
-    if (buffer === undefined || buffer.length < total)
-      buffer = Buffer.allocUnsafe(Math.max(total, 2 * (buffer?.length ?? 0)));
-    const ops: BatchOp[] = [];
-    let offset = 0;
-    for (const b of bundles) {
-      const bytes = encodeEntryBundleInto(b.entries, buffer, offset);
-      offset += bytes.length;
-      ops.push(this.components.store.bundleOp(b.index, bytes));
-    }
-    return { ops, partial: bundle, buffer };
   }
 }
 
