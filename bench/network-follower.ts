@@ -1,7 +1,8 @@
 /**
  * Child process of the network benchmark: a real node (TrustixNode) that follows the logs named on the
  * command line, with the given peer as its bootstrap (and, through the DHT, provider); prints its RSS
- * as JSON once every log is synced. Run compiled (scripts/build.mjs), as cli/bin/trustix.js runs a node:
+ * as JSON once every log is synced and its reproducibility statistics are indexed (the node at rest),
+ * with the RSS when the syncs ended and the highest seen on the way. Run compiled (scripts/build.mjs), as cli/bin/trustix.js runs a node:
  * it imports nothing the build does not compile.
  */
 import '../node/promise-with-resolvers.ts';
@@ -27,6 +28,10 @@ const node = new TrustixNode({
 });
 await node.start();
 const started = performance.now();
+let peak = 0;
+const sampler = setInterval(() => {
+  peak = Math.max(peak, process.memoryUsage().rss);
+}, 200);
 for (const [i, vkey] of vkeys.entries()) await node.followed.follow(vkey, { name: `log-${i}` });
 let entries = 0;
 for (;;) {
@@ -44,8 +49,16 @@ for (;;) {
   await new Promise((r) => setTimeout(r, 500));
 }
 const seconds = (performance.now() - started) / 1000;
-global.gc?.();
-const rssMb = Math.round(process.memoryUsage().rss / 1e6);
+const syncedRssMb = Math.round(process.memoryUsage().rss / 1e6);
+// The statistics index what the logs gained once the syncs are over (node/stats-scheduler.ts).
+await new Promise((r) => setTimeout(r, 100));
+await node.stats.idle();
+const rss = process.memoryUsage().rss;
+clearInterval(sampler);
+const rssMb = Math.round(rss / 1e6);
+const peakRssMb = Math.round(Math.max(peak, rss) / 1e6);
 await node.stop();
 await rm(dataDir, { recursive: true, force: true });
-process.stdout.write(JSON.stringify({ rssMb, entries, seconds: Number(seconds.toFixed(1)) }));
+process.stdout.write(
+  JSON.stringify({ rssMb, syncedRssMb, peakRssMb, entries, seconds: Number(seconds.toFixed(1)) }),
+);

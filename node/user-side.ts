@@ -16,6 +16,7 @@ import type { Follower } from './follower.ts';
 import { ApiRoutes, type ControlDocument } from './http-api.ts';
 import type { HttpRoutes } from './http-server.ts';
 import { ReproStats, type ReproStatsInit } from './repro-stats.ts';
+import { StatsScheduler, type StatsSchedulerInit } from './stats-scheduler.ts';
 import { Substituter, type SubstituterInit } from './substituter.ts';
 import { UpstreamCaches, type UpstreamCachesInit } from './upstream-caches.ts';
 
@@ -38,6 +39,7 @@ export interface UserSideInit {
   readonly upstreamCaches?: UpstreamCachesInit;
   readonly substituter?: SubstituterInit;
   readonly stats?: ReproStatsInit;
+  readonly statsScheduler?: StatsSchedulerInit;
 }
 
 export interface UserSideComponents {
@@ -91,9 +93,13 @@ export async function startUserSide(c: UserSideComponents, init: UserSideInit = 
   );
   const stats = new ReproStats({ db: c.db, followed: c.followed, store }, init.stats);
   await stats.start();
-  const grew = (e: Event) => stats.update((e as CustomEvent<{ logId: string }>).detail.logId);
-  const followedOne = (e: Event) => stats.update((e as CustomEvent<FollowedLog>).detail.logId);
-  c.follower?.addEventListener('synced', grew);
+  // Logs that synced are indexed once no log is syncing any more (node/stats-scheduler.ts).
+  const scheduler = new StatsScheduler(
+    { update: (id) => stats.update(id), follower: c.follower },
+    init.statsScheduler,
+  );
+  scheduler.start();
+  const followedOne = (e: Event) => scheduler.update((e as CustomEvent<FollowedLog>).detail.logId);
   c.followed.addEventListener('followed', followedOne);
   const api = new ApiRoutes({
     views: stats.views,
@@ -111,7 +117,7 @@ export async function startUserSide(c: UserSideComponents, init: UserSideInit = 
     upstreams,
     routes: [substituter, api, dashboard],
     async stop() {
-      c.follower?.removeEventListener('synced', grew);
+      scheduler.stop();
       c.followed.removeEventListener('followed', followedOne);
       await stats.stop();
       decisions.stop();
