@@ -22,8 +22,9 @@
 #   2. set `cachePublicKey = "<that key>"` and `useAsSubstituter = true`, and deploy again.
 #
 # The package: Trustix is not in nixpkgs. Any derivation with bin/trustix and bin/trustix-post-build-hook
-# (package.json's "bin") will do, for example (there is no build step: the CLI runs its TypeScript
-# through tsx, a runtime dependency):
+# (package.json's "bin") will do, for example (untested: nixpkgs is not available where this was written;
+# the CLI runs its TypeScript through tsx, a runtime dependency, whenever dist/ from `npm run build` does
+# not match the sources by size and mtime, which the Nix store resets: same code, more memory):
 #   trustix = pkgs.buildNpmPackage {
 #     pname = "trustix";
 #     version = "0.1.0";
