@@ -6,7 +6,8 @@
  * - every request has a time limit, enforced here even if a source ignores its abort signal;
  * - a source that fails (timeout, unreachable, oversized or malformed bodies, bytes that do not verify)
  *   is dropped for the rest of the sync and reported through `onFailed`, so the node can penalise it;
- *   a busy source is paused and retried `busyRetries` times before it is dropped;
+ *   a busy source is paused and retried `busyRetries` times before it is dropped, and one whose
+ *   requests time out is asked again `timeoutRetries` times;
  * - a source that lacks a tile (it holds a smaller tree) is not at fault: it is remembered as holding at
  *   most the sizes below, and asked only for tiles such a tree has.
  * So every tile costs at most one attempt per source plus the busy retries, and with no source left the
@@ -31,6 +32,12 @@ export interface SourcePoolInit {
   readonly maxConcurrency?: number;
   /** Times a busy source is paused and asked again before it is dropped. Default 3. */
   readonly busyRetries?: number;
+  /**
+   * Requests of one source that may time out before it is dropped for it. Default 1: a libp2p stream
+   * now and then never completes (seen on loopback with several requests in flight), and one stalled
+   * stream should not cost a sync its only source.
+   */
+  readonly timeoutRetries?: number;
   /** First pause after a busy answer, in ms; doubles each time. Default 250. */
   readonly busyBackoffMs?: number;
 }
@@ -40,6 +47,7 @@ interface SourceState {
   inFlight: number;
   dropped: boolean;
   strikes: number;
+  timeouts: number;
   pausedUntil: number;
   /** Largest tree size the source may hold (it lacked a tile of a larger one). */
   maxSize: number;
@@ -58,6 +66,7 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   perSourceConcurrency: 4,
   maxConcurrency: 16,
   busyRetries: 3,
+  timeoutRetries: 1,
   busyBackoffMs: 250,
 };
 
@@ -96,6 +105,7 @@ export class SourcePool {
       source,
       inFlight: 0,
       dropped: false,
+      timeouts: 0,
       strikes: 0,
       pausedUntil: 0,
       maxSize: Number.POSITIVE_INFINITY,
@@ -260,6 +270,11 @@ export class SourcePool {
       state.pausedUntil = Date.now() + this.init.busyBackoffMs * 2 ** state.strikes;
       state.strikes++;
       log('source %s is busy for log %s; pausing it', state.source.id, this.logId);
+      return;
+    }
+    if (error.reason === 'timeout' && state.timeouts < this.init.timeoutRetries) {
+      state.timeouts++;
+      log('a request to source %s for log %s timed out; asking again', state.source.id, this.logId);
       return;
     }
     this.drop(state, error.reason, error);

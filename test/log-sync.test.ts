@@ -274,6 +274,25 @@ test('a source that ignores its abort signal is cut off by the time limit of the
   await assertMirrors(t, f, ENTRIES.slice(0, 600), log.store.checkpoint()!);
 });
 
+test('a request that stalls once is asked again; the sync keeps its only source', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 600));
+  const f = await follower(t, log.key);
+  let calls = 0;
+  const stallsOnce: TileSource = {
+    id: 'stalls-once',
+    checkpoint: async () => log.store.checkpoint()?.note,
+    tiles: (_logId, tiles) =>
+      ++calls === 1 ? new Promise(() => {}) : Promise.all(tiles.map((tile) => log.store.readTile(tile))),
+  };
+  const failures: unknown[] = [];
+  const s = new LogSync({ db: f.db, store: f.store, sources: [stallsOnce] }, { requestTimeoutMs: 300 });
+  s.addEventListener('source-failed', (e) => failures.push((e as CustomEvent).detail));
+  t.like(await s.run(log.store.checkpoint()!), { toSize: 600, failedSources: [] });
+  t.deepEqual(failures, []);
+  t.true(calls > 1);
+  await assertMirrors(t, f, ENTRIES.slice(0, 600), log.store.checkpoint()!);
+});
+
 test('a source added while the sync runs is used', async (t) => {
   const log = await sharedBuilder();
   const f = await follower(t, log.key);
