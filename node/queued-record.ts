@@ -28,13 +28,14 @@ export class QueuedRecord {
   /** In the journal (new), or in LevelDB (held back for a retry, or queued by an older version). */
   readonly inJournal: boolean;
 
-  constructor(seq: number, value: Uint8Array, inJournal: boolean) {
+  /** `count` when the caller knows it already (the queue does for its records): else counted here. */
+  constructor(seq: number, value: Uint8Array, inJournal: boolean, count?: number) {
     this.seq = seq;
     this.inJournal = inJournal;
     this.value = Buffer.isBuffer(value)
       ? value
       : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    this.count = countLines(this.value);
+    this.count = count ?? countLines(this.value);
   }
 
   /** Every submission, in order (decodes the whole record; the sequencer uses `visit`). */

@@ -67,15 +67,15 @@ export class SubmissionJournal {
   }
 
   /**
-   * Opens the journal in `dir` (created if missing) and returns it with its records of sequence
-   * numbers >= `doneBefore`, in order. Segments holding only older records are deleted.
+   * Opens the journal in `dir` (created if missing), handing `visit` its records of sequence numbers
+   * >= `doneBefore` in order, each with its payload. Segments holding only older records are deleted.
    */
   static async open(
     dir: string,
     doneBefore: number,
-    init: JournalInit = {},
-    visit?: (record: JournalRecord, payload: Buffer) => void,
-  ): Promise<{ journal: SubmissionJournal; records: JournalRecord[] }> {
+    init: JournalInit,
+    visit: (record: JournalRecord, payload: Buffer) => void,
+  ): Promise<SubmissionJournal> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const journal = new SubmissionJournal(dir, init);
     const firsts = (await readdir(dir))
@@ -83,16 +83,13 @@ export class SubmissionJournal {
       .filter((first) => first !== undefined)
       .map(Number)
       .sort((a, b) => a - b);
-    const records: JournalRecord[] = [];
     try {
       for (const [i, first] of firsts.entries()) {
         const handle = await open(join(dir, segmentName(first)), 'r+');
         const segment: Segment = { first, handle, size: 0, last: first - 1 };
         journal.segments.push(segment);
         await journal.scan(segment, i === firsts.length - 1, (record, payload) => {
-          if (record.seq < doneBefore) return;
-          records.push(record);
-          visit?.(record, payload);
+          if (record.seq >= doneBefore) visit(record, payload);
         });
       }
     } catch (err) {
@@ -100,7 +97,7 @@ export class SubmissionJournal {
       throw err;
     }
     await journal.release(doneBefore);
-    return { journal, records };
+    return journal;
   }
 
   /** Sequence number after the newest record (undefined when the journal is empty). */

@@ -87,7 +87,7 @@ export class SubmissionQueue {
     const marker = await db.get(QUEUE_DONE_KEY);
     const doneBefore = marker === undefined ? 0 : decodeQueueDone(marker);
     const records: PendingJournalRecord[] = [];
-    const { journal } = await SubmissionJournal.open(
+    const journal = await SubmissionJournal.open(
       init.dir ?? join(dirname(db.location), 'queue'),
       doneBefore,
       init,
@@ -121,7 +121,7 @@ export class SubmissionQueue {
     this.journalRecords.push({ record, count: submissions.length, payload: cached ? payload : undefined });
     for (const wake of this.waiters) wake();
     this.waiters.clear();
-    return new QueuedRecord(seq, payload, true);
+    return new QueuedRecord(seq, payload, true, submissions.length);
   }
 
   /** Sequence number of the newest record enqueued (-1 before any). */
@@ -136,12 +136,7 @@ export class SubmissionQueue {
   async pending(fromSeq: number, maxSubmissions: number): Promise<QueuedRecord[]> {
     const out: QueuedRecord[] = [];
     let count = 0;
-    const take = (record: QueuedRecord): boolean => {
-      if (out.length > 0 && count + record.count > maxSubmissions) return false;
-      out.push(record);
-      count += record.count;
-      return true;
-    };
+    const fits = (n: number) => out.length === 0 || count + n <= maxSubmissions;
     // Copies: the lists may change while a read waits.
     const journal = this.journalRecords.slice(
       firstAtOrAfter(this.journalRecords, fromSeq, (r) => r.record.seq),
@@ -157,12 +152,17 @@ export class SubmissionQueue {
         const value = await this.db.get(queueKey(heldSeq));
         h++;
         // Gone meanwhile: settled by a batch that finished while this read waited.
-        if (value !== undefined && !take(new QueuedRecord(heldSeq, value, false))) break;
+        if (value === undefined) continue;
+        const record = new QueuedRecord(heldSeq, value, false);
+        if (!fits(record.count)) break;
+        out.push(record);
+        count += record.count;
       } else {
+        const { record, count: n, payload } = fromJournal!;
         // Compared before reading: a record past the cap is not read at all.
-        if (out.length > 0 && count + fromJournal!.count > maxSubmissions) break;
-        const payload = fromJournal!.payload ?? (await this.journal.read(fromJournal!.record));
-        take(new QueuedRecord(fromJournal!.record.seq, payload, true));
+        if (!fits(n)) break;
+        out.push(new QueuedRecord(record.seq, payload ?? (await this.journal.read(record)), true, n));
+        count += n;
         j++;
       }
     }

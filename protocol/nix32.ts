@@ -21,14 +21,13 @@ export function nix32Length(byteLength: number): number {
   return Math.ceil((byteLength * 8) / 5);
 }
 
-// byte -> 1 when it is a char of the alphabet, for isNix32Bytes.
-const IN_ALPHABET = new Uint8Array(256);
-for (let i = 0; i < NIX32_ALPHABET.length; i++) IN_ALPHABET[NIX32_ALPHABET.charCodeAt(i)] = 1;
-
 /** True when bytes[start..end) are all nix32 chars (ASCII); for checks done in place on bytes. */
 export function isNix32Bytes(bytes: Uint8Array, start: number, end: number): boolean {
   if (end > bytes.length) return false;
-  for (let k = start; k < end; k++) if (IN_ALPHABET[bytes[k]!] !== 1) return false;
+  for (let k = start; k < end; k++) {
+    const c = bytes[k]!;
+    if (c >= 128 || DIGITS[c]! < 0) return false;
+  }
   return true;
 }
 

@@ -2,17 +2,19 @@ import { appendFile, open, readdir, readFile, stat, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import test from 'ava';
 import { StoreCorruptError } from '../node/errors.ts';
-import { MAX_JOURNAL_PAYLOAD, SubmissionJournal } from '../node/submission-journal.ts';
+import { type JournalRecord, MAX_JOURNAL_PAYLOAD, SubmissionJournal } from '../node/submission-journal.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 
 const payload = (i: number) => Buffer.from(`e record ${i} `.repeat(1 + (i % 7)), 'latin1');
 
 async function reopen(dir: string, doneBefore = 0, segmentBytes?: number) {
+  const records: JournalRecord[] = [];
   const payloads: string[] = [];
-  const opened = await SubmissionJournal.open(dir, doneBefore, { segmentBytes }, (_, p) =>
-    payloads.push(p.toString('latin1')),
-  );
-  return { ...opened, payloads };
+  const journal = await SubmissionJournal.open(dir, doneBefore, { segmentBytes }, (record, p) => {
+    records.push(record);
+    payloads.push(p.toString('latin1'));
+  });
+  return { journal, records, payloads };
 }
 
 test('appends survive a reopen in order, each readable back', async (t) => {
