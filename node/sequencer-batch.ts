@@ -103,7 +103,9 @@ export async function prepareBatch(
       const outcome = outcomes[at]!;
       if (outcome.ok || !outcome.retry) continue;
       // A record is done once all its submissions are in the log or refused; else it shrinks.
-      waiting.set(record.seq, [...(waiting.get(record.seq) ?? []), others[at]!]);
+      const kept = waiting.get(record.seq);
+      if (kept === undefined) waiting.set(record.seq, [others[at]!]);
+      else kept.push(others[at]!);
       retryFrom ??= record.seq;
     }
   });
