@@ -1,8 +1,9 @@
 /**
  * Child process of the network benchmark: a real node (TrustixNode) that follows the logs named on the
  * command line, with the given peer as its bootstrap (and, through the DHT, provider); prints its RSS
- * as JSON once every log is synced and its reproducibility statistics are indexed (the node at rest),
- * with the RSS when the syncs ended and the highest seen on the way. Run compiled (scripts/build.mjs), as cli/bin/trustix.js runs a node:
+ * as JSON once every log is synced, its reproducibility statistics are indexed and it has been quiet
+ * long enough to give back what the syncs left (node/memory-releaser.ts): the node at rest. With the
+ * RSS when the syncs ended and the highest seen on the way. Run compiled (scripts/build.mjs), as cli/bin/trustix.js runs a node:
  * it imports nothing the build does not compile.
  */
 import '../node/promise-with-resolvers.ts';
@@ -10,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initDataDir } from '../node/data-dir.ts';
+import type { MemoryRelease } from '../node/memory-releaser.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 
 const [bootstrap, ...vkeys] = process.argv.slice(2);
@@ -50,9 +52,19 @@ for (;;) {
 }
 const seconds = (performance.now() - started) / 1000;
 const syncedRssMb = Math.round(process.memoryUsage().rss / 1e6);
-// The statistics index what the logs gained once the syncs are over (node/stats-scheduler.ts).
 await new Promise((r) => setTimeout(r, 100));
 await node.stats.idle();
+const released = await new Promise<MemoryRelease | undefined>((resolve) => {
+  const timeout = setTimeout(() => resolve(undefined), 60_000);
+  node.memory?.addEventListener(
+    'released',
+    (e) => {
+      clearTimeout(timeout);
+      resolve((e as CustomEvent<MemoryRelease>).detail);
+    },
+    { once: true },
+  );
+});
 const rss = process.memoryUsage().rss;
 clearInterval(sampler);
 const rssMb = Math.round(rss / 1e6);
@@ -60,5 +72,12 @@ const peakRssMb = Math.round(Math.max(peak, rss) / 1e6);
 await node.stop();
 await rm(dataDir, { recursive: true, force: true });
 process.stdout.write(
-  JSON.stringify({ rssMb, syncedRssMb, peakRssMb, entries, seconds: Number(seconds.toFixed(1)) }),
+  JSON.stringify({
+    rssMb,
+    syncedRssMb,
+    peakRssMb,
+    releasedMb: released === undefined ? 0 : Math.round((released.before - released.after) / 1e6),
+    entries,
+    seconds: Number(seconds.toFixed(1)),
+  }),
 );

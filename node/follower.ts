@@ -18,7 +18,7 @@ import { type FollowedLogStatus, statusOf, type Tracked } from './follow-status.
 import type { FollowedLog, FollowedLogs } from './followed-logs.ts';
 import { LogStore } from './log-store.ts';
 import { LogSync, type LogSyncInit, type SyncProgress } from './log-sync.ts';
-import { SyncStage } from './sync-stage.ts';
+import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
 import { latestCheckpoint, type SourceFailedEvent, type TileSource } from './tile-source.ts';
 
 const log = logger('trustix:follower');
@@ -30,6 +30,8 @@ export interface FollowerComponents {
   sourcesFor(logId: string, hint?: string): Promise<readonly TileSource[]> | readonly TileSource[];
   /** Whether the log is known to be forked (the checkpoint monitor's verdict). Default: never. */
   isForked?(logId: string): boolean;
+  /** Told of what each sync stores, step by step (LogSyncComponents.stored). */
+  stored?(logId: string, bundles: readonly VerifiedBundle[]): Promise<void>;
 }
 
 export interface FollowerInit extends LogSyncInit {
@@ -281,7 +283,8 @@ export class Follower extends EventTarget {
     const store = t.store!;
     try {
       const sources = await this.components.sourcesFor(logId, t.hint);
-      const sync = new LogSync({ db: this.components.db, store, sources }, this.init);
+      const { db, stored } = this.components;
+      const sync = new LogSync({ db, store, sources, ...(stored && { stored }) }, this.init);
       t.sources = sources.map((s) => s.id);
       sync.addEventListener('progress', (e) => {
         t.progress = (e as CustomEvent<SyncProgress>).detail;

@@ -49,6 +49,12 @@ export interface LogSyncComponents {
   /** The local copy of the log (LogStore.open on the node's database). */
   readonly store: LogStore;
   readonly sources: readonly TileSource[];
+  /**
+   * Told of each step (and the final commit) once it is stored, in order, while its verified bytes are
+   * still in memory, so that the reproducibility statistics index them without reading them back.
+   * Awaited: it paces the sync. Its failures are logged, never the sync's.
+   */
+  stored?(logId: string, bundles: readonly VerifiedBundle[]): Promise<void>;
 }
 
 export interface LogSyncInit extends SourcePoolInit {
@@ -219,8 +225,14 @@ export class LogSync extends EventTarget {
       windowBundles: this.init.windowBundles,
       controller,
       fetch: (i) => this.fetchBundle(i, tree, pool, fromSize),
-      step: (bundles) => this.stage.step(bundles, goal),
-      commit: (bundles) => this.stage.commit(bundles, upper(), goal),
+      step: async (bundles) => {
+        await this.stage.step(bundles, goal);
+        await this.told(bundles);
+      },
+      commit: async (bundles) => {
+        await this.stage.commit(bundles, upper(), goal);
+        await this.told(bundles);
+      },
       onProgress: (bundles, stored) => {
         for (const b of bundles) counts[stored ? 'stored' : 'verified'] += leavesOf(b.index);
         const detail: SyncProgress = {
@@ -235,6 +247,16 @@ export class LogSync extends EventTarget {
         this.dispatchEvent(new CustomEvent('progress', { detail }));
       },
     });
+  }
+
+  private async told(bundles: readonly VerifiedBundle[]): Promise<void> {
+    const { store, stored } = this.components;
+    if (stored === undefined || bundles.length === 0) return;
+    try {
+      await stored(store.logId, bundles);
+    } catch (err) {
+      log.error('log %s: a stored step was not taken in: %s', store.logId, err);
+    }
   }
 
   /**

@@ -12,15 +12,22 @@
  * Unfollowing a log keeps what it contributed (its entries were said); views list followed logs only.
  */
 import { logger } from '@libp2p/logger';
-import { HASH_SIZE, TILE_WIDTH } from '../protocol/constants.ts';
-import { decodeEntryBundle } from '../protocol/entry-bundle.ts';
+import { TILE_WIDTH } from '../protocol/constants.ts';
 import { type BatchOp, type Database, writeBatch } from './database.ts';
 import { StoreCorruptError } from './errors.ts';
 import type { FollowedLogs } from './followed-logs.ts';
 import { REPRO_COUNTERS_KEY, reproLogKey, reproLogRange, reproMismatchKey, reproPathKey } from './layout.ts';
 import { type LogStore, pathHashBytes } from './log-store.ts';
-import { addToRecord, type Counters, DIGEST_BYTES, encodeMismatch } from './repro-record.ts';
+import {
+  type ChunkEntries,
+  entriesOfBundles,
+  hashPartOfEntry,
+  pathOfEntry,
+  readEntries,
+} from './repro-entries.ts';
+import { addToRecord, type Counters, encodeMismatch } from './repro-record.ts';
 import { ReproViews } from './repro-views.ts';
+import type { VerifiedBundle } from './sync-stage.ts';
 
 const log = logger('trustix:repro');
 const decoder = new TextDecoder();
@@ -126,6 +133,32 @@ export class ReproStats extends EventTarget {
       seen = this.queue;
       await seen;
     } while (seen !== this.queue);
+  }
+
+  /**
+   * Indexes the entries a sync has just stored (LogSyncComponents.stored) from its verified bundles, in
+   * memory, when they continue the log's cursor: the log is then never read back for its statistics.
+   * Entries that do not (a sync resumed after a restart) are left to `update`, which reads them. The
+   * cursor may so run ahead of the log's committed size while a sync is staging verified entries.
+   * Serialised with every other indexing run; resolves when done (which paces the sync).
+   */
+  ingest(logId: string, bundles: readonly VerifiedBundle[]): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    this.queue = this.queue.then(async () => {
+      if (!this.running || this.components.followed.get(logId) === undefined) return;
+      const reg = this.register(logId);
+      const chunk = entriesOfBundles(bundles, reg.indexed);
+      if (chunk === undefined) return;
+      try {
+        const batch = await this.prepareBatch(this.counters, [{ logId, n: reg.n, ...chunk }], new Map());
+        await writeBatch(this.components.db, batch.ops);
+        this.counters = batch.counters;
+        reg.indexed = chunk.to;
+      } catch (err) {
+        log.error('indexing what a sync of %s stored: %s', logId, err);
+      }
+    });
+    return this.queue;
   }
 
   /**
@@ -271,59 +304,9 @@ function emptyCounters(): Counters {
   return { paths: { reproducible: 0, mismatch: 0, inconclusive: 0 }, logs: {}, pairs: {}, daily: {} };
 }
 
-/** The store path an entry names (`1;<path>;...`) and its hash part; the entry was verified at sync. */
-function pathOfEntry(entry: Uint8Array): string {
-  return decoder.decode(entry.subarray(2, entry.indexOf(0x3b, 2)));
-}
-
-/** The hash part of the store path an entry names: the 32 characters after the path's last '/'. */
-function hashPartOfEntry(entry: Uint8Array): string {
-  const end = entry.indexOf(0x3b, 2);
-  const slash = entry.lastIndexOf(0x2f, end);
-  return Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength).toString(
-    'latin1',
-    slash + 1,
-    slash + 33,
-  );
-}
-
 /** The entries of one log in a batch, up to its new cursor `to`. */
 interface Segment extends ChunkEntries {
   readonly logId: string;
   readonly n: number;
   readonly to: number;
-}
-
-/** Entries of a chunk with their digests. */
-interface ChunkEntries {
-  readonly entries: Uint8Array[];
-  readonly digests: string[];
-}
-
-/**
- * Entries [from, to) of a log's verified copy, read bundle by bundle, with their digests: the first 16
- * bytes of their leaf hashes (SHA-256(0x00 || entry)), read from the level-0 hash tile next to each
- * bundle, already computed and verified, so indexing hashes nothing.
- */
-async function readEntries(store: LogStore, from: number, to: number): Promise<ChunkEntries> {
-  const entries: Uint8Array[] = [];
-  const digests: string[] = [];
-  for (let b = Math.floor(from / TILE_WIDTH); b * TILE_WIDTH < to; b++) {
-    const width = Math.min(TILE_WIDTH, store.size - b * TILE_WIDTH);
-    const [bytes, hashes] = await Promise.all([
-      store.readTile({ kind: 'entries', index: b, width }),
-      store.readTile({ kind: 'hash', level: 0, index: b, width }),
-    ]);
-    if (bytes === undefined || hashes === undefined)
-      throw new StoreCorruptError(`entry bundle or tile ${b} of ${store.logId} is missing`);
-    const decoded = decodeEntryBundle(bytes, width);
-    const leaves = Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength);
-    const start = Math.max(from - b * TILE_WIDTH, 0);
-    const end = Math.min(to - b * TILE_WIDTH, width);
-    for (let i = start; i < end; i++) {
-      entries.push(decoded[i]!);
-      digests.push(leaves.toString('latin1', i * HASH_SIZE, i * HASH_SIZE + DIGEST_BYTES));
-    }
-  }
-  return { entries, digests };
 }

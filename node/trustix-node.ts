@@ -25,6 +25,7 @@ import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './lib
 import { LogProviders, type LogProvidersInit } from './log-providers.ts';
 import type { LogDirectory, LogReader } from './log-reader.ts';
 import type { LogStore } from './log-store.ts';
+import { MemoryReleaser, type MemoryReleaserInit } from './memory-releaser.ts';
 import { MetricsRoutes, NodeMetrics } from './metrics.ts';
 import type { NixStoreInit } from './nix-store.ts';
 import { startOwnLog } from './own-log.ts';
@@ -74,6 +75,8 @@ export interface TrustixNodeInit extends UserSideInit {
   readonly providers?: LogProvidersInit;
   readonly tiles?: TileExchangeInit;
   readonly monitor?: CheckpointMonitorInit;
+  /** When memory goes back to the OS after a burst of work, or false never to release it. */
+  readonly memory?: MemoryReleaserInit | false;
 }
 
 interface Stoppable {
@@ -93,6 +96,7 @@ export class TrustixNode {
   private libp2pValue: TrustixLibp2p | undefined;
   private http: HttpServer | undefined;
   private userValue: UserSide | undefined;
+  private memoryValue: MemoryReleaser | undefined;
 
   constructor(init: TrustixNodeInit) {
     this.init = init;
@@ -188,6 +192,8 @@ export class TrustixNode {
             followed,
             sourcesFor: (id, hint) => sources.sourcesFor(id, hint),
             isForked: (id) => monitor.isForked(id),
+            // The statistics take in what a sync stores while it is in memory (ReproStats.ingest).
+            stored: async (id, bundles) => this.userValue?.stats.ingest(id, bundles),
           },
           // Our own log is written by the sequencer: never by a sync, even if someone follows it.
           {
@@ -272,6 +278,12 @@ export class TrustixNode {
       );
       await server.start();
       started(server);
+      if (this.init.memory !== false) {
+        const memory = new MemoryReleaser(this.init.memory);
+        await memory.start();
+        this.memoryValue = memory;
+        started(memory);
+      }
       log('node started');
     } catch (err) {
       await this.stop().catch(() => {});
@@ -335,6 +347,11 @@ export class TrustixNode {
   /** The vote over the followed logs (a `node` only). */
   get decisions(): Decisions {
     return this.user.decisions;
+  }
+
+  /** Gives memory back to the OS at rest; undefined when turned off (init.memory false). */
+  get memory(): MemoryReleaser | undefined {
+    return this.memoryValue;
   }
 
   /** The reproducibility statistics (a `node` only). */

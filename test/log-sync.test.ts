@@ -8,15 +8,16 @@ import { createInterface } from 'node:readline';
 import test, { type ExecutionContext } from 'ava';
 import { type Database, openDatabase } from '../node/database.ts';
 import { InvalidLogEntryError, LogForkError, SyncFailedError } from '../node/errors.ts';
-import { logPrefix, syncStageKey } from '../node/layout.ts';
+import { entryBundleKey, logPrefix, syncStageKey } from '../node/layout.ts';
 import type { LogReader } from '../node/log-reader.ts';
 import { LogStore } from '../node/log-store.ts';
 import { LogSync, type LogSyncInit, type SyncProgress } from '../node/log-sync.ts';
 import { verifyLog } from '../node/log-verifier.ts';
+import type { VerifiedBundle } from '../node/sync-stage.ts';
 import type { SourceFailedEvent, TileSource } from '../node/tile-source.ts';
 import { openCheckpoint, type SignedCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';
 import { parseEntry } from '../protocol/entry.ts';
-import { encodeEntryBundle } from '../protocol/entry-bundle.ts';
+import { decodeEntryBundle, encodeEntryBundle } from '../protocol/entry-bundle.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
 import { verifyInclusion } from '../protocol/inclusion-proof.ts';
 import { generateNixSecretKey, type LogKey, logKeyOf, logSigner } from '../protocol/keys.ts';
@@ -76,8 +77,16 @@ async function servers(
   return out;
 }
 
-function sync(f: Follower, sources: TileServer[], init: LogSyncInit = {}) {
-  const s = new LogSync({ db: f.db, store: f.store, sources: sources.map((x) => x.source) }, init);
+function sync(
+  f: Follower,
+  sources: TileServer[],
+  init: LogSyncInit = {},
+  stored?: (logId: string, bundles: readonly VerifiedBundle[]) => Promise<void>,
+) {
+  const s = new LogSync(
+    { db: f.db, store: f.store, sources: sources.map((x) => x.source), ...(stored && { stored }) },
+    init,
+  );
   const failures: SourceFailedEvent[] = [];
   const progress: SyncProgress[] = [];
   s.addEventListener('source-failed', (e) => failures.push((e as CustomEvent<SourceFailedEvent>).detail));
@@ -122,6 +131,25 @@ async function assertMirrors(
 
 const ENTRIES = [...syntheticEntries(4000, 7)];
 
+/** What a sync told its `stored` hook: each step's new entries, in order, and whether it was stored. */
+function tellings(f: Follower) {
+  const told: { from: number; entries: string[]; stored: number }[] = [];
+  const hook = async (logId: string, bundles: readonly VerifiedBundle[]) => {
+    if (logId !== f.store.logId) throw new Error(`told of ${logId}`);
+    const from = bundles[0]!.index * 256 + bundles[0]!.firstNew;
+    const entries = bundles.flatMap((b) =>
+      decodeEntryBundle(b.bundle, b.hashParts.length)
+        .slice(b.firstNew)
+        .map((e) => Buffer.from(e).toString()),
+    );
+    // Told after the write: the step is in the database (staged beyond the committed size).
+    const last = bundles.at(-1)!;
+    const stored = (await f.db.has(entryBundleKey(logPrefix(logId), last.index))) ? 1 : 0;
+    told.push({ from, entries, stored });
+  };
+  return { told, hook };
+}
+
 // One builder log of 3,000 entries shared by the tests that only read it (built once: seconds matter).
 let shared: Promise<LogFixture> | undefined;
 function sharedBuilder(): Promise<LogFixture> {
@@ -139,9 +167,21 @@ test('a follower syncs 3,000 entries from three HTTP servers, then catches up in
   const srv = await servers(t, log, [undefined, undefined, undefined]);
   const f = await follower(t, log.key);
 
-  const first = sync(f, srv);
+  const tell = tellings(f);
+  const first = sync(f, srv, {}, tell.hook);
   const result = await first.sync.run(log.store.checkpoint()!);
   t.like(result, { fromSize: 0, toSize: 3000, resumedFrom: 0 });
+  // The `stored` hook was told of every step once it was written, in order, each entry once.
+  t.deepEqual(
+    tell.told.map((s) => s.from),
+    [0],
+    'one write: 12 bundles are fewer than a step of 16, all go in the commit',
+  );
+  t.deepEqual(
+    tell.told.flatMap((s) => s.entries),
+    ENTRIES.slice(0, 3000),
+  );
+  t.true(tell.told.every((s) => s.stored === 1));
   t.deepEqual(first.failures, []);
   // Requests were spread over all three servers.
   for (const s of srv) t.true(s.served.entries.length > 0, s.url);
@@ -157,8 +197,15 @@ test('a follower syncs 3,000 entries from three HTTP servers, then catches up in
   await log.append(ENTRIES.slice(3000, 3333));
   await log.append(ENTRIES.slice(3333));
   const fetchedBefore = srv.map((s) => s.served.entries.length);
-  const second = sync(f, srv);
+  const tellAgain = tellings(f);
+  const second = sync(f, srv, {}, tellAgain.hook);
   t.like(await second.sync.run(log.store.checkpoint()!.note), { fromSize: 3000, toSize: 4000 });
+  // Told from the first new entry on, though the old partial bundle was fetched again.
+  t.deepEqual(
+    tellAgain.told.flatMap((s) => s.entries),
+    ENTRIES.slice(3000),
+  );
+  t.is(tellAgain.told[0]!.from, 3000);
   // Only the bundles from the old partial one (3000 / 256 = 11) on were fetched again.
   const fetched = srv.flatMap((s, i) => s.served.entries.slice(fetchedBefore[i]).map((e) => e.index));
   t.deepEqual(
@@ -194,6 +241,21 @@ for (const [name, tamper, reason] of [
     await assertMirrors(t, f, ENTRIES.slice(0, 3000), log.store.checkpoint()!);
   });
 }
+
+test('a `stored` hook that fails does not fail the sync', async (t) => {
+  const log = await sharedBuilder();
+  const [srv] = await servers(t, log, [undefined]);
+  const f = await follower(t, log.key);
+  let calls = 0;
+  const failing = async () => {
+    calls++;
+    throw new Error('statistics are down');
+  };
+  const { sync: s } = sync(f, [srv!], { stepBundles: 4, windowBundles: 8 }, failing);
+  t.like(await s.run(log.store.checkpoint()!), { toSize: 3000 });
+  t.is(calls, 3, 'told of each step (4 + 4 bundles) and the commit (4), each failing');
+  await assertMirrors(t, f, ENTRIES.slice(0, 3000), log.store.checkpoint()!);
+});
 
 test('a source that holds a smaller tree serves what it has and is not blamed for the rest', async (t) => {
   const log = await sharedBuilder();

@@ -5,8 +5,12 @@
  */
 import test from 'ava';
 import { parseDeciderSpec } from '../node/decider.ts';
+import type { LogStore } from '../node/log-store.ts';
 import { ReproStats } from '../node/repro-stats.ts';
-import { formatEntry, parseEntry } from '../protocol/entry.ts';
+import type { VerifiedBundle } from '../node/sync-stage.ts';
+import { TILE_WIDTH } from '../protocol/constants.ts';
+import { checkEntry, formatEntry, parseEntry } from '../protocol/entry.ts';
+import { decodeEntryBundle } from '../protocol/entry-bundle.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 import { openVoteFixture, type VoteFixture } from './helpers/vote-fixture.ts';
 
@@ -48,11 +52,9 @@ async function indexed(f: VoteFixture, init: { chunkEntries?: number; now?: () =
   return stats;
 }
 
-test('verdicts, per-log counts and the agreement matrix', async (t) => {
-  const f = await fixture(t);
-  const stats = await indexed(f, { chunkEntries: 97 });
-  t.teardown(() => stats.stop());
-  const { paths, logs } = stats.views.summary();
+/** The numbers BUILDERS' logs give, however they were indexed. */
+function assertBuilderNumbers(t: import('ava').ExecutionContext, views: ReproStats['views']) {
+  const { paths, logs } = views.summary();
   // 500 paths; 20 where saturn differs (path 0 among them), plus path 7 (venus holds two values).
   t.deepEqual(paths, { reproducible: 479, mismatch: 21, inconclusive: 0, analysed: 500 });
   t.deepEqual(
@@ -64,12 +66,19 @@ test('verdicts, per-log counts and the agreement matrix', async (t) => {
       ['venus', 501, 500, 501],
     ],
   );
-  const pair = (a: string, b: string) => stats.views.matrix().pairs.find((p) => p.a === a && p.b === b)!;
+  const pair = (a: string, b: string) => views.matrix().pairs.find((p) => p.a === a && p.b === b)!;
   t.like(pair('mercury', 'saturn'), { shared: 500, agree: 480, rate: 480 / 500 });
   t.like(pair('mars', 'mercury'), { shared: 300, agree: 300, rate: 1 });
   t.like(pair('mercury', 'venus'), { shared: 500, agree: 499 }, 'venus contradicts itself on one path');
   t.like(pair('mars', 'saturn'), { shared: 300, agree: 288 });
-  t.deepEqual(stats.views.daily(), [{ day: '2026-11-20', reproducible: 479, mismatch: 21, rate: 479 / 500 }]);
+  t.deepEqual(views.daily(), [{ day: '2026-11-20', reproducible: 479, mismatch: 21, rate: 479 / 500 }]);
+}
+
+test('verdicts, per-log counts and the agreement matrix', async (t) => {
+  const f = await fixture(t);
+  const stats = await indexed(f, { chunkEntries: 97 });
+  t.teardown(() => stats.stop());
+  assertBuilderNumbers(t, stats.views);
 });
 
 test('the mismatch list pages by cursor and filters by log and by path text', async (t) => {
@@ -162,4 +171,74 @@ test('incremental: logs growing later give the same numbers as indexing everythi
     inconclusive: 1,
     analysed: 501,
   });
+});
+
+/**
+ * What a sync of `store` from `fromSize` would tell its `stored` hook: steps of `stepBundles` verified
+ * bundles (entries, leaf-hash tile, hash-part offsets), the first new entry of each bundle marked.
+ */
+async function steps(store: LogStore, fromSize: number, stepBundles: number): Promise<VerifiedBundle[][]> {
+  const bundles: VerifiedBundle[] = [];
+  for (let i = Math.floor(fromSize / TILE_WIDTH); i * TILE_WIDTH < store.size; i++) {
+    const width = Math.min(TILE_WIDTH, store.size - i * TILE_WIDTH);
+    const bundle = (await store.readTile({ kind: 'entries', index: i, width }))!;
+    const data = (await store.readTile({ kind: 'hash', level: 0, index: i, width }))!;
+    const hashParts = Uint32Array.from(
+      decodeEntryBundle(bundle, width),
+      (e) => checkEntry(e) + e.byteOffset - bundle.byteOffset,
+    );
+    const firstNew = Math.max(0, fromSize - i * TILE_WIDTH);
+    bundles.push({
+      index: i,
+      tile: { tile: { kind: 'hash', level: 0, index: i, width }, data },
+      bundle,
+      firstNew,
+      hashParts,
+    });
+  }
+  const out: VerifiedBundle[][] = [];
+  for (let i = 0; i < bundles.length; i += stepBundles) out.push(bundles.slice(i, i + stepBundles));
+  return out;
+}
+
+test('ingest: the steps a sync stores are indexed from memory, giving the numbers indexing the logs gives; a step past a gap waits for update', async (t) => {
+  const f = await fixture(t);
+  // The logs are followed but not yet synced (no local copy): start() indexes nothing.
+  const synced = new Set<string>();
+  const stats = new ReproStats(
+    { db: f.db, followed: f.followed, store: (id) => (synced.has(id) ? f.store(id) : undefined) },
+    { now: () => DAY },
+  );
+  await stats.start();
+  t.teardown(() => stats.stop());
+  const [mercury, venus, saturn, mars] = BUILDERS.map((b) => f.logs.get(b.name)!.store);
+  // mercury, venus and saturn sync from scratch, a bundle per step; saturn's steps come twice.
+  for (const store of [mercury!, venus!, saturn!])
+    for (const step of await steps(store, 0, 1)) await stats.ingest(store.logId, step);
+  for (const step of await steps(saturn!, 0, 1)) await stats.ingest(saturn!.logId, step);
+  // mars: its first step was lost (a restart mid-sync); the next one cannot be indexed from memory.
+  const [, second] = await steps(mars!, 0, 1);
+  await stats.ingest(mars!.logId, second!);
+  t.like(
+    stats.views.summary().logs.find((l) => l.name === 'mars'),
+    { indexed: 0, entries: 0 },
+  );
+  // Once synced, update() reads it from the local copy.
+  synced.add(mars!.logId);
+  stats.update(mars!.logId);
+  await stats.idle();
+  assertBuilderNumbers(t, stats.views);
+});
+
+test('ingest: an incremental sync (its first bundle partly held already) continues the cursor', async (t) => {
+  const f = await fixture(t, [{ name: 'mercury', entries: honest.slice(0, 300) }]);
+  const stats = await indexed(f);
+  t.teardown(() => stats.stop());
+  const log = f.logs.get('mercury')!;
+  await log.append(honest.slice(300));
+  const told = await steps(log.store, 300, 2);
+  t.is(told[0]![0]!.firstNew, 300 - 256);
+  for (const step of told) await stats.ingest(log.key.logId, step);
+  t.like(stats.views.summary().logs[0], { indexed: 500, entries: 500, paths: 500 });
+  t.is(stats.views.summary().paths.inconclusive, 500, 'one log: no path is compared');
 });

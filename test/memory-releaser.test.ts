@@ -1,0 +1,75 @@
+/**
+ * The memory releaser in this process (ava runs each test file in its own process): a burst of garbage
+ * and freed buffers is given back to the OS once the process is at rest, not while it is busy nor
+ * without growth; `gc` is not left exposed to later contexts.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { getHeapStatistics } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import test from 'ava';
+import { type MemoryRelease, MemoryReleaser } from '../node/memory-releaser.ts';
+
+const MB = 1e6;
+
+/**
+ * What a sync leaves: a grown JavaScript heap full of garbage, and 96 MB of 16 KiB buffers (allocated
+ * by malloc, outside V8's heap) freed with a few survivors among them, so glibc cannot hand the freed
+ * memory back from the top of its heap by itself.
+ */
+async function burst(): Promise<unknown[]> {
+  const survivors: unknown[] = [];
+  let garbage: unknown[] = [];
+  for (let i = 0; i < 6144; i++) {
+    const buffer = Buffer.alloc(16 * 1024, i);
+    garbage.push(buffer, { i, text: `entry ${i}`, list: [i, i + 1] });
+    if (i % 64 === 0) survivors.push(buffer);
+  }
+  for (let i = 0; i < 300_000; i++) garbage.push({ i, text: `object ${i}` });
+  garbage = [];
+  await sleep(10);
+  return survivors;
+}
+
+test.serial('a release gives back the heap and the freed buffers a burst left', async (t) => {
+  const releaser = new MemoryReleaser({ intervalMs: 60_000 });
+  await releaser.start();
+  t.teardown(() => releaser.stop());
+  const survivors = await burst();
+  const heapBefore = getHeapStatistics().total_heap_size;
+  const release = await releaser.release();
+  t.log(`RSS ${Math.round(release.before / MB)} -> ${Math.round(release.after / MB)} MB`);
+  t.true(release.trimmed, 'glibc and koffi are here: free pages are trimmed');
+  t.true(release.before - release.after > 60 * MB, 'most of the burst went back');
+  t.true(getHeapStatistics().total_heap_size < heapBefore, 'the JavaScript heap shrank');
+  t.is(survivors.length, 96, 'what is still referenced stays');
+  t.is(runInNewContext('typeof gc'), 'undefined', 'gc is not exposed to other contexts');
+});
+
+test.serial(
+  'the releaser waits for rest: not without growth, not while the event loop is busy',
+  async (t) => {
+    const releaser = new MemoryReleaser({ intervalMs: 100, minGrowthBytes: 32 * 1024 * 1024 });
+    const released: MemoryRelease[] = [];
+    releaser.addEventListener('released', (e) => released.push((e as CustomEvent<MemoryRelease>).detail));
+    await releaser.start();
+    t.teardown(() => releaser.stop());
+
+    await sleep(500);
+    t.deepEqual(released, [], 'no growth since start: nothing to release');
+
+    const survivors = await burst();
+    // Busy: 90 ms of work in every 100 ms, for a second.
+    const end = Date.now() + 1000;
+    while (Date.now() < end) {
+      const until = Date.now() + 90;
+      while (Date.now() < until) survivors.length;
+      await sleep(10);
+    }
+    t.deepEqual(released, [], 'the loop was busy throughout');
+
+    // At rest: released within a few intervals.
+    for (let i = 0; i < 30 && released.length === 0; i++) await sleep(100);
+    t.is(released.length, 1);
+    t.true(released[0]!.before - released[0]!.after > 60 * MB);
+  },
+);
