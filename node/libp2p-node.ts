@@ -17,7 +17,7 @@ import { bootstrap } from '@libp2p/bootstrap';
 import { type GossipSub, gossipsub, StrictNoSign } from '@libp2p/gossipsub';
 import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/score';
 import { type Identify, identify } from '@libp2p/identify';
-import type { Libp2p, PrivateKey } from '@libp2p/interface';
+import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface';
 import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
 import { type Ping, ping } from '@libp2p/ping';
 import { prometheusMetrics } from '@libp2p/prometheus-metrics';
@@ -106,6 +106,8 @@ export interface Libp2pNodeInit {
    * rate limit (5 connections/s). Needed when many nodes share one host, as in tests. Default: none.
    */
   readonly allowList?: readonly string[];
+  /** Connections refused and dials not made, e.g. banned peers (node/peer-bans.ts). Default: none. */
+  readonly connectionGater?: ConnectionGater;
   /**
    * DHT client only (no inbound DHT queries served). Default false: a Trustix DHT is small and every
    * reachable node should serve it; kad-dht's own default waits for a public address, which a LAN or
@@ -195,6 +197,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
       maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       allow: [...(init.allowList ?? [])],
     },
+    ...(init.connectionGater && { connectionGater: init.connectionGater }),
     peerDiscovery,
     services: {
       identify: identify(),

@@ -1,9 +1,10 @@
 /**
- * When the reproducibility statistics index what the followed logs gained: once no log is syncing.
- * A node catching up would otherwise index and sync at once; both build large LevelDB batches, their
- * peaks add up, and glibc keeps what they free (about 100 MB more resident memory for a node following
- * three logs of 100,000 entries). A log that never stops syncing does not starve the statistics: after
- * `maxDelayMs` they are brought up to date anyway.
+ * When the reproducibility statistics read what the followed logs gained from the store: once no log is
+ * syncing. Most entries never need it: a sync hands each step it stores to the statistics while it is in
+ * memory (ReproStats.ingest); this is for what that left, such as a sync resumed after a restart.
+ * Indexing from the store while syncing would add both peaks of LevelDB batches, and glibc keeps what
+ * they free. A log that never stops syncing does not starve the statistics: after `maxDelayMs` they are
+ * brought up to date anyway.
  */
 import type { Follower } from './follower.ts';
 

@@ -10,6 +10,7 @@
  */
 import './promise-with-resolvers.ts';
 import { logger } from '@libp2p/logger';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { CheckpointMonitor, type CheckpointMonitorInit } from './checkpoint-monitor.ts';
 import type { CheckpointEvent } from './checkpoint-verdict.ts';
 import { controlOps } from './control-ops.ts';
@@ -29,6 +30,7 @@ import { MemoryReleaser, type MemoryReleaserInit } from './memory-releaser.ts';
 import { MetricsRoutes, NodeMetrics } from './metrics.ts';
 import type { NixStoreInit } from './nix-store.ts';
 import { startOwnLog } from './own-log.ts';
+import { PeerBans, type PeerBansInit } from './peer-bans.ts';
 import { loadOrCreatePeerIdentity } from './peer-identity.ts';
 import { PeerSources } from './peer-sources.ts';
 import type { ReproStats } from './repro-stats.ts';
@@ -75,6 +77,8 @@ export interface TrustixNodeInit extends UserSideInit {
   readonly providers?: LogProvidersInit;
   readonly tiles?: TileExchangeInit;
   readonly monitor?: CheckpointMonitorInit;
+  /** How long a peer that served bad bytes is cut off. */
+  readonly bans?: PeerBansInit;
   /** When memory goes back to the OS after a burst of work, or false never to release it. */
   readonly memory?: MemoryReleaserInit | false;
 }
@@ -144,8 +148,10 @@ export class TrustixNode {
       if (this.init.p2p !== false) {
         const identity = await loadOrCreatePeerIdentity(paths.dir);
         const p2p = this.init.p2p ?? {};
+        const bans = new PeerBans(this.init.bans);
         const libp2p = await createLibp2pNode({
           ...p2p,
+          connectionGater: { ...p2p.connectionGater, ...bans.gater() },
           db,
           privateKey: identity.privateKey,
           userAgent: 'trustix/0.1.0',
@@ -158,6 +164,13 @@ export class TrustixNode {
           gossipScoreParams: { ...gossipScoreParams(), ...p2p.gossipScoreParams },
         });
         this.libp2pValue = libp2p;
+        // A banned peer is cut off now; the gater refuses it until the ban ends.
+        bans.addEventListener('ban', (e) => {
+          const { peer } = (e as CustomEvent<{ peer: string }>).detail;
+          Promise.resolve()
+            .then(() => libp2p.hangUp(peerIdFromString(peer)))
+            .catch((err: unknown) => log.error('hanging up on %s: %s', peer, err));
+        });
         started({ stop: () => libp2p.stop() });
         const ownInfo = own && { vkey: own.store.key.vkey, note: () => own.store.checkpoint()?.note };
         const gossip = new Gossip(
@@ -185,7 +198,7 @@ export class TrustixNode {
                 .catch((err: unknown) => log.error('gossip: %s', err));
           });
         }
-        const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId });
+        const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId, bans });
         follower = new Follower(
           {
             db,
