@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- network`: sync throughput over libp2p tile exchange from 1 and from 3 providers,
- * checkpoint propagation through 20 nodes, and the memory of a node following 3 logs.
+ * the same sync by a full node (which also indexes its statistics), checkpoint propagation through 20
+ * nodes, and the memory of a node following 3 logs.
  * Sizes: TRUSTIX_BENCH_SYNC_ENTRIES (default 1,000,000), TRUSTIX_BENCH_FOLLOW_ENTRIES (default 100,000).
  */
 import '../node/promise-with-resolvers.ts';
@@ -217,15 +218,27 @@ async function propagation(): Promise<Measurement> {
   };
 }
 
-/** A separate process runs a node that follows 3 logs and reports its RSS once synced. */
-async function followerRss(logs: readonly LogFixture[]): Promise<Measurement> {
+/** What bench/network-follower.ts reports. */
+interface FollowerReport {
+  rssMb: number;
+  syncedRssMb: number;
+  peakRssMb: number;
+  releasedMb: number;
+  entries: number;
+  seconds: number;
+}
+
+/**
+ * A separate process runs a full node (TrustixNode, compiled, as cli/bin/trustix.js runs it) that
+ * follows `logs` from one provider, found through the DHT, and reports once synced and at rest.
+ */
+async function fullNode(logs: readonly LogFixture[]): Promise<FollowerReport> {
   const served = await providers(
     1,
     logs.map((l) => l.store),
   );
   try {
     const addr = served[0]!.node.getMultiaddrs()[0]!.toString();
-    // Compiled, as cli/bin/trustix.js runs a node after `npm install`: not through tsx's loader.
     if (!isFresh()) await build();
     const follower = compiledUrl('bench/network-follower.ts')!;
     const { stdout } = await exec(
@@ -233,28 +246,40 @@ async function followerRss(logs: readonly LogFixture[]): Promise<Measurement> {
       [fileURLToPath(follower), addr, ...logs.map((l) => l.key.vkey)],
       { timeout: 600_000 },
     );
-    const report = JSON.parse(stdout) as {
-      rssMb: number;
-      syncedRssMb: number;
-      peakRssMb: number;
-      releasedMb: number;
-      entries: number;
-      seconds: number;
-    };
-    return {
-      name: `RSS of a node following 3 logs of ${FOLLOW_ENTRIES} entries, at rest once synced and indexed`,
-      median: report.rssMb,
-      unit: 'MB',
-      runs: 1,
-      target: '<= 200 MB',
-      rssWhenSyncedMb: report.syncedRssMb,
-      peakRssMb: report.peakRssMb,
-      releasedAtRestMb: report.releasedMb,
-      syncSeconds: report.seconds,
-    };
+    return JSON.parse(stdout) as FollowerReport;
   } finally {
     for (const p of served) await p.stop();
   }
+}
+
+/** The sync rate of a full node, which also indexes what it syncs for the statistics. */
+async function fullNodeSyncRate(log: LogFixture): Promise<Measurement> {
+  const report = await fullNode([log]);
+  return {
+    name: `full node: follow and sync of ${log.store.size} entries from 1 provider (found in the DHT), verified, stored and indexed for the statistics`,
+    median: Math.round(report.entries / report.seconds),
+    unit: 'entries/s',
+    runs: 1,
+    target: '(context for the rate above: a node does this)',
+    rssAtRestMb: report.rssMb,
+    peakRssMb: report.peakRssMb,
+  };
+}
+
+/** The memory of a node following 3 logs, at rest once synced and indexed. */
+async function followerRss(logs: readonly LogFixture[]): Promise<Measurement> {
+  const report = await fullNode(logs);
+  return {
+    name: `RSS of a node following 3 logs of ${FOLLOW_ENTRIES} entries, at rest once synced and indexed`,
+    median: report.rssMb,
+    unit: 'MB',
+    runs: 1,
+    target: '<= 200 MB',
+    rssWhenSyncedMb: report.syncedRssMb,
+    peakRssMb: report.peakRssMb,
+    releasedAtRestMb: report.releasedMb,
+    syncSeconds: report.seconds,
+  };
 }
 
 export async function run() {
@@ -264,6 +289,7 @@ export async function run() {
     m.push(...(await tileRequestRates(big)));
     m.push(await syncRate(big, 1));
     m.push(await syncRate(big, 3));
+    m.push(await fullNodeSyncRate(big));
   } finally {
     await big.destroy();
   }

@@ -26,6 +26,7 @@ import {
 } from './http-server.ts';
 import { monitorEvidenceRange } from './layout.ts';
 import type { GossipMesh } from './libp2p-node.ts';
+import type { MemoryRelease } from './memory-releaser.ts';
 import type { OwnLog } from './own-log.ts';
 import type { ReproStats } from './repro-stats.ts';
 
@@ -61,6 +62,8 @@ export class NodeMetrics implements HttpObserver {
   private readonly decisionsCached: Counter<'outcome'>;
   private readonly requests: Counter<'route' | 'status'>;
   private readonly durations: Histogram<'route'>;
+  private readonly memoryReleases: Counter;
+  private readonly memoryReleased: Counter;
 
   constructor(c: NodeMetricsComponents) {
     const registers = [this.registry];
@@ -166,7 +169,23 @@ export class NodeMetrics implements HttpObserver {
       buckets: [...DURATION_BUCKETS],
       registers,
     });
+    this.memoryReleases = new Counter({
+      name: 'trustix_memory_releases_total',
+      help: 'Times the node gave memory back to the OS at rest',
+      registers,
+    });
+    this.memoryReleased = new Counter({
+      name: 'trustix_memory_released_bytes_total',
+      help: 'Resident memory given back to the OS at rest',
+      registers,
+    });
   }
+
+  /** MemoryReleaser's 'released' event. */
+  readonly onMemoryRelease = (release: MemoryRelease): void => {
+    this.memoryReleases.inc();
+    this.memoryReleased.inc(Math.max(0, release.before - release.after));
+  };
 
   /** Decisions' onDecision hook. */
   readonly onDecision = (source: 'computed' | 'cached', decision: PathDecision): void => {

@@ -26,7 +26,7 @@ import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './lib
 import { LogProviders, type LogProvidersInit } from './log-providers.ts';
 import type { LogDirectory, LogReader } from './log-reader.ts';
 import type { LogStore } from './log-store.ts';
-import { MemoryReleaser, type MemoryReleaserInit } from './memory-releaser.ts';
+import { type MemoryRelease, MemoryReleaser, type MemoryReleaserInit } from './memory-releaser.ts';
 import { MetricsRoutes, NodeMetrics } from './metrics.ts';
 import type { NixStoreInit } from './nix-store.ts';
 import { startOwnLog } from './own-log.ts';
@@ -293,6 +293,9 @@ export class TrustixNode {
       started(server);
       if (this.init.memory !== false) {
         const memory = new MemoryReleaser(this.init.memory);
+        memory.addEventListener('released', (e) =>
+          metrics.onMemoryRelease((e as CustomEvent<MemoryRelease>).detail),
+        );
         await memory.start();
         this.memoryValue = memory;
         started(memory);

@@ -3,7 +3,7 @@
  * modules behave as their sources do where locations matter (assets, the post-build hook's path).
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -30,3 +30,23 @@ test.serial('the compiled command runs', async (t) => {
   const { stdout } = await run(process.execPath, [main, '--version']);
   t.is(stdout.trim(), version);
 });
+
+test.serial(
+  'a source whose mtime changed but not its content (a Nix store sets every mtime to 1 s) keeps the build fresh; other content does not',
+  async (t) => {
+    if (!isFresh()) await build();
+    const source = join(ROOT, 'protocol', 'constants.ts');
+    const { atime, mtime } = await stat(source);
+    t.teardown(() => utimes(source, atime, mtime));
+    await utimes(source, 1, 1);
+    t.true(isFresh(), 'same content, other mtime');
+    // The manifest says the source had other content: stale.
+    const manifestFile = join(DIST, 'build.json');
+    const manifest = await readFile(manifestFile, 'utf8');
+    t.teardown(() => writeFile(manifestFile, manifest));
+    const parsed = JSON.parse(manifest) as { sources: Record<string, { sha256: string }> };
+    parsed.sources['protocol/constants.ts']!.sha256 = '0'.repeat(64);
+    await writeFile(manifestFile, JSON.stringify(parsed));
+    t.false(isFresh(), 'other content under another mtime');
+  },
+);

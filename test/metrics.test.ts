@@ -107,6 +107,7 @@ test('GET /metrics exposes libp2p metrics and the node’s own', async (t) => {
   t.is((await fetch(`${base}/nix-cache-info`)).status, 200);
   t.is((await fetch(`${base}/nix-cache-info`, { method: 'POST' })).status, 405);
   t.is((await fetch(`${base}/api/v1/status`)).status, 200, 'not a substituter request: not counted');
+  const release = await node.memory!.release();
 
   const res = await fetch(`${base}/metrics`);
   t.is(res.status, 200);
@@ -136,6 +137,11 @@ test('GET /metrics exposes libp2p metrics and the node’s own', async (t) => {
 
   t.is(sampleValue(samples, 'trustix_decisions_computed_total', { outcome: 'undecided' }), 1);
   t.is(sampleValue(samples, 'trustix_decisions_cached_total', { outcome: 'undecided' }), 1);
+  t.is(sampleValue(samples, 'trustix_memory_releases_total'), 1);
+  t.is(
+    sampleValue(samples, 'trustix_memory_released_bytes_total'),
+    Math.max(0, release.before - release.after),
+  );
   const requests = 'trustix_substituter_requests_total';
   t.is(sampleValue(samples, requests, { route: 'narinfo', status: '404' }), 2);
   t.is(sampleValue(samples, requests, { route: 'cache-info', status: '200' }), 1);
