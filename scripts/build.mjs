@@ -16,7 +16,7 @@
  * Uses esbuild, which tsx depends on; without it the build is skipped and tsx does the work.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -27,12 +27,15 @@ export const DIST = join(ROOT, 'dist');
 const MANIFEST = join(DIST, 'build.json');
 /** The runtime source trees, compiled whole. */
 const TREES = ['protocol', 'node', 'cli', 'bootstrap'];
-/** Single modules compiled too: the network benchmark's follower, which must run as users run a node. */
+/**
+ * Single modules compiled too, where present: the network benchmark's follower, which must run as users
+ * run a node. A package leaves it out (package.json "files").
+ */
 const EXTRA = ['bench/network-follower.ts'];
 
 /** Repository-relative paths of the sources to compile, sorted. */
 function sources() {
-  const found = [...EXTRA];
+  const found = EXTRA.filter((f) => existsSync(join(ROOT, f)));
   for (const tree of TREES)
     for (const entry of readdirSync(join(ROOT, tree), { recursive: true, withFileTypes: true })) {
       if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.d.ts')) continue;
@@ -65,6 +68,7 @@ export function isFresh() {
   }
   try {
     for (const [file, was] of Object.entries(manifest.sources)) {
+      if (EXTRA.includes(file) && !existsSync(join(ROOT, file))) continue; // a package leaves it out
       const now = statSync(join(ROOT, file));
       if (now.size !== was.size) return false;
       if (now.mtimeMs !== was.mtimeMs && contentHash(file) !== was.sha256) return false;

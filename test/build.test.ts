@@ -3,7 +3,8 @@
  * modules behave as their sources do where locations matter (assets, the post-build hook's path).
  */
 import { execFile } from 'node:child_process';
-import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -27,7 +28,11 @@ test.serial('the compiled command runs', async (t) => {
   const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
   const main = fileURLToPath(compiledUrl('cli/main.ts')!);
   t.is(main, join(DIST, 'cli', 'main.js'));
-  const { stdout } = await run(process.execPath, [main, '--version']);
+  // From a directory with another package.json: the version is still Trustix's own.
+  const elsewhere = await mkdtemp(join(tmpdir(), 'trustix-version-'));
+  t.teardown(() => rm(elsewhere, { recursive: true, force: true }));
+  await writeFile(join(elsewhere, 'package.json'), '{"name": "other", "version": "9.9.9"}');
+  const { stdout } = await run(process.execPath, [main, '--version'], { cwd: elsewhere });
   t.is(stdout.trim(), version);
 });
 

@@ -22,15 +22,15 @@
 #   2. set `cachePublicKey = "<that key>"` and `useAsSubstituter = true`, and deploy again.
 #
 # The package: Trustix is not in nixpkgs. Any derivation with bin/trustix and bin/trustix-post-build-hook
-# (package.json's "bin") will do, for example (untested: nixpkgs is not available where this was written;
-# the CLI runs its TypeScript through tsx, a runtime dependency, whenever dist/ from `npm run build` does
-# not match the sources by size and mtime, which the Nix store resets: same code, more memory):
+# (package.json's "bin") will do, for example (untested: nixpkgs is not available where this was written).
+# Its build phase runs `npm run build`, which compiles dist/; package.json's "files" ship it, and the CLI
+# runs it as long as the sources have the content it was built from (compared by SHA-256 where the Nix
+# store reset their mtimes). `npm pack` and an install from the tarball were checked to run compiled.
 #   trustix = pkgs.buildNpmPackage {
 #     pname = "trustix";
 #     version = "0.1.0";
 #     src = /path/to/trustix;       # a checkout
 #     npmDepsHash = "sha256-…";     # `prefetch-npm-deps package-lock.json` prints it
-#     dontNpmBuild = true;
 #   };
 {
   config,
