@@ -86,8 +86,9 @@ export function compiledUrl(source) {
 }
 
 /**
- * Compiles the sources into a fresh dist/. Written to a temporary directory and renamed into place,
- * so a node starting meanwhile sees the old build or the new one, never half of one.
+ * Compiles the sources into a fresh dist/. Written to a temporary directory and swapped into place by
+ * two renames, so dist/ is missing for an instant only; a node whose modules load across the swap gets
+ * some from each build, the same code unless the sources changed meanwhile.
  */
 export async function build() {
   const esbuild = await import('esbuild');
@@ -145,7 +146,13 @@ export async function build() {
     });
     writeFileSync(join(out, 'build.json'), `${JSON.stringify({ sources: stamps }, null, 1)}\n`);
     // Sources edited during the build: this build is already stale, and says so.
-    rmSync(DIST, { recursive: true, force: true });
+    // Two renames, not a removal of the old tree first: dist/ is missing only between them, an instant.
+    const old = `${DIST}.old-${process.pid}`;
+    try {
+      renameSync(DIST, old);
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
     try {
       renameSync(out, DIST);
     } catch (err) {
@@ -153,6 +160,7 @@ export async function build() {
       if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
       rmSync(out, { recursive: true, force: true });
     }
+    rmSync(old, { recursive: true, force: true });
   } catch (err) {
     rmSync(out, { recursive: true, force: true });
     throw err;
