@@ -10,7 +10,8 @@
  * the resident set is at least `minGrowthBytes` above what it was after the last release (or at start).
  * A release is then:
  *  - full garbage collections, repeated while the heap shrinks (each compacts only part of a fragmented
- *    old space), with the event loop running between them;
+ *    old space), with the event loop running between them; and again 6 s later, when V8 sees the low
+ *    allocation rate it needs before it shrinks its young generation (about 30 MB after a sync);
  *  - a pause for V8 to free the collected array buffers' memory, which it does off the main thread;
  *  - glibc's malloc_trim(0), called through koffi (a maintained FFI with prebuilt binaries), which
  *    returns every free page of every arena. Where libc is not glibc, or koffi cannot load, a release
@@ -32,8 +33,10 @@ export interface MemoryReleaserInit {
   readonly maxUtilization?: number;
   /** Growth of the resident set since the last release that makes one worth it. Default 32 MiB. */
   readonly minGrowthBytes?: number;
-  /** Most full collections in one release. Default 8. */
+  /** Most full collections in one pass of a release. Default 8. */
   readonly maxCollections?: number;
+  /** Wait before a release's second pass of collections, in ms. Default 6,000 (see run()). */
+  readonly secondPassDelayMs?: number;
   /** Wait between the collections and the trim, in ms, for V8 to free array buffers. Default 1,000. */
   readonly trimDelayMs?: number;
 }
@@ -59,6 +62,7 @@ export class MemoryReleaser extends EventTarget {
   private readonly minGrowthBytes: number;
   private readonly maxCollections: number;
   private readonly trimDelayMs: number;
+  private readonly secondPassDelayMs: number;
   private releasing: Promise<MemoryRelease> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private utilization = performance.eventLoopUtilization();
@@ -73,6 +77,7 @@ export class MemoryReleaser extends EventTarget {
     this.minGrowthBytes = init.minGrowthBytes ?? 32 * 1024 * 1024;
     this.maxCollections = init.maxCollections ?? 8;
     this.trimDelayMs = init.trimDelayMs ?? 1000;
+    this.secondPassDelayMs = init.secondPassDelayMs ?? 6000;
   }
 
   async start(): Promise<void> {
@@ -100,12 +105,11 @@ export class MemoryReleaser extends EventTarget {
 
   private async run(): Promise<MemoryRelease> {
     const before = process.memoryUsage.rss();
-    for (let round = 0; round < this.maxCollections && this.collect !== undefined; round++) {
-      const heap = getHeapStatistics().total_heap_size;
-      this.collect();
-      await sleep(10);
-      if (heap - getHeapStatistics().total_heap_size < MIN_COLLECTED_BYTES) break;
-    }
+    await this.collectAll();
+    // V8 shrinks its young generation only in a collection that sees a low allocation rate over the
+    // last 5 s, which the burst's own last collections may still fall in: so once more, later.
+    await sleep(this.secondPassDelayMs);
+    await this.collectAll();
     if (this.trim !== undefined) {
       await sleep(this.trimDelayMs);
       this.trim();
@@ -116,6 +120,16 @@ export class MemoryReleaser extends EventTarget {
     log('released %d MB (%d -> %d MB)', mb(before - after), mb(before), mb(after));
     this.dispatchEvent(new CustomEvent('released', { detail: release }));
     return release;
+  }
+
+  /** Full collections while the heap shrinks, the event loop running between them. */
+  private async collectAll(): Promise<void> {
+    for (let round = 0; round < this.maxCollections && this.collect !== undefined; round++) {
+      const heap = getHeapStatistics().total_heap_size;
+      this.collect();
+      await sleep(10);
+      if (heap - getHeapStatistics().total_heap_size < MIN_COLLECTED_BYTES) break;
+    }
   }
 
   private check(): void {

@@ -82,6 +82,7 @@ test('GET /metrics exposes libp2p metrics and the node’s own', async (t) => {
     http: { port: 0 },
     p2p: LOOPBACK_INIT,
     sequencer: { intervalMs: 20 },
+    memory: { secondPassDelayMs: 0 },
   });
   await node.start();
   t.teardown(async () => {
