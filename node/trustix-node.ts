@@ -6,38 +6,32 @@
  *   so it relays no junk), with the control socket for status.
  * `start()` brings the parts up in dependency order; `stop()` takes them down in reverse, finishing the
  * batch in progress so nothing acknowledged is lost. With `p2p: false` the node works alone (a builder
- * whose log is read over HTTP).
+ * whose log is read over HTTP). The network side is assembled in node/network-side.ts, the user side
+ * (vote, substituter, statistics) in node/user-side.ts; this module wires them to the store, the own
+ * log, the checkpoint monitor, HTTP, the control socket and the memory releaser.
  */
 import './promise-with-resolvers.ts';
 import { logger } from '@libp2p/logger';
-import { peerIdFromString } from '@libp2p/peer-id';
 import { CheckpointMonitor, type CheckpointMonitorInit } from './checkpoint-monitor.ts';
-import type { CheckpointEvent } from './checkpoint-verdict.ts';
 import { controlOps } from './control-ops.ts';
 import { dataDir, loadKeys, type NodeKeys } from './data-dir.ts';
 import { type Database, type DatabaseInit, openDatabase } from './database.ts';
 import type { Decisions } from './decisions.ts';
 import { FollowedLogs } from './followed-logs.ts';
-import { Follower, type FollowerInit } from './follower.ts';
-import { Gossip, type GossipInit, gossipScoreParams } from './gossip.ts';
+import type { Follower } from './follower.ts';
 import { LogRoutes } from './http-logs.ts';
 import { HttpServer, type HttpServerInit } from './http-server.ts';
-import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './libp2p-node.ts';
-import { LogProviders, type LogProvidersInit } from './log-providers.ts';
+import type { TrustixLibp2p } from './libp2p-node.ts';
 import type { LogDirectory, LogReader } from './log-reader.ts';
 import type { LogStore } from './log-store.ts';
 import { type MemoryRelease, MemoryReleaser, type MemoryReleaserInit } from './memory-releaser.ts';
 import { MetricsRoutes, NodeMetrics } from './metrics.ts';
+import { type NetworkSideInit, startNetworkSide } from './network-side.ts';
 import type { NixStoreInit } from './nix-store.ts';
 import { startOwnLog } from './own-log.ts';
-import { PeerBans, type PeerBansInit } from './peer-bans.ts';
-import { loadOrCreatePeerIdentity } from './peer-identity.ts';
-import { PeerSources } from './peer-sources.ts';
 import type { ReproStats } from './repro-stats.ts';
 import type { Sequencer, SequencerInit } from './sequencer.ts';
 import { SubmitServer } from './submit-server.ts';
-import { TileExchange, type TileExchangeInit } from './tile-exchange.ts';
-import type { SourceFailedEvent } from './tile-source.ts';
 import type { UpstreamCaches } from './upstream-caches.ts';
 import { startUserSide, type UserSide, type UserSideInit } from './user-side.ts';
 
@@ -56,8 +50,11 @@ export const NODE_DATABASE: Required<DatabaseInit> = {
   cacheSize: 8 * 1024 * 1024,
 };
 
-/** Settings of a node; the user side's (vote, upstreams, substituter, statistics) are UserSideInit's. */
-export interface TrustixNodeInit extends UserSideInit {
+/**
+ * Settings of a node; the user side's (vote, upstreams, substituter, statistics) are UserSideInit's, the
+ * network side's (follower, gossip, providers, tiles, bans) NetworkSideInit's.
+ */
+export interface TrustixNodeInit extends UserSideInit, Omit<NetworkSideInit, 'p2p' | 'storeDir'> {
   /** The data directory (keys, LevelDB, socket); a `node` needs it initialised (see initDataDir). */
   readonly dataDir: string;
   /** Default 'node'. */
@@ -65,20 +62,14 @@ export interface TrustixNodeInit extends UserSideInit {
   /** HTTP server settings (default 127.0.0.1:8565), or false for none. */
   readonly http?: HttpServerInit | false;
   /** libp2p settings (default: listen on TCP 8566, no bootstrap peers), or false for no network. */
-  readonly p2p?: Omit<Libp2pNodeInit, 'db' | 'privateKey' | 'start' | 'metrics'> | false;
+  readonly p2p?: NetworkSideInit['p2p'] | false;
   /** The Nix store directory. Default '/nix/store'. */
   readonly storeDir?: string;
   /** LevelDB's memory. Default NODE_DATABASE (a builder publishing in bulk may want more). */
   readonly database?: DatabaseInit;
   readonly sequencer?: SequencerInit;
   readonly nix?: NixStoreInit;
-  readonly follower?: FollowerInit;
-  readonly gossip?: GossipInit;
-  readonly providers?: LogProvidersInit;
-  readonly tiles?: TileExchangeInit;
   readonly monitor?: CheckpointMonitorInit;
-  /** How long a peer that served bad bytes is cut off. */
-  readonly bans?: PeerBansInit;
   /** When memory goes back to the OS after a burst of work, or false never to release it. */
   readonly memory?: MemoryReleaserInit | false;
 }
@@ -125,12 +116,11 @@ export class TrustixNode {
 
       const followed = await FollowedLogs.open(db);
       this.followedValue = followed;
-      let follower: Follower | undefined;
       const held = (id: string): LogStore | undefined =>
-        id === own?.store.logId ? own.store : follower?.get(id);
+        id === own?.store.logId ? own.store : this.followerValue?.get(id);
       const directory: LogDirectory = {
         get: held,
-        list: () => [...(own ? [own.store] : []), ...(follower?.list() ?? [])] as LogReader[],
+        list: () => [...(own ? [own.store] : []), ...(this.followerValue?.list() ?? [])] as LogReader[],
       };
       const monitor = new CheckpointMonitor({ db, logs: { get: held } }, this.init.monitor);
       await monitor.start();
@@ -146,114 +136,31 @@ export class TrustixNode {
       });
 
       if (this.init.p2p !== false) {
-        const identity = await loadOrCreatePeerIdentity(paths.dir);
-        const p2p = this.init.p2p ?? {};
-        const bans = new PeerBans(this.init.bans);
-        const libp2p = await createLibp2pNode({
-          ...p2p,
-          connectionGater: { ...p2p.connectionGater, ...bans.gater() },
-          db,
-          privateKey: identity.privateKey,
-          userAgent: 'trustix/0.1.0',
-          metrics: { registry: metrics.registry, statfsLocation: paths.dir },
-          // Below the republish period, so that a periodic republish of the same checkpoint goes out.
-          gossipSeenTtlMs: Math.min(
-            120_000,
-            Math.floor((this.init.gossip?.republishIntervalMs ?? 60_000) / 2),
-          ),
-          gossipScoreParams: { ...gossipScoreParams(), ...p2p.gossipScoreParams },
-        });
-        this.libp2pValue = libp2p;
-        // A banned peer is cut off now; the gater refuses it until the ban ends.
-        bans.addEventListener('ban', (e) => {
-          const { peer } = (e as CustomEvent<{ peer: string }>).detail;
-          Promise.resolve()
-            .then(() => libp2p.hangUp(peerIdFromString(peer)))
-            .catch((err: unknown) => log.error('hanging up on %s: %s', peer, err));
-        });
-        started({ stop: () => libp2p.stop() });
-        const ownInfo = own && { vkey: own.store.key.vkey, note: () => own.store.checkpoint()?.note };
-        const gossip = new Gossip(
-          { pubsub: libp2p.services.pubsub, monitor, ...(ownInfo ? { ownLog: ownInfo } : {}) },
-          this.init.gossip,
-        );
-        gossip.start();
-        started(gossip);
-        const tiles = new TileExchange({ registrar: libp2p, logs: directory }, this.init.tiles);
-        await tiles.start();
-        started(tiles);
-        const providers = new LogProviders(
-          { contentRouting: libp2p.contentRouting, peerId: libp2p.peerId },
-          this.init.providers,
-        );
-        providers.start();
-        started(providers);
-        if (own !== undefined) {
-          providers.provide(own.store.logId);
-          own.sequencer.addEventListener('checkpoint', () => {
-            const note = own.store.checkpoint()?.note;
-            if (note !== undefined)
-              gossip
-                .publishCheckpoint(own.store.key.vkey, note)
-                .catch((err: unknown) => log.error('gossip: %s', err));
-          });
-        }
-        const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId, bans });
-        follower = new Follower(
+        const network = await startNetworkSide(
           {
             db,
+            dir: paths.dir,
             followed,
-            sourcesFor: (id, hint) => sources.sourcesFor(id, hint),
-            isForked: (id) => monitor.isForked(id),
+            monitor,
+            own,
+            logs: directory,
+            registry: metrics.registry,
             // The statistics take in what a sync stores while it is in memory (ReproStats.ingest).
             stored: async (id, bundles) => this.userValue?.stats.ingest(id, bundles),
           },
-          // Our own log is written by the sequencer: never by a sync, even if someone follows it.
           {
+            ...(this.init.p2p && { p2p: this.init.p2p }),
             storeDir,
-            ...this.init.follower,
-            exclude: [...(this.init.follower?.exclude ?? []), ...(own ? [own.store.logId] : [])],
+            ...(this.init.follower && { follower: this.init.follower }),
+            ...(this.init.gossip && { gossip: this.init.gossip }),
+            ...(this.init.providers && { providers: this.init.providers }),
+            ...(this.init.tiles && { tiles: this.init.tiles }),
+            ...(this.init.bans && { bans: this.init.bans }),
           },
         );
-        follower.addEventListener('synced', (e) => {
-          const { logId } = (e as CustomEvent<{ logId: string }>).detail;
-          providers.provide(logId);
-          monitor.checkTree(logId).catch((err: unknown) => log.error('checking %s: %s', logId, err));
-        });
-        follower.addEventListener('fork', (e) => {
-          const { error } = (e as CustomEvent<{ logId: string; error: { evidence?: { bytes: Uint8Array } } }>)
-            .detail;
-          if (error.evidence !== undefined)
-            gossip
-              .publishEvidence(error.evidence.bytes)
-              .catch((err: unknown) => log.error('evidence: %s', err));
-        });
-        follower.addEventListener('source-failed', (e) => {
-          const f = (e as CustomEvent<SourceFailedEvent>).detail;
-          if (f.reason === 'invalid' || f.reason === 'malformed' || f.reason === 'oversized')
-            sources.ban(f.sourceId, `${f.reason} data for ${f.logId}`);
-        });
-        // A log followed after its checkpoints were gossiped: those were duplicates by now and will not
-        // come again as events, so hand the follower the newest one the monitor saw.
-        followed.addEventListener('followed', (e) => {
-          const { logId } = (e as CustomEvent<{ logId: string }>).detail;
-          monitor.latest(logId).then(
-            (note) => note && follower?.notify(logId, note),
-            (err: unknown) => log.error('latest checkpoint of %s: %s', logId, err),
-          );
-        });
-        monitor.addEventListener('checkpoint', (e) => {
-          const c = (e as CustomEvent<CheckpointEvent>).detail;
-          follower?.notify(c.logId, c.checkpoint.note, c.from);
-        });
-        await follower.start();
-        // After a restart too: checkpoints seen before are duplicates to gossip now.
-        for (const f of followed.list()) {
-          const note = await monitor.latest(f.logId);
-          if (note !== undefined) follower.notify(f.logId, note);
-        }
-        this.followerValue = follower;
-        started(follower);
+        started(network);
+        this.libp2pValue = network.libp2p;
+        this.followerValue = network.follower;
       }
 
       let user: UserSide | undefined;
@@ -263,7 +170,7 @@ export class TrustixNode {
           {
             db,
             followed,
-            follower,
+            follower: this.followerValue,
             monitor,
             cacheKey: keys.cacheSecret,
             storeDir,

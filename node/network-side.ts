@@ -1,0 +1,204 @@
+/**
+ * The network side of a node (node/trustix-node.ts starts it unless `p2p` is false): libp2p with peer
+ * bans, checkpoint and evidence gossip, the tile exchange serving every log the node holds, DHT provider
+ * records, and the follower that mirrors the followed logs from peers; wired to the checkpoint monitor
+ * and to the node's own log. Started in dependency order, stopped in reverse.
+ */
+import { logger } from '@libp2p/logger';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Registry } from 'prom-client';
+import type { CheckpointMonitor } from './checkpoint-monitor.ts';
+import type { CheckpointEvent } from './checkpoint-verdict.ts';
+import type { Database } from './database.ts';
+import type { FollowedLogs } from './followed-logs.ts';
+import { Follower, type FollowerComponents, type FollowerInit } from './follower.ts';
+import { Gossip, type GossipInit, gossipScoreParams } from './gossip.ts';
+import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './libp2p-node.ts';
+import { LogProviders, type LogProvidersInit } from './log-providers.ts';
+import type { LogDirectory } from './log-reader.ts';
+import type { OwnLog } from './own-log.ts';
+import { PeerBans, type PeerBansInit } from './peer-bans.ts';
+import { loadOrCreatePeerIdentity } from './peer-identity.ts';
+import { PeerSources } from './peer-sources.ts';
+import { TileExchange, type TileExchangeInit } from './tile-exchange.ts';
+import type { SourceFailedEvent } from './tile-source.ts';
+
+const log = logger('trustix:node');
+
+export interface NetworkSideInit {
+  /** libp2p settings. Default: listen on TCP 8566, no bootstrap peers. */
+  readonly p2p?: Omit<Libp2pNodeInit, 'db' | 'privateKey' | 'start' | 'metrics'>;
+  /** The Nix store directory of the logs' entries. Default '/nix/store'. */
+  readonly storeDir?: string;
+  readonly follower?: FollowerInit;
+  readonly gossip?: GossipInit;
+  readonly providers?: LogProvidersInit;
+  readonly tiles?: TileExchangeInit;
+  /** How long a peer that served bad bytes is cut off. */
+  readonly bans?: PeerBansInit;
+}
+
+export interface NetworkSideComponents {
+  readonly db: Database;
+  /** The data directory, where the peer identity is kept. */
+  readonly dir: string;
+  readonly followed: FollowedLogs;
+  readonly monitor: CheckpointMonitor;
+  /** The node's own log: gossiped and provided, never synced. None on a bootstrap node. */
+  readonly own: Pick<OwnLog, 'store' | 'sequencer'> | undefined;
+  /** Every log the node holds, served to peers. */
+  readonly logs: LogDirectory;
+  /** The node's metrics registry, which libp2p adds its metrics to. */
+  readonly registry: Registry;
+  /** Told of what each sync stores (FollowerComponents.stored). */
+  readonly stored?: FollowerComponents['stored'];
+}
+
+export interface NetworkSide {
+  readonly libp2p: TrustixLibp2p;
+  readonly follower: Follower;
+  stop(): Promise<void>;
+}
+
+/** The parts started so far, stopped in reverse; listeners added so far, removed. */
+class Parts {
+  private readonly stops: (() => Promise<void> | void)[] = [];
+
+  add(stop: () => Promise<void> | void): void {
+    this.stops.push(stop);
+  }
+
+  listen(target: EventTarget, type: string, listener: (e: Event) => void): void {
+    target.addEventListener(type, listener);
+    this.add(() => target.removeEventListener(type, listener));
+  }
+
+  async stop(): Promise<void> {
+    for (const stop of this.stops.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        log.error('stopping: %s', err);
+      }
+    }
+  }
+}
+
+export async function startNetworkSide(
+  c: NetworkSideComponents,
+  init: NetworkSideInit = {},
+): Promise<NetworkSide> {
+  const parts = new Parts();
+  try {
+    return await assemble(c, init, parts);
+  } catch (err) {
+    await parts.stop();
+    throw err;
+  }
+}
+
+async function assemble(c: NetworkSideComponents, init: NetworkSideInit, parts: Parts): Promise<NetworkSide> {
+  const { db, monitor, followed, own } = c;
+  const identity = await loadOrCreatePeerIdentity(c.dir);
+  const p2p = init.p2p ?? {};
+  const bans = new PeerBans(init.bans);
+  const libp2p = await createLibp2pNode({
+    ...p2p,
+    connectionGater: { ...p2p.connectionGater, ...bans.gater() },
+    db,
+    privateKey: identity.privateKey,
+    userAgent: 'trustix/0.1.0',
+    metrics: { registry: c.registry, statfsLocation: c.dir },
+    // Below the republish period, so that a periodic republish of the same checkpoint goes out.
+    gossipSeenTtlMs: Math.min(120_000, Math.floor((init.gossip?.republishIntervalMs ?? 60_000) / 2)),
+    gossipScoreParams: { ...gossipScoreParams(), ...p2p.gossipScoreParams },
+  });
+  parts.add(() => libp2p.stop());
+  // A banned peer is cut off now; the gater refuses it until the ban ends.
+  parts.listen(bans, 'ban', (e) => {
+    const { peer } = (e as CustomEvent<{ peer: string }>).detail;
+    Promise.resolve()
+      .then(() => libp2p.hangUp(peerIdFromString(peer)))
+      .catch((err: unknown) => log.error('hanging up on %s: %s', peer, err));
+  });
+
+  const ownInfo = own && { vkey: own.store.key.vkey, note: () => own.store.checkpoint()?.note };
+  const gossip = new Gossip(
+    { pubsub: libp2p.services.pubsub, monitor, ...(ownInfo ? { ownLog: ownInfo } : {}) },
+    init.gossip,
+  );
+  gossip.start();
+  parts.add(() => gossip.stop());
+  const tiles = new TileExchange({ registrar: libp2p, logs: c.logs }, init.tiles);
+  await tiles.start();
+  parts.add(() => tiles.stop());
+  const providers = new LogProviders(
+    { contentRouting: libp2p.contentRouting, peerId: libp2p.peerId },
+    init.providers,
+  );
+  providers.start();
+  parts.add(() => providers.stop());
+  if (own !== undefined) {
+    providers.provide(own.store.logId);
+    parts.listen(own.sequencer, 'checkpoint', () => {
+      const note = own.store.checkpoint()?.note;
+      if (note !== undefined)
+        gossip
+          .publishCheckpoint(own.store.key.vkey, note)
+          .catch((err: unknown) => log.error('gossip: %s', err));
+    });
+  }
+
+  const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId, bans });
+  const follower = new Follower(
+    {
+      db,
+      followed,
+      sourcesFor: (id, hint) => sources.sourcesFor(id, hint),
+      isForked: (id) => monitor.isForked(id),
+      ...(c.stored && { stored: c.stored }),
+    },
+    // Our own log is written by the sequencer: never by a sync, even if someone follows it.
+    {
+      storeDir: init.storeDir ?? '/nix/store',
+      ...init.follower,
+      exclude: [...(init.follower?.exclude ?? []), ...(own ? [own.store.logId] : [])],
+    },
+  );
+  parts.listen(follower, 'synced', (e) => {
+    const { logId } = (e as CustomEvent<{ logId: string }>).detail;
+    providers.provide(logId);
+    monitor.checkTree(logId).catch((err: unknown) => log.error('checking %s: %s', logId, err));
+  });
+  parts.listen(follower, 'fork', (e) => {
+    const { error } = (e as CustomEvent<{ error: { evidence?: { bytes: Uint8Array } } }>).detail;
+    if (error.evidence !== undefined)
+      gossip.publishEvidence(error.evidence.bytes).catch((err: unknown) => log.error('evidence: %s', err));
+  });
+  parts.listen(follower, 'source-failed', (e) => {
+    const f = (e as CustomEvent<SourceFailedEvent>).detail;
+    if (f.reason === 'invalid' || f.reason === 'malformed' || f.reason === 'oversized')
+      sources.ban(f.sourceId, `${f.reason} data for ${f.logId}`);
+  });
+  // A log followed after its checkpoints were gossiped: those were duplicates by now and will not
+  // come again as events, so hand the follower the newest one the monitor saw.
+  parts.listen(followed, 'followed', (e) => {
+    const { logId } = (e as CustomEvent<{ logId: string }>).detail;
+    monitor.latest(logId).then(
+      (note) => note && follower.notify(logId, note),
+      (err: unknown) => log.error('latest checkpoint of %s: %s', logId, err),
+    );
+  });
+  parts.listen(monitor, 'checkpoint', (e) => {
+    const event = (e as CustomEvent<CheckpointEvent>).detail;
+    follower.notify(event.logId, event.checkpoint.note, event.from);
+  });
+  await follower.start();
+  parts.add(() => follower.stop());
+  // After a restart too: checkpoints seen before are duplicates to gossip now.
+  for (const f of followed.list()) {
+    const note = await monitor.latest(f.logId);
+    if (note !== undefined) follower.notify(f.logId, note);
+  }
+  return { libp2p, follower, stop: () => parts.stop() };
+}
