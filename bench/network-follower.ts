@@ -3,8 +3,8 @@
  * command line, with the given peer as its bootstrap (and, through the DHT, provider); prints its RSS
  * as JSON once every log is synced, its reproducibility statistics are indexed and it has been quiet
  * long enough to give back what the syncs left (node/memory-releaser.ts): the node at rest. With the
- * RSS when the syncs ended and the highest seen on the way. Run compiled (scripts/build.mjs), as cli/bin/trustix.js runs a node:
- * it imports nothing the build does not compile.
+ * RSS when the syncs ended and the highest seen on the way. Run compiled (scripts/build.mjs), as
+ * cli/bin/trustix.js runs a node: it imports nothing the build does not compile.
  */
 import '../node/promise-with-resolvers.ts';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -4,9 +4,9 @@ import '../node/promise-with-resolvers.ts';
  * The `trustix` command line: a thin yargs layer over node/ and protocol/.
  * Parses, calls, prints (human text, or one JSON document with --json). Only this layer writes to stdout.
  */
-import { readFileSync } from 'node:fs';
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { VERSION } from '../node/version.ts';
 import { bootstrapCommand } from './commands/bootstrap.ts';
 import { challengeCommand } from './commands/challenge.ts';
 import { configCommand } from './commands/config.ts';
@@ -23,11 +23,6 @@ import { verifyCommand } from './commands/verify.ts';
 import { ExitCode, exitCodeFor } from './exit-code.ts';
 import type { GlobalOptions } from './global-options.ts';
 import { applyLogLevel, LOG_LEVELS } from './log-level.ts';
-
-/** This package's own version: yargs would look for a package.json from the working directory. */
-const VERSION = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
 
 const COMMANDS = [
   initCommand,
@@ -76,6 +71,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .strictCommands()
     .help()
     .alias('h', 'help')
+    // Our own: without it yargs looks for a package.json from the working directory.
     .version(VERSION)
     .wrap(Math.min(110, process.stdout.columns ?? 80))
     .fail((message, err) => {

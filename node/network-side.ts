@@ -20,8 +20,10 @@ import type { OwnLog } from './own-log.ts';
 import { PeerBans, type PeerBansInit } from './peer-bans.ts';
 import { loadOrCreatePeerIdentity } from './peer-identity.ts';
 import { PeerSources } from './peer-sources.ts';
+import { StartedParts } from './started-parts.ts';
 import { TileExchange, type TileExchangeInit } from './tile-exchange.ts';
 import type { SourceFailedEvent } from './tile-source.ts';
+import { VERSION } from './version.ts';
 
 const log = logger('trustix:node');
 
@@ -60,35 +62,11 @@ export interface NetworkSide {
   stop(): Promise<void>;
 }
 
-/** The parts started so far, stopped in reverse; listeners added so far, removed. */
-class Parts {
-  private readonly stops: (() => Promise<void> | void)[] = [];
-
-  add(stop: () => Promise<void> | void): void {
-    this.stops.push(stop);
-  }
-
-  listen(target: EventTarget, type: string, listener: (e: Event) => void): void {
-    target.addEventListener(type, listener);
-    this.add(() => target.removeEventListener(type, listener));
-  }
-
-  async stop(): Promise<void> {
-    for (const stop of this.stops.splice(0).reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        log.error('stopping: %s', err);
-      }
-    }
-  }
-}
-
 export async function startNetworkSide(
   c: NetworkSideComponents,
   init: NetworkSideInit = {},
 ): Promise<NetworkSide> {
-  const parts = new Parts();
+  const parts = new StartedParts();
   try {
     return await assemble(c, init, parts);
   } catch (err) {
@@ -97,7 +75,11 @@ export async function startNetworkSide(
   }
 }
 
-async function assemble(c: NetworkSideComponents, init: NetworkSideInit, parts: Parts): Promise<NetworkSide> {
+async function assemble(
+  c: NetworkSideComponents,
+  init: NetworkSideInit,
+  parts: StartedParts,
+): Promise<NetworkSide> {
   const { db, monitor, followed, own } = c;
   const identity = await loadOrCreatePeerIdentity(c.dir);
   const p2p = init.p2p ?? {};
@@ -107,7 +89,7 @@ async function assemble(c: NetworkSideComponents, init: NetworkSideInit, parts: 
     connectionGater: { ...p2p.connectionGater, ...bans.gater() },
     db,
     privateKey: identity.privateKey,
-    userAgent: 'trustix/0.1.0',
+    userAgent: `trustix/${VERSION}`,
     metrics: { registry: c.registry, statfsLocation: c.dir },
     // Below the republish period, so that a periodic republish of the same checkpoint goes out.
     gossipSeenTtlMs: Math.min(120_000, Math.floor((init.gossip?.republishIntervalMs ?? 60_000) / 2)),

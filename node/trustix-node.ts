@@ -31,6 +31,7 @@ import type { NixStoreInit } from './nix-store.ts';
 import { startOwnLog } from './own-log.ts';
 import type { ReproStats } from './repro-stats.ts';
 import type { Sequencer, SequencerInit } from './sequencer.ts';
+import { StartedParts } from './started-parts.ts';
 import { SubmitServer } from './submit-server.ts';
 import type { UpstreamCaches } from './upstream-caches.ts';
 import { startUserSide, type UserSide, type UserSideInit } from './user-side.ts';
@@ -74,13 +75,9 @@ export interface TrustixNodeInit extends UserSideInit, Omit<NetworkSideInit, 'p2
   readonly memory?: MemoryReleaserInit | false;
 }
 
-interface Stoppable {
-  stop(): Promise<void> | void;
-}
-
 export class TrustixNode {
   private readonly init: TrustixNodeInit;
-  private parts: Stoppable[] = [];
+  private readonly parts = new StartedParts();
   private db: Database | undefined;
   private keysValue: NodeKeys | undefined;
   private ownLogValue: LogStore | undefined;
@@ -105,7 +102,7 @@ export class TrustixNode {
     const keys = isNode ? await loadKeys(paths.dir) : undefined;
     const db = await openDatabase(paths.db, { ...NODE_DATABASE, ...this.init.database });
     this.db = db;
-    const started = (part: Stoppable) => this.parts.push(part);
+    const started = (part: { stop(): Promise<void> | void }) => this.parts.add(() => part.stop());
     try {
       // Our own log first: nothing else may write before the sequencer has checked the store.
       const own = keys === undefined ? undefined : await startOwnLog(db, keys, storeDir, this.init);
@@ -148,15 +145,7 @@ export class TrustixNode {
             // The statistics take in what a sync stores while it is in memory (ReproStats.ingest).
             stored: async (id, bundles) => this.userValue?.stats.ingest(id, bundles),
           },
-          {
-            ...(this.init.p2p && { p2p: this.init.p2p }),
-            storeDir,
-            ...(this.init.follower && { follower: this.init.follower }),
-            ...(this.init.gossip && { gossip: this.init.gossip }),
-            ...(this.init.providers && { providers: this.init.providers }),
-            ...(this.init.tiles && { tiles: this.init.tiles }),
-            ...(this.init.bans && { bans: this.init.bans }),
-          },
+          { ...this.init, p2p: this.init.p2p ?? {}, storeDir },
         );
         started(network);
         this.libp2pValue = network.libp2p;
@@ -218,14 +207,7 @@ export class TrustixNode {
     const db = this.db;
     if (db === undefined) return;
     // Reverse order: stop taking work, let the sequencer finish its batch, then close the store.
-    for (const part of this.parts.reverse()) {
-      try {
-        await part.stop();
-      } catch (err) {
-        log.error('stopping: %s', err);
-      }
-    }
-    this.parts = [];
+    await this.parts.stop();
     this.db = undefined;
     await db.close();
     log('node stopped');
