@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { initDataDir } from '../node/data-dir.ts';
+import { initDataDir } from '../node/store/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 import type { SignedCheckpoint } from '../protocol/checkpoint.ts';
 import { openLogFixture, tempDir } from '../test/helpers/log-fixture.ts';
@@ -16,7 +16,7 @@ import { latency, type Measurement, median, suiteResult } from './harness.ts';
 
 const exec = promisify(execFile);
 const TOTAL = Number(process.env['TRUSTIX_BENCH_LOG_ENTRIES'] ?? 1_000_000);
-/** Requests as `trustix import-cache` sends them (node/cache-import.ts submitSink). */
+/** Requests as `trustix import-cache` sends them (node/upstream/cache-import.ts submitSink). */
 const REQUEST_BYTES = 512 * 1024;
 const REQUEST_ENTRIES = 5000;
 

@@ -10,8 +10,8 @@ import '../node/promise-with-resolvers.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initDataDir } from '../node/data-dir.ts';
 import type { MemoryRelease } from '../node/memory-releaser.ts';
+import { initDataDir } from '../node/store/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 
 const [bootstrap, ...vkeys] = process.argv.slice(2);

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { narTreeOf } from '../node/nar-fs.ts';
+import { narTreeOf } from '../node/own-log/nar-fs.ts';
 import { openCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';
 import { verifyConsistency } from '../protocol/consistency-proof.ts';
 import { signBytes, signingKeyFromSeed, verifyBytes, verifyingKey } from '../protocol/ed25519.ts';

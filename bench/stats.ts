@@ -8,11 +8,11 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openDatabase } from '../node/database.ts';
-import { FollowedLogs } from '../node/followed-logs.ts';
-import { ApiRoutes } from '../node/http-api.ts';
-import { HttpServer } from '../node/http-server.ts';
-import { ReproStats } from '../node/repro-stats.ts';
+import { HttpServer } from '../node/http/server.ts';
+import { ApiRoutes } from '../node/routes/api.ts';
+import { ReproStats } from '../node/stats/repro-stats.ts';
+import { openDatabase } from '../node/store/database.ts';
+import { FollowedLogs } from '../node/store/followed-logs.ts';
 import { generateNixSecretKey } from '../protocol/keys.ts';
 import { type LogFixture, openLogFixture, tempDir } from '../test/helpers/log-fixture.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';

@@ -22,7 +22,7 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { parseDeciderSpec } from '../node/decider.ts';
+import { parseDeciderSpec } from '../node/vote/decider.ts';
 import { parseEntry } from '../protocol/entry.ts';
 import { formatNarinfo, parseNarinfo } from '../protocol/narinfo.ts';
 import { narinfoFingerprint } from '../protocol/narinfo-signature.ts';

@@ -1,8 +1,9 @@
 /**
  * Talking to the running node over its control socket (the data directory's trustix.sock).
  */
-import { dataDir } from '../node/data-dir.ts';
-import { request } from '../node/submit-client.js';
+
+import { request } from '../node/control/submit-client.js';
+import { dataDir } from '../node/store/data-dir.ts';
 import { dataDirOf, type GlobalOptions } from './global-options.ts';
 
 /** Sends `{op, ...fields}` to the node of the data directory and returns its answer. */

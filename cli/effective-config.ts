@@ -4,12 +4,12 @@
  */
 import type { Argv } from 'yargs';
 import { DEFAULT_BOOTSTRAP_PEERS } from '../bootstrap/peers.ts';
-import { openBinaryCache } from '../node/binary-cache.ts';
 import { type ConfiguredLog, loadConfig, parseHttpAddress, parseMultiaddr } from '../node/config.ts';
-import { type DeciderSpec, formatDeciderSpec, parseDeciderSpec } from '../node/decider.ts';
-import { DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS } from '../node/libp2p-node.ts';
+import { DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS } from '../node/network/libp2p-node.ts';
 import { DEFAULT_HTTP_PORT, type TrustixNodeInit } from '../node/trustix-node.ts';
+import { openBinaryCache } from '../node/upstream/binary-cache.ts';
 import { DEFAULT_VOTE } from '../node/user-side.ts';
+import { type DeciderSpec, formatDeciderSpec, parseDeciderSpec } from '../node/vote/decider.ts';
 import { UsageError } from './exit-code.ts';
 import { configFileOf, dataDirOf, type GlobalOptions } from './global-options.ts';
 

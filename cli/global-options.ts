@@ -2,7 +2,7 @@
  * Options every command shares, and the data directory they resolve to.
  */
 import { join, resolve } from 'node:path';
-import { defaultDataDir } from '../node/data-dir.ts';
+import { defaultDataDir } from '../node/store/data-dir.ts';
 
 export interface GlobalOptions {
   readonly 'data-dir'?: string;

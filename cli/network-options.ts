@@ -4,7 +4,7 @@
 import type { Argv } from 'yargs';
 import { DEFAULT_BOOTSTRAP_PEERS } from '../bootstrap/peers.ts';
 import { parseMultiaddr } from '../node/config.ts';
-import { DEFAULT_LISTEN, type Libp2pNodeInit } from '../node/libp2p-node.ts';
+import { DEFAULT_LISTEN, type Libp2pNodeInit } from '../node/network/libp2p-node.ts';
 import { UsageError } from './exit-code.ts';
 import type { GlobalOptions } from './global-options.ts';
 

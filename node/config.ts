@@ -26,10 +26,10 @@ import { dirname, resolve } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Node } from 'jsonc-parser';
 import { parseLogKey } from '../protocol/keys.ts';
-import { openBinaryCache } from './binary-cache.ts';
 import { ConfigReader, readConfigText } from './config-file.ts';
-import { checkDeciderSpec, type DeciderSpec, parseDeciderSpec, parseFraction } from './decider.ts';
-import { MAX_WEIGHT } from './followed-logs.ts';
+import { MAX_WEIGHT } from './store/followed-logs.ts';
+import { openBinaryCache } from './upstream/binary-cache.ts';
+import { checkDeciderSpec, type DeciderSpec, parseDeciderSpec, parseFraction } from './vote/decider.ts';
 
 export { ConfigError, MAX_CONFIG_BYTES } from './config-file.ts';
 

@@ -12,29 +12,29 @@
  */
 import './promise-with-resolvers.ts';
 import { logger } from '@libp2p/logger';
-import { CheckpointMonitor, type CheckpointMonitorInit } from './checkpoint-monitor.ts';
-import { controlOps } from './control-ops.ts';
-import { dataDir, loadKeys, type NodeKeys } from './data-dir.ts';
-import { type Database, type DatabaseInit, openDatabase } from './database.ts';
-import type { Decisions } from './decisions.ts';
-import { FollowedLogs } from './followed-logs.ts';
-import type { Follower } from './follower.ts';
-import { LogRoutes } from './http-logs.ts';
-import { HttpServer, type HttpServerInit } from './http-server.ts';
-import type { TrustixLibp2p } from './libp2p-node.ts';
-import type { LogDirectory, LogReader } from './log-reader.ts';
-import type { LogStore } from './log-store.ts';
+import { controlOps } from './control/control-ops.ts';
+import { SubmitServer } from './control/submit-server.ts';
+import { HttpServer, type HttpServerInit } from './http/server.ts';
 import { type MemoryRelease, MemoryReleaser, type MemoryReleaserInit } from './memory-releaser.ts';
-import { MetricsRoutes, NodeMetrics } from './metrics.ts';
+import { CheckpointMonitor, type CheckpointMonitorInit } from './monitor/checkpoint-monitor.ts';
+import type { TrustixLibp2p } from './network/libp2p-node.ts';
 import { type NetworkSideInit, startNetworkSide } from './network-side.ts';
-import type { NixStoreInit } from './nix-store.ts';
-import { startOwnLog } from './own-log.ts';
-import type { ReproStats } from './repro-stats.ts';
-import type { Sequencer, SequencerInit } from './sequencer.ts';
+import type { NixStoreInit } from './own-log/nix-store.ts';
+import { startOwnLog } from './own-log/own-log.ts';
+import type { Sequencer, SequencerInit } from './own-log/sequencer.ts';
+import { LogRoutes } from './routes/logs.ts';
+import { MetricsRoutes, NodeMetrics } from './routes/metrics.ts';
 import { StartedParts } from './started-parts.ts';
-import { SubmitServer } from './submit-server.ts';
-import type { UpstreamCaches } from './upstream-caches.ts';
+import type { ReproStats } from './stats/repro-stats.ts';
+import { dataDir, loadKeys, type NodeKeys } from './store/data-dir.ts';
+import { type Database, type DatabaseInit, openDatabase } from './store/database.ts';
+import { FollowedLogs } from './store/followed-logs.ts';
+import type { LogDirectory, LogReader } from './store/log-reader.ts';
+import type { LogStore } from './store/log-store.ts';
+import type { Follower } from './sync/follower.ts';
+import type { UpstreamCaches } from './upstream/upstream-caches.ts';
 import { startUserSide, type UserSide, type UserSideInit } from './user-side.ts';
+import type { Decisions } from './vote/decisions.ts';
 
 const log = logger('trustix:node');
 

@@ -6,19 +6,19 @@
  */
 import { logger } from '@libp2p/logger';
 import type { NixSecretKey } from '../protocol/keys.ts';
-import type { CheckpointMonitor } from './checkpoint-monitor.ts';
-import { DashboardRoutes } from './dashboard.ts';
-import type { Database } from './database.ts';
-import { createDeciderChain, type DeciderSpec, parseDeciderSpec } from './decider.ts';
-import { Decisions, type DecisionsComponents, type DecisionsInit } from './decisions.ts';
-import type { FollowedLog, FollowedLogs } from './followed-logs.ts';
-import type { Follower } from './follower.ts';
-import { ApiRoutes, type ControlDocument } from './http-api.ts';
-import type { HttpRoutes } from './http-server.ts';
-import { ReproStats, type ReproStatsInit } from './repro-stats.ts';
-import { StatsScheduler, type StatsSchedulerInit } from './stats-scheduler.ts';
-import { Substituter, type SubstituterInit } from './substituter.ts';
-import { UpstreamCaches, type UpstreamCachesInit } from './upstream-caches.ts';
+import type { HttpRoutes } from './http/server.ts';
+import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
+import { ApiRoutes, type ControlDocument } from './routes/api.ts';
+import { DashboardRoutes } from './routes/dashboard.ts';
+import { Substituter, type SubstituterInit } from './routes/substituter.ts';
+import { ReproStats, type ReproStatsInit } from './stats/repro-stats.ts';
+import { StatsScheduler, type StatsSchedulerInit } from './stats/stats-scheduler.ts';
+import type { Database } from './store/database.ts';
+import type { FollowedLog, FollowedLogs } from './store/followed-logs.ts';
+import type { Follower } from './sync/follower.ts';
+import { UpstreamCaches, type UpstreamCachesInit } from './upstream/upstream-caches.ts';
+import { createDeciderChain, type DeciderSpec, parseDeciderSpec } from './vote/decider.ts';
+import { Decisions, type DecisionsComponents, type DecisionsInit } from './vote/decisions.ts';
 
 const log = logger('trustix:node');
 
@@ -51,7 +51,7 @@ export interface UserSideComponents {
   readonly cacheKey: NixSecretKey;
   readonly storeDir: string;
   readonly control: ControlDocument;
-  /** Told of every decision answered (node/metrics.ts). Default: none. */
+  /** Told of every decision answered (node/routes/metrics.ts). Default: none. */
   readonly onDecision?: DecisionsComponents['onDecision'];
 }
 
@@ -93,7 +93,7 @@ export async function startUserSide(c: UserSideComponents, init: UserSideInit = 
   );
   const stats = new ReproStats({ db: c.db, followed: c.followed, store }, init.stats);
   await stats.start();
-  // Logs that synced are indexed once no log is syncing any more (node/stats-scheduler.ts).
+  // Logs that synced are indexed once no log is syncing any more (node/stats/stats-scheduler.ts).
   const scheduler = new StatsScheduler(
     { update: (id) => stats.update(id), follower: c.follower },
     init.statsScheduler,

@@ -369,7 +369,7 @@ export function narNameBytes(text: string): Uint8Array {
 
 /**
  * NAR order of two event paths: component by component, by the bytes of the names, an ancestor before
- * its descendants. Two readings of NARs can be merged with it (node/nar-diff.ts).
+ * its descendants. Two readings of NARs can be merged with it (node/stats/nar-diff.ts).
  */
 export function compareNarPaths(a: string, b: string): number {
   if (a === b) return 0;

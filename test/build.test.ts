@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { DASHBOARD_DIR } from '../node/dashboard.ts';
+import { DASHBOARD_DIR } from '../node/routes/dashboard.ts';
 import { build, compiledUrl, DIST, isFresh, ROOT } from '../scripts/build.mjs';
 
 const run = promisify(execFile);
@@ -17,8 +17,8 @@ const run = promisify(execFile);
 test.serial('a build is fresh, and its modules keep their sources’ locations', async (t) => {
   await build();
   t.true(isFresh());
-  const url = compiledUrl('node/dashboard.ts');
-  t.is(url, `file://${join(DIST, 'node', 'dashboard.js')}`);
+  const url = compiledUrl('node/routes/dashboard.ts');
+  t.is(url, `file://${join(DIST, 'node', 'routes', 'dashboard.js')}`);
   const compiled = (await import(url!)) as { DASHBOARD_DIR: URL };
   t.is(compiled.DASHBOARD_DIR.href, DASHBOARD_DIR.href);
 });

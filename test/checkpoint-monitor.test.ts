@@ -6,9 +6,9 @@ import {
   CheckpointMonitor,
   type CheckpointMonitorInit,
   type VerifiedTree,
-} from '../node/checkpoint-monitor.ts';
-import type { CheckpointEvent, ForkEvent } from '../node/checkpoint-verdict.ts';
-import { type Database, openDatabase } from '../node/database.ts';
+} from '../node/monitor/checkpoint-monitor.ts';
+import type { CheckpointEvent, ForkEvent } from '../node/monitor/checkpoint-verdict.ts';
+import { type Database, openDatabase } from '../node/store/database.ts';
 import { signCheckpoint } from '../protocol/checkpoint.ts';
 import { VerificationError } from '../protocol/errors.ts';
 import { buildEvidence, verifyEvidence } from '../protocol/evidence.ts';

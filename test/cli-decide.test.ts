@@ -7,7 +7,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { initDataDir } from '../node/data-dir.ts';
+import { initDataDir } from '../node/store/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 import { formatNixPublicKey, generateNixSecretKey } from '../protocol/keys.ts';
 import { tempDir } from './helpers/log-fixture.ts';

@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { initDataDir } from '../node/data-dir.ts';
-import { openDatabase } from '../node/database.ts';
-import { LogStore } from '../node/log-store.ts';
+import { initDataDir } from '../node/store/data-dir.ts';
+import { openDatabase } from '../node/store/database.ts';
+import { LogStore } from '../node/store/log-store.ts';
 import { openLogFixture, tempDir } from './helpers/log-fixture.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import test from 'ava';
-import { verifyLog } from '../node/log-verifier.ts';
+import { verifyLog } from '../node/store/log-verifier.ts';
 import { formatNixSecretKey, generateNixSecretKey } from '../protocol/keys.ts';
 import { leafHash, rootFromLeafHashes } from '../protocol/merkle.ts';
 import { openLogFixture, tempDir } from './helpers/log-fixture.ts';

@@ -1,5 +1,5 @@
 /**
- * The web dashboard (node/dashboard.ts, node/dashboard/): the routes serve exactly the allow-listed
+ * The web dashboard (node/routes/dashboard.ts, node/routes/dashboard/): the routes serve exactly the allow-listed
  * assets with their types and a strict CSP; and in a real browser (Debian's Chromium through
  * playwright-core) over real logs, real statistics and the real JSON API, the page shows the followed
  * logs, the summary, the agreement matrix, the daily chart, the paged and filtered mismatch list and a
@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { chromium, type Page } from 'playwright-core';
-import { DASHBOARD_CSP, DASHBOARD_DIR, DashboardRoutes } from '../node/dashboard.ts';
-import { parseDeciderSpec } from '../node/decider.ts';
-import { ApiRoutes } from '../node/http-api.ts';
-import { HttpServer } from '../node/http-server.ts';
-import { ReproStats } from '../node/repro-stats.ts';
+import { HttpServer } from '../node/http/server.ts';
+import { ApiRoutes } from '../node/routes/api.ts';
+import { DASHBOARD_CSP, DASHBOARD_DIR, DashboardRoutes } from '../node/routes/dashboard.ts';
+import { ReproStats } from '../node/stats/repro-stats.ts';
+import { parseDeciderSpec } from '../node/vote/decider.ts';
 import { formatEntry, parseEntry } from '../protocol/entry.ts';
 import { formatSha256 } from '../protocol/nix-hash.ts';
 import { tempDir } from './helpers/log-fixture.ts';

@@ -11,7 +11,7 @@ import {
   parseFraction,
   thresholdDecider,
   trustDecider,
-} from '../node/decider.ts';
+} from '../node/vote/decider.ts';
 import { MalformedError, OutOfRangeError } from '../protocol/errors.ts';
 
 const X = 'sha256:xxxx';

@@ -1,9 +1,9 @@
 /**
- * The node's vote over its followed logs (node/decisions.ts), on real logs: which votes it gathers,
+ * The node's vote over its followed logs (node/vote/decisions.ts), on real logs: which votes it gathers,
  * and when a cached decision is reused or taken again.
  */
 import test from 'ava';
-import { parseDeciderSpec } from '../node/decider.ts';
+import { parseDeciderSpec } from '../node/vote/decider.ts';
 import { formatEntry, parseEntry } from '../protocol/entry.ts';
 import { VECTORS } from './helpers/nix-fixtures.ts';
 import { openVoteFixture } from './helpers/vote-fixture.ts';

@@ -2,10 +2,10 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { openDatabase } from '../node/database.ts';
 import { StoreCorruptError } from '../node/errors.ts';
-import { type FollowedLog, FollowedLogs, NameInUseError, parseWeight } from '../node/followed-logs.ts';
-import { followedLogKey } from '../node/layout.ts';
+import { openDatabase } from '../node/store/database.ts';
+import { type FollowedLog, FollowedLogs, NameInUseError, parseWeight } from '../node/store/followed-logs.ts';
+import { followedLogKey } from '../node/store/layout.ts';
 import { MalformedError, OutOfRangeError } from '../protocol/errors.ts';
 import { formatNixPublicKey, generateNixSecretKey, logKeyOf } from '../protocol/keys.ts';
 import { tempDir } from './helpers/log-fixture.ts';

@@ -3,12 +3,12 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { type Database, openDatabase } from '../node/database.ts';
 import { LogForkError } from '../node/errors.ts';
-import { FollowedLogs } from '../node/followed-logs.ts';
-import { Follower, type FollowerInit } from '../node/follower.ts';
-import { verifyLog } from '../node/log-verifier.ts';
-import type { SourceFailedEvent, TileSource } from '../node/tile-source.ts';
+import { type Database, openDatabase } from '../node/store/database.ts';
+import { FollowedLogs } from '../node/store/followed-logs.ts';
+import { verifyLog } from '../node/store/log-verifier.ts';
+import { Follower, type FollowerInit } from '../node/sync/follower.ts';
+import type { SourceFailedEvent, TileSource } from '../node/sync/tile-source.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
 import { type LogFixture, openLogFixture, tempDir } from './helpers/log-fixture.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';

@@ -6,11 +6,11 @@
 import '../node/promise-with-resolvers.ts';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { CheckpointMonitor } from '../node/checkpoint-monitor.ts';
-import type { CheckpointEvent, ForkEvent } from '../node/checkpoint-verdict.ts';
-import { openDatabase } from '../node/database.ts';
-import { Gossip, gossipScoreParams } from '../node/gossip.ts';
-import type { TrustixLibp2p } from '../node/libp2p-node.ts';
+import { CheckpointMonitor } from '../node/monitor/checkpoint-monitor.ts';
+import type { CheckpointEvent, ForkEvent } from '../node/monitor/checkpoint-verdict.ts';
+import { Gossip, gossipScoreParams } from '../node/network/gossip.ts';
+import type { TrustixLibp2p } from '../node/network/libp2p-node.ts';
+import { openDatabase } from '../node/store/database.ts';
 import { CHECKPOINT_TOPIC } from '../protocol/constants.ts';
 import { openLogFixture, tempDir } from './helpers/log-fixture.ts';
 import { startTestNetwork, waitFor, waitForConnections } from './helpers/p2p.ts';

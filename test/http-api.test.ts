@@ -3,10 +3,10 @@
  * strict query checks, and the errors.
  */
 import test from 'ava';
-import { parseDeciderSpec } from '../node/decider.ts';
-import { ApiRoutes } from '../node/http-api.ts';
-import { HttpServer } from '../node/http-server.ts';
-import { ReproStats } from '../node/repro-stats.ts';
+import { HttpServer } from '../node/http/server.ts';
+import { ApiRoutes } from '../node/routes/api.ts';
+import { ReproStats } from '../node/stats/repro-stats.ts';
+import { parseDeciderSpec } from '../node/vote/decider.ts';
 import { formatEntry, parseEntry } from '../protocol/entry.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 import { openVoteFixture } from './helpers/vote-fixture.ts';

@@ -3,9 +3,9 @@
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import test from 'ava';
-import { LogRoutes } from '../node/http-logs.ts';
-import { HttpServer, type HttpServerInit } from '../node/http-server.ts';
-import type { LogDirectory, LogReader } from '../node/log-reader.ts';
+import { HttpServer, type HttpServerInit } from '../node/http/server.ts';
+import { LogRoutes } from '../node/routes/logs.ts';
+import type { LogDirectory, LogReader } from '../node/store/log-reader.ts';
 import { openCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';
 import { decodeEntryBundle, encodeEntryBundle } from '../protocol/entry-bundle.ts';
 import { VerificationError } from '../protocol/errors.ts';

@@ -7,10 +7,14 @@ import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys';
 import { peerIdFromPublicKey } from '@libp2p/peer-id';
 import test from 'ava';
 import * as raw from 'multiformats/codecs/raw';
-import { openDatabase } from '../node/database.ts';
-import { createLibp2pNode, LIBP2P_SUBLEVEL, ListenError } from '../node/libp2p-node.ts';
-import { LogProviders, logCid } from '../node/log-providers.ts';
-import { loadOrCreatePeerIdentity, PeerIdentityError, peerSecretPath } from '../node/peer-identity.ts';
+import { createLibp2pNode, LIBP2P_SUBLEVEL, ListenError } from '../node/network/libp2p-node.ts';
+import { LogProviders, logCid } from '../node/network/log-providers.ts';
+import {
+  loadOrCreatePeerIdentity,
+  PeerIdentityError,
+  peerSecretPath,
+} from '../node/network/peer-identity.ts';
+import { openDatabase } from '../node/store/database.ts';
 import { CHECKPOINT_TOPIC } from '../protocol/constants.ts';
 import { formatNixSecretKey, generateNixSecretKey, logKeyOf, parseNixSecretKey } from '../protocol/keys.ts';
 import { tempDir } from './helpers/log-fixture.ts';

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import test from 'ava';
-import { openDatabase } from '../node/database.ts';
 import { StoreCorruptError, StoreLockedError } from '../node/errors.ts';
-import { LogStore } from '../node/log-store.ts';
+import { openDatabase } from '../node/store/database.ts';
+import { LogStore } from '../node/store/log-store.ts';
 import { openCheckpoint, type SignedCheckpoint } from '../protocol/checkpoint.ts';
 import { verifyConsistency } from '../protocol/consistency-proof.ts';
 import { decodeEntryBundle } from '../protocol/entry-bundle.ts';

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import test from 'ava';
-import { openDatabase } from '../node/database.ts';
 import { StoreCorruptError } from '../node/errors.ts';
-import { encodeIndexList } from '../node/layout.ts';
-import { LogStore } from '../node/log-store.ts';
-import { verifyLog } from '../node/log-verifier.ts';
+import { openDatabase } from '../node/store/database.ts';
+import { encodeIndexList } from '../node/store/layout.ts';
+import { LogStore } from '../node/store/log-store.ts';
+import { verifyLog } from '../node/store/log-verifier.ts';
 import { decodeEntryBundle, encodeEntryBundle } from '../protocol/entry-bundle.ts';
 import { openLogFixture } from './helpers/log-fixture.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';

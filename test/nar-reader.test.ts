@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
-import { narTreeOf } from '../node/nar-fs.ts';
+import { narTreeOf } from '../node/own-log/nar-fs.ts';
 import { MalformedError, TooLargeError } from '../protocol/errors.ts';
 import { narChunks } from '../protocol/nar.ts';
 import {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
-import { narTreeOf as fsNode } from '../node/nar-fs.ts';
+import { narTreeOf as fsNode } from '../node/own-log/nar-fs.ts';
 import { MalformedError } from '../protocol/errors.ts';
 import { narChunks, narHash } from '../protocol/nar.ts';
 import { memoryDirectory, memoryFile, memorySymlink, type NarNode } from '../protocol/nar-tree.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { NixCommandError, NixUnavailableError, StorePathNotValidError } from '../node/errors.ts';
-import { NixStore, type NixStoreRunner } from '../node/nix-store.ts';
+import { NixStore, type NixStoreRunner } from '../node/own-log/nix-store.ts';
 import { MalformedError } from '../protocol/errors.ts';
 import { parseSha256 } from '../protocol/nix-hash.ts';
 import { HAS_NIX, nixTest, type RealNix, realNix } from './helpers/real-nix.ts';

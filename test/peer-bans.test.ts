@@ -2,7 +2,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import test from 'ava';
-import { PeerBans } from '../node/peer-bans.ts';
+import { PeerBans } from '../node/network/peer-bans.ts';
 
 async function peer() {
   return peerIdFromPrivateKey(await generateKeyPair('Ed25519'));

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { appendFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { initDataDir } from '../node/data-dir.ts';
+import { initDataDir } from '../node/store/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 import { openCheckpoint } from '../protocol/checkpoint.ts';
 import { proveInclusion, verifyInclusion } from '../protocol/inclusion-proof.ts';

@@ -4,10 +4,10 @@
  * grow, and resuming from the stored cursor after a restart (same numbers as indexing from scratch).
  */
 import test from 'ava';
-import { parseDeciderSpec } from '../node/decider.ts';
-import type { LogStore } from '../node/log-store.ts';
-import { ReproStats } from '../node/repro-stats.ts';
-import type { VerifiedBundle } from '../node/sync-stage.ts';
+import { ReproStats } from '../node/stats/repro-stats.ts';
+import type { LogStore } from '../node/store/log-store.ts';
+import type { VerifiedBundle } from '../node/sync/sync-stage.ts';
+import { parseDeciderSpec } from '../node/vote/decider.ts';
 import { TILE_WIDTH } from '../protocol/constants.ts';
 import { checkEntry, formatEntry, parseEntry } from '../protocol/entry.ts';
 import { decodeEntryBundle } from '../protocol/entry-bundle.ts';

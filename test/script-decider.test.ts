@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { createDeciderChain, type LogVote, parseDeciderSpec } from '../node/decider.ts';
-import { DeciderScriptError, ScriptDecider } from '../node/script-decider.ts';
+import { createDeciderChain, type LogVote, parseDeciderSpec } from '../node/vote/decider.ts';
+import { DeciderScriptError, ScriptDecider } from '../node/vote/script-decider.ts';
 
 const X = 'sha256:xxxx';
 const Y = 'sha256:yyyy';

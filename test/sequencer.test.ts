@@ -1,11 +1,11 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { openDatabase } from '../node/database.ts';
-import { LogStore } from '../node/log-store.ts';
-import { verifyLog } from '../node/log-verifier.ts';
-import { type Rejection, type ResolveOutcome, Sequencer } from '../node/sequencer.ts';
-import { type Submission, SubmissionQueue } from '../node/submission-queue.ts';
+import { type Rejection, type ResolveOutcome, Sequencer } from '../node/own-log/sequencer.ts';
+import { type Submission, SubmissionQueue } from '../node/own-log/submission-queue.ts';
+import { openDatabase } from '../node/store/database.ts';
+import { LogStore } from '../node/store/log-store.ts';
+import { verifyLog } from '../node/store/log-verifier.ts';
 import { generateNixSecretKey, logKeyOf, logSigner } from '../protocol/keys.ts';
 import { openLogFixture, tempDir } from './helpers/log-fixture.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';

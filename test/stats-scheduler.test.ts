@@ -1,6 +1,6 @@
 import test from 'ava';
-import type { Follower } from '../node/follower.ts';
-import { StatsScheduler } from '../node/stats-scheduler.ts';
+import { StatsScheduler } from '../node/stats/stats-scheduler.ts';
+import type { Follower } from '../node/sync/follower.ts';
 
 /** The follower as the scheduler sees it: statuses and the events that end a sync. */
 class Syncing extends EventTarget {

@@ -2,7 +2,11 @@ import { appendFile, open, readdir, readFile, stat, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import test from 'ava';
 import { StoreCorruptError } from '../node/errors.ts';
-import { type JournalRecord, MAX_JOURNAL_PAYLOAD, SubmissionJournal } from '../node/submission-journal.ts';
+import {
+  type JournalRecord,
+  MAX_JOURNAL_PAYLOAD,
+  SubmissionJournal,
+} from '../node/own-log/submission-journal.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 
 const payload = (i: number) => Buffer.from(`e record ${i} `.repeat(1 + (i % 7)), 'latin1');

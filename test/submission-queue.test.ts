@@ -1,9 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { openDatabase, writeBatch } from '../node/database.ts';
-import { QUEUE_DONE_KEY, queueKey } from '../node/layout.ts';
-import { type Submission, SubmissionQueue } from '../node/submission-queue.ts';
+import { type Submission, SubmissionQueue } from '../node/own-log/submission-queue.ts';
+import { openDatabase, writeBatch } from '../node/store/database.ts';
+import { QUEUE_DONE_KEY, queueKey } from '../node/store/layout.ts';
 import { openLogFixture, tempDir } from './helpers/log-fixture.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 

@@ -9,8 +9,8 @@ import {
   NoOutputsError,
   StorePathNotValidError,
 } from '../node/errors.ts';
-import { type NixQueries, NixStore, type PathInfo } from '../node/nix-store.ts';
-import { SubmissionResolver } from '../node/submission-resolver.ts';
+import { type NixQueries, NixStore, type PathInfo } from '../node/own-log/nix-store.ts';
+import { SubmissionResolver } from '../node/own-log/submission-resolver.ts';
 import { formatEntry } from '../protocol/entry.ts';
 import { MalformedError } from '../protocol/errors.ts';
 import { narHash } from '../protocol/nar.ts';

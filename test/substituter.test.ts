@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
-import { parseDeciderSpec } from '../node/decider.ts';
+import { parseDeciderSpec } from '../node/vote/decider.ts';
 import { verifyingKey } from '../protocol/ed25519.ts';
 import { formatEntry, parseEntry } from '../protocol/entry.ts';
 import { parseNarinfo } from '../protocol/narinfo.ts';

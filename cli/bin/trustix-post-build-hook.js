@@ -4,7 +4,7 @@
 // derivation to the node (which resolves the outputs and hashes them) and returns once the node has
 // durably queued it. Environment: DRV_PATH and OUT_PATHS (set by Nix; OUT_PATHS is empty in Nix 2.8),
 // TRUSTIX_DATA_DIR (else ~/.local/share/trustix) or TRUSTIX_SOCKET.
-import { defaultDataDir, SubmitError, socketPath, submit } from '../../node/submit-client.js';
+import { defaultDataDir, SubmitError, socketPath, submit } from '../../node/control/submit-client.js';
 
 const drvPath = process.env.DRV_PATH ?? '';
 const outPaths = (process.env.OUT_PATHS ?? '').split(/\s+/).filter(Boolean);

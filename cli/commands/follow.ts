@@ -3,7 +3,7 @@
  * change which logs the running node mirrors and votes with. Persistent.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { parseWeight } from '../../node/followed-logs.ts';
+import { parseWeight } from '../../node/store/followed-logs.ts';
 import { parseLogKey } from '../../protocol/keys.ts';
 import { control } from '../control.ts';
 import type { GlobalOptions } from '../global-options.ts';

@@ -6,9 +6,14 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
-import { type ImportProgress, type ImportSummary, importCache, submitSink } from '../../node/cache-import.ts';
-import { dataDir } from '../../node/data-dir.ts';
 import { NodeUnavailableError } from '../../node/errors.ts';
+import { dataDir } from '../../node/store/data-dir.ts';
+import {
+  type ImportProgress,
+  type ImportSummary,
+  importCache,
+  submitSink,
+} from '../../node/upstream/cache-import.ts';
 import { VerificationError } from '../../protocol/errors.ts';
 import { type NixPublicKey, parseNixPublicKey } from '../../protocol/keys.ts';
 import { UsageError } from '../exit-code.ts';

@@ -2,7 +2,7 @@
  * `trustix init [--name NAME] [--key FILE]`: create the data directory and the node's keys.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { initDataDir } from '../../node/data-dir.ts';
+import { initDataDir } from '../../node/store/data-dir.ts';
 import { formatNixPublicKey } from '../../protocol/keys.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';

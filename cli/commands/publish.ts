@@ -5,9 +5,9 @@
  * same without loading the CLI, for nix.conf's argument-less `post-build-hook`.
  */
 import type { CommandModule } from 'yargs';
-import { dataDir } from '../../node/data-dir.ts';
-import type { Submission } from '../../node/submission-queue.ts';
-import { submit } from '../../node/submit-client.js';
+import { submit } from '../../node/control/submit-client.js';
+import type { Submission } from '../../node/own-log/submission-queue.ts';
+import { dataDir } from '../../node/store/data-dir.ts';
 import { UsageError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';

@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
-import { dataDir, initDataDir } from '../../node/data-dir.ts';
+import { dataDir, initDataDir } from '../../node/store/data-dir.ts';
 import { TrustixNode } from '../../node/trustix-node.ts';
 import { formatNixPublicKey } from '../../protocol/keys.ts';
 import { effectiveConfig, type NodeArgs, nodeOptions } from '../effective-config.ts';

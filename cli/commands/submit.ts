@@ -3,9 +3,9 @@
  * and checks the result against Nix's own record before appending it.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { dataDir } from '../../node/data-dir.ts';
-import { NixStore } from '../../node/nix-store.ts';
-import { submit } from '../../node/submit-client.js';
+import { submit } from '../../node/control/submit-client.js';
+import { NixStore } from '../../node/own-log/nix-store.ts';
+import { dataDir } from '../../node/store/data-dir.ts';
 import { parseStorePath } from '../../protocol/store-path.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';

@@ -1,16 +1,16 @@
 /**
  * `trustix verify [LOG]`: recompute a log from its entries and compare everything with what is stored
- * and signed (node/log-verifier.ts): the node's own log, or a followed log named by name, log ID, vkey
+ * and signed (node/store/log-verifier.ts): the node's own log, or a followed log named by name, log ID, vkey
  * or Nix public key. Works on the data directory directly, so the node must be stopped (LevelDB admits
  * one process).
  */
 import type { Argv, CommandModule } from 'yargs';
-import { dataDir, loadKeys } from '../../node/data-dir.ts';
-import { openDatabase } from '../../node/database.ts';
 import { StoreCorruptError, StoreLockedError } from '../../node/errors.ts';
-import { FollowedLogs } from '../../node/followed-logs.ts';
-import { LogStore } from '../../node/log-store.ts';
-import { verifyLog } from '../../node/log-verifier.ts';
+import { dataDir, loadKeys } from '../../node/store/data-dir.ts';
+import { openDatabase } from '../../node/store/database.ts';
+import { FollowedLogs } from '../../node/store/followed-logs.ts';
+import { LogStore } from '../../node/store/log-store.ts';
+import { verifyLog } from '../../node/store/log-verifier.ts';
 import { VerificationError } from '../../protocol/errors.ts';
 import type { LogKey } from '../../protocol/keys.ts';
 import { UsageError } from '../exit-code.ts';

@@ -4,7 +4,7 @@
  */
 import { parseEntry } from '../../protocol/entry.ts';
 import { formatSha256 } from '../../protocol/nix-hash.ts';
-import type { PathDecision } from '../decisions.ts';
+import type { PathDecision } from '../vote/decisions.ts';
 
 export function seconds(since: number): string {
   return `${((Date.now() - since) / 1000).toFixed(1)} s`;

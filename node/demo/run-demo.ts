@@ -18,15 +18,15 @@ import { verifyingKey } from '../../protocol/ed25519.ts';
 import { parseNarinfo } from '../../protocol/narinfo.ts';
 import { narinfoFingerprint, narinfoSignedBy } from '../../protocol/narinfo-signature.ts';
 import { formatSha256 } from '../../protocol/nix-hash.ts';
-import { challengeAll } from '../challenge.ts';
-import { challengeDiff } from '../challenge-diff.ts';
-import type { CheckpointEvent } from '../checkpoint-verdict.ts';
-import { initDataDir } from '../data-dir.ts';
-import { parseDeciderSpec } from '../decider.ts';
-import type { PathDecision } from '../decisions.ts';
-import type { SyncProgress } from '../log-sync.ts';
-import { submit } from '../submit-client.js';
+import { submit } from '../control/submit-client.js';
+import type { CheckpointEvent } from '../monitor/checkpoint-verdict.ts';
+import { challengeAll } from '../stats/challenge.ts';
+import { challengeDiff } from '../stats/challenge-diff.ts';
+import { initDataDir } from '../store/data-dir.ts';
+import type { SyncProgress } from '../sync/log-sync.ts';
 import { TrustixNode, type TrustixNodeInit } from '../trustix-node.ts';
+import { parseDeciderSpec } from '../vote/decider.ts';
+import type { PathDecision } from '../vote/decisions.ts';
 import {
   BUILDERS,
   type BuilderName,

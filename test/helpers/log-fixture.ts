@@ -4,10 +4,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Database, openDatabase } from '../../node/database.ts';
-import { LogStore } from '../../node/log-store.ts';
-import { Sequencer, type SequencerComponents, type SequencerInit } from '../../node/sequencer.ts';
-import { SubmissionQueue } from '../../node/submission-queue.ts';
+import { Sequencer, type SequencerComponents, type SequencerInit } from '../../node/own-log/sequencer.ts';
+import { SubmissionQueue } from '../../node/own-log/submission-queue.ts';
+import { type Database, openDatabase } from '../../node/store/database.ts';
+import { LogStore } from '../../node/store/log-store.ts';
 import {
   generateNixSecretKey,
   type LogKey,

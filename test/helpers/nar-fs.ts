@@ -1,6 +1,6 @@
 /**
  * The unpacking of test/fixtures/nix/trees.tar (git keeps no empty dirs, so the tar is the source).
- * Tests read the unpacked trees through node/nar-fs.ts, the production adapter.
+ * Tests read the unpacked trees through node/own-log/nar-fs.ts, the production adapter.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';

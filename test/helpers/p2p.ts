@@ -5,7 +5,7 @@
  */
 import '../../node/promise-with-resolvers.ts';
 import type { ExecutionContext } from 'ava';
-import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from '../../node/libp2p-node.ts';
+import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from '../../node/network/libp2p-node.ts';
 
 /** Settings every loopback test node needs. */
 export const LOOPBACK_INIT: Libp2pNodeInit = {

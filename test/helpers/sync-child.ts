@@ -3,10 +3,10 @@
  * the HTTP server `argv[4]`, to its checkpoint, in small steps, printing `stored N` after each step,
  * until it is done or killed.
  */
-import { openDatabase } from '../../node/database.ts';
-import { LogStore } from '../../node/log-store.ts';
-import { LogSync, type SyncProgress } from '../../node/log-sync.ts';
-import { HttpTileSource } from '../../node/tile-source.ts';
+import { openDatabase } from '../../node/store/database.ts';
+import { LogStore } from '../../node/store/log-store.ts';
+import { LogSync, type SyncProgress } from '../../node/sync/log-sync.ts';
+import { HttpTileSource } from '../../node/sync/tile-source.ts';
 import { parseLogKey } from '../../protocol/keys.ts';
 
 const [dbDir, vkey, url] = process.argv.slice(2) as [string, string, string];

@@ -3,10 +3,10 @@
  * honestly or through a reader that misbehaves in one chosen way.
  */
 import { NodeUnavailableError } from '../../node/errors.ts';
-import { LogRoutes } from '../../node/http-logs.ts';
-import { HttpServer } from '../../node/http-server.ts';
-import type { LogReader } from '../../node/log-reader.ts';
-import { HttpTileSource, type HttpTileSourceInit } from '../../node/tile-source.ts';
+import { HttpServer } from '../../node/http/server.ts';
+import { LogRoutes } from '../../node/routes/logs.ts';
+import type { LogReader } from '../../node/store/log-reader.ts';
+import { HttpTileSource, type HttpTileSourceInit } from '../../node/sync/tile-source.ts';
 import { decodeEntryBundle, encodeEntryBundle } from '../../protocol/entry-bundle.ts';
 import { leafHash } from '../../protocol/merkle.ts';
 import type { TileId } from '../../protocol/tile-path.ts';

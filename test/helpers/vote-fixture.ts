@@ -6,14 +6,14 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Database, openDatabase } from '../../node/database.ts';
-import { createDeciderChain, type DeciderChain, type DeciderSpec } from '../../node/decider.ts';
-import { Decisions, type DecisionsInit } from '../../node/decisions.ts';
-import { FollowedLogs } from '../../node/followed-logs.ts';
-import { HttpServer, type HttpServerInit } from '../../node/http-server.ts';
-import type { LogStore } from '../../node/log-store.ts';
-import { Substituter, type SubstituterInit } from '../../node/substituter.ts';
-import { UpstreamCaches, type UpstreamCachesInit } from '../../node/upstream-caches.ts';
+import { HttpServer, type HttpServerInit } from '../../node/http/server.ts';
+import { Substituter, type SubstituterInit } from '../../node/routes/substituter.ts';
+import { type Database, openDatabase } from '../../node/store/database.ts';
+import { FollowedLogs } from '../../node/store/followed-logs.ts';
+import type { LogStore } from '../../node/store/log-store.ts';
+import { UpstreamCaches, type UpstreamCachesInit } from '../../node/upstream/upstream-caches.ts';
+import { createDeciderChain, type DeciderChain, type DeciderSpec } from '../../node/vote/decider.ts';
+import { Decisions, type DecisionsInit } from '../../node/vote/decisions.ts';
 import { generateNixSecretKey, type NixSecretKey } from '../../protocol/keys.ts';
 import { type LogFixture, openLogFixture, tempDir } from './log-fixture.ts';
 

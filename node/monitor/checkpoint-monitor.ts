@@ -1,0 +1,383 @@
+/**
+ * The node's view of every log's checkpoints, and the gossip validators of CHECKPOINT_TOPIC and
+ * EVIDENCE_TOPIC (DESIGN.md section 4). Independent of libp2p: `validate` and `receiveEvidence` return
+ * 'accept' | 'ignore' | 'reject', which the libp2p node maps to gossipsub's TopicValidatorResult.
+ *
+ * Per log (durable, see node/monitor/checkpoint-records.ts): the latest checkpoint, a history of the largest
+ * `historySize` sizes seen, a `forked` flag and the fork's evidence. Decisions:
+ *
+ *   malformed message, bad signature                         reject
+ *   same note, or a size at or below the latest that is
+ *     consistent (or cannot be checked: not new)             ignore
+ *   a larger size, consistent (or not checkable yet)         accept, stored
+ *   inconsistent: same size and another root, or a size
+ *     covered by a tree we hold whose prefix root differs    accept (the fork must spread) + evidence
+ *
+ * Consistency. A history entry is `checked` when it is known to lie on one chain with the others: the
+ * first checkpoint ever seen (trust on first use), one checked against a tree we hold (LogStore.rootAt),
+ * or one proven by checkConsistencyProof against the checked chain. A larger checkpoint of a log whose
+ * tree we do not hold (up to that size) cannot be checked on arrival: it is accepted as pending, the
+ * 'checkpoint' event says so, and pendingConsistency() lists what the follower must verify (by a
+ * consistency proof, or by syncing the tree and calling checkTree, which turns any disagreement into
+ * evidence).
+ *
+ * Bounds: messages by the protocol caps, history by `historySize`, logs and forked logs by
+ * node/monitor/monitored-logs.ts (least recently seen evicted, held logs never).
+ */
+import { logger } from '@libp2p/logger';
+import type { SignedCheckpoint } from '../../protocol/checkpoint.ts';
+import { openCheckpoint } from '../../protocol/checkpoint.ts';
+import { verifyConsistency } from '../../protocol/consistency-proof.ts';
+import { TrustixError } from '../../protocol/errors.ts';
+import {
+  buildEvidence,
+  type Evidence,
+  evidenceProofFromHashes,
+  evidenceProofIds,
+  verifyEvidence,
+} from '../../protocol/evidence.ts';
+import { type CheckpointMessage, parseCheckpointMessage } from '../../protocol/gossip-message.ts';
+import { type LogKey, logIdOf } from '../../protocol/keys.ts';
+import { type Hash, type HashId, hashesEqual } from '../../protocol/merkle.ts';
+import { parseVkey } from '../../protocol/vkey.ts';
+import { StoreCorruptError } from '../errors.ts';
+import type { BatchOp, Database } from '../store/database.ts';
+import { CheckpointRecords, type HistoryRecord } from './checkpoint-records.ts';
+import type {
+  CheckpointEvent,
+  CheckpointVerdict,
+  Consistency,
+  EvidenceVerdict,
+  ForkEvent,
+} from './checkpoint-verdict.ts';
+import { MonitoredLogs } from './monitored-logs.ts';
+
+const log = logger('trustix:checkpoint-monitor');
+
+/** A tree the node holds and has verified against its signed checkpoint (LogStore is one). */
+export interface VerifiedTree {
+  readonly key: LogKey;
+  checkpoint(): SignedCheckpoint | undefined;
+  rootAt(size: number): Promise<Hash>;
+  readHashes(ids: readonly HashId[]): Promise<Hash[]>;
+}
+
+export interface CheckpointMonitorComponents {
+  readonly db: Database;
+  /** The logs this node holds: checked against directly, and never evicted. */
+  readonly logs: { get(logId: string): VerifiedTree | undefined };
+}
+
+export interface CheckpointMonitorInit {
+  /** Most logs tracked (default 100,000). */
+  readonly maxLogs?: number;
+  /** Checkpoint sizes kept per log (default 32). */
+  readonly historySize?: number;
+  /** Most forked logs (with evidence) kept besides held ones (default 10,000). */
+  readonly maxEvidence?: number;
+}
+
+export interface MonitoredLog {
+  readonly logId: string;
+  readonly vkey: string;
+  readonly size: number;
+  readonly forked: boolean;
+  readonly held: boolean;
+}
+
+/** What the follower must still verify: checkpoints not known to be on the chain of `anchor`. */
+export interface PendingConsistency {
+  /** The largest checked checkpoint, if any. */
+  readonly anchor?: HistoryRecord;
+  readonly pending: readonly HistoryRecord[];
+}
+
+export interface TreeCheck {
+  /** History entries the tree confirmed. */
+  readonly confirmed: number;
+  readonly evidence?: Evidence;
+}
+
+/** 'unproven' is not evidence: see checkConsistencyProof. */
+export interface ProofCheck {
+  readonly result: 'consistent' | 'unproven' | 'unknown-log';
+  /** Whether a pending history entry became checked. */
+  readonly linked: boolean;
+  readonly error?: Error;
+}
+
+export class CheckpointMonitor extends EventTarget {
+  private readonly components: CheckpointMonitorComponents;
+  private readonly historySize: number;
+  private readonly records: CheckpointRecords;
+  private readonly table: MonitoredLogs;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(components: CheckpointMonitorComponents, init: CheckpointMonitorInit = {}) {
+    super();
+    this.components = components;
+    this.historySize = init.historySize ?? 32;
+    if (this.historySize < 2) throw new RangeError('historySize must be at least 2');
+    this.records = new CheckpointRecords(components.db);
+    this.table = new MonitoredLogs(this.records, (logId) => this.isHeld(logId), {
+      maxLogs: init.maxLogs ?? 100_000,
+      maxEvidence: init.maxEvidence ?? 10_000,
+    });
+  }
+
+  /** Loads the stored states. */
+  async start(): Promise<void> {
+    await this.exclusive(() => this.table.load());
+  }
+
+  /** Number of logs tracked. */
+  get size(): number {
+    return this.table.size;
+  }
+
+  isForked(logId: string): boolean {
+    return this.table.get(logId)?.forked ?? false;
+  }
+
+  /** The CHECKPOINT_TOPIC validator. Never throws: our own failures give 'ignore' (not the sender's fault). */
+  async validate(bytes: Uint8Array, from?: string): Promise<CheckpointVerdict> {
+    let msg: CheckpointMessage;
+    try {
+      msg = parseCheckpointMessage(bytes); // verifies the signature: CPU only, outside the queue
+    } catch (err) {
+      if (err instanceof TrustixError) return { decision: 'reject', outcome: 'malformed', error: err };
+      return failed(err);
+    }
+    return this.exclusive(() => this.judge(msg, from)).catch(failed);
+  }
+
+  /** The EVIDENCE_TOPIC validator: verified evidence marks its log forked for good. Never throws. */
+  async receiveEvidence(bytes: Uint8Array, from?: string): Promise<EvidenceVerdict> {
+    let evidence: Evidence;
+    try {
+      evidence = verifyEvidence(bytes);
+    } catch (err) {
+      if (err instanceof TrustixError) return { decision: 'reject', outcome: 'invalid', error: err };
+      return failed(err);
+    }
+    const logId = logIdOf(evidence.vkey);
+    return this.exclusive(async (): Promise<EvidenceVerdict> => {
+      const known = this.table.get(logId);
+      if (known?.forked) return { decision: 'ignore', outcome: 'known', logId };
+      if (known === undefined && !(await this.table.makeRoom(true)))
+        return { decision: 'ignore', outcome: 'capacity', logId };
+      await this.storeFork(logId, evidence, 'received', from);
+      return { decision: 'accept', outcome: 'forked', logId, evidence };
+    }).catch(failed);
+  }
+
+  /**
+   * Checks every history entry of `logId` up to the tree's size against the tree (default: the log this
+   * node holds). Call after a sync: matches become checked, a disagreement becomes evidence.
+   */
+  async checkTree(logId: string, tree = this.components.logs.get(logId)): Promise<TreeCheck> {
+    return this.exclusive(async () => {
+      const head = tree?.checkpoint();
+      const known = this.table.get(logId);
+      if (tree === undefined || head === undefined || known === undefined) return { confirmed: 0 };
+      const ops: BatchOp[] = [];
+      let confirmed = 0;
+      let evidence: Evidence | undefined;
+      for (const h of await this.records.history(logId)) {
+        if (h.size > head.size) break;
+        if (!hashesEqual(await tree.rootAt(h.size), h.root)) {
+          if (!known.forked) {
+            evidence = await evidenceFromTree(tree.key.vkey, h.note, head, tree);
+            await this.storeFork(logId, evidence, 'made');
+          }
+          break;
+        }
+        confirmed++;
+        if (!h.checked) ops.push(this.records.putHistory(logId, { ...h, checked: true }));
+      }
+      if (ops.length > 0) await this.records.write(ops, false);
+      return { confirmed, evidence };
+    });
+  }
+
+  /** The log's checkpoints not yet known to be consistent, and the anchor to prove them against. */
+  async pendingConsistency(logId: string): Promise<PendingConsistency | undefined> {
+    if (this.table.get(logId) === undefined) return undefined;
+    const history = await this.records.history(logId);
+    const pending = history.filter((h) => !h.checked);
+    if (pending.length === 0) return undefined;
+    return { anchor: history.findLast((h) => h.checked), pending };
+  }
+
+  /**
+   * Verifies a consistency proof between two signed checkpoints of `logId` (RFC 9162). When it holds,
+   * a pending history entry becomes checked if the other side is on the checked chain: a prefix of any
+   * checked entry, or an extension of the largest one (the anchor). A proof that fails is 'unproven',
+   * never evidence: a bad provider can send a bad proof about an honest log. Only a path bound to a signed
+   * root (one that hashes to the larger checkpoint's root and yields another prefix root, see
+   * protocol/evidence.ts) proves a fork; to get one, sync the larger tree, verified against its root, and
+   * call checkTree. Throws MalformedError / VerificationError when a note is not a checkpoint of the log.
+   */
+  async checkConsistencyProof(
+    logId: string,
+    oldNote: Uint8Array,
+    newNote: Uint8Array,
+    proof: readonly Hash[],
+  ): Promise<ProofCheck> {
+    return this.exclusive(async (): Promise<ProofCheck> => {
+      const state = this.table.get(logId) && (await this.records.state(logId));
+      if (!state) return { result: 'unknown-log', linked: false };
+      const verifier = parseVkey(state.vkey);
+      const older = openCheckpoint(oldNote, verifier);
+      const newer = openCheckpoint(newNote, verifier);
+      try {
+        verifyConsistency(older.size, newer.size, older.root, newer.root, proof);
+      } catch (err) {
+        if (err instanceof TrustixError) return { result: 'unproven', linked: false, error: err };
+        throw err;
+      }
+      const history = await this.records.history(logId);
+      const find = (cp: SignedCheckpoint) =>
+        history.find((h) => h.size === cp.size && hashesEqual(h.root, cp.root));
+      const [o, n] = [find(older), find(newer)];
+      let link: HistoryRecord | undefined;
+      if (o !== undefined && !o.checked && n?.checked) link = o;
+      else if (n !== undefined && !n.checked && o === history.findLast((h) => h.checked)) link = n;
+      if (link === undefined) return { result: 'consistent', linked: false };
+      await this.records.write([this.records.putHistory(logId, { ...link, checked: true })], false);
+      return { result: 'consistent', linked: true };
+    });
+  }
+
+  /** The largest checkpoint note seen for `logId` (e.g. to start syncing a log followed later). */
+  async latest(logId: string): Promise<Uint8Array | undefined> {
+    return (await this.records.history(logId)).at(-1)?.note;
+  }
+
+  /** Every tracked log, for listing. */
+  async logs(): Promise<MonitoredLog[]> {
+    const out: MonitoredLog[] = [];
+    for await (const [logId, s] of this.records.states())
+      out.push({ logId, vkey: s.vkey, size: s.size, forked: s.forked, held: this.isHeld(logId) });
+    return out;
+  }
+
+  /** Every stored evidence document, verified again (one that no longer verifies is corruption). */
+  async evidence(): Promise<Evidence[]> {
+    const out: Evidence[] = [];
+    for await (const [logId, bytes] of this.records.evidence()) {
+      try {
+        out.push(verifyEvidence(bytes));
+      } catch (cause) {
+        throw new StoreCorruptError(`stored evidence of log ${logId} does not verify`, { cause });
+      }
+    }
+    return out;
+  }
+
+  private async judge(msg: CheckpointMessage, from: string | undefined): Promise<CheckpointVerdict> {
+    const { logId, vkey } = msg.logKey;
+    const cp = msg.checkpoint;
+    const base = { logId, size: cp.size };
+    const known = this.table.get(logId);
+    if (known !== undefined) this.table.touch(logId, known);
+    if (known !== undefined && known.size === cp.size && hashesEqual(known.root, cp.root))
+      return { ...base, decision: 'ignore', outcome: 'duplicate' };
+
+    const history = known === undefined ? [] : await this.records.history(logId);
+    const same = history.find((h) => h.size === cp.size);
+    if (same !== undefined) {
+      if (hashesEqual(same.root, cp.root)) return { ...base, decision: 'ignore', outcome: 'duplicate' };
+      return this.fork(base, async () => buildEvidence(vkey, same.note, cp.note, []), from);
+    }
+    const tree = this.components.logs.get(logId);
+    const head = tree?.checkpoint();
+    const covered = tree !== undefined && head !== undefined && cp.size <= head.size;
+    if (covered && !hashesEqual(await tree.rootAt(cp.size), cp.root))
+      return this.fork(base, () => evidenceFromTree(vkey, cp.note, head, tree), from);
+    if (known !== undefined && cp.size < known.size) return { ...base, decision: 'ignore', outcome: 'old' };
+    if (known === undefined && !(await this.table.makeRoom(false)))
+      return { ...base, decision: 'ignore', outcome: 'capacity' };
+
+    const consistency: Consistency = covered ? 'verified' : known || head ? 'pending' : 'first';
+    const entry = { size: cp.size, root: cp.root, checked: consistency !== 'pending', note: cp.note };
+    const state = known ?? { size: 0, root: cp.root, forked: false, seen: 0 };
+    state.size = cp.size;
+    state.root = cp.root;
+    await this.records.write(
+      [
+        this.records.putHistory(logId, entry),
+        ...this.records.trimHistory(logId, [...history, entry], this.historySize),
+        this.records.putState(logId, { vkey, ...this.table.touch(logId, state) }),
+      ],
+      false,
+    );
+    log('log %s: checkpoint %d (%s)', logId, cp.size, consistency);
+    const detail: CheckpointEvent = { logId, vkey, checkpoint: cp, consistency, from };
+    this.dispatchEvent(new CustomEvent('checkpoint', { detail }));
+    return { ...base, decision: 'accept', outcome: 'new', consistency };
+  }
+
+  /** A proven conflict: accepted so that it spreads; evidence made and stored once per log. */
+  private async fork(
+    base: { logId: string; size: number },
+    make: () => Promise<Evidence>,
+    from: string | undefined,
+  ): Promise<CheckpointVerdict> {
+    const verdict = { ...base, decision: 'accept', outcome: 'fork' } as const;
+    const known = this.table.get(base.logId);
+    if (known?.forked) return verdict;
+    const evidence = await make();
+    if (known !== undefined || (await this.table.makeRoom(true)))
+      await this.storeFork(base.logId, evidence, 'made', from);
+    return { ...verdict, evidence };
+  }
+
+  /** Marks the log forked with its evidence, synced; a log not yet tracked starts from the larger checkpoint. */
+  private async storeFork(logId: string, evidence: Evidence, source: ForkEvent['source'], from?: string) {
+    await this.table.makeRoomForFork(logId);
+    const { vkey, b } = evidence;
+    const ops: BatchOp[] = [this.records.putEvidence(logId, evidence.bytes)];
+    let state = this.table.get(logId);
+    if (state === undefined) {
+      state = { size: b.size, root: b.root, forked: true, seen: 0 };
+      ops.push(this.records.putHistory(logId, { size: b.size, root: b.root, checked: true, note: b.note }));
+    }
+    state.forked = true;
+    ops.push(this.records.putState(logId, { vkey, ...this.table.touch(logId, state) }));
+    await this.records.write(ops, true);
+    this.table.countFork();
+    log('log %s is forked (evidence %s)', logId, source);
+    this.dispatchEvent(new CustomEvent('fork', { detail: { logId, vkey, evidence, source, from } }));
+  }
+
+  private isHeld(logId: string): boolean {
+    return this.components.logs.get(logId) !== undefined;
+  }
+
+  /** Runs `task` after every task queued before it: one decision at a time reads and writes state. */
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function failed(err: unknown): { decision: 'ignore'; outcome: 'error'; error: Error } {
+  const error = err instanceof Error ? err : new Error(String(err));
+  log.error('checkpoint monitor failed: %s', error.message);
+  return { decision: 'ignore', outcome: 'error', error };
+}
+
+/** Evidence that the checkpoint `note` disagrees with the tree we hold (signed by `head`). */
+async function evidenceFromTree(
+  vkey: string,
+  note: Uint8Array,
+  head: SignedCheckpoint,
+  tree: VerifiedTree,
+): Promise<Evidence> {
+  const small = openCheckpoint(note, tree.key.verifier).size;
+  const ids = evidenceProofIds(small, head.size);
+  const proof = evidenceProofFromHashes(small, head.size, ids.length === 0 ? [] : await tree.readHashes(ids));
+  return buildEvidence(vkey, note, head.note, proof);
+}

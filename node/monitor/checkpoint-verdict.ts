@@ -1,0 +1,59 @@
+/**
+ * What the checkpoint monitor (node/monitor/checkpoint-monitor.ts) tells the node: a verdict per gossip message,
+ * which the libp2p node maps once to gossipsub's TopicValidatorResult (accept -> Accept, ignore ->
+ * Ignore, reject -> Reject, which costs the sender peer score), and events for what changed.
+ */
+import type { SignedCheckpoint } from '../../protocol/checkpoint.ts';
+import type { Evidence } from '../../protocol/evidence.ts';
+
+export type GossipDecision = 'accept' | 'ignore' | 'reject';
+/** 'first': the first checkpoint seen of the log; 'pending': not yet checked against what we hold. */
+export type Consistency = 'verified' | 'first' | 'pending';
+
+/**
+ * Outcomes: malformed (reject: not a message, or a bad signature); duplicate, old (ignore: nothing new);
+ * capacity (ignore: a new log while the table is full of logs that may not be evicted); error (ignore:
+ * our own failure, not the sender's); new (accept); fork (accept: inconsistent with what we hold).
+ */
+export interface CheckpointVerdict {
+  readonly decision: GossipDecision;
+  readonly outcome: 'malformed' | 'duplicate' | 'old' | 'capacity' | 'error' | 'new' | 'fork';
+  readonly logId?: string;
+  readonly size?: number;
+  readonly consistency?: Consistency;
+  /** Evidence made now (a fork of a log not yet marked forked). */
+  readonly evidence?: Evidence;
+  readonly error?: Error;
+}
+
+/** Outcomes: invalid (reject); known (ignore: the log is forked already); capacity, error (ignore); forked (accept). */
+export interface EvidenceVerdict {
+  readonly decision: GossipDecision;
+  readonly outcome: 'invalid' | 'known' | 'capacity' | 'error' | 'forked';
+  readonly logId?: string;
+  readonly evidence?: Evidence;
+  readonly error?: Error;
+}
+
+export interface CheckpointEvent {
+  readonly logId: string;
+  readonly vkey: string;
+  readonly checkpoint: SignedCheckpoint;
+  readonly consistency: Consistency;
+  /** The peer that gossiped it. */
+  readonly from?: string;
+}
+
+export interface ForkEvent {
+  readonly logId: string;
+  readonly vkey: string;
+  readonly evidence: Evidence;
+  /** 'made' here (gossip it on EVIDENCE_TOPIC) or 'received' (gossip forwards it already). */
+  readonly source: 'made' | 'received';
+  readonly from?: string;
+}
+
+export interface CheckpointMonitorEvents {
+  checkpoint: CustomEvent<CheckpointEvent>;
+  fork: CustomEvent<ForkEvent>;
+}

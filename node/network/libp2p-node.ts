@@ -1,0 +1,279 @@
+/**
+ * The libp2p node of Trustix, assembled as DESIGN.md section 4 says: TCP, Noise, Yamux, identify,
+ * ping, a private kad-dht on `/trustix/kad/1.0.0`, gossipsub (message ID = SHA-256 of the data),
+ * bootstrap with a re-dial loop, connection limits, and a datastore in the node's own LevelDB.
+ *
+ * This module only builds the node. Topics, validators, protocol handlers and DHT records belong to
+ * the modules that own them (gossip, tile exchange, providers), which use the services here.
+ *
+ * Several libp2p defaults fail silently on loopback and LANs (FIELD-NOTES); the defaults below are
+ * chosen against each of them and documented where they are set.
+ */
+import '../promise-with-resolvers.ts';
+import { createHash } from 'node:crypto';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { bootstrap } from '@libp2p/bootstrap';
+import { type GossipSub, gossipsub, StrictNoSign } from '@libp2p/gossipsub';
+import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/score';
+import { type Identify, identify } from '@libp2p/identify';
+import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface';
+import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
+import { type Ping, ping } from '@libp2p/ping';
+import { prometheusMetrics } from '@libp2p/prometheus-metrics';
+import { tcp } from '@libp2p/tcp';
+import { LevelDatastore } from 'datastore-level';
+import type { Level } from 'level';
+import { createLibp2p } from 'libp2p';
+import type { Registry } from 'prom-client';
+import { CHECKPOINT_TOPIC, DHT_PROTOCOL, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
+import { TrustixError } from '../../protocol/errors.ts';
+import type { Database } from '../store/database.ts';
+import {
+  type BootstrapRedialer,
+  type BootstrapRedialerInit,
+  bootstrapRedialer,
+} from './bootstrap-redialer.ts';
+
+/** The TCP port a node listens on by default, beside the HTTP port 8565. */
+export const DEFAULT_P2P_PORT = 8566;
+/**
+ * Default listen addresses: every interface on DEFAULT_P2P_PORT. libp2p tolerates the IPv6 one failing
+ * when IPv4 works (a host without IPv6); the IPv6 socket is IPv6-only, so the two do not collide.
+ */
+export const DEFAULT_LISTEN: readonly string[] = [
+  `/ip4/0.0.0.0/tcp/${DEFAULT_P2P_PORT}`,
+  `/ip6/::/tcp/${DEFAULT_P2P_PORT}`,
+];
+/** Default connection cap: a user node needs a gossip mesh and a DHT neighbourhood, not hundreds. */
+export const DEFAULT_MAX_CONNECTIONS = 100;
+/** Name of the LevelDB sublevel that holds libp2p's datastore (keys `!libp2p!...`). */
+export const LIBP2P_SUBLEVEL = 'libp2p';
+/**
+ * Largest gossipsub RPC frame accepted. A frame carries a few messages and control data; the largest
+ * message is an evidence document (MAX_EVIDENCE_BYTES, 64 KiB). libp2p's default is 4 MiB.
+ */
+export const MAX_GOSSIP_RPC_BYTES = 1024 * 1024;
+
+/** A listen address could not be bound (typically: the port is in use by another node). */
+export class ListenError extends TrustixError {
+  constructor(detail: string, options?: ErrorOptions) {
+    super('ERR_LISTEN', `cannot listen on ${detail}; choose another address with --listen`, options);
+  }
+}
+
+/**
+ * What the gossipsub service offers beyond its exported interface: its mesh, for status and tests.
+ * Present on @libp2p/gossipsub 17's implementation; its published type leaves it out.
+ */
+export interface GossipMesh {
+  getMeshPeers(topic: string): string[];
+  /** A peer's current gossip score (below the graylist threshold, its messages are dropped). */
+  getScore(peerId: string): number;
+}
+
+// A type alias, not an interface: libp2p's ServiceMap constraint needs the implicit index signature.
+export type TrustixServices = {
+  identify: Identify;
+  ping: Ping;
+  dht: KadDHT;
+  pubsub: GossipSub & GossipMesh;
+  redial: BootstrapRedialer;
+};
+
+export type TrustixLibp2p = Libp2p<TrustixServices>;
+
+export interface Libp2pNodeInit {
+  /** The node's identity (node/network/peer-identity.ts). Default: a fresh key, so a new PeerId every run. */
+  readonly privateKey?: PrivateKey;
+  /**
+   * The node's open LevelDB. libp2p's datastore (peer store, DHT provider records) lives in its
+   * LIBP2P_SUBLEVEL; stop libp2p before closing the database. Default: in memory, nothing persisted.
+   */
+  readonly db?: Database;
+  /** Listen multiaddrs. Default DEFAULT_LISTEN (TCP 8566, IPv4 and IPv6); tests use `/ip4/127.0.0.1/tcp/0`. */
+  readonly listen?: readonly string[];
+  /** Addresses to announce instead of the listen addresses (public nodes behind NAT). Default: none. */
+  readonly announce?: readonly string[];
+  /** Bootstrap multiaddrs, each ending in `/p2p/<PeerId>`. Default: none. */
+  readonly bootstrap?: readonly string[];
+  /** Re-dial timing while isolated (node/network/bootstrap-redialer.ts). Default: 1 s doubling to 60 s. */
+  readonly redial?: Omit<BootstrapRedialerInit, 'list'>;
+  /** Connections kept before pruning. Default DEFAULT_MAX_CONNECTIONS (100); bootstrap nodes want more. */
+  readonly maxConnections?: number;
+  /**
+   * Multiaddr ranges (`/ip4/127.0.0.0/ipcidr/8`) exempt from the connection cap and the per-IP inbound
+   * rate limit (5 connections/s). Needed when many nodes share one host, as in tests. Default: none.
+   */
+  readonly allowList?: readonly string[];
+  /** Connections refused and dials not made, e.g. banned peers (node/network/peer-bans.ts). Default: none. */
+  readonly connectionGater?: ConnectionGater;
+  /**
+   * DHT client only (no inbound DHT queries served). Default false: a Trustix DHT is small and every
+   * reachable node should serve it; kad-dht's own default waits for a public address, which a LAN or
+   * loopback node never sees.
+   */
+  readonly dhtClientMode?: boolean;
+  /**
+   * Keep private and loopback addresses in DHT peer records. Default true: kad-dht drops them by
+   * default, which silently breaks every LAN or loopback network; on the public internet the cost of
+   * keeping them is a few futile dials. Public bootstrap nodes may set false.
+   */
+  readonly dhtPrivateAddresses?: boolean;
+  /** IPs exempt from gossipsub's IP-colocation penalty (tests: `127.0.0.1`). Default: none. */
+  readonly whitelistIps?: readonly string[];
+  /** Gossipsub peer-score parameters (topic parameters come from the gossip module). Default: gossipsub's. */
+  readonly gossipScoreParams?: Partial<PeerScoreParams>;
+  /** Gossipsub score thresholds (gossip, publish, graylist...). Default: gossipsub's. */
+  readonly gossipScoreThresholds?: Partial<PeerScoreThresholds>;
+  /**
+   * Gossipsub peer exchange: send pruned peers a list of other peers. Default false; gossipsub advises
+   * it for well-connected, trusted nodes, so bootstrap nodes should set it.
+   */
+  readonly gossipPeerExchange?: boolean;
+  /**
+   * How long gossipsub remembers a message ID (and drops the same message, including our own republish).
+   * Default 120 s (gossipsub's). Nodes that republish the same checkpoint periodically set it below
+   * that period, or the republish never leaves the node.
+   */
+  readonly gossipSeenTtlMs?: number;
+  /** The agent string peers see through identify (e.g. `trustix/0.1.0`). Default: libp2p's own. */
+  readonly userAgent?: string;
+  /** Start the node before returning, as createLibp2p does (else call startLibp2pNode). Default true. */
+  readonly start?: boolean;
+  /**
+   * libp2p's Prometheus metrics (@libp2p/prometheus-metrics: connections, streams, DHT, transfer...) on
+   * this registry, never prom-client's global one; disk figures are for the filesystem holding
+   * `statfsLocation` (default the working directory). Default: no metrics.
+   */
+  readonly metrics?: { readonly registry: Registry; readonly statfsLocation?: string };
+}
+
+/**
+ * @libp2p/prometheus-metrics keeps one name-to-metric map per process and clears it when a node is
+ * created: a node that registers a name after another node was created gets that node's metric, in the
+ * other registry. libp2p's components register theirs when constructed and started, so nodes with
+ * metrics are created and started one at a time (a node made with `start: false` is not covered).
+ */
+let metricsTurn: Promise<unknown> = Promise.resolve();
+
+/** Gossipsub message ID: SHA-256 of the data, so the same checkpoint from any publisher is one message. */
+export function gossipMessageId(msg: { data: Uint8Array }): Uint8Array {
+  return createHash('sha256').update(msg.data).digest();
+}
+
+/** Builds (and by default starts) the libp2p node. */
+export async function createLibp2pNode(init: Libp2pNodeInit = {}): Promise<TrustixLibp2p> {
+  if (init.metrics === undefined) return buildLibp2pNode(init);
+  const built = metricsTurn.then(() => buildLibp2pNode(init));
+  metricsTurn = built.catch(() => {});
+  return built;
+}
+
+async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
+  const bootstrapList = [...(init.bootstrap ?? [])];
+  const datastore = init.db === undefined ? undefined : await openDatastore(init.db);
+  // @libp2p/bootstrap refuses an empty list; it tags the peers and dials them once at start.
+  const peerDiscovery = bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 0 })] : [];
+  const whitelist = new Set([
+    ...(init.gossipScoreParams?.IPColocationFactorWhitelist ?? []),
+    ...(init.whitelistIps ?? []),
+  ]);
+  const node = await createLibp2p<TrustixServices>({
+    start: false,
+    // libp2p's process figures (CPU, heap...) are node/routes/metrics.ts's, collected once per process.
+    ...(init.metrics && { metrics: prometheusMetrics({ ...init.metrics, collectDefaultMetrics: false }) }),
+    ...(init.privateKey === undefined ? {} : { privateKey: init.privateKey }),
+    ...(datastore === undefined ? {} : { datastore }),
+    ...(init.userAgent === undefined ? {} : { nodeInfo: { userAgent: init.userAgent } }),
+    addresses: {
+      listen: [...(init.listen ?? DEFAULT_LISTEN)],
+      announce: [...(init.announce ?? [])],
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      allow: [...(init.allowList ?? [])],
+    },
+    ...(init.connectionGater && { connectionGater: init.connectionGater }),
+    peerDiscovery,
+    services: {
+      identify: identify(),
+      // kad-dht requires the ping service under this name.
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: init.dhtClientMode ?? false,
+        peerInfoMapper: (init.dhtPrivateAddresses ?? true) ? passthroughMapper : removePrivateAddressesMapper,
+      }),
+      pubsub: withMesh(
+        gossipsub({
+          // Messages are signed checkpoints and evidence: the author's signature is inside the data, and
+          // the ID is the data's hash, so libp2p signatures and sequence numbers would add nothing.
+          globalSignaturePolicy: StrictNoSign,
+          msgIdFn: gossipMessageId,
+          // A node with no peers yet must still be able to publish; the periodic republish spreads it later.
+          allowPublishToZeroTopicPeers: true,
+          // Republishing the same checkpoint is expected, not an error.
+          ignoreDuplicatePublishError: true,
+          allowedTopics: [CHECKPOINT_TOPIC, EVIDENCE_TOPIC],
+          maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
+          doPX: init.gossipPeerExchange ?? false,
+          ...(init.gossipSeenTtlMs === undefined ? {} : { seenTTL: init.gossipSeenTtlMs }),
+          scoreParams: { ...init.gossipScoreParams, IPColocationFactorWhitelist: whitelist },
+          ...(init.gossipScoreThresholds === undefined
+            ? {}
+            : { scoreThresholds: init.gossipScoreThresholds }),
+        }),
+      ),
+      redial: bootstrapRedialer({ list: bootstrapList, ...init.redial }),
+    },
+  });
+  if (init.start ?? true) await startLibp2pNode(node);
+  return node;
+}
+
+/**
+ * Starts a node made with `start: false`. A listen address that cannot be bound (in use, not local)
+ * gives ListenError; libp2p has stopped whatever it had started by then.
+ */
+export async function startLibp2pNode(node: TrustixLibp2p): Promise<void> {
+  try {
+    await node.start();
+  } catch (err) {
+    if ((err as Error).name === 'UnsupportedListenAddressesError') {
+      const reasons = [...(err as Error).message.matchAll(/^\s*(\/\S+): (?:\w*Error: )?(.*)$/gm)].map(
+        (m) => `${m[1]} (${m[2]})`,
+      );
+      throw new ListenError(reasons.length > 0 ? reasons.join(', ') : (err as Error).message, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** Types the gossipsub factory with the mesh accessor its implementation has (checked at creation). */
+function withMesh<C>(factory: (components: C) => GossipSub): (components: C) => GossipSub & GossipMesh {
+  return (components) => {
+    const service = factory(components) as GossipSub & Partial<GossipMesh>;
+    if (typeof service.getMeshPeers !== 'function' || typeof service.getScore !== 'function')
+      throw new TypeError('gossipsub without getMeshPeers or getScore');
+    return service as GossipSub & GossipMesh;
+  };
+}
+
+/**
+ * libp2p's datastore over a sublevel of the node's LevelDB. datastore-level accepts any Level-shaped
+ * database; a sublevel is one (same get/put/batch/iterator API, keys prefixed `!libp2p!`), though
+ * its TypeScript type is AbstractSublevel rather than Level. libp2p does not open the datastore.
+ */
+async function openDatastore(db: Database): Promise<LevelDatastore> {
+  const sublevel = db.sublevel<string, Uint8Array>(LIBP2P_SUBLEVEL, {
+    keyEncoding: 'utf8',
+    valueEncoding: 'view',
+  });
+  const datastore = new LevelDatastore(sublevel as unknown as Level<string, Uint8Array>);
+  await datastore.open();
+  return datastore;
+}

@@ -1,0 +1,53 @@
+/**
+ * The node's own log as a unit: its store, the durable submission queue, the resolver that turns
+ * submitted derivations and paths into entries with Nix, and the sequencer that appends them.
+ */
+import { logSigner } from '../../protocol/keys.ts';
+import { NixCommandError, NixUnavailableError } from '../errors.ts';
+import type { NodeKeys } from '../store/data-dir.ts';
+import type { Database } from '../store/database.ts';
+import { LogStore } from '../store/log-store.ts';
+import { NixStore, type NixStoreInit } from './nix-store.ts';
+import { Sequencer, type SequencerInit } from './sequencer.ts';
+import { SubmissionQueue } from './submission-queue.ts';
+import { SubmissionResolver } from './submission-resolver.ts';
+
+export interface OwnLog {
+  readonly store: LogStore;
+  readonly queue: SubmissionQueue;
+  readonly sequencer: Sequencer;
+}
+
+/** Errors that may pass (Nix busy, missing from PATH for now): the submission stays queued. */
+function isPassing(err: Error): boolean {
+  return err instanceof NixCommandError || err instanceof NixUnavailableError || err.name === 'AbortError';
+}
+
+/** Opens the own log and starts its sequencer (which signs an empty checkpoint for a new log). */
+export async function startOwnLog(
+  db: Database,
+  keys: NodeKeys,
+  storeDir: string,
+  init: { readonly sequencer?: SequencerInit; readonly nix?: NixStoreInit },
+): Promise<OwnLog> {
+  const store = await LogStore.open(db, keys.log);
+  const queue = await SubmissionQueue.open(db);
+  const resolver = new SubmissionResolver({ nix: new NixStore({ storeDir, ...init.nix }) }, { storeDir });
+  const sequencer = new Sequencer(
+    {
+      db,
+      store,
+      queue,
+      signer: logSigner(keys.logSecret),
+      resolve: async (submissions) =>
+        (await resolver.resolveAll(submissions)).map((r) =>
+          r.ok
+            ? { ok: true, entries: r.entries.map((e) => e.fingerprint) }
+            : { ok: false, error: r.error, retry: isPassing(r.error) },
+        ),
+    },
+    { storeDir, ...init.sequencer },
+  );
+  await sequencer.start();
+  return { store, queue, sequencer };
+}

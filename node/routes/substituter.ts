@@ -1,0 +1,204 @@
+/**
+ * The local substituter: the Nix binary-cache protocol, answered by the vote (DESIGN.md sections 5, 6).
+ *
+ *   GET      /nix-cache-info               StoreDir, WantMassQuery, Priority
+ *   GET|HEAD /<hash32>.narinfo             the decided path's narinfo, re-signed with the cache key
+ *   GET|HEAD /nar/<hash32>/<narhash32>.nar[.<ext>]  its NAR, streamed from the upstream that served
+ *                                          the narinfo (never buffered)
+ *
+ * A narinfo is served only when the vote decided a fingerprint for the path and an upstream cache has
+ * a narinfo with exactly that fingerprint; its signatures are replaced by ours and its URL points at
+ * our /nar/ route. The NAR URL names the path and the decided NAR hash, so a URL handed out before the
+ * decision changed stops working instead of serving other bytes. Everything else is a 404, which makes
+ * Nix build (or report that it cannot substitute): an undecided path, no matching upstream, an upstream
+ * that fails or is slow. Served narinfos are cached (bounded) and reused only while the decision they
+ * were made for stands.
+ */
+import { logger } from '@libp2p/logger';
+import { LRUCache } from 'lru-cache';
+import { MalformedError } from '../../protocol/errors.ts';
+import type { NixSecretKey } from '../../protocol/keys.ts';
+import { formatNarinfo, type Narinfo } from '../../protocol/narinfo.ts';
+import { signFingerprint } from '../../protocol/narinfo-signature.ts';
+import { encodeNix32 } from '../../protocol/nix32.ts';
+import { parseHashPart, parseNarinfoFileName, STORE_PATH_HASH_CHARS } from '../../protocol/store-path.ts';
+import {
+  type HttpRequest,
+  type HttpResponse,
+  type HttpRoutes,
+  MethodNotAllowedError,
+} from '../http/server.ts';
+import type { UpstreamCaches } from '../upstream/upstream-caches.ts';
+import type { Decisions } from '../vote/decisions.ts';
+
+const log = logger('trustix:substituter');
+
+export interface SubstituterInit {
+  /** Default '/nix/store'. */
+  readonly storeDir?: string;
+  /** `Priority` in nix-cache-info (lower is preferred; cache.nixos.org says 40). Default 30. */
+  readonly priority?: number;
+  /** Served narinfos kept in memory, in bytes. Default 32 MiB. */
+  readonly maxCachedBytes?: number;
+  /** How long "no upstream has the decided narinfo" is remembered. Default 30 s. */
+  readonly negativeTtlMs?: number;
+}
+
+export interface SubstituterComponents {
+  readonly decisions: Decisions;
+  readonly upstreams: UpstreamCaches;
+  /** The cache key: signs every narinfo served. */
+  readonly cacheKey: NixSecretKey;
+}
+
+/** What was served for a path, for the decided fingerprint. */
+interface Served {
+  readonly fingerprint: string;
+  /** Undefined: no upstream had it. */
+  readonly found?: {
+    readonly body: Uint8Array;
+    /** Our NAR route, as in the narinfo's URL (no leading slash). */
+    readonly url: string;
+    readonly upstream: string;
+    readonly narinfo: Narinfo;
+  };
+}
+
+const ALLOW = ['GET', 'HEAD'] as const;
+const NARINFO_SUFFIX = '.narinfo';
+const NAR_PREFIX = '/nar/';
+const NOT_FOUND: HttpResponse = {
+  status: 404,
+  headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+  body: 'not found\n',
+};
+const NARINFO_HEADERS = { 'content-type': 'text/x-nix-narinfo', 'cache-control': 'no-cache' };
+const NAR_HEADERS = { 'content-type': 'application/x-nix-nar', 'cache-control': 'no-store' };
+// Compression names Nix knows, for the NAR URL's extension (cosmetic: Nix reads `Compression:`).
+const EXTENSIONS: Readonly<Record<string, string>> = {
+  none: '',
+  xz: '.xz',
+  bzip2: '.bz2',
+  zstd: '.zst',
+  gzip: '.gz',
+  br: '.br',
+  lz4: '.lz4',
+};
+
+export class Substituter implements HttpRoutes {
+  private readonly components: SubstituterComponents;
+  private readonly cacheInfo: string;
+  private readonly served: LRUCache<string, Served>;
+  private readonly negativeTtlMs: number;
+  private readonly inflight = new Map<string, Promise<Served>>();
+
+  constructor(components: SubstituterComponents, init: SubstituterInit = {}) {
+    this.components = components;
+    const priority = init.priority ?? 30;
+    if (!Number.isSafeInteger(priority) || priority < 0)
+      throw new RangeError('priority must be a natural number');
+    this.cacheInfo = `StoreDir: ${init.storeDir ?? '/nix/store'}\nWantMassQuery: 1\nPriority: ${priority}\n`;
+    this.negativeTtlMs = init.negativeTtlMs ?? 30_000;
+    this.served = new LRUCache({
+      maxSize: init.maxCachedBytes ?? 32 * 1024 * 1024,
+      sizeCalculation: (s) => 256 + s.fingerprint.length + (s.found ? 3 * s.found.body.length : 0),
+    });
+  }
+
+  async handle(request: HttpRequest): Promise<HttpResponse | undefined> {
+    const { path } = request;
+    const kind =
+      path === '/nix-cache-info'
+        ? 'info'
+        : path.endsWith(NARINFO_SUFFIX) && path.lastIndexOf('/') === 0
+          ? 'narinfo'
+          : path.startsWith(NAR_PREFIX)
+            ? 'nar'
+            : undefined;
+    if (kind === undefined) return undefined;
+    if (request.method !== 'GET' && request.method !== 'HEAD')
+      throw new MethodNotAllowedError(request.method, ALLOW);
+    if (request.query !== undefined)
+      throw new MalformedError('substituter path', 'query strings are not accepted');
+    if (kind === 'info')
+      return { headers: { 'content-type': 'text/x-nix-cache-info' }, body: this.cacheInfo };
+    if (kind === 'narinfo') return this.narinfo(parseNarinfoFileName(path.slice(1)));
+    return this.nar(path);
+  }
+
+  /** Drops every served narinfo (e.g. after the upstreams changed). */
+  clear(): void {
+    this.served.clear();
+  }
+
+  private async narinfo(hashPart: string): Promise<HttpResponse> {
+    const found = (await this.lookup(hashPart))?.found;
+    if (found === undefined) return NOT_FOUND;
+    return { headers: NARINFO_HEADERS, body: found.body };
+  }
+
+  private async nar(path: string): Promise<HttpResponse> {
+    // /nar/<hash32>/...: the rest must be exactly the URL we handed out for the current decision.
+    const hashPart = parseHashPart(path.slice(NAR_PREFIX.length, NAR_PREFIX.length + STORE_PATH_HASH_CHARS));
+    if (path[NAR_PREFIX.length + STORE_PATH_HASH_CHARS] !== '/')
+      throw new MalformedError('NAR path', 'expected /nar/<hash>/<file>');
+    const found = (await this.lookup(hashPart))?.found;
+    if (found === undefined || path !== `/${found.url}`) return NOT_FOUND;
+    try {
+      const nar = await this.components.upstreams.openNar(found.upstream, found.narinfo);
+      if (nar === undefined) {
+        log('%s: %s has no NAR file %s', hashPart, found.upstream, found.narinfo.url);
+        return NOT_FOUND;
+      }
+      return {
+        headers: NAR_HEADERS,
+        body: nar.stream,
+        ...(nar.length !== undefined ? { length: nar.length } : {}),
+      };
+    } catch (err) {
+      log.error('%s: NAR from %s: %s', hashPart, found.upstream, (err as Error).message);
+      return NOT_FOUND;
+    }
+  }
+
+  /** The narinfo to serve for the current decision (undefined when undecided); never rejects. */
+  private async lookup(hashPart: string): Promise<Served | undefined> {
+    let fingerprint: string | undefined;
+    try {
+      fingerprint = (await this.components.decisions.decide(hashPart)).fingerprint;
+    } catch (err) {
+      // Nix treats errors other than 404 as fatal for the whole build: degrade, and say so in the log.
+      log.error('%s: deciding failed: %O', hashPart, err);
+      return undefined;
+    }
+    if (fingerprint === undefined) return undefined;
+    const cached = this.served.get(hashPart);
+    if (cached !== undefined && cached.fingerprint === fingerprint) return cached;
+    const key = `${hashPart}\n${fingerprint}`;
+    let running = this.inflight.get(key);
+    if (running === undefined) {
+      running = this.prepare(hashPart, fingerprint).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, running);
+    }
+    return running;
+  }
+
+  private async prepare(hashPart: string, fingerprint: string): Promise<Served> {
+    let served: Served = { fingerprint };
+    try {
+      const match = await this.components.upstreams.find(hashPart, fingerprint);
+      if (match !== undefined) {
+        const { narinfo, upstream } = match;
+        const url = `nar/${hashPart}/${encodeNix32(narinfo.narHash)}.nar${EXTENSIONS[narinfo.compression ?? 'bzip2'] ?? ''}`;
+        const { name } = this.components.cacheKey;
+        const sig = signFingerprint(fingerprint, name, this.components.cacheKey.signingKey);
+        const body = new TextEncoder().encode(formatNarinfo({ ...narinfo, url, sigs: [sig] }));
+        served = { fingerprint, found: { body, url, upstream, narinfo } };
+      } else log('%s: decided, but no upstream has a narinfo with that fingerprint', hashPart);
+    } catch (err) {
+      log.error('%s: preparing the narinfo failed: %O', hashPart, err);
+    }
+    this.served.set(hashPart, served, served.found ? {} : { ttl: this.negativeTtlMs });
+    return served;
+  }
+}

@@ -1,0 +1,327 @@
+/**
+ * The follower: for every followed log (node/store/followed-logs.ts) a local copy (LogStore) that it keeps up
+ * with the newest signed checkpoint it is told about (`notify`, from gossip) or asks sources for
+ * (`refresh`), through verified syncs (node/sync/log-sync.ts).
+ *
+ * One sync per log at a time, at most `maxConcurrentSyncs` logs at once (the others wait in line). A
+ * checkpoint that arrives during a sync is synced right after it. A failed sync is retried with
+ * exponential back-off, or at once when a newer checkpoint arrives. A fork stops the log for good
+ * (state 'forked'); a log holding a non-entry stops too (state 'failed', not retried). An interrupted
+ * sync is resumed on start. Unfollowing stops the log's sync and keeps its data (following it again
+ * continues from there).
+ */
+import { logger } from '@libp2p/logger';
+import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
+import { InvalidLogEntryError, LogForkError } from '../errors.ts';
+import type { Database } from '../store/database.ts';
+import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
+import { LogStore } from '../store/log-store.ts';
+import { type FollowedLogStatus, statusOf, type Tracked } from './follow-status.ts';
+import { LogSync, type LogSyncInit, type SyncProgress } from './log-sync.ts';
+import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
+import { latestCheckpoint, type SourceFailedEvent, type TileSource } from './tile-source.ts';
+
+const log = logger('trustix:follower');
+
+export interface FollowerComponents {
+  readonly db: Database;
+  readonly followed: FollowedLogs;
+  /** Sources for a log: its providers, with `hint` (the source that told us of a checkpoint) first. */
+  sourcesFor(logId: string, hint?: string): Promise<readonly TileSource[]> | readonly TileSource[];
+  /** Whether the log is known to be forked (the checkpoint monitor's verdict). Default: never. */
+  isForked?(logId: string): boolean;
+  /** Told of what each sync stores, step by step (LogSyncComponents.stored). */
+  stored?(logId: string, bundles: readonly VerifiedBundle[]): Promise<void>;
+}
+
+export interface FollowerInit extends LogSyncInit {
+  /** Logs synced at once. Default 2. */
+  readonly maxConcurrentSyncs?: number;
+  /** First retry after a failed sync, in ms; doubles per failure. Default 5,000. */
+  readonly retryDelayMs?: number;
+  /** Longest retry delay, in ms. Default 600,000. */
+  readonly maxRetryDelayMs?: number;
+  /** Time for a source to give its checkpoint (refresh), in ms. Default 10,000. */
+  readonly checkpointTimeoutMs?: number;
+  /** Ask the sources for the checkpoint of a newly followed log. Default true. */
+  readonly refreshOnFollow?: boolean;
+  /**
+   * Log IDs never opened or synced here, even when followed: the node's own log, which its sequencer
+   * writes (a second writer on the same keys would corrupt it). Default none.
+   */
+  readonly exclude?: readonly string[];
+}
+
+export interface FollowerEvents {
+  progress: CustomEvent<SyncProgress>;
+  'source-failed': CustomEvent<SourceFailedEvent>;
+  synced: CustomEvent<{ logId: string; checkpoint: SignedCheckpoint }>;
+  /** The log key signed two histories; `error.evidence` is the document to store and gossip. */
+  fork: CustomEvent<{ logId: string; error: LogForkError }>;
+  'sync-failed': CustomEvent<{ logId: string; error: Error }>;
+}
+
+/** What notify made of a checkpoint. */
+export type NotifyOutcome = 'unfollowed' | 'invalid' | 'old' | 'forked' | 'new';
+
+export class Follower extends EventTarget {
+  private readonly components: FollowerComponents;
+  private readonly init: FollowerInit & Required<Omit<FollowerInit, keyof LogSyncInit>>;
+  private readonly logs = new Map<string, Tracked>();
+  private readonly waiting: Tracked[] = [];
+  private active = 0;
+  private started = false;
+  private readonly onFollowed = (e: Event) => void this.track((e as CustomEvent<FollowedLog>).detail, true);
+  private readonly onUnfollowed = (e: Event) => this.untrack((e as CustomEvent<FollowedLog>).detail.logId);
+
+  constructor(components: FollowerComponents, init: FollowerInit = {}) {
+    super();
+    this.components = components;
+    this.init = {
+      maxConcurrentSyncs: 2,
+      retryDelayMs: 5_000,
+      maxRetryDelayMs: 600_000,
+      checkpointTimeoutMs: 10_000,
+      refreshOnFollow: true,
+      exclude: [],
+      ...init,
+    };
+  }
+
+  /** Opens the local copy of every followed log and resumes interrupted syncs. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { followed } = this.components;
+    followed.addEventListener('followed', this.onFollowed);
+    followed.addEventListener('unfollowed', this.onUnfollowed);
+    await Promise.all(followed.list().map((f) => this.track(f, false)));
+  }
+
+  /** Stops every sync (their verified steps stay stored) and waits for them. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    const { followed } = this.components;
+    followed.removeEventListener('followed', this.onFollowed);
+    followed.removeEventListener('unfollowed', this.onUnfollowed);
+    const running = [...this.logs.keys()].map((id) => this.untrack(id));
+    await Promise.all(running);
+  }
+
+  /**
+   * A checkpoint of a followed log, e.g. accepted from gossip (`from`: the peer that sent it, asked
+   * first). Verified with the log key; one larger than the target is synced to. Smaller or equal ones
+   * are 'old' here: the checkpoint monitor checks those against the held copy (get(logId)).
+   */
+  notify(logId: string, note: Uint8Array, from?: string): NotifyOutcome {
+    const t = this.logs.get(logId);
+    if (t === undefined) return 'unfollowed';
+    let cp: SignedCheckpoint;
+    try {
+      cp = openCheckpoint(note, t.followed.key.verifier);
+    } catch {
+      return 'invalid';
+    }
+    if (t.state === 'forked') return 'forked';
+    if (cp.size <= Math.max(t.target?.size ?? 0, t.store?.size ?? 0)) return 'old';
+    t.target = cp;
+    if (from !== undefined) t.hint = from;
+    if (t.state === 'failed' && !(t.error instanceof InvalidLogEntryError)) {
+      // Something new to try with: retry now rather than after the back-off.
+      clearTimeout(t.retry);
+      t.retry = undefined;
+      t.state = 'ok';
+    }
+    this.schedule(t);
+    return 'new';
+  }
+
+  /**
+   * Asks the log's sources for their checkpoints and syncs to the largest valid one. A source that
+   * answers with a checkpoint that does not verify is reported ('source-failed', invalid). Returns the
+   * largest size found (undefined when no source had one).
+   */
+  async refresh(logId: string): Promise<number | undefined> {
+    const t = this.logs.get(logId);
+    if (t === undefined) return undefined;
+    const best = await latestCheckpoint(await this.components.sourcesFor(logId), t.followed.key, {
+      timeoutMs: this.init.checkpointTimeoutMs,
+      onFailed: (detail) => this.dispatchEvent(new CustomEvent('source-failed', { detail })),
+    });
+    if (best !== undefined) this.notify(logId, best.checkpoint.note, best.source.id);
+    return best?.checkpoint.size;
+  }
+
+  /** The local copy of a followed log (to serve it, to read entries), or undefined. */
+  get(logId: string): LogStore | undefined {
+    return this.logs.get(logId)?.store;
+  }
+
+  /** The local copies of every followed log that could be opened. */
+  list(): LogStore[] {
+    return [...this.logs.values()].flatMap((t) => (t.store === undefined ? [] : [t.store]));
+  }
+
+  status(logId: string): FollowedLogStatus | undefined {
+    const t = this.logs.get(logId);
+    return t === undefined ? undefined : statusOf(t);
+  }
+
+  statuses(): FollowedLogStatus[] {
+    return this.components.followed.list().flatMap((f) => this.status(f.logId) ?? []);
+  }
+
+  /**
+   * Resolves once the log's verified size reaches `size` (default: its target now); rejects when the log
+   * is unfollowed, forked, or its sync fails.
+   */
+  whenSynced(logId: string, size?: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const s = this.status(logId);
+        if (s === undefined) return done(new Error(`log ${logId} is not followed`));
+        if (s.verifiedSize >= (size ?? s.targetSize)) return done();
+        if (s.state === 'forked' || s.state === 'failed')
+          return done(this.logs.get(logId)?.error ?? new Error(`log ${logId} is ${s.state}`));
+      };
+      const events = ['synced', 'fork', 'sync-failed'];
+      const done = (err?: Error) => {
+        for (const e of events) this.removeEventListener(e, check);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      for (const e of events) this.addEventListener(e, check);
+      check();
+    });
+  }
+
+  private async track(followed: FollowedLog, isNew: boolean): Promise<void> {
+    if (this.init.exclude.includes(followed.logId)) {
+      log('not syncing log %s: excluded (the node writes it itself)', followed.logId);
+      return;
+    }
+    const previous = this.logs.get(followed.logId);
+    if (previous !== undefined) {
+      previous.followed = followed; // name or weight changed
+      return;
+    }
+    const t: Tracked = { followed, state: 'ok', queued: false, sources: [], stopped: false, failures: 0 };
+    this.logs.set(followed.logId, t);
+    try {
+      t.store = await LogStore.open(this.components.db, followed.key);
+      const staged = await new SyncStage(this.components.db, t.store).load();
+      // An interrupted sync: resume it (its target is signed and verified).
+      if (staged !== undefined && staged.checkpoint.size > (t.target?.size ?? 0))
+        t.target = staged.checkpoint;
+    } catch (err) {
+      log.error('cannot open the local copy of log %s: %s', followed.logId, err);
+      t.state = 'failed';
+      t.error = err instanceof Error ? err : new Error(String(err));
+      return;
+    }
+    if (t.stopped) return;
+    this.schedule(t);
+    if (isNew && this.init.refreshOnFollow)
+      this.refresh(followed.logId).catch((err: unknown) =>
+        log('refresh of %s failed: %s', followed.logId, err),
+      );
+  }
+
+  private async untrack(logId: string): Promise<void> {
+    const t = this.logs.get(logId);
+    if (t === undefined) return;
+    this.logs.delete(logId);
+    t.stopped = true;
+    clearTimeout(t.retry);
+    const at = this.waiting.indexOf(t);
+    if (at >= 0) this.waiting.splice(at, 1);
+    t.abort?.abort(new Error('stopped'));
+    await t.running;
+  }
+
+  private schedule(t: Tracked): void {
+    if (t.stopped || t.running !== undefined || t.queued || t.store === undefined) return;
+    if (t.state === 'forked' || t.retry !== undefined) return;
+    if (t.state === 'failed' && t.error instanceof InvalidLogEntryError) return;
+    if (this.components.isForked?.(t.followed.logId) === true) {
+      t.state = 'forked';
+      return;
+    }
+    if (t.target === undefined || t.target.size <= t.store.size) {
+      t.state = t.state === 'failed' ? 'failed' : 'ok';
+      return;
+    }
+    t.state = 'syncing';
+    if (this.active >= this.init.maxConcurrentSyncs) {
+      t.queued = true;
+      this.waiting.push(t);
+      return;
+    }
+    this.launch(t);
+  }
+
+  private launch(t: Tracked): void {
+    this.active++;
+    const abort = new AbortController();
+    t.abort = abort;
+    t.running = this.syncOnce(t, abort.signal).finally(() => {
+      this.active--;
+      t.running = undefined;
+      t.abort = undefined;
+      const next = this.waiting.shift();
+      if (next !== undefined) {
+        next.queued = false;
+        this.schedule(next);
+      }
+      this.schedule(t); // a newer checkpoint may have arrived meanwhile
+    });
+  }
+
+  private async syncOnce(t: Tracked, signal: AbortSignal): Promise<void> {
+    const { logId } = t.followed;
+    const store = t.store!;
+    try {
+      const sources = await this.components.sourcesFor(logId, t.hint);
+      const { db, stored } = this.components;
+      const sync = new LogSync({ db, store, sources, ...(stored && { stored }) }, this.init);
+      t.sources = sources.map((s) => s.id);
+      sync.addEventListener('progress', (e) => {
+        t.progress = (e as CustomEvent<SyncProgress>).detail;
+        this.dispatchEvent(new CustomEvent('progress', { detail: t.progress }));
+      });
+      sync.addEventListener('source-failed', (e) => {
+        t.sources = sync.sources();
+        this.dispatchEvent(new CustomEvent('source-failed', { detail: (e as CustomEvent).detail }));
+      });
+      await sync.run(t.target!, { signal });
+      t.state = 'ok';
+      t.error = undefined;
+      t.failures = 0;
+      t.progress = undefined;
+      t.syncedAt = Date.now();
+      this.dispatchEvent(new CustomEvent('synced', { detail: { logId, checkpoint: store.checkpoint()! } }));
+    } catch (err) {
+      if (t.stopped) return;
+      const error = err instanceof Error ? err : new Error(String(err));
+      t.error = error;
+      if (error instanceof LogForkError) {
+        t.state = 'forked';
+        this.dispatchEvent(new CustomEvent('fork', { detail: { logId, error } }));
+        return;
+      }
+      t.state = 'failed';
+      t.failures++;
+      if (!(error instanceof InvalidLogEntryError)) {
+        const delay = Math.min(this.init.maxRetryDelayMs, this.init.retryDelayMs * 2 ** (t.failures - 1));
+        log.error('sync of log %s failed (retry in %d ms): %s', logId, delay, error.message);
+        t.retry = setTimeout(() => {
+          t.retry = undefined;
+          this.schedule(t);
+        }, delay);
+        t.retry.unref();
+      } else log.error('log %s holds an invalid entry: no longer synced', logId);
+      this.dispatchEvent(new CustomEvent('sync-failed', { detail: { logId, error } }));
+    }
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The vote for store paths, as the node takes it: for a path's hash part, one LogVote per followed log
+ * (what its verified local copy holds for the path), decided by the configured chain
+ * (node/vote/decider.ts), and remembered.
+ *
+ * Decisions are cached in a bounded LRU. A cached decision records, for every followed log, the size
+ * of its verified copy and whether it was forked when the votes were read; it is used again only while
+ * all of those still hold (and the set of followed logs, names and weights included, is unchanged).
+ * So a log that grows or is proven forked invalidates exactly the decisions it could change, at the
+ * cost of a few comparisons per lookup, and no decision outlives the data it was taken on.
+ * Concurrent requests for one path share one computation.
+ */
+import { logger } from '@libp2p/logger';
+import { LRUCache } from 'lru-cache';
+import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
+import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
+import type { LogStore } from '../store/log-store.ts';
+import type { DeciderChain, Decision, LogVote } from './decider.ts';
+
+const log = logger('trustix:decisions');
+const decoder = new TextDecoder();
+
+export interface DecisionsComponents {
+  readonly followed: FollowedLogs;
+  /** The verified local copy of a followed log (undefined while it has none). */
+  store(logId: string): LogStore | undefined;
+  /** Whether the log is proven forked. */
+  isForked(logId: string): boolean;
+  readonly chain: DeciderChain;
+  /**
+   * Told of every decision answered: 'computed' (the votes read and the chain run) or 'cached' (a cache
+   * hit). Callers joining a computation already running are not told. For metrics; must be cheap.
+   */
+  onDecision?(source: 'computed' | 'cached', decision: PathDecision): void;
+}
+
+export interface DecisionsInit {
+  /** Decisions kept in memory. Default 100,000 (a few hundred bytes each). */
+  readonly maxCached?: number;
+}
+
+/** A decision for one store path hash part. */
+export interface PathDecision extends Decision {
+  readonly hashPart: string;
+  /** The store path the decided fingerprint names (undefined when undecided). */
+  readonly storePath: string | undefined;
+  readonly votes: readonly LogVote[];
+}
+
+interface Cached {
+  readonly decision: PathDecision;
+  readonly generation: number;
+  /** Per followed log (in `logs` order): the verified size the votes were read at, -1 when forked. */
+  readonly sizes: readonly number[];
+}
+
+export class Decisions {
+  private readonly components: DecisionsComponents;
+  private readonly cache: LRUCache<string, Cached>;
+  private readonly inflight = new Map<string, Promise<PathDecision>>();
+  private logs: readonly FollowedLog[] = [];
+  private generation = 0;
+  private readonly onChange = () => this.reload();
+
+  constructor(components: DecisionsComponents, init: DecisionsInit = {}) {
+    this.components = components;
+    this.cache = new LRUCache({ max: init.maxCached ?? 100_000 });
+  }
+
+  start(): void {
+    this.reload();
+    this.components.followed.addEventListener('followed', this.onChange);
+    this.components.followed.addEventListener('unfollowed', this.onChange);
+  }
+
+  stop(): void {
+    this.components.followed.removeEventListener('followed', this.onChange);
+    this.components.followed.removeEventListener('unfollowed', this.onChange);
+    this.cache.clear();
+  }
+
+  /**
+   * The decision for the path with this hash part. With `storePath` (a full path in the same store),
+   * entries naming another path with the same hash part are not counted. MalformedError for a bad
+   * hash part or path.
+   */
+  decide(hashPart: string, storePath?: string): Promise<PathDecision> {
+    parseHashPart(hashPart);
+    if (storePath !== undefined && parseStorePath(storePath).hashPart !== hashPart)
+      throw new RangeError('storePath does not have this hash part');
+    const key = storePath ?? hashPart;
+    const hit = this.cache.get(key);
+    if (hit !== undefined && this.isCurrent(hit)) {
+      this.components.onDecision?.('cached', hit.decision);
+      return Promise.resolve(hit.decision);
+    }
+    const running = this.inflight.get(key);
+    if (running !== undefined) return running;
+    const work = this.compute(hashPart, storePath).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, work);
+    return work;
+  }
+
+  /** Drops every cached decision (e.g. after the decider configuration changed). */
+  clear(): void {
+    this.generation++;
+    this.cache.clear();
+  }
+
+  private reload(): void {
+    this.logs = this.components.followed.list();
+    this.generation++;
+  }
+
+  private snapshot(logs: readonly FollowedLog[]): number[] {
+    return logs.map((f) =>
+      this.components.isForked(f.logId) ? -1 : (this.components.store(f.logId)?.size ?? 0),
+    );
+  }
+
+  private isCurrent(cached: Cached): boolean {
+    if (cached.generation !== this.generation) return false;
+    const { logs } = this;
+    for (let i = 0; i < logs.length; i++) {
+      const id = logs[i]!.logId;
+      const size = this.components.isForked(id) ? -1 : (this.components.store(id)?.size ?? 0);
+      if (size !== cached.sizes[i]) return false;
+    }
+    return true;
+  }
+
+  private async compute(hashPart: string, storePath: string | undefined): Promise<PathDecision> {
+    const generation = this.generation;
+    const logs = this.logs;
+    // Taken before reading: a log that grows meanwhile makes this entry stale, never wrongly fresh.
+    const sizes = this.snapshot(logs);
+    const votes = await Promise.all(logs.map((f) => this.voteOf(f, hashPart, storePath)));
+    const decision = await this.components.chain.decide(votes);
+    const path = decision.fingerprint === undefined ? undefined : decision.fingerprint.split(';', 3)[1];
+    const result: PathDecision = { ...decision, hashPart, storePath: path, votes };
+    if (generation === this.generation)
+      this.cache.set(storePath ?? hashPart, { decision: result, generation, sizes });
+    log('%s: %s', hashPart, decision.fingerprint === undefined ? 'undecided' : `by ${decision.decider}`);
+    this.components.onDecision?.('computed', result);
+    return result;
+  }
+
+  private async voteOf(f: FollowedLog, hashPart: string, storePath: string | undefined): Promise<LogVote> {
+    const store = this.components.store(f.logId);
+    const fingerprints: string[] = [];
+    for (const { entry } of (await store?.entriesForPath(hashPart)) ?? []) {
+      const fingerprint = decoder.decode(entry);
+      // `1;<path>;...`: an entry of another path with this hash part is no vote on this one.
+      if (storePath !== undefined && !fingerprint.startsWith(`1;${storePath};`)) continue;
+      if (!fingerprints.includes(fingerprint)) fingerprints.push(fingerprint);
+    }
+    return {
+      log: f.name,
+      logId: f.logId,
+      weight: f.weight,
+      fingerprints,
+      forked: this.components.isForked(f.logId),
+    };
+  }
+}
