@@ -66,6 +66,7 @@ export interface EffectiveConfig {
   readonly dataDir: string;
   readonly configFile: string | null;
   readonly http: string;
+  readonly httpHosts: readonly string[];
   readonly listen: readonly string[];
   readonly announce: readonly string[];
   readonly bootstrap: readonly string[];
@@ -112,6 +113,7 @@ export async function effectiveConfig(
     dataDir,
     configFile: c.file ?? null,
     http: `${http?.host ?? '127.0.0.1'}:${http?.port ?? DEFAULT_HTTP_PORT}`,
+    httpHosts: c.httpHosts ?? [],
     listen: listen ?? DEFAULT_LISTEN,
     announce: announce ?? [],
     bootstrap: bootstrap ?? DEFAULT_BOOTSTRAP_PEERS,
@@ -128,7 +130,11 @@ export async function effectiveConfig(
     },
   };
   const init: Omit<TrustixNodeInit, 'dataDir'> = {
-    http: { host: http?.host ?? '127.0.0.1', port: http?.port ?? DEFAULT_HTTP_PORT },
+    http: {
+      host: http?.host ?? '127.0.0.1',
+      port: http?.port ?? DEFAULT_HTTP_PORT,
+      allowedHosts: effective.httpHosts,
+    },
     p2p: {
       listen: effective.listen,
       announce: effective.announce,

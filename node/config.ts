@@ -6,7 +6,7 @@
  * docs/CLI.md, "The config file".
  *
  *   {
- *     "http": "127.0.0.1:8565",
+ *     "http": "127.0.0.1:8565", "httpHosts": ["nix-cache.lan"],
  *     "listen": ["/ip4/0.0.0.0/tcp/8566"], "announce": [], "bootstrap": ["/dns4/…/p2p/12D3…"],
  *     "maxConnections": 300,
  *     "follow": [{ "log": "mercury+0f1e2d3c+AQ…", "name": "mercury", "weight": 2 }],
@@ -45,6 +45,8 @@ export interface TrustixConfig {
   /** The file it came from (undefined: none). */
   readonly file?: string;
   readonly http?: { readonly host: string; readonly port: number };
+  /** Host names the HTTP server answers for besides localhost, IP literals and its listen host. */
+  readonly httpHosts?: readonly string[];
   readonly listen?: readonly string[];
   readonly announce?: readonly string[];
   readonly bootstrap?: readonly string[];
@@ -81,6 +83,18 @@ export function parseHttpAddress(text: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2])!, port };
 }
 
+/** A DNS host name (no port), lower-cased: what a Host header may name. */
+export function parseHostName(text: string): string {
+  if (
+    text.length > 253 ||
+    !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(
+      text,
+    )
+  )
+    throw new Error(`expected a host name such as nix-cache.lan, not ${JSON.stringify(text.slice(0, 100))}`);
+  return text.toLowerCase();
+}
+
 /** A multiaddr, canonical; with `peer`, it must end in /p2p/<PeerId>. */
 export function parseMultiaddr(text: string, peer = false): string {
   const m = multiaddr(text);
@@ -99,6 +113,9 @@ export function parseConfig(text: string, file: string): TrustixConfig {
   r.object(root, 'config', {
     http: (v, o) => {
       config.http = r.parsed(v, o, parseHttpAddress);
+    },
+    httpHosts: (v, o) => {
+      config.httpHosts = r.array(v, o).map((item, i) => r.parsed(item, `${o}[${i}]`, parseHostName));
     },
     listen: (v, o) => {
       config.listen = addrs(false)(v, o);

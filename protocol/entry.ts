@@ -13,7 +13,6 @@
 import { MAX_ENTRY_BYTES } from './constants.ts';
 import { parseDecimal } from './decimal.ts';
 import { MalformedError } from './errors.ts';
-import type { Narinfo } from './narinfo.ts';
 import { formatSha256, parseCanonicalSha256 } from './nix-hash.ts';
 import { isNix32Bytes } from './nix32.ts';
 import { checkStoreDir, DEFAULT_STORE_DIR, parseStorePath, storeDirOf, storePathEnd } from './store-path.ts';
@@ -142,8 +141,19 @@ export function formatEntry(entry: Entry): string {
   return text;
 }
 
+/** The fields of a narinfo that make its entry (its signed fingerprint); a parsed `Narinfo` is one. */
+export interface NarinfoFingerprintFields {
+  /** Full store path. */
+  readonly storePath: string;
+  /** The 32 bytes of the NAR's SHA-256. */
+  readonly narHash: Uint8Array;
+  readonly narSize: number;
+  /** Base names (`<hash>-<name>`), as in the narinfo; undefined when the line is absent. */
+  readonly references?: readonly string[];
+}
+
 /** The entry (fingerprint values) a narinfo describes; references become full, sorted paths. */
-export function entryFromNarinfo(info: Narinfo): Entry {
+export function entryFromNarinfo(info: NarinfoFingerprintFields): Entry {
   const storeDir = storeDirOf(info.storePath);
   const references = (info.references ?? []).map((base) => `${storeDir}/${base}`).sort();
   return { storePath: info.storePath, narHash: info.narHash, narSize: info.narSize, references };

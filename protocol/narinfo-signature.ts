@@ -9,9 +9,8 @@
 import { decodeBase64, encodeBase64 } from './base64.ts';
 import { MAX_KEY_NAME_BYTES } from './constants.ts';
 import { SIGNATURE_SIZE, type SigningKey, signBytes, type VerifyingKey, verifyBytes } from './ed25519.ts';
-import { entryFromNarinfo, formatEntry } from './entry.ts';
+import { entryFromNarinfo, formatEntry, type NarinfoFingerprintFields } from './entry.ts';
 import { MalformedError } from './errors.ts';
-import type { Narinfo } from './narinfo.ts';
 
 export interface NarinfoSignature {
   readonly keyName: string;
@@ -41,7 +40,7 @@ export function formatNarinfoSignature(sig: NarinfoSignature): string {
 }
 
 /** The string Nix signs for this narinfo: `1;<path>;<sha256:nix32>;<size>;<refs>`. */
-export function narinfoFingerprint(info: Narinfo): string {
+export function narinfoFingerprint(info: NarinfoFingerprintFields): string {
   return formatEntry(entryFromNarinfo(info));
 }
 
@@ -65,12 +64,16 @@ export function verifyFingerprint(
 }
 
 /** Signs a narinfo's fingerprint; append the result to `sigs` to re-sign it. */
-export function signNarinfo(info: Narinfo, keyName: string, key: SigningKey): string {
+export function signNarinfo(info: NarinfoFingerprintFields, keyName: string, key: SigningKey): string {
   return signFingerprint(narinfoFingerprint(info), keyName, key);
 }
 
 /** True when any of the narinfo's `Sig:` lines is a valid signature by (`keyName`, `key`). */
-export function narinfoSignedBy(info: Narinfo, keyName: string, key: VerifyingKey): boolean {
+export function narinfoSignedBy(
+  info: NarinfoFingerprintFields & { readonly sigs: readonly string[] },
+  keyName: string,
+  key: VerifyingKey,
+): boolean {
   const fingerprint = narinfoFingerprint(info);
   return info.sigs.some((sig) => verifyFingerprint(fingerprint, sig, keyName, key));
 }

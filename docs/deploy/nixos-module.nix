@@ -80,6 +80,10 @@ let
         HOST:PORT of the HTTP server: the logs, the substituter, the JSON API and the dashboard.
         Default "127.0.0.1:8565". The firewall is not opened for it.
       '';
+      httpHosts = fileOption (types.listOf types.str) ''
+        Host names the HTTP server answers for besides localhost, IP literals and the `http` host (a request
+        naming another host is answered 421). Default none.
+      '';
       listen = fileOption (types.listOf multiaddr) ''
         libp2p listen multiaddrs. Default [ "/ip4/0.0.0.0/tcp/8566" "/ip6/::/tcp/8566" ].
       '';

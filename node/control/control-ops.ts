@@ -7,10 +7,16 @@ import { MalformedError } from '../../protocol/errors.ts';
 import type { Evidence } from '../../protocol/evidence.ts';
 import { parseLogKey } from '../../protocol/keys.ts';
 import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
+import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
+import type { TrustixLibp2p } from '../network/libp2p-node.ts';
 import { challengeAll, challengePaths, checkPathList } from '../stats/challenge.ts';
 import { challengeDiff } from '../stats/challenge-diff.ts';
-import type { TrustixNode } from '../trustix-node.ts';
-import type { PathDecision } from '../vote/decisions.ts';
+import type { ReproStats } from '../stats/repro-stats.ts';
+import type { FollowedLogs } from '../store/followed-logs.ts';
+import type { LogStore } from '../store/log-store.ts';
+import type { Follower } from '../sync/follower.ts';
+import type { UpstreamCaches } from '../upstream/upstream-caches.ts';
+import type { Decisions, PathDecision } from '../vote/decisions.ts';
 import type { ControlOp } from './submit-server.ts';
 
 function text(request: Record<string, unknown>, field: string, optional = false): string | undefined {
@@ -29,8 +35,24 @@ function evidenceJson(e: Evidence) {
   };
 }
 
+/**
+ * What the control operations reach of the node: its parts, as the running node exposes them. A getter of a
+ * part the node does not run (a bootstrap node has no own log) throws.
+ */
+export interface ControlledNode {
+  readonly ownLog: LogStore;
+  readonly libp2p: TrustixLibp2p | undefined;
+  readonly followed: FollowedLogs;
+  readonly follower: Follower | undefined;
+  readonly monitor: CheckpointMonitor;
+  readonly decisions: Decisions;
+  readonly storeDir: string;
+  readonly stats: ReproStats;
+  readonly upstreams: UpstreamCaches;
+}
+
 /** The control operations of `node`. */
-export function controlOps(node: TrustixNode): Record<string, ControlOp> {
+export function controlOps(node: ControlledNode): Record<string, ControlOp> {
   return {
     async status() {
       const own = tryGet(() => node.ownLog);

@@ -1,12 +1,19 @@
 /**
- * The node's HTTP server (node:http, 127.0.0.1 by default): limits, request-target checks, routing to
- * registered route modules, and the one place where errors become HTTP statuses.
+ * The node's HTTP server (node:http, 127.0.0.1 by default): limits, request checks, the route table, and
+ * the one place where errors become HTTP statuses.
  *
- * A route module (HttpRoutes) answers the requests whose path it owns and returns undefined for the
- * others; modules are asked in registration order and an unanswered request is a 404. Routes get the raw
- * path, already checked here: origin-form, printable ASCII, no empty or dot segments, no percent-encoded
- * dot, slash, backslash or NUL (canonical URLs never encode those), so `..` tricks never reach a route.
+ * Route modules (HttpRoutes) register entries of one table: a name, the paths the route owns (exact, a
+ * prefix, or a test), whether it reads a query string, and a handler. The server owns the rules every
+ * route shares: all routes are read-only, so GET and HEAD (same headers, no body) are answered and any
+ * other method on a route's path is a 405 with `Allow: GET, HEAD`; a query string on a route that reads
+ * none is a 400; a path no route owns, or a handler's `undefined`, is a 404. Handlers get the raw path,
+ * already checked here: origin-form, printable ASCII, no empty or dot segments, no percent-encoded dot,
+ * slash, backslash or NUL (canonical URLs never encode those), so `..` tricks never reach a route.
  * No route reads a request body: a request that carries one is refused (413).
+ *
+ * The Host header is checked against the names this server is for (docs/SECURITY.md, "The local HTTP
+ * server"): a web page cannot read the node's API through DNS rebinding, because its requests carry
+ * the attacker's host name, answered 421.
  */
 import {
   createServer,
@@ -15,7 +22,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { logger } from '@libp2p/logger';
@@ -50,10 +57,36 @@ export interface HttpResponse {
   readonly length?: number;
 }
 
-/** A unit of routes registered on the server. */
-export interface HttpRoutes {
-  /** Answers `request`, or returns undefined when its path is not one of this module's. May throw (see statusOf). */
+/** The paths a route owns: one exact path, every path under a prefix, or those a test accepts. */
+export type RoutePaths =
+  | { readonly exact: string }
+  | { readonly prefix: string }
+  | { readonly test: (path: string) => boolean };
+
+/** One entry of the server's route table (see the module comment for the rules the server applies). */
+export interface Route {
+  /** Names the route to the observer and in logs, e.g. 'narinfo'. */
+  readonly name: string;
+  readonly paths: RoutePaths;
+  /** Whether the handler reads a query string; a request with one to a route without is a 400. Default false. */
+  readonly query?: boolean;
+  /** Answers a GET or HEAD, or returns undefined for "not found" (404). May throw (see statusOf). */
   handle(request: HttpRequest): Promise<HttpResponse | undefined> | HttpResponse | undefined;
+}
+
+/** A module's routes, registered on the server as one unit. */
+export interface HttpRoutes {
+  readonly routes: readonly Route[];
+}
+
+/** Every route is read-only. */
+const ALLOWED_METHODS = ['GET', 'HEAD'] as const;
+
+function owns(route: Route, path: string): boolean {
+  const { paths } = route;
+  if ('exact' in paths) return path === paths.exact;
+  if ('prefix' in paths) return path.startsWith(paths.prefix);
+  return paths.test(path);
 }
 
 /** The path exists, but not for this method: answered 405 with `Allow`. */
@@ -66,7 +99,7 @@ export class MethodNotAllowedError extends TrustixError {
   }
 }
 
-/** A request refused by the server's own limits, with the status to answer (413, 414). */
+/** A request refused by the server's own limits or checks, with the status to answer (413, 414, 421, 505). */
 export class RequestRefusedError extends TrustixError {
   readonly status: number;
 
@@ -79,6 +112,11 @@ export class RequestRefusedError extends TrustixError {
 export interface HttpServerInit {
   /** Address to listen on. Default '127.0.0.1' (the substituter and logs are local services). */
   readonly host?: string;
+  /**
+   * Host names (without port) accepted in the Host header besides `localhost`, IP literals and `host`.
+   * A request naming another host is answered 421. Default none.
+   */
+  readonly allowedHosts?: readonly string[];
   /** Port; 0 picks a free one (see address()). Default 0. */
   readonly port?: number;
   /** Concurrent connections; more are dropped on accept. Default 256. */
@@ -105,10 +143,11 @@ export interface HttpServerInit {
 /** Told of every answered request (node/routes/metrics.ts counts and times the substituter's with it). */
 export interface HttpObserver {
   /**
-   * `target` is the raw request target, `status` the status sent, `seconds` the time from the request's
-   * arrival to the response handed to node:http (for a streamed body: its headers). Must be cheap.
+   * `route` names the route that answered (undefined when none owns the path), `status` is the status
+   * sent, `seconds` the time from the request's arrival to the response handed to node:http (for a
+   * streamed body: its headers). Must be cheap.
    */
-  response(method: string, target: string, status: number, seconds: number): void;
+  response(route: string | undefined, status: number, seconds: number): void;
 }
 
 /** The server owns no shared state; route modules bring their own components. */
@@ -118,6 +157,16 @@ export interface HttpServerComponents {
 }
 
 const ERROR_HEADERS = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+const NOT_FOUND: HttpResponse = { status: 404, headers: ERROR_HEADERS, body: 'not found\n' };
+// A Host header: a reg-name or IPv4 address, or a bracketed IPv6 address, then an optional port.
+const HOST_HEADER = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9._~-]+))(?::[0-9]{1,5})?$/i;
+
+/** The host name (lower case, IPv6 without brackets) of a Host header, or undefined when malformed. */
+function hostName(header: string): string | undefined {
+  const m = HOST_HEADER.exec(header);
+  if (m === null) return undefined;
+  return (m[1] ?? m[2]!).toLowerCase();
+}
 // An empty (//) or dot segment, a backslash, or a percent-encoded dot, slash, backslash or NUL.
 const BAD_PATH = /\/\/|\/\.\.?(?:\/|$)|\\|%(?:2e|2f|5c|00)/i;
 // Printable ASCII only (node:http already refuses controls and spaces; this also refuses 0x7f and above).
@@ -135,7 +184,8 @@ function statusOf(err: unknown): number {
 
 export class HttpServer {
   private readonly init: Required<HttpServerInit>;
-  private readonly routes: HttpRoutes[] = [];
+  private readonly routes: Route[] = [];
+  private readonly hosts: ReadonlySet<string>;
   private readonly observer: HttpObserver | undefined;
   private server: Server | undefined;
 
@@ -152,15 +202,19 @@ export class HttpServer {
       requestTimeoutMs: 30_000,
       keepAliveTimeoutMs: 5_000,
       socketIdleTimeoutMs: 60_000,
+      allowedHosts: [],
       ...init,
     };
+    this.hosts = new Set(
+      ['localhost', this.init.host, ...this.init.allowedHosts].map((h) => h.toLowerCase()),
+    );
     if (this.init.headersTimeoutMs > this.init.requestTimeoutMs)
       throw new RangeError('headersTimeoutMs must not exceed requestTimeoutMs');
   }
 
-  /** Adds a route module; modules are asked in registration order. */
-  register(routes: HttpRoutes): void {
-    this.routes.push(routes);
+  /** Adds a module's routes to the table; the first route that owns a path answers it. */
+  register(module: HttpRoutes): void {
+    this.routes.push(...module.routes);
   }
 
   async start(): Promise<void> {
@@ -208,14 +262,15 @@ export class HttpServer {
   /** The address listened on (the real port when init.port was 0). Throws unless started. */
   address(): { host: string; port: number } {
     const info = this.server?.address() as AddressInfo | null | undefined;
-    if (info === null || info === undefined) throw new Error('the HTTP server is not started');
+    if (info === null || info === undefined) throw new NodeUnavailableError('the HTTP server is not started');
     return { host: info.address, port: info.port };
   }
 
   private serve(req: IncomingMessage, res: ServerResponse): void {
     const { observer } = this;
     const started = log.enabled || observer !== undefined ? performance.now() : 0;
-    this.dispatch(req)
+    const answer: { route?: Route } = {};
+    this.dispatch(req, answer)
       .catch((err: unknown) => this.failure(req, err))
       .then((response) => {
         this.respond(req, res, response);
@@ -223,7 +278,7 @@ export class HttpServer {
         const ms = performance.now() - started;
         if (log.enabled) log('%s %s %d %sms', req.method, req.url, res.statusCode, ms.toFixed(2));
         try {
-          observer?.response(req.method ?? '', req.url ?? '', res.statusCode, ms / 1000);
+          observer?.response(answer.route?.name, res.statusCode, ms / 1000);
         } catch (err) {
           // The response is on its way: an observer's bug must not cut it.
           log.error('observer failed: %O', err);
@@ -251,18 +306,26 @@ export class HttpServer {
     }
   }
 
-  private async dispatch(req: IncomingMessage): Promise<HttpResponse> {
+  /** Answers from the table; `answer.route` is set to the route that owns the path. */
+  private async dispatch(req: IncomingMessage, answer: { route?: Route }): Promise<HttpResponse> {
     const request = this.parseRequest(req);
-    for (const routes of this.routes) {
-      const response = await routes.handle(request);
-      if (response !== undefined) return response;
-    }
-    return { status: 404, headers: ERROR_HEADERS, body: 'not found\n' };
+    const route = this.routes.find((r) => owns(r, request.path));
+    if (route === undefined) return NOT_FOUND;
+    answer.route = route;
+    if (request.method !== 'GET' && request.method !== 'HEAD')
+      throw new MethodNotAllowedError(request.method, ALLOWED_METHODS);
+    if (request.query !== undefined && route.query !== true)
+      throw new MalformedError('request target', `query strings are not accepted by ${request.path}`);
+    return (await route.handle(request)) ?? NOT_FOUND;
   }
 
-  /** Checks the request target and framing; throws what statusOf maps to 400, 413 or 414. */
+  /** Checks the request target, framing and host; throws what statusOf maps to 400, 413, 414, 421 or 505. */
   private parseRequest(req: IncomingMessage): HttpRequest {
     const target = req.url ?? '';
+    // An HTTP/0.9-style request line ("GET /") carries no headers, so no Host to check: refused.
+    if (req.httpVersionMajor !== 1)
+      throw new RequestRefusedError(505, 'only HTTP/1.0 and HTTP/1.1 are served');
+    this.checkHost(req.headers.host);
     if (target.length > this.init.maxUrlBytes)
       throw new RequestRefusedError(414, `request target longer than ${this.init.maxUrlBytes} bytes`);
     const headers = req.headers;
@@ -279,6 +342,22 @@ export class HttpServer {
       );
     if (target.includes('#')) throw new MalformedError('request target', 'fragment in request target');
     return { method: req.method ?? '', path, query: q < 0 ? undefined : target.slice(q + 1), headers };
+  }
+
+  /**
+   * Accepts a Host naming this server: `localhost`, an IP literal (a page whose origin is an address is
+   * that address's own page, so no rebinding target), the listen host, or a configured name. HTTP/1.0
+   * requests may omit Host (node:http refuses HTTP/1.1 ones without it).
+   */
+  private checkHost(header: string | undefined): void {
+    if (header === undefined) return;
+    const name = hostName(header);
+    if (name !== undefined && (isIP(name) !== 0 || this.hosts.has(name))) return;
+    throw new RequestRefusedError(
+      421,
+      `this server does not answer for host ${JSON.stringify(header.slice(0, 255))}; ` +
+        'a name the node is reached by must be listed in the configuration ("httpHosts")',
+    );
   }
 
   private failure(req: IncomingMessage, err: unknown): HttpResponse {

@@ -2,7 +2,7 @@
  * The tile exchange server: every log the node holds, served over `/trustix/tiles/1.0.0` (DESIGN.md
  * section 4, docs/PROTOCOL.md "Tile exchange"). One request per stream, one length-prefixed message each
  * way: the request is the UTF-8 path `<logID>/checkpoint` or `<logID>/tile/...` (the grammar of the HTTP
- * routes, node/routes/logs.ts parseLogResource); the response is a status byte (TILE_STATUS) and the body.
+ * routes, protocol/log-resource.ts); the response is a status byte (TILE_STATUS) and the body.
  *
  * Bounded on every path: the request must arrive within `requestTimeoutMs` and fit `maxRequestBytes`;
  * the answer must be written and the stream closed by both ends within `responseTimeoutMs`; libp2p caps
@@ -15,8 +15,8 @@ import { logger } from '@libp2p/logger';
 import { lpStream, RateLimiter } from '@libp2p/utils';
 import { MAX_TILE_REQUEST_BYTES, TILE_STATUS, TILES_PROTOCOL } from '../../protocol/constants.ts';
 import { MalformedError, OutOfRangeError } from '../../protocol/errors.ts';
+import { parseLogResource } from '../../protocol/log-resource.ts';
 import { boundedText } from '../../protocol/utf8.ts';
-import { parseLogResource } from '../routes/logs.ts';
 import type { LogDirectory } from '../store/log-reader.ts';
 
 const log = logger('trustix:tile-exchange');

@@ -14,15 +14,22 @@ import type { TileData } from '../../protocol/tiles.ts';
 import type { BatchOp, Database } from '../store/database.ts';
 import type { LogStore } from '../store/log-store.ts';
 import { type BatchPaths, newEntries, type PathsInFlight, pathIndexOps } from '../store/path-index.ts';
-import type { ResolveOutcome, SequencerComponents } from './sequencer.ts';
 import type { QueuedRecord, Submission, SubmissionQueue } from './submission-queue.ts';
+
+/** What became of one submission: its entries, or why not (`retry`: Nix busy or missing, try again later). */
+export type ResolveOutcome =
+  | { readonly ok: true; readonly entries: readonly string[] }
+  | { readonly ok: false; readonly error: Error; readonly retry: boolean };
+
+/** Turns submissions into their entries (fingerprints), one outcome per submission, in order. */
+export type Resolve = (submissions: readonly Submission[]) => Promise<ResolveOutcome[]>;
 
 /** What a batch is prepared from. */
 export interface BatchComponents {
   readonly db: Database;
   readonly store: LogStore;
   readonly queue: SubmissionQueue;
-  readonly resolve: SequencerComponents['resolve'];
+  readonly resolve: Resolve;
   /** Store directory of entries. */
   readonly storeDir: string;
 }

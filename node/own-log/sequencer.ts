@@ -20,7 +20,7 @@ import type { NoteSigner } from '../../protocol/vkey.ts';
 import { type Database, writeBatch } from '../store/database.ts';
 import type { LogStore } from '../store/log-store.ts';
 import type { PathsInFlight } from '../store/path-index.ts';
-import { type BatchTip, type PreparedBatch, prepareBatch } from './sequencer-batch.ts';
+import { type BatchTip, type PreparedBatch, prepareBatch, type Resolve } from './sequencer-batch.ts';
 import type { QueuedRecord, Submission, SubmissionQueue } from './submission-queue.ts';
 
 const log = logger('trustix:sequencer');
@@ -47,12 +47,8 @@ export interface SequencerComponents {
    * order. A refused submission is dropped from the queue and reported; one whose error is `retry`
    * (Nix busy or missing) stays queued and is tried again after a back-off.
    */
-  resolve(submissions: readonly Submission[]): Promise<ResolveOutcome[]>;
+  resolve: Resolve;
 }
-
-export type ResolveOutcome =
-  | { readonly ok: true; readonly entries: readonly string[] }
-  | { readonly ok: false; readonly error: Error; readonly retry: boolean };
 
 /** A submission that could not become entries, with the reason. */
 export interface Rejection {

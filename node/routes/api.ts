@@ -15,17 +15,11 @@
  */
 import { MalformedError } from '../../protocol/errors.ts';
 import { parseHashPart } from '../../protocol/store-path.ts';
-import {
-  type HttpRequest,
-  type HttpResponse,
-  type HttpRoutes,
-  MethodNotAllowedError,
-} from '../http/server.ts';
+import type { HttpRoutes, Route } from '../http/server.ts';
 import type { ReproViews } from '../stats/repro-views.ts';
 import type { PathDecision } from '../vote/decisions.ts';
 
 const PREFIX = '/api/v1/';
-const ALLOW = ['GET', 'HEAD'] as const;
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
 /** The documents the control socket answers, by operation (node/control/control-ops.ts). */
@@ -44,14 +38,17 @@ export class ApiRoutes implements HttpRoutes {
     this.components = components;
   }
 
-  async handle(request: HttpRequest): Promise<HttpResponse | undefined> {
-    if (!request.path.startsWith(PREFIX)) return undefined;
-    if (request.method !== 'GET' && request.method !== 'HEAD')
-      throw new MethodNotAllowedError(request.method, ALLOW);
-    const name = request.path.slice(PREFIX.length);
-    const body = await this.answer(name, request.query);
-    return body === undefined ? undefined : { headers: JSON_HEADERS, body: `${JSON.stringify(body)}\n` };
-  }
+  readonly routes: readonly Route[] = [
+    {
+      name: 'api',
+      paths: { prefix: PREFIX },
+      query: true,
+      handle: async (request) => {
+        const body = await this.answer(request.path.slice(PREFIX.length), request.query);
+        return body === undefined ? undefined : { headers: JSON_HEADERS, body: `${JSON.stringify(body)}\n` };
+      },
+    },
+  ];
 
   private async answer(name: string, query: string | undefined): Promise<unknown> {
     const { views, control } = this.components;

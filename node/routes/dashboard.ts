@@ -8,12 +8,7 @@
  * 304 must not claim an empty one; the assets are a few tens of kilobytes.)
  */
 import { readFile } from 'node:fs/promises';
-import {
-  type HttpRequest,
-  type HttpResponse,
-  type HttpRoutes,
-  MethodNotAllowedError,
-} from '../http/server.ts';
+import type { HttpResponse, HttpRoutes, Route } from '../http/server.ts';
 
 /** Where the assets live (next to this module). */
 export const DASHBOARD_DIR = new URL('./dashboard/', import.meta.url);
@@ -38,18 +33,20 @@ const ASSETS: readonly { path: string; file: string; type: string }[] = [
   { path: '/dashboard/favicon.svg', file: 'favicon.svg', type: 'image/svg+xml' },
 ];
 
-const ALLOW = ['GET', 'HEAD'] as const;
-
-interface Asset {
-  readonly body: Uint8Array;
-  readonly headers: Readonly<Record<string, string>>;
-}
+type Asset = HttpResponse & { readonly body: Uint8Array };
 
 export class DashboardRoutes implements HttpRoutes {
-  private readonly assets: ReadonlyMap<string, Asset>;
+  /** One exact route per asset. */
+  readonly routes: readonly Route[];
 
   private constructor(assets: ReadonlyMap<string, Asset>) {
-    this.assets = assets;
+    this.routes = [...assets].map(([path, asset]) => ({
+      name: 'dashboard',
+      paths: { exact: path },
+      // The page may be linked with a query (ignored: the asset is the same).
+      query: true,
+      handle: () => asset,
+    }));
   }
 
   /** Reads the allow-listed assets from `dir` (default DASHBOARD_DIR) into memory. */
@@ -69,13 +66,5 @@ export class DashboardRoutes implements HttpRoutes {
       });
     }
     return new DashboardRoutes(assets);
-  }
-
-  handle(request: HttpRequest): HttpResponse | undefined {
-    const asset = this.assets.get(request.path);
-    if (asset === undefined) return undefined;
-    if (request.method !== 'GET' && request.method !== 'HEAD')
-      throw new MethodNotAllowedError(request.method, ALLOW);
-    return { headers: asset.headers, body: asset.body };
   }
 }

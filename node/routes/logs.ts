@@ -6,26 +6,17 @@
  *   GET|HEAD /logs/<logID>/tile/<L>/<N>[.p/<W>]  hash tile
  *   GET|HEAD /logs/<logID>/tile/entries/<N>[.p/<W>]  entry bundle
  *
- * <logID> is 64 lowercase hex; tile paths are parsed strictly (protocol/tile-path.ts). The whole
- * /logs/ namespace is read-only (405 for other methods) and takes no query string (400): a tile URL has
- * exactly one spelling, which keeps caches and verifiers simple.
+ * The resource name after `/logs/` is parsed strictly (protocol/log-resource.ts). The whole /logs/
+ * namespace takes no query string (400): a tile URL has exactly one spelling, which keeps caches and
+ * verifiers simple.
  */
 
 import { TILE_WIDTH } from '../../protocol/constants.ts';
-import { MalformedError } from '../../protocol/errors.ts';
-import { parseTilePath, type TileId } from '../../protocol/tile-path.ts';
-import {
-  type HttpRequest,
-  type HttpResponse,
-  type HttpRoutes,
-  MethodNotAllowedError,
-} from '../http/server.ts';
+import { parseLogResource } from '../../protocol/log-resource.ts';
+import type { HttpRequest, HttpResponse, HttpRoutes, Route } from '../http/server.ts';
 import type { LogDirectory } from '../store/log-reader.ts';
 
 const PREFIX = '/logs/';
-const LOG_ID = /^[0-9a-f]{64}$/;
-const ALLOW = ['GET', 'HEAD'] as const;
-const LOG_ID_LENGTH = 64;
 
 export interface LogRoutesInit {
   /**
@@ -38,27 +29,6 @@ export interface LogRoutesInit {
 
 export interface LogRoutesComponents {
   readonly logs: LogDirectory;
-}
-
-/** A log resource: the checkpoint (no tile) or a tile of the log `logId`. */
-export interface LogResource {
-  readonly logId: string;
-  readonly tile?: TileId;
-}
-
-/**
- * Parses `<logID>/checkpoint` or `<logID>/tile/...`, the grammar HTTP (after `/logs/`) and the tile
- * exchange protocol share. Throws MalformedError for a bad log ID or tile path; undefined for another
- * resource name.
- */
-export function parseLogResource(path: string): LogResource | undefined {
-  const logId = path.slice(0, LOG_ID_LENGTH);
-  const rest = path.slice(LOG_ID_LENGTH);
-  if (!LOG_ID.test(logId) || !(rest === '' || rest.startsWith('/')))
-    throw new MalformedError('log ID', 'expected 64 lowercase hex digits');
-  if (rest === '/checkpoint') return { logId };
-  if (rest.startsWith('/tile/')) return { logId, tile: parseTilePath(rest.slice(1)) };
-  return undefined;
 }
 
 const CHECKPOINT_HEADERS = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' };
@@ -82,15 +52,12 @@ export class LogRoutes implements HttpRoutes {
     };
   }
 
-  async handle(request: HttpRequest): Promise<HttpResponse | undefined> {
-    const { path } = request;
-    if (!path.startsWith(PREFIX)) return undefined;
-    if (request.method !== 'GET' && request.method !== 'HEAD')
-      throw new MethodNotAllowedError(request.method, ALLOW);
-    if (request.query !== undefined)
-      throw new MalformedError('log path', 'query strings are not accepted under /logs/');
+  readonly routes: readonly Route[] = [
+    { name: 'logs', paths: { prefix: PREFIX }, handle: (request) => this.resource(request) },
+  ];
 
-    const resource = parseLogResource(path.slice(PREFIX.length));
+  private async resource(request: HttpRequest): Promise<HttpResponse | undefined> {
+    const resource = parseLogResource(request.path.slice(PREFIX.length));
     if (resource === undefined) return undefined;
     const reader = this.components.logs.get(resource.logId);
     if (resource.tile === undefined) {

@@ -13,13 +13,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { CHECKPOINT_TOPIC, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
-import {
-  type HttpObserver,
-  type HttpRequest,
-  type HttpResponse,
-  type HttpRoutes,
-  MethodNotAllowedError,
-} from '../http/server.ts';
+import type { HttpObserver, HttpRoutes, Route } from '../http/server.ts';
 import type { MemoryRelease } from '../memory-releaser.ts';
 import type { GossipMesh } from '../network/libp2p-node.ts';
 import type { OwnLog } from '../own-log/own-log.ts';
@@ -29,6 +23,7 @@ import type { FollowedLogs } from '../store/followed-logs.ts';
 import { monitorEvidenceRange } from '../store/layout.ts';
 import type { FollowedLogStatus, FollowState } from '../sync/follow-status.ts';
 import type { PathDecision } from '../vote/decisions.ts';
+import { SUBSTITUTER_ROUTES, type SubstituterRoute } from './substituter.ts';
 
 export const METRICS_PATH = '/metrics';
 
@@ -51,8 +46,6 @@ export interface NodeMetricsComponents {
   stats(): Pick<ReproStats, 'views'> | undefined;
   mesh(): Pick<GossipMesh, 'getMeshPeers'> | undefined;
 }
-
-type SubstituterRoute = 'narinfo' | 'nar' | 'cache-info';
 
 /** The node's registry with the `trustix_*` metrics on it, and the hooks that feed the counters. */
 export class NodeMetrics implements HttpObserver {
@@ -194,9 +187,8 @@ export class NodeMetrics implements HttpObserver {
   };
 
   /** HttpObserver: counts and times the substituter's requests; others are not measured. */
-  response(_method: string, target: string, status: number, seconds: number): void {
-    const route = substituterRoute(target);
-    if (route === undefined) return;
+  response(route: string | undefined, status: number, seconds: number): void {
+    if (!isSubstituterRoute(route)) return;
     this.requests.inc({ route, status: String(status) });
     this.durations.observe({ route }, seconds);
   }
@@ -220,23 +212,20 @@ export class MetricsRoutes implements HttpRoutes {
     this.metrics = metrics;
   }
 
-  async handle(request: HttpRequest): Promise<HttpResponse | undefined> {
-    if (request.path !== METRICS_PATH) return undefined;
-    if (request.method !== 'GET' && request.method !== 'HEAD')
-      throw new MethodNotAllowedError(request.method, ['GET', 'HEAD']);
-    const body = await this.metrics.text();
-    return { headers: { 'content-type': this.metrics.contentType, 'cache-control': 'no-store' }, body };
-  }
+  readonly routes: readonly Route[] = [
+    {
+      name: 'metrics',
+      paths: { exact: METRICS_PATH },
+      handle: async () => ({
+        headers: { 'content-type': this.metrics.contentType, 'cache-control': 'no-store' },
+        body: await this.metrics.text(),
+      }),
+    },
+  ];
 }
 
-/** The substituter route a request target names, by the rules of Substituter.handle. */
-export function substituterRoute(target: string): SubstituterRoute | undefined {
-  const q = target.indexOf('?');
-  const path = q < 0 ? target : target.slice(0, q);
-  if (path === '/nix-cache-info') return 'cache-info';
-  if (path.endsWith('.narinfo') && path.lastIndexOf('/') === 0) return 'narinfo';
-  if (path.startsWith('/nar/')) return 'nar';
-  return undefined;
+function isSubstituterRoute(route: string | undefined): route is SubstituterRoute {
+  return route !== undefined && (SUBSTITUTER_ROUTES as readonly string[]).includes(route);
 }
 
 type Labels<L extends string> = Partial<Record<L, string>>;

@@ -22,12 +22,7 @@ import { formatNarinfo, type Narinfo } from '../../protocol/narinfo.ts';
 import { signFingerprint } from '../../protocol/narinfo-signature.ts';
 import { encodeNix32 } from '../../protocol/nix32.ts';
 import { parseHashPart, parseNarinfoFileName, STORE_PATH_HASH_CHARS } from '../../protocol/store-path.ts';
-import {
-  type HttpRequest,
-  type HttpResponse,
-  type HttpRoutes,
-  MethodNotAllowedError,
-} from '../http/server.ts';
+import type { HttpResponse, HttpRoutes, Route } from '../http/server.ts';
 import type { UpstreamCaches } from '../upstream/upstream-caches.ts';
 import type { Decisions } from '../vote/decisions.ts';
 
@@ -64,7 +59,11 @@ interface Served {
   };
 }
 
-const ALLOW = ['GET', 'HEAD'] as const;
+/** The substituter's routes, by name (the metrics count and time them). */
+export const SUBSTITUTER_ROUTES = ['cache-info', 'narinfo', 'nar'] as const;
+export type SubstituterRoute = (typeof SUBSTITUTER_ROUTES)[number];
+
+const CACHE_INFO_HEADERS = { 'content-type': 'text/x-nix-cache-info' };
 const NARINFO_SUFFIX = '.narinfo';
 const NAR_PREFIX = '/nar/';
 const NOT_FOUND: HttpResponse = {
@@ -105,26 +104,19 @@ export class Substituter implements HttpRoutes {
     });
   }
 
-  async handle(request: HttpRequest): Promise<HttpResponse | undefined> {
-    const { path } = request;
-    const kind =
-      path === '/nix-cache-info'
-        ? 'info'
-        : path.endsWith(NARINFO_SUFFIX) && path.lastIndexOf('/') === 0
-          ? 'narinfo'
-          : path.startsWith(NAR_PREFIX)
-            ? 'nar'
-            : undefined;
-    if (kind === undefined) return undefined;
-    if (request.method !== 'GET' && request.method !== 'HEAD')
-      throw new MethodNotAllowedError(request.method, ALLOW);
-    if (request.query !== undefined)
-      throw new MalformedError('substituter path', 'query strings are not accepted');
-    if (kind === 'info')
-      return { headers: { 'content-type': 'text/x-nix-cache-info' }, body: this.cacheInfo };
-    if (kind === 'narinfo') return this.narinfo(parseNarinfoFileName(path.slice(1)));
-    return this.nar(path);
-  }
+  readonly routes: readonly Route[] = [
+    {
+      name: 'cache-info',
+      paths: { exact: '/nix-cache-info' },
+      handle: () => ({ headers: CACHE_INFO_HEADERS, body: this.cacheInfo }),
+    },
+    {
+      name: 'narinfo',
+      paths: { test: (path) => path.endsWith(NARINFO_SUFFIX) && path.lastIndexOf('/') === 0 },
+      handle: (request) => this.narinfo(parseNarinfoFileName(request.path.slice(1))),
+    },
+    { name: 'nar', paths: { prefix: NAR_PREFIX }, handle: (request) => this.nar(request.path) },
+  ] satisfies readonly (Route & { name: SubstituterRoute })[];
 
   /** Drops every served narinfo (e.g. after the upstreams changed). */
   clear(): void {

@@ -28,25 +28,16 @@ import {
 import { parseStorePath } from '../../protocol/store-path.ts';
 import { submit } from '../control/submit-client.js';
 import { type BinaryCacheOptions, openBinaryCache, parseHashPartList } from './binary-cache.ts';
-import { type ImportState, loadState, STATE_VERSION, saveState } from './import-progress.ts';
+import {
+  type ImportState,
+  loadState,
+  type Refusal,
+  type RefusalReason,
+  STATE_VERSION,
+  saveState,
+} from './import-progress.ts';
 
 const log = logger('trustix:cache-import');
-
-export type RefusalReason =
-  | 'not-found'
-  | 'malformed'
-  | 'wrong-path'
-  | 'unsigned'
-  | 'untrusted-key'
-  | 'bad-signature';
-
-export interface Refusal {
-  readonly hashPart: string;
-  /** The path the narinfo claims, when it parsed that far. */
-  readonly storePath?: string;
-  readonly reason: RefusalReason;
-  readonly message: string;
-}
 
 /** Receives verified entries (fingerprints); resolves once they are durably accepted. */
 export type EntrySink = (entries: string[]) => Promise<void>;

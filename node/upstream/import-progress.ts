@@ -7,11 +7,27 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logger } from '@libp2p/logger';
-import type { Refusal, RefusalReason } from './cache-import.ts';
 
 const log = logger('trustix:cache-import');
 
 export const STATE_VERSION = 1;
+
+/** Why a cache entry was not imported. */
+export type RefusalReason =
+  | 'not-found'
+  | 'malformed'
+  | 'wrong-path'
+  | 'unsigned'
+  | 'untrusted-key'
+  | 'bad-signature';
+
+export interface Refusal {
+  readonly hashPart: string;
+  /** The path the narinfo claims, when it parsed that far. */
+  readonly storePath?: string;
+  readonly reason: RefusalReason;
+  readonly message: string;
+}
 
 export interface ImportState {
   readonly version: number;
