@@ -6,11 +6,11 @@
  * RSS when the syncs ended and the highest seen on the way. Run compiled (scripts/build.mjs), as
  * cli/bin/trustix.js runs a node: it imports nothing the build does not compile.
  */
-import '../node/promise-with-resolvers.ts';
+import '../node/runtime/promise-with-resolvers.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MemoryRelease } from '../node/memory-releaser.ts';
+import type { MemoryRelease } from '../node/runtime/memory-releaser.ts';
 import { initDataDir } from '../node/store/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 

@@ -4,7 +4,7 @@
  * nodes, and the memory of a node following 3 logs.
  * Sizes: TRUSTIX_BENCH_SYNC_ENTRIES (default 1,000,000), TRUSTIX_BENCH_FOLLOW_ENTRIES (default 100,000).
  */
-import '../node/promise-with-resolvers.ts';
+import '../node/runtime/promise-with-resolvers.ts';
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';

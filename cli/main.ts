@@ -1,12 +1,12 @@
 // First: libp2p 3 calls Promise.withResolvers, which Node 20 lacks.
-import '../node/promise-with-resolvers.ts';
+import '../node/runtime/promise-with-resolvers.ts';
 /**
  * The `trustix` command line: a thin yargs layer over node/ and protocol/.
  * Parses, calls, prints (human text, or one JSON document with --json). Only this layer writes to stdout.
  */
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { VERSION } from '../node/version.ts';
+import { VERSION } from '../node/runtime/version.ts';
 import { bootstrapCommand } from './commands/bootstrap.ts';
 import { challengeCommand } from './commands/challenge.ts';
 import { configCommand } from './commands/config.ts';

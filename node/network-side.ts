@@ -17,13 +17,13 @@ import { loadOrCreatePeerIdentity } from './network/peer-identity.ts';
 import { PeerSources } from './network/peer-sources.ts';
 import { TileExchange, type TileExchangeInit } from './network/tile-exchange.ts';
 import type { OwnLog } from './own-log/own-log.ts';
+import { VERSION } from './runtime/version.ts';
 import { StartedParts } from './started-parts.ts';
 import type { Database } from './store/database.ts';
 import type { FollowedLogs } from './store/followed-logs.ts';
 import type { LogDirectory } from './store/log-reader.ts';
 import { Follower, type FollowerComponents, type FollowerInit } from './sync/follower.ts';
 import type { SourceFailedEvent } from './sync/tile-source.ts';
-import { VERSION } from './version.ts';
 
 const log = logger('trustix:node');
 

@@ -10,12 +10,11 @@
  * (vote, substituter, statistics) in node/user-side.ts; this module wires them to the store, the own
  * log, the checkpoint monitor, HTTP, the control socket and the memory releaser.
  */
-import './promise-with-resolvers.ts';
+import './runtime/promise-with-resolvers.ts';
 import { logger } from '@libp2p/logger';
 import { controlOps } from './control/control-ops.ts';
 import { SubmitServer } from './control/submit-server.ts';
 import { HttpServer, type HttpServerInit } from './http/server.ts';
-import { type MemoryRelease, MemoryReleaser, type MemoryReleaserInit } from './memory-releaser.ts';
 import { CheckpointMonitor, type CheckpointMonitorInit } from './monitor/checkpoint-monitor.ts';
 import type { TrustixLibp2p } from './network/libp2p-node.ts';
 import { type NetworkSideInit, startNetworkSide } from './network-side.ts';
@@ -24,6 +23,7 @@ import { startOwnLog } from './own-log/own-log.ts';
 import type { Sequencer, SequencerInit } from './own-log/sequencer.ts';
 import { LogRoutes } from './routes/logs.ts';
 import { MetricsRoutes, NodeMetrics } from './routes/metrics.ts';
+import { type MemoryRelease, MemoryReleaser, type MemoryReleaserInit } from './runtime/memory-releaser.ts';
 import { StartedParts } from './started-parts.ts';
 import type { ReproStats } from './stats/repro-stats.ts';
 import { dataDir, loadKeys, type NodeKeys } from './store/data-dir.ts';

@@ -4,7 +4,7 @@
  * found, synced and indexed their logs over libp2p on 127.0.0.1: exact verdicts, counts, exit codes,
  * and the `--json` document (docs/CLI.md).
  */
-import '../node/promise-with-resolvers.ts';
+import '../node/runtime/promise-with-resolvers.ts';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -85,7 +85,7 @@ async function trustix(args: string[]): Promise<{ code: number; stdout: string; 
 }
 
 test.serial('challenge: verdicts, counts, exit codes and JSON over four synced builders', async (t) => {
-  t.timeout(120_000);
+  t.timeout(240_000);
   const boot = await startNode(t, 'boot', { role: 'bootstrap' });
   const bootstrap = [dialAddress(boot.node.libp2p!)];
   const builders = new Map<string, TrustixNode>();

@@ -4,7 +4,7 @@
  * synced, an honest path served and saturn's lie refused by the vote, the challenge with exactly one
  * mismatch, the dashboard; then every node stops and the temporary directory is gone.
  */
-import '../node/promise-with-resolvers.ts';
+import '../node/runtime/promise-with-resolvers.ts';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -83,7 +83,7 @@ function checkKeyLines(t: ExecutionContext, lines: readonly string[], n: number)
 test.serial(
   'runDemo, headless: the key lines in order, the dashboard up, then everything stopped and removed',
   async (t) => {
-    t.timeout(60_000);
+    t.timeout(240_000);
     const base = await baseDir(t);
     const lines: string[] = [];
     const stop = new AbortController();
@@ -117,7 +117,7 @@ test.serial(
 );
 
 test.serial('runDemo stopped during setup: cleans up and reports it did not complete', async (t) => {
-  t.timeout(30_000);
+  t.timeout(120_000);
   const base = await baseDir(t);
   const stop = new AbortController();
   const lines: string[] = [];
@@ -142,7 +142,7 @@ test.serial('runDemo stopped during setup: cleans up and reports it did not comp
 test.serial(
   '`trustix demo --entries 60` as a real process: SIGINT stops it cleanly with exit code 0',
   async (t) => {
-    t.timeout(60_000);
+    t.timeout(240_000);
     const base = await baseDir(t);
     const child = spawn(process.execPath, [CLI, 'demo', '--entries', '60'], {
       // os.tmpdir() follows TMPDIR: the demo's directory lands where the test can check it is removed.

@@ -3,7 +3,7 @@
  * monitor on its own LevelDB: new checkpoints spread, invalid ones cost the sender its score, and a
  * log that signs two histories is exposed on every node.
  */
-import '../node/promise-with-resolvers.ts';
+import '../node/runtime/promise-with-resolvers.ts';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { CheckpointMonitor } from '../node/monitor/checkpoint-monitor.ts';

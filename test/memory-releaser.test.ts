@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { getHeapStatistics } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import test from 'ava';
-import { type MemoryRelease, MemoryReleaser } from '../node/memory-releaser.ts';
+import { type MemoryRelease, MemoryReleaser } from '../node/runtime/memory-releaser.ts';
 
 const MB = 1e6;
 

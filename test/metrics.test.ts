@@ -3,7 +3,7 @@
  * libp2p's metrics are there, and ours follow what the node did: entries published over the control
  * socket, logs followed, substituter requests answered, decisions computed and answered from the cache.
  */
-import '../node/promise-with-resolvers.ts';
+import '../node/runtime/promise-with-resolvers.ts';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';

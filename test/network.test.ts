@@ -3,7 +3,7 @@
  * and two followers that know only the bootstrap address. Followers learn the builders' logs from gossip,
  * find who serves them through the DHT, sync and verify them, and resume after a restart.
  */
-import '../node/promise-with-resolvers.ts';
+import '../node/runtime/promise-with-resolvers.ts';
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

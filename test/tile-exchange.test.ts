@@ -1,7 +1,7 @@
 // The tile exchange over real libp2p nodes on 127.0.0.1: node A serves a real 1,000-entry log, node B
 // fetches and verifies it through Libp2pTileSource as an outsider would; then every limit, with the real
 // server and with tiny rogue servers on the same protocol ID.
-import '../node/promise-with-resolvers.ts';
+import '../node/runtime/promise-with-resolvers.ts';
 import type { Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -77,7 +77,7 @@ function tileStreams(node: TrustixLibp2p): Stream[] {
 
 async function noTileStreams(...nodes: TrustixLibp2p[]): Promise<void> {
   await waitFor('all tile streams closed', () => nodes.every((n) => tileStreams(n).length === 0), {
-    timeout: 5000,
+    timeout: 30_000,
   });
 }
 
@@ -248,12 +248,14 @@ test('a server that never answers: the client fails within its timeout, with at 
   });
   const b = await startTestNode(t);
   const source = new Libp2pTileSource({ dialer: b }, { peer: addr, timeoutMs: 400, maxConcurrency: 2 });
+  // Upper bounds are generous: they catch a missing timeout (a hang), not a slow machine.
+  const GENEROUS_MS = 15_000;
 
   let started = performance.now();
   const err = await t.throwsAsync(source.checkpoint(logId), { instanceOf: TileSourceError });
   let elapsed = performance.now() - started;
   t.is(err?.reason, 'timeout');
-  t.true(elapsed >= 350 && elapsed < 2000, `failed after ${elapsed} ms`);
+  t.true(elapsed >= 350 && elapsed < GENEROUS_MS, `failed after ${elapsed} ms`);
 
   // Five tiles, two streams at a time: the batch fails at the first timeout and the waiting three never start.
   started = performance.now();
@@ -268,10 +270,12 @@ test('a server that never answers: the client fails within its timeout, with at 
   );
   elapsed = performance.now() - started;
   t.is(batch?.reason, 'timeout');
-  t.true(elapsed < 2000, `failed after ${elapsed} ms`);
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  t.is(asked.filter((path) => path.includes('/tile/')).length, 2);
+  t.true(elapsed < GENEROUS_MS, `failed after ${elapsed} ms`);
   await noTileStreams(b);
+  // Once every stream of the client is closed, no request can still be on its way: the rogue saw at most
+  // the two that were in flight (on a loaded machine fewer: a stream may be cut before its request is read).
+  const tileRequests = asked.filter((path) => path.includes('/tile/')).length;
+  t.true(tileRequests <= 2, `${tileRequests} tile requests reached the server`);
 
   // The caller's own signal wins over the timeout, with the caller's reason.
   const controller = new AbortController();

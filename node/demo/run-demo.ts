@@ -7,7 +7,7 @@
  * `[sync]`, `[vote]`, `[challenge]`..., then the node keeps running (dashboard, CLI) until the signal
  * aborts. Every node is stopped and the temporary directory removed, however the demo ends.
  */
-import '../promise-with-resolvers.ts';
+import '../runtime/promise-with-resolvers.ts';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';

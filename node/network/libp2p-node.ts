@@ -9,7 +9,7 @@
  * Several libp2p defaults fail silently on loopback and LANs (FIELD-NOTES); the defaults below are
  * chosen against each of them and documented where they are set.
  */
-import '../promise-with-resolvers.ts';
+import '../runtime/promise-with-resolvers.ts';
 import { createHash } from 'node:crypto';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';

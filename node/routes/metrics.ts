@@ -14,9 +14,9 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { CHECKPOINT_TOPIC, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
 import type { HttpObserver, HttpRoutes, Route } from '../http/server.ts';
-import type { MemoryRelease } from '../memory-releaser.ts';
 import type { GossipMesh } from '../network/libp2p-node.ts';
 import type { OwnLog } from '../own-log/own-log.ts';
+import type { MemoryRelease } from '../runtime/memory-releaser.ts';
 import type { ReproStats } from '../stats/repro-stats.ts';
 import type { Database } from '../store/database.ts';
 import type { FollowedLogs } from '../store/followed-logs.ts';

@@ -3,7 +3,7 @@
  * address, with the loopback settings FIELD-NOTES asks for (allow-listed 127/8, gossip IP whitelist,
  * fast re-dial). Every node started here is stopped by the test's teardown.
  */
-import '../../node/promise-with-resolvers.ts';
+import '../../node/runtime/promise-with-resolvers.ts';
 import type { ExecutionContext } from 'ava';
 import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from '../../node/network/libp2p-node.ts';
 
@@ -57,7 +57,7 @@ export function dialAddress(node: TrustixLibp2p): string {
 export async function waitFor(
   what: string,
   condition: () => boolean | Promise<boolean>,
-  { timeout = 10_000, interval = 20 }: { timeout?: number; interval?: number } = {},
+  { timeout = 30_000, interval = 20 }: { timeout?: number; interval?: number } = {},
 ): Promise<void> {
   const deadline = Date.now() + timeout;
   while (!(await condition())) {
@@ -70,7 +70,7 @@ export async function waitFor(
 export async function waitForConnections(
   nodes: readonly TrustixLibp2p[],
   min: number,
-  timeout = 10_000,
+  timeout = 30_000,
 ): Promise<void> {
   await waitFor(
     `${nodes.length} nodes with >= ${min} connections each`,
@@ -83,7 +83,7 @@ export async function waitForConnections(
 export async function joinTopic(
   nodes: readonly TrustixLibp2p[],
   topic: string,
-  timeout = 10_000,
+  timeout = 30_000,
 ): Promise<void> {
   for (const n of nodes) n.services.pubsub.subscribe(topic);
   await waitFor(
