@@ -40,3 +40,12 @@ export const MAX_TILE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_BYTES);
 export const MAX_TILE_REQUEST_BYTES = 256;
 /** Tile exchange: the status byte that starts every response (docs/PROTOCOL.md, "Tile exchange"). */
 export const TILE_STATUS = { ok: 0, notFound: 1, badRequest: 2, busy: 3 } as const;
+
+/** Lookups: a path's entries of one log with inclusion proofs, one request per stream (docs/PROTOCOL.md). */
+export const LOOKUP_PROTOCOL = '/trustix/lookup/1.0.0';
+/** Lookups: the status byte that starts every response. */
+export const LOOKUP_STATUS = { ok: 0, notHeld: 1, badRequest: 2, busy: 3, tooMany: 4 } as const;
+/** Lookups: most entries one answer carries; a log holding more for the path answers `tooMany`. */
+export const MAX_LOOKUP_ENTRIES = 64;
+/** Lookups: largest answer (a path's entries are a few hundred bytes each). */
+export const MAX_LOOKUP_RESPONSE_BYTES = 1024 * 1024;

@@ -9,6 +9,7 @@ import { formatEntry, parseEntry } from '../protocol/entry.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
 import { parseCheckpointMessage } from '../protocol/gossip-message.ts';
 import { parseLogKey } from '../protocol/keys.ts';
+import { encodeLookupRequest, parseLookupRequest } from '../protocol/lookup.ts';
 import { leafHash, rootFromLeafHashes } from '../protocol/merkle.ts';
 import { VECTORS } from './helpers/nix-fixtures.ts';
 
@@ -59,4 +60,15 @@ test('PROTOCOL.md evidence: verifies with nothing but its own bytes', (t) => {
   const ev = verifyEvidence(new TextEncoder().encode(example('evidence')));
   t.is(ev.a.size, 3);
   t.is(ev.b.size, 6);
+});
+
+test('PROTOCOL.md lookups: the example request is the test log, the path hash and size 5', (t) => {
+  const bytes = new Uint8Array(Buffer.from(example('lookup-request').replace(/\s/g, ''), 'hex'));
+  const key = parseLogKey(field(example('keys'), 'vkey'));
+  t.deepEqual(parseLookupRequest(bytes), {
+    logId: key.logId,
+    hashPart: '0123456789abcdfghijklmnpqrsvwxyz',
+    size: 5,
+  });
+  t.deepEqual(encodeLookupRequest(parseLookupRequest(bytes)), bytes);
 });
