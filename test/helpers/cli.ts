@@ -1,10 +1,16 @@
 /**
  * The `trustix` command run in this process (cli/main.ts), as a user would run it but without a child
  * process: its output collected as text, its environment a record (by default none of the test
- * process's TRUSTIX_* or DEBUG variables), its exit code returned. Subprocess tests of the binary itself
- * (build, README, demo, signals) run cli/bin/trustix.js instead.
+ * process's TRUSTIX_* or DEBUG variables), its exit code returned. Tests of the binary itself (build,
+ * README, demo, signals) run cli/bin/trustix.js in a child process instead (spawnCliUntil, CLI_BIN).
  */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { main } from '../../cli/main.ts';
+
+/** The binary, for the tests of the binary itself. */
+export const CLI_BIN = join(import.meta.dirname, '..', '..', 'cli', 'bin', 'trustix.js');
 
 export interface CliResult {
   readonly code: number;
@@ -54,4 +60,35 @@ export async function runCli(args: readonly string[], options: CliRunOptions = {
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   });
   return { code, stdout, stderr };
+}
+
+/**
+ * Runs the binary in a child process until `lines` lines came out on stdout, then sends SIGINT; its exit
+ * code and output. For what only a process shows: signals, the logger's own stderr.
+ */
+export function spawnCliUntil(
+  args: readonly string[],
+  lines: number,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; out: string[]; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: string[] = [];
+    let err = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no ${lines} lines within ${timeoutMs} ms: ${out.join('\n')}\n${err}`));
+    }, timeoutMs);
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      out.push(line);
+      if (out.length === lines) child.kill('SIGINT');
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, out, err: `${err}${signal ? `\n(killed by ${signal})` : ''}` });
+    });
+  });
 }
