@@ -1,10 +1,15 @@
 /**
- * Talking to the running node over its control socket (the data directory's trustix.sock).
+ * Talking to the running node over its control socket (the data directory's trustix.sock, or
+ * $TRUSTIX_SOCKET).
  */
 
-import { request } from '../node/control/submit-client.js';
-import { dataDir } from '../node/store/data-dir.ts';
+import { request, socketPath } from '../node/control/submit-client.js';
 import { dataDirOf, type GlobalOptions } from './global-options.ts';
+
+/** The node's control socket: $TRUSTIX_SOCKET, else the data directory's. */
+export function controlSocket(argv: GlobalOptions): string {
+  return argv.io.env['TRUSTIX_SOCKET'] || socketPath(dataDirOf(argv));
+}
 
 /** Sends `{op, ...fields}` to the node of the data directory and returns its answer. */
 export async function control(
@@ -13,9 +18,5 @@ export async function control(
   fields: Record<string, unknown> = {},
   options: { timeoutMs?: number; maxAnswerBytes?: number } = {},
 ) {
-  return request(
-    process.env['TRUSTIX_SOCKET'] || dataDir(dataDirOf(argv)).socket,
-    { op, ...fields },
-    options,
-  );
+  return request(controlSocket(argv), { op, ...fields }, options);
 }

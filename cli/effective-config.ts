@@ -11,7 +11,7 @@ import { openBinaryCache } from '../node/upstream/binary-cache.ts';
 import { DEFAULT_VOTE } from '../node/user-side.ts';
 import { type DeciderSpec, formatDeciderSpec, parseDeciderSpec } from '../node/vote/decider.ts';
 import { UsageError } from './exit-code.ts';
-import { configFileOf, dataDirOf, type GlobalOptions } from './global-options.ts';
+import { configFileOf, dataDirOf, type GlobalOptions, resolvePath } from './global-options.ts';
 
 export interface NodeArgs extends GlobalOptions {
   readonly http?: string;
@@ -143,7 +143,7 @@ export async function effectiveConfig(
     },
     vote,
     // A script named on the command line is relative to where the command runs (the file's are anchored).
-    voteBaseDir: process.cwd(),
+    voteBaseDir: resolvePath(argv, '.'),
     upstreams,
     substituter: effective.substituter,
     sequencer: { intervalMs, maxBatchSubmissions: effective.batch.maxSubmissions },

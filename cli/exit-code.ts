@@ -1,7 +1,7 @@
 /**
  * The CLI's exit codes (DESIGN.md section 5), and the one place errors map onto them.
  */
-import { ConfigError } from '../node/config.ts';
+import { ConfigError } from '../node/config-file.ts';
 import { SubmitError } from '../node/control/submit-client.js';
 import { MalformedError, VerificationError } from '../protocol/errors.ts';
 

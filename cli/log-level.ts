@@ -8,8 +8,9 @@
  *   info    what the node does: trustix:* without trace
  *   debug   also libp2p's own messages and errors
  *   trace   everything
+ *
+ * Pure: cli/main.ts enables the namespaces, and only for commands that run node code in the process.
  */
-import { enable } from '@libp2p/logger';
 import { UsageError } from './exit-code.ts';
 
 export const LOG_LEVELS = ['error', 'info', 'debug', 'trace'] as const;
@@ -22,12 +23,18 @@ const NAMESPACES: Record<LogLevel, string> = {
   trace: 'trustix:*,libp2p:*',
 };
 
-/** Applies `--log-level` / $TRUSTIX_LOG_LEVEL, unless $DEBUG already selects namespaces. */
-export function applyLogLevel(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): void {
+/**
+ * The logger namespaces for `--log-level` / $TRUSTIX_LOG_LEVEL, or undefined when $DEBUG already
+ * selects them. A bad level is a usage error.
+ */
+export function logNamespaces(
+  flag: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
   const level = flag ?? env['TRUSTIX_LOG_LEVEL'];
-  if (flag === undefined && env['DEBUG']) return;
+  if (flag === undefined && env['DEBUG']) return undefined;
   const chosen = (level ?? 'error') as LogLevel;
   if (!LOG_LEVELS.includes(chosen))
     throw new UsageError(`log level ${JSON.stringify(level)}: expected one of ${LOG_LEVELS.join(', ')}`);
-  enable(NAMESPACES[chosen]);
+  return NAMESPACES[chosen];
 }

@@ -1,18 +1,13 @@
 /**
- * Runs a started service until SIGINT or SIGTERM, then stops it cleanly.
+ * Runs a started service until the run's signal (SIGINT or SIGTERM, cli/io.ts) aborts, then stops it
+ * cleanly.
  */
-export function untilSignal(service: { stop(): Promise<void> }): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      process.stderr.write(`${signal}: stopping\n`);
-      service.stop().then(resolve, (err: unknown) => {
-        process.stderr.write(`trustix: error while stopping: ${String(err)}\n`);
-        resolve();
-      });
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+import { aborted, type CliIo, signalName } from './io.ts';
+
+export async function untilSignal(service: { stop(): Promise<void> }, io: CliIo): Promise<void> {
+  await aborted(io.signal);
+  io.stderr.write(`${signalName(io.signal!)}: stopping\n`);
+  await service.stop().catch((err: unknown) => {
+    io.stderr.write(`trustix: error while stopping: ${String(err)}\n`);
   });
 }

@@ -32,8 +32,15 @@ test.serial('the compiled command runs', async (t) => {
   const elsewhere = await mkdtemp(join(tmpdir(), 'trustix-version-'));
   t.teardown(() => rm(elsewhere, { recursive: true, force: true }));
   await writeFile(join(elsewhere, 'package.json'), '{"name": "other", "version": "9.9.9"}');
-  const { stdout } = await run(process.execPath, [main, '--version'], { cwd: elsewhere });
+  const script = `import { main } from ${JSON.stringify(compiledUrl('cli/main.ts'))};
+process.exitCode = await main(['--version'], { stdout: process.stdout, stderr: process.stderr, env: process.env });`;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: elsewhere });
   t.is(stdout.trim(), version);
+  // And the binary, which runs the build while it is fresh.
+  const bin = await run(process.execPath, [join(ROOT, 'cli', 'bin', 'trustix.js'), '--version'], {
+    cwd: elsewhere,
+  });
+  t.is(bin.stdout.trim(), version);
 });
 
 test.serial(

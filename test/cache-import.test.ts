@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +13,7 @@ import type { RefusalReason } from '../node/upstream/import-progress.ts';
 import { MAX_NARINFO_BYTES } from '../protocol/constants.ts';
 import { parseNixPublicKey } from '../protocol/keys.ts';
 import { serveCache } from './helpers/cache-server.ts';
+import { runCli } from './helpers/cli.ts';
 import { NIX_FIXTURES, VECTORS } from './helpers/nix-fixtures.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -226,17 +226,9 @@ test('a cache that is not there fails with a BinaryCacheError and sinks nothing'
   t.deepEqual(all(), []);
 });
 
-/** Runs the CLI in a child process: the real entry once main.ts registers the command, else a test entry. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const registered = (await readFile(join(ROOT, 'cli', 'main.ts'), 'utf8')).includes('importCacheCommand');
-  const entry = registered
-    ? [join(ROOT, 'cli', 'bin', 'trustix.js')]
-    : ['--import', 'tsx', join(ROOT, 'test', 'helpers', 'import-cache-cli.ts')];
-  return new Promise((done) => {
-    execFile(process.execPath, [...entry, ...args], { cwd: ROOT, timeout: 30_000 }, (err, stdout, stderr) =>
-      done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+/** The CLI in this process (test/helpers/cli.ts), from the repository's root. */
+function cli(args: string[]) {
+  return runCli(args, { cwd: ROOT });
 }
 
 /** A real node's submission path: LevelDB, durable queue, UNIX socket server, in a temp data dir. */

@@ -5,21 +5,17 @@
  * and the `--json` document (docs/CLI.md).
  */
 import '../node/runtime/promise-with-resolvers.ts';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { submit } from '../node/control/submit-client.js';
 import { initDataDir } from '../node/store/data-dir.ts';
 import { TrustixNode, type TrustixNodeInit } from '../node/trustix-node.ts';
 import { formatEntry } from '../protocol/entry.ts';
 import { encodeNix32 } from '../protocol/nix32.ts';
+import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 import { dialAddress, LOOPBACK_INIT, waitFor } from './helpers/p2p.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
-
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix.js');
 
 function storePath(n: number, name: string): string {
   return `/nix/store/${encodeNix32(new Uint8Array(20).fill(n))}-${name}`;
@@ -74,16 +70,6 @@ async function startNode(
   return { node: n, dataDir };
 }
 
-async function trustix(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
 test.serial('challenge: verdicts, counts, exit codes and JSON over four synced builders', async (t) => {
   t.timeout(240_000);
   const boot = await startNode(t, 'boot', { role: 'bootstrap' });
@@ -114,7 +100,7 @@ test.serial('challenge: verdicts, counts, exit codes and JSON over four synced b
   const dir = ['--data-dir', user.dataDir];
 
   // Everything the logs hold: 44 paths; libc differs; tool is inconclusive.
-  const all = await trustix(['challenge', '--json', ...dir]);
+  const all = await runCli(['challenge', '--json', ...dir]);
   t.is(all.code, 3, all.stderr);
   const doc = JSON.parse(all.stdout);
   t.deepEqual(doc.summary, { analysed: 44, reproducible: 42, mismatch: 1, inconclusive: 1 });
@@ -133,7 +119,7 @@ test.serial('challenge: verdicts, counts, exit codes and JSON over four synced b
   t.regex(all.stderr, /1 path\(s\) differ between builders/);
 
   // Named paths and their closure.
-  const closure = await trustix(['challenge', APP, '--closure', '--json', ...dir]);
+  const closure = await runCli(['challenge', APP, '--closure', '--json', ...dir]);
   t.is(closure.code, 3);
   const c = JSON.parse(closure.stdout);
   t.deepEqual(c.summary, { analysed: 3, reproducible: 2, mismatch: 1, inconclusive: 0 });
@@ -142,7 +128,7 @@ test.serial('challenge: verdicts, counts, exit codes and JSON over four synced b
     [LIBC],
     'reproducible paths are listed only with --verbose',
   );
-  const verbose = await trustix(['challenge', APP, LIB, '--verbose', '--json', ...dir]);
+  const verbose = await runCli(['challenge', APP, LIB, '--verbose', '--json', ...dir]);
   t.is(verbose.code, 0, 'app and lib agree everywhere');
   t.deepEqual(
     JSON.parse(verbose.stdout).items.map((i: { storePath: string; verdict: string }) => [
@@ -156,7 +142,7 @@ test.serial('challenge: verdicts, counts, exit codes and JSON over four synced b
   );
 
   // The text form: like guix challenge.
-  const text = await trustix(['challenge', TOOL, LIBC, ...dir]);
+  const text = await runCli(['challenge', TOOL, LIBC, ...dir]);
   t.is(text.code, 3);
   t.regex(text.stdout, new RegExp(`${TOOL} inconclusive: only mercury built it`));
   t.regex(text.stdout, new RegExp(`${LIBC} contents differ:\\n  mars: +sha256:`));
@@ -165,6 +151,6 @@ test.serial('challenge: verdicts, counts, exit codes and JSON over four synced b
     /2 store item\(s\) were analysed:\n {2}- 0 \(0\.0%\) were identical\n {2}- 1 \(50\.0%\) differed\n {2}- 1 \(50\.0%\) were inconclusive/,
   );
 
-  const bad = await trustix(['challenge', '/nix/store/nope', ...dir]);
+  const bad = await runCli(['challenge', '/nix/store/nope', ...dir]);
   t.is(bad.code, 2, bad.stderr);
 });

@@ -2,30 +2,16 @@
  * `trustix decide` and the vote's configuration through the real command line: exit codes, the JSON
  * document, and configuration errors that name the file, the line and the option.
  */
-import { execFile } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import { initDataDir } from '../node/store/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 import { formatNixPublicKey, generateNixSecretKey } from '../protocol/keys.ts';
+import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 import { VECTORS } from './helpers/nix-fixtures.ts';
 import { LOOPBACK_INIT } from './helpers/p2p.ts';
-
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix.js');
-
-async function trustix(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 test.serial(
   'trustix decide: an undecided path exits 3 with the full report; a bad path exits 2',
@@ -43,7 +29,7 @@ test.serial(
       await node.followed.follow(formatNixPublicKey(generateNixSecretKey(name)), { name });
     const path = VECTORS.vectors[0]!.storePath;
 
-    const undecided = await trustix(['decide', path, '--json', '--data-dir', dir]);
+    const undecided = await runCli(['decide', path, '--json', '--data-dir', dir]);
     t.is(undecided.code, 3, undecided.stderr);
     const json = JSON.parse(undecided.stdout);
     t.is(json.reasons.length, 1);
@@ -66,11 +52,11 @@ test.serial(
     );
     t.regex(undecided.stderr, /1 of 1 path\(s\) not decided/);
 
-    const text = await trustix(['decide', path, VECTORS.vectors[1]!.hashPart, '--data-dir', dir]);
+    const text = await runCli(['decide', path, VECTORS.vectors[1]!.hashPart, '--data-dir', dir]);
     t.is(text.code, 3);
     t.regex(text.stdout, /NOT decided[\s\S]*misses\s+mercury, venus/);
 
-    const bad = await trustix(['decide', '/nix/store/not-a-path', '--data-dir', dir]);
+    const bad = await runCli(['decide', '/nix/store/not-a-path', '--data-dir', dir]);
     t.is(bad.code, 2, bad.stderr);
     t.regex(bad.stderr, /store path/);
   },
@@ -81,16 +67,16 @@ test('trustix start refuses a bad config file or --vote with exit 2, naming the 
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const config = join(dir, 'config.json');
   await writeFile(config, '{\n  // the vote\n  "vote": ["threshold 3/4", "trust"]\n}\n');
-  const bad = await trustix(['start', '--data-dir', dir, '--http', '127.0.0.1:0']);
+  const bad = await runCli(['start', '--data-dir', dir, '--http', '127.0.0.1:0']);
   t.is(bad.code, 2, bad.stderr);
   t.is(bad.stderr, `trustix: ${config}:3: vote[1]: malformed decider: "trust": expected "trust NAME"\n`);
 
-  const missing = await trustix(['start', '--data-dir', dir, '--config', join(dir, 'nope.json')]);
+  const missing = await runCli(['start', '--data-dir', dir, '--config', join(dir, 'nope.json')]);
   t.is(missing.code, 2);
   t.regex(missing.stderr, /nope\.json: cannot read/);
 
   await writeFile(config, '{}');
-  const flag = await trustix(['start', '--data-dir', dir, '--vote', 'majority']);
+  const flag = await runCli(['start', '--data-dir', dir, '--vote', 'majority']);
   t.is(flag.code, 2);
   t.regex(flag.stderr, /unknown decider "majority"/);
 });

@@ -1,34 +1,20 @@
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import { initDataDir } from '../node/store/data-dir.ts';
 import { openDatabase } from '../node/store/database.ts';
 import { LogStore } from '../node/store/log-store.ts';
+import { runCli } from './helpers/cli.ts';
 import { openLogFixture, tempDir } from './helpers/log-fixture.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix.js');
-
-async function trustix(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-test('trustix verify: exit 0 with a report for a sound log, exit 3 once a stored tile is damaged', async (t) => {
+test('trustix verify: exit 0 with a report for a sound log, exit 3 (and with --json, the failure as JSON) once a stored tile is damaged', async (t) => {
   const dir = await tempDir('trustix-cli-verify-');
   const { logSecret } = await initDataDir(dir, { name: 'verify-test-1' });
   const log = await openLogFixture({ dir, secret: logSecret });
   await log.append([...syntheticEntries(700, 4)]);
   await log.close();
 
-  const ok = await trustix(['verify', '--data-dir', dir, '--json']);
+  const ok = await runCli(['verify', '--data-dir', dir, '--json']);
   t.is(ok.code, 0, ok.stderr);
   t.like(JSON.parse(ok.stdout), { ok: true, size: 700, entries: 700 });
 
@@ -43,7 +29,17 @@ test('trustix verify: exit 0 with a report for a sound log, exit 3 once a stored
   await db.put(key, tile);
   await db.close();
 
-  const bad = await trustix(['verify', '--data-dir', dir]);
+  const bad = await runCli(['verify', '--data-dir', dir]);
   t.is(bad.code, 3);
   t.regex(bad.stderr, /does not verify: .*tile 0\/1/);
+  t.is(bad.stdout, '');
+
+  // --json readers get their document when verification fails too (docs/CLI.md).
+  const badJson = await runCli(['verify', '--data-dir', dir, '--json']);
+  t.is(badJson.code, 3);
+  const document = JSON.parse(badJson.stdout);
+  t.deepEqual(Object.keys(document), ['ok', 'logId', 'error']);
+  t.like(document, { ok: false, logId: log.key.logId });
+  t.regex(document.error, /does not verify: .*tile 0\/1/);
+  t.regex(badJson.stderr, /^trustix: .*does not verify/);
 });

@@ -7,24 +7,21 @@
  * flag its `--help` lists is written in that section, in the global options before the first section,
  * or in the section of a command the section refers to (`trustix config show` takes start's flags).
  *
- * The help texts are the real CLI's: cli/main.ts run with `<command> --help` for every command in one child
- * process (loading the CLI costs seconds per process, so one process serves all of them; only
- * process.exit is held back between runs), checked against `node cli/bin/trustix.js --help` run as a user
- * would. Also here: docs/deploy/nixos-module.nix parses (`nix-instantiate --parse`, when Nix is installed)
+ * The help texts are the real CLI's: cli/main.ts run with `<command> --help` for every command in this
+ * process (test/helpers/cli.ts), checked against `node cli/bin/trustix.js --help` run as a user would. Also here: docs/deploy/nixos-module.nix parses (`nix-instantiate --parse`, when Nix is installed)
  * and has a setting for every option of the config file (as docs/CLI.md's complete example shows them).
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { parse } from 'jsonc-parser';
 import { parseConfig } from '../node/config.ts';
+import { CLI_BIN, runCli } from './helpers/cli.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
-const CLI = join(ROOT, 'cli', 'bin', 'trustix.js');
 const CLI_MD = join(ROOT, 'docs', 'CLI.md');
 /** Options yargs adds to every command; not the docs' business. */
 const BUILT_IN_FLAGS = new Set(['help', 'version']);
@@ -112,32 +109,13 @@ async function docInvocations(): Promise<Invocation[]> {
   return all;
 }
 
-/** Help of every command, from cli/main.ts in one process: `{"": top-level help, "<command>": …}`. */
-const DUMP_HELP = `
-import { register } from 'tsx/esm/api';
-register();
-const main = new URL(${JSON.stringify(pathToFileURL(join(ROOT, 'cli', 'main.ts')).href)});
-const { exit, stdout } = process;
-const { log, error } = console;
-let n = 0;
-async function help(args) {
-  let text = '';
-  console.log = console.error = (...parts) => { text += parts.join(' ') + '\\n'; };
-  process.exit = () => {};
-  process.argv = [process.argv[0], 'trustix', ...args, '--help'];
-  try {
-    await import(main.href + '?help=' + n++);
-  } finally {
-    console.log = log;
-    console.error = error;
-    process.exit = exit;
-  }
-  return text;
+/** Help of every command, from cli/main.ts in this process: `{"": top-level help, "<command>": …}`. */
+async function helpTexts(): Promise<Record<string, string>> {
+  const texts: Record<string, string> = { '': (await runCli(['--help'])).stdout };
+  for (const [, command] of texts['']!.matchAll(/^ {2}trustix ([a-z][a-z-]*)/gm))
+    texts[command!] = (await runCli([command!, '--help'])).stdout;
+  return texts;
 }
-const texts = { '': await help([]) };
-for (const [, command] of texts[''].matchAll(/^ {2}trustix ([a-z][a-z-]*)/gm)) texts[command] = await help([command]);
-stdout.write(JSON.stringify(texts));
-`;
 
 interface Help {
   /** Each command's flags (without --), as its --help lists them. */
@@ -153,11 +131,10 @@ let helpPromise: Promise<Help> | undefined;
 function help(): Promise<Help> {
   helpPromise ??= (async () => {
     const env = { ...process.env, FORCE_COLOR: '0' };
-    const [dump, real] = await Promise.all([
-      run(process.execPath, ['--input-type=module', '-e', DUMP_HELP], { cwd: ROOT, env, timeout: 60_000 }),
-      run(process.execPath, [CLI, '--help'], { cwd: ROOT, env, timeout: 60_000 }),
+    const [texts, real] = await Promise.all([
+      helpTexts(),
+      run(process.execPath, [CLI_BIN, '--help'], { cwd: ROOT, env, timeout: 60_000 }),
     ]);
-    const texts = JSON.parse(dump.stdout) as Record<string, string>;
     if (texts['']!.trim() !== real.stdout.trim())
       throw new Error(`main.ts in one process printed another help than the real CLI:\n${texts['']}`);
     const flags = new Map<string, Set<string>>();

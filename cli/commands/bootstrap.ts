@@ -1,7 +1,7 @@
 /**
  * `trustix bootstrap`: a long-lived public node with no log of its own: a DHT server and gossip relay
  * (it validates what it relays), with more connections than a user node and gossip peer exchange on,
- * and a stable identity (peer.secret in its data directory). Runs until SIGINT or SIGTERM.
+ * and a stable identity (peer.secret in its data directory). Runs until SIGINT or SIGTERM (the run's signal).
  */
 import { mkdir } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
@@ -35,7 +35,7 @@ export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
     });
     await node.start();
     // Before anything is printed: a signal sent as soon as the output appears must find the handler.
-    const stopped = untilSignal(node);
+    const stopped = untilSignal(node, argv.io);
     const libp2p = node.libp2p!;
     const addresses = libp2p.getMultiaddrs().map(String);
     print(argv, { peerId: libp2p.peerId.toString(), addresses }, (i) =>

@@ -9,6 +9,7 @@ import { MAX_DEMO_BUILDS, MIN_DEMO_BUILDS } from '../../node/demo/builds.ts';
 import { DEFAULT_DEMO_ENTRIES, runDemo } from '../../node/demo/run-demo.ts';
 import { UsageError } from '../exit-code.ts';
 import type { GlobalOptions } from '../global-options.ts';
+import { signalName } from '../io.ts';
 
 interface DemoArgs extends GlobalOptions {
   readonly entries: number;
@@ -66,31 +67,23 @@ export const demoCommand: CommandModule<GlobalOptions, DemoArgs> = {
       throw new UsageError(`--entries must be an integer from ${MIN_DEMO_BUILDS} to ${MAX_DEMO_BUILDS}`);
     if (!Number.isSafeInteger(http) || http < 0 || http > 65_535)
       throw new UsageError('--http must be a port number from 0 to 65535');
-    const tty = process.stdout.isTTY === true;
-    const stop = new AbortController();
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals > 1) {
-        process.stderr.write(`${signal} again: quitting without cleaning up\n`);
-        process.exit(130);
-      }
-      process.stderr.write(`\n${signal}: stopping the demo (press Ctrl-C again to quit at once)\n`);
-      stop.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const { stdout, stderr } = argv.io;
+    const tty = stdout.isTTY === true;
+    // A second signal quits at once, without cleaning up: cli/bin/trustix.js does that.
+    const signal = argv.io.signal ?? new AbortController().signal;
+    const onAbort = () =>
+      stderr.write(`\n${signalName(signal)}: stopping the demo (press Ctrl-C again to quit at once)\n`);
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       await runDemo({
         entries,
         httpPort: http,
         keep: argv.keep,
-        signal: stop.signal,
-        out: (line) => process.stdout.write(`${tty ? colour(line) : line}\n`),
+        signal,
+        out: (line) => stdout.write(`${tty ? colour(line) : line}\n`),
       });
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      signal.removeEventListener('abort', onAbort);
     }
   },
 };

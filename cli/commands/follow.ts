@@ -3,7 +3,6 @@
  * change which logs the running node mirrors and votes with. Persistent.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { parseWeight } from '../../node/store/followed-logs.ts';
 import { parseLogKey } from '../../protocol/keys.ts';
 import { control } from '../control.ts';
 import type { GlobalOptions } from '../global-options.ts';
@@ -33,7 +32,11 @@ export const followCommand: CommandModule<GlobalOptions, FollowArgs> = {
   handler: async (argv) => {
     // Checked here first, so a typo is a usage error (exit 2) without asking the node.
     parseLogKey(argv.log);
-    const weight = argv.weight === undefined ? undefined : parseWeight(argv.weight);
+    // Loaded only when needed: the store's module brings LevelDB, which a client command does without.
+    const weight =
+      argv.weight === undefined
+        ? undefined
+        : (await import('../../node/store/followed-logs.ts')).parseWeight(argv.weight);
     const answer = await control(argv, 'follow', {
       log: argv.log,
       ...(argv.name !== undefined ? { name: argv.name } : {}),

@@ -18,6 +18,7 @@ import { VerificationError } from '../../protocol/errors.ts';
 import { type NixPublicKey, parseNixPublicKey } from '../../protocol/keys.ts';
 import { UsageError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
+import type { CliOutput } from '../io.ts';
 import { print } from '../output.ts';
 import { Progress } from '../progress.ts';
 
@@ -67,10 +68,10 @@ export const importCacheCommand: CommandModule<GlobalOptions, ImportCacheArgs> =
       );
     });
 
-    const view = new ProgressView(argv.json);
+    const view = new ProgressView(argv.json, argv.io.stderr);
     const abort = new AbortController();
-    const onSigint = () => abort.abort(new Error('interrupted'));
-    process.once('SIGINT', onSigint);
+    const onSignal = () => abort.abort(new Error('interrupted'));
+    argv.io.signal?.addEventListener('abort', onSignal, { once: true });
     let summary: ImportSummary;
     try {
       summary = await importCache({
@@ -91,7 +92,7 @@ export const importCacheCommand: CommandModule<GlobalOptions, ImportCacheArgs> =
         throw new Error('interrupted; progress is saved: run the same command again to continue');
       throw err;
     } finally {
-      process.off('SIGINT', onSigint);
+      argv.io.signal?.removeEventListener('abort', onSignal);
     }
     view.end();
     print(argv, summary, formatSummary);
@@ -133,10 +134,11 @@ function formatSummary(s: ImportSummary): string {
 /** import-cache's view of the generic progress bar. */
 class ProgressView {
   private readonly progress: Progress;
-  private readonly tty = process.stderr.isTTY === true;
+  private readonly tty: boolean;
 
-  constructor(json: boolean) {
-    this.progress = new Progress('import-cache', json);
+  constructor(json: boolean, stderr: CliOutput) {
+    this.progress = new Progress('import-cache', json, stderr);
+    this.tty = stderr.isTTY === true;
   }
 
   update(p: ImportProgress): void {

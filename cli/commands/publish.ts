@@ -7,17 +7,17 @@
 import type { CommandModule } from 'yargs';
 import { submit } from '../../node/control/submit-client.js';
 import type { Submission } from '../../node/own-log/submission-queue.ts';
-import { dataDir } from '../../node/store/data-dir.ts';
+import { controlSocket } from '../control.ts';
 import { UsageError } from '../exit-code.ts';
-import { dataDirOf, type GlobalOptions } from '../global-options.ts';
+import type { GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
 
 export const publishCommand: CommandModule<GlobalOptions, GlobalOptions> = {
   command: 'publish',
   describe: 'Publish the build Nix just finished (post-build hook: reads DRV_PATH and OUT_PATHS)',
   handler: async (argv) => {
-    const outPaths = (process.env['OUT_PATHS'] ?? '').split(/\s+/).filter(Boolean);
-    const drvPath = process.env['DRV_PATH'] ?? '';
+    const outPaths = (argv.io.env['OUT_PATHS'] ?? '').split(/\s+/).filter(Boolean);
+    const drvPath = argv.io.env['DRV_PATH'] ?? '';
     const submissions: Submission[] =
       outPaths.length > 0
         ? outPaths.map((path) => ({ kind: 'path', path }))
@@ -26,10 +26,7 @@ export const publishCommand: CommandModule<GlobalOptions, GlobalOptions> = {
           : [];
     if (submissions.length === 0)
       throw new UsageError('neither OUT_PATHS nor DRV_PATH is set (run me from Nix)');
-    const queued = await submit(
-      process.env['TRUSTIX_SOCKET'] || dataDir(dataDirOf(argv)).socket,
-      submissions,
-    );
+    const queued = await submit(controlSocket(argv), submissions);
     print(argv, { queued }, (o) => `queued ${o.queued} submission(s)`);
   },
 };

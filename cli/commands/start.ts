@@ -31,7 +31,7 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
         ...(f.weight !== undefined ? { weight: f.weight } : {}),
       });
     // Before anything is printed: a signal sent as soon as the output appears must find the handler.
-    const stopped = untilSignal(node);
+    const stopped = untilSignal(node, argv.io);
     const { host, port } = node.httpAddress();
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     const info = {
@@ -71,7 +71,7 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
         `  trusted-public-keys = ${i.cachePublicKey}`,
         'To publish every build, add to nix.conf:',
         `  post-build-hook = ${i.postBuildHook}`,
-        dir === dataDirOf({ json: false }) ? '' : `  (and run Nix with TRUSTIX_DATA_DIR=${i.dataDir})`,
+        dir === dataDirOf({ io: argv.io }) ? '' : `  (and run Nix with TRUSTIX_DATA_DIR=${i.dataDir})`,
         'Press Ctrl-C to stop.',
       ]
         .filter((l, n, all) => l !== '' || all[n - 1] !== '')

@@ -1,6 +1,7 @@
 /**
  * `trustix logs`, `trustix peers`, `trustix evidence`: what the running node holds and sees.
  */
+import { setTimeout } from 'node:timers/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { control } from '../control.ts';
 import type { GlobalOptions } from '../global-options.ts';
@@ -52,40 +53,27 @@ export const logsCommand: CommandModule<GlobalOptions, LogsArgs> = {
   },
 };
 
-/** `logs --watch`: the followed logs' sync progress, once a second, until SIGINT or SIGTERM. */
+/** `logs --watch`: the followed logs' sync progress, once a second, until SIGINT or SIGTERM (the run's signal). */
 async function watch(argv: LogsArgs): Promise<void> {
-  const tty = process.stdout.isTTY === true && !argv.json;
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const { stdout, signal } = argv.io;
+  const tty = stdout.isTTY === true && !argv.json;
   let drawn = 0;
   const last = new Map<string, string>();
-  try {
-    while (!stop.signal.aborted) {
-      const followed = ((await control(argv, 'logs'))['followed'] ?? []) as FollowedStatus[];
-      if (argv.json) process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), followed })}\n`);
-      else if (tty) {
-        // Redraw the block in place: up over what was drawn, then one line per log.
-        process.stdout.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${followed.map(bar).join('\n')}\n`);
-        drawn = followed.length;
-      } else
-        for (const f of followed) {
-          const line = `${f.name}: ${f.state} ${f.verifiedSize}/${f.size}`;
-          if (last.get(f.logId) !== line) process.stdout.write(`${line}\n`);
-          last.set(f.logId, line);
-        }
-      await new Promise((resolve) => {
-        const timer = setTimeout(resolve, 1000);
-        stop.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve(undefined);
-        });
-      });
-    }
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+  while (signal?.aborted !== true) {
+    const followed = ((await control(argv, 'logs'))['followed'] ?? []) as FollowedStatus[];
+    if (argv.json) stdout.write(`${JSON.stringify({ at: new Date().toISOString(), followed })}\n`);
+    else if (tty) {
+      // Redraw the block in place: up over what was drawn, then one line per log.
+      stdout.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${followed.map(bar).join('\n')}\n`);
+      drawn = followed.length;
+    } else
+      for (const f of followed) {
+        const line = `${f.name}: ${f.state} ${f.verifiedSize}/${f.size}`;
+        if (last.get(f.logId) !== line) stdout.write(`${line}\n`);
+        last.set(f.logId, line);
+      }
+    // Cut short by the signal (it rejects then).
+    await setTimeout(1000, undefined, signal ? { signal } : {}).catch(() => {});
   }
 }
 

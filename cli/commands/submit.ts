@@ -28,7 +28,7 @@ export const submitCommand: CommandModule<GlobalOptions, SubmitArgs> = {
       }),
   handler: async (argv) => {
     const paths = argv.paths.map((p) => parseStorePath(p).path);
-    const all = argv.closure ? await new NixStore().requisites(paths) : paths;
+    const all = argv.closure ? await new NixStore({ env: argv.io.env }).requisites(paths) : paths;
     const queued = await submit(
       dataDir(dataDirOf(argv)).socket,
       all.map((path) => ({ kind: 'path' as const, path })),

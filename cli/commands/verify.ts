@@ -38,9 +38,9 @@ export const verifyCommand: CommandModule<GlobalOptions, VerifyArgs> = {
         throw new StoreLockedError(`${dir} (stop the running node first: verify reads the store directly)`);
       throw err;
     });
-    const progress = new Progress('verify', argv.json);
+    const progress = new Progress('verify', argv.json, argv.io.stderr);
+    let key: LogKey | undefined;
     try {
-      let key: LogKey;
       if (argv.log === undefined) key = (await loadKeys(dir)).log;
       else {
         const followed = (await FollowedLogs.open(db)).get(argv.log);
@@ -58,8 +58,12 @@ export const verifyCommand: CommandModule<GlobalOptions, VerifyArgs> = {
     } catch (err) {
       progress.end();
       // A store that does not verify is a verification failure (exit 3), not an I/O error.
-      if (err instanceof StoreCorruptError) throw new VerificationError('log', err.message, { cause: err });
-      throw err;
+      const failure =
+        err instanceof StoreCorruptError ? new VerificationError('log', err.message, { cause: err }) : err;
+      // --json readers get their document in every outcome of the verification itself.
+      if (argv.json && failure instanceof VerificationError && key !== undefined)
+        print(argv, { ok: false, logId: key.logId, error: failure.message }, () => '');
+      throw failure;
     } finally {
       await db.close();
     }
