@@ -40,7 +40,7 @@ import { type CheckpointMessage, parseCheckpointMessage } from '../../protocol/g
 import { type LogKey, logIdOf } from '../../protocol/keys.ts';
 import { type Hash, type HashId, hashesEqual } from '../../protocol/merkle.ts';
 import { parseVkey } from '../../protocol/vkey.ts';
-import { StoreCorruptError } from '../errors.ts';
+import { asError, StoreCorruptError } from '../errors.ts';
 import type { BatchOp, Database } from '../store/database.ts';
 import { CheckpointRecords, type HistoryRecord } from './checkpoint-records.ts';
 import type {
@@ -364,7 +364,7 @@ export class CheckpointMonitor extends EventTarget {
 }
 
 function failed(err: unknown): { decision: 'ignore'; outcome: 'error'; error: Error } {
-  const error = err instanceof Error ? err : new Error(String(err));
+  const error = asError(err);
   log.error('checkpoint monitor failed: %s', error.message);
   return { decision: 'ignore', outcome: 'error', error };
 }

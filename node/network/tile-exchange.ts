@@ -16,6 +16,7 @@ import { lpStream, RateLimiter } from '@libp2p/utils';
 import { MAX_TILE_REQUEST_BYTES, TILE_STATUS, TILES_PROTOCOL } from '../../protocol/constants.ts';
 import { MalformedError, OutOfRangeError } from '../../protocol/errors.ts';
 import { boundedText } from '../../protocol/utf8.ts';
+import { StoppedError } from '../errors.ts';
 import { parseLogResource } from '../routes/logs.ts';
 import type { LogDirectory } from '../store/log-reader.ts';
 
@@ -113,7 +114,7 @@ export class TileExchange implements Startable {
     if (this.limiter === undefined) return;
     this.limiter = undefined;
     await this.components.registrar.unhandle(TILES_PROTOCOL);
-    for (const stream of this.active) stream.abort(new Error('tile exchange stopped'));
+    for (const stream of this.active) stream.abort(new StoppedError('tile exchange stopped'));
     this.active.clear();
     log('stopped serving %s', TILES_PROTOCOL);
   }
@@ -150,7 +151,7 @@ export class TileExchange implements Startable {
   /** The response message (status byte + body) to one request. Throws only for store failures. */
   private async respond(request: Uint8Array, peer: string): Promise<Uint8Array> {
     const limiter = this.limiter;
-    if (limiter === undefined) throw new Error('tile exchange stopped');
+    if (limiter === undefined) throw new StoppedError('tile exchange stopped');
     try {
       limiter.consume(peer);
     } catch (err) {

@@ -109,7 +109,7 @@ export class FollowedLogs extends EventTarget {
           weight: checkWeight(json.weight),
         };
         if (!Buffer.from(followedLogKey(record.logId)).equals(key))
-          throw new Error('record under another log ID');
+          throw new MalformedError('followed-log record', 'stored under another log ID');
       } catch (cause) {
         throw new StoreCorruptError('a followed-log record is damaged', { cause });
       }

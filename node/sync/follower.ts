@@ -12,7 +12,7 @@
  */
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
-import { InvalidLogEntryError, LogForkError } from '../errors.ts';
+import { asError, InvalidLogEntryError, LogForkError, StoppedError, SyncFailedError } from '../errors.ts';
 import type { Database } from '../store/database.ts';
 import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
 import { LogStore } from '../store/log-store.ts';
@@ -180,10 +180,10 @@ export class Follower extends EventTarget {
     return new Promise((resolve, reject) => {
       const check = () => {
         const s = this.status(logId);
-        if (s === undefined) return done(new Error(`log ${logId} is not followed`));
+        if (s === undefined) return done(new SyncFailedError(logId, 'the log is not followed'));
         if (s.verifiedSize >= (size ?? s.targetSize)) return done();
         if (s.state === 'forked' || s.state === 'failed')
-          return done(this.logs.get(logId)?.error ?? new Error(`log ${logId} is ${s.state}`));
+          return done(this.logs.get(logId)?.error ?? new SyncFailedError(logId, `the log is ${s.state}`));
       };
       const events = ['synced', 'fork', 'sync-failed'];
       const done = (err?: Error) => {
@@ -217,7 +217,7 @@ export class Follower extends EventTarget {
     } catch (err) {
       log.error('cannot open the local copy of log %s: %s', followed.logId, err);
       t.state = 'failed';
-      t.error = err instanceof Error ? err : new Error(String(err));
+      t.error = asError(err);
       return;
     }
     if (t.stopped) return;
@@ -236,7 +236,7 @@ export class Follower extends EventTarget {
     clearTimeout(t.retry);
     const at = this.waiting.indexOf(t);
     if (at >= 0) this.waiting.splice(at, 1);
-    t.abort?.abort(new Error('stopped'));
+    t.abort?.abort(new StoppedError('stopped'));
     await t.running;
   }
 
@@ -303,7 +303,7 @@ export class Follower extends EventTarget {
       this.dispatchEvent(new CustomEvent('synced', { detail: { logId, checkpoint: store.checkpoint()! } }));
     } catch (err) {
       if (t.stopped) return;
-      const error = err instanceof Error ? err : new Error(String(err));
+      const error = asError(err);
       t.error = error;
       if (error instanceof LogForkError) {
         t.state = 'forked';

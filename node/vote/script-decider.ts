@@ -125,7 +125,7 @@ class ScriptWorker {
         clearTimeout(timer);
         this.#loaded = undefined;
         if (error === undefined) resolveReady();
-        else rejectReady(new Error(error));
+        else rejectReady(new DeciderScriptError(error));
       };
     });
     this.ready.catch(() => {}); // awaited by whoever needs it; never an unhandled rejection
