@@ -16,7 +16,7 @@ import { controlOps } from './control/control-ops.ts';
 import { SubmitServer } from './control/submit-server.ts';
 import { NotStartedError } from './errors.ts';
 import { HttpServer, type HttpServerInit } from './http/server.ts';
-import { type MemoryRelease, MemoryReleaser, type MemoryReleaserInit } from './memory-releaser.ts';
+import { MemoryReleaser, type MemoryReleaserInit } from './memory-releaser.ts';
 import { CheckpointMonitor, type CheckpointMonitorInit } from './monitor/checkpoint-monitor.ts';
 import type { TrustixLibp2p } from './network/libp2p-node.ts';
 import { type NetworkSideInit, startNetworkSide } from './network-side.ts';
@@ -190,9 +190,7 @@ export class TrustixNode {
       started(server);
       if (this.init.memory !== false) {
         const memory = new MemoryReleaser(this.init.memory);
-        memory.addEventListener('released', (e) =>
-          metrics.onMemoryRelease((e as CustomEvent<MemoryRelease>).detail),
-        );
+        memory.addEventListener('released', (e) => metrics.onMemoryRelease(e.detail));
         await memory.start();
         this.memoryValue = memory;
         started(memory);

@@ -188,9 +188,7 @@ test.serial(
 
     const follower = await node(t, 'carol', { bootstrap });
     const failed: SourceFailedEvent[] = [];
-    follower.follower!.addEventListener('source-failed', (e) =>
-      failed.push((e as CustomEvent<SourceFailedEvent>).detail),
-    );
+    follower.follower!.addEventListener('source-failed', (e) => failed.push(e.detail));
     // Wait until the DHT knows both providers, so the sync really meets the liar.
     await waitFor(
       'two providers',

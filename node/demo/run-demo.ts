@@ -308,8 +308,8 @@ class Demo {
       heard.add(logId);
       this.say('network', `heard of ${b.name}'s log ${via}: ${size} entries, signed by ${b.name}`);
     };
-    const onCheckpoint = (e: Event) => {
-      const c = (e as CustomEvent<CheckpointEvent>).detail;
+    const onCheckpoint = (e: CustomEvent<CheckpointEvent>) => {
+      const c = e.detail;
       tell(
         c.logId,
         c.checkpoint.size,
@@ -345,8 +345,8 @@ class Demo {
     const follower = user.follower!;
     const nameOf = new Map([...builders].map(([name, b]) => [b.ownLog.logId, name]));
     const lastTold = new Map<string, number>();
-    const onProgress = (e: Event) => {
-      const p = (e as CustomEvent<SyncProgress>).detail;
+    const onProgress = (e: CustomEvent<SyncProgress>) => {
+      const p = e.detail;
       const name = nameOf.get(p.logId);
       const done = p.fromSize + p.verified;
       const now = Date.now();

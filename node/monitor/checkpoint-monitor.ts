@@ -24,6 +24,8 @@
  * Bounds: messages by the protocol caps, history by `historySize`, logs and forked logs by
  * node/monitor/monitored-logs.ts (least recently seen evicted, held logs never).
  */
+
+import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import type { SignedCheckpoint } from '../../protocol/checkpoint.ts';
 import { openCheckpoint } from '../../protocol/checkpoint.ts';
@@ -45,6 +47,7 @@ import type { BatchOp, Database } from '../store/database.ts';
 import { CheckpointRecords, type HistoryRecord } from './checkpoint-records.ts';
 import type {
   CheckpointEvent,
+  CheckpointMonitorEvents,
   CheckpointVerdict,
   Consistency,
   EvidenceVerdict,
@@ -106,7 +109,7 @@ export interface ProofCheck {
   readonly error?: Error;
 }
 
-export class CheckpointMonitor extends EventTarget {
+export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents> {
   private readonly components: CheckpointMonitorComponents;
   private readonly historySize: number;
   private readonly records: CheckpointRecords;

@@ -78,8 +78,8 @@ export class Gossip {
     }, 1000);
     this.soon.unref();
   };
-  private readonly onFork = (e: Event) => {
-    const fork = (e as CustomEvent<ForkEvent>).detail;
+  private readonly onFork = (e: CustomEvent<ForkEvent>) => {
+    const fork = e.detail;
     if (fork.source === 'made')
       this.publish(EVIDENCE_TOPIC, fork.evidence.bytes, `evidence against ${fork.logId}`);
   };

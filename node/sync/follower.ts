@@ -10,6 +10,8 @@
  * sync is resumed on start. Unfollowing stops the log's sync and keeps its data (following it again
  * continues from there).
  */
+
+import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
 import { asError, InvalidLogEntryError, LogForkError, StoppedError, SyncFailedError } from '../errors.ts';
@@ -64,15 +66,15 @@ export interface FollowerEvents {
 /** What notify made of a checkpoint. */
 export type NotifyOutcome = 'unfollowed' | 'invalid' | 'old' | 'forked' | 'new';
 
-export class Follower extends EventTarget {
+export class Follower extends TypedEventEmitter<FollowerEvents> {
   private readonly components: FollowerComponents;
   private readonly init: FollowerInit & Required<Omit<FollowerInit, keyof LogSyncInit>>;
   private readonly logs = new Map<string, Tracked>();
   private readonly waiting: Tracked[] = [];
   private active = 0;
   private started = false;
-  private readonly onFollowed = (e: Event) => void this.track((e as CustomEvent<FollowedLog>).detail, true);
-  private readonly onUnfollowed = (e: Event) => this.untrack((e as CustomEvent<FollowedLog>).detail.logId);
+  private readonly onFollowed = (e: CustomEvent<FollowedLog>) => void this.track(e.detail, true);
+  private readonly onUnfollowed = (e: CustomEvent<FollowedLog>) => this.untrack(e.detail.logId);
 
   constructor(components: FollowerComponents, init: FollowerInit = {}) {
     super();
@@ -185,7 +187,7 @@ export class Follower extends EventTarget {
         if (s.state === 'forked' || s.state === 'failed')
           return done(this.logs.get(logId)?.error ?? new SyncFailedError(logId, `the log is ${s.state}`));
       };
-      const events = ['synced', 'fork', 'sync-failed'];
+      const events = ['synced', 'fork', 'sync-failed'] as const;
       const done = (err?: Error) => {
         for (const e of events) this.removeEventListener(e, check);
         if (err === undefined) resolve();
@@ -287,12 +289,12 @@ export class Follower extends EventTarget {
       const sync = new LogSync({ db, store, sources, ...(stored && { stored }) }, this.init);
       t.sources = sources.map((s) => s.id);
       sync.addEventListener('progress', (e) => {
-        t.progress = (e as CustomEvent<SyncProgress>).detail;
+        t.progress = e.detail;
         this.dispatchEvent(new CustomEvent('progress', { detail: t.progress }));
       });
       sync.addEventListener('source-failed', (e) => {
         t.sources = sync.sources();
-        this.dispatchEvent(new CustomEvent('source-failed', { detail: (e as CustomEvent).detail }));
+        this.dispatchEvent(new CustomEvent('source-failed', { detail: e.detail }));
       });
       await sync.run(t.target!, { signal });
       t.state = 'ok';
