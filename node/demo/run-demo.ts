@@ -76,7 +76,7 @@ const VOTE = 'threshold 3/4';
 const VOTES_NEEDED = 3;
 const USER_NAME = 'my-node';
 
-/** The settings FIELD-NOTES asks for on loopback: allow-listed 127/8, gossip IP whitelist, fast re-dial. */
+/** The settings libp2p needs on loopback: allow-listed 127/8, gossip IP whitelist, fast re-dial. */
 const LOOPBACK_P2P = {
   listen: ['/ip4/127.0.0.1/tcp/0'],
   allowList: ['/ip4/127.0.0.0/ipcidr/8'],

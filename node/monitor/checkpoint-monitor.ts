@@ -1,6 +1,6 @@
 /**
  * The node's view of every log's checkpoints, and the gossip validators of CHECKPOINT_TOPIC and
- * EVIDENCE_TOPIC (DESIGN.md section 4). Independent of libp2p: `validate` and `receiveEvidence` return
+ * EVIDENCE_TOPIC (docs/PROTOCOL.md). Independent of libp2p: `validate` and `receiveEvidence` return
  * 'accept' | 'ignore' | 'reject', which the libp2p node maps to gossipsub's TopicValidatorResult.
  *
  * Per log (durable, see node/monitor/checkpoint-records.ts): the latest checkpoint, a history of the largest

@@ -1,5 +1,5 @@
 /**
- * Checkpoint and evidence gossip (DESIGN.md section 4): subscribes the node to both topics, validates
+ * Checkpoint and evidence gossip (docs/PROTOCOL.md): subscribes the node to both topics, validates
  * every message with the checkpoint monitor and maps its verdict ONCE to gossipsub's Accept / Ignore /
  * Reject, publishes the node's own checkpoints (on every new one and periodically, so late joiners learn
  * them) and the evidence the monitor makes. Topic score parameters are tuned for low-traffic topics:

@@ -1,6 +1,6 @@
 /**
- * The tile exchange server: every log the node holds, served over `/trustix/tiles/1.0.0` (DESIGN.md
- * section 4, docs/PROTOCOL.md "Tile exchange"). One request per stream, one length-prefixed message each
+ * The tile exchange server: every log the node holds, served over `/trustix/tiles/1.0.0` (docs/PROTOCOL.md
+ * "Tile exchange"). One request per stream, one length-prefixed message each
  * way: the request is the UTF-8 path `<logID>/checkpoint` or `<logID>/tile/...` (the grammar of the HTTP
  * routes, node/routes/logs.ts parseLogResource); the response is a status byte (TILE_STATUS) and the body.
  *

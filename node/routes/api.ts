@@ -1,7 +1,7 @@
 /**
- * The JSON API under /api/v1/ (DESIGN.md section 5): what the dashboard and scripts read. Read-only,
- * GET and HEAD only, answers `application/json`, never cached. Query parameters are checked strictly:
- * an unknown or repeated parameter is a 400, so a typo is never silently ignored.
+ * The JSON API under /api/v1/ (docs/guides/reproducibility.md "The JSON API"): what the dashboard and
+ * scripts read. Read-only, GET and HEAD only, answers `application/json`, never cached. Query parameters
+ * are checked strictly: an unknown or repeated parameter is a 400, so a typo is never silently ignored.
  *
  *   GET /api/v1/status                node, own log, network (as `trustix status`)
  *   GET /api/v1/logs                  own log, followed logs with health and statistics, logs seen

@@ -1,5 +1,5 @@
 /**
- * The `script` decider (DESIGN.md §6): a user ES module (.mjs/.js) exporting `decide(votes)`, which
+ * The `script` decider (docs/CLI.md, the deciders): a user ES module (.mjs/.js) exporting `decide(votes)`, which
  * returns (or resolves to) a fingerprint string, or null/undefined for "no decision".
  *
  * The module runs in a `node:worker_threads` Worker, never in the node's thread, so a runaway script
