@@ -1,6 +1,6 @@
 /**
- * The `script` decider (docs/CLI.md, the deciders): a user ES module (.mjs/.js) exporting `decide(votes)`, which
- * returns (or resolves to) a fingerprint string, or null/undefined for "no decision".
+ * The `script` decider (docs/CLI.md, the deciders): a user ES module (.mjs/.js) exporting
+ * `decide(votes)`, which returns (or resolves to) a fingerprint string, or null/undefined for "no decision".
  *
  * The module runs in a `node:worker_threads` Worker, never in the node's thread, so a runaway script
  * cannot block the node: the worker has a heap limit, and each call a time limit counted from the moment
