@@ -10,7 +10,7 @@ import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
 import { challengeAll, challengePaths, checkPathList } from '../stats/challenge.ts';
 import { challengeDiff } from '../stats/challenge-diff.ts';
 import type { TrustixNode } from '../trustix-node.ts';
-import type { PathDecision } from '../vote/decisions.ts';
+import { decisionJson } from '../vote/decisions.ts';
 import type { ControlOp } from './submit-server.ts';
 
 function text(request: Record<string, unknown>, field: string, optional = false): string | undefined {
@@ -104,7 +104,7 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
       const decision = path.startsWith('/')
         ? await node.decisions.decide(parseStorePath(path, node.storeDir).hashPart, path)
         : await node.decisions.decide(parseHashPart(path));
-      return decisionJson(path, decision);
+      return { path, ...decisionJson(decision) };
     },
 
     /** `{paths?, closure?, after?, limit?}`: named paths (and closure), or a page of the whole challenge. */
@@ -146,23 +146,6 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
     async evidence() {
       return { evidence: (await node.monitor.evidence()).map(evidenceJson) };
     },
-  };
-}
-
-/** The JSON of a decision (documented in docs/CLI.md, `trustix decide --json`). */
-function decisionJson(path: string, d: PathDecision) {
-  return {
-    path,
-    decided: d.fingerprint !== undefined,
-    storePath: d.storePath ?? null,
-    fingerprint: d.fingerprint ?? null,
-    decider: d.decider ?? null,
-    agreeing: d.agreeing,
-    mismatches: d.mismatches,
-    misses: d.misses,
-    abstentions: d.abstentions,
-    tally: d.tally,
-    reasons: d.reasons,
   };
 }
 

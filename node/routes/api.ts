@@ -22,7 +22,7 @@ import {
   MethodNotAllowedError,
 } from '../http/server.ts';
 import type { ReproViews } from '../stats/repro-views.ts';
-import type { PathDecision } from '../vote/decisions.ts';
+import { decisionJson, type PathDecision } from '../vote/decisions.ts';
 
 const PREFIX = '/api/v1/';
 const ALLOW = ['GET', 'HEAD'] as const;
@@ -98,19 +98,6 @@ export class ApiRoutes implements HttpRoutes {
       }
     }
   }
-}
-
-function decisionJson(d: PathDecision) {
-  return {
-    decided: d.fingerprint !== undefined,
-    fingerprint: d.fingerprint ?? null,
-    decider: d.decider ?? null,
-    agreeing: d.agreeing,
-    mismatches: d.mismatches,
-    misses: d.misses,
-    abstentions: d.abstentions,
-    reasons: d.reasons,
-  };
 }
 
 /** The query's parameters, only those `allowed`, each at most once. */
