@@ -1,5 +1,5 @@
 /**
- * The CLI's exit codes (DESIGN.md section 5), and the one place errors map onto them.
+ * The CLI's exit codes (docs/CLI.md), and the one place errors map onto them.
  */
 import { ConfigError } from '../node/config-file.ts';
 import { SubmitError } from '../node/control/submit-client.js';

@@ -25,6 +25,7 @@
 import { dirname, resolve } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Node } from 'jsonc-parser';
+import { MalformedError } from '../protocol/errors.ts';
 import { parseLogKey } from '../protocol/keys.ts';
 import { ConfigReader, readConfigText } from './config-file.ts';
 import { MAX_WEIGHT } from './store/followed-logs.ts';
@@ -79,7 +80,10 @@ export function parseHttpAddress(text: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || !Number.isInteger(port) || port > 65_535)
-    throw new Error(`expected HOST:PORT (e.g. 127.0.0.1:8565), not ${JSON.stringify(text.slice(0, 100))}`);
+    throw new MalformedError(
+      'HTTP address',
+      `expected HOST:PORT (e.g. 127.0.0.1:8565), not ${JSON.stringify(text.slice(0, 100))}`,
+    );
   return { host: (m[1] ?? m[2])!, port };
 }
 
@@ -91,14 +95,18 @@ export function parseHostName(text: string): string {
       text,
     )
   )
-    throw new Error(`expected a host name such as nix-cache.lan, not ${JSON.stringify(text.slice(0, 100))}`);
+    throw new MalformedError(
+      'host name',
+      `expected a host name such as nix-cache.lan, not ${JSON.stringify(text.slice(0, 100))}`,
+    );
   return text.toLowerCase();
 }
 
 /** A multiaddr, canonical; with `peer`, it must end in /p2p/<PeerId>. */
 export function parseMultiaddr(text: string, peer = false): string {
   const m = multiaddr(text);
-  if (peer && m.getComponents().at(-1)?.name !== 'p2p') throw new Error('no /p2p/<PeerId> at the end');
+  if (peer && m.getComponents().at(-1)?.name !== 'p2p')
+    throw new MalformedError('peer multiaddr', 'no /p2p/<PeerId> at the end');
   return m.toString();
 }
 

@@ -194,3 +194,66 @@ export class ExternalToolError extends TrustixError {
     this.stderr = stderr;
   }
 }
+
+/**
+ * A part of the node asked for when it is not there: before start(), after stop(), or one this node's
+ * role does not have (a bootstrap node has no log of its own and no user side).
+ */
+export class NotStartedError extends TrustixError {
+  constructor(message: string) {
+    super('ERR_NOT_STARTED', message);
+  }
+}
+
+/** Work cut short because the component doing it stopped or closed (its abort reason, or its refusal). */
+export class StoppedError extends TrustixError {
+  constructor(message: string) {
+    super('ERR_STOPPED', message);
+  }
+}
+
+/** An exchange or a step that did not complete within its time limit (every remote interaction has one). */
+export class DeadlineExceededError extends TrustixError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_DEADLINE_EXCEEDED', message, options);
+  }
+}
+
+/** A data directory that cannot be used as asked: not initialised, holding another key, changed meanwhile. */
+export class DataDirError extends TrustixError {
+  readonly dir: string;
+
+  constructor(dir: string, message: string) {
+    super('ERR_DATA_DIR', message);
+    this.dir = dir;
+  }
+}
+
+/** `trustix demo` could not set itself up, or its own check of what it ran failed. */
+export class DemoFailedError extends TrustixError {
+  constructor(message: string) {
+    super('ERR_DEMO_FAILED', message);
+  }
+}
+
+/** A broken internal contract: a bug in Trustix, never the fault of a peer or of input. */
+export class InternalError extends TrustixError {
+  constructor(message: string) {
+    super('ERR_INTERNAL', message);
+  }
+}
+
+/** Something thrown that is not an Error (`throw 'text'` in a library or a script), wrapped to be handled as one. */
+export class ThrownValueError extends TrustixError {
+  readonly value: unknown;
+
+  constructor(value: unknown) {
+    super('ERR_THROWN_VALUE', String(value));
+    this.value = value;
+  }
+}
+
+/** `err` itself when it is an Error, else a ThrownValueError around it. */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new ThrownValueError(err);
+}

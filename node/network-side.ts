@@ -8,7 +8,6 @@ import { logger } from '@libp2p/logger';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Registry } from 'prom-client';
 import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
-import type { CheckpointEvent } from './monitor/checkpoint-verdict.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './network/gossip.ts';
 import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './network/libp2p-node.ts';
 import { LogProviders, type LogProvidersInit } from './network/log-providers.ts';
@@ -23,7 +22,6 @@ import type { Database } from './store/database.ts';
 import type { FollowedLogs } from './store/followed-logs.ts';
 import type { LogDirectory } from './store/log-reader.ts';
 import { Follower, type FollowerComponents, type FollowerInit } from './sync/follower.ts';
-import type { SourceFailedEvent } from './sync/tile-source.ts';
 
 const log = logger('trustix:node');
 
@@ -98,7 +96,7 @@ async function assemble(
   parts.add(() => libp2p.stop());
   // A banned peer is cut off now; the gater refuses it until the ban ends.
   parts.listen(bans, 'ban', (e) => {
-    const { peer } = (e as CustomEvent<{ peer: string }>).detail;
+    const { peer } = e.detail;
     Promise.resolve()
       .then(() => libp2p.hangUp(peerIdFromString(peer)))
       .catch((err: unknown) => log.error('hanging up on %s: %s', peer, err));
@@ -148,31 +146,31 @@ async function assemble(
     },
   );
   parts.listen(follower, 'synced', (e) => {
-    const { logId } = (e as CustomEvent<{ logId: string }>).detail;
+    const { logId } = e.detail;
     providers.provide(logId);
     monitor.checkTree(logId).catch((err: unknown) => log.error('checking %s: %s', logId, err));
   });
   parts.listen(follower, 'fork', (e) => {
-    const { error } = (e as CustomEvent<{ error: { evidence?: { bytes: Uint8Array } } }>).detail;
+    const { error } = e.detail;
     if (error.evidence !== undefined)
       gossip.publishEvidence(error.evidence.bytes).catch((err: unknown) => log.error('evidence: %s', err));
   });
   parts.listen(follower, 'source-failed', (e) => {
-    const f = (e as CustomEvent<SourceFailedEvent>).detail;
+    const f = e.detail;
     if (f.reason === 'invalid' || f.reason === 'malformed' || f.reason === 'oversized')
       sources.ban(f.sourceId, `${f.reason} data for ${f.logId}`);
   });
   // A log followed after its checkpoints were gossiped: those were duplicates by now and will not
   // come again as events, so hand the follower the newest one the monitor saw.
   parts.listen(followed, 'followed', (e) => {
-    const { logId } = (e as CustomEvent<{ logId: string }>).detail;
+    const { logId } = e.detail;
     monitor.latest(logId).then(
       (note) => note && follower.notify(logId, note),
       (err: unknown) => log.error('latest checkpoint of %s: %s', logId, err),
     );
   });
   parts.listen(monitor, 'checkpoint', (e) => {
-    const event = (e as CustomEvent<CheckpointEvent>).detail;
+    const event = e.detail;
     follower.notify(event.logId, event.checkpoint.note, event.from);
   });
   await follower.start();

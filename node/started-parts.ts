@@ -3,6 +3,7 @@
  * reverse (and listeners added along the way removed) whether assembly finished or failed half-way.
  * A part that fails to stop is logged and the others are stopped anyway.
  */
+import type { TypedEventTarget } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 
 const log = logger('trustix:node');
@@ -16,7 +17,11 @@ export class StartedParts {
   }
 
   /** Adds `listener` to `target`, removed on stop. */
-  listen(target: EventTarget, type: string, listener: (e: Event) => void): void {
+  listen<Events extends { [E in keyof Events]: Event }, K extends keyof Events & string>(
+    target: TypedEventTarget<Events>,
+    type: K,
+    listener: (e: Events[K]) => void,
+  ): void {
     target.addEventListener(type, listener);
     this.add(() => target.removeEventListener(type, listener));
   }

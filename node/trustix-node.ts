@@ -14,6 +14,7 @@ import './runtime/promise-with-resolvers.ts';
 import { logger } from '@libp2p/logger';
 import { controlOps } from './control/control-ops.ts';
 import { SubmitServer } from './control/submit-server.ts';
+import { NotStartedError } from './errors.ts';
 import { HttpServer, type HttpServerInit } from './http/server.ts';
 import { CheckpointMonitor, type CheckpointMonitorInit } from './monitor/checkpoint-monitor.ts';
 import type { TrustixLibp2p } from './network/libp2p-node.ts';
@@ -23,7 +24,7 @@ import { startOwnLog } from './own-log/own-log.ts';
 import type { Sequencer, SequencerInit } from './own-log/sequencer.ts';
 import { LogRoutes } from './routes/logs.ts';
 import { MetricsRoutes, NodeMetrics } from './routes/metrics.ts';
-import { type MemoryRelease, MemoryReleaser, type MemoryReleaserInit } from './runtime/memory-releaser.ts';
+import { MemoryReleaser, type MemoryReleaserInit } from './runtime/memory-releaser.ts';
 import { StartedParts } from './started-parts.ts';
 import type { ReproStats } from './stats/repro-stats.ts';
 import { dataDir, loadKeys, type NodeKeys } from './store/data-dir.ts';
@@ -189,9 +190,7 @@ export class TrustixNode {
       started(server);
       if (this.init.memory !== false) {
         const memory = new MemoryReleaser(this.init.memory);
-        memory.addEventListener('released', (e) =>
-          metrics.onMemoryRelease((e as CustomEvent<MemoryRelease>).detail),
-        );
+        memory.addEventListener('released', (e) => metrics.onMemoryRelease(e.detail));
         await memory.start();
         this.memoryValue = memory;
         started(memory);
@@ -215,17 +214,17 @@ export class TrustixNode {
 
   get keys(): NodeKeys {
     if (this.keysValue === undefined)
-      throw new Error('this node has no log key (bootstrap role, or not started)');
+      throw new NotStartedError('this node has no log key (bootstrap role, or not started)');
     return this.keysValue;
   }
 
   get ownLog(): LogStore {
-    if (this.ownLogValue === undefined) throw new Error('this node has no log of its own');
+    if (this.ownLogValue === undefined) throw new NotStartedError('this node has no log of its own');
     return this.ownLogValue;
   }
 
   get sequencer(): Sequencer {
-    if (this.sequencerValue === undefined) throw new Error('this node has no log of its own');
+    if (this.sequencerValue === undefined) throw new NotStartedError('this node has no log of its own');
     return this.sequencerValue;
   }
 
@@ -235,12 +234,12 @@ export class TrustixNode {
   }
 
   get followed(): FollowedLogs {
-    if (this.followedValue === undefined) throw new Error('the node is not started');
+    if (this.followedValue === undefined) throw new NotStartedError('the node is not started');
     return this.followedValue;
   }
 
   get monitor(): CheckpointMonitor {
-    if (this.monitorValue === undefined) throw new Error('the node is not started');
+    if (this.monitorValue === undefined) throw new NotStartedError('the node is not started');
     return this.monitorValue;
   }
 
@@ -271,7 +270,7 @@ export class TrustixNode {
 
   private get user(): UserSide {
     if (this.userValue === undefined)
-      throw new Error('this node has no user side (bootstrap role, or not started)');
+      throw new NotStartedError('this node has no user side (bootstrap role, or not started)');
     return this.userValue;
   }
 
@@ -281,7 +280,7 @@ export class TrustixNode {
   }
 
   httpAddress(): { host: string; port: number } {
-    if (this.http === undefined) throw new Error('the node has no HTTP server');
+    if (this.http === undefined) throw new NotStartedError('the node has no HTTP server');
     return this.http.address();
   }
 }

@@ -99,7 +99,7 @@ export async function startUserSide(c: UserSideComponents, init: UserSideInit = 
     init.statsScheduler,
   );
   scheduler.start();
-  const followedOne = (e: Event) => scheduler.update((e as CustomEvent<FollowedLog>).detail.logId);
+  const followedOne = (e: CustomEvent<FollowedLog>) => scheduler.update(e.detail.logId);
   c.followed.addEventListener('followed', followedOne);
   const api = new ApiRoutes({
     views: stats.views,

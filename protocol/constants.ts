@@ -1,5 +1,5 @@
 /**
- * Every protocol identifier, topic and limit, in one place (DESIGN.md sections 3 and 4).
+ * Every protocol identifier, topic and limit, in one place (docs/PROTOCOL.md).
  * Other nodes depend on the identifiers; change them only with the design.
  */
 

@@ -1,5 +1,5 @@
 /**
- * A log entry: exactly the Nix narinfo fingerprint, UTF-8, no newline (DESIGN.md section 3).
+ * A log entry: exactly the Nix narinfo fingerprint, UTF-8, no newline (docs/PROTOCOL.md "Log entries").
  *
  *   1;/nix/store/p71n3zfc08rfn8pgxvagiljgy07mirnn-tv-withref;sha256:1lic8kbv2z29j69yw36rsj9fvjs2pf2r2825vrxclqnxhrprh836;592;/nix/store/xlyi2n3g389xnbz7z77bkdzk3vbfw53d-tv-file,/nix/store/xmgdqbifdj4h0d11krqwvz18sfwc35c9-tv-dir
  *   1;/nix/store/xlyi2n3g389xnbz7z77bkdzk3vbfw53d-tv-file;sha256:0k7nyapk1y0cjxh60wx664mmpgri8lrrxmv1jgfplp4f68ylw8pp;128;

@@ -1,5 +1,5 @@
 /**
- * The checkpoint gossip message, the payload of CHECKPOINT_TOPIC (DESIGN.md section 4): the log's vkey
+ * The checkpoint gossip message, the payload of CHECKPOINT_TOPIC (docs/PROTOCOL.md): the log's vkey
  * line, one '\n', then the signed checkpoint note exactly as the log signed it:
  *
  *     trustix-test-1+bd4343b8+AWnwpL1GVBDfFoEkJLfSILD6Urxr+IvB+OYho1G15qvK\n

@@ -1,5 +1,5 @@
 /**
- * Nix key files and log identity (DESIGN.md section 3).
+ * Nix key files and log identity (docs/PROTOCOL.md "Keys and log identity").
  *
  * Key files, as `nix key generate-secret` and `nix key convert-secret-to-public` write them
  * (no trailing newline; exactly one is tolerated when reading):

@@ -85,10 +85,8 @@ async function openMonitor(
   const monitor = new CheckpointMonitor({ db, logs }, init);
   await monitor.start();
   const h: Harness = { monitor, db, dir: home, checkpoints: [], forks: [] };
-  monitor.addEventListener('checkpoint', (e) =>
-    h.checkpoints.push((e as CustomEvent<CheckpointEvent>).detail),
-  );
-  monitor.addEventListener('fork', (e) => h.forks.push((e as CustomEvent<ForkEvent>).detail));
+  monitor.addEventListener('checkpoint', (e) => h.checkpoints.push(e.detail));
+  monitor.addEventListener('fork', (e) => h.forks.push(e.detail));
   if (dir === undefined)
     t.teardown(async () => {
       await db.close();

@@ -8,13 +8,12 @@ import '../node/runtime/promise-with-resolvers.ts';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { submit } from '../node/control/submit-client.js';
-import { initDataDir } from '../node/store/data-dir.ts';
-import { TrustixNode, type TrustixNodeInit } from '../node/trustix-node.ts';
+import type { TrustixNode } from '../node/trustix-node.ts';
 import { formatEntry } from '../protocol/entry.ts';
 import { encodeNix32 } from '../protocol/nix32.ts';
 import { runCli } from './helpers/cli.ts';
-import { tempDir } from './helpers/log-fixture.ts';
-import { dialAddress, LOOPBACK_INIT, waitFor } from './helpers/p2p.ts';
+import { startTrustixNode, type TestNodeInit } from './helpers/node-fixture.ts';
+import { dialAddress, waitFor } from './helpers/p2p.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 
 function storePath(n: number, name: string): string {
@@ -44,30 +43,9 @@ const LOGS: Record<string, string[]> = {
   mars: [...honest, ...others],
 };
 
-const FAST: Partial<TrustixNodeInit> = {
-  http: false,
-  sequencer: { intervalMs: 20 },
-  gossip: { republishIntervalMs: 1000 },
-  follower: { retryDelayMs: 200, maxRetryDelayMs: 1000 },
-};
-
-async function startNode(
-  t: ExecutionContext,
-  name: string,
-  init: Partial<TrustixNodeInit> & { bootstrap?: string[] },
-) {
-  const dataDir = await tempDir(`trustix-challenge-${name}-`);
-  if (init.role !== 'bootstrap') await initDataDir(dataDir, { name });
-  const { bootstrap, ...rest } = init;
-  const n = new TrustixNode({
-    dataDir,
-    ...FAST,
-    ...rest,
-    p2p: { ...LOOPBACK_INIT, ...(bootstrap ? { bootstrap } : {}) },
-  });
-  await n.start();
-  t.teardown(() => n.stop());
-  return { node: n, dataDir };
+/** A started node (test/helpers/node-fixture.ts), stopped and removed at teardown. */
+function startNode(t: ExecutionContext, name: string, init: TestNodeInit) {
+  return startTrustixNode((c) => t.teardown(c), name, init);
 }
 
 test.serial('challenge: verdicts, counts, exit codes and JSON over four synced builders', async (t) => {

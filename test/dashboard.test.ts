@@ -25,8 +25,7 @@ import { syntheticEntries } from './helpers/synthetic-entries.ts';
 import { openVoteFixture, type VoteFixture } from './helpers/vote-fixture.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-// docs: /work/shared/FIELD-NOTES.md, "Browser tests": without the background-networking flags Chromium
-// keeps trying to reach outside hosts.
+// Without the background-networking flags Chromium keeps trying to reach outside hosts.
 const CHROMIUM_FLAGS = [
   '--headless',
   '--no-sandbox',

@@ -1,4 +1,4 @@
-// The vote's pure deciders (threshold, trust), the chain and the shorthand (DESIGN.md §6).
+// The vote's pure deciders (threshold, trust), the chain and the shorthand (docs/CLI.md, the deciders).
 import test from 'ava';
 import {
   checkDeciderSpec,

@@ -158,7 +158,8 @@ test.serial(
     });
     const lines: string[] = [];
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const late = setTimeout(() => child.kill('SIGKILL'), 50_000);
+    // A bound for a demo that never gets ready (a hang), not a guess at its speed: loaded machines are slow.
+    const late = setTimeout(() => child.kill('SIGKILL'), 200_000);
     createInterface({ input: child.stdout }).on('line', (line) => {
       lines.push(line);
       if (line === '[demo] Press Ctrl-C to stop.') child.kill('SIGINT');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { StoreCorruptError } from '../node/errors.ts';
 import { openDatabase } from '../node/store/database.ts';
-import { type FollowedLog, FollowedLogs, NameInUseError, parseWeight } from '../node/store/followed-logs.ts';
+import { FollowedLogs, NameInUseError, parseWeight } from '../node/store/followed-logs.ts';
 import { followedLogKey } from '../node/store/layout.ts';
 import { MalformedError, OutOfRangeError } from '../protocol/errors.ts';
 import { formatNixPublicKey, generateNixSecretKey, logKeyOf } from '../protocol/keys.ts';
@@ -26,8 +26,8 @@ test('followed logs persist across reopen with their names and weights, and unfo
   let db = await openDatabase(path);
   let logs = await FollowedLogs.open(db);
   const events: string[] = [];
-  logs.addEventListener('followed', (e) => events.push(`+${(e as CustomEvent<FollowedLog>).detail.name}`));
-  logs.addEventListener('unfollowed', (e) => events.push(`-${(e as CustomEvent<FollowedLog>).detail.name}`));
+  logs.addEventListener('followed', (e) => events.push(`+${e.detail.name}`));
+  logs.addEventListener('unfollowed', (e) => events.push(`-${e.detail.name}`));
 
   const a = await logs.follow(aliceKey.vkey);
   t.true(a.added);

@@ -49,9 +49,7 @@ async function node(
     n.db = await openDatabase(join(dir, 'db'));
     n.followed = await FollowedLogs.open(n.db);
     n.follower = new Follower({ db: n.db, followed: n.followed, sourcesFor: sources }, init);
-    n.follower.addEventListener('source-failed', (e) =>
-      n.failures.push((e as CustomEvent<SourceFailedEvent>).detail),
-    );
+    n.follower.addEventListener('source-failed', (e) => n.failures.push(e.detail));
     await n.follower.start();
   };
   const close = async () => {
@@ -149,9 +147,7 @@ test('a fork offered by notify marks the log forked with evidence and stores not
   await n.follower.whenSynced(log.key.logId, 3000);
 
   const forks: LogForkError[] = [];
-  n.follower.addEventListener('fork', (e) =>
-    forks.push((e as CustomEvent<{ error: LogForkError }>).detail.error),
-  );
+  n.follower.addEventListener('fork', (e) => forks.push(e.detail.error));
   t.is(n.follower.notify(log.key.logId, fork.store.checkpoint()!.note, forked.url), 'new');
   await t.throwsAsync(n.follower.whenSynced(log.key.logId), { instanceOf: LogForkError });
   t.like(n.follower.status(log.key.logId), {
@@ -178,13 +174,9 @@ test('a failed sync is reported and retried; a newer checkpoint from an honest s
   });
   await n.followed.follow(log.key);
   const failed = new Promise<Error>((resolve) =>
-    n.follower.addEventListener(
-      'sync-failed',
-      (e) => resolve((e as CustomEvent<{ error: Error }>).detail.error),
-      {
-        once: true,
-      },
-    ),
+    n.follower.addEventListener('sync-failed', (e) => resolve(e.detail.error), {
+      once: true,
+    }),
   );
   n.follower.notify(log.key.logId, log.store.checkpoint()!.note);
   t.is((await failed).name, 'SyncFailedError');
@@ -230,7 +222,7 @@ test('a follower stopped in the middle of a sync resumes it on start, without be
   let stored = 0;
   const staged = new Promise<void>((resolve) =>
     n.follower.addEventListener('progress', (e) => {
-      stored = (e as CustomEvent<{ stored: number }>).detail.stored;
+      stored = e.detail.stored;
       if (stored >= 1024) resolve();
     }),
   );

@@ -32,8 +32,8 @@ async function member(t: ExecutionContext, node: TrustixLibp2p): Promise<Member>
   gossip.start();
   const seen: CheckpointEvent[] = [];
   const forks: ForkEvent[] = [];
-  monitor.addEventListener('checkpoint', (e) => seen.push((e as CustomEvent<CheckpointEvent>).detail));
-  monitor.addEventListener('fork', (e) => forks.push((e as CustomEvent<ForkEvent>).detail));
+  monitor.addEventListener('checkpoint', (e) => seen.push(e.detail));
+  monitor.addEventListener('fork', (e) => forks.push(e.detail));
   t.teardown(async () => {
     gossip.stop();
     await node.stop();

@@ -86,6 +86,20 @@ test('a path report carries the verdict, who said what, and the decision', async
   t.like(res.json, { hashPart: hash, storePath: e.storePath, verdict: 'mismatch', silent: [] });
   t.like(res.json.decision, { decided: true, fingerprint: honest[0], agreeing: ['mercury', 'venus'] });
   t.deepEqual(res.json.decision.mismatches, [{ log: 'saturn', fingerprint: lie(honest[0]!) }]);
+  // The same document as `trustix decide --json`, less the path asked.
+  t.deepEqual(Object.keys(res.json.decision), [
+    'decided',
+    'storePath',
+    'fingerprint',
+    'decider',
+    'agreeing',
+    'mismatches',
+    'misses',
+    'abstentions',
+    'tally',
+    'reasons',
+  ]);
+  t.is(res.json.decision.storePath, e.storePath);
 });
 
 test('strict queries and clean errors', async (t) => {

@@ -21,9 +21,7 @@ test('100k entries in uneven batches: reopen, root, every tile, inclusion and co
   const entries = [...syntheticEntries(100_000, 7)];
   const log = await openLogFixture();
   const checkpoints: SignedCheckpoint[] = [];
-  log.sequencer.addEventListener('checkpoint', (e) =>
-    checkpoints.push((e as CustomEvent<SignedCheckpoint>).detail),
-  );
+  log.sequencer.addEventListener('checkpoint', (e) => checkpoints.push(e.detail));
   const rand = prng(3);
   for (let pos = 0; pos < entries.length; ) {
     const n = Math.min(entries.length - pos, 1 + Math.floor(rand() * 9000));

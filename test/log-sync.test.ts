@@ -89,8 +89,8 @@ function sync(
   );
   const failures: SourceFailedEvent[] = [];
   const progress: SyncProgress[] = [];
-  s.addEventListener('source-failed', (e) => failures.push((e as CustomEvent<SourceFailedEvent>).detail));
-  s.addEventListener('progress', (e) => progress.push((e as CustomEvent<SyncProgress>).detail));
+  s.addEventListener('source-failed', (e) => failures.push(e.detail));
+  s.addEventListener('progress', (e) => progress.push(e.detail));
   return { sync: s, failures, progress };
 }
 
@@ -348,7 +348,7 @@ test('a request that stalls once is asked again; the sync keeps its only source'
   };
   const failures: unknown[] = [];
   const s = new LogSync({ db: f.db, store: f.store, sources: [stallsOnce] }, { requestTimeoutMs: 300 });
-  s.addEventListener('source-failed', (e) => failures.push((e as CustomEvent).detail));
+  s.addEventListener('source-failed', (e) => failures.push(e.detail));
   t.like(await s.run(log.store.checkpoint()!), { toSize: 600, failedSources: [] });
   t.deepEqual(failures, []);
   t.true(calls > 1);
@@ -447,7 +447,7 @@ test('an interrupted sync resumes after a restart without fetching its staged bu
   const stop = new AbortController();
   const first = sync(f, [srv!], init);
   first.sync.addEventListener('progress', (e) => {
-    if ((e as CustomEvent<SyncProgress>).detail.stored >= 1024) stop.abort(new Error('power cut'));
+    if (e.detail.stored >= 1024) stop.abort(new Error('power cut'));
   });
   await t.throwsAsync(first.sync.run(log.store.checkpoint()!, { signal: stop.signal }), {
     message: 'power cut',

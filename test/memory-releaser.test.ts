@@ -54,7 +54,7 @@ test.serial(
       secondPassDelayMs: 500,
     });
     const released: MemoryRelease[] = [];
-    releaser.addEventListener('released', (e) => released.push((e as CustomEvent<MemoryRelease>).detail));
+    releaser.addEventListener('released', (e) => released.push(e.detail));
     await releaser.start();
     t.teardown(() => releaser.stop());
 

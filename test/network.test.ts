@@ -20,37 +20,15 @@ import { TrustixNode, type TrustixNodeInit } from '../node/trustix-node.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
 import { formatNixSecretKey, generateNixSecretKey } from '../protocol/keys.ts';
 import { tempDir } from './helpers/log-fixture.ts';
+import { FAST, startTrustixNode, type TestNodeInit } from './helpers/node-fixture.ts';
 import { dialAddress, LOOPBACK_INIT, startTestNode, waitFor } from './helpers/p2p.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 
 const exec = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix.js');
 
-const FAST: Partial<TrustixNodeInit> = {
-  http: false,
-  sequencer: { intervalMs: 20 },
-  gossip: { republishIntervalMs: 1000 },
-  // Short retries: before the DHT knows a provider, a sync finds no source and must try again soon.
-  follower: { retryDelayMs: 200, maxRetryDelayMs: 1000 },
-};
-
-async function node(
-  t: ExecutionContext,
-  name: string,
-  init: Partial<TrustixNodeInit> & { bootstrap?: string[] } = {},
-): Promise<TrustixNode> {
-  const dataDir = await tempDir(`trustix-net-${name}-`);
-  if (init.role !== 'bootstrap') await initDataDir(dataDir, { name });
-  const { bootstrap, ...rest } = init;
-  const n = new TrustixNode({
-    dataDir,
-    ...FAST,
-    ...rest,
-    p2p: { ...LOOPBACK_INIT, ...(bootstrap ? { bootstrap } : {}) },
-  });
-  await n.start();
-  t.teardown(() => n.stop());
-  return n;
+async function node(t: ExecutionContext, name: string, init: TestNodeInit = {}): Promise<TrustixNode> {
+  return (await startTrustixNode((c) => t.teardown(c), name, init)).node;
 }
 
 /** Hands entries to a builder over its control socket, in requests under the socket's 1 MiB cap. */
@@ -188,9 +166,7 @@ test.serial(
 
     const follower = await node(t, 'carol', { bootstrap });
     const failed: SourceFailedEvent[] = [];
-    follower.follower!.addEventListener('source-failed', (e) =>
-      failed.push((e as CustomEvent<SourceFailedEvent>).detail),
-    );
+    follower.follower!.addEventListener('source-failed', (e) => failed.push(e.detail));
     // Wait until the DHT knows both providers, so the sync really meets the liar.
     await waitFor(
       'two providers',

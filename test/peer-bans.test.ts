@@ -12,7 +12,7 @@ test('a ban lasts banMs, tells its listeners, and the gater refuses dials and in
   let now = 1_000_000;
   const bans = new PeerBans({ banMs: 60_000, now: () => now });
   const told: unknown[] = [];
-  bans.addEventListener('ban', (e) => told.push((e as CustomEvent).detail));
+  bans.addEventListener('ban', (e) => told.push(e.detail));
   const [liar, honest] = [await peer(), await peer()];
   const gater = bans.gater();
   bans.ban(liar.toString(), 'invalid data for some log');

@@ -24,7 +24,7 @@ test('a refused submission is dropped and reported; the rest of its batch is app
   });
   t.teardown(() => log.destroy());
   const rejected: Rejection[] = [];
-  log.sequencer.addEventListener('rejected', (e) => rejected.push((e as CustomEvent<Rejection>).detail));
+  log.sequencer.addEventListener('rejected', (e) => rejected.push(e.detail));
   await log.queue.enqueue([
     { kind: 'path', path: pathOf(e1) },
     { kind: 'path', path: pathOf(e2) },

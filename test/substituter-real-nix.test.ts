@@ -13,34 +13,26 @@
  * (hash mismatch): the vote is what stands between a lying builder and the store.
  */
 import { type ExecFileException, execFile } from 'node:child_process';
-import { cp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { submit } from '../node/control/submit-client.js';
-import { initDataDir } from '../node/store/data-dir.ts';
-import { TrustixNode, type TrustixNodeInit } from '../node/trustix-node.ts';
+import type { TrustixNode, TrustixNodeInit } from '../node/trustix-node.ts';
 import { parseDeciderSpec } from '../node/vote/decider.ts';
 import { formatEntry, parseEntry } from '../protocol/entry.ts';
 import { formatNixPublicKey } from '../protocol/keys.ts';
 import { formatNarinfo, parseNarinfo } from '../protocol/narinfo.ts';
 import { parseStorePath } from '../protocol/store-path.ts';
 import { type CacheServer, serveCache } from './helpers/cache-server.ts';
-import { tempDir } from './helpers/log-fixture.ts';
-import { dialAddress, LOOPBACK_INIT, waitFor } from './helpers/p2p.ts';
+import { startTrustixNode } from './helpers/node-fixture.ts';
+import { dialAddress, waitFor } from './helpers/p2p.ts';
 import { nixFingerprint, nixTest, type RealNix, realNix } from './helpers/real-nix.ts';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix.js');
 const BUILDER_NAMES = ['mercury', 'venus', 'saturn', 'mars'] as const;
 const SYNC_TIMEOUT_MS = 60_000;
-
-const FAST: Partial<TrustixNodeInit> = {
-  http: false,
-  sequencer: { intervalMs: 20 },
-  gossip: { republishIntervalMs: 1000 },
-  follower: { retryDelayMs: 200, maxRetryDelayMs: 1000 },
-};
 
 type Cleanup = () => Promise<unknown>;
 
@@ -70,27 +62,6 @@ const setup = (): Promise<Setup> => {
 test.after.always('stop every node, remove temp dirs', async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
 });
-
-/** A started node with FAST settings on the loopback network; stopped and its data dir removed by `onStop`. */
-async function startNode(
-  onStop: (cleanup: Cleanup) => void,
-  name: string,
-  init: Partial<TrustixNodeInit> & { bootstrap?: string[] } = {},
-): Promise<{ node: TrustixNode; dataDir: string }> {
-  const dataDir = await tempDir(`trustix-subst-${name}-`);
-  onStop(() => rm(dataDir, { recursive: true, force: true }));
-  if (init.role !== 'bootstrap') await initDataDir(dataDir, { name });
-  const { bootstrap, ...rest } = init;
-  const node = new TrustixNode({
-    dataDir,
-    ...FAST,
-    ...rest,
-    p2p: { ...LOOPBACK_INIT, ...(bootstrap ? { bootstrap } : {}) },
-  });
-  await node.start();
-  onStop(() => node.stop());
-  return { node, dataDir };
-}
 
 /** `fingerprint` with every bit of its NAR hash flipped: what a lying builder publishes. */
 function tamper(fingerprint: string): string {
@@ -160,11 +131,11 @@ async function makeSetup(): Promise<Setup> {
   cleanups.push(() => saturnCache.close());
 
   const onStop = (c: Cleanup) => cleanups.push(c);
-  const { node: boot } = await startNode(onStop, 'boot', { role: 'bootstrap' });
+  const { node: boot } = await startTrustixNode(onStop, 'boot', { role: 'bootstrap' });
   const bootstrap = [dialAddress(boot.libp2p!)];
   const builders = await Promise.all(
     BUILDER_NAMES.map(
-      async (name) => (await startNode(onStop, name, { bootstrap, nix: { env: nix.env } })).node,
+      async (name) => (await startTrustixNode(onStop, name, { bootstrap, nix: { env: nix.env } })).node,
     ),
   );
   for (const [i, b] of builders.entries()) {
@@ -184,7 +155,7 @@ async function makeSetup(): Promise<Setup> {
     { timeout: 20_000 },
   );
 
-  const { node: user, dataDir: userDataDir } = await startNode(onStop, 'user', {
+  const { node: user, dataDir: userDataDir } = await startTrustixNode(onStop, 'user', {
     bootstrap,
     http: { port: 0 },
     vote: [parseDeciderSpec('threshold 3/4')],
@@ -359,7 +330,7 @@ nixTest(
     t.teardown(async () => {
       for (const stop of stops.reverse()) await stop().catch(() => {});
     });
-    const { node: truster } = await startNode((c) => stops.push(c), 'truster', {
+    const { node: truster } = await startTrustixNode((c) => stops.push(c), 'truster', {
       bootstrap,
       http: { port: 0 },
       vote: [parseDeciderSpec('trust saturn')],

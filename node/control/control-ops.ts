@@ -16,7 +16,7 @@ import type { FollowedLogs } from '../store/followed-logs.ts';
 import type { LogStore } from '../store/log-store.ts';
 import type { Follower } from '../sync/follower.ts';
 import type { UpstreamCaches } from '../upstream/upstream-caches.ts';
-import type { Decisions, PathDecision } from '../vote/decisions.ts';
+import { type Decisions, decisionJson } from '../vote/decisions.ts';
 import type { ControlOp } from './submit-server.ts';
 
 function text(request: Record<string, unknown>, field: string, optional = false): string | undefined {
@@ -126,7 +126,7 @@ export function controlOps(node: ControlledNode): Record<string, ControlOp> {
       const decision = path.startsWith('/')
         ? await node.decisions.decide(parseStorePath(path, node.storeDir).hashPart, path)
         : await node.decisions.decide(parseHashPart(path));
-      return decisionJson(path, decision);
+      return { path, ...decisionJson(decision) };
     },
 
     /** `{paths?, closure?, after?, limit?}`: named paths (and closure), or a page of the whole challenge. */
@@ -168,23 +168,6 @@ export function controlOps(node: ControlledNode): Record<string, ControlOp> {
     async evidence() {
       return { evidence: (await node.monitor.evidence()).map(evidenceJson) };
     },
-  };
-}
-
-/** The JSON of a decision (documented in docs/CLI.md, `trustix decide --json`). */
-function decisionJson(path: string, d: PathDecision) {
-  return {
-    path,
-    decided: d.fingerprint !== undefined,
-    storePath: d.storePath ?? null,
-    fingerprint: d.fingerprint ?? null,
-    decider: d.decider ?? null,
-    agreeing: d.agreeing,
-    mismatches: d.mismatches,
-    misses: d.misses,
-    abstentions: d.abstentions,
-    tally: d.tally,
-    reasons: d.reasons,
   };
 }
 

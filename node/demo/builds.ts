@@ -19,6 +19,7 @@ import { narChunks } from '../../protocol/nar.ts';
 import { memoryDirectory, memoryFile, type NarNode } from '../../protocol/nar-tree.ts';
 import { formatNarinfo } from '../../protocol/narinfo.ts';
 import { encodeNix32 } from '../../protocol/nix32.ts';
+import { prng, randomBytes } from './prng.ts';
 
 export const BUILDERS = ['mercury', 'venus', 'saturn', 'mars'] as const;
 export type BuilderName = (typeof BUILDERS)[number];
@@ -118,25 +119,6 @@ const ONLY_MERCURY: readonly [readonly [string, string], readonly [string, strin
   ['firefox', '128.0'],
   ['thunderbird', '115.13.0'],
 ];
-
-/** A deterministic pseudo-random generator (xorshift32). */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
-
-function randomBytes(rand: () => number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.floor(rand() * 256);
-  return out;
-}
 
 async function narBytes(root: NarNode): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];

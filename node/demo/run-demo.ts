@@ -19,6 +19,7 @@ import { parseNarinfo } from '../../protocol/narinfo.ts';
 import { narinfoFingerprint, narinfoSignedBy } from '../../protocol/narinfo-signature.ts';
 import { formatSha256 } from '../../protocol/nix-hash.ts';
 import { submit } from '../control/submit-client.js';
+import { DemoFailedError } from '../errors.ts';
 import type { CheckpointEvent } from '../monitor/checkpoint-verdict.ts';
 import { challengeAll } from '../stats/challenge.ts';
 import { challengeDiff } from '../stats/challenge-diff.ts';
@@ -75,7 +76,7 @@ const VOTE = 'threshold 3/4';
 const VOTES_NEEDED = 3;
 const USER_NAME = 'my-node';
 
-/** The settings FIELD-NOTES asks for on loopback: allow-listed 127/8, gossip IP whitelist, fast re-dial. */
+/** The settings libp2p needs on loopback: allow-listed 127/8, gossip IP whitelist, fast re-dial. */
 const LOOPBACK_P2P = {
   listen: ['/ip4/127.0.0.1/tcp/0'],
   allowList: ['/ip4/127.0.0.0/ipcidr/8'],
@@ -307,8 +308,8 @@ class Demo {
       heard.add(logId);
       this.say('network', `heard of ${b.name}'s log ${via}: ${size} entries, signed by ${b.name}`);
     };
-    const onCheckpoint = (e: Event) => {
-      const c = (e as CustomEvent<CheckpointEvent>).detail;
+    const onCheckpoint = (e: CustomEvent<CheckpointEvent>) => {
+      const c = e.detail;
       tell(
         c.logId,
         c.checkpoint.size,
@@ -344,8 +345,8 @@ class Demo {
     const follower = user.follower!;
     const nameOf = new Map([...builders].map(([name, b]) => [b.ownLog.logId, name]));
     const lastTold = new Map<string, number>();
-    const onProgress = (e: Event) => {
-      const p = (e as CustomEvent<SyncProgress>).detail;
+    const onProgress = (e: CustomEvent<SyncProgress>) => {
+      const p = e.detail;
       const name = nameOf.get(p.logId);
       const done = p.fromSize + p.verified;
       const now = Date.now();
@@ -363,7 +364,8 @@ class Demo {
         for (const [name, b] of builders) {
           if (synced.has(name)) continue;
           const s = follower.status(b.ownLog.logId);
-          if (s?.state === 'forked') throw new Error(`${name}'s log is forked: ${s.error?.message ?? ''}`);
+          if (s?.state === 'forked')
+            throw new DemoFailedError(`${name}'s log is forked: ${s.error?.message ?? ''}`);
           if ((s?.verifiedSize ?? 0) < scenario.logs[name].length) continue;
           synced.add(name);
           const from =
@@ -422,9 +424,13 @@ class Demo {
     const info = parseNarinfo(body);
     const key = user.keys.cacheSecret;
     if (narinfoFingerprint(info) !== decision.fingerprint)
-      throw new Error(`the substituter served ${info.storePath} with a fingerprint the vote did not decide`);
+      throw new DemoFailedError(
+        `the substituter served ${info.storePath} with a fingerprint the vote did not decide`,
+      );
     if (!narinfoSignedBy(info, key.name, verifyingKey(key.publicKey)))
-      throw new Error(`the substituter's narinfo for ${info.storePath} is not signed by ${key.name}`);
+      throw new DemoFailedError(
+        `the substituter's narinfo for ${info.storePath} is not signed by ${key.name}`,
+      );
     const res = await within(
       'downloading a NAR',
       fetch(`${this.dashboard}${info.url}`, { signal: this.requestSignal() }),
@@ -433,7 +439,9 @@ class Demo {
     const nar = new Uint8Array(await res.arrayBuffer());
     const hash = formatSha256(new Uint8Array(createHash('sha256').update(nar).digest()));
     if (res.status !== 200 || hash !== formatSha256(info.narHash) || nar.length !== info.narSize)
-      throw new Error(`the NAR served for ${info.storePath} does not match its narinfo (HTTP ${res.status})`);
+      throw new DemoFailedError(
+        `the NAR served for ${info.storePath} does not match its narinfo (HTTP ${res.status})`,
+      );
     return `narinfo signed by your key ${key.name}; its NAR (${nar.length} bytes) has the voted hash`;
   }
 
@@ -487,7 +495,7 @@ async function checkPortFree(port: number): Promise<void> {
     });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(
+    throw new DemoFailedError(
       code === 'EADDRINUSE'
         ? `port ${port} on 127.0.0.1 is in use (a Trustix node?): choose another, or 0 for any free port`
         : `cannot listen on 127.0.0.1:${port}: ${(err as Error).message}`,
@@ -499,6 +507,6 @@ async function checkPortFree(port: number): Promise<void> {
 /** The node's dialable loopback address (with `/p2p/<PeerId>`). */
 function loopbackAddress(node: TrustixNode): string {
   const addr = node.libp2p?.getMultiaddrs().find((a) => a.toString().startsWith('/ip4/127.0.0.1/tcp/'));
-  if (addr === undefined) throw new Error('the bootstrap node has no loopback TCP address');
+  if (addr === undefined) throw new DemoFailedError('the bootstrap node has no loopback TCP address');
   return addr.toString();
 }

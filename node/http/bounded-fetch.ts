@@ -6,6 +6,7 @@
  */
 import { logger } from '@libp2p/logger';
 import { TooLargeError, TrustixError } from '../../protocol/errors.ts';
+import { DeadlineExceededError } from '../errors.ts';
 
 const log = logger('trustix:fetch');
 
@@ -84,7 +85,7 @@ async function getOnce(
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    controller.abort(new Error(`no complete answer within ${timeoutMs} ms`));
+    controller.abort(new DeadlineExceededError(`no complete answer within ${timeoutMs} ms`));
   }, timeoutMs);
   const onAbort = () => controller.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });

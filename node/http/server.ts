@@ -27,7 +27,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { logger } from '@libp2p/logger';
 import { MalformedError, OutOfRangeError, TrustixError } from '../../protocol/errors.ts';
-import { NodeUnavailableError } from '../errors.ts';
+import { DeadlineExceededError, NodeUnavailableError, NotStartedError, StoppedError } from '../errors.ts';
 
 const log = logger('trustix:http');
 
@@ -178,8 +178,11 @@ function statusOf(err: unknown): number {
   if (err instanceof MethodNotAllowedError) return 405;
   if (err instanceof MalformedError) return 400; // includes TooLargeError: a bad path, not a large request
   if (err instanceof OutOfRangeError) return 404; // asked for something outside the tree
-  if (err instanceof NodeUnavailableError) return 503;
-  return 500;
+  // The node is starting, stopping, or lacks the part asked for (its role): not the client's fault.
+  if (err instanceof NodeUnavailableError || err instanceof NotStartedError || err instanceof StoppedError)
+    return 503;
+  if (err instanceof DeadlineExceededError) return 504; // an upstream or a step did not answer in time
+  return 500; // InternalError and anything untyped
 }
 
 export class HttpServer {
@@ -262,7 +265,7 @@ export class HttpServer {
   /** The address listened on (the real port when init.port was 0). Throws unless started. */
   address(): { host: string; port: number } {
     const info = this.server?.address() as AddressInfo | null | undefined;
-    if (info === null || info === undefined) throw new NodeUnavailableError('the HTTP server is not started');
+    if (info === null || info === undefined) throw new NotStartedError('the HTTP server is not started');
     return { host: info.address, port: info.port };
   }
 

@@ -1,6 +1,6 @@
 /**
  * The node's view of every log's checkpoints, and the gossip validators of CHECKPOINT_TOPIC and
- * EVIDENCE_TOPIC (DESIGN.md section 4). Independent of libp2p: `validate` and `receiveEvidence` return
+ * EVIDENCE_TOPIC (docs/PROTOCOL.md). Independent of libp2p: `validate` and `receiveEvidence` return
  * 'accept' | 'ignore' | 'reject', which the libp2p node maps to gossipsub's TopicValidatorResult.
  *
  * Per log (durable, see node/monitor/checkpoint-records.ts): the latest checkpoint, a history of the largest
@@ -24,6 +24,8 @@
  * Bounds: messages by the protocol caps, history by `historySize`, logs and forked logs by
  * node/monitor/monitored-logs.ts (least recently seen evicted, held logs never).
  */
+
+import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import type { SignedCheckpoint } from '../../protocol/checkpoint.ts';
 import { openCheckpoint } from '../../protocol/checkpoint.ts';
@@ -40,11 +42,12 @@ import { type CheckpointMessage, parseCheckpointMessage } from '../../protocol/g
 import { type LogKey, logIdOf } from '../../protocol/keys.ts';
 import { type Hash, type HashId, hashesEqual } from '../../protocol/merkle.ts';
 import { parseVkey } from '../../protocol/vkey.ts';
-import { StoreCorruptError } from '../errors.ts';
+import { asError, StoreCorruptError } from '../errors.ts';
 import type { BatchOp, Database } from '../store/database.ts';
 import { CheckpointRecords, type HistoryRecord } from './checkpoint-records.ts';
 import type {
   CheckpointEvent,
+  CheckpointMonitorEvents,
   CheckpointVerdict,
   Consistency,
   EvidenceVerdict,
@@ -106,7 +109,7 @@ export interface ProofCheck {
   readonly error?: Error;
 }
 
-export class CheckpointMonitor extends EventTarget {
+export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents> {
   private readonly components: CheckpointMonitorComponents;
   private readonly historySize: number;
   private readonly records: CheckpointRecords;
@@ -364,7 +367,7 @@ export class CheckpointMonitor extends EventTarget {
 }
 
 function failed(err: unknown): { decision: 'ignore'; outcome: 'error'; error: Error } {
-  const error = err instanceof Error ? err : new Error(String(err));
+  const error = asError(err);
   log.error('checkpoint monitor failed: %s', error.message);
   return { decision: 'ignore', outcome: 'error', error };
 }

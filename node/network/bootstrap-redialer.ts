@@ -1,7 +1,7 @@
 /**
  * Re-dials the bootstrap peers while the node has no connection at all.
  *
- * @libp2p/bootstrap dials its list once at start and never retries a refused dial (FIELD-NOTES): a node
+ * @libp2p/bootstrap dials its list once at start and never retries a refused dial: a node
  * started before its bootstrap peer, or one that lost every connection, would stay isolated forever.
  * This service dials the whole list again with exponential back-off for as long as the node is
  * isolated, and starts again whenever the last connection closes.

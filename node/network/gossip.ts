@@ -1,5 +1,5 @@
 /**
- * Checkpoint and evidence gossip (DESIGN.md section 4): subscribes the node to both topics, validates
+ * Checkpoint and evidence gossip (docs/PROTOCOL.md): subscribes the node to both topics, validates
  * every message with the checkpoint monitor and maps its verdict ONCE to gossipsub's Accept / Ignore /
  * Reject, publishes the node's own checkpoints (on every new one and periodically, so late joiners learn
  * them) and the evidence the monitor makes. Topic score parameters are tuned for low-traffic topics:
@@ -9,6 +9,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub';
 import type { PeerScoreParams, TopicScoreParams } from '@libp2p/gossipsub/score';
 import { logger } from '@libp2p/logger';
 import { CHECKPOINT_TOPIC, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
+import { VerificationError } from '../../protocol/errors.ts';
 import { formatCheckpointMessage } from '../../protocol/gossip-message.ts';
 import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
 import type { ForkEvent, GossipDecision } from '../monitor/checkpoint-verdict.ts';
@@ -77,8 +78,8 @@ export class Gossip {
     }, 1000);
     this.soon.unref();
   };
-  private readonly onFork = (e: Event) => {
-    const fork = (e as CustomEvent<ForkEvent>).detail;
+  private readonly onFork = (e: CustomEvent<ForkEvent>) => {
+    const fork = e.detail;
     if (fork.source === 'made')
       this.publish(EVIDENCE_TOPIC, fork.evidence.bytes, `evidence against ${fork.logId}`);
   };
@@ -133,7 +134,8 @@ export class Gossip {
   async publishCheckpoint(vkey: string, note: Uint8Array): Promise<void> {
     const message = formatCheckpointMessage(vkey, note);
     const verdict = await this.components.monitor.validate(message);
-    if (verdict.decision === 'reject') throw verdict.error ?? new Error('own checkpoint refused');
+    if (verdict.decision === 'reject')
+      throw verdict.error ?? new VerificationError('own checkpoint', 'refused by the checkpoint monitor');
     this.publish(CHECKPOINT_TOPIC, message, `checkpoint of ${verdict.logId} at ${verdict.size}`);
   }
 
@@ -143,7 +145,8 @@ export class Gossip {
    */
   async publishEvidence(bytes: Uint8Array): Promise<void> {
     const verdict = await this.components.monitor.receiveEvidence(bytes);
-    if (verdict.decision === 'reject') throw verdict.error ?? new Error('evidence refused');
+    if (verdict.decision === 'reject')
+      throw verdict.error ?? new VerificationError('evidence', 'refused by the checkpoint monitor');
     if (verdict.decision === 'accept')
       this.publish(EVIDENCE_TOPIC, bytes, `evidence against ${verdict.logId}`);
   }

@@ -1,12 +1,12 @@
 /**
- * The libp2p node of Trustix, assembled as DESIGN.md section 4 says: TCP, Noise, Yamux, identify,
+ * The libp2p node of Trustix, assembled as docs/PROTOCOL.md "Network" says: TCP, Noise, Yamux, identify,
  * ping, a private kad-dht on `/trustix/kad/1.0.0`, gossipsub (message ID = SHA-256 of the data),
  * bootstrap with a re-dial loop, connection limits, and a datastore in the node's own LevelDB.
  *
  * This module only builds the node. Topics, validators, protocol handlers and DHT records belong to
  * the modules that own them (gossip, tile exchange, providers), which use the services here.
  *
- * Several libp2p defaults fail silently on loopback and LANs (FIELD-NOTES); the defaults below are
+ * Several libp2p defaults fail silently on loopback and LANs; the defaults below are
  * chosen against each of them and documented where they are set.
  */
 import '../runtime/promise-with-resolvers.ts';

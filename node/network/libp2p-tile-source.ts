@@ -22,7 +22,7 @@ import {
   TILES_PROTOCOL,
 } from '../../protocol/constants.ts';
 import { formatTilePath, type TileId } from '../../protocol/tile-path.ts';
-import { BadTileRequestError, TileSourceError } from '../errors.ts';
+import { BadTileRequestError, DeadlineExceededError, TileSourceError } from '../errors.ts';
 import { maxTileBytes, type TileRequestOptions, type TileSource } from '../sync/tile-source.ts';
 import { endStream } from './tile-exchange.ts';
 
@@ -107,7 +107,7 @@ export class Libp2pTileSource implements TileSource {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      controller.abort(new Error(`no complete answer within ${this.timeoutMs} ms`));
+      controller.abort(new DeadlineExceededError(`no complete answer within ${this.timeoutMs} ms`));
     }, this.timeoutMs);
     const onAbort = () => controller.abort(signal!.reason);
     signal?.addEventListener('abort', onAbort, { once: true });

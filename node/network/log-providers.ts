@@ -1,5 +1,5 @@
 /**
- * DHT provider records for logs (DESIGN.md section 4): a node that holds a complete, verified copy of a
+ * DHT provider records for logs (docs/PROTOCOL.md): a node that holds a complete, verified copy of a
  * log provides CIDv1(raw, sha2-256 multihash whose digest is the 32 bytes of the log ID), and followers
  * find who serves a log with findProviders. Providing never blocks start-up (it waits for peers), runs
  * once per log at a time, and is repeated on a schedule because provider records expire.

@@ -7,7 +7,7 @@
  * The connection gater is handed to libp2p when the node is built; the hang-up is the caller's (it
  * holds the libp2p node), through `onBan`.
  */
-import type { ConnectionGater, PeerId } from '@libp2p/interface';
+import { type ConnectionGater, type PeerId, TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 
 const log = logger('trustix:peer-bans');
@@ -21,7 +21,11 @@ export interface PeerBansInit {
   readonly now?: () => number;
 }
 
-export class PeerBans extends EventTarget {
+export interface PeerBansEvents {
+  ban: CustomEvent<{ peer: string; reason: string }>;
+}
+
+export class PeerBans extends TypedEventEmitter<PeerBansEvents> {
   private readonly banMs: number;
   private readonly maxBans: number;
   private readonly now: () => number;

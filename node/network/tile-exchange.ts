@@ -1,6 +1,6 @@
 /**
- * The tile exchange server: every log the node holds, served over `/trustix/tiles/1.0.0` (DESIGN.md
- * section 4, docs/PROTOCOL.md "Tile exchange"). One request per stream, one length-prefixed message each
+ * The tile exchange server: every log the node holds, served over `/trustix/tiles/1.0.0` (docs/PROTOCOL.md
+ * "Tile exchange"). One request per stream, one length-prefixed message each
  * way: the request is the UTF-8 path `<logID>/checkpoint` or `<logID>/tile/...` (the grammar of the HTTP
  * routes, protocol/log-resource.ts); the response is a status byte (TILE_STATUS) and the body.
  *
@@ -17,6 +17,7 @@ import { MAX_TILE_REQUEST_BYTES, TILE_STATUS, TILES_PROTOCOL } from '../../proto
 import { MalformedError, OutOfRangeError } from '../../protocol/errors.ts';
 import { parseLogResource } from '../../protocol/log-resource.ts';
 import { boundedText } from '../../protocol/utf8.ts';
+import { StoppedError } from '../errors.ts';
 import type { LogDirectory } from '../store/log-reader.ts';
 
 const log = logger('trustix:tile-exchange');
@@ -113,7 +114,7 @@ export class TileExchange implements Startable {
     if (this.limiter === undefined) return;
     this.limiter = undefined;
     await this.components.registrar.unhandle(TILES_PROTOCOL);
-    for (const stream of this.active) stream.abort(new Error('tile exchange stopped'));
+    for (const stream of this.active) stream.abort(new StoppedError('tile exchange stopped'));
     this.active.clear();
     log('stopped serving %s', TILES_PROTOCOL);
   }
@@ -150,7 +151,7 @@ export class TileExchange implements Startable {
   /** The response message (status byte + body) to one request. Throws only for store failures. */
   private async respond(request: Uint8Array, peer: string): Promise<Uint8Array> {
     const limiter = this.limiter;
-    if (limiter === undefined) throw new Error('tile exchange stopped');
+    if (limiter === undefined) throw new StoppedError('tile exchange stopped');
     try {
       limiter.consume(peer);
     } catch (err) {

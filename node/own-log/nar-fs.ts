@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import type { NarNode } from '../../protocol/nar-tree.ts';
+import { StorePathNotValidError } from '../errors.ts';
 
 // Large reads keep the hash fed with few, big updates.
 const READ_CHUNK = 1024 * 1024;
@@ -42,5 +43,8 @@ export async function narTreeOf(path: string | Buffer): Promise<NarNode> {
       },
     };
   }
-  throw new Error(`${String(path)}: not a regular file, directory or symlink; NAR cannot hold it`);
+  throw new StorePathNotValidError(
+    String(path),
+    'not a regular file, directory or symlink; NAR cannot hold it',
+  );
 }

@@ -11,6 +11,7 @@ import { encodeEntryBundleInto, entryBundleSize } from '../../protocol/entry-bun
 import { leafHash } from '../../protocol/merkle.ts';
 import { appendLeaves, edgeAfter } from '../../protocol/tile-edge.ts';
 import type { TileData } from '../../protocol/tiles.ts';
+import { InternalError } from '../errors.ts';
 import type { BatchOp, Database } from '../store/database.ts';
 import type { LogStore } from '../store/log-store.ts';
 import { type BatchPaths, newEntries, type PathsInFlight, pathIndexOps } from '../store/path-index.ts';
@@ -164,7 +165,7 @@ async function resolveAll(
 ): Promise<ResolveOutcome[]> {
   const resolved = await components.resolve(submissions);
   return submissions.map(
-    (_, i) => resolved[i] ?? { ok: false, error: new Error('resolver gave no outcome'), retry: true },
+    (_, i) => resolved[i] ?? { ok: false, error: new InternalError('resolver gave no outcome'), retry: true },
   );
 }
 

@@ -14,6 +14,8 @@
  * Duplicates: an entry equal to one the log holds for that path is skipped. A different entry for a
  * path already in the log (a non-reproducible rebuild) is appended: the log records what was built.
  */
+
+import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint, signCheckpoint } from '../../protocol/checkpoint.ts';
 import type { NoteSigner } from '../../protocol/vkey.ts';
@@ -67,7 +69,7 @@ interface InFlight {
   readonly written: Promise<SignedCheckpoint | undefined>;
 }
 
-export class Sequencer extends EventTarget {
+export class Sequencer extends TypedEventEmitter<SequencerEvents> {
   private readonly components: SequencerComponents;
   private readonly init: Required<SequencerInit>;
   private abort: AbortController | undefined;

@@ -17,7 +17,7 @@ import { type FileHandle, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { logger } from '@libp2p/logger';
-import { StoreCorruptError } from '../errors.ts';
+import { InternalError, StoppedError, StoreCorruptError } from '../errors.ts';
 
 const log = logger('trustix:submission-journal');
 
@@ -108,7 +108,7 @@ export class SubmissionJournal {
 
   /** Appends a record and resolves once it is synced to disk. Sequence numbers must increase. */
   append(seq: number, payload: Uint8Array): Promise<JournalRecord> {
-    if (this.closed) return Promise.reject(new Error('the submission journal is closed'));
+    if (this.closed) return Promise.reject(new StoppedError('the submission journal is closed'));
     if (payload.length > MAX_JOURNAL_PAYLOAD)
       return Promise.reject(new RangeError('queued record too large'));
     return new Promise((resolve, reject) => {
@@ -120,7 +120,7 @@ export class SubmissionJournal {
   /** Reads a record's payload back. */
   async read(record: JournalRecord): Promise<Buffer> {
     const segment = this.segments.find((s) => s.first === record.segment);
-    if (segment === undefined) throw new Error(`journal record ${record.seq} was released`);
+    if (segment === undefined) throw new InternalError(`journal record ${record.seq} was released`);
     const out = Buffer.allocUnsafe(record.length);
     const { bytesRead } = await segment.handle.read(out, 0, record.length, record.offset);
     if (bytesRead !== record.length) throw new StoreCorruptError(`journal record ${record.seq} is truncated`);

@@ -1,7 +1,7 @@
 /**
- * The JSON API under /api/v1/ (DESIGN.md section 5): what the dashboard and scripts read. Read-only,
- * GET and HEAD only, answers `application/json`, never cached. Query parameters are checked strictly:
- * an unknown or repeated parameter is a 400, so a typo is never silently ignored.
+ * The JSON API under /api/v1/ (docs/guides/reproducibility.md "The JSON API"): what the dashboard and
+ * scripts read. Read-only, GET and HEAD only, answers `application/json`, never cached. Query parameters
+ * are checked strictly: an unknown or repeated parameter is a 400, so a typo is never silently ignored.
  *
  *   GET /api/v1/status                node, own log, network (as `trustix status`)
  *   GET /api/v1/logs                  own log, followed logs with health and statistics, logs seen
@@ -17,7 +17,7 @@ import { MalformedError } from '../../protocol/errors.ts';
 import { parseHashPart } from '../../protocol/store-path.ts';
 import type { HttpRoutes, Route } from '../http/server.ts';
 import type { ReproViews } from '../stats/repro-views.ts';
-import type { PathDecision } from '../vote/decisions.ts';
+import { decisionJson, type PathDecision } from '../vote/decisions.ts';
 
 const PREFIX = '/api/v1/';
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
@@ -95,19 +95,6 @@ export class ApiRoutes implements HttpRoutes {
       }
     }
   }
-}
-
-function decisionJson(d: PathDecision) {
-  return {
-    decided: d.fingerprint !== undefined,
-    fingerprint: d.fingerprint ?? null,
-    decider: d.decider ?? null,
-    agreeing: d.agreeing,
-    mismatches: d.mismatches,
-    misses: d.misses,
-    abstentions: d.abstentions,
-    reasons: d.reasons,
-  };
 }
 
 /** The query's parameters, only those `allowed`, each at most once. */

@@ -1,6 +1,6 @@
 /**
  * The log routes of the HTTP server: C2SP tlog-tiles resources under a per-log prefix, for every log
- * the node holds (DESIGN.md section 5).
+ * the node holds (docs/PROTOCOL.md "HTTP").
  *
  *   GET|HEAD /logs/<logID>/checkpoint          the latest signed checkpoint note, bytes as stored
  *   GET|HEAD /logs/<logID>/tile/<L>/<N>[.p/<W>]  hash tile

@@ -1,6 +1,6 @@
 /**
- * Prometheus metrics of a node, served at `GET /metrics` (DESIGN.md section 5). One prom-client Registry
- * per node, never the global one (tests run many nodes in one process), holding:
+ * Prometheus metrics of a node, served at `GET /metrics` (docs/guides/operations.md). One prom-client
+ * Registry per node, never the global one (tests run many nodes in one process), holding:
  * - libp2p's metrics (`libp2p_*`, and `nodejs_memory_*`, `nodejs_fs_usage_bytes`), registered there by
  *   @libp2p/prometheus-metrics (node/network/libp2p-node.ts);
  * - ours (`trustix_*`, below; docs/guides/operations.md lists them);

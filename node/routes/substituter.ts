@@ -1,5 +1,5 @@
 /**
- * The local substituter: the Nix binary-cache protocol, answered by the vote (DESIGN.md sections 5, 6).
+ * The local substituter: the Nix binary-cache protocol, answered by the vote (docs/guides/substituter.md).
  *
  *   GET      /nix-cache-info               StoreDir, WantMassQuery, Priority
  *   GET|HEAD /<hash32>.narinfo             the decided path's narinfo, re-signed with the cache key

@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 
 const log = logger('trustix:memory');
@@ -56,7 +57,7 @@ export interface MemoryReleaserEvents {
   released: CustomEvent<MemoryRelease>;
 }
 
-export class MemoryReleaser extends EventTarget {
+export class MemoryReleaser extends TypedEventEmitter<MemoryReleaserEvents> {
   private readonly intervalMs: number;
   private readonly maxUtilization: number;
   private readonly minGrowthBytes: number;

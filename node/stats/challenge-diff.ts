@@ -6,6 +6,7 @@
  */
 import { TrustixError } from '../../protocol/errors.ts';
 import type { NarReaderLimits } from '../../protocol/nar-reader.ts';
+import { DeadlineExceededError } from '../errors.ts';
 import { decompress } from '../upstream/decompress.ts';
 import type { UpstreamCaches } from '../upstream/upstream-caches.ts';
 import { diffNars, formatNarDiff, type NarDiff } from './nar-diff.ts';
@@ -62,8 +63,8 @@ export async function challengeDiff(
   }
   const timeout = AbortSignal.timeout(options.timeoutMs ?? 300_000);
   const abort = () => {
-    sa.stream.destroy(new Error('the comparison took too long'));
-    sb.stream.destroy(new Error('the comparison took too long'));
+    sa.stream.destroy(new DeadlineExceededError('the comparison took too long'));
+    sb.stream.destroy(new DeadlineExceededError('the comparison took too long'));
   };
   timeout.addEventListener('abort', abort, { once: true });
   try {

@@ -11,6 +11,8 @@
  *
  * Unfollowing a log keeps what it contributed (its entries were said); views list followed logs only.
  */
+
+import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { TILE_WIDTH } from '../../protocol/constants.ts';
 import { StoreCorruptError } from '../errors.ts';
@@ -61,7 +63,12 @@ interface Registered {
   indexed: number;
 }
 
-export class ReproStats extends EventTarget {
+export interface ReproStatsEvents {
+  /** Entries of a log were indexed, up to `indexed`. */
+  indexed: CustomEvent<{ logId: string; indexed: number }>;
+}
+
+export class ReproStats extends TypedEventEmitter<ReproStatsEvents> {
   private readonly components: ReproStatsComponents;
   private readonly chunkEntries: number;
   private readonly now: () => number;

@@ -6,7 +6,7 @@
  * they free. A log that never stops syncing does not starve the statistics: after `maxDelayMs` they are
  * brought up to date anyway.
  */
-import type { Follower } from '../sync/follower.ts';
+import type { Follower, FollowerEvents } from '../sync/follower.ts';
 
 export interface StatsSchedulerInit {
   /** Longest an update waits for the syncs to finish, in ms. Default 30,000. */
@@ -27,8 +27,8 @@ export class StatsScheduler {
   private readonly maxDelayMs: number;
   private readonly deferred = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
-  private readonly onSyncEnd = (e: Event) => {
-    if (e.type === 'synced') this.deferred.add((e as CustomEvent<{ logId: string }>).detail.logId);
+  private readonly onSyncEnd = (e: FollowerEvents[(typeof SYNC_ENDS)[number]]) => {
+    if (e.type === 'synced') this.deferred.add(e.detail.logId);
     if (!this.syncing()) this.flush();
     else this.arm();
   };

@@ -12,7 +12,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   formatNixPublicKey,
   formatNixSecretKey,
@@ -24,6 +24,7 @@ import {
 } from '../../protocol/keys.ts';
 import { isValidKeyName } from '../../protocol/vkey.ts';
 import { defaultDataDir, socketPath } from '../control/submit-client.js';
+import { DataDirError } from '../errors.ts';
 import { createKeyFile, fileExists } from './key-file.ts';
 
 export { defaultDataDir };
@@ -91,7 +92,8 @@ export async function initDataDir(dir: string, options: InitOptions = {}): Promi
         (wanted === undefined || Buffer.from(wanted.seed).equals(existing.logSecret.seed)) &&
         (options.name === undefined || options.name === existing.log.name);
       if (!same)
-        throw new Error(
+        throw new DataDirError(
+          dir,
           `${dir} already has a different log key; refusing to replace it (use another --data-dir)`,
         );
     }
@@ -114,7 +116,7 @@ export async function initDataDir(dir: string, options: InitOptions = {}): Promi
 export async function loadKeys(dir: string): Promise<NodeKeys> {
   const paths = dataDir(dir);
   if (!(await fileExists(paths.logSecret))) {
-    throw new Error(`${dir} has no log key; run 'trustix init --data-dir ${dir}' first`);
+    throw new DataDirError(dir, `${dir} has no log key; run 'trustix init --data-dir ${dir}' first`);
   }
   const logSecret = parseNixSecretKey(await readFile(paths.logSecret));
   const cacheSecret = parseNixSecretKey(await readFile(paths.cacheSecret));
@@ -123,5 +125,5 @@ export async function loadKeys(dir: string): Promise<NodeKeys> {
 
 async function writeSecret(path: string, text: string): Promise<void> {
   if (!(await createKeyFile(path, text)))
-    throw new Error(`${path} appeared while initialising; refusing to replace it`);
+    throw new DataDirError(dirname(path), `${path} appeared while initialising; refusing to replace it`);
 }

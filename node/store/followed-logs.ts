@@ -6,6 +6,8 @@
  *
  * A log is named by its vkey or Nix public key when followed; afterwards also by its log ID or name.
  */
+
+import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { MalformedError, OutOfRangeError, TrustixError } from '../../protocol/errors.ts';
 import { type LogKey, parseLogKey } from '../../protocol/keys.ts';
@@ -78,7 +80,7 @@ function checkName(name: string): string {
   return name;
 }
 
-export class FollowedLogs extends EventTarget {
+export class FollowedLogs extends TypedEventEmitter<FollowedLogsEvents> {
   private readonly db: Database;
   private readonly logs = new Map<string, FollowedLog>();
   /** Changes one at a time, so the name check and the write agree. */
@@ -109,7 +111,7 @@ export class FollowedLogs extends EventTarget {
           weight: checkWeight(json.weight),
         };
         if (!Buffer.from(followedLogKey(record.logId)).equals(key))
-          throw new Error('record under another log ID');
+          throw new MalformedError('followed-log record', 'stored under another log ID');
       } catch (cause) {
         throw new StoreCorruptError('a followed-log record is damaged', { cause });
       }

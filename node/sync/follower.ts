@@ -10,9 +10,11 @@
  * sync is resumed on start. Unfollowing stops the log's sync and keeps its data (following it again
  * continues from there).
  */
+
+import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
-import { InvalidLogEntryError, LogForkError } from '../errors.ts';
+import { asError, InvalidLogEntryError, LogForkError, StoppedError, SyncFailedError } from '../errors.ts';
 import type { Database } from '../store/database.ts';
 import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
 import { LogStore } from '../store/log-store.ts';
@@ -64,15 +66,15 @@ export interface FollowerEvents {
 /** What notify made of a checkpoint. */
 export type NotifyOutcome = 'unfollowed' | 'invalid' | 'old' | 'forked' | 'new';
 
-export class Follower extends EventTarget {
+export class Follower extends TypedEventEmitter<FollowerEvents> {
   private readonly components: FollowerComponents;
   private readonly init: FollowerInit & Required<Omit<FollowerInit, keyof LogSyncInit>>;
   private readonly logs = new Map<string, Tracked>();
   private readonly waiting: Tracked[] = [];
   private active = 0;
   private started = false;
-  private readonly onFollowed = (e: Event) => void this.track((e as CustomEvent<FollowedLog>).detail, true);
-  private readonly onUnfollowed = (e: Event) => this.untrack((e as CustomEvent<FollowedLog>).detail.logId);
+  private readonly onFollowed = (e: CustomEvent<FollowedLog>) => void this.track(e.detail, true);
+  private readonly onUnfollowed = (e: CustomEvent<FollowedLog>) => this.untrack(e.detail.logId);
 
   constructor(components: FollowerComponents, init: FollowerInit = {}) {
     super();
@@ -180,12 +182,12 @@ export class Follower extends EventTarget {
     return new Promise((resolve, reject) => {
       const check = () => {
         const s = this.status(logId);
-        if (s === undefined) return done(new Error(`log ${logId} is not followed`));
+        if (s === undefined) return done(new SyncFailedError(logId, 'the log is not followed'));
         if (s.verifiedSize >= (size ?? s.targetSize)) return done();
         if (s.state === 'forked' || s.state === 'failed')
-          return done(this.logs.get(logId)?.error ?? new Error(`log ${logId} is ${s.state}`));
+          return done(this.logs.get(logId)?.error ?? new SyncFailedError(logId, `the log is ${s.state}`));
       };
-      const events = ['synced', 'fork', 'sync-failed'];
+      const events = ['synced', 'fork', 'sync-failed'] as const;
       const done = (err?: Error) => {
         for (const e of events) this.removeEventListener(e, check);
         if (err === undefined) resolve();
@@ -217,7 +219,7 @@ export class Follower extends EventTarget {
     } catch (err) {
       log.error('cannot open the local copy of log %s: %s', followed.logId, err);
       t.state = 'failed';
-      t.error = err instanceof Error ? err : new Error(String(err));
+      t.error = asError(err);
       return;
     }
     if (t.stopped) return;
@@ -236,7 +238,7 @@ export class Follower extends EventTarget {
     clearTimeout(t.retry);
     const at = this.waiting.indexOf(t);
     if (at >= 0) this.waiting.splice(at, 1);
-    t.abort?.abort(new Error('stopped'));
+    t.abort?.abort(new StoppedError('stopped'));
     await t.running;
   }
 
@@ -287,12 +289,12 @@ export class Follower extends EventTarget {
       const sync = new LogSync({ db, store, sources, ...(stored && { stored }) }, this.init);
       t.sources = sources.map((s) => s.id);
       sync.addEventListener('progress', (e) => {
-        t.progress = (e as CustomEvent<SyncProgress>).detail;
+        t.progress = e.detail;
         this.dispatchEvent(new CustomEvent('progress', { detail: t.progress }));
       });
       sync.addEventListener('source-failed', (e) => {
         t.sources = sync.sources();
-        this.dispatchEvent(new CustomEvent('source-failed', { detail: (e as CustomEvent).detail }));
+        this.dispatchEvent(new CustomEvent('source-failed', { detail: e.detail }));
       });
       await sync.run(t.target!, { signal });
       t.state = 'ok';
@@ -303,7 +305,7 @@ export class Follower extends EventTarget {
       this.dispatchEvent(new CustomEvent('synced', { detail: { logId, checkpoint: store.checkpoint()! } }));
     } catch (err) {
       if (t.stopped) return;
-      const error = err instanceof Error ? err : new Error(String(err));
+      const error = asError(err);
       t.error = error;
       if (error instanceof LogForkError) {
         t.state = 'forked';

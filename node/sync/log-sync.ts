@@ -19,6 +19,8 @@
  * Memory: the upper tiles (about n / 8 bytes for n new leaves), at most `windowBundles` verified bundles
  * awaiting their step, and the requests in flight (each capped at maxTileBytes).
  */
+
+import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
 import { HASH_SIZE, TILE_WIDTH } from '../../protocol/constants.ts';
@@ -102,7 +104,7 @@ export interface LogSyncEvents {
   'source-failed': CustomEvent<SourceFailedEvent>;
 }
 
-export class LogSync extends EventTarget {
+export class LogSync extends TypedEventEmitter<LogSyncEvents> {
   private readonly components: LogSyncComponents;
   private readonly init: Required<LogSyncInit>;
   private readonly stage: SyncStage;

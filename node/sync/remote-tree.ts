@@ -32,6 +32,7 @@ import {
   tileForHash,
   tileInTree,
 } from '../../protocol/tiles.ts';
+import { InternalError } from '../errors.ts';
 import type { SourcePool } from './source-pool.ts';
 
 const keyOf = (level: number, index: number): string => `${level}/${index}`;
@@ -72,10 +73,11 @@ export class RemoteTree implements HashReader {
    */
   verifyFull(tile: HashTile, data: Uint8Array): void {
     assertTileData(tile, data);
-    if (tile.width !== TILE_WIDTH) throw new Error(`tile ${tile.level}/${tile.index} is partial`);
+    if (tile.width !== TILE_WIDTH) throw new InternalError(`tile ${tile.level}/${tile.index} is partial`);
     const parent = this.tileAt(tile.level + 1, Math.floor(tile.index / TILE_WIDTH));
     const above = this.get(parent);
-    if (above === undefined) throw new Error(`tile ${tile.level}/${tile.index}: parent not verified yet`);
+    if (above === undefined)
+      throw new InternalError(`tile ${tile.level}/${tile.index}: parent not verified yet`);
     const want = hashFromTile(parent, above, { level: (tile.level + 1) * TILE_HEIGHT, index: tile.index });
     if (!hashesEqual(fullTileHash(data), want))
       throw new VerificationError(

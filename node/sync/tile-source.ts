@@ -13,7 +13,7 @@ import { HASH_SIZE, MAX_ENTRY_BYTES, MAX_NOTE_BYTES } from '../../protocol/const
 import { MalformedError, TooLargeError, VerificationError } from '../../protocol/errors.ts';
 import type { LogKey } from '../../protocol/keys.ts';
 import { formatTilePath, type TileId } from '../../protocol/tile-path.ts';
-import { type SourceFailure, TileSourceError } from '../errors.ts';
+import { asError, type SourceFailure, TileSourceError } from '../errors.ts';
 import { readCapped } from '../http/bounded-fetch.ts';
 
 const log = logger('trustix:tile-source');
@@ -84,7 +84,7 @@ export async function latestCheckpoint(
                 : signal.aborted
                   ? 'timeout'
                   : 'unavailable';
-        const error = err instanceof Error ? err : new Error(String(err));
+        const error = asError(err);
         options.onFailed?.({ logId: key.logId, sourceId: source.id, reason, error });
       }
     }),

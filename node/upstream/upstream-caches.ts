@@ -21,6 +21,8 @@ import { LRUCache } from 'lru-cache';
 import { MalformedError, TooLargeError } from '../../protocol/errors.ts';
 import { type Narinfo, parseNarinfo } from '../../protocol/narinfo.ts';
 import { narinfoFingerprint } from '../../protocol/narinfo-signature.ts';
+import { DeadlineExceededError } from '../errors.ts';
+import { FetchError } from '../http/bounded-fetch.ts';
 import { type BinaryCache, openBinaryCache } from './binary-cache.ts';
 
 const log = logger('trustix:upstream');
@@ -228,12 +230,12 @@ export class UpstreamCaches {
       redirect: 'error',
     }).catch((err: unknown) => {
       const cause = (err as { cause?: { code?: string } }).cause;
-      throw new Error(`${target.href}: ${cause?.code ?? (err as Error).message}`, { cause: err });
+      throw new FetchError(target.href, cause?.code ?? (err as Error).message, undefined, { cause: err });
     });
     if (res.status === 404 || res.status === 410 || !res.ok || res.body === null) {
       await res.body?.cancel().catch(() => {});
       if (res.status === 404 || res.status === 410) return undefined;
-      throw new Error(`${target.href}: HTTP ${res.status}`);
+      throw new FetchError(target.href, `HTTP ${res.status}`, res.status);
     }
     const declared = res.headers.get('content-length');
     const length = declared !== null && /^\d{1,15}$/.test(declared) ? Number(declared) : undefined;
@@ -251,7 +253,10 @@ export class UpstreamCaches {
     let timer: NodeJS.Timeout | undefined;
     const arm = (stream: Transform) => {
       clearTimeout(timer);
-      timer = setTimeout(() => stream.destroy(new Error(`${what}: no data for ${idleMs} ms`)), idleMs);
+      timer = setTimeout(
+        () => stream.destroy(new DeadlineExceededError(`${what}: no data for ${idleMs} ms`)),
+        idleMs,
+      );
       timer.unref();
     };
     const stream: Transform = new Transform({

@@ -1,6 +1,6 @@
 /**
- * The vote (DESIGN.md §6): which fingerprint to believe for a store path, given what each followed log
- * says about it. Pure logic: the caller gathers one LogVote per followed log (silent ones included).
+ * The vote (docs/CLI.md, the deciders): which fingerprint to believe for a store path, given what each
+ * followed log says about it. Pure logic: the caller gathers one LogVote per followed log (silent ones included).
  *
  * A log votes for its fingerprint. It abstains when it is proven forked, or when it holds two or more
  * distinct fingerprints for the path ("contradicting"); abstaining logs never vote for anything.

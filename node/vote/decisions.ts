@@ -163,3 +163,22 @@ export class Decisions {
     };
   }
 }
+
+/**
+ * The JSON of a decision: `trustix decide --json` (docs/CLI.md, which adds the `path` asked) and the
+ * `decision` of `GET /api/v1/paths/<hash>`. `storePath`, `fingerprint` and `decider` are null when undecided.
+ */
+export function decisionJson(d: PathDecision) {
+  return {
+    decided: d.fingerprint !== undefined,
+    storePath: d.storePath ?? null,
+    fingerprint: d.fingerprint ?? null,
+    decider: d.decider ?? null,
+    agreeing: d.agreeing,
+    mismatches: d.mismatches,
+    misses: d.misses,
+    abstentions: d.abstentions,
+    tally: d.tally,
+    reasons: d.reasons,
+  };
+}

@@ -1,6 +1,6 @@
 /**
- * The `script` decider (DESIGN.md §6): a user ES module (.mjs/.js) exporting `decide(votes)`, which
- * returns (or resolves to) a fingerprint string, or null/undefined for "no decision".
+ * The `script` decider (docs/CLI.md, the deciders): a user ES module (.mjs/.js) exporting
+ * `decide(votes)`, which returns (or resolves to) a fingerprint string, or null/undefined for "no decision".
  *
  * The module runs in a `node:worker_threads` Worker, never in the node's thread, so a runaway script
  * cannot block the node: the worker has a heap limit, and each call a time limit counted from the moment
@@ -125,7 +125,7 @@ class ScriptWorker {
         clearTimeout(timer);
         this.#loaded = undefined;
         if (error === undefined) resolveReady();
-        else rejectReady(new Error(error));
+        else rejectReady(new DeciderScriptError(error));
       };
     });
     this.ready.catch(() => {}); // awaited by whoever needs it; never an unhandled rejection

@@ -1,6 +1,6 @@
 /**
  * Real libp2p networks on 127.0.0.1 for tests: one bootstrap node and N nodes that know only its
- * address, with the loopback settings FIELD-NOTES asks for (allow-listed 127/8, gossip IP whitelist,
+ * address, with the loopback settings libp2p needs (allow-listed 127/8, gossip IP whitelist,
  * fast re-dial). Every node started here is stopped by the test's teardown.
  */
 import '../../node/runtime/promise-with-resolvers.ts';

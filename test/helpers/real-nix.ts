@@ -1,5 +1,5 @@
 /**
- * A private real-Nix environment for tests (FIELD-NOTES "Real Nix"): config only through its own
+ * A private real-Nix environment for tests: config only through its own
  * NIX_CONF_DIR (no sandbox, no build users, no substituters), its own XDG_CACHE_HOME, and
  * derivations salted per run so every run builds fresh paths. Builders are /bin/sh with tools by
  * full path (a builder has no PATH). Never touches /etc/nix; paths stay in /nix/store (unique names).

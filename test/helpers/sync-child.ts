@@ -5,7 +5,7 @@
  */
 import { openDatabase } from '../../node/store/database.ts';
 import { LogStore } from '../../node/store/log-store.ts';
-import { LogSync, type SyncProgress } from '../../node/sync/log-sync.ts';
+import { LogSync } from '../../node/sync/log-sync.ts';
 import { HttpTileSource } from '../../node/sync/tile-source.ts';
 import { parseLogKey } from '../../protocol/keys.ts';
 
@@ -20,7 +20,7 @@ const sync = new LogSync(
 );
 let last = -1;
 sync.addEventListener('progress', (e) => {
-  const { stored } = (e as CustomEvent<SyncProgress>).detail;
+  const { stored } = e.detail;
   if (stored === last) return;
   last = stored;
   process.stdout.write(`stored ${stored}\n`);

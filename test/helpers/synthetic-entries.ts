@@ -3,7 +3,11 @@
  * package-like names, NAR sizes spread over a few orders of magnitude, and 0-20 references drawn mostly
  * from a small set of popular paths (glibc, bash, ...), as in real closures.
  */
+
+import { prng, randomBytes } from '../../node/demo/prng.ts';
 import { encodeNix32 } from '../../protocol/nix32.ts';
+
+export { prng };
 
 const NAMES = [
   'glibc-2.39',
@@ -20,25 +24,6 @@ const NAMES = [
   'curl-8.8.0',
   'git-2.45.2',
 ];
-
-/** A deterministic pseudo-random generator (xorshift32), so runs are repeatable. */
-export function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
-
-function randomBytes(rand: () => number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.floor(rand() * 256);
-  return out;
-}
 
 export function randomStorePath(rand: () => number, name?: string): string {
   const pick = name ?? NAMES[Math.floor(rand() * NAMES.length)]!;
