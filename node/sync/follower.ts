@@ -123,6 +123,7 @@ export class Follower extends EventTarget {
     } catch {
       return 'invalid';
     }
+    if (t.state !== 'forked' && this.components.isForked?.(logId) === true) t.state = 'forked';
     if (t.state === 'forked') return 'forked';
     if (cp.size <= Math.max(t.target?.size ?? 0, t.store?.size ?? 0)) return 'old';
     t.target = cp;
@@ -163,9 +164,15 @@ export class Follower extends EventTarget {
     return [...this.logs.values()].flatMap((t) => (t.store === undefined ? [] : [t.store]));
   }
 
+  /**
+   * A log the checkpoint monitor holds evidence against is 'forked' whatever the sizes: a second history
+   * of the same size as the mirrored one never reaches a sync, yet the key signed two histories.
+   */
   status(logId: string): FollowedLogStatus | undefined {
     const t = this.logs.get(logId);
-    return t === undefined ? undefined : statusOf(t);
+    if (t === undefined) return undefined;
+    if (t.state !== 'forked' && this.components.isForked?.(logId) === true) t.state = 'forked';
+    return statusOf(t);
   }
 
   statuses(): FollowedLogStatus[] {
