@@ -16,6 +16,39 @@ export class StoreLockedError extends TrustixError {
   }
 }
 
+/**
+ * A file or directory that can change what the node runs or trusts is writable by (or, for a secret,
+ * readable by) other users, or owned by another user (node/store/file-permissions.ts).
+ */
+export class InsecurePermissionsError extends TrustixError {
+  readonly path: string;
+
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super('ERR_INSECURE_PERMISSIONS', `${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/** A key file of the data directory that is missing, unreadable or not a valid key; names the file and the fix. */
+export class KeyFileError extends TrustixError {
+  readonly path: string;
+
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super('ERR_KEY_FILE', `${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/**
+ * log.secret is not the key the stored own log was started with (it was replaced): starting would begin
+ * a new log and orphan the old one.
+ */
+export class OwnLogKeyError extends TrustixError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_OWN_LOG_KEY', message, options);
+  }
+}
+
 /** Stored data that does not verify against its own checkpoint: never served, reported loudly. */
 export class StoreCorruptError extends TrustixError {
   constructor(message: string, options?: ErrorOptions) {

@@ -26,7 +26,7 @@ import { LogRoutes } from './routes/logs.ts';
 import { MetricsRoutes, NodeMetrics } from './routes/metrics.ts';
 import { StartedParts } from './started-parts.ts';
 import type { ReproStats } from './stats/repro-stats.ts';
-import { dataDir, loadKeys, type NodeKeys } from './store/data-dir.ts';
+import { checkDataDir, dataDir, loadKeys, type NodeKeys } from './store/data-dir.ts';
 import { type Database, type DatabaseInit, openDatabase } from './store/database.ts';
 import { FollowedLogs } from './store/followed-logs.ts';
 import type { LogDirectory, LogReader } from './store/log-reader.ts';
@@ -99,7 +99,8 @@ export class TrustixNode {
     const paths = dataDir(this.init.dataDir);
     const storeDir = this.init.storeDir ?? '/nix/store';
     const isNode = (this.init.role ?? 'node') === 'node';
-    const keys = isNode ? await loadKeys(paths.dir) : undefined;
+    // loadKeys checks the data directory's permissions; a bootstrap node has no keys, so check here.
+    const keys = isNode ? await loadKeys(paths.dir) : await checkDataDir(paths.dir).then(() => undefined);
     const db = await openDatabase(paths.db, { ...NODE_DATABASE, ...this.init.database });
     this.db = db;
     const started = (part: { stop(): Promise<void> | void }) => this.parts.add(() => part.stop());
