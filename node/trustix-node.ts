@@ -20,7 +20,7 @@ import { CheckpointMonitor, type CheckpointMonitorInit } from './monitor/checkpo
 import type { TrustixLibp2p } from './network/libp2p-node.ts';
 import { type NetworkSideInit, startNetworkSide } from './network-side.ts';
 import type { NixStoreInit } from './own-log/nix-store.ts';
-import { startOwnLog } from './own-log/own-log.ts';
+import { checkOwnLogKey, startOwnLog } from './own-log/own-log.ts';
 import type { Sequencer, SequencerInit } from './own-log/sequencer.ts';
 import { LogRoutes } from './routes/logs.ts';
 import { MetricsRoutes, NodeMetrics } from './routes/metrics.ts';
@@ -106,6 +106,7 @@ export class TrustixNode {
     const started = (part: { stop(): Promise<void> | void }) => this.parts.add(() => part.stop());
     try {
       // Our own log first: nothing else may write before the sequencer has checked the store.
+      if (keys !== undefined) await checkOwnLogKey(db, keys, paths);
       const own = keys === undefined ? undefined : await startOwnLog(db, keys, storeDir, this.init);
       if (own !== undefined) started(own.sequencer);
       this.keysValue = keys;
