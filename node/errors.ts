@@ -49,6 +49,17 @@ export class OwnLogKeyError extends TrustixError {
   }
 }
 
+/** A request that needs the vote (decide, challenge, follow), sent to a bootstrap node, which has none. */
+export class NoVoteError extends TrustixError {
+  constructor(what: string) {
+    super(
+      'ERR_NO_VOTE',
+      `this is a bootstrap node: it has no vote (it follows no logs and decides nothing), so it cannot ` +
+        `${what}; ask a node started with 'trustix start'`,
+    );
+  }
+}
+
 /** Stored data that does not verify against its own checkpoint: never served, reported loudly. */
 export class StoreCorruptError extends TrustixError {
   constructor(message: string, options?: ErrorOptions) {

@@ -184,7 +184,7 @@ export class TrustixNode {
         started(http);
       }
       const server = new SubmitServer(
-        { ...(own ? { queue: own.queue } : {}), ops: controlOps(this) },
+        { ...(own ? { queue: own.queue, sequencer: own.sequencer } : {}), ops: controlOps(this) },
         { socketPath: paths.socket, storeDir },
       );
       await server.start();
@@ -244,6 +244,11 @@ export class TrustixNode {
   get monitor(): CheckpointMonitor {
     if (this.monitorValue === undefined) throw new Error('the node is not started');
     return this.monitorValue;
+  }
+
+  /** 'node', or 'bootstrap' (no keys, no log, no vote). */
+  get role(): 'node' | 'bootstrap' {
+    return this.init.role ?? 'node';
   }
 
   /** The Nix store directory the node works for. */

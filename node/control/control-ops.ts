@@ -7,6 +7,7 @@ import { MalformedError } from '../../protocol/errors.ts';
 import type { Evidence } from '../../protocol/evidence.ts';
 import { parseLogKey } from '../../protocol/keys.ts';
 import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
+import { NoVoteError } from '../errors.ts';
 import { challengeAll, challengePaths, checkPathList } from '../stats/challenge.ts';
 import { challengeDiff } from '../stats/challenge-diff.ts';
 import type { TrustixNode } from '../trustix-node.ts';
@@ -31,6 +32,10 @@ function evidenceJson(e: Evidence) {
 
 /** The control operations of `node`. */
 export function controlOps(node: TrustixNode): Record<string, ControlOp> {
+  // The vote's operations, refused plainly on a bootstrap node (which has none).
+  const voting = (what: string) => {
+    if (node.role === 'bootstrap') throw new NoVoteError(what);
+  };
   return {
     async status() {
       const own = tryGet(() => node.ownLog);
@@ -49,6 +54,7 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
     },
 
     async follow(request) {
+      voting('follow logs');
       const weight = request['weight'];
       if (weight !== undefined && typeof weight !== 'number')
         throw new MalformedError('control request', 'weight must be a number');
@@ -68,6 +74,7 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
     },
 
     async unfollow(request) {
+      voting('unfollow logs');
       const log = await node.followed.unfollow(text(request, 'log')!);
       return log === undefined ? { removed: false } : { removed: true, logId: log.logId, name: log.name };
     },
@@ -100,6 +107,7 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
 
     /** `{path}`: a store path, or the hash part of one. */
     async decide(request) {
+      voting('decide about store paths');
       const path = text(request, 'path')!;
       const decision = path.startsWith('/')
         ? await node.decisions.decide(parseStorePath(path, node.storeDir).hashPart, path)
@@ -109,6 +117,7 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
 
     /** `{paths?, closure?, after?, limit?}`: named paths (and closure), or a page of the whole challenge. */
     async challenge(request) {
+      voting('challenge store paths');
       const { paths, closure, after, limit } = request;
       if (closure !== undefined && typeof closure !== 'boolean')
         throw new MalformedError('control request', 'closure must be a boolean');
@@ -131,6 +140,7 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
 
     /** `{hashPart}`: the file-level comparison of two differing NARs of a path (`challenge --diff`). */
     async 'challenge-diff'(request) {
+      voting('compare builds of a path');
       const hashPart = parseHashPart(text(request, 'hashPart')!);
       const d = await challengeDiff(node.stats.views, node.upstreams, hashPart);
       return {
