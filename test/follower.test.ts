@@ -112,6 +112,33 @@ test('following a log fetches its checkpoint from the sources, syncs it, and not
   t.deepEqual(n.failures, []);
 });
 
+test('a followed log no source has answered is "searching", and is looked for again until a source answers', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 2000));
+  const server = await serve(t, log);
+  // The DHT names no provider at first (an empty routing table at start), then the builder.
+  let providers: TileSource[] = [];
+  let lookups = 0;
+  let looked: () => void = () => {};
+  const n = await node(
+    t,
+    () => {
+      lookups++;
+      looked();
+      return providers;
+    },
+    { retryDelayMs: 20 },
+  );
+  const twice = new Promise<void>((resolve) => {
+    looked = () => lookups >= 2 && resolve();
+  });
+  await n.followed.follow(log.key, { name: 'mercury' });
+  await twice; // the first lookup found nobody, and it was tried again
+  t.like(n.follower.status(log.key.logId), { state: 'searching', size: 0, verifiedSize: 0 });
+  providers = [server.source];
+  await n.follower.whenSynced(log.key.logId, 2000);
+  t.like(n.follower.status(log.key.logId), { state: 'ok', size: 2000, verifiedSize: 2000 });
+});
+
 test('logs sync one at a time per log and at most maxConcurrentSyncs at once, and all complete', async (t) => {
   const logs = [
     await builder(t, ENTRIES.slice(0, 1500)),

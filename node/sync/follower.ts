@@ -43,8 +43,13 @@ export interface FollowerInit extends LogSyncInit {
   readonly maxRetryDelayMs?: number;
   /** Time for a source to give its checkpoint (refresh), in ms. Default 10,000. */
   readonly checkpointTimeoutMs?: number;
-  /** Ask the sources for the checkpoint of a newly followed log. Default true. */
+  /**
+   * Ask the sources for the checkpoint of a newly followed log (and of one not heard of since a restart),
+   * again after retryDelayMs, doubling, until one answers. Default true.
+   */
   readonly refreshOnFollow?: boolean;
+  /** Longest wait between two lookups of a log no source has answered for, in ms. Default 60,000. */
+  readonly maxSearchDelayMs?: number;
   /**
    * Log IDs never opened or synced here, even when followed: the node's own log, which its sequencer
    * writes (a second writer on the same keys would corrupt it). Default none.
@@ -83,6 +88,7 @@ export class Follower extends EventTarget {
       maxRetryDelayMs: 600_000,
       checkpointTimeoutMs: 10_000,
       refreshOnFollow: true,
+      maxSearchDelayMs: 60_000,
       exclude: [],
       ...init,
     };
@@ -124,6 +130,9 @@ export class Follower extends EventTarget {
       return 'invalid';
     }
     if (t.state !== 'forked' && this.components.isForked?.(logId) === true) t.state = 'forked';
+    t.heard = true;
+    clearTimeout(t.search);
+    t.search = undefined;
     if (t.state === 'forked') return 'forked';
     if (cp.size <= Math.max(t.target?.size ?? 0, t.store?.size ?? 0)) return 'old';
     t.target = cp;
@@ -213,7 +222,15 @@ export class Follower extends EventTarget {
       previous.followed = followed; // name or weight changed
       return;
     }
-    const t: Tracked = { followed, state: 'ok', queued: false, sources: [], stopped: false, failures: 0 };
+    const t: Tracked = {
+      followed,
+      state: 'ok',
+      queued: false,
+      sources: [],
+      stopped: false,
+      failures: 0,
+      heard: false,
+    };
     this.logs.set(followed.logId, t);
     try {
       t.store = await LogStore.open(this.components.db, followed.key);
@@ -221,6 +238,7 @@ export class Follower extends EventTarget {
       // An interrupted sync: resume it (its target is signed and verified).
       if (staged !== undefined && staged.checkpoint.size > (t.target?.size ?? 0))
         t.target = staged.checkpoint;
+      t.heard = t.heard || t.store.size > 0 || staged !== undefined;
     } catch (err) {
       log.error('cannot open the local copy of log %s: %s', followed.logId, err);
       t.state = 'failed';
@@ -229,10 +247,26 @@ export class Follower extends EventTarget {
     }
     if (t.stopped) return;
     this.schedule(t);
-    if (isNew && this.init.refreshOnFollow)
-      this.refresh(followed.logId).catch((err: unknown) =>
-        log('refresh of %s failed: %s', followed.logId, err),
-      );
+    // Look for it now (its newest checkpoint from the providers the DHT names), and again until a source
+    // answers: the routing table may still be empty when a log is followed at start.
+    if (this.init.refreshOnFollow && (isNew || !t.heard)) void this.search(t, this.init.retryDelayMs);
+  }
+
+  /** Asks the sources for a log not heard of yet; again after `delay` (doubling) until one answers. */
+  private async search(t: Tracked, delay: number): Promise<void> {
+    const { logId } = t.followed;
+    try {
+      await this.refresh(logId);
+    } catch (err) {
+      log('looking for log %s failed: %s', logId, err);
+    }
+    if (t.stopped || t.heard || this.logs.get(logId) !== t) return;
+    log('no source answered for log %s yet: looking again in %d ms', logId, delay);
+    t.search = setTimeout(() => {
+      t.search = undefined;
+      void this.search(t, Math.min(delay * 2, this.init.maxSearchDelayMs));
+    }, delay);
+    t.search.unref();
   }
 
   private async untrack(logId: string): Promise<void> {
@@ -241,6 +275,7 @@ export class Follower extends EventTarget {
     this.logs.delete(logId);
     t.stopped = true;
     clearTimeout(t.retry);
+    clearTimeout(t.search);
     const at = this.waiting.indexOf(t);
     if (at >= 0) this.waiting.splice(at, 1);
     t.abort?.abort(new Error('stopped'));

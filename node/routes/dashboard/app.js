@@ -152,6 +152,7 @@ function drawStatus(status) {
 
 const STATES = {
   ok: 'ok',
+  searching: 'searching',
   syncing: 'syncing',
   forked: 'forked',
   failed: 'failed',
