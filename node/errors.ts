@@ -60,6 +60,23 @@ export class NoVoteError extends TrustixError {
   }
 }
 
+/** The data directory or its store cannot be used (read-only, unreadable); names the path and the cause. */
+export class DataDirError extends TrustixError {
+  readonly path: string;
+
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super('ERR_DATA_DIR', `${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/** The HTTP server cannot listen where it was told (port in use, no permission, no such address). */
+export class HttpListenError extends TrustixError {
+  constructor(address: string, reason: string, options?: ErrorOptions) {
+    super('ERR_HTTP_LISTEN', `cannot serve HTTP on ${address}: ${reason}`, options);
+  }
+}
+
 /** Stored data that does not verify against its own checkpoint: never served, reported loudly. */
 export class StoreCorruptError extends TrustixError {
   constructor(message: string, options?: ErrorOptions) {

@@ -2,10 +2,13 @@
  * The data directory's keys: a replaced log.secret is refused at start with the way to recover, and a
  * missing or corrupt key file is an error naming the file and the cause.
  */
+import { execFile } from 'node:child_process';
 import { rm, unlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import test from 'ava';
-import { KeyFileError, OwnLogKeyError } from '../node/errors.ts';
+import { HttpListenError, KeyFileError, OwnLogKeyError } from '../node/errors.ts';
 import { dataDir, initDataDir, loadKeys } from '../node/store/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 import { formatNixPublicKey, formatNixSecretKey, generateNixSecretKey } from '../protocol/keys.ts';
@@ -78,4 +81,44 @@ test('a missing log.secret beside a node’s data is refused by init (no new log
   t.regex(err!.message, new RegExp(`^${paths.logSecret}: missing, but ${dir} holds a node's data`));
   t.regex(err!.message, /Restore log\.secret from your backup/);
   await t.throwsAsync(loadKeys(dir), { instanceOf: KeyFileError, message: /missing: .*run 'trustix init/ });
+});
+
+const CLI = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix.js');
+
+test('a read-only data directory is refused by start, naming it and the cause', async (t) => {
+  const dir = await scratch(t);
+  await initDataDir(dir);
+  // A read-only bind mount of the directory, in a mount namespace of this test only (gone with it).
+  const script = `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" "$3" start --data-dir "$1" --http 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 --bootstrap /ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN`;
+  const err = await t.throwsAsync<Error & { code: number; stderr: string }>(
+    promisify(execFile)('unshare', ['-m', 'sh', '-c', script, 'sh', dir, process.execPath, CLI], {
+      timeout: 60_000,
+    }),
+  );
+  t.is(err?.code, 1, err?.stderr);
+  t.is(
+    err?.stderr.trim(),
+    `trustix: ${dir}: the data directory is on a read-only file system; the node writes its store, queue and socket there. Remount it read-write or choose another --data-dir`,
+  );
+});
+
+test('a busy HTTP port is an error naming the address and the fix', async (t) => {
+  const dir = await scratch(t);
+  await initDataDir(dir);
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => busy.close(() => resolve())));
+  const { port } = busy.address() as { port: number };
+  const node = new TrustixNode({
+    dataDir: dir,
+    http: { host: '127.0.0.1', port },
+    p2p: false,
+    memory: false,
+  });
+  const err = await t.throwsAsync(node.start(), { instanceOf: HttpListenError });
+  t.is(err?.code, 'ERR_HTTP_LISTEN');
+  t.is(
+    err?.message,
+    `cannot serve HTTP on 127.0.0.1:${port}: the port is in use (another trustix node, or another program?); choose another with --http HOST:PORT (or "http" in the config file)`,
+  );
 });

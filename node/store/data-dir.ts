@@ -12,7 +12,8 @@
  * not be writable (secrets: nor readable) by other users (node/store/file-permissions.ts): checked at
  * init and at every start.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -26,7 +27,7 @@ import {
 } from '../../protocol/keys.ts';
 import { isValidKeyName } from '../../protocol/vkey.ts';
 import { defaultDataDir, socketPath } from '../control/submit-client.js';
-import { KeyFileError } from '../errors.ts';
+import { DataDirError, KeyFileError } from '../errors.ts';
 import { checkPermissions } from './file-permissions.ts';
 import { createKeyFile, fileExists } from './key-file.ts';
 
@@ -145,7 +146,16 @@ export async function loadKeys(dir: string): Promise<NodeKeys> {
  */
 export async function checkDataDir(dir: string): Promise<void> {
   const paths = dataDir(dir);
-  await checkPermissions(dir, { what: 'the data directory' });
+  if ((await checkPermissions(dir, { what: 'the data directory' })) === undefined) return;
+  await access(dir, constants.W_OK).catch((cause: NodeJS.ErrnoException) => {
+    throw new DataDirError(
+      dir,
+      cause.code === 'EROFS'
+        ? 'the data directory is on a read-only file system; the node writes its store, queue and socket there. Remount it read-write or choose another --data-dir'
+        : `the data directory is not writable (${cause.code ?? cause.message}); the node writes its store, queue and socket there`,
+      { cause },
+    );
+  });
   for (const [path, what] of [
     [paths.logSecret, 'the log secret key'],
     [paths.cacheSecret, 'the cache secret key'],
