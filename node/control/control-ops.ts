@@ -112,7 +112,8 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
       const decision = path.startsWith('/')
         ? await node.decisions.decide(parseStorePath(path, node.storeDir).hashPart, path)
         : await node.decisions.decide(parseHashPart(path));
-      return decisionJson(path, decision);
+      const totalWeight = node.followed.list().reduce((w, f) => w + f.weight, 0);
+      return decisionJson(path, decision, totalWeight);
     },
 
     /** `{paths?, closure?, after?, limit?}`: named paths (and closure), or a page of the whole challenge. */
@@ -160,7 +161,7 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
 }
 
 /** The JSON of a decision (documented in docs/CLI.md, `trustix decide --json`). */
-function decisionJson(path: string, d: PathDecision) {
+function decisionJson(path: string, d: PathDecision, totalWeight: number) {
   return {
     path,
     decided: d.fingerprint !== undefined,
@@ -172,6 +173,8 @@ function decisionJson(path: string, d: PathDecision) {
     misses: d.misses,
     abstentions: d.abstentions,
     tally: d.tally,
+    // Rounded like the weights (at most 6 decimals): a sum of decimals must not print 0.30000000000000004.
+    totalWeight: Math.round(totalWeight * 1e6) / 1e6,
     reasons: d.reasons,
   };
 }
