@@ -70,7 +70,7 @@ function checkKeyLines(t: ExecutionContext, lines: readonly string[], n: number)
     /^\[challenge\] {3}1 differ between builders$/,
     /^\[challenge\] {3}2 inconclusive/,
     new RegExp(
-      `^\\[challenge\\] {3}reproducibility [0-9.]+% \\(${n - 3} of the ${n - 2} paths built by two or more logs are identical\\)$`,
+      `^\\[challenge\\] {3}reproducibility [<>]?[0-9.]+% \\(${n - 3} of the ${n - 2} paths built by two or more logs are identical\\)$`,
     ),
     /^\[challenge\] \/nix\/store\/[0-9a-z]{32}-openssl-3\.0\.14 differs:$/,
     /^\[challenge\] {3}saturn: +sha256:[0-9a-z]{52}$/,
