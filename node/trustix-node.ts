@@ -99,8 +99,9 @@ export class TrustixNode {
     const paths = dataDir(this.init.dataDir);
     const storeDir = this.init.storeDir ?? '/nix/store';
     const isNode = (this.init.role ?? 'node') === 'node';
-    // loadKeys checks the data directory's permissions; a bootstrap node has no keys, so check here.
-    const keys = isNode ? await loadKeys(paths.dir) : await checkDataDir(paths.dir).then(() => undefined);
+    // Nobody else may change it, and the node writes there (loadKeys checks the keys again).
+    await checkDataDir(paths.dir, { writable: true });
+    const keys = isNode ? await loadKeys(paths.dir) : undefined;
     const db = await openDatabase(paths.db, { ...NODE_DATABASE, ...this.init.database });
     this.db = db;
     const started = (part: { stop(): Promise<void> | void }) => this.parts.add(() => part.stop());

@@ -87,7 +87,7 @@ export function defaultKeyName(suffix: string): string {
 export async function initDataDir(dir: string, options: InitOptions = {}): Promise<InitResult> {
   const paths = dataDir(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await checkDataDir(dir);
+  await checkDataDir(dir, { writable: true });
   if (await fileExists(paths.logSecret)) {
     if (options.keyFile !== undefined || options.name !== undefined) {
       const existing = await loadKeys(dir);
@@ -144,9 +144,20 @@ export async function loadKeys(dir: string): Promise<NodeKeys> {
  * Refuses (InsecurePermissionsError) a data directory or secret key file that another user could change
  * (or, for a secret, read): anyone who can write there decides what the node signs and runs.
  */
-export async function checkDataDir(dir: string): Promise<void> {
+export async function checkDataDir(dir: string, options: { writable?: boolean } = {}): Promise<void> {
   const paths = dataDir(dir);
   if ((await checkPermissions(dir, { what: 'the data directory' })) === undefined) return;
+  // A node writes there; reading keys (e.g. `trustix verify` of a backup on read-only media) does not.
+  if (options.writable === true) await checkWritable(dir);
+  for (const [path, what] of [
+    [paths.logSecret, 'the log secret key'],
+    [paths.cacheSecret, 'the cache secret key'],
+    [paths.peerSecret, 'the peer identity key'],
+  ] as const)
+    await checkPermissions(path, { what, secret: true });
+}
+
+async function checkWritable(dir: string): Promise<void> {
   await access(dir, constants.W_OK).catch((cause: NodeJS.ErrnoException) => {
     throw new DataDirError(
       dir,
@@ -156,12 +167,6 @@ export async function checkDataDir(dir: string): Promise<void> {
       { cause },
     );
   });
-  for (const [path, what] of [
-    [paths.logSecret, 'the log secret key'],
-    [paths.cacheSecret, 'the cache secret key'],
-    [paths.peerSecret, 'the peer identity key'],
-  ] as const)
-    await checkPermissions(path, { what, secret: true });
 }
 
 /** A secret key file, parsed; KeyFileError naming the file, the cause and the fix. */
