@@ -30,7 +30,17 @@ export class MismatchFoundError extends Error {
   override readonly name = 'MismatchFoundError';
 }
 
+/** The node refused some of the submitted paths (`submit`, exit 3), after the verdicts were printed. */
+export class SubmissionRefusedError extends Error {
+  override readonly name = 'SubmissionRefusedError';
+}
+
+/** The request needs a vote, and the node is a bootstrap node, which has none (exit 2). */
+const NO_VOTE = 'ERR_NO_VOTE';
+
 export function exitCodeFor(err: unknown): ExitCode {
+  if (err instanceof SubmissionRefusedError) return ExitCode.verification;
+  if (err instanceof SubmitError && err.code === NO_VOTE) return ExitCode.usage;
   if (err instanceof UsageError) return ExitCode.usage;
   if (err instanceof NoConsensusError || err instanceof MismatchFoundError) return ExitCode.verification;
   // A config file that cannot be used is fixed like a bad flag.

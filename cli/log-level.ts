@@ -1,7 +1,8 @@
 /**
  * How much the node logs, on stderr: `--log-level` (or $TRUSTIX_LOG_LEVEL), mapped onto the namespaces
  * of libp2p's logger (which every module logs through: `trustix:<module>`, `libp2p:<component>`, each
- * with `:error` and `:trace` children). An explicit $DEBUG wins over both, for fine-grained selection.
+ * with `:error` and `:trace` children). Precedence (docs/CLI.md): `--log-level`, then $DEBUG (namespaces,
+ * for fine-grained selection), then $TRUSTIX_LOG_LEVEL, then `error`.
  *
  *   error   Trustix's errors only (the default; libp2p reports expected failures, such as aborted
  *           DHT queries at shutdown, as errors: those appear from `debug` on)

@@ -124,7 +124,8 @@ export class ConfigReader {
     return option === 'config' ? key : `${option}.${key}`;
   }
 
-  private lineOf(offset: number): number {
+  /** The 1-based line of an offset in the text. */
+  lineOf(offset: number): number {
     let line = 1;
     for (let i = this.text.indexOf('\n'); i !== -1 && i < offset; i = this.text.indexOf('\n', i + 1)) line++;
     return line;

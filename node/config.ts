@@ -27,8 +27,11 @@ import { multiaddr } from '@multiformats/multiaddr';
 import type { Node } from 'jsonc-parser';
 import { MalformedError } from '../protocol/errors.ts';
 import { parseLogKey } from '../protocol/keys.ts';
-import { ConfigReader, readConfigText } from './config-file.ts';
+import { ConfigError, ConfigReader, readConfigText } from './config-file.ts';
+import { InsecurePermissionsError } from './errors.ts';
+import { checkPermissions } from './store/file-permissions.ts';
 import { MAX_WEIGHT } from './store/followed-logs.ts';
+import { fileExists } from './store/key-file.ts';
 import { openBinaryCache } from './upstream/binary-cache.ts';
 import { checkDeciderSpec, type DeciderSpec, parseDeciderSpec, parseFraction } from './vote/decider.ts';
 
@@ -72,7 +75,35 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]
  */
 export async function loadConfig(file: string, required = false): Promise<TrustixConfig> {
   const text = await readConfigText(file, required);
-  return text === undefined ? {} : parseConfig(text, file);
+  if (text === undefined) return {};
+  // It can name a script the node runs: nobody else may be able to change it (docs/SECURITY.md).
+  await checkPermissions(file, { what: 'the config file' });
+  const scripts: ScriptReference[] = [];
+  const config = parseConfigText(text, file, scripts);
+  for (const s of scripts) {
+    if (!(await fileExists(s.module)))
+      throw new ConfigError(file, s.line, `${s.option}: ${s.module}: no such file`);
+    await checkScriptPermissions(file, s);
+  }
+  return config;
+}
+
+/** A `script` decider named in the file: checked to exist and be safe once the file is parsed. */
+interface ScriptReference {
+  readonly module: string;
+  readonly line: number;
+  readonly option: string;
+}
+
+/** checkPermissions of a script, its refusal as a ConfigError naming the config file's line too. */
+async function checkScriptPermissions(file: string, s: ScriptReference) {
+  try {
+    await checkPermissions(s.module, { what: 'the decider script' });
+  } catch (err) {
+    if (err instanceof InsecurePermissionsError)
+      throw new ConfigError(file, s.line, `${s.option}: ${err.message}`, { cause: err });
+    throw err;
+  }
 }
 
 /** `HOST:PORT` or `[IPv6]:PORT`. */
@@ -112,6 +143,10 @@ export function parseMultiaddr(text: string, peer = false): string {
 
 /** Parses and validates config text; `file` names it in errors and anchors relative paths. */
 export function parseConfig(text: string, file: string): TrustixConfig {
+  return parseConfigText(text, file, []);
+}
+
+function parseConfigText(text: string, file: string, scripts: ScriptReference[]): TrustixConfig {
   const r = new ConfigReader(file, text);
   const root = r.root();
   const config: Mutable<TrustixConfig> = { file };
@@ -141,7 +176,12 @@ export function parseConfig(text: string, file: string): TrustixConfig {
       config.follow = r.array(v, o).map((item, i) => followed(r, item, `${o}[${i}]`));
     },
     vote: (v, o) => {
-      config.vote = r.array(v, o).map((item, i) => decider(r, item, `${o}[${i}]`, dirname(resolve(file))));
+      config.vote = r.array(v, o).map((item, i) => {
+        const spec = decider(r, item, `${o}[${i}]`, dirname(resolve(file)));
+        if (spec.kind === 'script')
+          scripts.push({ module: spec.module, line: r.lineOf(item.offset), option: `${o}[${i}]` });
+        return spec;
+      });
       if (config.vote.length === 0) r.fail(v, o, 'needs at least one decider');
     },
     upstreams: (v, o) => {

@@ -16,6 +16,70 @@ export class StoreLockedError extends TrustixError {
   }
 }
 
+/**
+ * A file or directory that can change what the node runs or trusts is writable by (or, for a secret,
+ * readable by) other users, or owned by another user (node/store/file-permissions.ts).
+ */
+export class InsecurePermissionsError extends TrustixError {
+  readonly path: string;
+
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super('ERR_INSECURE_PERMISSIONS', `${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/** A key file of the data directory that is missing, unreadable or not a valid key; names the file and the fix. */
+export class KeyFileError extends TrustixError {
+  readonly path: string;
+
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super('ERR_KEY_FILE', `${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/**
+ * log.secret is not the key the stored own log was started with (it was replaced): starting would begin
+ * a new log and orphan the old one.
+ */
+export class OwnLogKeyError extends TrustixError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_OWN_LOG_KEY', message, options);
+  }
+}
+
+/** A request that needs the vote (decide, challenge, follow), sent to a bootstrap node, which has none. */
+export class NoVoteError extends TrustixError {
+  constructor(what: string) {
+    super(
+      'ERR_NO_VOTE',
+      `this is a bootstrap node: it has no vote (it follows no logs and decides nothing), so it cannot ` +
+        `${what}; ask a node started with 'trustix start'`,
+    );
+  }
+}
+
+/**
+ * The data directory or its store cannot be used as asked (read-only, unreadable, not initialised, holding
+ * another key, changed meanwhile); names the path and the cause.
+ */
+export class DataDirError extends TrustixError {
+  readonly path: string;
+
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super('ERR_DATA_DIR', `${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/** The HTTP server cannot listen where it was told (port in use, no permission, no such address). */
+export class HttpListenError extends TrustixError {
+  constructor(address: string, reason: string, options?: ErrorOptions) {
+    super('ERR_HTTP_LISTEN', `cannot serve HTTP on ${address}: ${reason}`, options);
+  }
+}
+
 /** Stored data that does not verify against its own checkpoint: never served, reported loudly. */
 export class StoreCorruptError extends TrustixError {
   constructor(message: string, options?: ErrorOptions) {
@@ -216,16 +280,6 @@ export class StoppedError extends TrustixError {
 export class DeadlineExceededError extends TrustixError {
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_DEADLINE_EXCEEDED', message, options);
-  }
-}
-
-/** A data directory that cannot be used as asked: not initialised, holding another key, changed meanwhile. */
-export class DataDirError extends TrustixError {
-  readonly dir: string;
-
-  constructor(dir: string, message: string) {
-    super('ERR_DATA_DIR', message);
-    this.dir = dir;
   }
 }
 

@@ -20,14 +20,14 @@ import { CheckpointMonitor, type CheckpointMonitorInit } from './monitor/checkpo
 import type { TrustixLibp2p } from './network/libp2p-node.ts';
 import { type NetworkSideInit, startNetworkSide } from './network-side.ts';
 import type { NixStoreInit } from './own-log/nix-store.ts';
-import { startOwnLog } from './own-log/own-log.ts';
+import { checkOwnLogKey, startOwnLog } from './own-log/own-log.ts';
 import type { Sequencer, SequencerInit } from './own-log/sequencer.ts';
 import { LogRoutes } from './routes/logs.ts';
 import { MetricsRoutes, NodeMetrics } from './routes/metrics.ts';
 import { MemoryReleaser, type MemoryReleaserInit } from './runtime/memory-releaser.ts';
 import { StartedParts } from './started-parts.ts';
 import type { ReproStats } from './stats/repro-stats.ts';
-import { dataDir, loadKeys, type NodeKeys } from './store/data-dir.ts';
+import { checkDataDir, dataDir, loadKeys, type NodeKeys } from './store/data-dir.ts';
 import { type Database, type DatabaseInit, openDatabase } from './store/database.ts';
 import { FollowedLogs } from './store/followed-logs.ts';
 import type { LogDirectory, LogReader } from './store/log-reader.ts';
@@ -100,12 +100,15 @@ export class TrustixNode {
     const paths = dataDir(this.init.dataDir);
     const storeDir = this.init.storeDir ?? '/nix/store';
     const isNode = (this.init.role ?? 'node') === 'node';
+    // Nobody else may change it, and the node writes there (loadKeys checks the keys again).
+    await checkDataDir(paths.dir, { writable: true });
     const keys = isNode ? await loadKeys(paths.dir) : undefined;
     const db = await openDatabase(paths.db, { ...NODE_DATABASE, ...this.init.database });
     this.db = db;
     const started = (part: { stop(): Promise<void> | void }) => this.parts.add(() => part.stop());
     try {
       // Our own log first: nothing else may write before the sequencer has checked the store.
+      if (keys !== undefined) await checkOwnLogKey(db, keys, paths);
       const own = keys === undefined ? undefined : await startOwnLog(db, keys, storeDir, this.init);
       if (own !== undefined) started(own.sequencer);
       this.keysValue = keys;
@@ -183,7 +186,7 @@ export class TrustixNode {
         started(http);
       }
       const server = new SubmitServer(
-        { ...(own ? { queue: own.queue } : {}), ops: controlOps(this) },
+        { ...(own ? { queue: own.queue, sequencer: own.sequencer } : {}), ops: controlOps(this) },
         { socketPath: paths.socket, storeDir },
       );
       await server.start();
@@ -241,6 +244,11 @@ export class TrustixNode {
   get monitor(): CheckpointMonitor {
     if (this.monitorValue === undefined) throw new NotStartedError('the node is not started');
     return this.monitorValue;
+  }
+
+  /** 'node', or 'bootstrap' (no keys, no log, no vote). */
+  get role(): 'node' | 'bootstrap' {
+    return this.init.role ?? 'node';
   }
 
   /** The Nix store directory the node works for. */

@@ -47,6 +47,7 @@ test.serial(
         misses: ['mercury', 'venus'],
         abstentions: [],
         tally: [],
+        totalWeight: 2,
         reasons: [],
       },
     );

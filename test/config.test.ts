@@ -140,5 +140,15 @@ test('loadConfig: a missing default file is the empty config; a missing --config
   await t.throwsAsync(loadConfig(join(dir, 'bin.json')), { instanceOf: ConfigError, message: /UTF-8/ });
   await mkdir(join(dir, 'sub'));
   await writeFile(join(dir, 'sub', 'c.json'), '{ "vote": ["script ./d.mjs"] }');
+  await writeFile(join(dir, 'sub', 'd.mjs'), 'export function decide() {}\n');
   t.like((await loadConfig(join(dir, 'sub', 'c.json'))).vote?.[0], { module: join(dir, 'sub', 'd.mjs') });
+});
+
+test('loadConfig: a script decider file that does not exist is refused with the file, the line and the option', async (t) => {
+  const dir = await tempDir('trustix-config-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'config.json');
+  await writeFile(file, '{\n  "vote": [\n    "threshold 1/2",\n    { "script": "./gone.mjs" }\n  ]\n}\n');
+  const err = await t.throwsAsync(loadConfig(file), { instanceOf: ConfigError });
+  t.is(err?.message, `${file}:4: vote[1]: ${join(dir, 'gone.mjs')}: no such file`);
 });

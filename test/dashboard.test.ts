@@ -377,6 +377,17 @@ browserTest(
       (await page.getAttribute('#matrix td[data-row="mercury"][data-col="saturn"]', 'class')) ?? '',
       /scale-2/,
     );
+    // saturn, which disagrees with everyone more than they do with each other, stands out: name and cells.
+    t.deepEqual(await texts(page, '#matrix th.log-outlier'), ['saturn', 'saturn']);
+    t.regex(
+      (await page.getAttribute('#matrix thead th[data-log="saturn"]', 'title')) ?? '',
+      /disagrees with every other/,
+    );
+    t.is(await page.locator('#matrix td.cell-outlier').count(), 6, 'saturn’s row and column');
+    t.regex(
+      (await page.getAttribute('#matrix td[data-row="mercury"][data-col="venus"]', 'class')) ?? '',
+      /^cell scale-4$/,
+    );
 
     // The daily chart: one point per day, the line, the days on the axis.
     const days = stats.views.daily();
@@ -418,7 +429,13 @@ browserTest(
     t.deepEqual(await mismatchRows(page, 0), [], 'path 375 is beyond what mars built');
     await page.selectOption('#mismatch-log', '');
     t.deepEqual(await mismatchRows(page, 1), [p375]);
-    t.deepEqual(await texts(page, '#mismatches-body tr[data-hash] .chip'), ['mercury', 'saturn', 'venus']);
+    // Grouped by value: who agrees, and who disagrees with them.
+    t.deepEqual(await texts(page, '#mismatches-body tr[data-hash] .chip'), ['mercury', 'venus', 'saturn']);
+    t.deepEqual(await texts(page, '#mismatches-body tr[data-hash] .chip-disagrees'), ['saturn']);
+    t.is(
+      await page.textContent('#mismatches-body tr[data-hash] [data-testid="disagreement"]'),
+      'saturn disagrees with mercury, venus',
+    );
     await page.fill('#mismatch-q', '');
     await mismatchRows(page, 21);
 
@@ -454,6 +471,15 @@ browserTest(
     t.is(await hashOf('saturn'), saturnHash);
     t.is(await hashOf('mercury'), honestHash);
     t.regex((await page.textContent('[data-testid="report-logs"] tr[data-log="saturn"]')) ?? '', /differs/);
+    // Identical hashes together: the decided value's logs first (value A), then saturn's (value B).
+    t.deepEqual(
+      await page.$$eval('[data-testid="report-logs"] tbody tr', (rows) =>
+        rows.map(
+          (r) => `${r.getAttribute('data-log')} ${r.querySelector('[data-testid="value"]')?.textContent}`,
+        ),
+      ),
+      ['mars A', 'mercury A', 'venus A', 'saturn B'],
+    );
     t.is(await page.textContent('[data-testid="decision-status"]'), 'decided');
     t.is(await page.textContent('[data-testid="decision-decider"]'), 'threshold 1/2');
     t.deepEqual(await texts(page, '[data-testid="decision-agreeing"] .chip'), ['mars', 'mercury', 'venus']);

@@ -4,12 +4,14 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { LogForkError } from '../node/errors.ts';
+import { CheckpointMonitor } from '../node/monitor/checkpoint-monitor.ts';
 import { type Database, openDatabase } from '../node/store/database.ts';
 import { FollowedLogs } from '../node/store/followed-logs.ts';
 import { verifyLog } from '../node/store/log-verifier.ts';
 import { Follower, type FollowerInit } from '../node/sync/follower.ts';
 import type { SourceFailedEvent, TileSource } from '../node/sync/tile-source.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
+import { formatCheckpointMessage } from '../protocol/gossip-message.ts';
 import { type LogFixture, openLogFixture, tempDir } from './helpers/log-fixture.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 import { startTileServer, type Tamper, type TileServer, tampers } from './helpers/tile-servers.ts';
@@ -42,13 +44,22 @@ async function node(
   t: ExecutionContext,
   sources: (logId: string, hint?: string) => readonly TileSource[],
   init: FollowerInit = {},
+  isForked?: (db: Database, follower: () => Follower) => (logId: string) => boolean,
 ): Promise<Node> {
   const dir = await tempDir('trustix-follower-');
   const n = { failures: [] as SourceFailedEvent[] } as Node;
   const open = async () => {
     n.db = await openDatabase(join(dir, 'db'));
     n.followed = await FollowedLogs.open(n.db);
-    n.follower = new Follower({ db: n.db, followed: n.followed, sourcesFor: sources }, init);
+    n.follower = new Follower(
+      {
+        db: n.db,
+        followed: n.followed,
+        sourcesFor: sources,
+        ...(isForked && { isForked: isForked(n.db, () => n.follower) }),
+      },
+      init,
+    );
     n.follower.addEventListener('source-failed', (e) => n.failures.push(e.detail));
     await n.follower.start();
   };
@@ -97,6 +108,33 @@ test('following a log fetches its checkpoint from the sources, syncs it, and not
   t.is(n.follower.notify(logId, note.slice(1)), 'invalid');
   t.is(n.follower.notify('0'.repeat(64), note), 'unfollowed');
   t.deepEqual(n.failures, []);
+});
+
+test('a followed log no source has answered is "searching", and is looked for again until a source answers', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 2000));
+  const server = await serve(t, log);
+  // The DHT names no provider at first (an empty routing table at start), then the builder.
+  let providers: TileSource[] = [];
+  let lookups = 0;
+  let looked: () => void = () => {};
+  const n = await node(
+    t,
+    () => {
+      lookups++;
+      looked();
+      return providers;
+    },
+    { retryDelayMs: 20 },
+  );
+  const twice = new Promise<void>((resolve) => {
+    looked = () => lookups >= 2 && resolve();
+  });
+  await n.followed.follow(log.key, { name: 'mercury' });
+  await twice; // the first lookup found nobody, and it was tried again
+  t.like(n.follower.status(log.key.logId), { state: 'searching', size: 0, verifiedSize: 0 });
+  providers = [server.source];
+  await n.follower.whenSynced(log.key.logId, 2000);
+  t.like(n.follower.status(log.key.logId), { state: 'ok', size: 2000, verifiedSize: 2000 });
 });
 
 test('logs sync one at a time per log and at most maxConcurrentSyncs at once, and all complete', async (t) => {
@@ -161,6 +199,38 @@ test('a fork offered by notify marks the log forked with evidence and stores not
   await log.append(ENTRIES.slice(3000, 3100));
   t.is(n.follower.notify(log.key.logId, log.store.checkpoint()!.note), 'forked');
   t.is((await verifyLog(n.follower.get(log.key.logId)!)).entries, 3000);
+});
+
+test('a fork at the mirrored size shows the followed log forked as soon as the monitor holds evidence', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 3000));
+  // The same key signing a second history of exactly the same size: no sync ever reaches it.
+  const fork = await builder(t, [...ENTRIES.slice(0, 1000), ...ENTRIES.slice(1500, 3500)], log.secret);
+  t.is(fork.store.size, 3000);
+  const honest = await serve(t, log);
+  let monitor: CheckpointMonitor | undefined;
+  const n = await node(
+    t,
+    () => [honest.source],
+    {},
+    (db, follower) => {
+      monitor = new CheckpointMonitor({ db, logs: { get: (id) => follower().get(id) } });
+      return (id) => monitor!.isForked(id);
+    },
+  );
+  await monitor!.start();
+  await n.followed.follow(log.key);
+  await n.follower.whenSynced(log.key.logId, 3000);
+  t.is(n.follower.status(log.key.logId)?.state, 'ok');
+
+  const verdict = await monitor!.validate(
+    formatCheckpointMessage(log.key.vkey, fork.store.checkpoint()!.note),
+  );
+  t.like(verdict, { decision: 'accept', outcome: 'fork' });
+  t.true(monitor!.isForked(log.key.logId));
+  t.like(n.follower.status(log.key.logId), { state: 'forked', size: 3000, verifiedSize: 3000 });
+  // And it stays forked: a larger honest checkpoint is not synced.
+  await log.append(ENTRIES.slice(3000, 3100));
+  t.is(n.follower.notify(log.key.logId, log.store.checkpoint()!.note), 'forked');
 });
 
 test('a failed sync is reported and retried; a newer checkpoint from an honest source recovers it', async (t) => {

@@ -68,6 +68,9 @@ test('stats, matrix, daily and the mismatch list', async (t) => {
   t.is(daily.json.days.length, 1);
   const page1 = await get('mismatches?limit=4');
   t.is(page1.json.items.length, 4);
+  // Who disagrees: the logs grouped by value, the largest group first.
+  for (const item of [...page1.json.items])
+    t.deepEqual(item.groups, [['mercury', 'venus'], ['saturn']], item.storePath);
   const page2 = await get(`mismatches?limit=4&after=${page1.json.next}`);
   t.is(page2.json.items.length, 2);
   t.is(page2.json.next, null);

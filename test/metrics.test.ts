@@ -116,7 +116,12 @@ test('GET /metrics exposes libp2p metrics and the node’s own', async (t) => {
   t.is(sampleValue(samples, 'trustix_log_size', { name: 'venus', role: 'followed', log: venus.logId }), 0);
   t.is(sampleValue(samples, 'trustix_log_sync_lag', { name: 'venus' }), 0);
   const states = samples.filter((s) => s.name === 'trustix_log_state' && s.labels['name'] === 'venus');
-  t.is(states.length, 4, 'one sample per state');
+  t.is(states.length, 5, 'one sample per state');
+  t.is(
+    states.find((s) => s.labels['state'] === 'searching')?.value,
+    1,
+    'no source has answered for it: searching',
+  );
   t.is(
     states.reduce((n, s) => n + s.value, 0),
     1,

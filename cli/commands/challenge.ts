@@ -5,7 +5,9 @@
  * built it). With no PATH, everything the followed logs hold (counted from the node's statistics; the
  * mismatching paths listed). A summary closes the output. Exit 0 when nothing mismatches, 3 otherwise.
  */
+
 import type { Argv, CommandModule } from 'yargs';
+import { reproducibilityLine } from '../../node/stats/repro-rate.ts';
 import { control } from '../control.ts';
 import { MismatchFoundError } from '../exit-code.ts';
 import type { GlobalOptions } from '../global-options.ts';
@@ -143,13 +145,14 @@ function human(items: readonly Item[], s: Summary): string {
         ).map((l) => `  ${l}`),
       );
   }
-  const pct = (n: number) => (s.analysed === 0 ? '0.0' : ((100 * n) / s.analysed).toFixed(1));
   if (lines.length > 0) lines.push('');
+  // Counts only: the one percentage is the reproducibility rate, defined as everywhere else.
   lines.push(
     `${s.analysed} store item(s) were analysed:`,
-    `  - ${s.reproducible} (${pct(s.reproducible)}%) were identical`,
-    `  - ${s.mismatch} (${pct(s.mismatch)}%) differed`,
-    `  - ${s.inconclusive} (${pct(s.inconclusive)}%) were inconclusive`,
+    `  - ${s.reproducible} were identical`,
+    `  - ${s.mismatch} differed`,
+    `  - ${s.inconclusive} were inconclusive (built by one log only)`,
+    reproducibilityLine(s),
   );
   return lines.join('\n');
 }

@@ -5,6 +5,7 @@ import { setTimeout } from 'node:timers/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { control } from '../control.ts';
 import type { GlobalOptions } from '../global-options.ts';
+import { followedTable } from '../logs-table.ts';
 import { print } from '../output.ts';
 
 interface FollowedStatus {
@@ -40,10 +41,7 @@ export const logsCommand: CommandModule<GlobalOptions, LogsArgs> = {
       const seen = (a['seen'] ?? []) as { logId: string; size: number; forked: boolean }[];
       const lines = own ? [`own log ${own.logId}: ${own.size} entries`] : [];
       lines.push(followed.length === 0 ? 'following no logs (trustix follow <vkey>)' : 'followed:');
-      for (const f of followed)
-        lines.push(
-          `  ${f.name.padEnd(20)} ${f.state.padEnd(8)} size ${f.size}  verified ${f.verifiedSize}  lag ${f.lag}  weight ${f.weight}  sources ${f.sources?.length ?? 0}`,
-        );
+      lines.push(...followedTable(followed));
       const others = seen.filter((s) => !followed.some((f) => f.logId === s.logId) && s.logId !== own?.logId);
       if (others.length > 0) lines.push(`seen on the network, not followed: ${others.length}`);
       for (const s of others.slice(0, 20))

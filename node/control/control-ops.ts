@@ -7,6 +7,7 @@ import { MalformedError } from '../../protocol/errors.ts';
 import type { Evidence } from '../../protocol/evidence.ts';
 import { parseLogKey } from '../../protocol/keys.ts';
 import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
+import { NoVoteError } from '../errors.ts';
 import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
 import type { TrustixLibp2p } from '../network/libp2p-node.ts';
 import { challengeAll, challengePaths, checkPathList } from '../stats/challenge.ts';
@@ -40,6 +41,8 @@ function evidenceJson(e: Evidence) {
  * part the node does not run (a bootstrap node has no own log) throws.
  */
 export interface ControlledNode {
+  /** A bootstrap node has no vote: its vote's operations are refused. */
+  readonly role: 'node' | 'bootstrap';
   readonly ownLog: LogStore;
   readonly libp2p: TrustixLibp2p | undefined;
   readonly followed: FollowedLogs;
@@ -53,6 +56,10 @@ export interface ControlledNode {
 
 /** The control operations of `node`. */
 export function controlOps(node: ControlledNode): Record<string, ControlOp> {
+  // The vote's operations, refused plainly on a bootstrap node (which has none).
+  const voting = (what: string) => {
+    if (node.role === 'bootstrap') throw new NoVoteError(what);
+  };
   return {
     async status() {
       const own = tryGet(() => node.ownLog);
@@ -71,6 +78,7 @@ export function controlOps(node: ControlledNode): Record<string, ControlOp> {
     },
 
     async follow(request) {
+      voting('follow logs');
       const weight = request['weight'];
       if (weight !== undefined && typeof weight !== 'number')
         throw new MalformedError('control request', 'weight must be a number');
@@ -90,6 +98,7 @@ export function controlOps(node: ControlledNode): Record<string, ControlOp> {
     },
 
     async unfollow(request) {
+      voting('unfollow logs');
       const log = await node.followed.unfollow(text(request, 'log')!);
       return log === undefined ? { removed: false } : { removed: true, logId: log.logId, name: log.name };
     },
@@ -122,15 +131,19 @@ export function controlOps(node: ControlledNode): Record<string, ControlOp> {
 
     /** `{path}`: a store path, or the hash part of one. */
     async decide(request) {
+      voting('decide about store paths');
       const path = text(request, 'path')!;
       const decision = path.startsWith('/')
         ? await node.decisions.decide(parseStorePath(path, node.storeDir).hashPart, path)
         : await node.decisions.decide(parseHashPart(path));
-      return { path, ...decisionJson(decision) };
+      const totalWeight = node.followed.list().reduce((w, f) => w + f.weight, 0);
+      // Rounded like the weights (at most 6 decimals): a sum of decimals must not print 0.30000000000000004.
+      return { path, ...decisionJson(decision), totalWeight: Math.round(totalWeight * 1e6) / 1e6 };
     },
 
     /** `{paths?, closure?, after?, limit?}`: named paths (and closure), or a page of the whole challenge. */
     async challenge(request) {
+      voting('challenge store paths');
       const { paths, closure, after, limit } = request;
       if (closure !== undefined && typeof closure !== 'boolean')
         throw new MalformedError('control request', 'closure must be a boolean');
@@ -153,6 +166,7 @@ export function controlOps(node: ControlledNode): Record<string, ControlOp> {
 
     /** `{hashPart}`: the file-level comparison of two differing NARs of a path (`challenge --diff`). */
     async 'challenge-diff'(request) {
+      voting('compare builds of a path');
       const hashPart = parseHashPart(text(request, 'hashPart')!);
       const d = await challengeDiff(node.stats.views, node.upstreams, hashPart);
       return {

@@ -6,6 +6,8 @@
 // at most 1 MiB unless the caller expects more, e.g. a challenge of a whole closure):
 //   -> {"op":"submit","submissions":[{"kind":"drv","drvPath":"/nix/store/…"} | {"kind":"path","path":…} | {"kind":"entry","entry":…}]}
 //   <- {"ok":true,"queued":N} once durably queued, or {"ok":false,"error":{"code":…,"message":…}}
+//   With "waitMs":MS in the request, the answer comes once the node settled the submissions (or MS passed)
+//   and adds "verdicts":[{"status":"published"|"refused"|"queued","error"?:{"code","message"}}], in order.
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';

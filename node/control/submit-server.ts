@@ -12,6 +12,7 @@ import { parseEntry } from '../../protocol/entry.ts';
 import { MalformedError, TrustixError } from '../../protocol/errors.ts';
 import { parseStorePath } from '../../protocol/store-path.ts';
 import type { Submission, SubmissionQueue } from '../own-log/submission-queue.ts';
+import { type SequencerOutcomes, submissionVerdicts } from '../own-log/submission-verdicts.ts';
 
 const log = logger('trustix:submit-server');
 
@@ -28,6 +29,8 @@ export interface SubmitServerInit {
   readonly requestTimeoutMs?: number;
   /** Concurrent connections. Default 64. */
   readonly maxConnections?: number;
+  /** Longest a `submit` with `waitMs` waits for its verdicts, in ms. Default 120,000. */
+  readonly maxWaitMs?: number;
 }
 
 /**
@@ -39,6 +42,8 @@ export type ControlOp = (request: Record<string, unknown>) => Promise<Record<str
 export interface SubmitServerComponents {
   /** Where submissions go; a node without a log of its own (bootstrap) has none and refuses them. */
   readonly queue?: SubmissionQueue;
+  /** The sequencer of that queue: a `submit` with `waitMs` waits for its verdicts. */
+  readonly sequencer?: SequencerOutcomes;
   /** Further operations by name (not 'submit'). */
   readonly ops?: Readonly<Record<string, ControlOp>>;
 }
@@ -57,6 +62,7 @@ export class SubmitServer {
       maxSubmissions: 10_000,
       requestTimeoutMs: 10_000,
       maxConnections: 64,
+      maxWaitMs: 120_000,
       ...init,
     };
   }
@@ -129,7 +135,7 @@ export class SubmitServer {
         (err: unknown) => {
           done = false;
           log.error('submission failed: %s', err);
-          fail('ERR_INTERNAL', 'the node could not queue the submission');
+          fail('ERR_INTERNAL', 'the node failed to answer the request (its log says why)');
         },
       );
     });
@@ -143,9 +149,26 @@ export class SubmitServer {
         if (queue === undefined)
           throw new UnsupportedOpError('this node has no log of its own to publish to');
         const submissions = this.parseSubmissions(request);
-        const record = await queue.enqueue(submissions);
-        log('queued %d submission(s) as record %d', submissions.length, record.seq);
-        return { ok: true, queued: submissions.length };
+        const waitMs = request['waitMs'];
+        const enqueue = async () => {
+          const record = await queue.enqueue(submissions);
+          log('queued %d submission(s) as record %d', submissions.length, record.seq);
+          return record;
+        };
+        const { sequencer } = this.components;
+        if (waitMs === undefined || sequencer === undefined) {
+          await enqueue();
+          return { ok: true, queued: submissions.length };
+        }
+        if (typeof waitMs !== 'number' || !Number.isSafeInteger(waitMs) || waitMs < 0)
+          throw new MalformedError('submit request', 'waitMs must be a non-negative integer');
+        const verdicts = await submissionVerdicts(
+          sequencer,
+          submissions,
+          enqueue,
+          Math.min(waitMs, this.init.maxWaitMs),
+        );
+        return { ok: true, queued: submissions.length, verdicts };
       }
       const op = typeof request['op'] === 'string' ? this.components.ops?.[request['op']] : undefined;
       if (op === undefined)

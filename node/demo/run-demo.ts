@@ -23,6 +23,7 @@ import { DemoFailedError } from '../errors.ts';
 import type { CheckpointEvent } from '../monitor/checkpoint-verdict.ts';
 import { challengeAll } from '../stats/challenge.ts';
 import { challengeDiff } from '../stats/challenge-diff.ts';
+import { reproducibilityLine } from '../stats/repro-rate.ts';
 import { initDataDir } from '../store/data-dir.ts';
 import type { SyncProgress } from '../sync/log-sync.ts';
 import { TrustixNode, type TrustixNodeInit } from '../trustix-node.ts';
@@ -448,17 +449,15 @@ class Demo {
   /** Whole-log challenge, like `trustix challenge --diff`. */
   private async challenge(user: TrustixNode): Promise<void> {
     const { items, summary: s } = await challengeAll(user.stats.views);
-    const pct = (n: number) => `${((100 * n) / Math.max(1, s.analysed)).toFixed(1)}%`;
     this.say(
       'challenge',
       `${s.analysed} store paths compared across the 4 logs (as \`trustix challenge\` does):`,
     );
-    this.say('challenge', `  ${s.reproducible} (${pct(s.reproducible)}) identical wherever they were built`);
-    this.say('challenge', `  ${s.mismatch} (${pct(s.mismatch)}) differ between builders`);
-    this.say(
-      'challenge',
-      `  ${s.inconclusive} (${pct(s.inconclusive)}) inconclusive (only one builder has them)`,
-    );
+    this.say('challenge', `  ${s.reproducible} identical wherever they were built`);
+    this.say('challenge', `  ${s.mismatch} differ between builders`);
+    this.say('challenge', `  ${s.inconclusive} inconclusive (only one builder has them)`);
+    // The same rate, defined the same way, as the dashboard and `trustix challenge`.
+    this.say('challenge', `  ${reproducibilityLine(s)}`);
     for (const item of items.filter((i) => i.verdict === 'mismatch')) {
       this.say('challenge', `${item.storePath ?? item.hashPart} differs:`);
       const width = Math.max(...item.logs.map((l) => l.log.length));

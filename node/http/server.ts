@@ -27,7 +27,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { logger } from '@libp2p/logger';
 import { MalformedError, OutOfRangeError, TrustixError } from '../../protocol/errors.ts';
-import { DeadlineExceededError, NodeUnavailableError, NotStartedError, StoppedError } from '../errors.ts';
+import {
+  DeadlineExceededError,
+  HttpListenError,
+  NodeUnavailableError,
+  NotStartedError,
+  StoppedError,
+} from '../errors.ts';
 
 const log = logger('trustix:http');
 
@@ -241,9 +247,10 @@ export class HttpServer {
     server.setTimeout(this.init.socketIdleTimeoutMs);
     server.on('drop', () => log('connection limit of %d reached: dropped one', this.init.maxConnections));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      const failed = (err: NodeJS.ErrnoException) => reject(listenError(this.init.host, this.init.port, err));
+      server.once('error', failed);
       server.listen(this.init.port, this.init.host, () => {
-        server.off('error', reject);
+        server.off('error', failed);
         resolve();
       });
     });
@@ -403,4 +410,19 @@ export class HttpServer {
       res.destroy();
     });
   }
+}
+
+/** A listen failure as a typed error naming the address, the cause and what to do. */
+function listenError(host: string, port: number, err: NodeJS.ErrnoException): HttpListenError {
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const fix = 'choose another with --http HOST:PORT (or "http" in the config file)';
+  const reason =
+    err.code === 'EADDRINUSE'
+      ? `the port is in use (another trustix node, or another program?); ${fix}`
+      : err.code === 'EACCES'
+        ? `no permission to use this port (ports below 1024 need privileges); ${fix}`
+        : err.code === 'EADDRNOTAVAIL'
+          ? `this machine has no address ${host}; ${fix}`
+          : err.message;
+  return new HttpListenError(address, reason, { cause: err });
 }

@@ -2,10 +2,12 @@
  * The node's own log as a unit: its store, the durable submission queue, the resolver that turns
  * submitted derivations and paths into entries with Nix, and the sequencer that appends them.
  */
-import { logSigner } from '../../protocol/keys.ts';
-import { NixCommandError, NixUnavailableError } from '../errors.ts';
-import type { NodeKeys } from '../store/data-dir.ts';
+import { readFile } from 'node:fs/promises';
+import { formatNixPublicKey, logSigner } from '../../protocol/keys.ts';
+import { NixCommandError, NixUnavailableError, OwnLogKeyError } from '../errors.ts';
+import type { DataDir, NodeKeys } from '../store/data-dir.ts';
 import type { Database } from '../store/database.ts';
+import { OWN_LOG_KEY } from '../store/layout.ts';
 import { LogStore } from '../store/log-store.ts';
 import { NixStore, type NixStoreInit } from './nix-store.ts';
 import { Sequencer, type SequencerInit } from './sequencer.ts';
@@ -21,6 +23,38 @@ export interface OwnLog {
 /** Errors that may pass (Nix busy, missing from PATH for now): the submission stays queued. */
 function isPassing(err: Error): boolean {
   return err instanceof NixCommandError || err instanceof NixUnavailableError || err.name === 'AbortError';
+}
+
+/**
+ * Refuses a log key other than the one the stored own log was started with: a replaced log.secret would
+ * silently begin a new log, leave log.public stale and orphan the old log. The first start records the
+ * log ID (meta!own-log); a data directory from before that record is checked against log.public.
+ */
+export async function checkOwnLogKey(db: Database, keys: NodeKeys, paths: DataDir): Promise<void> {
+  const stored = await db.get(OWN_LOG_KEY);
+  const storedId = stored === undefined ? undefined : new TextDecoder().decode(stored);
+  const publicText = await readFile(paths.logPublic, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  const publicKey = formatNixPublicKey(keys.logSecret);
+  const stalePublic = publicText !== undefined && publicText.trim() !== publicKey;
+  if (storedId === undefined && !stalePublic) {
+    await db.put(OWN_LOG_KEY, new TextEncoder().encode(keys.log.logId), { sync: true });
+    return;
+  }
+  if (storedId === keys.log.logId) return;
+  const was =
+    storedId !== undefined
+      ? `the log stored in ${paths.db} was started with another key (log ID ${storedId})`
+      : `${paths.logPublic} holds another key (${publicText!.trim().slice(0, 120)})`;
+  throw new OwnLogKeyError(
+    `${paths.logSecret} (key ${keys.logSecret.name}, log ID ${keys.log.logId}) is not this node's log key: ` +
+      `${was}. Starting would begin a new log and orphan the old one, so the node refuses. To recover, ` +
+      `put the original log.secret back (from your backup). To start a new log with this key on purpose, ` +
+      `give it a new data directory (trustix init --key ${paths.logSecret} --data-dir NEW_DIR); the old ` +
+      `log stays in ${paths.dir}.`,
+  );
 }
 
 /** Opens the own log and starts its sequencer (which signs an empty checkpoint for a new log). */

@@ -127,6 +127,12 @@ export class Sequencer extends TypedEventEmitter<SequencerEvents> {
     await new Promise<void>((resolve) => this.sequencedWaiters.push({ seq: last, resolve }));
   }
 
+  /** Resolves once the queued record `seq` (and every one before it) is in the log or refused. */
+  async whenSettled(seq: number): Promise<void> {
+    if (seq < this.done) return;
+    await new Promise<void>((resolve) => this.sequencedWaiters.push({ seq, resolve }));
+  }
+
   private async run(signal: AbortSignal): Promise<void> {
     let inFlight: InFlight | undefined;
     while (!signal.aborted) {

@@ -32,7 +32,7 @@ export const DURATION_BUCKETS: readonly number[] = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ];
 
-const FOLLOW_STATES: readonly FollowState[] = ['ok', 'syncing', 'forked', 'failed'];
+const FOLLOW_STATES: readonly FollowState[] = ['ok', 'searching', 'syncing', 'forked', 'failed'];
 const TOPICS: readonly string[] = [CHECKPOINT_TOPIC, EVIDENCE_TOPIC];
 
 /** The parts of a node the gauges read; getters for the parts started later than the metrics. */

@@ -10,9 +10,16 @@ import { formatSha256 } from '../../protocol/nix-hash.ts';
 import { parseHashPart } from '../../protocol/store-path.ts';
 import type { Database } from '../store/database.ts';
 import type { FollowedLogs } from '../store/followed-logs.ts';
-import { reproMismatchRange } from '../store/layout.ts';
+import { pathHashOfReproKey, reproMismatchRange, reproPathKey } from '../store/layout.ts';
 import { type LogStore, pathHashBytes } from '../store/log-store.ts';
-import { type Counters, decodeMismatch, type Verdict, verdictOf } from './repro-record.ts';
+import {
+  type Counters,
+  decodeMismatch,
+  decodeRecord,
+  digestsByLog,
+  type Verdict,
+  verdictOf,
+} from './repro-record.ts';
 
 const decoder = new TextDecoder();
 
@@ -50,7 +57,16 @@ export interface PairStats {
 }
 
 export interface MismatchPage {
-  readonly items: { hashPart: string; storePath: string; logs: string[] }[];
+  readonly items: {
+    hashPart: string;
+    storePath: string;
+    logs: string[];
+    /**
+     * The same logs grouped by what they publish for the path, the largest group first (ties by name): a
+     * log in any group but the first disagrees with it. A log holding two values forms a group alone.
+     */
+    groups: string[][];
+  }[];
   /** Pass as `after` for the next page; null at the end. */
   readonly next: string | null;
 }
@@ -147,7 +163,7 @@ export class ReproViews {
       logN = this.c.numberOf(f.logId) ?? -1;
     }
     const q = options.q?.toLowerCase();
-    const items: MismatchPage['items'] = [];
+    const items: (Omit<MismatchPage['items'][number], 'groups'> & { key: Uint8Array })[] = [];
     let scanned = 0;
     let last: string | undefined;
     for await (const [key, value] of this.c.db.iterator({ ...reproMismatchRange(after), limit: MAX_SCAN })) {
@@ -156,11 +172,35 @@ export class ReproViews {
       last = m.hashPart;
       if (logN !== undefined && !m.logs.includes(logN)) continue;
       if (q !== undefined && !m.path.toLowerCase().includes(q)) continue;
-      items.push({ hashPart: m.hashPart, storePath: m.path, logs: m.logs.map((n) => this.nameOf(n)) });
+      items.push({
+        hashPart: m.hashPart,
+        storePath: m.path,
+        logs: m.logs.map((n) => this.nameOf(n)),
+        key: reproPathKey(pathHashOfReproKey(key)),
+      });
       if (items.length === limit) break;
     }
     const more = items.length === limit || scanned === MAX_SCAN;
-    return { items, next: more && last !== undefined ? last : null };
+    // Who holds which value: one read for the page (the records the statistics keep per path).
+    const records = items.length === 0 ? [] : await this.c.db.getMany(items.map((i) => i.key));
+    return {
+      items: items.map(({ key: _key, ...item }, i) => ({ ...item, groups: this.groupsOf(records[i]) })),
+      next: more && last !== undefined ? last : null,
+    };
+  }
+
+  /** Logs grouped by the value they hold (their digests), largest group first. */
+  private groupsOf(record: Uint8Array | undefined): string[][] {
+    const byValue = new Map<string, string[]>();
+    for (const [n, digests] of digestsByLog(decodeRecord(record))) {
+      const value = [...new Set(digests)].sort().join('|');
+      const names = byValue.get(value) ?? [];
+      names.push(this.nameOf(n));
+      byValue.set(value, names);
+    }
+    return [...byValue.values()]
+      .map((g) => g.sort())
+      .sort((a, b) => b.length - a.length || a[0]!.localeCompare(b[0]!));
   }
 
   /** What every followed log says about the path with this hash part, and its verdict. */

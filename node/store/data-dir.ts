@@ -8,9 +8,12 @@
  *   <dir>/queue/                       the submission journal (node/own-log/submission-journal.ts)
  *   <dir>/trustix.sock                 the local submission socket (mode 0600)
  *
- * Secret key files are created with mode 0600 and never overwritten.
+ * Secret key files are created with mode 0600 and never overwritten. The directory and its secrets must
+ * not be writable (secrets: nor readable) by other users (node/store/file-permissions.ts): checked at
+ * init and at every start.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -24,7 +27,8 @@ import {
 } from '../../protocol/keys.ts';
 import { isValidKeyName } from '../../protocol/vkey.ts';
 import { defaultDataDir, socketPath } from '../control/submit-client.js';
-import { DataDirError } from '../errors.ts';
+import { DataDirError, KeyFileError } from '../errors.ts';
+import { checkPermissions } from './file-permissions.ts';
 import { createKeyFile, fileExists } from './key-file.ts';
 
 export { defaultDataDir };
@@ -83,6 +87,7 @@ export function defaultKeyName(suffix: string): string {
 export async function initDataDir(dir: string, options: InitOptions = {}): Promise<InitResult> {
   const paths = dataDir(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  await checkDataDir(dir, { writable: true });
   if (await fileExists(paths.logSecret)) {
     if (options.keyFile !== undefined || options.name !== undefined) {
       const existing = await loadKeys(dir);
@@ -94,11 +99,20 @@ export async function initDataDir(dir: string, options: InitOptions = {}): Promi
       if (!same)
         throw new DataDirError(
           dir,
-          `${dir} already has a different log key; refusing to replace it (use another --data-dir)`,
+          'it already has a different log key; refusing to replace it (use another --data-dir)',
         );
     }
     return { ...(await loadKeys(dir)), created: false };
   }
+  // A node's data without its log key: log.secret was lost or moved. A new key would start a new log.
+  const leftovers = [paths.cacheSecret, paths.db];
+  for (const p of leftovers)
+    if (await fileExists(p))
+      throw new KeyFileError(
+        paths.logSecret,
+        `missing, but ${dir} holds a node's data (${p}). Restore log.secret from your backup; ` +
+          `to start a new log instead, use another --data-dir (or move ${dir} away)`,
+      );
   const logSecret =
     options.keyFile !== undefined
       ? parseNixSecretKey(await readFile(options.keyFile))
@@ -112,15 +126,75 @@ export async function initDataDir(dir: string, options: InitOptions = {}): Promi
   return { logSecret, log: logKeyOf(logSecret), cacheSecret, created: true };
 }
 
-/** Loads the keys of an initialised data directory. */
+/** Loads the keys of an initialised data directory (after checking its permissions). */
 export async function loadKeys(dir: string): Promise<NodeKeys> {
   const paths = dataDir(dir);
+  await checkDataDir(dir);
   if (!(await fileExists(paths.logSecret))) {
-    throw new DataDirError(dir, `${dir} has no log key; run 'trustix init --data-dir ${dir}' first`);
+    throw new KeyFileError(
+      paths.logSecret,
+      `missing: ${dir} has no log key; run 'trustix init --data-dir ${dir}' first`,
+    );
   }
-  const logSecret = parseNixSecretKey(await readFile(paths.logSecret));
-  const cacheSecret = parseNixSecretKey(await readFile(paths.cacheSecret));
+  const logSecret = await readSecret(paths.logSecret, 'the log key');
+  const cacheSecret = await readSecret(paths.cacheSecret, 'the cache key');
   return { logSecret, log: logKeyOf(logSecret), cacheSecret };
+}
+
+/**
+ * Refuses (InsecurePermissionsError) a data directory or secret key file that another user could change
+ * (or, for a secret, read): anyone who can write there decides what the node signs and runs.
+ */
+export async function checkDataDir(dir: string, options: { writable?: boolean } = {}): Promise<void> {
+  const paths = dataDir(dir);
+  if ((await checkPermissions(dir, { what: 'the data directory' })) === undefined) return;
+  // A node writes there; reading keys (e.g. `trustix verify` of a backup on read-only media) does not.
+  if (options.writable === true) await checkWritable(dir);
+  for (const [path, what] of [
+    [paths.logSecret, 'the log secret key'],
+    [paths.cacheSecret, 'the cache secret key'],
+    [paths.peerSecret, 'the peer identity key'],
+  ] as const)
+    await checkPermissions(path, { what, secret: true });
+}
+
+async function checkWritable(dir: string): Promise<void> {
+  await access(dir, constants.W_OK).catch((cause: NodeJS.ErrnoException) => {
+    throw new DataDirError(
+      dir,
+      cause.code === 'EROFS'
+        ? 'the data directory is on a read-only file system; the node writes its store, queue and socket there. Remount it read-write or choose another --data-dir'
+        : `the data directory is not writable (${cause.code ?? cause.message}); the node writes its store, queue and socket there`,
+      { cause },
+    );
+  });
+}
+
+/** A secret key file, parsed; KeyFileError naming the file, the cause and the fix. */
+async function readSecret(path: string, what: string): Promise<NixSecretKey> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new KeyFileError(
+      path,
+      code === 'ENOENT'
+        ? `${what} is missing; restore it from your backup (the data directory is incomplete)`
+        : `${what} cannot be read: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  try {
+    return parseNixSecretKey(bytes);
+  } catch (cause) {
+    throw new KeyFileError(
+      path,
+      `${what} is corrupt (${(cause as Error).message}); restore it from your backup ` +
+        '(a Nix secret key file: NAME:BASE64, one line)',
+      { cause },
+    );
+  }
 }
 
 async function writeSecret(path: string, text: string): Promise<void> {

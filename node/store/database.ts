@@ -3,7 +3,7 @@
  */
 import { logger } from '@libp2p/logger';
 import { Level } from 'level';
-import { StoreCorruptError, StoreLockedError } from '../errors.ts';
+import { DataDirError, StoreCorruptError, StoreLockedError } from '../errors.ts';
 import { FORMAT_VERSION, META_VERSION_KEY } from './layout.ts';
 
 const log = logger('trustix:database');
@@ -48,7 +48,11 @@ export async function openDatabase(dir: string, init: DatabaseInit = {}): Promis
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause;
     if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(dir, { cause: err });
-    throw err;
+    // LevelDB says only "Database failed to open": name the store and the cause underneath.
+    const why = (cause as { message?: unknown } | undefined)?.message;
+    throw new DataDirError(dir, `cannot open the store${typeof why === 'string' ? `: ${why}` : ''}`, {
+      cause: err,
+    });
   }
   const version = await db.get(META_VERSION_KEY);
   if (version === undefined) {

@@ -4,6 +4,8 @@
  * One LevelDB per data directory. Keys are bytes; values are bytes unless noted.
  *
  *   meta!version                          -> "1"
+ *   meta!own-log                          -> the log ID (hex) of the node's own log: the key it was started
+ *                                            with (a replaced log.secret is refused, node/own-log/own-log.ts)
  *   log!<logId hex>!c                     -> latest checkpoint note bytes (the log's head)
  *   log!<logId hex>!t<L u8><N u64be>      -> hash tile L/N at its widest stored width (32-byte hashes)
  *   log!<logId hex>!e<N u64be>            -> entry bundle N at its widest stored width
@@ -40,6 +42,7 @@ export const FORMAT_VERSION = '1';
 export const META_VERSION_KEY = encoder.encode('meta!version');
 export const QUEUE_PREFIX = encoder.encode('queue!');
 export const QUEUE_DONE_KEY = encoder.encode('meta!queue-done');
+export const OWN_LOG_KEY = encoder.encode('meta!own-log');
 
 const CHECKPOINT = 0x63; // 'c'
 const TILE = 0x74; // 't'

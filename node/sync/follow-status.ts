@@ -7,7 +7,11 @@ import type { FollowedLog } from '../store/followed-logs.ts';
 import type { LogStore } from '../store/log-store.ts';
 import type { SyncProgress } from './log-sync.ts';
 
-export type FollowState = 'ok' | 'syncing' | 'forked' | 'failed';
+/**
+ * `searching`: no source has answered for the log yet (no checkpoint known, nothing stored): it is still
+ * being looked for, not known to be empty.
+ */
+export type FollowState = 'ok' | 'searching' | 'syncing' | 'forked' | 'failed';
 
 export interface FollowedLogStatus {
   readonly logId: string;
@@ -46,6 +50,10 @@ export interface Tracked {
   stopped: boolean;
   failures: number;
   retry?: NodeJS.Timeout;
+  /** Whether any source gave a valid checkpoint of the log (or its copy here holds entries). */
+  heard: boolean;
+  /** The next lookup of a log not heard of yet. */
+  search?: NodeJS.Timeout;
   syncedAt?: number;
 }
 
@@ -60,7 +68,7 @@ export function statusOf(t: Tracked): FollowedLogStatus {
     vkey: f.vkey,
     weight: f.weight,
     // Behind its target and not failed: syncing, or about to (queued, or its copy still opening).
-    state: t.state === 'ok' && targetSize > verifiedSize ? 'syncing' : t.state,
+    state: t.state !== 'ok' ? t.state : targetSize > verifiedSize ? 'syncing' : t.heard ? 'ok' : 'searching',
     size: targetSize,
     verifiedSize,
     targetSize,

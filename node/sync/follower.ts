@@ -45,8 +45,13 @@ export interface FollowerInit extends LogSyncInit {
   readonly maxRetryDelayMs?: number;
   /** Time for a source to give its checkpoint (refresh), in ms. Default 10,000. */
   readonly checkpointTimeoutMs?: number;
-  /** Ask the sources for the checkpoint of a newly followed log. Default true. */
+  /**
+   * Ask the sources for the checkpoint of a newly followed log (and of one not heard of since a restart),
+   * again after retryDelayMs, doubling, until one answers. Default true.
+   */
   readonly refreshOnFollow?: boolean;
+  /** Longest wait between two lookups of a log no source has answered for, in ms. Default 60,000. */
+  readonly maxSearchDelayMs?: number;
   /**
    * Log IDs never opened or synced here, even when followed: the node's own log, which its sequencer
    * writes (a second writer on the same keys would corrupt it). Default none.
@@ -85,6 +90,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       maxRetryDelayMs: 600_000,
       checkpointTimeoutMs: 10_000,
       refreshOnFollow: true,
+      maxSearchDelayMs: 60_000,
       exclude: [],
       ...init,
     };
@@ -125,6 +131,10 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     } catch {
       return 'invalid';
     }
+    if (t.state !== 'forked' && this.components.isForked?.(logId) === true) t.state = 'forked';
+    t.heard = true;
+    clearTimeout(t.search);
+    t.search = undefined;
     if (t.state === 'forked') return 'forked';
     if (cp.size <= Math.max(t.target?.size ?? 0, t.store?.size ?? 0)) return 'old';
     t.target = cp;
@@ -165,9 +175,15 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     return [...this.logs.values()].flatMap((t) => (t.store === undefined ? [] : [t.store]));
   }
 
+  /**
+   * A log the checkpoint monitor holds evidence against is 'forked' whatever the sizes: a second history
+   * of the same size as the mirrored one never reaches a sync, yet the key signed two histories.
+   */
   status(logId: string): FollowedLogStatus | undefined {
     const t = this.logs.get(logId);
-    return t === undefined ? undefined : statusOf(t);
+    if (t === undefined) return undefined;
+    if (t.state !== 'forked' && this.components.isForked?.(logId) === true) t.state = 'forked';
+    return statusOf(t);
   }
 
   statuses(): FollowedLogStatus[] {
@@ -208,7 +224,15 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       previous.followed = followed; // name or weight changed
       return;
     }
-    const t: Tracked = { followed, state: 'ok', queued: false, sources: [], stopped: false, failures: 0 };
+    const t: Tracked = {
+      followed,
+      state: 'ok',
+      queued: false,
+      sources: [],
+      stopped: false,
+      failures: 0,
+      heard: false,
+    };
     this.logs.set(followed.logId, t);
     try {
       t.store = await LogStore.open(this.components.db, followed.key);
@@ -216,6 +240,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       // An interrupted sync: resume it (its target is signed and verified).
       if (staged !== undefined && staged.checkpoint.size > (t.target?.size ?? 0))
         t.target = staged.checkpoint;
+      t.heard = t.heard || t.store.size > 0 || staged !== undefined;
     } catch (err) {
       log.error('cannot open the local copy of log %s: %s', followed.logId, err);
       t.state = 'failed';
@@ -224,10 +249,26 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     }
     if (t.stopped) return;
     this.schedule(t);
-    if (isNew && this.init.refreshOnFollow)
-      this.refresh(followed.logId).catch((err: unknown) =>
-        log('refresh of %s failed: %s', followed.logId, err),
-      );
+    // Look for it now (its newest checkpoint from the providers the DHT names), and again until a source
+    // answers: the routing table may still be empty when a log is followed at start.
+    if (this.init.refreshOnFollow && (isNew || !t.heard)) void this.search(t, this.init.retryDelayMs);
+  }
+
+  /** Asks the sources for a log not heard of yet; again after `delay` (doubling) until one answers. */
+  private async search(t: Tracked, delay: number): Promise<void> {
+    const { logId } = t.followed;
+    try {
+      await this.refresh(logId);
+    } catch (err) {
+      log('looking for log %s failed: %s', logId, err);
+    }
+    if (t.stopped || t.heard || this.logs.get(logId) !== t) return;
+    log('no source answered for log %s yet: looking again in %d ms', logId, delay);
+    t.search = setTimeout(() => {
+      t.search = undefined;
+      void this.search(t, Math.min(delay * 2, this.init.maxSearchDelayMs));
+    }, delay);
+    t.search.unref();
   }
 
   private async untrack(logId: string): Promise<void> {
@@ -236,6 +277,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     this.logs.delete(logId);
     t.stopped = true;
     clearTimeout(t.retry);
+    clearTimeout(t.search);
     const at = this.waiting.indexOf(t);
     if (at >= 0) this.waiting.splice(at, 1);
     t.abort?.abort(new StoppedError('stopped'));

@@ -23,6 +23,7 @@ import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { logger } from '@libp2p/logger';
 import { OutOfRangeError, TrustixError } from '../../protocol/errors.ts';
+import { checkPermissions } from '../store/file-permissions.ts';
 import type { Decider, DeciderOutcome, DeciderSpec, LogVote } from './decider.ts';
 
 const log = logger('trustix:decider');
@@ -252,6 +253,8 @@ export class ScriptDecider implements Decider {
   /** Spawns the worker and loads the module; DeciderScriptError when it cannot. */
   async start(): Promise<void> {
     if (this.#closed) throw new DeciderScriptError(`decider script ${this.#path}: the decider is closed`);
+    // The node runs it: nobody else may be able to change it (docs/SECURITY.md).
+    await checkPermissions(this.#path, { what: 'the decider script' });
     const worker = this.#spawn();
     try {
       await worker.ready;

@@ -117,6 +117,34 @@ function chip(name, className = 'chip') {
   return h('span', { className, text: name });
 }
 
+/**
+ * A mismatching path's logs, grouped by the value they publish (the largest group first), and who
+ * disagrees with it.
+ * @param {{ logs: string[], groups?: string[][] }} item
+ */
+function disagreementCell(item) {
+  const groups = Array.isArray(item.groups) && item.groups.length > 0 ? item.groups : [item.logs];
+  const cells = [];
+  groups.forEach((group, k) => {
+    if (k > 0) cells.push(h('span', { className: 'versus', text: '≠' }));
+    for (const name of group) cells.push(chip(name, k === 0 ? 'chip' : 'chip chip-disagrees'));
+  });
+  const first = groups[0] ?? [];
+  const rest = groups.slice(1).flat();
+  const note =
+    groups.length < 2
+      ? 'one log holds two values'
+      : (groups[1]?.length ?? 0) === first.length
+        ? 'no majority'
+        : `${rest.join(', ')} ${rest.length === 1 ? 'disagrees' : 'disagree'} with ${first.join(', ')}`;
+  return h(
+    'td',
+    { className: 'chips' },
+    ...cells,
+    h('span', { className: 'disagree-note', text: note, attrs: { 'data-testid': 'disagreement' } }),
+  );
+}
+
 /** @param {HTMLElement} tbody @param {number} columns @param {string} text */
 function emptyRow(tbody, columns, text) {
   tbody.replaceChildren(
@@ -152,6 +180,7 @@ function drawStatus(status) {
 
 const STATES = {
   ok: 'ok',
+  searching: 'searching',
   syncing: 'syncing',
   forked: 'forked',
   failed: 'failed',
@@ -255,20 +284,28 @@ function drawMatrix(matrix) {
     emptyRow(body, 1, 'No followed logs yet.');
     return;
   }
+  const outliers = outliersOf(logs, pairs);
+  const nameCell = (/** @type {string} */ name, /** @type {string} */ scope) =>
+    h('th', {
+      text: name,
+      className: outliers.has(name) ? 'log-outlier' : '',
+      attrs: {
+        scope,
+        'data-log': name,
+        ...(outliers.has(name)
+          ? { title: `${name} disagrees with every other builder more than they disagree with each other` }
+          : {}),
+      },
+    });
   head.replaceChildren(
-    h(
-      'tr',
-      {},
-      h('td', { className: 'corner' }),
-      ...logs.map((name) => h('th', { text: name, attrs: { scope: 'col' } })),
-    ),
+    h('tr', {}, h('td', { className: 'corner' }), ...logs.map((name) => nameCell(name, 'col'))),
   );
   body.replaceChildren(
     ...logs.map((row) =>
       h(
         'tr',
         {},
-        h('th', { text: row, attrs: { scope: 'row' } }),
+        nameCell(row, 'row'),
         ...logs.map((col) => {
           const attrs = { 'data-row': row, 'data-col': col };
           const p = row === col ? undefined : pairs.get(`${row}\n${col}`);
@@ -281,7 +318,7 @@ function drawMatrix(matrix) {
           return h(
             'td',
             {
-              className: `cell ${scaleOf(p.rate)}`,
+              className: `cell ${scaleOf(p.rate)}${outliers.has(row) || outliers.has(col) ? ' cell-outlier' : ''}`,
               attrs: {
                 ...attrs,
                 title: `${row} and ${col} agree on ${fmt(p.agree)} of the ${fmt(p.shared)} paths both hold`,
@@ -294,6 +331,32 @@ function drawMatrix(matrix) {
       ),
     ),
   );
+}
+
+/**
+ * The builders that stand out: every agreement rate of such a log is below every rate among the other
+ * logs (a liar, or a broken builder, against an honest majority that agrees with itself).
+ * @param {string[]} logs @param {Map<string, any>} pairs
+ */
+function outliersOf(logs, pairs) {
+  const out = new Set();
+  const rateOf = (/** @type {string} */ a, /** @type {string} */ b) => {
+    const p = pairs.get(`${a}\n${b}`);
+    return p && p.shared > 0 && typeof p.rate === 'number' ? p.rate : undefined;
+  };
+  for (const log of logs) {
+    const own = [];
+    const others = [];
+    logs.forEach((a, i) => {
+      for (const b of logs.slice(i + 1)) {
+        const rate = rateOf(a, b);
+        if (rate === undefined) continue;
+        (a === log || b === log ? own : others).push(rate);
+      }
+    });
+    if (own.length > 0 && others.length > 0 && Math.max(...own) < Math.min(...others)) out.add(log);
+  }
+  return out;
 }
 
 // The chart's frame, in viewBox units.
@@ -582,7 +645,7 @@ async function loadMismatches() {
           'tr',
           { className: 'clickable', attrs: { 'data-hash': item.hashPart } },
           h('td', {}, open),
-          h('td', { className: 'chips' }, ...item.logs.map((l) => chip(l))),
+          disagreementCell(item),
         );
         row.addEventListener('click', pick);
         return row;
@@ -688,6 +751,30 @@ function hashNode(hash, reference) {
   return node;
 }
 
+/**
+ * The logs of a path report with identical values together: the decided value's logs first, then the
+ * other values by how many logs publish them, then the logs that hold several values.
+ * @param {any[]} logs @param {string | undefined} decided
+ */
+function groupedLogs(logs, decided) {
+  const count = new Map();
+  for (const l of logs)
+    if (l.fingerprints.length === 1) count.set(l.fingerprints[0], (count.get(l.fingerprints[0]) ?? 0) + 1);
+  const rank = (/** @type {any} */ l) =>
+    l.fingerprints.length !== 1
+      ? [2, 0, '']
+      : [l.fingerprints[0] === decided ? 0 : 1, -count.get(l.fingerprints[0]), l.fingerprints[0]];
+  return [...logs].sort((a, b) => {
+    const [x, y] = [rank(a), rank(b)];
+    return (
+      x[0] - y[0] ||
+      x[1] - y[1] ||
+      (x[2] < y[2] ? -1 : x[2] > y[2] ? 1 : 0) ||
+      (a.log < b.log ? -1 : a.log > b.log ? 1 : 0)
+    );
+  });
+}
+
 const VERDICT_TEXT = {
   reproducible: 'Every log that holds this path publishes the same output.',
   mismatch: 'The logs that hold this path publish different outputs.',
@@ -753,7 +840,11 @@ function drawReport(out, report) {
   const parts = [head, h('p', { className: 'explain', text: VERDICT_TEXT[verdict] ?? '' })];
 
   /** @type {any[]} */
-  const logs = report.logs ?? [];
+  const logs = groupedLogs(report.logs ?? [], decided);
+  const valueLetter = new Map();
+  for (const l of logs)
+    for (const fp of l.fingerprints)
+      if (!valueLetter.has(fp)) valueLetter.set(fp, String.fromCharCode(65 + (valueLetter.size % 26)));
   if (logs.length > 0) {
     const rows = [];
     for (const l of logs) {
@@ -778,6 +869,14 @@ function drawReport(out, report) {
                   attrs: { scope: 'row', rowspan: String(l.fingerprints.length), title: l.logId },
                 })
               : '',
+            h('td', {
+              className: 'value-letter',
+              text: valueLetter.get(fp),
+              attrs: {
+                'data-testid': 'value',
+                title: `${logs.filter((o) => o.fingerprints.includes(fp)).length} log(s) publish this value`,
+              },
+            }),
             h(
               'td',
               {},
@@ -805,6 +904,10 @@ function drawReport(out, report) {
               'tr',
               {},
               h('th', { text: 'Log', attrs: { scope: 'col' } }),
+              h('th', {
+                text: 'Value',
+                attrs: { scope: 'col', title: 'Logs with the same letter publish the same output' },
+              }),
               h('th', { text: 'NAR hash', attrs: { scope: 'col' } }),
               h('th', { text: 'NAR size', className: 'num', attrs: { scope: 'col' } }),
               h('th', { text: 'References', className: 'num', attrs: { scope: 'col' } }),

@@ -1,0 +1,35 @@
+/** `trustix logs`: the followed-logs table stays aligned whatever the length of a log's name. */
+import test from 'ava';
+import { followedTable } from '../cli/logs-table.ts';
+
+const row = (name: string, state: string, size: number) => ({
+  name,
+  state,
+  size,
+  verifiedSize: size,
+  lag: 0,
+  weight: 1,
+  sources: ['a'],
+});
+
+test('a long name and a long state widen their columns instead of shifting the others', (t) => {
+  const lines = followedTable([
+    row('mercury', 'ok', 12),
+    row('builder.with-a-rather-long-name.example.org-1', 'searching', 0),
+    row('venus', 'syncing', 123456),
+  ]);
+  t.is(lines.length, 3);
+  // Every column after the name starts at the same offset on every line.
+  for (const column of ['size ', 'verified ', 'lag ', 'weight ', 'sources ']) {
+    const at = lines.map((l) => l.indexOf(column));
+    t.true(
+      at.every((i) => i === at[0] && i > 0),
+      `${column.trim()}: ${at.join(', ')}`,
+    );
+  }
+  t.is(lines[0]!.indexOf('ok'), lines[1]!.indexOf('searching'));
+  t.is(
+    lines[1],
+    '  builder.with-a-rather-long-name.example.org-1  searching  size 0       verified 0       lag 0  weight 1  sources 1',
+  );
+});
