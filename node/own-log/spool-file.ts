@@ -34,8 +34,8 @@ export function parseSpoolFile(bytes: Uint8Array, storeDir = DEFAULT_STORE_DIR):
     throw new MalformedError(WHAT, 'not three lines each ending in a newline');
   if (lines[0] !== SPOOL_FILE_HEADER)
     throw new MalformedError(WHAT, `first line is not ${JSON.stringify(SPOOL_FILE_HEADER)}`);
-  const drvPath = valueOf(lines[1]!, 'DRV_PATH');
-  const outPaths = valueOf(lines[2]!, 'OUT_PATHS');
+  const drvPath = variable(lines[1]!, 'DRV_PATH');
+  const outPaths = variable(lines[2]!, 'OUT_PATHS');
   if (drvPath === '' && outPaths === '')
     throw new MalformedError(WHAT, 'DRV_PATH and OUT_PATHS are both empty');
   if (drvPath !== '') {
@@ -55,7 +55,7 @@ export function formatSpoolFile(drvPath: string, outPaths: string): string {
   return `${SPOOL_FILE_HEADER}\nDRV_PATH=${drvPath}\nOUT_PATHS=${outPaths}\n`;
 }
 
-function valueOf(line: string, name: string): string {
+function variable(line: string, name: string): string {
   if (!line.startsWith(`${name}=`))
     throw new MalformedError(WHAT, `expected a line ${name}=…, got ${JSON.stringify(line.slice(0, 40))}`);
   return line.slice(name.length + 1);
