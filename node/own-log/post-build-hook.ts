@@ -13,7 +13,7 @@
  * docs/guides/builder.md says how to lay the two directories out for the daemon.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { SPOOL_FILE_HEADER } from './spool-file.ts';
 
@@ -56,11 +56,13 @@ warn "cannot write to the spool $spool: this build is not published (DRV_PATH=$D
 }
 
 /**
- * Writes the hook for `spoolDir` to `file` (mode 0755), atomically, unless it already holds exactly
- * that. True when it wrote.
+ * Creates the spool if missing (mode 0700: the node's own; root, which runs the hook under the Nix
+ * daemon, writes into it all the same) and writes the hook for it to `file` (mode 0755), atomically,
+ * unless the file already holds exactly that. True when it wrote the hook.
  */
 export async function writePostBuildHook(file: string, spoolDir: string): Promise<boolean> {
   const text = postBuildHookScript(spoolDir);
+  await mkdir(spoolDir, { recursive: true, mode: 0o700 });
   const current = await readFile(file, 'utf8').catch(() => undefined);
   if (current === text) return false;
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
