@@ -6,11 +6,11 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { watch } from 'node:fs';
-import { appendFile, readdir, rm } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { writePostBuildHook } from '../node/own-log/post-build-hook.ts';
+import { postBuildHookScript, writePostBuildHook } from '../node/own-log/post-build-hook.ts';
 import { dataDir, initDataDir } from '../node/store/data-dir.ts';
 import { verifyLog } from '../node/store/log-verifier.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
@@ -196,5 +196,21 @@ nixTest(
     t.deepEqual([...stored].sort(), [...built].sort());
     t.like(await verifyLog(node.ownLog), { size: N });
     t.deepEqual(await readdir(paths.spool), ['rejected']);
+  },
+);
+
+nixTest(
+  'the NixOS module installs exactly the hook `trustix init --spool /var/lib/trustix-spool` writes',
+  async (t) => {
+    const module = await readFile(
+      join(import.meta.dirname, '..', 'docs', 'deploy', 'nixos-module.nix'),
+      'utf8',
+    );
+    const m = /postBuildHook = pkgs\.writeScript "trustix-post-build-hook" (''\n[\s\S]*?\n {2}'');\n/.exec(
+      module,
+    );
+    t.truthy(m, 'the module defines postBuildHook as an indented string');
+    const { stdout } = await run('nix-instantiate', ['--eval', '--json', '-E', m![1]!], { timeout: 60_000 });
+    t.is(JSON.parse(stdout), postBuildHookScript('/var/lib/trustix-spool'));
   },
 );
