@@ -69,6 +69,7 @@ test('the hook writes one spool file per build, and exits 0 with a warning when 
     run(hook, [], { env: { PATH: process.env['PATH']!, ...env } });
 
   // No spool directory at all: the hook warns and succeeds.
+  await rm(spool, { recursive: true });
   let out = await runHook({ DRV_PATH: DRV, OUT_PATHS: '' });
   t.regex(out.stderr, /cannot write to the spool .*spool with 'quotes' \$x: this build is not published/);
   await mkdir(spool);
@@ -167,4 +168,27 @@ test('a malformed spool file is set aside in rejected/ with its reason, and the 
     (await queue.pending(0, 100)).flatMap((r) => r.submissions),
     [{ kind: 'drv', drvPath: DRV }],
   );
+});
+
+test('`trustix init --spool DIR` creates the spool and writes the hook that names it', async (t) => {
+  const dir = await tempDir('trustix-init-spool-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const data = join(dir, 'data');
+  const spool = join(dir, 'elsewhere', 'spool');
+  const cli = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix.js');
+  const { stdout } = await run(
+    process.execPath,
+    [cli, 'init', '--data-dir', data, '--spool', spool, '--json'],
+    {
+      timeout: 120_000,
+    },
+  );
+  const out = JSON.parse(stdout) as { spool: string; postBuildHook: string };
+  t.is(out.spool, spool);
+  t.is(out.postBuildHook, join(data, 'post-build-hook'));
+  t.is(await readFile(out.postBuildHook, 'utf8'), postBuildHookScript(spool));
+  t.deepEqual(await readdir(spool), []);
+  // The hook runs as is: Nix starts it with no arguments.
+  await run(out.postBuildHook, [], { env: { PATH: process.env['PATH']!, DRV_PATH: DRV } });
+  t.is((await readdir(spool)).length, 1);
 });
