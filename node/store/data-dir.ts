@@ -8,6 +8,7 @@
  *   <dir>/queue/                       the submission journal (node/own-log/submission-journal.ts)
  *   <dir>/trustix.sock                 the local submission socket (mode 0600)
  *   <dir>/spool/                       the post-build hook's notes, by default (node/own-log/spool.ts)
+ *   <dir>/spool.tmp/                   the hook's temporary files (it creates the directory)
  *   <dir>/post-build-hook              the hook for nix.conf (node/own-log/post-build-hook.ts)
  *
  * Secret key files are created with mode 0600 and never overwritten.
