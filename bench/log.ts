@@ -1,20 +1,16 @@
 /**
  * `npm run bench -- log`: the builder's log on a real LevelDB. Durable append of 1,000,000 realistic
  * entries through the queue and the sequencer, bytes on disk, proof latency at that size, the
- * checkpoint interval achieved under a steady stream, and the post-build hook's wall time.
+ * checkpoint interval achieved under a steady stream, and the post-build hook's wall time (bench/hook.ts).
  */
-import { execFile } from 'node:child_process';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { initDataDir } from '../node/store/data-dir.ts';
-import { TrustixNode } from '../node/trustix-node.ts';
 import type { SignedCheckpoint } from '../protocol/checkpoint.ts';
-import { openLogFixture, tempDir } from '../test/helpers/log-fixture.ts';
+import { openLogFixture } from '../test/helpers/log-fixture.ts';
 import { prng, syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 import { latency, type Measurement, median, suiteResult } from './harness.ts';
+import { hookWallTime } from './hook.ts';
 
-const exec = promisify(execFile);
 const TOTAL = Number(process.env['TRUSTIX_BENCH_LOG_ENTRIES'] ?? 1_000_000);
 /** Requests as `trustix import-cache` sends them (node/upstream/cache-import.ts submitSink). */
 const REQUEST_BYTES = 512 * 1024;
@@ -102,7 +98,7 @@ export async function run() {
   await rm(log.dir, { recursive: true, force: true });
 
   m.push(await checkpointInterval());
-  m.push(await publishWallTime());
+  m.push(await hookWallTime());
   return suiteResult('log', m);
 }
 
@@ -132,49 +128,6 @@ async function checkpointInterval(): Promise<Measurement> {
     unit: 'ms',
     runs: intervals.length,
   };
-}
-
-/** Wall time of the post-build hook against a running node (fork, connect, durably queue, exit). */
-async function publishWallTime(): Promise<Measurement> {
-  const dir = await tempDir('trustix-bench-publish-');
-  await initDataDir(dir, { name: 'bench-builder-1' });
-  // The node resolves later (and here refuses: the paths are not built); the hook only waits for the queue.
-  const node = new TrustixNode({
-    dataDir: dir,
-    http: { port: 0 },
-    p2p: false,
-    sequencer: { intervalMs: 500 },
-  });
-  await node.start();
-  const hook = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix-post-build-hook.js');
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < 30; i++) {
-      const drv = `/nix/store/${'0'.repeat(31)}${'abcdfghijklmnpqrsvwxyz'[i % 22]}-bench-${i}.drv`;
-      const started = performance.now();
-      await exec(process.execPath, [hook], {
-        env: { ...process.env, TRUSTIX_DATA_DIR: dir, DRV_PATH: drv, OUT_PATHS: '' },
-      });
-      times.push(performance.now() - started);
-    }
-    const bare: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const started = performance.now();
-      await exec(process.execPath, ['-e', '0']);
-      bare.push(performance.now() - started);
-    }
-    return {
-      name: 'trustix publish (post-build hook) wall time',
-      median: Number(median(times).toFixed(1)),
-      unit: 'ms',
-      runs: times.length,
-      target: 'median <= 150 ms',
-      bareNodeStartMs: Number(median(bare).toFixed(1)),
-    };
-  } finally {
-    await node.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 async function dirSize(dir: string): Promise<number> {

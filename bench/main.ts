@@ -7,6 +7,7 @@ import type { SuiteResult } from './harness.ts';
 const suites: Record<string, () => Promise<SuiteResult>> = {
   protocol: async () => (await import('./protocol.ts')).run(),
   log: async () => (await import('./log.ts')).run(),
+  hook: async () => (await import('./hook.ts')).run(),
   network: async () => (await import('./network.ts')).run(),
   substituter: async () => (await import('./substituter.ts')).run(),
   stats: async () => (await import('./stats.ts')).run(),

@@ -22,6 +22,7 @@ import { type NetworkSideInit, startNetworkSide } from './network-side.ts';
 import type { NixStoreInit } from './own-log/nix-store.ts';
 import { checkOwnLogKey, startOwnLog } from './own-log/own-log.ts';
 import type { Sequencer, SequencerInit } from './own-log/sequencer.ts';
+import type { Spool, SpoolInit } from './own-log/spool.ts';
 import { LogRoutes } from './routes/logs.ts';
 import { MetricsRoutes, NodeMetrics } from './routes/metrics.ts';
 import { MemoryReleaser, type MemoryReleaserInit } from './runtime/memory-releaser.ts';
@@ -71,6 +72,11 @@ export interface TrustixNodeInit extends UserSideInit, Omit<NetworkSideInit, 'p2
   readonly database?: DatabaseInit;
   readonly sequencer?: SequencerInit;
   readonly nix?: NixStoreInit;
+  /**
+   * The spool the post-build hook writes to (node/own-log/spool.ts); default `<dataDir>/spool`. False
+   * for none (a bootstrap node never has one).
+   */
+  readonly spool?: Partial<Omit<SpoolInit, 'storeDir'>> | false;
   readonly monitor?: CheckpointMonitorInit;
   /** When memory goes back to the OS after a burst of work, or false never to release it. */
   readonly memory?: MemoryReleaserInit | false;
@@ -83,6 +89,7 @@ export class TrustixNode {
   private keysValue: NodeKeys | undefined;
   private ownLogValue: LogStore | undefined;
   private sequencerValue: Sequencer | undefined;
+  private spoolValue: Spool | undefined;
   private followerValue: Follower | undefined;
   private followedValue: FollowedLogs | undefined;
   private monitorValue: CheckpointMonitor | undefined;
@@ -109,11 +116,15 @@ export class TrustixNode {
     try {
       // Our own log first: nothing else may write before the sequencer has checked the store.
       if (keys !== undefined) await checkOwnLogKey(db, keys, paths);
-      const own = keys === undefined ? undefined : await startOwnLog(db, keys, storeDir, this.init);
+      const spool = this.init.spool === false ? undefined : { dir: paths.spool, ...this.init.spool };
+      const own =
+        keys === undefined ? undefined : await startOwnLog(db, keys, storeDir, { ...this.init, spool });
       if (own !== undefined) started(own.sequencer);
+      if (own?.spool !== undefined) started(own.spool);
       this.keysValue = keys;
       this.ownLogValue = own?.store;
       this.sequencerValue = own?.sequencer;
+      this.spoolValue = own?.spool;
 
       const followed = await FollowedLogs.open(db);
       this.followedValue = followed;
@@ -229,6 +240,11 @@ export class TrustixNode {
   get sequencer(): Sequencer {
     if (this.sequencerValue === undefined) throw new NotStartedError('this node has no log of its own');
     return this.sequencerValue;
+  }
+
+  /** The spool the post-build hook writes to (undefined without one). */
+  get spool(): Spool | undefined {
+    return this.spoolValue;
   }
 
   /** The follower (undefined without a network). */

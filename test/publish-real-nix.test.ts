@@ -1,13 +1,14 @@
 /**
  * The builder's path end to end with the real Nix client: a running node, Nix's post-build-hook set to
- * our hook, a few builds; the log then holds exactly their fingerprints, as Nix reports them, and an
+ * the spool hook `trustix init` writes (the node takes each file in as it appears), a few builds; the log then holds exactly their fingerprints, as Nix reports them, and an
  * outside verifier accepts the log over HTTP.
  */
 import { execFile } from 'node:child_process';
 import { appendFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { initDataDir } from '../node/store/data-dir.ts';
+import { writePostBuildHook } from '../node/own-log/post-build-hook.ts';
+import { dataDir, initDataDir } from '../node/store/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 import { openCheckpoint } from '../protocol/checkpoint.ts';
 import { proveInclusion, verifyInclusion } from '../protocol/inclusion-proof.ts';
@@ -17,7 +18,6 @@ import { formatTilePath } from '../protocol/tile-path.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 import { nixFingerprint, nixTest, realNix } from './helpers/real-nix.ts';
 
-const HOOK = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix-post-build-hook.js');
 const decoder = new TextDecoder();
 const run = promisify(execFile);
 
@@ -25,10 +25,10 @@ nixTest(
   'Nix builds with our post-build hook: the log holds exactly the fingerprints Nix reports',
   async (t) => {
     const nix = await realNix();
-    const dataDir = await tempDir('trustix-builder-');
-    await initDataDir(dataDir, { name: 'builder-test-1' });
+    const dataDirPath = await tempDir('trustix-builder-');
+    await initDataDir(dataDirPath, { name: 'builder-test-1' });
     const node = new TrustixNode({
-      dataDir,
+      dataDir: dataDirPath,
       http: { port: 0 },
       p2p: false,
       sequencer: { intervalMs: 50 },
@@ -38,10 +38,12 @@ nixTest(
     t.teardown(async () => {
       await node.stop();
       await nix.cleanup();
-      await rm(dataDir, { recursive: true, force: true });
+      await rm(dataDirPath, { recursive: true, force: true });
     });
-    await appendFile(join(nix.dir, 'conf', 'nix.conf'), `post-build-hook = ${HOOK}\n`);
-    const env = { ...nix.env, TRUSTIX_DATA_DIR: dataDir };
+    const paths = dataDir(dataDirPath);
+    await writePostBuildHook(paths.postBuildHook, paths.spool);
+    await appendFile(join(nix.dir, 'conf', 'nix.conf'), `post-build-hook = ${paths.postBuildHook}\n`);
+    const env = nix.env;
 
     const s = nix.salt;
     const file = await nix.writeNix(

@@ -213,9 +213,7 @@ test.serial('the README on a clean checkout: install, start, follow, logs, decid
         const key = lines.map((l) => /^ {2}trusted-public-keys = (\S+)$/.exec(l)?.[1]).find(Boolean);
         t.truthy(substituter, lines.join('\n'));
         t.is(key, (await readFile(join(dataDir, 'cache.public'), 'utf8')).trim());
-        t.true(
-          lines.includes(`  post-build-hook = ${join(checkout, 'cli', 'bin', 'trustix-post-build-hook.js')}`),
-        );
+        t.true(lines.includes(`  post-build-hook = ${join(dataDir, 'post-build-hook')}`), lines.join('\n'));
         t.false(
           lines.some((l) => l.includes('TRUSTIX_DATA_DIR')),
           'the default data directory needs no variable',

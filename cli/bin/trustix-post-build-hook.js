@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Nix post-build hook: `post-build-hook = /path/to/trustix-post-build-hook.js` in nix.conf.
-// Nix runs it with no arguments after every build, blocking its build loop, so it only hands the
-// derivation to the node (which resolves the outputs and hashes them) and returns once the node has
-// durably queued it. Environment: DRV_PATH and OUT_PATHS (set by Nix; OUT_PATHS is empty in Nix 2.8),
+// `trustix publish` without the CLI: hands DRV_PATH / OUT_PATHS to the running node over its socket and
+// returns once the node has durably queued them; exits 1 when no node runs. Not for nix.conf: there a
+// failing hook fails the build. Nix's post-build hook is the spool script that `trustix init` writes
+// (node/own-log/post-build-hook.ts; docs/guides/builder.md). Environment: DRV_PATH and OUT_PATHS (set by Nix; OUT_PATHS is empty in Nix 2.8),
 // TRUSTIX_DATA_DIR (else ~/.local/share/trustix) or TRUSTIX_SOCKET.
 import { defaultDataDir, SubmitError, socketPath, submit } from '../../node/control/submit-client.js';
 

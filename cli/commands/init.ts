@@ -1,8 +1,11 @@
 /**
- * `trustix init [--name NAME] [--key FILE]`: create the data directory and the node's keys.
+ * `trustix init [--name NAME] [--key FILE] [--spool DIR]`: create the data directory, the node's keys
+ * and the post-build hook for nix.conf.
  */
+import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { initDataDir } from '../../node/store/data-dir.ts';
+import { writePostBuildHook } from '../../node/own-log/post-build-hook.ts';
+import { dataDir, initDataDir } from '../../node/store/data-dir.ts';
 import { formatNixPublicKey } from '../../protocol/keys.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
@@ -10,6 +13,7 @@ import { print } from '../output.ts';
 interface InitArgs extends GlobalOptions {
   readonly name?: string;
   readonly key?: string;
+  readonly spool?: string;
 }
 
 export const initCommand: CommandModule<GlobalOptions, InitArgs> = {
@@ -21,6 +25,10 @@ export const initCommand: CommandModule<GlobalOptions, InitArgs> = {
       .option('key', {
         type: 'string',
         describe: 'Use this Nix secret key file (nix key generate-secret) as the log key',
+      })
+      .option('spool', {
+        type: 'string',
+        describe: 'The spool the post-build hook writes to (default <data dir>/spool)',
       }),
   handler: async (argv) => {
     const dir = dataDirOf(argv);
@@ -28,6 +36,9 @@ export const initCommand: CommandModule<GlobalOptions, InitArgs> = {
       ...(argv.name !== undefined ? { name: argv.name } : {}),
       ...(argv.key !== undefined ? { keyFile: argv.key } : {}),
     });
+    const paths = dataDir(dir);
+    const spool = resolve(argv.spool ?? paths.spool);
+    await writePostBuildHook(paths.postBuildHook, spool);
     const out = {
       dataDir: dir,
       created: result.created,
@@ -36,6 +47,8 @@ export const initCommand: CommandModule<GlobalOptions, InitArgs> = {
       nixPublicKey: formatNixPublicKey(result.log),
       logId: result.log.logId,
       cachePublicKey: formatNixPublicKey(result.cacheSecret),
+      spool,
+      postBuildHook: paths.postBuildHook,
     };
     print(argv, out, (o) =>
       [
@@ -45,6 +58,7 @@ export const initCommand: CommandModule<GlobalOptions, InitArgs> = {
         `log public key:  ${o.nixPublicKey}`,
         `log ID:          ${o.logId}`,
         `cache key:       ${o.cachePublicKey}   (for nix.conf trusted-public-keys)`,
+        `post-build hook: ${o.postBuildHook}   (for nix.conf post-build-hook; writes to ${o.spool})`,
       ].join('\n'),
     );
   },

@@ -1,8 +1,8 @@
 /**
- * `trustix publish`: the post-build hook as a command. Reads DRV_PATH and OUT_PATHS as Nix sets them
+ * `trustix publish`: one build published by hand. Reads DRV_PATH and OUT_PATHS as Nix sets them
  * (OUT_PATHS is empty in Nix 2.8: then the node resolves the derivation's outputs) and hands them to
- * the running node, returning once they are durably queued. cli/bin/trustix-post-build-hook.js does the
- * same without loading the CLI, for nix.conf's argument-less `post-build-hook`.
+ * the running node, returning once they are durably queued. Nix's post-build hook is the spool script
+ * (node/own-log/post-build-hook.ts), which never fails a build; this command fails when no node runs.
  */
 import type { CommandModule } from 'yargs';
 import { submit } from '../../node/control/submit-client.js';

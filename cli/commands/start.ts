@@ -2,8 +2,9 @@
  * `trustix start`: run the node until SIGINT or SIGTERM. On a fresh machine it first creates the data
  * directory and keys, so it does something useful with no setup.
  */
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { writePostBuildHook } from '../../node/own-log/post-build-hook.ts';
 import { dataDir, initDataDir } from '../../node/store/data-dir.ts';
 import { TrustixNode } from '../../node/trustix-node.ts';
 import { formatNixPublicKey } from '../../protocol/keys.ts';
@@ -12,17 +13,22 @@ import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
 import { untilSignal } from '../until-signal.ts';
 
-const HOOK = fileURLToPath(new URL('../bin/trustix-post-build-hook.js', import.meta.url));
-
-export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
+export const startCommand: CommandModule<GlobalOptions, NodeArgs & { readonly spool?: string }> = {
   command: 'start',
   describe: 'Run the node: sequencer, submission socket and HTTP server (until Ctrl-C)',
-  builder: (yargs: Argv<GlobalOptions>) => nodeOptions(yargs),
+  builder: (yargs: Argv<GlobalOptions>) =>
+    nodeOptions(yargs).option('spool', {
+      type: 'string',
+      describe: 'The spool the post-build hook writes to (default <data dir>/spool)',
+    }),
   handler: async (argv) => {
     const dir = dataDirOf(argv);
     const { config, init: settings } = await effectiveConfig(argv);
     const init = await initDataDir(dir);
-    const node = new TrustixNode({ dataDir: dir, ...settings });
+    // The hook names the spool the node reads: written again whenever --spool changes it.
+    const spool = resolve(argv.spool ?? dataDir(dir).spool);
+    await writePostBuildHook(dataDir(dir).postBuildHook, spool);
+    const node = new TrustixNode({ dataDir: dir, ...settings, spool: { dir: spool } });
     await node.start();
     // Logs named in the config file are followed (again) at every start: idempotent, updates name and weight.
     for (const f of config.follow)
@@ -45,7 +51,8 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
       socket: dataDir(dir).socket,
       peerId: node.libp2p?.peerId.toString(),
       listen: node.libp2p?.getMultiaddrs().map(String) ?? [],
-      postBuildHook: HOOK,
+      spool,
+      postBuildHook: dataDir(dir).postBuildHook,
       config: config.configFile,
       upstreams: config.upstreams,
       vote: config.vote,
@@ -59,6 +66,7 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
         `  vkey ${i.vkey}`,
         `  checkpoint ${i.checkpoint}`,
         `submission socket ${i.socket}`,
+        `spool ${i.spool}`,
         `peer ${i.peerId}`,
         ...i.listen.map((a) => `  listening on ${a}`),
         '',
@@ -71,7 +79,6 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
         `  trusted-public-keys = ${i.cachePublicKey}`,
         'To publish every build, add to nix.conf:',
         `  post-build-hook = ${i.postBuildHook}`,
-        dir === dataDirOf({ io: argv.io }) ? '' : `  (and run Nix with TRUSTIX_DATA_DIR=${i.dataDir})`,
         'Press Ctrl-C to stop.',
       ]
         .filter((l, n, all) => l !== '' || all[n - 1] !== '')

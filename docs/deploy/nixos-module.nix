@@ -21,8 +21,7 @@
 #   1. deploy with `enable = true`, then read the key: `sudo cat /var/lib/trustix/cache.public`;
 #   2. set `cachePublicKey = "<that key>"` and `useAsSubstituter = true`, and deploy again.
 #
-# The package: Trustix is not in nixpkgs. Any derivation with bin/trustix and bin/trustix-post-build-hook
-# (package.json's "bin") will do, for example (untested: nixpkgs is not available where this was written).
+# The package: Trustix is not in nixpkgs. Any derivation with bin/trustix (package.json's "bin") will do, for example (untested: nixpkgs is not available where this was written).
 # Its build phase runs `npm run build`, which compiles dist/; package.json's "files" ship it, and the CLI
 # runs it as long as the sources have the content it was built from (compared by SHA-256 where the Nix
 # store reset their mtimes). `npm pack` and an install from the tarball were checked to run compiled.
@@ -168,6 +167,37 @@ let
       httpHost;
   substituterUrl = "http://${localHost}:${builtins.elemAt http 1}";
 
+  # The post-build hook's spool: a state directory of the node's in /var/lib, which only root can write
+  # (docs/guides/builder.md, "The spool under the Nix daemon").
+  spoolDir = "/var/lib/trustix-spool";
+  # The hook, exactly as `trustix init --spool /var/lib/trustix-spool` writes it (node/own-log/post-build-hook.ts;
+  # test/spool.test.ts compares the two).
+  postBuildHook = pkgs.writeScript "trustix-post-build-hook" ''
+    #!/bin/sh
+    # Trustix post-build hook, written by `trustix init` and `trustix start` (docs/guides/builder.md).
+    # Nix runs it after every build and waits for it: it only leaves a note of the build (DRV_PATH and
+    # OUT_PATHS) in the node's spool and exits 0 whatever happens, so that no build fails or waits because
+    # of Trustix. The node publishes what the spool holds whenever it runs.
+    spool='/var/lib/trustix-spool'
+    tmp='/var/lib/trustix-spool.tmp'
+    warn() { printf 'trustix post-build hook: %s\n' "$1" >&2; exit 0; }
+    case "$DRV_PATH$OUT_PATHS" in
+    ''') warn 'neither DRV_PATH nor OUT_PATHS is set (run me from Nix)' ;;
+    *'
+    '*) warn 'DRV_PATH or OUT_PATHS holds a newline: not recorded' ;;
+    esac
+    umask 022
+    name=''${DRV_PATH##*/}
+    name=''${name:-build}.$$
+    [ -d "$tmp" ] || mkdir -m 700 -- "$tmp" 2>/dev/null
+    if printf 'trustix-spool 1\nDRV_PATH=%s\nOUT_PATHS=%s\n' "$DRV_PATH" "$OUT_PATHS" 2>/dev/null >"$tmp/$name" &&
+      mv -f -- "$tmp/$name" "$spool/" 2>/dev/null; then
+      exit 0
+    fi
+    rm -f -- "$tmp/$name" 2>/dev/null
+    warn "cannot write to the spool $spool: this build is not published (DRV_PATH=$DRV_PATH trustix publish does it by hand)"
+  '';
+
   # The TCP ports libp2p listens on (port 0, a random port, cannot be opened).
   listen =
     if cfg.settings.listen != null then
@@ -193,7 +223,7 @@ in
 
     package = mkOption {
       type = types.package;
-      description = "Trustix: a derivation with bin/trustix and bin/trustix-post-build-hook (see the top of this file).";
+      description = "Trustix: a derivation with bin/trustix (see the top of this file).";
     };
 
     dataDir = mkOption {
@@ -254,10 +284,9 @@ in
       type = types.bool;
       default = false;
       description = ''
-        Publish every local build in the node's log: sets Nix's post-build-hook to
-        bin/trustix-post-build-hook and TRUSTIX_DATA_DIR in the Nix daemon's environment. The daemon runs
-        the hook as root, which may connect to the node's socket (mode 0600, owned by the service's user).
-        When the node is down the hook fails, and Nix runs no further builds of that command.
+        Publish every local build in the node's log: sets Nix's post-build-hook to the spool hook below (in
+        the Nix store, root's). The daemon runs it as root; it leaves one file per build in the spool
+        ${spoolDir} (a state directory of the node's) and never fails a build, also while the node is down.
       '';
     };
   };
@@ -288,10 +317,9 @@ in
         trusted-public-keys = lib.mkForce [ cfg.cachePublicKey ];
       })
       (mkIf cfg.publishBuilds {
-        post-build-hook = "${cfg.package}/bin/trustix-post-build-hook";
+        post-build-hook = "${postBuildHook}";
       })
     ];
-    systemd.services.nix-daemon.environment = mkIf cfg.publishBuilds { TRUSTIX_DATA_DIR = cfg.dataDir; };
 
     # As docs/deploy/trustix.service, which explains each setting.
     systemd.services.trustix = {
@@ -302,14 +330,17 @@ in
       restartTriggers = [ configFile ];
       serviceConfig = {
         Type = "exec";
-        ExecStart = "${cfg.package}/bin/trustix start --data-dir ${cfg.dataDir} --config /etc/trustix/config.json --log-level ${cfg.logLevel}";
+        ExecStart = "${cfg.package}/bin/trustix start --data-dir ${cfg.dataDir} --spool ${spoolDir} --config /etc/trustix/config.json --log-level ${cfg.logLevel}";
         # The node finishes the batch in progress, then stops.
         KillSignal = "SIGINT";
         Restart = "on-failure";
         RestartSec = "5s";
 
         DynamicUser = true;
-        StateDirectory = lib.removePrefix "/var/lib/" cfg.dataDir;
+        StateDirectory = [
+          (lib.removePrefix "/var/lib/" cfg.dataDir)
+          (lib.removePrefix "/var/lib/" spoolDir)
+        ];
         StateDirectoryMode = "0700";
         UMask = "0077";
         LimitNOFILE = 65536;

@@ -1,6 +1,7 @@
 /**
  * The node's own log as a unit: its store, the durable submission queue, the resolver that turns
- * submitted derivations and paths into entries with Nix, and the sequencer that appends them.
+ * submitted derivations and paths into entries with Nix, the sequencer that appends them, and the
+ * spool that takes the post-build hook's notes into the queue.
  */
 import { readFile } from 'node:fs/promises';
 import { formatNixPublicKey, logSigner } from '../../protocol/keys.ts';
@@ -11,6 +12,7 @@ import { OWN_LOG_KEY } from '../store/layout.ts';
 import { LogStore } from '../store/log-store.ts';
 import { NixStore, type NixStoreInit } from './nix-store.ts';
 import { Sequencer, type SequencerInit } from './sequencer.ts';
+import { Spool, type SpoolInit } from './spool.ts';
 import { SubmissionQueue } from './submission-queue.ts';
 import { SubmissionResolver } from './submission-resolver.ts';
 
@@ -18,6 +20,8 @@ export interface OwnLog {
   readonly store: LogStore;
   readonly queue: SubmissionQueue;
   readonly sequencer: Sequencer;
+  /** Started after the sequencer; stop it first. Undefined when the node takes no spool. */
+  readonly spool: Spool | undefined;
 }
 
 /** Errors that may pass (Nix busy, missing from PATH for now): the submission stays queued. */
@@ -57,12 +61,19 @@ export async function checkOwnLogKey(db: Database, keys: NodeKeys, paths: DataDi
   );
 }
 
-/** Opens the own log and starts its sequencer (which signs an empty checkpoint for a new log). */
+/**
+ * Opens the own log and starts its sequencer (which signs an empty checkpoint for a new log), then the
+ * spool, which takes in what the post-build hook left while the node was down.
+ */
 export async function startOwnLog(
   db: Database,
   keys: NodeKeys,
   storeDir: string,
-  init: { readonly sequencer?: SequencerInit; readonly nix?: NixStoreInit },
+  init: {
+    readonly sequencer?: SequencerInit;
+    readonly nix?: NixStoreInit;
+    readonly spool?: Omit<SpoolInit, 'storeDir'> | undefined;
+  },
 ): Promise<OwnLog> {
   const store = await LogStore.open(db, keys.log);
   const queue = await SubmissionQueue.open(db);
@@ -83,5 +94,13 @@ export async function startOwnLog(
     { storeDir, ...init.sequencer },
   );
   await sequencer.start();
-  return { store, queue, sequencer };
+  if (init.spool === undefined) return { store, queue, sequencer, spool: undefined };
+  const spool = new Spool({ queue }, { storeDir, ...init.spool });
+  try {
+    await spool.start();
+  } catch (err) {
+    await sequencer.stop();
+    throw err;
+  }
+  return { store, queue, sequencer, spool };
 }

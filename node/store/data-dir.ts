@@ -7,6 +7,9 @@
  *   <dir>/db/                          the LevelDB (node/store/layout.ts)
  *   <dir>/queue/                       the submission journal (node/own-log/submission-journal.ts)
  *   <dir>/trustix.sock                 the local submission socket (mode 0600)
+ *   <dir>/spool/                       the post-build hook's notes, by default (node/own-log/spool.ts)
+ *   <dir>/spool.tmp/                   the hook's temporary files (it creates the directory)
+ *   <dir>/post-build-hook              the hook for nix.conf (node/own-log/post-build-hook.ts)
  *
  * Secret key files are created with mode 0600 and never overwritten. The directory and its secrets must
  * not be writable (secrets: nor readable) by other users (node/store/file-permissions.ts): checked at
@@ -42,6 +45,9 @@ export interface DataDir {
   readonly cacheSecret: string;
   readonly cachePublic: string;
   readonly peerSecret: string;
+  /** The default spool (`trustix start --spool` names another). */
+  readonly spool: string;
+  readonly postBuildHook: string;
 }
 
 export function dataDir(dir: string): DataDir {
@@ -54,6 +60,8 @@ export function dataDir(dir: string): DataDir {
     cacheSecret: join(dir, 'cache.secret'),
     cachePublic: join(dir, 'cache.public'),
     peerSecret: join(dir, 'peer.secret'),
+    spool: join(dir, 'spool'),
+    postBuildHook: join(dir, 'post-build-hook'),
   };
 }
 
