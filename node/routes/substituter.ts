@@ -26,6 +26,7 @@ import { MalformedError } from '../../protocol/errors.ts';
 import type { NixSecretKey } from '../../protocol/keys.ts';
 import { formatNarinfo, type Narinfo } from '../../protocol/narinfo.ts';
 import { signFingerprint } from '../../protocol/narinfo-signature.ts';
+import { parseSha256 } from '../../protocol/nix-hash.ts';
 import { encodeNix32 } from '../../protocol/nix32.ts';
 import { parseHashPart, parseNarinfoFileName, STORE_PATH_HASH_CHARS } from '../../protocol/store-path.ts';
 import {
@@ -223,7 +224,7 @@ export class Substituter implements HttpRoutes {
         const url = narUrl(hashPart, narinfo);
         const { name } = this.components.cacheKey;
         const sig = signFingerprint(fingerprint, name, this.components.cacheKey.signingKey);
-        const body = new TextEncoder().encode(formatNarinfo({ ...narinfo, url, sigs: [sig] }));
+        const body = new TextEncoder().encode(formatNarinfo(resigned(narinfo, url, sig)));
         served = { fingerprint, found: { body, url, upstream, narinfo } };
       } else log('%s: decided, but no upstream has a narinfo with that fingerprint', hashPart);
     } catch (err) {
@@ -258,4 +259,36 @@ function fileSize(narinfo: Narinfo): number | undefined {
 function rangeStart(range: string | undefined): number | undefined {
   const m = range === undefined ? null : /^bytes=(\d{1,15})-$/.exec(range);
   return m === null ? undefined : Number(m[1]);
+}
+
+/**
+ * The narinfo we sign: only the fields the fingerprint covers (StorePath, NarHash, NarSize, References)
+ * and those Nix needs to fetch the file (URL, Compression, FileHash, FileSize), since our signature
+ * vouches for everything we serve. Deriver, System and unknown fields are dropped; CA is kept only when
+ * it is `fixed:r:sha256:` of the decided NAR hash (the one form checkable here).
+ */
+function resigned(narinfo: Narinfo, url: string, sig: string): Narinfo {
+  const { storePath, narHash, narSize, references, fileHash, fileSize, ca } = narinfo;
+  return {
+    storePath,
+    url,
+    compression: narinfo.compression ?? 'bzip2',
+    ...(fileHash !== undefined ? { fileHash } : {}),
+    ...(fileSize !== undefined ? { fileSize } : {}),
+    narHash,
+    narSize,
+    ...(references !== undefined ? { references } : {}),
+    sigs: [sig],
+    ...(ca !== undefined && caMatches(ca, narHash) ? { ca } : {}),
+    extra: [],
+  };
+}
+
+function caMatches(ca: string, narHash: Uint8Array): boolean {
+  if (!ca.startsWith('fixed:r:sha256:')) return false;
+  try {
+    return Buffer.from(parseSha256(ca.slice('fixed:r:'.length), 'CA')).equals(narHash);
+  } catch {
+    return false;
+  }
 }

@@ -15,8 +15,6 @@
  *   a check marks its upstream bad for that path: `find` then skips it, so the next matching upstream is
  *   served when Nix retries (docs/SECURITY.md "Upstream NAR transfers").
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { logger } from '@libp2p/logger';
@@ -25,7 +23,9 @@ import { MalformedError, OutOfRangeError, TooLargeError } from '../../protocol/e
 import { type Narinfo, parseNarinfo } from '../../protocol/narinfo.ts';
 import { narinfoFingerprint } from '../../protocol/narinfo-signature.ts';
 import { parseStorePath } from '../../protocol/store-path.ts';
+import { FetchError, fetchSameOrigin } from '../http/bounded-fetch.ts';
 import { type BinaryCache, openBinaryCache } from './binary-cache.ts';
+import { openCacheFile } from './cache-file.ts';
 import { checkedTransfer } from './nar-transfer.ts';
 
 const log = logger('trustix:upstream');
@@ -195,7 +195,8 @@ export class UpstreamCaches {
     const onBad = (err: Error) => this.markBad(upstream, hashPart, err.message);
     let opened: NarStream | undefined;
     try {
-      opened = target.protocol === 'file:' ? await this.openFile(target) : await this.openHttp(target, size);
+      opened =
+        target.protocol === 'file:' ? await this.openFile(base, target) : await this.openHttp(target, size);
       if (
         opened !== undefined &&
         size !== undefined &&
@@ -262,6 +263,9 @@ export class UpstreamCaches {
       );
       if (bytes === undefined) return { missing: 'not found' };
       const narinfo = parseNarinfo(bytes, this.settings.storeDir);
+      // Without FileSize a compressed file has no bound before it is decompressed: not used.
+      if ((narinfo.compression ?? 'bzip2') !== 'none' && narinfo.fileSize === undefined)
+        return { missing: 'a compressed NAR without FileSize' };
       return { narinfo, fingerprint: narinfoFingerprint(narinfo) };
     } catch (err) {
       log('%s%s.narinfo: %s', url, hashPart, (err as Error).message);
@@ -289,26 +293,34 @@ export class UpstreamCaches {
     return upstream.checked;
   }
 
-  private async openFile(target: URL): Promise<NarStream | undefined> {
-    const path = fileURLToPath(target);
-    try {
-      const info = await stat(path);
-      if (!info.isFile()) return undefined;
-      return { stream: createReadStream(path), length: info.size };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  /** Opens a NAR file of a `file://` upstream: no symlinks, FIFOs or paths out of its root (cache-file.ts). */
+  private async openFile(base: URL, target: URL): Promise<NarStream | undefined> {
+    const root = fileURLToPath(base);
+    const file = await openCacheFile(root, fileURLToPath(target).slice(root.length));
+    if (file === undefined) return undefined;
+    const { size } = await file.stat().catch(async (err: unknown) => {
+      await file.close();
       throw err;
-    }
+    });
+    return { stream: file.createReadStream(), length: size };
   }
 
   private async openHttp(target: URL, limit: number | undefined): Promise<NarStream | undefined> {
-    const res = await fetch(target, {
-      signal: AbortSignal.timeout(this.settings.narConnectTimeoutMs),
-      redirect: 'error',
-    }).catch((err: unknown) => {
-      const cause = (err as { cause?: { code?: string } }).cause;
-      throw new Error(`${target.href}: ${cause?.code ?? (err as Error).message}`, { cause: err });
-    });
+    // The connect timeout covers the headers only: a timeout signal would also cut the body later
+    // (the transfer's own limits apply to it, nar-transfer.ts). Redirects stay in the origin.
+    const controller = new AbortController();
+    const { narConnectTimeoutMs } = this.settings;
+    const timer = setTimeout(
+      () => controller.abort(new Error(`no answer within ${narConnectTimeoutMs} ms`)),
+      narConnectTimeoutMs,
+    );
+    const res = await fetchSameOrigin(target, controller.signal)
+      .catch((err: unknown) => {
+        if (err instanceof FetchError) throw err;
+        const cause = (err as { cause?: { code?: string } }).cause;
+        throw new Error(`${target.href}: ${cause?.code ?? (err as Error).message}`, { cause: err });
+      })
+      .finally(() => clearTimeout(timer));
     if (res.status === 404 || res.status === 410 || !res.ok || res.body === null) {
       await res.body?.cancel().catch(() => {});
       if (res.status === 404 || res.status === 410) return undefined;
