@@ -3,8 +3,9 @@
  *
  *   GET      /nix-cache-info               StoreDir, WantMassQuery, Priority
  *   GET|HEAD /<hash32>.narinfo             the decided path's narinfo, re-signed with the cache key
- *   GET|HEAD /nar/<hash32>/<narhash32>.nar[.<ext>]  its NAR, streamed from the upstream that served
- *                                          the narinfo (never buffered)
+ *   GET|HEAD /nar/<hash32>/<narhash32>[-<filehash32>].nar[.<ext>]  its NAR, streamed from the
+ *                                          upstream that served the narinfo (only its last 1 MiB is held
+ *                                          back until the file is checked)
  *
  * A narinfo is served only when the vote decided a fingerprint for the path and an upstream cache has
  * a narinfo with exactly that fingerprint; its signatures are replaced by ours and its URL points at
