@@ -89,7 +89,7 @@ function vote(log: string, fingerprint: string | undefined, forked = false): Log
 async function started(
   t: { teardown(fn: () => Promise<void>): void },
   name: string,
-  timeoutMs = 200,
+  timeoutMs = 1000, // generous: a worker thread on a loaded machine may wait for a core
 ): Promise<ScriptDecider> {
   const decider = new ScriptDecider(fixture(name), { timeoutMs });
   t.teardown(() => decider.close());

@@ -229,7 +229,11 @@ export class UpstreamCaches {
     const checked = opened.stream.pipe(
       checkedTransfer(target.href, { size, digests }, limits, offset, onBad),
     );
-    opened.stream.on('error', (err) => checked.destroy(err));
+    // An upstream that fails mid-transfer (reset, closed early) is skipped for the path, like a bad file.
+    opened.stream.on('error', (err) => {
+      onBad(err);
+      checked.destroy(err);
+    });
     checked.on('close', () => opened.stream.destroy());
     const length = opened.length ?? size;
     return { stream: checked, length: length === undefined ? undefined : length - offset };

@@ -55,8 +55,13 @@ export class DeciderScriptError extends TrustixError {
 
 const DEFAULT_TIMEOUT_MS = 1000;
 const DEFAULT_HEAP_MB = 64;
-/** Loading a module may legitimately take longer than one call (a cold disk): it gets its own limit. */
+/** Evaluating a module may legitimately take longer than one call: it gets its own limit in the sandbox. */
 const LOAD_TIMEOUT_MS = 10_000;
+/**
+ * Starting a worker and compiling QuickJS (about 0.1 s when idle) is the node's cost, not the script's,
+ * and takes seconds on a loaded machine: the parent waits this long for a sandbox to be ready.
+ */
+const START_TIMEOUT_MS = 30_000;
 /** The parent's backstop beyond a call's time limit, should QuickJS not come back to its interrupt check. */
 const BACKSTOP_MS = 2000;
 const MAX_SOURCE_BYTES = 1024 * 1024;
@@ -76,7 +81,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { newQuickJSWASMModuleFromVariant } = require(workerData.core);
 const variant = require(workerData.variant).default;
 const describe = (e) => { try { return e instanceof Error ? e.message : String(e); } catch { return 'unprintable error'; } };
-let deadline = Date.now() + workerData.loadTimeoutMs;
+let deadline = 0;
 let rt, vm;
 const messageOf = (handle) => {
   let e;
@@ -110,6 +115,7 @@ newQuickJSWASMModuleFromVariant(variant).then((quickjs) => {
   rt.setMaxStackSize(1024 * 1024);
   rt.setInterruptHandler(() => Date.now() >= deadline);
   vm = rt.newContext();
+  deadline = Date.now() + workerData.loadTimeoutMs;
   const evaluated = vm.evalCode(workerData.source, workerData.name, { type: 'module', strict: true });
   const loaded = evaluated.error ? { error: messageOf(evaluated.error) } : settle(evaluated.value);
   if (loaded.error !== undefined) return parentPort.postMessage({ id: 0, ok: false, error: loaded.error });
@@ -202,8 +208,9 @@ class ScriptWorker {
       );
     this.ready = new Promise<void>((resolveReady, rejectReady) => {
       const timer = setTimeout(
-        () => this.#terminate(`loading timed out after ${LOAD_TIMEOUT_MS} ms`),
-        LOAD_TIMEOUT_MS + BACKSTOP_MS,
+        () =>
+          this.#terminate(`starting and loading timed out after ${START_TIMEOUT_MS + LOAD_TIMEOUT_MS} ms`),
+        START_TIMEOUT_MS + LOAD_TIMEOUT_MS,
       );
       this.#loaded = (error) => {
         clearTimeout(timer);
