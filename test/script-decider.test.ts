@@ -100,7 +100,7 @@ async function started(
 test('a script returning the majority value decides it', async (t) => {
   const d = await started(t, 'majority.mjs');
   t.deepEqual(await d.decide([vote('a', X), vote('b', Y), vote('c', Y)]), { fingerprint: Y });
-  t.deepEqual(d.spec, { kind: 'script', module: fixture('majority.mjs'), timeoutMs: 200 });
+  t.deepEqual(d.spec, { kind: 'script', module: fixture('majority.mjs'), timeoutMs: 1000 });
 });
 
 test('a script returning a promise decides the resolved value', async (t) => {
