@@ -154,6 +154,13 @@ export class BinaryCacheError extends TrustixError {
   }
 }
 
+/** An upstream NAR transfer cut for the upstream's doing: too short, stalled, too slow or past its deadline. */
+export class UpstreamTransferError extends TrustixError {
+  constructor(what: string, message: string, options?: ErrorOptions) {
+    super('ERR_UPSTREAM_TRANSFER', `${what}: ${message}`, options);
+  }
+}
+
 /** Why a tile source was dropped: stable values, so the node can penalise a peer by kind. */
 export type SourceFailure =
   /** No complete answer within the request timeout. */

@@ -93,7 +93,7 @@ test('threshold 3/4: honest paths are served re-signed by the cache key, with ou
     t.is(narinfoFingerprint(info), v.fingerprint, `${v.name}: the decided fingerprint`);
     t.is(info.sigs.length, 1, 'upstream signatures dropped, ours added');
     t.true(narinfoSignedBy(info, f.cacheKey.name, verifyingKey(f.cacheKey.publicKey)));
-    t.regex(info.url, new RegExp(`^nar/${v.hashPart}/[0-9a-z]{52}\\.nar\\.xz$`));
+    t.regex(info.url, new RegExp(`^nar/${v.hashPart}/[0-9a-z]{52}-[0-9a-z]{52}\\.nar\\.xz$`));
     t.is(info.compression, 'xz');
     const nar = await get(`${f.url}${info.url}`);
     t.is(nar.status, 200);

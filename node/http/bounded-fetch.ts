@@ -3,6 +3,8 @@
  * log mirrors): a time limit for the whole exchange, body included; a size cap enforced while reading
  * (and up front from Content-Length); retries with jittered exponential backoff for transient failures
  * only (network errors, timeouts, 5xx, 408, 429). 404 and 410 mean "not there": undefined, not an error.
+ * Redirects are followed only within the URL's own origin (at most MAX_REDIRECTS): a server must not send
+ * the node to another host, such as a loopback, private or link-local address (docs/SECURITY.md).
  */
 import { logger } from '@libp2p/logger';
 import { TooLargeError, TrustixError } from '../../protocol/errors.ts';
@@ -90,7 +92,7 @@ async function getOnce(
   const onAbort = () => controller.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const res = await fetch(url, { signal: controller.signal, redirect: 'follow' });
+    const res = await fetchSameOrigin(url, controller.signal);
     if (res.status === 404 || res.status === 410) {
       await res.body?.cancel().catch(() => {});
       return undefined;
@@ -117,6 +119,36 @@ async function getOnce(
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** At most this many redirects per request. */
+export const MAX_REDIRECTS = 5;
+
+/**
+ * `fetch(url)`, following redirects only to URLs of the same origin (FetchError for any other, for a
+ * redirect without a usable Location, or past MAX_REDIRECTS).
+ */
+export async function fetchSameOrigin(url: string | URL, signal: AbortSignal): Promise<Response> {
+  const origin = new URL(url).origin;
+  let target = new URL(url);
+  for (let hop = 0; ; hop++) {
+    const res = await fetch(target, { signal, redirect: 'manual' });
+    if (res.status < 300 || res.status > 399 || res.status === 304) return res;
+    await res.body?.cancel().catch(() => {});
+    const location = res.headers.get('location');
+    let next: URL;
+    try {
+      if (location === null) throw new Error('no Location');
+      next = new URL(location, target);
+    } catch {
+      throw new FetchError(String(url), `HTTP ${res.status} redirect without a usable Location`, res.status);
+    }
+    if (next.origin !== origin)
+      throw new FetchError(String(url), `redirect to another origin (${next.origin}) refused`, res.status);
+    if (hop >= MAX_REDIRECTS)
+      throw new FetchError(String(url), `more than ${MAX_REDIRECTS} redirects`, res.status);
+    target = next;
   }
 }
 

@@ -3,8 +3,9 @@
  *
  *   GET      /nix-cache-info               StoreDir, WantMassQuery, Priority
  *   GET|HEAD /<hash32>.narinfo             the decided path's narinfo, re-signed with the cache key
- *   GET|HEAD /nar/<hash32>/<narhash32>.nar[.<ext>]  its NAR, streamed from the upstream that served
- *                                          the narinfo (never buffered)
+ *   GET|HEAD /nar/<hash32>/<narhash32>[-<filehash32>].nar[.<ext>]  its NAR, streamed from the
+ *                                          upstream that served the narinfo (only its last 1 MiB is held
+ *                                          back until the file is checked)
  *
  * A narinfo is served only when the vote decided a fingerprint for the path and an upstream cache has
  * a narinfo with exactly that fingerprint; its signatures are replaced by ours and its URL points at
@@ -13,6 +14,12 @@
  * Nix build (or report that it cannot substitute): an undecided path, no matching upstream, an upstream
  * that fails or is slow. Served narinfos are cached (bounded) and reused only while the decision they
  * were made for stands.
+ *
+ * A NAR that fails its checks while streaming (upstream-caches.ts) is cut before its last byte and its
+ * upstream is skipped for the path; the next request is served from the next matching upstream. NAR
+ * responses of a known file accept `Range: bytes=N-`, which Nix sends when it retries a cut transfer:
+ * the URL names the compressed file (`<narhash>-<filehash>`), so a resumed transfer continues the same
+ * bytes, only from another upstream.
  */
 import { logger } from '@libp2p/logger';
 import { LRUCache } from 'lru-cache';
@@ -20,9 +27,10 @@ import { MalformedError } from '../../protocol/errors.ts';
 import type { NixSecretKey } from '../../protocol/keys.ts';
 import { formatNarinfo, type Narinfo } from '../../protocol/narinfo.ts';
 import { signFingerprint } from '../../protocol/narinfo-signature.ts';
+import { parseSha256 } from '../../protocol/nix-hash.ts';
 import { encodeNix32 } from '../../protocol/nix32.ts';
 import { parseHashPart, parseNarinfoFileName, STORE_PATH_HASH_CHARS } from '../../protocol/store-path.ts';
-import type { HttpResponse, HttpRoutes, Route } from '../http/server.ts';
+import type { HttpRequest, HttpResponse, HttpRoutes, Route } from '../http/server.ts';
 import type { UpstreamCaches } from '../upstream/upstream-caches.ts';
 import type { Decisions } from '../vote/decisions.ts';
 
@@ -115,7 +123,7 @@ export class Substituter implements HttpRoutes {
       paths: { test: (path) => path.endsWith(NARINFO_SUFFIX) && path.lastIndexOf('/') === 0 },
       handle: (request) => this.narinfo(parseNarinfoFileName(request.path.slice(1))),
     },
-    { name: 'nar', paths: { prefix: NAR_PREFIX }, handle: (request) => this.nar(request.path) },
+    { name: 'nar', paths: { prefix: NAR_PREFIX }, handle: (request) => this.nar(request) },
   ] satisfies readonly (Route & { name: SubstituterRoute })[];
 
   /** Drops every served narinfo (e.g. after the upstreams changed). */
@@ -129,28 +137,48 @@ export class Substituter implements HttpRoutes {
     return { headers: NARINFO_HEADERS, body: found.body };
   }
 
-  private async nar(path: string): Promise<HttpResponse> {
+  private async nar(request: HttpRequest): Promise<HttpResponse> {
+    const { path } = request;
     // /nar/<hash32>/...: the rest must be exactly the URL we handed out for the current decision.
     const hashPart = parseHashPart(path.slice(NAR_PREFIX.length, NAR_PREFIX.length + STORE_PATH_HASH_CHARS));
     if (path[NAR_PREFIX.length + STORE_PATH_HASH_CHARS] !== '/')
       throw new MalformedError('NAR path', 'expected /nar/<hash>/<file>');
-    const found = (await this.lookup(hashPart))?.found;
-    if (found === undefined || path !== `/${found.url}`) return NOT_FOUND;
-    try {
-      const nar = await this.components.upstreams.openNar(found.upstream, found.narinfo);
-      if (nar === undefined) {
-        log('%s: %s has no NAR file %s', hashPart, found.upstream, found.narinfo.url);
-        return NOT_FOUND;
+    const offset = rangeStart(request.headers.range);
+    const { upstreams } = this.components;
+    // Each failure to open marks that upstream bad for the path, so each turn tries another one.
+    for (let turn = 0; turn <= upstreams.urls.length; turn++) {
+      const found = (await this.lookup(hashPart))?.found;
+      if (found === undefined || request.path !== `/${found.url}`) return NOT_FOUND;
+      const size = fileSize(found.narinfo);
+      // Only a file the URL names by its hash can be resumed from another upstream.
+      const resumable = size !== undefined && fileHashOf(found.narinfo) !== undefined;
+      if (offset !== undefined && resumable && offset >= size)
+        return {
+          status: 416,
+          headers: { ...NOT_FOUND.headers, 'content-range': `bytes */${size}` },
+          body: 'range not satisfiable\n',
+        };
+      const from = offset !== undefined && resumable ? offset : 0;
+      try {
+        const nar = await upstreams.openNar(found.upstream, found.narinfo, from);
+        if (nar === undefined) {
+          log('%s: %s has no NAR file %s', hashPart, found.upstream, found.narinfo.url);
+          continue;
+        }
+        const headers = resumable ? { ...NAR_HEADERS, 'accept-ranges': 'bytes' } : NAR_HEADERS;
+        if (from > 0)
+          return {
+            status: 206,
+            headers: { ...headers, 'content-range': `bytes ${from}-${size! - 1}/${size}` },
+            body: nar.stream,
+            length: size! - from,
+          };
+        return { headers, body: nar.stream, ...(nar.length !== undefined ? { length: nar.length } : {}) };
+      } catch (err) {
+        log.error('%s: NAR from %s: %s', hashPart, found.upstream, (err as Error).message);
       }
-      return {
-        headers: NAR_HEADERS,
-        body: nar.stream,
-        ...(nar.length !== undefined ? { length: nar.length } : {}),
-      };
-    } catch (err) {
-      log.error('%s: NAR from %s: %s', hashPart, found.upstream, (err as Error).message);
-      return NOT_FOUND;
     }
+    return NOT_FOUND;
   }
 
   /** The narinfo to serve for the current decision (undefined when undecided); never rejects. */
@@ -165,7 +193,12 @@ export class Substituter implements HttpRoutes {
     }
     if (fingerprint === undefined) return undefined;
     const cached = this.served.get(hashPart);
-    if (cached !== undefined && cached.fingerprint === fingerprint) return cached;
+    if (
+      cached !== undefined &&
+      cached.fingerprint === fingerprint &&
+      (cached.found === undefined || !this.components.upstreams.isBad(cached.found.upstream, hashPart))
+    )
+      return cached;
     const key = `${hashPart}\n${fingerprint}`;
     let running = this.inflight.get(key);
     if (running === undefined) {
@@ -181,10 +214,10 @@ export class Substituter implements HttpRoutes {
       const match = await this.components.upstreams.find(hashPart, fingerprint);
       if (match !== undefined) {
         const { narinfo, upstream } = match;
-        const url = `nar/${hashPart}/${encodeNix32(narinfo.narHash)}.nar${EXTENSIONS[narinfo.compression ?? 'bzip2'] ?? ''}`;
+        const url = narUrl(hashPart, narinfo);
         const { name } = this.components.cacheKey;
         const sig = signFingerprint(fingerprint, name, this.components.cacheKey.signingKey);
-        const body = new TextEncoder().encode(formatNarinfo({ ...narinfo, url, sigs: [sig] }));
+        const body = new TextEncoder().encode(formatNarinfo(resigned(narinfo, url, sig)));
         served = { fingerprint, found: { body, url, upstream, narinfo } };
       } else log('%s: decided, but no upstream has a narinfo with that fingerprint', hashPart);
     } catch (err) {
@@ -192,5 +225,63 @@ export class Substituter implements HttpRoutes {
     }
     this.served.set(hashPart, served, served.found ? {} : { ttl: this.negativeTtlMs });
     return served;
+  }
+}
+
+/**
+ * Our URL for the NAR file of `narinfo`: `nar/<hash>/<narhash>[-<filehash>].nar[.<ext>]`. The file hash
+ * (of a compressed file that names one) makes the URL name the bytes, which lets a transfer resume.
+ */
+function narUrl(hashPart: string, narinfo: Narinfo): string {
+  const file = fileHashOf(narinfo);
+  const name = `${encodeNix32(narinfo.narHash)}${file === undefined ? '' : `-${encodeNix32(file)}`}`;
+  return `nar/${hashPart}/${name}.nar${EXTENSIONS[narinfo.compression ?? 'bzip2'] ?? ''}`;
+}
+
+/** The SHA-256 of the file (uncompressed, the file is the NAR), when the narinfo names it. */
+function fileHashOf(narinfo: Narinfo): Uint8Array | undefined {
+  return narinfo.compression === 'none' ? narinfo.narHash : narinfo.fileHash;
+}
+
+/** The file's exact size, when the narinfo fixes it. */
+function fileSize(narinfo: Narinfo): number | undefined {
+  return narinfo.fileSize ?? (narinfo.compression === 'none' ? narinfo.narSize : undefined);
+}
+
+/** N of a `Range: bytes=N-` header (what Nix sends to resume); undefined for anything else (ignored). */
+function rangeStart(range: string | undefined): number | undefined {
+  const m = range === undefined ? null : /^bytes=(\d{1,15})-$/.exec(range);
+  return m === null ? undefined : Number(m[1]);
+}
+
+/**
+ * The narinfo we sign: only the fields the fingerprint covers (StorePath, NarHash, NarSize, References)
+ * and those Nix needs to fetch the file (URL, Compression, FileHash, FileSize), since our signature
+ * vouches for everything we serve. Deriver, System and unknown fields are dropped; CA is kept only when
+ * it is `fixed:r:sha256:` of the decided NAR hash (the one form checkable here).
+ */
+function resigned(narinfo: Narinfo, url: string, sig: string): Narinfo {
+  const { storePath, narHash, narSize, references, fileHash, fileSize, ca } = narinfo;
+  return {
+    storePath,
+    url,
+    compression: narinfo.compression ?? 'bzip2',
+    ...(fileHash !== undefined ? { fileHash } : {}),
+    ...(fileSize !== undefined ? { fileSize } : {}),
+    narHash,
+    narSize,
+    ...(references !== undefined ? { references } : {}),
+    sigs: [sig],
+    ...(ca !== undefined && caMatches(ca, narHash) ? { ca } : {}),
+    extra: [],
+  };
+}
+
+function caMatches(ca: string, narHash: Uint8Array): boolean {
+  if (!ca.startsWith('fixed:r:sha256:')) return false;
+  try {
+    return Buffer.from(parseSha256(ca.slice('fixed:r:'.length), 'CA')).equals(narHash);
+  } catch {
+    return false;
   }
 }

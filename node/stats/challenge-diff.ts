@@ -69,8 +69,9 @@ export async function challengeDiff(
   timeout.addEventListener('abort', abort, { once: true });
   try {
     const diff = await diffNars(
-      decompress(sa.stream, na.narinfo.compression),
-      decompress(sb.stream, nb.narinfo.compression),
+      // Each NAR is capped at the size its log published (the fingerprint's NarSize).
+      decompress(sa.stream, na.narinfo.compression, { maxBytes: na.narinfo.narSize }),
+      decompress(sb.stream, nb.narinfo.compression, { maxBytes: nb.narinfo.narSize }),
       { maxSize: MAX_DIFF_NAR_BYTES, ...options.limits },
     );
     return {

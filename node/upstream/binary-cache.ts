@@ -10,8 +10,7 @@
  * same directory, nothing else. Caches without an index (cache.nixos.org, harmonia, S3) cannot be
  * listed: the caller names the paths instead (`parseHashPartList`, the `--paths FILE` of import-cache).
  */
-import { open, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { type FileHandle, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { MAX_NARINFO_BYTES } from '../../protocol/constants.ts';
 import { MalformedError, TooLargeError } from '../../protocol/errors.ts';
@@ -25,6 +24,7 @@ import {
 } from '../../protocol/store-path.ts';
 import { BinaryCacheError } from '../errors.ts';
 import { boundedGet, FetchError, type FetchedBody } from '../http/bounded-fetch.ts';
+import { openCacheFile } from './cache-file.ts';
 
 /** What `nix-cache-info` says. */
 export interface CacheInfo {
@@ -167,13 +167,14 @@ class FileCache implements BinaryCache {
 
   /** Reads a file of at most `limit` bytes, never more than limit + 1; undefined when absent. */
   private async read(name: string, limit: number): Promise<Uint8Array | undefined> {
-    let file: Awaited<ReturnType<typeof open>>;
+    let file: FileHandle | undefined;
     try {
-      file = await open(join(this.dir, name), 'r');
+      // No symlinks, FIFOs or paths out of the cache (cache-file.ts).
+      file = await openCacheFile(this.dir, name);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new BinaryCacheError(this.url, `cannot read ${name}: ${(err as Error).message}`, { cause: err });
     }
+    if (file === undefined) return undefined;
     try {
       // stat refuses the common oversize file cheaply; the loop still caps a file that grows meanwhile.
       const { size } = await file.stat();

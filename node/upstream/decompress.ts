@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { pipeline, Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import { logger } from '@libp2p/logger';
-import { MalformedError } from '../../protocol/errors.ts';
+import { MalformedError, TooLargeError } from '../../protocol/errors.ts';
 import { ExternalToolError } from '../errors.ts';
 
 const log = logger('trustix:decompress');
@@ -16,6 +16,19 @@ export interface ToolOptions {
   /** Environment of the child; its PATH finds the program. Default: this process's. */
   readonly env?: NodeJS.ProcessEnv;
 }
+
+export interface DecompressOptions extends ToolOptions {
+  /** Most bytes of output (a NAR's decided size): TooLargeError past it, the decompressor stopped. */
+  readonly maxBytes?: number;
+}
+
+/**
+ * The decompressors' memory limits: xz and zstd refuse a stream whose window needs more (Nix's own
+ * NARs need about 10 MiB with xz -6 and 8 MiB with zstd -3), so a crafted header cannot make them
+ * allocate gigabytes.
+ */
+export const XZ_MEMLIMIT = '--memlimit-decompress=256MiB';
+export const ZSTD_MEMLIMIT = '--memory=256MB';
 
 /**
  * The decompressed bytes of `stream` compressed as a narinfo's `Compression:` says: 'none', 'xz',
@@ -26,15 +39,26 @@ export interface ToolOptions {
 export function decompress(
   stream: AsyncIterable<Uint8Array>,
   compression: string | undefined,
-  options: ToolOptions = {},
+  options: DecompressOptions = {},
 ): AsyncIterable<Uint8Array> {
   const c = compression ?? 'bzip2';
+  const out = decompressed(stream, c, options);
+  return options.maxBytes === undefined ? out : capped(out, options.maxBytes);
+}
+
+function decompressed(
+  stream: AsyncIterable<Uint8Array>,
+  c: string,
+  options: ToolOptions,
+): AsyncIterable<Uint8Array> {
   switch (c) {
     case 'none':
       return stream;
     case 'xz':
-    case 'bzip2':
+      return pipeThroughTool(c, ['-dc', XZ_MEMLIMIT], stream, options);
     case 'zstd':
+      return pipeThroughTool(c, ['-dc', ZSTD_MEMLIMIT], stream, options);
+    case 'bzip2': // at most about 4 MiB by its format
       return pipeThroughTool(c, ['-dc'], stream, options);
     case 'gzip':
       return throughZlib(c, stream, createGunzip);
@@ -42,6 +66,16 @@ export function decompress(
       return throughZlib(c, stream, createBrotliDecompress);
     default:
       throw new MalformedError('narinfo', `unsupported Compression ${JSON.stringify(c.slice(0, 100))}`);
+  }
+}
+
+/** `input`, stopped with TooLargeError past `maxBytes` (leaving the loop stops the decompressor). */
+async function* capped(input: AsyncIterable<Uint8Array>, maxBytes: number): AsyncGenerator<Uint8Array> {
+  let total = 0;
+  for await (const chunk of input) {
+    total += chunk.length;
+    if (total > maxBytes) throw new TooLargeError('decompressed NAR', total, maxBytes);
+    yield chunk;
   }
 }
 

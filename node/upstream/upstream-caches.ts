@@ -10,20 +10,23 @@
  *   (absent, malformed, failed) for `negativeTtlMs`; concurrent lookups share one request.
  * - An upstream whose `nix-cache-info` names another store directory is never used.
  * - `openNar` streams a NAR file named by a matching narinfo; its URL must stay inside the upstream
- *   (no `..` out of a file cache, no other host), and at most the narinfo's FileSize bytes are passed on.
+ *   (no `..` out of a file cache, no other host), and the file is checked as it streams (nar-transfer.ts:
+ *   FileSize, FileHash, the NAR hash when uncompressed, a deadline and a minimum rate). A file that fails
+ *   a check marks its upstream bad for that path: `find` then skips it, so the next matching upstream is
+ *   served when Nix retries (docs/SECURITY.md "Upstream NAR transfers").
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { logger } from '@libp2p/logger';
 import { LRUCache } from 'lru-cache';
-import { MalformedError, TooLargeError } from '../../protocol/errors.ts';
+import { MalformedError, OutOfRangeError, TooLargeError } from '../../protocol/errors.ts';
 import { type Narinfo, parseNarinfo } from '../../protocol/narinfo.ts';
 import { narinfoFingerprint } from '../../protocol/narinfo-signature.ts';
-import { DeadlineExceededError } from '../errors.ts';
-import { FetchError } from '../http/bounded-fetch.ts';
+import { parseStorePath } from '../../protocol/store-path.ts';
+import { FetchError, fetchSameOrigin } from '../http/bounded-fetch.ts';
 import { type BinaryCache, openBinaryCache } from './binary-cache.ts';
+import { openCacheFile } from './cache-file.ts';
+import { checkedTransfer } from './nar-transfer.ts';
 
 const log = logger('trustix:upstream');
 
@@ -44,6 +47,19 @@ export interface UpstreamCachesInit {
   readonly narConnectTimeoutMs?: number;
   /** Longest pause in a NAR transfer before it is cut. Default 60 s. */
   readonly narIdleTimeoutMs?: number;
+  /** Time for a whole NAR transfer. Default 1 hour. */
+  readonly narDeadlineMs?: number;
+  /** Least bytes per second an upstream must send, over each window of narRateWindowMs. Default 16 KiB/s. */
+  readonly narMinBytesPerSecond?: number;
+  /** Default 20 s. */
+  readonly narRateWindowMs?: number;
+  /**
+   * Bytes of each NAR transfer held back until the file is checked; a file no larger is checked whole
+   * before Nix gets a byte. Default 1 MiB.
+   */
+  readonly narHoldBackBytes?: number;
+  /** How long an upstream whose NAR failed its checks is skipped for that path. Default 10 minutes. */
+  readonly badTtlMs?: number;
 }
 
 /** A narinfo that matched the decided fingerprint, and where it came from. */
@@ -73,6 +89,8 @@ export class UpstreamCaches {
   private readonly settings: Required<UpstreamCachesInit>;
   private readonly answers: LRUCache<string, Answer>;
   private readonly inflight = new Map<string, Promise<Answer>>();
+  /** `${url}\n${hashPart}` of upstreams whose NAR for that path failed its checks. */
+  private readonly bad: LRUCache<string, string>;
 
   constructor(urls: readonly string[], init: UpstreamCachesInit = {}) {
     this.settings = {
@@ -84,6 +102,11 @@ export class UpstreamCaches {
       maxCachedBytes: 32 * 1024 * 1024,
       narConnectTimeoutMs: 10_000,
       narIdleTimeoutMs: 60_000,
+      narDeadlineMs: 3_600_000,
+      narMinBytesPerSecond: 16 * 1024,
+      narRateWindowMs: 20_000,
+      narHoldBackBytes: 1024 * 1024,
+      badTtlMs: 600_000,
       ...init,
     };
     const { narinfoTimeoutMs, retries } = this.settings;
@@ -96,6 +119,7 @@ export class UpstreamCaches {
       // Parsed narinfos take a few times their text; an estimate is enough to bound memory.
       sizeCalculation: (a) => ('missing' in a ? 64 : 512 + 2 * a.fingerprint.length),
     });
+    this.bad = new LRUCache({ max: 10_000, ttl: this.settings.badTtlMs });
   }
 
   /** The upstream URLs, normalized. */
@@ -103,12 +127,16 @@ export class UpstreamCaches {
     return this.upstreams.map((u) => u.cache.url);
   }
 
-  /** The first upstream narinfo for `hashPart` whose fingerprint is `fingerprint`; undefined when none has it. */
+  /**
+   * The first upstream narinfo for `hashPart` whose fingerprint is `fingerprint`, from an upstream not
+   * marked bad for that path; undefined when none has it.
+   */
   find(hashPart: string, fingerprint: string): Promise<MatchedNarinfo | undefined> {
-    if (this.upstreams.length === 0) return Promise.resolve(undefined);
+    const usable = this.upstreams.filter((u) => !this.isBad(u.cache.url, hashPart));
+    if (usable.length === 0) return Promise.resolve(undefined);
     return new Promise((resolve) => {
-      let pending = this.upstreams.length;
-      for (const upstream of this.upstreams) {
+      let pending = usable.length;
+      for (const upstream of usable) {
         this.answer(upstream, hashPart).then((answer) => {
           if ('narinfo' in answer && answer.fingerprint === fingerprint)
             resolve({ upstream: upstream.cache.url, narinfo: answer.narinfo });
@@ -118,16 +146,30 @@ export class UpstreamCaches {
     });
   }
 
-  /** Forgets every cached answer. */
+  /** Forgets every cached answer and every upstream marked bad. */
   clear(): void {
     this.answers.clear();
+    this.bad.clear();
+  }
+
+  /** Whether `upstream`'s NAR for `hashPart` failed its checks recently (it is then skipped by `find`). */
+  isBad(upstream: string, hashPart: string): boolean {
+    return this.bad.has(`${upstream}\n${hashPart}`);
+  }
+
+  /** Skips `upstream` for `hashPart` for badTtlMs: its NAR failed, was missing or could not be opened. */
+  markBad(upstream: string, hashPart: string, reason: string): void {
+    log.error('%s%s: NAR refused, upstream skipped for this path: %s', upstream, hashPart, reason);
+    this.bad.set(`${upstream}\n${hashPart}`, reason);
   }
 
   /**
-   * Opens the NAR file `narinfo.url` of `upstream` (one of ours). Undefined when the upstream has no
-   * such file; MalformedError for a URL outside the upstream; other failures throw.
+   * Opens the NAR file `narinfo.url` of `upstream` (one of ours), checked as it streams; the first
+   * `offset` bytes are checked but not passed on. Undefined when the upstream has no such file;
+   * MalformedError for a URL outside the upstream; other failures throw. A check that fails (now or
+   * while streaming) marks the upstream bad for the path.
    */
-  async openNar(upstream: string, narinfo: Narinfo): Promise<NarStream | undefined> {
+  async openNar(upstream: string, narinfo: Narinfo, offset = 0): Promise<NarStream | undefined> {
     const base = new URL(upstream);
     let target: URL;
     try {
@@ -140,21 +182,61 @@ export class UpstreamCaches {
         'narinfo URL',
         `${JSON.stringify(narinfo.url.slice(0, 100))} leaves ${upstream}`,
       );
-    const limit = narinfo.fileSize ?? (narinfo.compression === 'none' ? narinfo.narSize : undefined);
-    const opened =
-      target.protocol === 'file:' ? await this.openFile(target) : await this.openHttp(target, limit);
-    if (opened === undefined) return undefined;
-    if (limit !== undefined && opened.length !== undefined && opened.length !== limit) {
-      opened.stream.destroy();
-      throw new MalformedError(
-        'NAR file',
-        `${target.href} is ${opened.length} bytes, the narinfo says ${limit}`,
-      );
+    const hashPart = parseStorePath(narinfo.storePath, this.settings.storeDir).hashPart;
+    const uncompressed = narinfo.compression === 'none';
+    if (uncompressed && narinfo.fileSize !== undefined && narinfo.fileSize !== narinfo.narSize)
+      throw new MalformedError('narinfo', `${target.href}: FileSize differs from NarSize, uncompressed`);
+    const size = narinfo.fileSize ?? (uncompressed ? narinfo.narSize : undefined);
+    const digests = [
+      ...(narinfo.fileHash ? [{ name: 'FileHash', sha256: narinfo.fileHash }] : []),
+      ...(uncompressed ? [{ name: 'NarHash', sha256: narinfo.narHash }] : []),
+    ];
+    if (size !== undefined && offset > size) throw new OutOfRangeError(`offset ${offset} past ${size} bytes`);
+    const onBad = (err: Error) => this.markBad(upstream, hashPart, err.message);
+    let opened: NarStream | undefined;
+    try {
+      opened =
+        target.protocol === 'file:' ? await this.openFile(base, target) : await this.openHttp(target, size);
+      if (
+        opened !== undefined &&
+        size !== undefined &&
+        opened.length !== undefined &&
+        opened.length !== size
+      ) {
+        opened.stream.destroy();
+        throw new MalformedError(
+          'NAR file',
+          `${target.href} is ${opened.length} bytes, the narinfo says ${size}`,
+        );
+      }
+    } catch (err) {
+      onBad(err as Error);
+      throw err;
     }
-    const guarded = opened.stream.pipe(this.guard(target.href, limit));
-    opened.stream.on('error', (err) => guarded.destroy(err));
-    guarded.on('close', () => opened.stream.destroy());
-    return { stream: guarded, length: opened.length ?? limit };
+    if (opened === undefined) {
+      onBad(new Error(`${target.href}: no such file`));
+      return undefined;
+    }
+    const { narIdleTimeoutMs, narDeadlineMs, narMinBytesPerSecond, narRateWindowMs, narHoldBackBytes } =
+      this.settings;
+    const limits = {
+      idleMs: narIdleTimeoutMs,
+      deadlineMs: narDeadlineMs,
+      minBytesPerSecond: narMinBytesPerSecond,
+      rateWindowMs: narRateWindowMs,
+      holdBackBytes: narHoldBackBytes,
+    };
+    const checked = opened.stream.pipe(
+      checkedTransfer(target.href, { size, digests }, limits, offset, onBad),
+    );
+    // An upstream that fails mid-transfer (reset, closed early) is skipped for the path, like a bad file.
+    opened.stream.on('error', (err) => {
+      onBad(err);
+      checked.destroy(err);
+    });
+    checked.on('close', () => opened.stream.destroy());
+    const length = opened.length ?? size;
+    return { stream: checked, length: length === undefined ? undefined : length - offset };
   }
 
   private answer(upstream: Upstream, hashPart: string): Promise<Answer> {
@@ -185,6 +267,9 @@ export class UpstreamCaches {
       );
       if (bytes === undefined) return { missing: 'not found' };
       const narinfo = parseNarinfo(bytes, this.settings.storeDir);
+      // Without FileSize a compressed file has no bound before it is decompressed: not used.
+      if ((narinfo.compression ?? 'bzip2') !== 'none' && narinfo.fileSize === undefined)
+        return { missing: 'a compressed NAR without FileSize' };
       return { narinfo, fingerprint: narinfoFingerprint(narinfo) };
     } catch (err) {
       log('%s%s.narinfo: %s', url, hashPart, (err as Error).message);
@@ -212,26 +297,34 @@ export class UpstreamCaches {
     return upstream.checked;
   }
 
-  private async openFile(target: URL): Promise<NarStream | undefined> {
-    const path = fileURLToPath(target);
-    try {
-      const info = await stat(path);
-      if (!info.isFile()) return undefined;
-      return { stream: createReadStream(path), length: info.size };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  /** Opens a NAR file of a `file://` upstream: no symlinks, FIFOs or paths out of its root (cache-file.ts). */
+  private async openFile(base: URL, target: URL): Promise<NarStream | undefined> {
+    const root = fileURLToPath(base);
+    const file = await openCacheFile(root, fileURLToPath(target).slice(root.length));
+    if (file === undefined) return undefined;
+    const { size } = await file.stat().catch(async (err: unknown) => {
+      await file.close();
       throw err;
-    }
+    });
+    return { stream: file.createReadStream(), length: size };
   }
 
   private async openHttp(target: URL, limit: number | undefined): Promise<NarStream | undefined> {
-    const res = await fetch(target, {
-      signal: AbortSignal.timeout(this.settings.narConnectTimeoutMs),
-      redirect: 'error',
-    }).catch((err: unknown) => {
-      const cause = (err as { cause?: { code?: string } }).cause;
-      throw new FetchError(target.href, cause?.code ?? (err as Error).message, undefined, { cause: err });
-    });
+    // The connect timeout covers the headers only: a timeout signal would also cut the body later
+    // (the transfer's own limits apply to it, nar-transfer.ts). Redirects stay in the origin.
+    const controller = new AbortController();
+    const { narConnectTimeoutMs } = this.settings;
+    const timer = setTimeout(
+      () => controller.abort(new Error(`no answer within ${narConnectTimeoutMs} ms`)),
+      narConnectTimeoutMs,
+    );
+    const res = await fetchSameOrigin(target, controller.signal)
+      .catch((err: unknown) => {
+        if (err instanceof FetchError) throw err;
+        const cause = (err as { cause?: { code?: string } }).cause;
+        throw new FetchError(target.href, cause?.code ?? (err as Error).message, undefined, { cause: err });
+      })
+      .finally(() => clearTimeout(timer));
     if (res.status === 404 || res.status === 410 || !res.ok || res.body === null) {
       await res.body?.cancel().catch(() => {});
       if (res.status === 404 || res.status === 410) return undefined;
@@ -244,41 +337,5 @@ export class UpstreamCaches {
       throw new TooLargeError('NAR file', length, limit);
     }
     return { stream: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), length };
-  }
-
-  /** Passes bytes through, cutting the transfer past `limit` bytes or after an idle pause. */
-  private guard(what: string, limit: number | undefined): Transform {
-    const idleMs = this.settings.narIdleTimeoutMs;
-    let total = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = (stream: Transform) => {
-      clearTimeout(timer);
-      timer = setTimeout(
-        () => stream.destroy(new DeadlineExceededError(`${what}: no data for ${idleMs} ms`)),
-        idleMs,
-      );
-      timer.unref();
-    };
-    const stream: Transform = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        total += chunk.length;
-        if (limit !== undefined && total > limit) {
-          done(new TooLargeError('NAR file', total, limit));
-          return;
-        }
-        arm(stream);
-        done(null, chunk);
-      },
-      flush(done) {
-        clearTimeout(timer);
-        done();
-      },
-      destroy(err, done) {
-        clearTimeout(timer);
-        done(err);
-      },
-    });
-    arm(stream);
-    return stream;
   }
 }

@@ -11,7 +11,7 @@
  *   millionths and compared as integers. Exactly one qualifying value decides; two or more are a tie,
  *   and ties decide nothing.
  * - `trust NAME`: what the named log says (nothing when it is not followed, silent, forked or contradicting).
- * - `script PATH`: a user module's `decide(votes)`, run in a worker thread (node/vote/script-decider.ts).
+ * - `script PATH`: a user module's `decide(votes)`, run in a QuickJS sandbox (node/vote/script-decider.ts).
  * The shorthand that names deciders in config files and on the command line: node/vote/decider-spec.ts.
  */
 import { OutOfRangeError } from '../../protocol/errors.ts';

@@ -2,23 +2,33 @@
  * The `script` decider (docs/CLI.md, the deciders): a user ES module (.mjs/.js) exporting
  * `decide(votes)`, which returns (or resolves to) a fingerprint string, or null/undefined for "no decision".
  *
- * The module runs in a `node:worker_threads` Worker, never in the node's thread, so a runaway script
- * cannot block the node: the worker has a heap limit, and each call a time limit counted from the moment
- * it is posted to the worker. Protocol between this module and the worker's bootstrap:
+ * The script is untrusted code (docs/SECURITY.md "Script deciders"). It runs in QuickJS compiled to
+ * WebAssembly (quickjs-emscripten), inside a `node:worker_threads` Worker so that even a busy script
+ * never blocks the node's thread. The sandbox has the JavaScript language and its built-in objects
+ * (JSON, Math, Date, Map, Promise, RegExp, typed arrays) and nothing else: no `import` (every module
+ * name fails to load), no `require`, `process`, `fetch`, timers or console, no file, network or
+ * program access. The node reads the module's source itself (at most 1 MiB) and hands it over as text;
+ * the votes go in as JSON and only a string (or null/undefined) comes out. QuickJS enforces a memory
+ * limit (maxHeapMb) and interrupts a call at its time limit; a parent-side timer terminates the worker
+ * as a backstop. Protocol between this module and the worker's bootstrap:
  *   worker -> parent, once loaded:  {id: 0, ok: true}  or  {id: 0, ok: false, error}
- *   parent -> worker, per call:     {id, votes}         votes: [{log, logId, weight, fingerprints, forked}]
- *   worker -> parent, per call:     {id, ok: true, value: string | null, type}  or  {id, ok: false, error}
- * Calls are posted one at a time, in order. When a call times out the worker is terminated; a worker that
- * dies (process.exit, out of memory) fails its call; either way the next call starts a fresh worker.
+ *   parent -> worker, per call:     {id, votes, timeoutMs}   votes: [{log, logId, weight, fingerprints, forked}]
+ *   worker -> parent, per call:     {id, ok: true, value: string | null, type}
+ *                                or {id, ok: false, error, timedOut?, fatal?}
+ * Calls are posted one at a time, in order. A call that times out or runs out of memory ends its
+ * worker; a worker that dies fails its call; either way the next call starts a fresh worker.
  * Outcomes that decide nothing, with their reason:
  *   a timeout                          "script timed out after N ms"
  *   a throw or a rejection             "script failed: <message>"   (also logged with log.error)
+ *   out of memory                      "script failed: out of memory"
  *   a dead worker                      "script worker died: <why>"
  *   null or undefined                  "script made no decision"
  *   not a string, or a string no non-abstaining log voted for
  *                                      "script returned a value no log voted for"
  *   close() with calls pending         "decider closed"
  */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { logger } from '@libp2p/logger';
@@ -31,7 +41,7 @@ const log = logger('trustix:decider');
 export interface ScriptDeciderInit {
   /** Per-call time limit. Default 1000 ms. */
   readonly timeoutMs?: number;
-  /** Worker heap limit in MiB. Default 64. */
+  /** The script's memory limit in MiB (QuickJS's allocator). Default 64. */
   readonly maxHeapMb?: number;
   /** Directory a relative module path is resolved against. Default process.cwd(). */
   readonly baseDir?: string;
@@ -46,34 +56,95 @@ export class DeciderScriptError extends TrustixError {
 
 const DEFAULT_TIMEOUT_MS = 1000;
 const DEFAULT_HEAP_MB = 64;
-/** Loading a module may legitimately take longer than one call (a cold disk): it gets its own limit. */
+/** Evaluating a module may legitimately take longer than one call: it gets its own limit in the sandbox. */
 const LOAD_TIMEOUT_MS = 10_000;
+/**
+ * Starting a worker and compiling QuickJS (about 0.1 s when idle) is the node's cost, not the script's,
+ * and takes seconds on a loaded machine: the parent waits this long for a sandbox to be ready.
+ */
+const START_TIMEOUT_MS = 30_000;
+/** The parent's backstop beyond a call's time limit, should QuickJS not come back to its interrupt check. */
+const BACKSTOP_MS = 2000;
+const MAX_SOURCE_BYTES = 1024 * 1024;
+/** The V8 heap of the worker's own glue code (the script's memory is QuickJS's, in WebAssembly memory). */
+const GLUE_HEAP_MB = 64;
 
-// CommonJS, evaluated as is: the worker needs no TypeScript loader, and `import()` takes .mjs and .js.
+const requireHere = createRequire(import.meta.url);
+/** Absolute paths: the worker's `require` would resolve bare names against the process's cwd. */
+const QUICKJS = {
+  core: requireHere.resolve('quickjs-emscripten-core'),
+  variant: requireHere.resolve('@jitl/quickjs-wasmfile-release-sync'),
+};
+
+// CommonJS, evaluated as is by the worker: trusted glue that runs the script inside QuickJS.
 const BOOTSTRAP = `'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
-const { pathToFileURL } = require('node:url');
+const { newQuickJSWASMModuleFromVariant } = require(workerData.core);
+const variant = require(workerData.variant).default;
 const describe = (e) => { try { return e instanceof Error ? e.message : String(e); } catch { return 'unprintable error'; } };
-import(pathToFileURL(workerData.modulePath).href).then(
-  (m) => {
-    const decide = m.decide;
-    if (typeof decide !== 'function') {
-      parentPort.postMessage({ id: 0, ok: false, error: 'the module exports no function \`decide\`' });
-      return;
+let deadline = 0;
+let rt, vm;
+const messageOf = (handle) => {
+  let e;
+  try { e = vm.dump(handle); } catch (err) { e = describe(err); }
+  if (handle.alive) handle.dispose();
+  return e !== null && typeof e === 'object' && typeof e.message === 'string' ? e.message : String(e);
+};
+/** A failure of the script, as sent: interrupted at its deadline, or out of memory (fatal). */
+const failure = (id, error) => ({
+  id, ok: false, error,
+  timedOut: error === 'interrupted' && Date.now() >= deadline,
+  fatal: error === 'out of memory' || error === 'interrupted',
+});
+/** Runs pending jobs until \`handle\` (maybe a promise) settles: {value} or {error}. */
+const settle = (handle) => {
+  for (;;) {
+    const state = vm.getPromiseState(handle);
+    if (state.type === 'fulfilled') {
+      if (!state.notAPromise) handle.dispose();
+      return { value: state.value };
     }
-    parentPort.on('message', (msg) => {
-      new Promise((resolve) => resolve(decide(msg.votes))).then(
-        (value) => parentPort.postMessage({
-          id: msg.id, ok: true, value: typeof value === 'string' ? value : null,
-          type: value === null ? 'null' : typeof value,
-        }),
-        (e) => parentPort.postMessage({ id: msg.id, ok: false, error: describe(e) }),
-      );
-    });
-    parentPort.postMessage({ id: 0, ok: true });
-  },
-  (e) => parentPort.postMessage({ id: 0, ok: false, error: describe(e) }),
-);
+    if (state.type === 'rejected') { handle.dispose(); return { error: messageOf(state.error) }; }
+    if (!rt.hasPendingJob()) { handle.dispose(); return { error: 'its promise never settles (scripts have no timers or I/O)' }; }
+    const jobs = rt.executePendingJobs();
+    if (jobs.error) { handle.dispose(); return { error: messageOf(jobs.error) }; }
+  }
+};
+newQuickJSWASMModuleFromVariant(variant).then((quickjs) => {
+  rt = quickjs.newRuntime();
+  rt.setMemoryLimit(workerData.memoryBytes);
+  rt.setMaxStackSize(1024 * 1024);
+  rt.setInterruptHandler(() => Date.now() >= deadline);
+  vm = rt.newContext();
+  deadline = Date.now() + workerData.loadTimeoutMs;
+  const evaluated = vm.evalCode(workerData.source, workerData.name, { type: 'module', strict: true });
+  const loaded = evaluated.error ? { error: messageOf(evaluated.error) } : settle(evaluated.value);
+  if (loaded.error !== undefined) return parentPort.postMessage({ id: 0, ok: false, error: loaded.error });
+  const decide = vm.getProp(loaded.value, 'decide');
+  loaded.value.dispose();
+  if (vm.typeof(decide) !== 'function')
+    return parentPort.postMessage({ id: 0, ok: false, error: 'the module exports no function \`decide\`' });
+  const json = vm.getProp(vm.global, 'JSON');
+  const parse = vm.getProp(json, 'parse');
+  json.dispose();
+  parentPort.on('message', (msg) => {
+    deadline = Date.now() + msg.timeoutMs;
+    const text = vm.newString(JSON.stringify(msg.votes));
+    const votes = vm.callFunction(parse, vm.undefined, text);
+    text.dispose();
+    if (votes.error) return parentPort.postMessage(failure(msg.id, messageOf(votes.error)));
+    const called = vm.callFunction(decide, vm.undefined, votes.value);
+    votes.value.dispose();
+    const result = called.error ? { error: messageOf(called.error) } : settle(called.value);
+    if (result.error !== undefined) return parentPort.postMessage(failure(msg.id, result.error));
+    const type = vm.typeof(result.value);
+    const value = type === 'string' ? vm.getString(result.value) : null;
+    const isNull = type === 'object' && vm.dump(result.value) === null;
+    if (result.value.alive) result.value.dispose();
+    parentPort.postMessage({ id: msg.id, ok: true, value, type: isNull ? 'null' : type });
+  });
+  parentPort.postMessage({ id: 0, ok: true });
+}).catch((e) => parentPort.postMessage({ id: 0, ok: false, error: describe(e) }));
 `;
 
 type Answer =
@@ -90,7 +161,20 @@ function describe(error: unknown): string {
   }
 }
 
-/** One worker with the module loaded; at most one call in flight. */
+/** The module's source, read by the node (the sandbox has no file access); at most MAX_SOURCE_BYTES. */
+async function readSource(path: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`Cannot find module '${path}'`);
+    throw error;
+  }
+  if (bytes.length > MAX_SOURCE_BYTES) throw new Error(`larger than ${MAX_SOURCE_BYTES} bytes`);
+  return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+}
+
+/** One worker with the module loaded in its sandbox; at most one call in flight. */
 class ScriptWorker {
   readonly ready: Promise<void>;
   readonly #worker: Worker;
@@ -100,27 +184,34 @@ class ScriptWorker {
   #pending: { readonly id: number; readonly answer: (a: Answer) => void } | undefined;
   #nextId = 1;
 
-  constructor(modulePath: string, maxHeapMb: number, onGone: (w: ScriptWorker) => void) {
+  constructor(modulePath: string, source: string, maxHeapMb: number, onGone: (w: ScriptWorker) => void) {
     this.#onGone = onGone;
     this.#worker = new Worker(BOOTSTRAP, {
       eval: true,
-      execArgv: [], // not the parent's `--import tsx`: the script is plain JavaScript
-      workerData: { modulePath },
-      resourceLimits: { maxOldGenerationSizeMb: maxHeapMb },
+      execArgv: [], // not the parent's `--import tsx`: the glue is plain JavaScript
+      workerData: {
+        ...QUICKJS,
+        source,
+        name: modulePath,
+        memoryBytes: maxHeapMb * 1024 * 1024,
+        loadTimeoutMs: LOAD_TIMEOUT_MS,
+      },
+      resourceLimits: { maxOldGenerationSizeMb: GLUE_HEAP_MB },
       stdout: true,
       stderr: true,
     });
     // An idle worker must not keep the process alive; pending calls hold their own timers.
     this.#worker.unref();
-    // The script's console output goes to the debug log, never to the node's stdout/stderr.
+    // Nothing in the sandbox can print; the glue's own output goes to the debug log.
     for (const stream of [this.#worker.stdout, this.#worker.stderr])
       stream.on('data', (chunk: Buffer) =>
         log('script %s: %s', modulePath, chunk.toString('utf8').trimEnd()),
       );
     this.ready = new Promise<void>((resolveReady, rejectReady) => {
       const timer = setTimeout(
-        () => this.#terminate(`loading timed out after ${LOAD_TIMEOUT_MS} ms`),
-        LOAD_TIMEOUT_MS,
+        () =>
+          this.#terminate(`starting and loading timed out after ${START_TIMEOUT_MS + LOAD_TIMEOUT_MS} ms`),
+        START_TIMEOUT_MS + LOAD_TIMEOUT_MS,
       );
       this.#loaded = (error) => {
         clearTimeout(timer);
@@ -137,7 +228,7 @@ class ScriptWorker {
 
   #onMessage(m: unknown): void {
     if (m === null || typeof m !== 'object') return;
-    const { id, ok, value, type, error } = m as { [key: string]: unknown };
+    const { id, ok, value, type, error, timedOut, fatal } = m as { [key: string]: unknown };
     if (id === 0) {
       if (ok === true) this.#loaded?.();
       else this.#terminate(typeof error === 'string' ? error : 'the module failed to load');
@@ -151,7 +242,10 @@ class ScriptWorker {
         value: typeof value === 'string' ? value : null,
         type: typeof type === 'string' ? type : 'undefined',
       });
+    else if (timedOut === true) pending.answer({ kind: 'timeout' });
     else pending.answer({ kind: 'error', error: typeof error === 'string' ? error : 'unknown error' });
+    // Interrupted or out of memory: the sandbox's state is suspect; the next call gets a fresh one.
+    if (fatal === true) void this.#terminate('its last call was interrupted or ran out of memory');
   }
 
   #die(why: string): void {
@@ -170,7 +264,10 @@ class ScriptWorker {
     );
   }
 
-  /** Posts one call; answers once, with the reply, a timeout (the worker is then terminated) or its death. */
+  /**
+   * Posts one call; answers once, with the reply, a timeout (the sandbox interrupts the script at
+   * `timeoutMs`; the worker is terminated if it does not answer soon after) or its death.
+   */
   request(votes: readonly object[], timeoutMs: number): Promise<Answer> {
     if (this.#gone !== undefined) return Promise.resolve({ kind: 'gone', why: this.#gone });
     const id = this.#nextId++;
@@ -179,7 +276,7 @@ class ScriptWorker {
         this.#pending = undefined;
         resolveAnswer({ kind: 'timeout' });
         void this.#terminate('timed out');
-      }, timeoutMs);
+      }, timeoutMs + BACKSTOP_MS);
       this.#pending = {
         id,
         answer: (a) => {
@@ -189,7 +286,7 @@ class ScriptWorker {
         },
       };
       try {
-        this.#worker.postMessage({ id, votes });
+        this.#worker.postMessage({ id, votes, timeoutMs });
       } catch (error) {
         this.#pending.answer({ kind: 'error', error: describe(error) });
       }
@@ -219,7 +316,7 @@ export class ScriptDecider implements Decider {
   readonly #timeoutMs: number;
   readonly #maxHeapMb: number;
   readonly #queue: Call[] = [];
-  #worker: ScriptWorker | undefined;
+  #worker: Promise<ScriptWorker> | undefined;
   #pumping = false;
   #closed = false;
 
@@ -243,10 +340,22 @@ export class ScriptDecider implements Decider {
     this.#maxHeapMb = maxHeapMb;
   }
 
-  #spawn(): ScriptWorker {
-    this.#worker ??= new ScriptWorker(this.#path, this.#maxHeapMb, (w) => {
-      if (this.#worker === w) this.#worker = undefined;
-    });
+  /** The current worker, or a new one with the module's source read afresh. */
+  #spawn(): Promise<ScriptWorker> {
+    if (this.#worker === undefined) {
+      const forget = () => {
+        if (this.#worker === spawned) this.#worker = undefined;
+      };
+      const spawned: Promise<ScriptWorker> = readSource(this.#path).then(
+        (source) => new ScriptWorker(this.#path, source, this.#maxHeapMb, forget),
+        (error: unknown) => {
+          forget();
+          throw error;
+        },
+      );
+      spawned.catch(() => {}); // awaited by whoever needs it
+      this.#worker = spawned;
+    }
     return this.#worker;
   }
 
@@ -255,9 +364,8 @@ export class ScriptDecider implements Decider {
     if (this.#closed) throw new DeciderScriptError(`decider script ${this.#path}: the decider is closed`);
     // The node runs it: nobody else may be able to change it (docs/SECURITY.md).
     await checkPermissions(this.#path, { what: 'the decider script' });
-    const worker = this.#spawn();
     try {
-      await worker.ready;
+      await (await this.#spawn()).ready;
     } catch (error) {
       throw new DeciderScriptError(`cannot load decider script ${this.#path}: ${describe(error)}`, {
         cause: error,
@@ -294,8 +402,9 @@ export class ScriptDecider implements Decider {
   }
 
   async #run(votes: readonly LogVote[]): Promise<DeciderOutcome> {
-    const worker = this.#spawn();
+    let worker: ScriptWorker;
     try {
+      worker = await this.#spawn();
       await worker.ready;
     } catch (error) {
       log.error('decider script %s failed to load: %s', this.#path, describe(error));
@@ -339,6 +448,6 @@ export class ScriptDecider implements Decider {
     for (const call of this.#queue.splice(0)) call.settle({ reason: 'decider closed' });
     const worker = this.#worker;
     this.#worker = undefined;
-    if (worker !== undefined) await worker.terminate();
+    if (worker !== undefined) await (await worker.catch(() => undefined))?.terminate();
   }
 }
