@@ -1,7 +1,6 @@
 /**
  * The CLI's exit codes (docs/CLI.md), and the one place errors map onto them.
  */
-import { ConfigError } from '../node/config-file.ts';
 import { SubmitError } from '../node/control/submit-client.js';
 import { MalformedError, VerificationError } from '../protocol/errors.ts';
 
@@ -38,12 +37,15 @@ export class SubmissionRefusedError extends Error {
 /** The request needs a vote, and the node is a bootstrap node, which has none (exit 2). */
 const NO_VOTE = 'ERR_NO_VOTE';
 
-export function exitCodeFor(err: unknown): ExitCode {
+export async function exitCodeFor(err: unknown): Promise<ExitCode> {
   if (err instanceof SubmissionRefusedError) return ExitCode.verification;
   if (err instanceof SubmitError && err.code === NO_VOTE) return ExitCode.usage;
   if (err instanceof UsageError) return ExitCode.usage;
   if (err instanceof NoConsensusError || err instanceof MismatchFoundError) return ExitCode.verification;
-  // A config file that cannot be used is fixed like a bad flag.
+  // A config file that cannot be used is fixed like a bad flag. Its module (and its JSONC parser) is
+  // loaded here, not at start: a command that read a config file has it loaded already, the others
+  // (the client commands) start faster without it.
+  const { ConfigError } = await import('../node/config-file.ts');
   if (err instanceof ConfigError) return ExitCode.usage;
   if (err instanceof VerificationError) return ExitCode.verification;
   // A malformed argument (a key, a path) is the user's input: a usage problem.

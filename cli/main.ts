@@ -232,7 +232,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   } catch (err) {
     io.stderr.write(`trustix: ${err instanceof Error ? err.message : String(err)}\n`);
     if (err instanceof YargsUsageError) io.stderr.write("Run 'trustix --help' for usage.\n");
-    return exitCodeFor(err);
+    return await exitCodeFor(err);
   }
   if (output) io.stdout.write(`${output}\n`);
   return ExitCode.ok;
