@@ -3,6 +3,7 @@
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import test from 'ava';
+import { StoppedError } from '../node/errors.ts';
 import { HttpServer, type HttpServerInit } from '../node/http/server.ts';
 import { LogRoutes } from '../node/routes/logs.ts';
 import type { LogDirectory, LogReader } from '../node/store/log-reader.ts';
@@ -32,6 +33,7 @@ function buildLog(name: string, size: number): { reader: LogReader; entries: Uin
 const log = buildLog('test-log', SIZE);
 const emptyKey = logKeyOf(generateNixSecretKey('empty-log'));
 const brokenKey = logKeyOf(generateNixSecretKey('broken-log'));
+const stoppingKey = logKeyOf(generateNixSecretKey('stopping-log'));
 const readers: LogReader[] = [
   log.reader,
   { logId: emptyKey.logId, key: emptyKey, checkpoint: () => undefined, readTile: async () => undefined },
@@ -41,6 +43,14 @@ const readers: LogReader[] = [
     checkpoint: () => undefined,
     readTile: async () => {
       throw new Error('secret detail: /var/lib/trustix/db is on fire');
+    },
+  },
+  {
+    logId: stoppingKey.logId,
+    key: stoppingKey,
+    checkpoint: () => undefined,
+    readTile: async () => {
+      throw new StoppedError('the store is closing');
     },
   },
 ];
@@ -316,6 +326,13 @@ test('an internal error is 500 with no detail leaked, and is logged not thrown',
   const res = await raw('GET', `/logs/${brokenKey.logId}/tile/0/000`);
   t.is(res.status, 500);
   t.is(res.body.toString(), 'internal error\n');
+  await stillServes(t);
+});
+
+test('a part of the node that is stopping or not started is 503, with no detail', async (t) => {
+  const res = await raw('GET', `/logs/${stoppingKey.logId}/tile/0/000`);
+  t.is(res.status, 503);
+  t.is(res.body.toString(), 'unavailable\n');
   await stillServes(t);
 });
 

@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { logger } from '@libp2p/logger';
 import { MalformedError, OutOfRangeError, TrustixError } from '../../protocol/errors.ts';
-import { DeadlineExceededError, NodeUnavailableError, NotStartedError, StoppedError } from '../errors.ts';
+import { NodeUnavailableError, NotStartedError, StoppedError } from '../errors.ts';
 
 const log = logger('trustix:http');
 
@@ -132,7 +132,6 @@ function statusOf(err: unknown): number {
   // The node is starting, stopping, or lacks the part asked for (its role): not the client's fault.
   if (err instanceof NodeUnavailableError || err instanceof NotStartedError || err instanceof StoppedError)
     return 503;
-  if (err instanceof DeadlineExceededError) return 504; // an upstream or a step did not answer in time
   return 500; // InternalError and anything untyped
 }
 
