@@ -3,56 +3,37 @@
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import test from 'ava';
+import { StoppedError } from '../node/errors.ts';
 import { HttpServer, type HttpServerInit } from '../node/http/server.ts';
 import { LogRoutes } from '../node/routes/logs.ts';
 import type { LogDirectory, LogReader } from '../node/store/log-reader.ts';
-import { openCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';
-import { decodeEntryBundle, encodeEntryBundle } from '../protocol/entry-bundle.ts';
+import { openCheckpoint } from '../protocol/checkpoint.ts';
+import { decodeEntryBundle } from '../protocol/entry-bundle.ts';
 import { VerificationError } from '../protocol/errors.ts';
 import { proveInclusion, verifyInclusion } from '../protocol/inclusion-proof.ts';
-import { generateNixSecretKey, type LogKey, logKeyOf, logSigner } from '../protocol/keys.ts';
+import { generateNixSecretKey, type LogKey, logKeyOf } from '../protocol/keys.ts';
 import { leafHash } from '../protocol/merkle.ts';
-import { appendLeaves } from '../protocol/tile-edge.ts';
 import { type TileReader, tileHashReader } from '../protocol/tile-hash-reader.ts';
 import { formatTilePath, type HashTile, type TileId } from '../protocol/tile-path.ts';
+import { memoryLog } from './helpers/log-fixture.ts';
 
 const utf8 = new TextEncoder();
 const SIZE = 600; // two full level-0 tiles and a partial one of 88; a partial level-1 tile of 2
 const HEADERS_TIMEOUT_MS = 300;
 
-/** A log built with the protocol modules, held in a Map of tile paths: the sequencer's output, in memory. */
+/** A log of `size` made-up entries, in memory (memoryLog). */
 function buildLog(name: string, size: number): { reader: LogReader; entries: Uint8Array[]; key: LogKey } {
-  const secret = generateNixSecretKey(name);
-  const key = logKeyOf(secret);
   const entries = Array.from({ length: size }, (_, i) =>
     utf8.encode(`1;/nix/store/${String(i).padStart(32, 'a')}-pkg-${i};sha256:${'0'.repeat(52)};${i};`),
   );
-  const appended = appendLeaves(0, [], entries.map(leafHash));
-  const tiles = new Map<string, Uint8Array>();
-  for (const { tile, data } of appended.tiles) {
-    tiles.set(formatTilePath(tile), data);
-    if (tile.level !== 0) continue;
-    const first = tile.index * 256;
-    const bundle = encodeEntryBundle(entries.slice(first, first + tile.width));
-    tiles.set(formatTilePath({ kind: 'entries', index: tile.index, width: tile.width }), bundle);
-  }
-  const note = signCheckpoint(
-    { origin: name, size: appended.size, root: appended.root, extensions: [] },
-    logSigner(secret),
-  );
-  const checkpoint = openCheckpoint(note, key.verifier);
-  const reader: LogReader = {
-    logId: key.logId,
-    key,
-    checkpoint: () => checkpoint,
-    readTile: async (tile: TileId) => tiles.get(formatTilePath(tile)),
-  };
+  const { reader, key } = memoryLog(name, entries);
   return { reader, entries, key };
 }
 
 const log = buildLog('test-log', SIZE);
 const emptyKey = logKeyOf(generateNixSecretKey('empty-log'));
 const brokenKey = logKeyOf(generateNixSecretKey('broken-log'));
+const stoppingKey = logKeyOf(generateNixSecretKey('stopping-log'));
 const readers: LogReader[] = [
   log.reader,
   { logId: emptyKey.logId, key: emptyKey, checkpoint: () => undefined, readTile: async () => undefined },
@@ -62,6 +43,14 @@ const readers: LogReader[] = [
     checkpoint: () => undefined,
     readTile: async () => {
       throw new Error('secret detail: /var/lib/trustix/db is on fire');
+    },
+  },
+  {
+    logId: stoppingKey.logId,
+    key: stoppingKey,
+    checkpoint: () => undefined,
+    readTile: async () => {
+      throw new StoppedError('the store is closing');
     },
   },
 ];
@@ -334,6 +323,13 @@ test('an internal error is 500 with no detail leaked, and is logged not thrown',
   const res = await raw('GET', `/logs/${brokenKey.logId}/tile/0/000`);
   t.is(res.status, 500);
   t.is(res.body.toString(), 'internal error\n');
+  await stillServes(t);
+});
+
+test('a part of the node that is stopping or not started is 503, with no detail', async (t) => {
+  const res = await raw('GET', `/logs/${stoppingKey.logId}/tile/0/000`);
+  t.is(res.status, 503);
+  t.is(res.body.toString(), 'unavailable\n');
   await stillServes(t);
 });
 

@@ -9,23 +9,20 @@ import test, { type ExecutionContext } from 'ava';
 import { InvalidLogEntryError, LogForkError, SyncFailedError } from '../node/errors.ts';
 import { type Database, openDatabase } from '../node/store/database.ts';
 import { entryBundleKey, logPrefix, syncStageKey } from '../node/store/layout.ts';
-import type { LogReader } from '../node/store/log-reader.ts';
 import { LogStore } from '../node/store/log-store.ts';
 import { verifyLog } from '../node/store/log-verifier.ts';
 import { LogSync, type LogSyncInit, type SyncProgress } from '../node/sync/log-sync.ts';
 import type { VerifiedBundle } from '../node/sync/sync-stage.ts';
 import type { SourceFailedEvent, TileSource } from '../node/sync/tile-source.ts';
-import { openCheckpoint, type SignedCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';
+import type { SignedCheckpoint } from '../protocol/checkpoint.ts';
 import { parseEntry } from '../protocol/entry.ts';
-import { decodeEntryBundle, encodeEntryBundle } from '../protocol/entry-bundle.ts';
+import { decodeEntryBundle } from '../protocol/entry-bundle.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
 import { verifyInclusion } from '../protocol/inclusion-proof.ts';
-import { generateNixSecretKey, type LogKey, logKeyOf, logSigner } from '../protocol/keys.ts';
+import type { LogKey } from '../protocol/keys.ts';
 import { leafHash } from '../protocol/merkle.ts';
 import { parseStorePath } from '../protocol/store-path.ts';
-import { appendLeaves } from '../protocol/tile-edge.ts';
-import { formatTilePath } from '../protocol/tile-path.ts';
-import { type LogFixture, openLogFixture, tempDir } from './helpers/log-fixture.ts';
+import { type LogFixture, memoryLog, openLogFixture, tempDir } from './helpers/log-fixture.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 import { startTileServer, type Tamper, type TileServer, tampers } from './helpers/tile-servers.ts';
 
@@ -277,38 +274,14 @@ test('a source that holds a smaller tree serves what it has and is not blamed fo
 
 test('a log whose signed tree holds a non-entry fails with InvalidLogEntryError, blaming no source', async (t) => {
   // A log built by hand: the sequencer never writes a non-entry.
-  const secret = generateNixSecretKey('odd-log');
-  const key = logKeyOf(secret);
   const entries = ENTRIES.slice(0, 300).map((e) => utf8.encode(e));
   entries[5] = utf8.encode('this is not a fingerprint');
-  const appended = appendLeaves(0, [], entries.map(leafHash));
-  const tiles = new Map<string, Uint8Array>();
-  for (const { tile, data } of appended.tiles) {
-    tiles.set(formatTilePath(tile), data);
-    if (tile.level === 0) {
-      const bundle = { kind: 'entries', index: tile.index, width: tile.width } as const;
-      tiles.set(
-        formatTilePath(bundle),
-        encodeEntryBundle(entries.slice(tile.index * 256, tile.index * 256 + tile.width)),
-      );
-    }
-  }
-  const note = signCheckpoint(
-    { origin: key.name, size: 300, root: appended.root, extensions: [] },
-    logSigner(secret),
-  );
-  const checkpoint = openCheckpoint(note, key.verifier);
-  const reader: LogReader = {
-    logId: key.logId,
-    key,
-    checkpoint: () => checkpoint,
-    readTile: async (tile) => tiles.get(formatTilePath(tile)),
-  };
+  const { reader, key } = memoryLog('odd-log', entries);
   const server = await startTileServer(reader);
   t.teardown(() => server.stop());
   const f = await follower(t, key);
   const { sync: s, failures } = sync(f, [server]);
-  const err = await t.throwsAsync(s.run(checkpoint), { instanceOf: InvalidLogEntryError });
+  const err = await t.throwsAsync(s.run(reader.checkpoint()!), { instanceOf: InvalidLogEntryError });
   t.like(err, { logId: key.logId, index: 5 });
   t.deepEqual(failures, []);
   t.is(f.store.size, 0);

@@ -16,6 +16,7 @@ import {
 import { memoryDirectory, memoryFile, memorySymlink, type NarNode } from '../protocol/nar-tree.ts';
 import { unpackTrees } from './helpers/nar-fs.ts';
 import { fixture, VECTORS } from './helpers/nix-fixtures.ts';
+import { refTreeNode, refTrees } from './helpers/random-trees.ts';
 
 async function events(
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
@@ -119,29 +120,12 @@ test('tv-dir reads as the expected listing, in NAR order', async (t) => {
   });
 });
 
-type RefTree = { file: Uint8Array; exe: boolean } | { link: string } | { dir: [string, RefTree][] };
-function toNode(tree: RefTree): NarNode {
-  if ('file' in tree) return memoryFile(tree.file, { executable: tree.exe, chunkSize: 1000 });
-  if ('link' in tree) return memorySymlink(tree.link);
-  return memoryDirectory(tree.dir.map(([n, c]) => [n, toNode(c)] as const));
-}
-
 test('property: random trees round-trip through narChunks and readNar, whatever the chunking', async (t) => {
-  const name = fc
-    .string({ unit: fc.constantFrom(...'abAB-.~_\\\n\u00e9\uFF61\u{1F600}'), minLength: 1, maxLength: 6 })
-    .filter((n) => n !== '.' && n !== '..');
-  const { tree } = fc.letrec<{ tree: RefTree }>((tie) => ({
-    tree: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      fc.record({ file: fc.uint8Array({ maxLength: 5000 }), exe: fc.boolean() }),
-      fc.record({ link: fc.string({ minLength: 1, maxLength: 30 }).filter((x) => !x.includes('\0')) }),
-      fc.record({ dir: fc.uniqueArray(fc.tuple(name, tie('tree')), { maxLength: 5, selector: ([n]) => n }) }),
-    ),
-  }));
+  const tree = refTrees('abAB-.~_\\\n\u00e9\uFF61\u{1F600}', 5000);
   await fc.assert(
     fc.asyncProperty(tree, fc.integer({ min: 1, max: 3000 }), async (tr, chunk) => {
-      const nar = await narBytes(toNode(tr));
-      t.deepEqual(await events(pieces(nar, chunk)), await treeEvents(toNode(tr)));
+      const nar = await narBytes(refTreeNode(tr, 1000));
+      t.deepEqual(await events(pieces(nar, chunk)), await treeEvents(refTreeNode(tr, 1000)));
     }),
     { numRuns: 80 },
   );

@@ -9,6 +9,7 @@ import { memoryDirectory, memoryFile, memorySymlink, type NarNode } from '../pro
 import { encodeNix32 } from '../protocol/nix32.ts';
 import { unpackTrees } from './helpers/nar-fs.ts';
 import { fixture, VECTORS } from './helpers/nix-fixtures.ts';
+import { type RefTree, refTreeNode, refTrees } from './helpers/random-trees.ts';
 
 async function narBytes(node: NarNode): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
@@ -101,7 +102,6 @@ function refStr(b: Uint8Array | string): Buffer {
   len.writeBigUInt64LE(BigInt(bytes.length));
   return Buffer.concat([len, bytes, Buffer.alloc((8 - (bytes.length % 8)) % 8)]);
 }
-type RefTree = { file: Uint8Array; exe: boolean } | { link: string } | { dir: [string, RefTree][] };
 function refNar(tree: RefTree): Buffer {
   const s = (...xs: (string | Uint8Array)[]) => xs.map(refStr);
   if ('file' in tree)
@@ -115,28 +115,13 @@ function refNar(tree: RefTree): Buffer {
   const entries = sorted.flatMap(([n, c]) => [...s('entry', '(', 'name', n, 'node'), refNar(c), ...s(')')]);
   return Buffer.concat([...s('(', 'type', 'directory'), ...entries, ...s(')')]);
 }
-function toNode(tree: RefTree, chunkSize: number): NarNode {
-  if ('file' in tree) return memoryFile(tree.file, { executable: tree.exe, chunkSize });
-  if ('link' in tree) return memorySymlink(tree.link);
-  return memoryDirectory(tree.dir.map(([n, c]) => [n, toNode(c, chunkSize)] as const));
-}
 
 test('property: streamed NAR of random trees equals a plain reference encoding', async (t) => {
-  const name = fc
-    .string({ unit: fc.constantFrom(...'abAB-.~_\u00e9\uFF61'), minLength: 1, maxLength: 6 })
-    .filter((n) => n !== '.' && n !== '..');
-  const { tree } = fc.letrec<{ tree: RefTree }>((tie) => ({
-    tree: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      fc.record({ file: fc.uint8Array({ maxLength: 40_000 }), exe: fc.boolean() }),
-      fc.record({ link: fc.string({ minLength: 1, maxLength: 30 }).filter((x) => !x.includes('\0')) }),
-      fc.record({ dir: fc.uniqueArray(fc.tuple(name, tie('tree')), { maxLength: 5, selector: ([n]) => n }) }),
-    ),
-  }));
+  const tree = refTrees('abAB-.~_\u00e9\uFF61', 40_000);
   await fc.assert(
     fc.asyncProperty(tree, fc.integer({ min: 1, max: 70_000 }), async (tr, chunkSize) => {
       const magic = refStr('nix-archive-1');
-      t.true((await narBytes(toNode(tr, chunkSize))).equals(Buffer.concat([magic, refNar(tr)])));
+      t.true((await narBytes(refTreeNode(tr, chunkSize))).equals(Buffer.concat([magic, refNar(tr)])));
     }),
     { numRuns: 60 },
   );

@@ -187,7 +187,6 @@ function statusOf(err: unknown): number {
   // The node is starting, stopping, or lacks the part asked for (its role): not the client's fault.
   if (err instanceof NodeUnavailableError || err instanceof NotStartedError || err instanceof StoppedError)
     return 503;
-  if (err instanceof DeadlineExceededError) return 504; // an upstream or a step did not answer in time
   return 500; // InternalError and anything untyped
 }
 

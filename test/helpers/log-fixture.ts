@@ -1,5 +1,6 @@
 /**
- * A real log on a real LevelDB in a temp dir: database, queue, store and sequencer, for tests.
+ * A real log on a real LevelDB in a temp dir: database, queue, store and sequencer, for tests; and an
+ * in-memory log (memoryLog) for serving exactly the entries a test chooses.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,10 @@ import { join } from 'node:path';
 import { Sequencer, type SequencerComponents, type SequencerInit } from '../../node/own-log/sequencer.ts';
 import { SubmissionQueue } from '../../node/own-log/submission-queue.ts';
 import { type Database, openDatabase } from '../../node/store/database.ts';
+import type { LogReader } from '../../node/store/log-reader.ts';
 import { LogStore } from '../../node/store/log-store.ts';
+import { openCheckpoint, signCheckpoint } from '../../protocol/checkpoint.ts';
+import { encodeEntryBundle } from '../../protocol/entry-bundle.ts';
 import {
   generateNixSecretKey,
   type LogKey,
@@ -15,6 +19,9 @@ import {
   logSigner,
   type NixSecretKey,
 } from '../../protocol/keys.ts';
+import { leafHash } from '../../protocol/merkle.ts';
+import { appendLeaves } from '../../protocol/tile-edge.ts';
+import { formatTilePath, type TileId } from '../../protocol/tile-path.ts';
 
 export interface LogFixture {
   readonly dir: string;
@@ -86,4 +93,34 @@ export async function openLogFixture(
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A log built with the protocol modules alone and held in memory (tiles and entry bundles by path): the
+ * sequencer's output without a store, for serving `entries` as they are, valid or not.
+ */
+export function memoryLog(name: string, entries: readonly Uint8Array[]): { reader: LogReader; key: LogKey } {
+  const secret = generateNixSecretKey(name);
+  const key = logKeyOf(secret);
+  const appended = appendLeaves(0, [], entries.map(leafHash));
+  const tiles = new Map<string, Uint8Array>();
+  for (const { tile, data } of appended.tiles) {
+    tiles.set(formatTilePath(tile), data);
+    if (tile.level !== 0) continue;
+    const first = tile.index * 256;
+    const bundle = encodeEntryBundle(entries.slice(first, first + tile.width));
+    tiles.set(formatTilePath({ kind: 'entries', index: tile.index, width: tile.width }), bundle);
+  }
+  const note = signCheckpoint(
+    { origin: key.name, size: appended.size, root: appended.root, extensions: [] },
+    logSigner(secret),
+  );
+  const checkpoint = openCheckpoint(note, key.verifier);
+  const reader: LogReader = {
+    logId: key.logId,
+    key,
+    checkpoint: () => checkpoint,
+    readTile: async (tile: TileId) => tiles.get(formatTilePath(tile)),
+  };
+  return { reader, key };
 }
