@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
 import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
 import type { CheckpointEvent } from './monitor/checkpoint-verdict.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './network/gossip.ts';
+import { GossipPenalties } from './network/gossip-penalties.ts';
 import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './network/libp2p-node.ts';
 import { LogProviders, type LogProvidersInit } from './network/log-providers.ts';
 import { PeerBans, type PeerBansInit } from './network/peer-bans.ts';
@@ -84,6 +85,7 @@ async function assemble(
   const identity = await loadOrCreatePeerIdentity(c.dir);
   const p2p = init.p2p ?? {};
   const bans = new PeerBans(init.bans);
+  const penalties = new GossipPenalties();
   const libp2p = await createLibp2pNode({
     ...p2p,
     connectionGater: { ...p2p.connectionGater, ...bans.gater() },
@@ -93,7 +95,7 @@ async function assemble(
     metrics: { registry: c.registry, statfsLocation: c.dir },
     // Below the republish period, so that a periodic republish of the same checkpoint goes out.
     gossipSeenTtlMs: Math.min(120_000, Math.floor((init.gossip?.republishIntervalMs ?? 60_000) / 2)),
-    gossipScoreParams: { ...gossipScoreParams(), ...p2p.gossipScoreParams },
+    gossipScoreParams: { ...gossipScoreParams(penalties), ...p2p.gossipScoreParams },
   });
   parts.add(() => libp2p.stop());
   // A banned peer is cut off now; the gater refuses it until the ban ends.
@@ -106,7 +108,7 @@ async function assemble(
 
   const ownInfo = own && { vkey: own.store.key.vkey, note: () => own.store.checkpoint()?.note };
   const gossip = new Gossip(
-    { pubsub: libp2p.services.pubsub, monitor, ...(ownInfo ? { ownLog: ownInfo } : {}) },
+    { pubsub: libp2p.services.pubsub, monitor, penalties, ...(ownInfo ? { ownLog: ownInfo } : {}) },
     init.gossip,
   );
   gossip.start();
@@ -166,6 +168,7 @@ async function assemble(
   // come again as events, so hand the follower the newest one the monitor saw.
   parts.listen(followed, 'followed', (e) => {
     const { logId } = (e as CustomEvent<{ logId: string }>).detail;
+    monitor.keep(logId).catch((err: unknown) => log.error('keeping %s: %s', logId, err));
     monitor.latest(logId).then(
       (note) => note && follower.notify(logId, note),
       (err: unknown) => log.error('latest checkpoint of %s: %s', logId, err),

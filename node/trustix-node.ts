@@ -119,7 +119,11 @@ export class TrustixNode {
         get: held,
         list: () => [...(own ? [own.store] : []), ...(this.followerValue?.list() ?? [])] as LogReader[],
       };
-      const monitor = new CheckpointMonitor({ db, logs: { get: held } }, this.init.monitor);
+      // Gossip about logs nobody here follows stays in memory and is rate-limited (docs/SECURITY.md).
+      const monitor = new CheckpointMonitor(
+        { db, logs: { get: held }, followed: (id) => followed.get(id) !== undefined },
+        this.init.monitor,
+      );
       await monitor.start();
       this.monitorValue = monitor;
       // This node's registry (libp2p's metrics and ours), served at /metrics by any node with HTTP.

@@ -1,0 +1,139 @@
+/**
+ * Keyless peers (docs/SECURITY.md): hostile peers scripted here, with nothing but fresh keys, against a
+ * victim made of real components (libp2p on 127.0.0.1, gossipsub, the checkpoint monitor on LevelDB).
+ */
+import '../../node/promise-with-resolvers.ts';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { TopicValidatorResult } from '@libp2p/gossipsub';
+import { multiaddr } from '@multiformats/multiaddr';
+import test, { type ExecutionContext } from 'ava';
+import { CheckpointMonitor, type CheckpointMonitorInit } from '../../node/monitor/checkpoint-monitor.ts';
+import { Gossip, gossipScoreParams } from '../../node/network/gossip.ts';
+import { GossipPenalties } from '../../node/network/gossip-penalties.ts';
+import type { TrustixLibp2p } from '../../node/network/libp2p-node.ts';
+import { type Database, openDatabase } from '../../node/store/database.ts';
+import { monitorStateRange } from '../../node/store/layout.ts';
+import { signCheckpoint } from '../../protocol/checkpoint.ts';
+import { CHECKPOINT_TOPIC, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
+import { buildEvidence } from '../../protocol/evidence.ts';
+import { formatCheckpointMessage } from '../../protocol/gossip-message.ts';
+import { generateNixSecretKey, logKeyOf, logSigner } from '../../protocol/keys.ts';
+import { tempDir } from '../helpers/log-fixture.ts';
+import { dialAddress, startTestNode, waitFor } from '../helpers/p2p.ts';
+
+/** A checkpoint note of a brand-new key at `size` (a random root: nothing to check it against). */
+function freshNote(size = 1) {
+  const secret = generateNixSecretKey(`spam-${randomBytes(4).toString('hex')}`);
+  const key = logKeyOf(secret);
+  const sign = (root: Uint8Array) =>
+    signCheckpoint({ origin: secret.name, size, root, extensions: [] }, logSigner(secret));
+  return { key, note: sign(randomBytes(32)), other: () => sign(randomBytes(32)) };
+}
+
+interface Victim {
+  readonly node: TrustixLibp2p;
+  readonly db: Database;
+  readonly monitor: CheckpointMonitor;
+  /** Every validator result on `topic`, in order. */
+  results(topic: string): TopicValidatorResult[];
+}
+
+async function startVictim(t: ExecutionContext, init: CheckpointMonitorInit = {}): Promise<Victim> {
+  const penalties = new GossipPenalties();
+  const node = await startTestNode(t, { gossipScoreParams: gossipScoreParams(penalties) });
+  const db = await openDatabase(join(await tempDir('trustix-hostile-'), 'db'));
+  const monitor = new CheckpointMonitor({ db, logs: { get: () => undefined }, followed: () => false }, init);
+  await monitor.start();
+  const gossip = new Gossip({ pubsub: node.services.pubsub, monitor, penalties });
+  gossip.start();
+  t.teardown(async () => {
+    gossip.stop();
+    await node.stop();
+    await db.close();
+  });
+  // Records what the real validators decide, for the test to count.
+  const seen = new Map<string, TopicValidatorResult[]>();
+  for (const topic of [CHECKPOINT_TOPIC, EVIDENCE_TOPIC]) {
+    const validator = node.services.pubsub.topicValidators.get(topic)!;
+    seen.set(topic, []);
+    node.services.pubsub.topicValidators.set(topic, async (peer, message) => {
+      const result = await validator(peer, message);
+      seen.get(topic)!.push(result);
+      return result;
+    });
+  }
+  return { node, db, monitor, results: (topic) => seen.get(topic)! };
+}
+
+/** A peer that publishes whatever it is told to (no validators of its own), meshed with the victim. */
+async function startHostile(t: ExecutionContext, victim: Victim, topic: string): Promise<TrustixLibp2p> {
+  const node = await startTestNode(t, { gossipScoreParams: gossipScoreParams() });
+  node.services.pubsub.subscribe(topic);
+  await node.dial(multiaddr(dialAddress(victim.node)));
+  await waitFor('the victim in the hostile peer mesh', () =>
+    node.services.pubsub.getMeshPeers(topic).includes(victim.node.peerId.toString()),
+  );
+  return node;
+}
+
+async function monitorStatesOnDisk(db: Database): Promise<number> {
+  let n = 0;
+  for await (const _ of db.keys(monitorStateRange())) n++;
+  return n;
+}
+
+const count = (results: TopicValidatorResult[], r: TopicValidatorResult) =>
+  results.filter((x) => x === r).length;
+
+/** What the default peer budget (2/s, bursts of 20) lets through since `start`. */
+const peerAllowance = (start: number) => 20 + Math.ceil((2 * (Date.now() - start)) / 1000);
+
+test('fresh-key checkpoints past the peer budget are ignored, graylist the sender and never reach the disk', async (t) => {
+  const victim = await startVictim(t);
+  const hostile = await startHostile(t, victim, CHECKPOINT_TOPIC);
+  const hostileId = hostile.peerId.toString();
+  const total = 150;
+  const start = Date.now();
+  for (let i = 0; i < total; i++) {
+    const { key, note } = freshNote();
+    await hostile.services.pubsub.publish(CHECKPOINT_TOPIC, formatCheckpointMessage(key.vkey, note));
+  }
+  const results = victim.results(CHECKPOINT_TOPIC);
+  // Gossipsub recomputes scores once a heartbeat (1 s).
+  await waitFor('the hostile peer graylisted', () => victim.node.services.pubsub.getScore(hostileId) < -80, {
+    timeout: 60_000,
+  });
+  const accepted = count(results, TopicValidatorResult.Accept);
+  t.true(accepted <= peerAllowance(start), `accepted ${accepted} of ${results.length} fresh keys`);
+  t.true(victim.monitor.size <= accepted);
+  t.is(await monitorStatesOnDisk(victim.db), 0, 'logs nobody follows stay in memory');
+
+  // An honest peer's new log still gets through.
+  const honest = await startHostile(t, victim, CHECKPOINT_TOPIC);
+  const before = results.length;
+  const { key, note } = freshNote();
+  await honest.services.pubsub.publish(CHECKPOINT_TOPIC, formatCheckpointMessage(key.vkey, note));
+  await waitFor('the honest checkpoint validated', () => results.length > before);
+  t.is(results.at(-1), TopicValidatorResult.Accept);
+});
+
+test('fresh-key fork evidence past the peer budget is ignored and graylists the sender', async (t) => {
+  const victim = await startVictim(t);
+  const hostile = await startHostile(t, victim, EVIDENCE_TOPIC);
+  const hostileId = hostile.peerId.toString();
+  const total = 150;
+  const start = Date.now();
+  for (let i = 0; i < total; i++) {
+    const { key, note, other } = freshNote(5);
+    const evidence = buildEvidence(key.vkey, note, other(), []);
+    await hostile.services.pubsub.publish(EVIDENCE_TOPIC, evidence.bytes);
+  }
+  const results = victim.results(EVIDENCE_TOPIC);
+  await waitFor('the hostile peer graylisted', () => victim.node.services.pubsub.getScore(hostileId) < -80, {
+    timeout: 60_000,
+  });
+  const accepted = count(results, TopicValidatorResult.Accept);
+  t.true(accepted <= peerAllowance(start), `accepted ${accepted} of ${results.length} evidence documents`);
+  t.is(await monitorStatesOnDisk(victim.db), 0, 'logs nobody follows stay in memory');
+});
