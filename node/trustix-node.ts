@@ -167,7 +167,7 @@ export class TrustixNode {
             monitor,
             cacheKey: keys.cacheSecret,
             storeDir,
-            control: (op) => ops[op]!({ op }),
+            control: (op, args) => ops[op]!({ ...args, op }),
             onDecision: metrics.onDecision,
           },
           this.init,

@@ -69,6 +69,11 @@ export class MonitoredLogs {
     return this.tracked.get(logId);
   }
 
+  /** Every tracked log ID, least recently seen first. */
+  ids(): IterableIterator<string> {
+    return this.tracked.keys();
+  }
+
   /** Adds or refreshes `state` as the most recently seen; returns it (with its new tick) for storing. */
   touch(logId: string, state: Tracked): Tracked {
     state.seen = ++this.tick;

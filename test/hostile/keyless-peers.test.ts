@@ -3,8 +3,11 @@
  * victim made of real components (libp2p on 127.0.0.1, gossipsub, the checkpoint monitor on LevelDB).
  */
 import '../../node/promise-with-resolvers.ts';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { TopicValidatorResult } from '@libp2p/gossipsub';
 import { multiaddr } from '@multiformats/multiaddr';
 import test, { type ExecutionContext } from 'ava';
@@ -12,15 +15,20 @@ import { CheckpointMonitor, type CheckpointMonitorInit } from '../../node/monito
 import { Gossip, gossipScoreParams } from '../../node/network/gossip.ts';
 import { GossipPenalties } from '../../node/network/gossip-penalties.ts';
 import type { TrustixLibp2p } from '../../node/network/libp2p-node.ts';
+import { initDataDir } from '../../node/store/data-dir.ts';
 import { type Database, openDatabase } from '../../node/store/database.ts';
 import { monitorStateRange } from '../../node/store/layout.ts';
+import { TrustixNode } from '../../node/trustix-node.ts';
 import { signCheckpoint } from '../../protocol/checkpoint.ts';
 import { CHECKPOINT_TOPIC, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
 import { buildEvidence } from '../../protocol/evidence.ts';
 import { formatCheckpointMessage } from '../../protocol/gossip-message.ts';
-import { generateNixSecretKey, logKeyOf, logSigner } from '../../protocol/keys.ts';
+import { formatNixPublicKey, generateNixSecretKey, logKeyOf, logSigner } from '../../protocol/keys.ts';
+import { formatVkey, keyHash, type NoteSigner } from '../../protocol/vkey.ts';
 import { tempDir } from '../helpers/log-fixture.ts';
-import { dialAddress, startTestNode, waitFor } from '../helpers/p2p.ts';
+import { dialAddress, LOOPBACK_INIT, startTestNode, waitFor } from '../helpers/p2p.ts';
+
+const CLI = join(import.meta.dirname, '..', '..', 'cli', 'bin', 'trustix.js');
 
 /** A checkpoint note of a brand-new key at `size` (a random root: nothing to check it against). */
 function freshNote(size = 1) {
@@ -136,4 +144,78 @@ test('fresh-key fork evidence past the peer budget is ignored and graylists the 
   const accepted = count(results, TopicValidatorResult.Accept);
   t.true(accepted <= peerAllowance(start), `accepted ${accepted} of ${results.length} evidence documents`);
   t.is(await monitorStatesOnDisk(victim.db), 0, 'logs nobody follows stay in memory');
+});
+
+/**
+ * `count` fresh logs the cheap way a spammer would: one Ed25519 key under many long names (each name
+ * makes another vkey, so another log).
+ */
+function spamMessages(count: number): Uint8Array[] {
+  const secret = generateNixSecretKey('spam');
+  return Array.from({ length: count }, (_, i) => {
+    const name = `spam-${i}-${'x'.repeat(200)}`;
+    const signer: NoteSigner = {
+      name,
+      keyHash: keyHash(name, secret.publicKey),
+      publicKey: secret.publicKey,
+      key: secret.signingKey,
+    };
+    const note = signCheckpoint({ origin: name, size: 1, root: randomBytes(32), extensions: [] }, signer);
+    return formatCheckpointMessage(formatVkey(name, secret.publicKey), note);
+  });
+}
+
+test('thousands of fresh-key logs: `trustix logs` and /api/v1/logs answer a page, followed and own logs first', async (t) => {
+  const dir = await tempDir('trustix-hostile-logs-');
+  await initDataDir(dir, { name: 'victim-1' });
+  // Budgets wide open: this test is about what piles up over hours, not about the rate.
+  const open = { perSecond: 0, burst: 100_000 };
+  const node = new TrustixNode({
+    dataDir: dir,
+    http: { port: 0 },
+    p2p: LOOPBACK_INIT,
+    monitor: { peerBudget: open, budget: open },
+  });
+  await node.start();
+  t.teardown(async () => {
+    await node.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const { log: alpha } = await node.followed.follow(formatNixPublicKey(generateNixSecretKey('alpha')), {
+    name: 'alpha',
+  });
+  // The flood, handed to the monitor as gossip from a peer (as the CHECKPOINT_TOPIC validator does).
+  const total = 3000;
+  for (const m of spamMessages(total))
+    t.like(await node.monitor.validate(m, 'hostile-peer'), { decision: 'accept' });
+  t.true(node.monitor.size >= total);
+
+  const run = (...args: string[]) =>
+    promisify(execFile)(process.execPath, [CLI, 'logs', '--data-dir', dir, ...args], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  const first = JSON.parse((await run('--json')).stdout);
+  t.is(first.own.logId, node.ownLog.logId);
+  t.deepEqual(
+    first.followed.map((f: { name: string }) => f.name),
+    ['alpha'],
+  );
+  t.is(first.seen.length, 100);
+  t.is(first.seenTotal, total);
+  t.false(
+    first.seen.some((s: { logId: string }) => s.logId === alpha.logId || s.logId === node.ownLog.logId),
+  );
+  const second = JSON.parse((await run('--json', '--after', first.seenNext, '--limit', '1000')).stdout);
+  t.is(second.seen.length, 1000);
+  t.true(second.seen[0].logId > first.seen.at(-1).logId);
+  const text = (await run()).stdout;
+  t.regex(text, new RegExp(`seen on the network, not followed: ${total}`));
+  t.regex(text, /more: trustix logs --after [0-9a-f]{64}/);
+
+  const base = `http://127.0.0.1:${node.httpAddress().port}/api/v1/logs`;
+  const page = (await (await fetch(`${base}?limit=5`)).json()) as { seen: unknown[]; seenNext: string };
+  t.is(page.seen.length, 5);
+  t.regex(page.seenNext, /^[0-9a-f]{64}$/);
+  t.is((await fetch(`${base}?limit=0`)).status, 400);
+  t.is((await fetch(`${base}?after=nope`)).status, 400);
 });
