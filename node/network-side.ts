@@ -15,7 +15,7 @@ import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './net
 import { LogProviders, type LogProvidersInit } from './network/log-providers.ts';
 import { PeerBans, type PeerBansInit } from './network/peer-bans.ts';
 import { loadOrCreatePeerIdentity } from './network/peer-identity.ts';
-import { PeerSources } from './network/peer-sources.ts';
+import { PeerSources, type PeerSourcesInit } from './network/peer-sources.ts';
 import { TileExchange, type TileExchangeInit } from './network/tile-exchange.ts';
 import type { OwnLog } from './own-log/own-log.ts';
 import { StartedParts } from './started-parts.ts';
@@ -39,6 +39,8 @@ export interface NetworkSideInit {
   readonly tiles?: TileExchangeInit;
   /** How long a peer that served bad bytes is cut off. */
   readonly bans?: PeerBansInit;
+  /** Sources of followed logs: how many peers per sync, static HTTP mirrors by log ID. */
+  readonly sources?: PeerSourcesInit;
 }
 
 export interface NetworkSideComponents {
@@ -133,7 +135,7 @@ async function assemble(
     });
   }
 
-  const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId, bans });
+  const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId, bans }, init.sources);
   const follower = new Follower(
     {
       db,
@@ -152,6 +154,7 @@ async function assemble(
   parts.listen(follower, 'synced', (e) => {
     const { logId } = (e as CustomEvent<{ logId: string }>).detail;
     providers.provide(logId);
+    sources.servedBy(logId, follower.status(logId)?.sources ?? []);
     monitor.checkTree(logId).catch((err: unknown) => log.error('checking %s: %s', logId, err));
   });
   parts.listen(follower, 'fork', (e) => {
@@ -161,7 +164,7 @@ async function assemble(
   });
   parts.listen(follower, 'source-failed', (e) => {
     const f = (e as CustomEvent<SourceFailedEvent>).detail;
-    if (f.reason === 'invalid' || f.reason === 'malformed' || f.reason === 'oversized')
+    if (['invalid', 'malformed', 'oversized', 'withheld'].includes(f.reason))
       sources.ban(f.sourceId, `${f.reason} data for ${f.logId}`);
   });
   // A log followed after its checkpoints were gossiped: those were duplicates by now and will not

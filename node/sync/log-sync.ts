@@ -178,6 +178,7 @@ export class LogSync extends EventTarget {
         this.dispatchEvent(new CustomEvent('source-failed', { detail: event }));
       },
       signal,
+      store.key.verifier,
     );
     this.pool = pool;
     try {

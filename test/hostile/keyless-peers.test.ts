@@ -11,13 +11,21 @@ import { promisify } from 'node:util';
 import { TopicValidatorResult } from '@libp2p/gossipsub';
 import { multiaddr } from '@multiformats/multiaddr';
 import test, { type ExecutionContext } from 'ava';
+import { HttpServer } from '../../node/http/server.ts';
 import { CheckpointMonitor, type CheckpointMonitorInit } from '../../node/monitor/checkpoint-monitor.ts';
 import { Gossip, gossipScoreParams } from '../../node/network/gossip.ts';
 import { GossipPenalties } from '../../node/network/gossip-penalties.ts';
 import type { TrustixLibp2p } from '../../node/network/libp2p-node.ts';
+import { Libp2pTileSource } from '../../node/network/libp2p-tile-source.ts';
+import { TileExchange } from '../../node/network/tile-exchange.ts';
+import { LogRoutes } from '../../node/routes/logs.ts';
 import { initDataDir } from '../../node/store/data-dir.ts';
 import { type Database, openDatabase } from '../../node/store/database.ts';
 import { monitorStateRange } from '../../node/store/layout.ts';
+import type { LogReader } from '../../node/store/log-reader.ts';
+import { LogStore } from '../../node/store/log-store.ts';
+import { LogSync } from '../../node/sync/log-sync.ts';
+import type { SourceFailedEvent } from '../../node/sync/tile-source.ts';
 import { TrustixNode } from '../../node/trustix-node.ts';
 import { signCheckpoint } from '../../protocol/checkpoint.ts';
 import { CHECKPOINT_TOPIC, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
@@ -25,8 +33,9 @@ import { buildEvidence } from '../../protocol/evidence.ts';
 import { formatCheckpointMessage } from '../../protocol/gossip-message.ts';
 import { formatNixPublicKey, generateNixSecretKey, logKeyOf, logSigner } from '../../protocol/keys.ts';
 import { formatVkey, keyHash, type NoteSigner } from '../../protocol/vkey.ts';
-import { tempDir } from '../helpers/log-fixture.ts';
+import { type LogFixture, openLogFixture, tempDir } from '../helpers/log-fixture.ts';
 import { dialAddress, LOOPBACK_INIT, startTestNode, waitFor } from '../helpers/p2p.ts';
+import { syntheticEntries } from '../helpers/synthetic-entries.ts';
 
 const CLI = join(import.meta.dirname, '..', '..', 'cli', 'bin', 'trustix.js');
 
@@ -218,4 +227,86 @@ test('thousands of fresh-key logs: `trustix logs` and /api/v1/logs answer a page
   t.regex(page.seenNext, /^[0-9a-f]{64}$/);
   t.is((await fetch(`${base}?limit=0`)).status, 400);
   t.is((await fetch(`${base}?after=nope`)).status, 400);
+});
+
+/** A libp2p node serving `reader` on the tile exchange; its tile source as seen from `client`. */
+async function tileServer(t: ExecutionContext, client: TrustixLibp2p, reader: LogReader) {
+  const node = await startTestNode(t);
+  const exchange = new TileExchange({
+    registrar: node,
+    logs: { get: (id) => (id === reader.logId ? reader : undefined), list: () => [reader] },
+  });
+  await exchange.start();
+  t.teardown(() => exchange.stop());
+  return new Libp2pTileSource({ dialer: client }, { peer: multiaddr(dialAddress(node)) });
+}
+
+async function publishedLog(t: ExecutionContext, size: number): Promise<LogFixture> {
+  const log = await openLogFixture();
+  t.teardown(() => log.destroy());
+  const entries = [...syntheticEntries(size, 7)];
+  for (let i = 0; i < size; i += 1000) await log.append(entries.slice(i, i + 1000));
+  return log;
+}
+
+test('eclipse: a provider that shows the log’s checkpoint but answers "not found" for its tiles is dropped as withholding', async (t) => {
+  const log = await publishedLog(t, 1500);
+  const victim = await startTestNode(t);
+  // The sybil replays the real (public) checkpoint and withholds every tile.
+  const sybil = await tileServer(t, victim, {
+    logId: log.store.logId,
+    key: log.key,
+    checkpoint: () => log.store.checkpoint(),
+    readTile: async () => undefined,
+  });
+  const honest = await tileServer(t, victim, log.store);
+  const db = await openDatabase(join(await tempDir('trustix-eclipse-'), 'db'));
+  t.teardown(() => db.close());
+  const store = await LogStore.open(db, log.key);
+  const sync = new LogSync({ db, store, sources: [sybil, honest] }, { perSourceConcurrency: 1 });
+  const failures: SourceFailedEvent[] = [];
+  sync.addEventListener('source-failed', (e) => failures.push((e as CustomEvent<SourceFailedEvent>).detail));
+  const result = await sync.run(log.store.checkpoint()!);
+  t.is(result.toSize, 1500);
+  t.deepEqual(
+    failures.map((f) => [f.sourceId, f.reason]),
+    [[sybil.id, 'withheld']],
+  );
+});
+
+test('eclipse: with no peer to serve the log, the static HTTP mirror named in the config syncs it', async (t) => {
+  const log = await publishedLog(t, 600);
+  // The builder's own HTTP server is the mirror (any static copy of logs/<log ID>/... would do).
+  const dir = await tempDir('trustix-mirror-');
+  await initDataDir(dir, { name: 'victim-2' });
+  const http = new HttpServer({}, { port: 0 });
+  http.register(
+    new LogRoutes({
+      logs: { get: (id) => (id === log.store.logId ? log.store : undefined), list: () => [log.store] },
+    }),
+  );
+  await http.start();
+  t.teardown(() => http.stop());
+  const mirror = `http://127.0.0.1:${http.address().port}/`;
+  const node = new TrustixNode({
+    dataDir: dir,
+    http: false,
+    p2p: LOOPBACK_INIT,
+    sources: { mirrors: { [log.store.logId]: [mirror] } },
+    // Nobody provides the log: do not wait long for the DHT to say so.
+    providers: { findTimeoutMs: 200 },
+  });
+  await node.start();
+  t.teardown(async () => {
+    await node.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await node.followed.follow(log.key.vkey, { name: 'mirrored' });
+  const synced = new Promise<void>((resolve) =>
+    node.follower!.addEventListener('synced', () => resolve(), { once: true }),
+  );
+  // No peer has the log (nobody provides it); the follower learns the checkpoint from the mirror.
+  t.is(await node.follower!.refresh(log.store.logId), 600);
+  await synced;
+  t.is(node.follower!.get(log.store.logId)?.size, 600);
 });
