@@ -11,13 +11,14 @@ import { promisify } from 'node:util';
 import { TopicValidatorResult } from '@libp2p/gossipsub';
 import { multiaddr } from '@multiformats/multiaddr';
 import test, { type ExecutionContext } from 'ava';
+import { TileSourceError } from '../../node/errors.ts';
 import { HttpServer } from '../../node/http/server.ts';
 import { CheckpointMonitor, type CheckpointMonitorInit } from '../../node/monitor/checkpoint-monitor.ts';
 import { Gossip, gossipScoreParams } from '../../node/network/gossip.ts';
 import { GossipPenalties } from '../../node/network/gossip-penalties.ts';
 import type { TrustixLibp2p } from '../../node/network/libp2p-node.ts';
 import { Libp2pTileSource } from '../../node/network/libp2p-tile-source.ts';
-import { TileExchange } from '../../node/network/tile-exchange.ts';
+import { subnetOf, TileExchange, type TileExchangeInit } from '../../node/network/tile-exchange.ts';
 import { LogRoutes } from '../../node/routes/logs.ts';
 import { initDataDir } from '../../node/store/data-dir.ts';
 import { type Database, openDatabase } from '../../node/store/database.ts';
@@ -230,12 +231,20 @@ test('thousands of fresh-key logs: `trustix logs` and /api/v1/logs answer a page
 });
 
 /** A libp2p node serving `reader` on the tile exchange; its tile source as seen from `client`. */
-async function tileServer(t: ExecutionContext, client: TrustixLibp2p, reader: LogReader) {
+async function tileServer(
+  t: ExecutionContext,
+  client: TrustixLibp2p,
+  reader: LogReader,
+  init: TileExchangeInit = {},
+) {
   const node = await startTestNode(t);
-  const exchange = new TileExchange({
-    registrar: node,
-    logs: { get: (id) => (id === reader.logId ? reader : undefined), list: () => [reader] },
-  });
+  const exchange = new TileExchange(
+    {
+      registrar: node,
+      logs: { get: (id) => (id === reader.logId ? reader : undefined), list: () => [reader] },
+    },
+    init,
+  );
   await exchange.start();
   t.teardown(() => exchange.stop());
   return new Libp2pTileSource({ dialer: client }, { peer: multiaddr(dialAddress(node)) });
@@ -309,4 +318,47 @@ test('eclipse: with no peer to serve the log, the static HTTP mirror named in th
   t.is(await node.follower!.refresh(log.store.logId), 600);
   await synced;
   t.is(node.follower!.get(log.store.logId)?.size, 600);
+});
+
+test('tile exchange: many peer IDs from one subnet share its budget; answers beyond the bytes in flight are busy', async (t) => {
+  const log = await publishedLog(t, 600);
+  const server = await startTestNode(t);
+  const exchange = new TileExchange(
+    {
+      registrar: server,
+      logs: { get: (id) => (id === log.store.logId ? log.store : undefined), list: () => [log.store] },
+    },
+    { maxRequestsPerSubnet: 10, rateWindowMs: 60_000, limitLoopback: true },
+  );
+  await exchange.start();
+  t.teardown(() => exchange.stop());
+  const addr = multiaddr(dialAddress(server));
+  // A keyless attacker: four fresh peer IDs on one address, each far below the per-peer budget.
+  const clients = await Promise.all([0, 1, 2, 3].map(() => startTestNode(t)));
+  const outcomes: string[] = [];
+  for (const client of clients) {
+    const source = new Libp2pTileSource({ dialer: client }, { peer: addr });
+    for (let i = 0; i < 5; i++)
+      outcomes.push(
+        await source.checkpoint(log.store.logId).then(
+          () => 'ok',
+          (err: unknown) => (err instanceof TileSourceError ? err.reason : String(err)),
+        ),
+      );
+  }
+  t.is(outcomes.filter((o) => o === 'ok').length, 10);
+  t.is(outcomes.filter((o) => o === 'busy').length, 10);
+
+  // A full hash tile (8 KiB) does not fit 4 KiB of answers in flight; a checkpoint does.
+  const client = await startTestNode(t);
+  const small = await tileServer(t, client, log.store, { maxBytesInFlight: 4096 });
+  t.truthy(await small.checkpoint(log.store.logId));
+  const err = await t.throwsAsync(
+    small.tiles(log.store.logId, [{ kind: 'hash', level: 0, index: 0, width: 256 }]),
+    { instanceOf: TileSourceError },
+  );
+  t.is(err?.reason, 'busy');
+  t.is(subnetOf('/ip4/203.0.113.7/tcp/8566'), '203.0.113.0/24');
+  t.is(subnetOf('/ip6/2001:db8:1:2::5/tcp/8566'), '2001:db8:1::/48');
+  t.is(subnetOf('/ip4/127.0.0.1/tcp/1'), undefined, 'loopback is exempt by default');
 });
