@@ -16,7 +16,7 @@ import { HttpServer } from '../../node/http/server.ts';
 import { CheckpointMonitor, type CheckpointMonitorInit } from '../../node/monitor/checkpoint-monitor.ts';
 import { Gossip, gossipScoreParams } from '../../node/network/gossip.ts';
 import { GossipPenalties } from '../../node/network/gossip-penalties.ts';
-import type { TrustixLibp2p } from '../../node/network/libp2p-node.ts';
+import { dhtAddressMapper, type TrustixLibp2p } from '../../node/network/libp2p-node.ts';
 import { Libp2pTileSource } from '../../node/network/libp2p-tile-source.ts';
 import { subnetOf, TileExchange, type TileExchangeInit } from '../../node/network/tile-exchange.ts';
 import { LogRoutes } from '../../node/routes/logs.ts';
@@ -361,4 +361,29 @@ test('tile exchange: many peer IDs from one subnet share its budget; answers bey
   t.is(subnetOf('/ip4/203.0.113.7/tcp/8566'), '203.0.113.0/24');
   t.is(subnetOf('/ip6/2001:db8:1:2::5/tcp/8566'), '2001:db8:1::/48');
   t.is(subnetOf('/ip4/127.0.0.1/tcp/1'), undefined, 'loopback is exempt by default');
+});
+
+test('DHT: a stranger’s private addresses are kept only while this node is on a private network itself', async (t) => {
+  // Addresses are only filtered here, never dialled (so public-looking ones are safe to name).
+  const peer = (await startTestNode(t)).peerId;
+  const record = {
+    id: peer,
+    multiaddrs: ['/ip4/10.0.0.5/tcp/22', '/ip4/192.168.1.1/tcp/80', '/ip4/93.184.216.35/tcp/8566'].map((a) =>
+      multiaddr(a),
+    ),
+  };
+  const kept = (own: string[]) =>
+    dhtAddressMapper('auto', () => own.map((a) => multiaddr(a)))(record).multiaddrs.map(String);
+  t.is(kept(['/ip4/127.0.0.1/tcp/8566', '/ip4/192.168.1.7/tcp/8566']).length, 3, 'a LAN or loopback node');
+  t.deepEqual(kept(['/ip4/127.0.0.1/tcp/8566', '/ip4/93.184.216.34/tcp/8566']), [
+    '/ip4/93.184.216.35/tcp/8566',
+  ]);
+  // The test nodes themselves (loopback only) keep loopback addresses, as every test network needs.
+  t.is(
+    dhtAddressMapper('auto', () => [multiaddr('/ip4/127.0.0.1/tcp/1')])({
+      id: peer,
+      multiaddrs: [multiaddr('/ip4/127.0.0.1/tcp/2')],
+    }).multiaddrs.length,
+    1,
+  );
 });
