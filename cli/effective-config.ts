@@ -10,6 +10,7 @@ import { DEFAULT_HTTP_PORT, type TrustixNodeInit } from '../node/trustix-node.ts
 import { openBinaryCache } from '../node/upstream/binary-cache.ts';
 import { DEFAULT_VOTE } from '../node/user-side.ts';
 import { type DeciderSpec, formatDeciderSpec, parseDeciderSpec } from '../node/vote/decider.ts';
+import { parseLogKey } from '../protocol/keys.ts';
 import { UsageError } from './exit-code.ts';
 import { configFileOf, dataDirOf, type GlobalOptions, resolvePath } from './global-options.ts';
 
@@ -148,6 +149,12 @@ export async function effectiveConfig(
     substituter: effective.substituter,
     sequencer: { intervalMs, maxBatchSubmissions: effective.batch.maxSubmissions },
     follower: effective.sync,
+    // Static HTTP mirrors of followed logs: sources no DHT eclipse can hide (docs/SECURITY.md).
+    sources: {
+      mirrors: Object.fromEntries(
+        effective.follow.filter((f) => f.mirrors?.length).map((f) => [parseLogKey(f.log).logId, f.mirrors!]),
+      ),
+    },
   };
   return { config: effective, init };
 }

@@ -9,7 +9,8 @@
  *     "http": "127.0.0.1:8565", "httpHosts": ["nix-cache.lan"],
  *     "listen": ["/ip4/0.0.0.0/tcp/8566"], "announce": [], "bootstrap": ["/dns4/…/p2p/12D3…"],
  *     "maxConnections": 300,
- *     "follow": [{ "log": "mercury+0f1e2d3c+AQ…", "name": "mercury", "weight": 2 }],
+ *     "follow": [{ "log": "mercury+0f1e2d3c+AQ…", "name": "mercury", "weight": 2,
+ *                  "mirrors": ["https://mirror.example/trustix/"] }],
  *     "vote": ["threshold 3/4", "trust cache.nixos.org-1"],
  *     "upstreams": ["https://cache.nixos.org", "file:///srv/nix-cache"],
  *     "substituter": { "priority": 30 },
@@ -43,6 +44,8 @@ export interface ConfiguredLog {
   readonly log: string;
   readonly name?: string;
   readonly weight?: number;
+  /** Static HTTP mirrors of the log: base URLs serving `logs/<log ID>/...` (docs/PROTOCOL.md). */
+  readonly mirrors?: readonly string[];
 }
 
 export interface TrustixConfig {
@@ -225,9 +228,23 @@ function followed(r: ConfigReader, node: Node, option: string): ConfiguredLog {
         r.fail(v, o, `expected a number in (0, ${MAX_WEIGHT}]`);
       out.weight = v.value as number;
     },
+    mirrors: (v, o) => {
+      out.mirrors = r.array(v, o).map((item, i) => r.parsed(item, `${o}[${i}]`, parseMirrorUrl));
+    },
   });
   if (out.log === '') r.fail(node, option, 'needs "log": a vkey or Nix public key');
   return out;
+}
+
+/** A mirror's base URL: http(s), no query or fragment, normalised to end in '/'. */
+function parseMirrorUrl(text: string): string {
+  const url = new URL(text);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new TypeError('a mirror URL must be http(s)');
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '')
+    throw new TypeError('a mirror URL takes no query, fragment or credentials');
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return url.href;
 }
 
 function decider(r: ConfigReader, node: Node, option: string, baseDir: string): DeciderSpec {

@@ -174,7 +174,9 @@ export type SourceFailure =
   /** Bytes that do not parse (wrong tile width, bad entry bundle, a non-entry in a bundle). */
   | 'malformed'
   /** Well-formed bytes that do not verify against the signed root (altered tiles or entries). */
-  | 'invalid';
+  | 'invalid'
+  /** Said "not found" for a tile that the checkpoint it signs for (its own claim) has. */
+  | 'withheld';
 
 /** A tile source failed one request (see SourceFailure); the sync drops it for the log. */
 export class TileSourceError extends TrustixError {

@@ -9,11 +9,12 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { Registry } from 'prom-client';
 import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './network/gossip.ts';
+import { GossipPenalties } from './network/gossip-penalties.ts';
 import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './network/libp2p-node.ts';
 import { LogProviders, type LogProvidersInit } from './network/log-providers.ts';
 import { PeerBans, type PeerBansInit } from './network/peer-bans.ts';
 import { loadOrCreatePeerIdentity } from './network/peer-identity.ts';
-import { PeerSources } from './network/peer-sources.ts';
+import { PeerSources, type PeerSourcesInit } from './network/peer-sources.ts';
 import { TileExchange, type TileExchangeInit } from './network/tile-exchange.ts';
 import type { OwnLog } from './own-log/own-log.ts';
 import { VERSION } from './runtime/version.ts';
@@ -36,6 +37,8 @@ export interface NetworkSideInit {
   readonly tiles?: TileExchangeInit;
   /** How long a peer that served bad bytes is cut off. */
   readonly bans?: PeerBansInit;
+  /** Sources of followed logs: how many peers per sync, static HTTP mirrors by log ID. */
+  readonly sources?: PeerSourcesInit;
 }
 
 export interface NetworkSideComponents {
@@ -82,6 +85,7 @@ async function assemble(
   const identity = await loadOrCreatePeerIdentity(c.dir);
   const p2p = init.p2p ?? {};
   const bans = new PeerBans(init.bans);
+  const penalties = new GossipPenalties();
   const libp2p = await createLibp2pNode({
     ...p2p,
     connectionGater: { ...p2p.connectionGater, ...bans.gater() },
@@ -91,7 +95,7 @@ async function assemble(
     metrics: { registry: c.registry, statfsLocation: c.dir },
     // Below the republish period, so that a periodic republish of the same checkpoint goes out.
     gossipSeenTtlMs: Math.min(120_000, Math.floor((init.gossip?.republishIntervalMs ?? 60_000) / 2)),
-    gossipScoreParams: { ...gossipScoreParams(), ...p2p.gossipScoreParams },
+    gossipScoreParams: { ...gossipScoreParams(penalties), ...p2p.gossipScoreParams },
   });
   parts.add(() => libp2p.stop());
   // A banned peer is cut off now; the gater refuses it until the ban ends.
@@ -104,7 +108,7 @@ async function assemble(
 
   const ownInfo = own && { vkey: own.store.key.vkey, note: () => own.store.checkpoint()?.note };
   const gossip = new Gossip(
-    { pubsub: libp2p.services.pubsub, monitor, ...(ownInfo ? { ownLog: ownInfo } : {}) },
+    { pubsub: libp2p.services.pubsub, monitor, penalties, ...(ownInfo ? { ownLog: ownInfo } : {}) },
     init.gossip,
   );
   gossip.start();
@@ -129,7 +133,7 @@ async function assemble(
     });
   }
 
-  const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId, bans });
+  const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId, bans }, init.sources);
   const follower = new Follower(
     {
       db,
@@ -148,6 +152,7 @@ async function assemble(
   parts.listen(follower, 'synced', (e) => {
     const { logId } = e.detail;
     providers.provide(logId);
+    sources.servedBy(logId, follower.status(logId)?.sources ?? []);
     monitor.checkTree(logId).catch((err: unknown) => log.error('checking %s: %s', logId, err));
   });
   parts.listen(follower, 'fork', (e) => {
@@ -157,13 +162,14 @@ async function assemble(
   });
   parts.listen(follower, 'source-failed', (e) => {
     const f = e.detail;
-    if (f.reason === 'invalid' || f.reason === 'malformed' || f.reason === 'oversized')
+    if (['invalid', 'malformed', 'oversized', 'withheld'].includes(f.reason))
       sources.ban(f.sourceId, `${f.reason} data for ${f.logId}`);
   });
   // A log followed after its checkpoints were gossiped: those were duplicates by now and will not
   // come again as events, so hand the follower the newest one the monitor saw.
   parts.listen(followed, 'followed', (e) => {
     const { logId } = e.detail;
+    monitor.keep(logId).catch((err: unknown) => log.error('keeping %s: %s', logId, err));
     monitor.latest(logId).then(
       (note) => note && follower.notify(logId, note),
       (err: unknown) => log.error('latest checkpoint of %s: %s', logId, err),

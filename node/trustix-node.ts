@@ -134,7 +134,11 @@ export class TrustixNode {
         get: held,
         list: () => [...(own ? [own.store] : []), ...(this.followerValue?.list() ?? [])] as LogReader[],
       };
-      const monitor = new CheckpointMonitor({ db, logs: { get: held } }, this.init.monitor);
+      // Gossip about logs nobody here follows stays in memory and is rate-limited (docs/SECURITY.md).
+      const monitor = new CheckpointMonitor(
+        { db, logs: { get: held }, followed: (id) => followed.get(id) !== undefined },
+        this.init.monitor,
+      );
       await monitor.start();
       this.monitorValue = monitor;
       // This node's registry (libp2p's metrics and ours), served at /metrics by any node with HTTP.
@@ -178,7 +182,7 @@ export class TrustixNode {
             monitor,
             cacheKey: keys.cacheSecret,
             storeDir,
-            control: (op) => ops[op]!({ op }),
+            control: (op, args) => ops[op]!({ ...args, op }),
             onDecision: metrics.onDecision,
           },
           this.init,

@@ -9,6 +9,7 @@ import {
 } from '../node/monitor/checkpoint-monitor.ts';
 import type { CheckpointEvent, ForkEvent } from '../node/monitor/checkpoint-verdict.ts';
 import { type Database, openDatabase } from '../node/store/database.ts';
+import { monitorStateRange } from '../node/store/layout.ts';
 import { signCheckpoint } from '../protocol/checkpoint.ts';
 import { VerificationError } from '../protocol/errors.ts';
 import { buildEvidence, verifyEvidence } from '../protocol/evidence.ts';
@@ -72,17 +73,21 @@ interface Harness {
   forks: ForkEvent[];
 }
 
-/** A monitor on its own LevelDB; `held` are the trees the monitor's node holds. */
+/**
+ * A monitor on its own LevelDB; `held` are the trees the monitor's node holds, `followed` the logs its
+ * user follows (kept on disk; others are kept in memory only).
+ */
 async function openMonitor(
   t: ExecutionContext,
   held: VerifiedTree[] = [],
   init: CheckpointMonitorInit = {},
   dir?: string,
+  followed: readonly string[] = [],
 ): Promise<Harness> {
   const home = dir ?? (await tempDir());
   const db = await openDatabase(join(home, 'db'));
   const logs = new Map(held.map((tree) => [tree.key.logId, tree]));
-  const monitor = new CheckpointMonitor({ db, logs }, init);
+  const monitor = new CheckpointMonitor({ db, logs, followed: (id) => followed.includes(id) }, init);
   await monitor.start();
   const h: Harness = { monitor, db, dir: home, checkpoints: [], forks: [] };
   monitor.addEventListener('checkpoint', (e) => h.checkpoints.push(e.detail));
@@ -179,15 +184,15 @@ test('a node holding the larger tree turns a smaller checkpoint with another pre
   t.like(h.forks[0], { source: 'made' });
 });
 
-test('a forked log stays forked after a restart', async (t) => {
+test('a forked log the user follows stays forked after a restart', async (t) => {
   const dir = await tempDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const first = await openMonitor(t, [], {}, dir);
+  const first = await openMonitor(t, [], {}, dir, [a.key.logId]);
   await first.monitor.validate(msg(notes.a[12]!));
   await first.monitor.validate(msg(notes.b[12]!));
   await first.db.close();
 
-  const second = await openMonitor(t, [], {}, dir);
+  const second = await openMonitor(t, [], {}, dir, [a.key.logId]);
   t.teardown(() => second.db.close());
   t.true(second.monitor.isForked(a.key.logId));
   t.is((await second.monitor.evidence()).length, 1);
@@ -376,4 +381,63 @@ test('the history keeps the largest sizes and the anchor', async (t) => {
   // Size 3 was dropped: its conflicting twin can no longer be compared, so it is only old.
   t.like(await monitor.validate(checkpointMsg(4, 3, 1)), { decision: 'ignore', outcome: 'old' });
   t.like(await monitor.validate(checkpointMsg(4, 4, 1)), { decision: 'accept', outcome: 'fork' });
+});
+
+test('gossip waits in a bounded queue: beyond maxPending a message is ignored as busy', async (t) => {
+  const { monitor } = await openMonitor(t, [], { maxPending: 4 });
+  const fresh = Array.from({ length: 40 }, (_, i) => {
+    const secret = nixSecretKeyFromSeed(`queue-${i}`, new Uint8Array(32).fill(i + 1));
+    const note = signCheckpoint(
+      { origin: secret.name, size: 1, root: leafHash(new Uint8Array([i])), extensions: [] },
+      logSigner(secret),
+    );
+    return formatCheckpointMessage(logKeyOf(secret).vkey, note);
+  });
+  const verdicts = await Promise.all(fresh.map((m, i) => monitor.validate(m, `peer-${i}`)));
+  const busy = verdicts.filter((v) => v.outcome === 'busy').length;
+  t.true(busy >= 40 - 4 - 1, `${busy} busy`);
+  t.true(verdicts.every((v) => v.decision !== 'reject'));
+  // The node's own messages are never turned away.
+  t.like(await monitor.validate(msg(notes.a[5]!)), { decision: 'accept' });
+});
+
+test('a followed log is kept on disk and never budgeted; a log followed later moves to disk', async (t) => {
+  const one = { perSecond: 0, burst: 1 };
+  const followed = [a.key.logId];
+  const { monitor, db } = await openMonitor(t, [], { peerBudget: one, budget: one }, undefined, followed);
+  for (const size of [5, 12, 300])
+    t.like(await monitor.validate(msg(notes.a[size]!), 'peer'), { decision: 'accept' });
+  const onDisk = async () => {
+    let n = 0;
+    for await (const _ of db.keys(monitorStateRange())) n++;
+    return n;
+  };
+  t.is(await onDisk(), 1);
+  // An unfollowed log spends the single token, then is over budget with the sender to blame.
+  const other = nixSecretKeyFromSeed('other', new Uint8Array(32).fill(9));
+  const note = (size: number) =>
+    signCheckpoint(
+      { origin: 'other', size, root: leafHash(new Uint8Array([size])), extensions: [] },
+      logSigner(other),
+    );
+  const otherMsg = (size: number) => formatCheckpointMessage(logKeyOf(other).vkey, note(size));
+  t.like(await monitor.validate(otherMsg(1), 'peer'), { decision: 'accept' });
+  t.like(await monitor.validate(otherMsg(2), 'peer'), {
+    decision: 'ignore',
+    outcome: 'over-budget',
+    blame: true,
+  });
+  t.like(await monitor.validate(otherMsg(2), 'another'), {
+    decision: 'ignore',
+    outcome: 'over-budget',
+    blame: false,
+  });
+  t.is((await monitor.logs()).length, 2);
+  t.is(await monitor.latest(logKeyOf(other).logId).then((n) => n?.length), note(1).length);
+  t.is(await onDisk(), 1, 'the unfollowed log is in memory only');
+  followed.push(logKeyOf(other).logId);
+  await monitor.keep(logKeyOf(other).logId);
+  t.is(await onDisk(), 2, 'followed now: on disk');
+  t.is((await monitor.logs()).length, 2);
+  t.deepEqual(Buffer.from((await monitor.latest(logKeyOf(other).logId))!), Buffer.from(note(1)));
 });

@@ -21,31 +21,46 @@ interface FollowedStatus {
 
 interface LogsArgs extends GlobalOptions {
   readonly watch: boolean;
+  readonly after?: string;
+  readonly limit?: number;
 }
 
 export const logsCommand: CommandModule<GlobalOptions, LogsArgs> = {
   command: 'logs',
   describe: 'The node’s own log, the followed logs (size, verified size, lag, sources, state) and logs seen',
   builder: (yargs: Argv<GlobalOptions>) =>
-    yargs.option('watch', {
-      type: 'boolean',
-      default: false,
-      describe: 'Follow sync progress until Ctrl-C: bars on a terminal, a line per change otherwise',
-    }) as unknown as Argv<LogsArgs>,
+    yargs
+      .option('watch', {
+        type: 'boolean',
+        default: false,
+        describe: 'Follow sync progress until Ctrl-C: bars on a terminal, a line per change otherwise',
+      })
+      .option('after', {
+        type: 'string',
+        describe: 'Logs seen but not followed: the page after this log ID (from the previous page)',
+      })
+      .option('limit', {
+        type: 'number',
+        describe: 'Logs seen but not followed: at most this many (1 to 1000; default 20, 100 with --json)',
+      }) as unknown as Argv<LogsArgs>,
   handler: async (argv) => {
     if (argv.watch) return watch(argv);
-    const answer = await control(argv, 'logs');
+    const answer = await control(argv, 'logs', {
+      ...(argv.after !== undefined ? { after: argv.after } : {}),
+      limit: argv.limit ?? (argv.json ? 100 : 20),
+    });
     print(argv, answer, (a) => {
       const own = a['own'] as { logId: string; size: number } | null;
       const followed = (a['followed'] ?? []) as FollowedStatus[];
       const seen = (a['seen'] ?? []) as { logId: string; size: number; forked: boolean }[];
+      const total = (a['seenTotal'] as number | undefined) ?? seen.length;
+      const next = a['seenNext'] as string | null | undefined;
       const lines = own ? [`own log ${own.logId}: ${own.size} entries`] : [];
       lines.push(followed.length === 0 ? 'following no logs (trustix follow <vkey>)' : 'followed:');
       lines.push(...followedTable(followed));
-      const others = seen.filter((s) => !followed.some((f) => f.logId === s.logId) && s.logId !== own?.logId);
-      if (others.length > 0) lines.push(`seen on the network, not followed: ${others.length}`);
-      for (const s of others.slice(0, 20))
-        lines.push(`  ${s.logId}  size ${s.size}${s.forked ? '  FORKED' : ''}`);
+      if (total > 0) lines.push(`seen on the network, not followed: ${total}`);
+      for (const s of seen) lines.push(`  ${s.logId}  size ${s.size}${s.forked ? '  FORKED' : ''}`);
+      if (next) lines.push(`  more: trustix logs --after ${next}`);
       return lines.join('\n');
     });
   },

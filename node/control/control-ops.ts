@@ -8,7 +8,7 @@ import type { Evidence } from '../../protocol/evidence.ts';
 import { parseLogKey } from '../../protocol/keys.ts';
 import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
 import { NoVoteError } from '../errors.ts';
-import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
+import { type CheckpointMonitor, MAX_SEEN_PAGE } from '../monitor/checkpoint-monitor.ts';
 import type { TrustixLibp2p } from '../network/libp2p-node.ts';
 import { challengeAll, challengePaths, checkPathList } from '../stats/challenge.ts';
 import { challengeDiff } from '../stats/challenge-diff.ts';
@@ -19,6 +19,10 @@ import type { Follower } from '../sync/follower.ts';
 import type { UpstreamCaches } from '../upstream/upstream-caches.ts';
 import { type Decisions, decisionJson } from '../vote/decisions.ts';
 import type { ControlOp } from './submit-server.ts';
+
+const LOG_ID = /^[0-9a-f]{64}$/;
+/** Logs seen but not followed in one `logs` answer by default. */
+export const DEFAULT_SEEN_PAGE = 100;
 
 function text(request: Record<string, unknown>, field: string, optional = false): string | undefined {
   const v = request[field];
@@ -103,15 +107,33 @@ export function controlOps(node: ControlledNode): Record<string, ControlOp> {
       return log === undefined ? { removed: false } : { removed: true, logId: log.logId, name: log.name };
     },
 
-    async logs() {
+    /**
+     * `{after?, limit?}`: the own and followed logs in full, then a page of the logs seen but not followed
+     * (by log ID after `after`, at most `limit`, default 100): anyone can make keys, so that list can be
+     * long (docs/SECURITY.md, "Keyless peers").
+     */
+    async logs(request) {
+      const after = text(request, 'after', true);
+      if (after !== undefined && !LOG_ID.test(after))
+        throw new MalformedError('control request', 'after must be a log ID (64 hex digits)');
+      const limit = request['limit'] ?? DEFAULT_SEEN_PAGE;
+      if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_SEEN_PAGE)
+        throw new MalformedError(
+          'control request',
+          `limit must be a whole number from 1 to ${MAX_SEEN_PAGE}`,
+        );
       const own = tryGet(() => node.ownLog);
-      const monitored = await node.monitor.logs();
+      const followed = node.followed.list();
+      const exclude = new Set([...followed.map((f) => f.logId), ...(own ? [own.logId] : [])]);
+      const page = await node.monitor.seen({ ...(after ? { after } : {}), limit, exclude });
       return {
         own: own ? { logId: own.logId, vkey: own.key.vkey, size: own.size } : null,
         followed:
           node.follower?.statuses() ??
-          node.followed.list().map((f) => ({ logId: f.logId, vkey: f.vkey, name: f.name, weight: f.weight })),
-        seen: monitored.map((m) => ({ logId: m.logId, vkey: m.vkey, size: m.size, forked: m.forked })),
+          followed.map((f) => ({ logId: f.logId, vkey: f.vkey, name: f.name, weight: f.weight })),
+        seen: page.logs.map((m) => ({ logId: m.logId, vkey: m.vkey, size: m.size, forked: m.forked })),
+        seenTotal: page.total,
+        seenNext: page.next ?? null,
       };
     },
 

@@ -22,7 +22,11 @@
  * evidence).
  *
  * Bounds: messages by the protocol caps, history by `historySize`, logs and forked logs by
- * node/monitor/monitored-logs.ts (least recently seen evicted, held logs never).
+ * node/monitor/monitored-logs.ts (least recently seen evicted, held logs never). Gossip about logs this
+ * node neither holds nor follows (anyone can make keys) is kept in memory only, with a shorter history
+ * (`unfollowedHistorySize`, `maxMemoryBytes`), and what is accepted of it is rate-limited per sending
+ * peer and overall (node/monitor/gossip-budget.ts). Gossip waits for the monitor in a bounded queue
+ * (`maxPending`): beyond it, messages are ignored. See docs/SECURITY.md, "Keyless peers".
  */
 
 import { TypedEventEmitter } from '@libp2p/interface';
@@ -53,6 +57,7 @@ import type {
   EvidenceVerdict,
   ForkEvent,
 } from './checkpoint-verdict.ts';
+import { type BudgetResult, GossipBudget, type RateLimit } from './gossip-budget.ts';
 import { MonitoredLogs } from './monitored-logs.ts';
 
 const log = logger('trustix:checkpoint-monitor');
@@ -69,6 +74,11 @@ export interface CheckpointMonitorComponents {
   readonly db: Database;
   /** The logs this node holds: checked against directly, and never evicted. */
   readonly logs: { get(logId: string): VerifiedTree | undefined };
+  /**
+   * Whether the user follows a log (held or not yet): its records are kept on disk and its gossip is not
+   * rate-limited. Default: none besides the held logs.
+   */
+  readonly followed?: (logId: string) => boolean;
 }
 
 export interface CheckpointMonitorInit {
@@ -78,6 +88,18 @@ export interface CheckpointMonitorInit {
   readonly historySize?: number;
   /** Most forked logs (with evidence) kept besides held ones (default 10,000). */
   readonly maxEvidence?: number;
+  /** Checkpoint sizes kept per log nobody here follows (in memory; default 4). */
+  readonly unfollowedHistorySize?: number;
+  /** Most bytes of records kept in memory for logs nobody here follows (default 16 MiB). */
+  readonly maxMemoryBytes?: number;
+  /**
+   * Accepted gossip about logs nobody here follows, per sending peer (default 2/s, bursts of 20) and
+   * overall (default 10/s, bursts of 100); beyond, ignored (node/monitor/gossip-budget.ts).
+   */
+  readonly peerBudget?: RateLimit;
+  readonly budget?: RateLimit;
+  /** Gossip messages waiting for the monitor; beyond, a message is ignored (default 256). */
+  readonly maxPending?: number;
 }
 
 export interface MonitoredLog {
@@ -87,6 +109,18 @@ export interface MonitoredLog {
   readonly forked: boolean;
   readonly held: boolean;
 }
+
+/** A page of logs seen but not followed (see CheckpointMonitor.seen). */
+export interface SeenPage {
+  readonly logs: MonitoredLog[];
+  /** Every log seen, less the excluded ones. */
+  readonly total: number;
+  /** The `after` of the next page; undefined at the end. */
+  readonly next?: string;
+}
+
+/** Most logs in one page of CheckpointMonitor.seen. */
+export const MAX_SEEN_PAGE = 1000;
 
 /** What the follower must still verify: checkpoints not known to be on the chain of `anchor`. */
 export interface PendingConsistency {
@@ -112,20 +146,28 @@ export interface ProofCheck {
 export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents> {
   private readonly components: CheckpointMonitorComponents;
   private readonly historySize: number;
+  private readonly unfollowedHistorySize: number;
+  private readonly maxPending: number;
   private readonly records: CheckpointRecords;
   private readonly table: MonitoredLogs;
+  private readonly budget: GossipBudget;
   private queue: Promise<unknown> = Promise.resolve();
+  private pending = 0;
 
   constructor(components: CheckpointMonitorComponents, init: CheckpointMonitorInit = {}) {
     super();
     this.components = components;
     this.historySize = init.historySize ?? 32;
-    if (this.historySize < 2) throw new RangeError('historySize must be at least 2');
-    this.records = new CheckpointRecords(components.db);
+    this.unfollowedHistorySize = Math.min(this.historySize, init.unfollowedHistorySize ?? 4);
+    if (this.unfollowedHistorySize < 2) throw new RangeError('historySize must be at least 2');
+    this.maxPending = init.maxPending ?? 256;
+    this.records = new CheckpointRecords(components.db, (logId) => this.isKept(logId));
     this.table = new MonitoredLogs(this.records, (logId) => this.isHeld(logId), {
       maxLogs: init.maxLogs ?? 100_000,
       maxEvidence: init.maxEvidence ?? 10_000,
+      maxMemoryBytes: init.maxMemoryBytes ?? 16 * 1024 * 1024,
     });
+    this.budget = new GossipBudget(init.peerBudget, init.budget);
   }
 
   /** Loads the stored states. */
@@ -142,8 +184,20 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     return this.table.get(logId)?.forked ?? false;
   }
 
-  /** The CHECKPOINT_TOPIC validator. Never throws: our own failures give 'ignore' (not the sender's fault). */
+  /**
+   * Moves what the monitor holds about `logId` from memory to disk, once the log is followed (call on
+   * follow; the next write would do it too).
+   */
+  async keep(logId: string): Promise<void> {
+    await this.exclusive(() => this.records.write(logId, [], true));
+  }
+
+  /**
+   * The CHECKPOINT_TOPIC validator. Never throws: our own failures give 'ignore' (not the sender's fault).
+   * `from` is the sending peer; without it the message is the node's own (never queued out or budgeted).
+   */
   async validate(bytes: Uint8Array, from?: string): Promise<CheckpointVerdict> {
+    if (from !== undefined && this.pending >= this.maxPending) return { decision: 'ignore', outcome: 'busy' };
     let msg: CheckpointMessage;
     try {
       msg = parseCheckpointMessage(bytes); // verifies the signature: CPU only, outside the queue
@@ -151,11 +205,12 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
       if (err instanceof TrustixError) return { decision: 'reject', outcome: 'malformed', error: err };
       return failed(err);
     }
-    return this.exclusive(() => this.judge(msg, from)).catch(failed);
+    return this.gossipTask(from, () => this.judge(msg, from)).catch(failed);
   }
 
   /** The EVIDENCE_TOPIC validator: verified evidence marks its log forked for good. Never throws. */
   async receiveEvidence(bytes: Uint8Array, from?: string): Promise<EvidenceVerdict> {
+    if (from !== undefined && this.pending >= this.maxPending) return { decision: 'ignore', outcome: 'busy' };
     let evidence: Evidence;
     try {
       evidence = verifyEvidence(bytes);
@@ -164,9 +219,12 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
       return failed(err);
     }
     const logId = logIdOf(evidence.vkey);
-    return this.exclusive(async (): Promise<EvidenceVerdict> => {
+    return this.gossipTask(from, async (): Promise<EvidenceVerdict> => {
       const known = this.table.get(logId);
       if (known?.forked) return { decision: 'ignore', outcome: 'known', logId };
+      const spent = this.spend(logId, from);
+      if (spent !== 'ok')
+        return { decision: 'ignore', outcome: 'over-budget', logId, blame: spent === 'peer' };
       if (known === undefined && !(await this.table.makeRoom(true)))
         return { decision: 'ignore', outcome: 'capacity', logId };
       await this.storeFork(logId, evidence, 'received', from);
@@ -198,7 +256,7 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
         confirmed++;
         if (!h.checked) ops.push(this.records.putHistory(logId, { ...h, checked: true }));
       }
-      if (ops.length > 0) await this.records.write(ops, false);
+      if (ops.length > 0) await this.records.write(logId, ops, false);
       return { confirmed, evidence };
     });
   }
@@ -247,7 +305,7 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
       if (o !== undefined && !o.checked && n?.checked) link = o;
       else if (n !== undefined && !n.checked && o === history.findLast((h) => h.checked)) link = n;
       if (link === undefined) return { result: 'consistent', linked: false };
-      await this.records.write([this.records.putHistory(logId, { ...link, checked: true })], false);
+      await this.records.write(logId, [this.records.putHistory(logId, { ...link, checked: true })], false);
       return { result: 'consistent', linked: true };
     });
   }
@@ -263,6 +321,32 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     for await (const [logId, s] of this.records.states())
       out.push({ logId, vkey: s.vkey, size: s.size, forked: s.forked, held: this.isHeld(logId) });
     return out;
+  }
+
+  /**
+   * A page of the tracked logs, ordered by log ID, those after `after`, at most `limit` (1 to
+   * MAX_SEEN_PAGE), leaving out `exclude` (the followed and own logs, listed on their own): a flood of
+   * fresh keys makes this list as long as `maxLogs`, too long for one answer.
+   */
+  async seen(options: { after?: string; limit: number; exclude: ReadonlySet<string> }): Promise<SeenPage> {
+    const { after, limit, exclude } = options;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_SEEN_PAGE)
+      throw new RangeError(`limit must be 1 to ${MAX_SEEN_PAGE}`);
+    let total = 0;
+    const ids: string[] = [];
+    for (const id of this.table.ids()) {
+      if (exclude.has(id)) continue;
+      total++;
+      if (after === undefined || id > after) ids.push(id);
+    }
+    ids.sort();
+    const logs: MonitoredLog[] = [];
+    for (const logId of ids.slice(0, limit)) {
+      const s = await this.records.state(logId);
+      if (s !== undefined)
+        logs.push({ logId, vkey: s.vkey, size: s.size, forked: s.forked, held: this.isHeld(logId) });
+    }
+    return { logs, total, ...(ids.length > limit ? { next: ids[limit - 1]! } : {}) };
   }
 
   /** Every stored evidence document, verified again (one that no longer verifies is corruption). */
@@ -299,6 +383,9 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     if (covered && !hashesEqual(await tree.rootAt(cp.size), cp.root))
       return this.fork(base, () => evidenceFromTree(vkey, cp.note, head, tree), from);
     if (known !== undefined && cp.size < known.size) return { ...base, decision: 'ignore', outcome: 'old' };
+    const spent = this.spend(logId, from);
+    if (spent !== 'ok')
+      return { ...base, decision: 'ignore', outcome: 'over-budget', blame: spent === 'peer' };
     if (known === undefined && !(await this.table.makeRoom(false)))
       return { ...base, decision: 'ignore', outcome: 'capacity' };
 
@@ -307,14 +394,17 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     const state = known ?? { size: 0, root: cp.root, forked: false, seen: 0 };
     state.size = cp.size;
     state.root = cp.root;
+    const limit = this.isKept(logId) ? this.historySize : this.unfollowedHistorySize;
     await this.records.write(
+      logId,
       [
         this.records.putHistory(logId, entry),
-        ...this.records.trimHistory(logId, [...history, entry], this.historySize),
+        ...this.records.trimHistory(logId, [...history, entry], limit),
         this.records.putState(logId, { vkey, ...this.table.touch(logId, state) }),
       ],
       false,
     );
+    if (known !== undefined) await this.table.trimMemory();
     log('log %s: checkpoint %d (%s)', logId, cp.size, consistency);
     const detail: CheckpointEvent = { logId, vkey, checkpoint: cp, consistency, from };
     this.dispatchEvent(new CustomEvent('checkpoint', { detail }));
@@ -329,6 +419,10 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
   ): Promise<CheckpointVerdict> {
     const verdict = { ...base, decision: 'accept', outcome: 'fork' } as const;
     const known = this.table.get(base.logId);
+    // Anyone can fork their own fresh key at will: forks of logs nobody here follows spend the budget.
+    const spent = this.spend(base.logId, from);
+    if (spent !== 'ok')
+      return { ...base, decision: 'ignore', outcome: 'over-budget', blame: spent === 'peer' };
     if (known?.forked) return verdict;
     const evidence = await make();
     if (known !== undefined || (await this.table.makeRoom(true)))
@@ -348,7 +442,7 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     }
     state.forked = true;
     ops.push(this.records.putState(logId, { vkey, ...this.table.touch(logId, state) }));
-    await this.records.write(ops, true);
+    await this.records.write(logId, ops, true);
     this.table.countFork();
     log('log %s is forked (evidence %s)', logId, source);
     this.dispatchEvent(new CustomEvent('fork', { detail: { logId, vkey, evidence, source, from } }));
@@ -356,6 +450,28 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
 
   private isHeld(logId: string): boolean {
     return this.components.logs.get(logId) !== undefined;
+  }
+
+  /** Held or followed: kept on disk, never budgeted. */
+  private isKept(logId: string): boolean {
+    return this.isHeld(logId) || (this.components.followed?.(logId) ?? false);
+  }
+
+  /** Spends the budget for gossip from `from` about `logId`, when it is budgeted at all. */
+  private spend(logId: string, from: string | undefined): BudgetResult {
+    if (from === undefined || this.isKept(logId)) return 'ok';
+    return this.budget.spend(from);
+  }
+
+  /** A task for a gossip message: counted in the bounded queue when it comes from a peer. */
+  private async gossipTask<T>(from: string | undefined, task: () => Promise<T>): Promise<T> {
+    if (from === undefined) return this.exclusive(task);
+    this.pending++;
+    try {
+      return await this.exclusive(task);
+    } finally {
+      this.pending--;
+    }
   }
 
   /** Runs `task` after every task queued before it: one decision at a time reads and writes state. */

@@ -7,6 +7,12 @@
  *   evidence  the fork evidence document, exactly as verified
  *
  * Storage is our own and was verified before it was written, so reads check shape, not signatures.
+ *
+ * Logs nobody here follows (`durable` says no) are kept in memory only, under the same keys: anyone can
+ * make keys, so their checkpoints must cost no disk write and no fsync (docs/SECURITY.md, "Keyless
+ * peers"). A log's records live in one place: a log in memory moves to disk at its next write once it is
+ * followed (or by `write(logId, [], true)`); a log already on disk stays there. `memoryBytes` is what the
+ * memory tier holds, for the eviction policy (node/monitor/monitored-logs.ts).
  */
 
 import { decodeBase64, encodeBase64 } from '../../protocol/base64.ts';
@@ -50,27 +56,60 @@ export interface HistoryRecord {
   readonly note: Uint8Array;
 }
 
+/** One log's records in memory, by key (hex). */
+type MemoryLog = Map<string, { readonly key: Uint8Array; readonly value: Uint8Array }>;
+
 export class CheckpointRecords {
   private readonly db: Database;
+  private readonly durable: (logId: string) => boolean;
+  private readonly memory = new Map<string, MemoryLog>();
+  private memoryBytesValue = 0;
 
-  constructor(db: Database) {
+  /** `durable`: whether a log's records belong on disk (default: every log's). */
+  constructor(db: Database, durable: (logId: string) => boolean = () => true) {
     this.db = db;
+    this.durable = durable;
   }
 
-  /** Every stored state, in key order. */
+  /** Bytes of keys and values held in memory for logs not kept on disk. */
+  get memoryBytes(): number {
+    return this.memoryBytesValue;
+  }
+
+  /** Whether the log's records are in memory only. */
+  inMemory(logId: string): boolean {
+    return this.memory.has(logId);
+  }
+
+  /** Every stored state: on disk in key order, then in memory. */
   async *states(): AsyncGenerator<[string, StateRecord]> {
     for await (const [key, value] of this.db.iterator(monitorStateRange()))
       yield [logIdOfMonitorKey(key), decodeState(value)];
+    for (const [logId, records] of this.memory) {
+      const value = records.get(hex(monitorStateKey(logId)))?.value;
+      if (value !== undefined) yield [logId, decodeState(value)];
+    }
   }
 
   async state(logId: string): Promise<StateRecord | undefined> {
-    const value = await this.db.get(monitorStateKey(logId));
+    const records = this.memory.get(logId);
+    const value =
+      records === undefined
+        ? await this.db.get(monitorStateKey(logId))
+        : records.get(hex(monitorStateKey(logId)))?.value;
     return value === undefined ? undefined : decodeState(value);
   }
 
   /** The log's history, ascending by size. */
   async history(logId: string): Promise<HistoryRecord[]> {
     const out: HistoryRecord[] = [];
+    const records = this.memory.get(logId);
+    if (records !== undefined) {
+      const special = new Set([hex(monitorStateKey(logId)), hex(monitorEvidenceKey(logId))]);
+      for (const [id, { key, value }] of records)
+        if (!special.has(id)) out.push(decodeHistory(sizeOfMonitorHistoryKey(key), value));
+      return out.sort((a, b) => a.size - b.size);
+    }
     for await (const [key, value] of this.db.iterator(monitorHistoryRange(logId)))
       out.push(decodeHistory(sizeOfMonitorHistoryKey(key), value));
     return out;
@@ -80,6 +119,10 @@ export class CheckpointRecords {
   async *evidence(): AsyncGenerator<[string, Uint8Array]> {
     for await (const [key, value] of this.db.iterator(monitorEvidenceRange()))
       yield [logIdOfMonitorKey(key), value];
+    for (const [logId, records] of this.memory) {
+      const value = records.get(hex(monitorEvidenceKey(logId)))?.value;
+      if (value !== undefined) yield [logId, value];
+    }
   }
 
   putState(logId: string, state: StateRecord): BatchOp {
@@ -126,6 +169,8 @@ export class CheckpointRecords {
 
   /** Operations that remove everything stored about a log. */
   async removeLog(logId: string): Promise<BatchOp[]> {
+    const records = this.memory.get(logId);
+    if (records !== undefined) return [...records.values()].map(({ key }) => ({ type: 'del', key }));
     const ops: BatchOp[] = [
       { type: 'del', key: monitorStateKey(logId) },
       { type: 'del', key: monitorEvidenceKey(logId) },
@@ -135,10 +180,43 @@ export class CheckpointRecords {
   }
 
   /**
-   * Writes `ops` in one atomic batch. `sync` for what must survive a crash (fork flags and evidence);
-   * checkpoint history may lose its last writes to a crash, since gossip brings checkpoints again.
+   * Writes `ops`, all about `logId`, in one atomic batch. `sync` for what must survive a crash (fork
+   * flags and evidence); checkpoint history may lose its last writes to a crash, since gossip brings
+   * checkpoints again. A log not kept on disk is written to memory (see above).
    */
-  async write(ops: readonly BatchOp[], sync: boolean): Promise<void> {
+  async write(logId: string, ops: readonly BatchOp[], sync: boolean): Promise<void> {
+    let records = this.memory.get(logId);
+    if (records !== undefined && this.durable(logId)) {
+      // Followed now: its records move to disk with this batch.
+      ops = [
+        ...[...records.values()].map(({ key, value }): BatchOp => ({ type: 'put', key, value })),
+        ...ops,
+      ];
+      this.dropMemory(logId);
+      records = undefined;
+    } else if (
+      records === undefined &&
+      ops.length > 0 &&
+      !this.durable(logId) &&
+      (await this.db.get(monitorStateKey(logId))) === undefined
+    ) {
+      records = new Map();
+      this.memory.set(logId, records);
+    }
+    if (records !== undefined) {
+      for (const op of ops) {
+        const id = hex(op.key);
+        const old = records.get(id);
+        if (old !== undefined) this.memoryBytesValue -= old.key.length + old.value.length;
+        if (op.type === 'put') {
+          records.set(id, { key: op.key, value: op.value });
+          this.memoryBytesValue += op.key.length + op.value.length;
+        } else records.delete(id);
+      }
+      if (records.size === 0) this.memory.delete(logId);
+      return;
+    }
+    if (ops.length === 0) return;
     const batch = this.db.batch();
     for (const op of ops) {
       if (op.type === 'put') batch.put(op.key, op.value);
@@ -146,6 +224,16 @@ export class CheckpointRecords {
     }
     await batch.write({ sync });
   }
+
+  private dropMemory(logId: string): void {
+    for (const { key, value } of this.memory.get(logId)?.values() ?? [])
+      this.memoryBytesValue -= key.length + value.length;
+    this.memory.delete(logId);
+  }
+}
+
+function hex(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
 }
 
 function decodeState(value: Uint8Array): StateRecord {

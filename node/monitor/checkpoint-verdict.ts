@@ -11,28 +11,42 @@ export type GossipDecision = 'accept' | 'ignore' | 'reject';
 export type Consistency = 'verified' | 'first' | 'pending';
 
 /**
+ * Outcomes of gossip about logs nobody here follows that the node will not take now (ignore): busy (the
+ * validation queue is full), over-budget (the sender's or the node's budget of such messages is spent,
+ * node/monitor/gossip-budget.ts; `blame` when it was the sender's, which costs it gossip score).
+ */
+export type Throttled = 'busy' | 'over-budget';
+
+/**
  * Outcomes: malformed (reject: not a message, or a bad signature); duplicate, old (ignore: nothing new);
  * capacity (ignore: a new log while the table is full of logs that may not be evicted); error (ignore:
- * our own failure, not the sender's); new (accept); fork (accept: inconsistent with what we hold).
+ * our own failure, not the sender's); busy, over-budget (ignore, see Throttled); new (accept); fork
+ * (accept: inconsistent with what we hold).
  */
 export interface CheckpointVerdict {
   readonly decision: GossipDecision;
-  readonly outcome: 'malformed' | 'duplicate' | 'old' | 'capacity' | 'error' | 'new' | 'fork';
+  readonly outcome: 'malformed' | 'duplicate' | 'old' | 'capacity' | 'error' | Throttled | 'new' | 'fork';
   readonly logId?: string;
   readonly size?: number;
   readonly consistency?: Consistency;
   /** Evidence made now (a fork of a log not yet marked forked). */
   readonly evidence?: Evidence;
   readonly error?: Error;
+  /** Over-budget because of the sender's own budget: penalise it. */
+  readonly blame?: boolean;
 }
 
-/** Outcomes: invalid (reject); known (ignore: the log is forked already); capacity, error (ignore); forked (accept). */
+/**
+ * Outcomes: invalid (reject); known (ignore: the log is forked already); capacity, error, busy,
+ * over-budget (ignore); forked (accept).
+ */
 export interface EvidenceVerdict {
   readonly decision: GossipDecision;
-  readonly outcome: 'invalid' | 'known' | 'capacity' | 'error' | 'forked';
+  readonly outcome: 'invalid' | 'known' | 'capacity' | 'error' | Throttled | 'forked';
   readonly logId?: string;
   readonly evidence?: Evidence;
   readonly error?: Error;
+  readonly blame?: boolean;
 }
 
 export interface CheckpointEvent {

@@ -7,7 +7,9 @@
  * recently seen of them. So a flood of fresh keys can push out logs this node does not hold, never the
  * ones it holds. Recency survives a restart through the `seen` tick stored with each state (written
  * when a state changes, so a log seen only through duplicates may sort a little older after a restart).
- * Memory per log is a few small fields; the history and vkey stay in LevelDB.
+ * Memory per log is a few small fields; the history and vkey stay in LevelDB, except for logs nobody
+ * here follows, whose records stay in memory (node/monitor/checkpoint-records.ts): those are also bounded
+ * by `maxMemoryBytes`, beyond which the least recently seen of them that is not forked is evicted.
  */
 import { logger } from '@libp2p/logger';
 import type { Hash } from '../../protocol/merkle.ts';
@@ -26,6 +28,7 @@ export interface Tracked {
 export interface MonitoredLogsLimits {
   readonly maxLogs: number;
   readonly maxEvidence: number;
+  readonly maxMemoryBytes: number;
 }
 
 export class MonitoredLogs {
@@ -66,6 +69,11 @@ export class MonitoredLogs {
     return this.tracked.get(logId);
   }
 
+  /** Every tracked log ID, least recently seen first. */
+  ids(): IterableIterator<string> {
+    return this.tracked.keys();
+  }
+
   /** Adds or refreshes `state` as the most recently seen; returns it (with its new tick) for storing. */
   touch(logId: string, state: Tracked): Tracked {
     state.seen = ++this.tick;
@@ -81,9 +89,16 @@ export class MonitoredLogs {
 
   /** Room for one more log. A new forked log may evict a forked one when nothing else can go. */
   async makeRoom(forForkedLog: boolean): Promise<boolean> {
+    await this.trimMemory();
     if (this.tracked.size < this.limits.maxLogs) return true;
     if (await this.evictWhere((_, t) => !t.forked)) return true;
     return forForkedLog && (await this.evictWhere((_, t) => t.forked));
+  }
+
+  /** Evicts logs kept in memory only while they hold more than `maxMemoryBytes`. */
+  async trimMemory(): Promise<void> {
+    while (this.records.memoryBytes > this.limits.maxMemoryBytes)
+      if (!(await this.evictWhere((id, t) => !t.forked && this.records.inMemory(id)))) return;
   }
 
   /** Room for one more forked log (`logId`, about to be marked): evicts a forked one over the cap. */
@@ -95,7 +110,7 @@ export class MonitoredLogs {
   private async evictWhere(pick: (logId: string, t: Tracked) => boolean): Promise<boolean> {
     for (const [logId, t] of this.tracked) {
       if (!pick(logId, t) || this.isHeld(logId)) continue;
-      await this.records.write(await this.records.removeLog(logId), true);
+      await this.records.write(logId, await this.records.removeLog(logId), !this.records.inMemory(logId));
       this.tracked.delete(logId);
       if (t.forked) this.forked--;
       log('evicted log %s (least recently seen)', logId);

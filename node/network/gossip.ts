@@ -3,7 +3,9 @@
  * every message with the checkpoint monitor and maps its verdict ONCE to gossipsub's Accept / Ignore /
  * Reject, publishes the node's own checkpoints (on every new one and periodically, so late joiners learn
  * them) and the evidence the monitor makes. Topic score parameters are tuned for low-traffic topics:
- * one invalid message costs the sender more than the graylist threshold.
+ * one invalid message costs the sender more than the graylist threshold. A sender that overspends its
+ * budget of gossip about logs nobody here follows is penalised through gossipsub's application-specific
+ * score (node/network/gossip-penalties.ts).
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub';
 import type { PeerScoreParams, TopicScoreParams } from '@libp2p/gossipsub/score';
@@ -13,6 +15,7 @@ import { VerificationError } from '../../protocol/errors.ts';
 import { formatCheckpointMessage } from '../../protocol/gossip-message.ts';
 import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
 import type { ForkEvent, GossipDecision } from '../monitor/checkpoint-verdict.ts';
+import type { GossipPenalties } from './gossip-penalties.ts';
 import type { TrustixServices } from './libp2p-node.ts';
 
 const log = logger('trustix:gossip');
@@ -36,13 +39,17 @@ const LOW_TRAFFIC_TOPIC: Partial<TopicScoreParams> = {
   invalidMessageDeliveriesDecay: 0.99,
 };
 
-/** The gossipsub score parameters for Trustix's topics (pass to createLibp2pNode's gossipScoreParams). */
-export function gossipScoreParams(): Partial<PeerScoreParams> {
+/**
+ * The gossipsub score parameters for Trustix's topics (pass to createLibp2pNode's gossipScoreParams),
+ * with `penalties` (the same object as the Gossip's) as the application-specific score, weight 1.
+ */
+export function gossipScoreParams(penalties?: GossipPenalties): Partial<PeerScoreParams> {
   return {
     topics: {
       [CHECKPOINT_TOPIC]: LOW_TRAFFIC_TOPIC as TopicScoreParams,
       [EVIDENCE_TOPIC]: LOW_TRAFFIC_TOPIC as TopicScoreParams,
     },
+    ...(penalties && { appSpecificScore: (peer: string) => penalties.score(peer), appSpecificWeight: 1 }),
   };
 }
 
@@ -62,6 +69,8 @@ export interface GossipComponents {
   readonly monitor: CheckpointMonitor;
   /** The node's own log, if it has one: its vkey and latest checkpoint note. */
   readonly ownLog?: { readonly vkey: string; note(): Uint8Array | undefined };
+  /** Where peers that overspend their gossip budget are penalised (see gossipScoreParams). */
+  readonly penalties?: GossipPenalties;
 }
 
 export class Gossip {
@@ -95,11 +104,13 @@ export class Gossip {
       const verdict = await monitor.validate(message.data, peer.toString());
       if (verdict.decision === 'reject')
         log('rejected a checkpoint from %p: %s', peer, verdict.error?.message);
+      if (verdict.blame) this.components.penalties?.penalise(peer.toString());
       return RESULT[verdict.decision];
     });
     pubsub.topicValidators.set(EVIDENCE_TOPIC, async (peer, message) => {
       const verdict = await monitor.receiveEvidence(message.data, peer.toString());
       if (verdict.decision === 'reject') log('rejected evidence from %p: %s', peer, verdict.error?.message);
+      if (verdict.blame) this.components.penalties?.penalise(peer.toString());
       return RESULT[verdict.decision];
     });
     pubsub.subscribe(CHECKPOINT_TOPIC);

@@ -17,11 +17,13 @@ import { bootstrap } from '@libp2p/bootstrap';
 import { type GossipSub, gossipsub, StrictNoSign } from '@libp2p/gossipsub';
 import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/score';
 import { type Identify, identify } from '@libp2p/identify';
-import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface';
-import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
+import type { ConnectionGater, Libp2p, PeerInfo, PrivateKey } from '@libp2p/interface';
+import { type KadDHT, kadDHT, removePrivateAddressesMapper } from '@libp2p/kad-dht';
 import { type Ping, ping } from '@libp2p/ping';
 import { prometheusMetrics } from '@libp2p/prometheus-metrics';
 import { tcp } from '@libp2p/tcp';
+import { isPrivate } from '@libp2p/utils';
+import type { Multiaddr } from '@multiformats/multiaddr';
 import { LevelDatastore } from 'datastore-level';
 import type { Level } from 'level';
 import { createLibp2p } from 'libp2p';
@@ -115,11 +117,12 @@ export interface Libp2pNodeInit {
    */
   readonly dhtClientMode?: boolean;
   /**
-   * Keep private and loopback addresses in DHT peer records. Default true: kad-dht drops them by
-   * default, which silently breaks every LAN or loopback network; on the public internet the cost of
-   * keeping them is a few futile dials. Public bootstrap nodes may set false.
+   * Keep private and loopback addresses in DHT peer records: true always, false never, 'auto' (default)
+   * only while this node itself has no public address, i.e. on a private network (a LAN, loopback, a
+   * namespace). kad-dht drops them always by default, which silently breaks every LAN or loopback
+   * network; keeping them on the Internet would let strangers make the node dial into its own LAN.
    */
-  readonly dhtPrivateAddresses?: boolean;
+  readonly dhtPrivateAddresses?: boolean | 'auto';
   /** IPs exempt from gossipsub's IP-colocation penalty (tests: `127.0.0.1`). Default: none. */
   readonly whitelistIps?: readonly string[];
   /** Gossipsub peer-score parameters (topic parameters come from the gossip module). Default: gossipsub's. */
@@ -179,6 +182,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
     ...(init.gossipScoreParams?.IPColocationFactorWhitelist ?? []),
     ...(init.whitelistIps ?? []),
   ]);
+  let self: TrustixLibp2p | undefined;
   const node = await createLibp2p<TrustixServices>({
     start: false,
     // libp2p's process figures (CPU, heap...) are node/routes/metrics.ts's, collected once per process.
@@ -206,7 +210,10 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         clientMode: init.dhtClientMode ?? false,
-        peerInfoMapper: (init.dhtPrivateAddresses ?? true) ? passthroughMapper : removePrivateAddressesMapper,
+        peerInfoMapper: dhtAddressMapper(
+          init.dhtPrivateAddresses ?? 'auto',
+          () => self?.getMultiaddrs() ?? [],
+        ),
       }),
       pubsub: withMesh(
         gossipsub({
@@ -231,8 +238,22 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
       redial: bootstrapRedialer({ list: bootstrapList, ...init.redial }),
     },
   });
+  self = node;
   if (init.start ?? true) await startLibp2pNode(node);
   return node;
+}
+
+/**
+ * kad-dht's peer info mapper for Libp2pNodeInit.dhtPrivateAddresses: with 'auto', other peers' private
+ * and loopback addresses are kept only while every address of this node (`own`) is private itself.
+ */
+export function dhtAddressMapper(
+  mode: boolean | 'auto',
+  own: () => readonly Multiaddr[],
+): (peer: PeerInfo) => PeerInfo {
+  if (mode === true) return (peer) => peer;
+  if (mode === false) return removePrivateAddressesMapper;
+  return (peer) => (own().every((a) => isPrivate(a)) ? peer : removePrivateAddressesMapper(peer));
 }
 
 /**

@@ -1,13 +1,16 @@
 /**
- * The tile sources of followed logs: for each log, the peer that told us of a checkpoint (asked first)
- * and the log's DHT providers. One Libp2pTileSource per peer, shared by every log being synced, so a
- * peer's inbound stream cap is respected across logs. A source that served bad data is banned
- * (node/network/peer-bans.ts): left out here, and cut off by the node, until the ban ends.
+ * The tile sources of followed logs: for each log, the peer that told us of a checkpoint (asked first),
+ * the peers that served its last successful sync, the log's DHT providers in random order (so sybils that
+ * answer first do not fill every slot: a DHT eclipse, docs/SECURITY.md), and the log's static HTTP
+ * mirrors named in the config, always, as a fallback no DHT can hide. One Libp2pTileSource per peer,
+ * shared by every log being synced, so a peer's inbound stream cap is respected across logs. A source
+ * that served bad data is banned (node/network/peer-bans.ts): left out here, and cut off by the node,
+ * until the ban ends.
  */
 import type { PeerId } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { peerIdFromString } from '@libp2p/peer-id';
-import type { TileSource } from '../sync/tile-source.ts';
+import { HttpTileSource, type TileSource } from '../sync/tile-source.ts';
 import { Libp2pTileSource, type Libp2pTileSourceComponents } from './libp2p-tile-source.ts';
 import type { LogProviders } from './log-providers.ts';
 import type { PeerBans } from './peer-bans.ts';
@@ -15,8 +18,10 @@ import type { PeerBans } from './peer-bans.ts';
 const log = logger('trustix:peer-sources');
 
 export interface PeerSourcesInit {
-  /** Most sources handed to one sync. Default 8. */
+  /** Most peers handed to one sync (mirrors come on top). Default 8. */
   readonly maxSources?: number;
+  /** Static HTTP mirrors of logs (base URLs serving `logs/<log ID>/...`), by log ID. Default none. */
+  readonly mirrors?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface PeerSourcesComponents extends Libp2pTileSourceComponents {
@@ -29,23 +34,35 @@ export class PeerSources {
   private readonly components: PeerSourcesComponents;
   private readonly maxSources: number;
   private readonly sources = new Map<string, Libp2pTileSource>();
+  private readonly mirrors: ReadonlyMap<string, readonly HttpTileSource[]>;
+  /** Per log, the peers of its last successful sync (at most maxSources). */
+  private readonly served = new Map<string, readonly string[]>();
 
   constructor(components: PeerSourcesComponents, init: PeerSourcesInit = {}) {
     this.components = components;
     this.maxSources = init.maxSources ?? 8;
+    this.mirrors = new Map(
+      Object.entries(init.mirrors ?? {}).map(([logId, urls]) => [
+        logId,
+        urls.map((url) => new HttpTileSource({ url })),
+      ]),
+    );
   }
 
-  /** Sources for `logId`: `hint` (a PeerId string) first, then the DHT providers; never ourselves. */
+  /**
+   * Sources for `logId`: `hint` (a PeerId string) first, then the peers that served it last, then the DHT
+   * providers in random order, at most maxSources peers, never ourselves; then the log's mirrors.
+   */
   async sourcesFor(logId: string, hint?: string): Promise<TileSource[]> {
     const peers: PeerId[] = [];
-    if (hint !== undefined) {
+    for (const id of [...(hint === undefined ? [] : [hint]), ...(this.served.get(logId) ?? [])]) {
       try {
-        peers.push(peerIdFromString(hint));
+        peers.push(peerIdFromString(id));
       } catch {
-        log('ignoring a hint that is not a PeerId: %s', hint);
+        log('ignoring a source that is not a PeerId: %s', id);
       }
     }
-    peers.push(...(await this.components.providers.findProviders(logId)));
+    peers.push(...shuffled(await this.components.providers.findProviders(logId)));
     const out: TileSource[] = [];
     for (const peer of peers) {
       const id = peer.toString();
@@ -58,7 +75,13 @@ export class PeerSources {
       out.push(this.sourceOf(peer));
       if (out.length >= this.maxSources) break;
     }
-    return out;
+    return [...out, ...(this.mirrors.get(logId) ?? [])];
+  }
+
+  /** Remembers the peers (of `ids`: sources still in use at the end) that served a sync of `logId`. */
+  servedBy(logId: string, ids: readonly string[]): void {
+    const peers = ids.filter((id) => this.sources.has(id)).slice(0, this.maxSources);
+    if (peers.length > 0) this.served.set(logId, peers);
   }
 
   /** Bans a source that served bad bytes (the sync already dropped it). */
@@ -76,4 +99,14 @@ export class PeerSources {
     }
     return source;
   }
+}
+
+/** A copy of `items` in random order (Fisher-Yates). */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }

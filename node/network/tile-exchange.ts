@@ -7,7 +7,11 @@
  * Bounded on every path: the request must arrive within `requestTimeoutMs` and fit `maxRequestBytes`;
  * the answer must be written and the stream closed by both ends within `responseTimeoutMs`; libp2p caps
  * concurrent streams per connection (`maxInboundStreams`); a peer over `maxRequestsPerPeer` per
- * `rateWindowMs` gets status 3 (busy). Any other failure (timeout, reset, a store error) aborts the stream.
+ * `rateWindowMs` gets status 3 (busy), and so does any peer of an IP subnet (IPv4 /24, IPv6 /48) over
+ * `maxRequestsPerSubnet` (peer IDs cost nothing: the subnet is what a keyless attacker pays for), and any
+ * request whose answer would take the bytes being written past `maxBytesInFlight`. Loopback peers are
+ * exempt from the subnet budget unless `limitLoopback` (tests run many nodes on 127.0.0.1). Any other
+ * failure (timeout, reset, a store error) aborts the stream.
  * The client side is node/network/libp2p-tile-source.ts.
  */
 import type { Connection, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface';
@@ -52,6 +56,12 @@ export interface TileExchangeInit {
   readonly rateWindowMs?: number;
   /** Longest request accepted; longer ones get status 2. Default MAX_TILE_REQUEST_BYTES (256). */
   readonly maxRequestBytes?: number;
+  /** Requests all peers of one IP subnet may make per rate window; the rest get busy. Default 4,000. */
+  readonly maxRequestsPerSubnet?: number;
+  /** Bytes of answers being written at once, to all peers; beyond, busy. Default 64 MiB. */
+  readonly maxBytesInFlight?: number;
+  /** Apply the subnet budget to loopback peers too. Default false. */
+  readonly limitLoopback?: boolean;
 }
 
 /**
@@ -64,12 +74,16 @@ const statusOnly = (status: number): Uint8Array => Uint8Array.of(status);
 
 export class TileExchange implements Startable {
   private readonly components: TileExchangeComponents;
-  private readonly init: Required<TileExchangeInit>;
+  private readonly init: Required<Omit<TileExchangeInit, 'limitLoopback'>>;
+  private readonly limitLoopback: boolean;
   private limiter: RateLimiter | undefined;
+  private subnets: RateLimiter | undefined;
+  private bytesInFlight = 0;
   /** Streams being served, aborted by stop(). */
   private readonly active = new Set<Stream>();
 
   constructor(components: TileExchangeComponents, init: TileExchangeInit = {}) {
+    const { limitLoopback, ...numbers } = init;
     this.components = components;
     this.init = {
       requestTimeoutMs: 5_000,
@@ -79,8 +93,11 @@ export class TileExchange implements Startable {
       maxRequestsPerPeer: 1_000,
       rateWindowMs: 1_000,
       maxRequestBytes: MAX_TILE_REQUEST_BYTES,
-      ...init,
+      maxRequestsPerSubnet: 4_000,
+      maxBytesInFlight: 64 * 1024 * 1024,
+      ...numbers,
     };
+    this.limitLoopback = limitLoopback ?? false;
     for (const [name, value] of Object.entries(this.init))
       if (!Number.isSafeInteger(value) || value < 1)
         throw new RangeError(`${name} must be a positive integer, got ${value}`);
@@ -94,6 +111,11 @@ export class TileExchange implements Startable {
     if (this.limiter !== undefined) return;
     const limiter = new RateLimiter({
       points: this.init.maxRequestsPerPeer,
+      duration: this.init.rateWindowMs / 1000,
+      keyPrefix: '',
+    });
+    this.subnets = new RateLimiter({
+      points: this.init.maxRequestsPerSubnet,
       duration: this.init.rateWindowMs / 1000,
       keyPrefix: '',
     });
@@ -122,7 +144,9 @@ export class TileExchange implements Startable {
   /** One stream: read the request, answer, close. Never throws: a failed stream is aborted. */
   private async serve(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString();
+    const subnet = subnetOf(connection.remoteAddr.toString(), this.limitLoopback);
     this.active.add(stream);
+    let reserved = 0;
     const lp = lpStream(stream, {
       maxDataLength: this.init.maxRequestBytes,
       maxBufferSize: REQUEST_BUFFER_BYTES,
@@ -131,12 +155,18 @@ export class TileExchange implements Startable {
       let response: Uint8Array;
       try {
         const request = await lp.read({ signal: AbortSignal.timeout(this.init.requestTimeoutMs) });
-        response = await this.respond(request.subarray(), peer);
+        response = await this.respond(request.subarray(), peer, subnet);
       } catch (err) {
         if (!isOverLength(err)) throw err;
         log('request from %s over %d bytes', peer, this.init.maxRequestBytes);
         response = statusOnly(TILE_STATUS.badRequest);
       }
+      if (this.bytesInFlight + response.length > this.init.maxBytesInFlight) {
+        log('answers in flight over %d bytes: %s is told busy', this.init.maxBytesInFlight, peer);
+        response = statusOnly(TILE_STATUS.busy);
+      }
+      reserved = response.length;
+      this.bytesInFlight += reserved;
       const signal = AbortSignal.timeout(this.init.responseTimeoutMs);
       await lp.write(response, { signal });
       await endStream(stream, signal);
@@ -144,14 +174,27 @@ export class TileExchange implements Startable {
       log('stream from %s aborted: %s', peer, (err as Error).message);
       stream.abort(err as Error);
     } finally {
+      this.bytesInFlight -= reserved;
       this.active.delete(stream);
     }
   }
 
   /** The response message (status byte + body) to one request. Throws only for store failures. */
-  private async respond(request: Uint8Array, peer: string): Promise<Uint8Array> {
+  private async respond(request: Uint8Array, peer: string, subnet: string | undefined): Promise<Uint8Array> {
     const limiter = this.limiter;
-    if (limiter === undefined) throw new StoppedError('tile exchange stopped');
+    if (limiter === undefined || this.subnets === undefined) throw new StoppedError('tile exchange stopped');
+    try {
+      if (subnet !== undefined) this.subnets.consume(subnet);
+    } catch (err) {
+      if ((err as Error).name !== 'RateLimitError') throw err;
+      log(
+        'subnet %s is over %d requests per %d ms',
+        subnet,
+        this.init.maxRequestsPerSubnet,
+        this.init.rateWindowMs,
+      );
+      return statusOnly(TILE_STATUS.busy);
+    }
     try {
       limiter.consume(peer);
     } catch (err) {
@@ -190,6 +233,41 @@ export class TileExchange implements Startable {
     response.set(body, 1);
     return response;
   }
+}
+
+/**
+ * The subnet a connection comes from, as a budget key: IPv4 /24, IPv6 /48; undefined for loopback
+ * (unless `limitLoopback`) and for addresses without an IP (relayed, unix sockets).
+ */
+export function subnetOf(multiaddr: string, limitLoopback = false): string | undefined {
+  if (multiaddr.includes('/p2p-circuit')) return undefined;
+  const v4 = /^\/ip4\/(\d+)\.(\d+)\.(\d+)\.\d+(\/|$)/.exec(multiaddr);
+  if (v4 !== null) {
+    if (v4[1] === '127' && !limitLoopback) return undefined;
+    return `${v4[1]}.${v4[2]}.${v4[3]}.0/24`;
+  }
+  const v6 = /^\/ip6\/([0-9a-fA-F:]+)(\/|$)/.exec(multiaddr);
+  if (v6 === null) return undefined;
+  const groups = expandIpv6(v6[1]!);
+  if (groups === undefined) return undefined;
+  if (groups.every((g, i) => (i < 7 ? g === 0 : g === 1)) && !limitLoopback) return undefined;
+  return `${groups
+    .slice(0, 3)
+    .map((g) => g.toString(16))
+    .join(':')}::/48`;
+}
+
+function expandIpv6(text: string): number[] | undefined {
+  const [head, tail, ...rest] = text.split('::');
+  if (rest.length > 0) return undefined;
+  const parse = (part: string | undefined) =>
+    part ? part.split(':').map((g) => Number.parseInt(g, 16)) : [];
+  const a = parse(head);
+  const b = parse(tail);
+  const groups = tail === undefined ? a : [...a, ...new Array(8 - a.length - b.length).fill(0), ...b];
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff)
+    ? groups
+    : undefined;
 }
 
 /** A length prefix over the cap (libp2p's lpStream errors for the length or its varint). */

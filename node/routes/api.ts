@@ -4,7 +4,7 @@
  * are checked strictly: an unknown or repeated parameter is a 400, so a typo is never silently ignored.
  *
  *   GET /api/v1/status                node, own log, network (as `trustix status`)
- *   GET /api/v1/logs                  own log, followed logs with health and statistics, logs seen
+ *   GET /api/v1/logs?after=ID&limit=N own log, followed logs with health and statistics, a page of logs seen
  *   GET /api/v1/peers                 libp2p connections
  *   GET /api/v1/evidence              fork evidence held
  *   GET /api/v1/stats                 path verdict counts and per-log counts
@@ -22,8 +22,11 @@ import { decisionJson, type PathDecision } from '../vote/decisions.ts';
 const PREFIX = '/api/v1/';
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
-/** The documents the control socket answers, by operation (node/control/control-ops.ts). */
-export type ControlDocument = (op: 'status' | 'logs' | 'peers' | 'evidence') => Promise<unknown>;
+/** The documents the control socket answers, by operation and arguments (node/control/control-ops.ts). */
+export type ControlDocument = (
+  op: 'status' | 'logs' | 'peers' | 'evidence',
+  args?: Record<string, unknown>,
+) => Promise<unknown>;
 
 export interface ApiComponents {
   readonly views: ReproViews;
@@ -54,12 +57,17 @@ export class ApiRoutes implements HttpRoutes {
     const { views, control } = this.components;
     switch (name) {
       case 'status':
-      case 'logs':
       case 'peers':
-      case 'evidence': {
+      case 'evidence':
         params(query, []);
-        const doc = (await control(name)) as Record<string, unknown>;
-        if (name !== 'logs') return doc;
+        return control(name);
+      case 'logs': {
+        // Logs seen but not followed come in pages: anyone can make keys (docs/SECURITY.md).
+        const p = params(query, ['after', 'limit']);
+        const doc = (await control('logs', {
+          ...(p.after !== undefined ? { after: p.after } : {}),
+          ...(p.limit !== undefined ? { limit: integer(p.limit, 'limit', 1, 1000) } : {}),
+        })) as Record<string, unknown>;
         return { ...doc, stats: views.summary().logs };
       }
       case 'stats':

@@ -180,6 +180,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
         this.dispatchEvent(new CustomEvent('source-failed', { detail: event }));
       },
       signal,
+      store.key.verifier,
     );
     this.pool = pool;
     try {

@@ -8,16 +8,22 @@
  *   is dropped for the rest of the sync and reported through `onFailed`, so the node can penalise it;
  *   a busy source is paused and retried `busyRetries` times before it is dropped, and one whose
  *   requests time out is asked again `timeoutRetries` times;
- * - a source that lacks a tile (it holds a smaller tree) is not at fault: it is remembered as holding at
- *   most the sizes below, and asked only for tiles such a tree has.
+ * - each source is first asked for its own checkpoint (once per sync, verified with the log key) and then
+ *   asked only for tiles of a tree that size. A source that says "not found" for a full tile its earlier
+ *   checkpoint has is withholding: a fault (trees only grow and full tiles never change, so an honest
+ *   source cannot do that; sybils answering "not found" to everything cannot eclipse a log,
+ *   docs/SECURITY.md). Any other "not found" is not a fault: the source holds a smaller tree, and is
+ *   asked only for tiles such a tree has (none, when it has no checkpoint).
  * So every tile costs at most one attempt per source plus the busy retries, and with no source left the
  * fetch fails with SyncFailedError.
  */
 import { setMaxListeners } from 'node:events';
 import { logger } from '@libp2p/logger';
+import { openCheckpoint } from '../../protocol/checkpoint.ts';
 import { TILE_WIDTH } from '../../protocol/constants.ts';
 import { MalformedError, VerificationError } from '../../protocol/errors.ts';
 import type { TileId } from '../../protocol/tile-path.ts';
+import type { NoteVerifier } from '../../protocol/vkey.ts';
 import { type SourceFailure, SyncFailedError, TileSourceError } from '../errors.ts';
 import { maxTileBytes, type SourceFailedEvent, type TileSource } from './tile-source.ts';
 
@@ -52,12 +58,22 @@ interface SourceState {
   /** Largest tree size the source may hold (it lacked a tile of a larger one). */
   maxSize: number;
   lastUsed: number;
+  /** The size of the source's own signed checkpoint: undefined until asked, null for none. */
+  claimed?: number | null;
 }
 
 /** The tree size a source must hold to have `tile` at its width. */
 export function sizeNeeded(tile: TileId): number {
   const level = tile.kind === 'hash' ? tile.level : 0;
   return (tile.index * TILE_WIDTH + tile.width) * TILE_WIDTH ** level;
+}
+
+/** Whether a tree of `size` has `tile` at its width (a partial tile only while it is the edge). */
+export function treeHasTile(tile: TileId, size: number): boolean {
+  const level = tile.kind === 'hash' ? tile.level : 0;
+  const items = Math.floor(size / TILE_WIDTH ** level);
+  const end = tile.index * TILE_WIDTH + tile.width;
+  return tile.width === TILE_WIDTH ? items >= end : items === end;
 }
 
 /** The defaults of SourcePoolInit (documented there). */
@@ -79,17 +95,21 @@ export class SourcePool {
   private total = 0;
   private uses = 0;
   private readonly waiters = new Set<() => void>();
+  private readonly verifier: NoteVerifier | undefined;
   /** Bytes received from sources, verified or not. */
   bytes = 0;
 
+  /** `verifier`: the log key, to check a source's checkpoint when it says "not found". */
   constructor(
     logId: string,
     sources: readonly TileSource[],
     init: SourcePoolInit,
     onFailed: (event: SourceFailedEvent) => void,
     signal: AbortSignal,
+    verifier?: NoteVerifier,
   ) {
     this.logId = logId;
+    this.verifier = verifier;
     this.init = { ...SOURCE_POOL_DEFAULTS, ...init };
     this.onFailed = onFailed;
     this.signal = signal;
@@ -131,6 +151,18 @@ export class SourcePool {
     const needs = Math.max(...tiles.map(sizeNeeded));
     for (;;) {
       const state = await this.acquire(needs, tiles);
+      if (state.claimed === undefined && this.verifier !== undefined) {
+        try {
+          await this.askCheckpoint(state, this.verifier);
+        } catch (err) {
+          this.release(state);
+          throw err;
+        }
+        if (state.dropped || state.maxSize < needs) {
+          this.release(state);
+          continue;
+        }
+      }
       let bodies: (Uint8Array | undefined)[];
       try {
         bodies = await this.request(state, tiles);
@@ -142,8 +174,25 @@ export class SourcePool {
       }
       this.release(state);
       if (bodies.some((b) => b === undefined)) {
+        const { claimed } = state;
+        const withheld = tiles.find(
+          (tile, i) =>
+            bodies[i] === undefined &&
+            tile.width === TILE_WIDTH &&
+            typeof claimed === 'number' &&
+            treeHasTile(tile, claimed),
+        );
+        if (withheld !== undefined) {
+          const error = new TileSourceError(
+            state.source.id,
+            'withheld',
+            `"not found" for tile ${sizeNeeded(withheld)} of a tree of size ${claimed} it signs for`,
+          );
+          this.drop(state, 'withheld', error);
+          continue;
+        }
         // Not a fault: the source holds a smaller tree. Ask it only for what such a tree has.
-        state.maxSize = Math.min(state.maxSize, needs - 1);
+        state.maxSize = Math.min(state.maxSize, needs - 1, claimed === null ? 0 : Number.POSITIVE_INFINITY);
         continue;
       }
       try {
@@ -253,6 +302,33 @@ export class SourcePool {
       clearTimeout(timer);
       this.signal.removeEventListener('abort', onAbort);
       expired.catch(() => {});
+    }
+  }
+
+  /**
+   * Asks the source for its own checkpoint of the log (within the request timeout) and bounds what it is
+   * asked for by its size. None, or a failure to answer, is no claim (null) and no blame; a checkpoint
+   * that does not verify drops the source.
+   */
+  private async askCheckpoint(state: SourceState, verifier: NoteVerifier): Promise<void> {
+    state.claimed = null;
+    let note: Uint8Array | undefined;
+    try {
+      note = await state.source.checkpoint(this.logId, {
+        signal: AbortSignal.any([this.signal, AbortSignal.timeout(this.init.requestTimeoutMs)]),
+      });
+    } catch (err) {
+      this.signal.throwIfAborted();
+      log('source %s gave no checkpoint of %s: %s', state.source.id, this.logId, err);
+      return;
+    }
+    if (note === undefined) return;
+    try {
+      state.claimed = openCheckpoint(note, verifier).size;
+      state.maxSize = Math.min(state.maxSize, state.claimed);
+    } catch (err) {
+      if (!(err instanceof MalformedError || err instanceof VerificationError)) throw err;
+      this.drop(state, err instanceof VerificationError ? 'invalid' : 'malformed', err);
     }
   }
 
