@@ -14,7 +14,8 @@
  *     "upstreams": ["https://cache.nixos.org", "file:///srv/nix-cache"],
  *     "substituter": { "priority": 30 },
  *     "batch": { "intervalMs": 500, "maxSubmissions": 10000 },
- *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000 }
+ *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000,
+ *               "maxTreeSize": 4294967296, "maxGrowth": 67108864 }
  *   }
  *
  * A decider is a shorthand string (parseDeciderSpec) or an object:
@@ -58,6 +59,8 @@ export interface TrustixConfig {
     readonly maxConcurrentSyncs?: number;
     readonly retryDelayMs?: number;
     readonly maxRetryDelayMs?: number;
+    readonly maxTreeSize?: number;
+    readonly maxGrowth?: number;
   };
 }
 
@@ -143,6 +146,8 @@ export function parseConfig(text: string, file: string): TrustixConfig {
         maxConcurrentSyncs: (x, p) => (s.maxConcurrentSyncs = r.integer(x, p, 1, 64)),
         retryDelayMs: (x, p) => (s.retryDelayMs = r.integer(x, p, 10, 3_600_000)),
         maxRetryDelayMs: (x, p) => (s.maxRetryDelayMs = r.integer(x, p, 10, 86_400_000)),
+        maxTreeSize: (x, p) => (s.maxTreeSize = r.integer(x, p, 1, Number.MAX_SAFE_INTEGER)),
+        maxGrowth: (x, p) => (s.maxGrowth = r.integer(x, p, 256, Number.MAX_SAFE_INTEGER)),
       });
       config.sync = s;
     },

@@ -133,6 +133,8 @@ let
             maxConcurrentSyncs = fileOption (types.ints.between 1 64) "Logs synced at once. Default 2.";
             retryDelayMs = fileOption (types.ints.between 10 3600000) "First retry delay after a failed sync, in ms. Default 5000.";
             maxRetryDelayMs = fileOption (types.ints.between 10 86400000) "Longest retry delay, in ms. Default 600000.";
+            maxTreeSize = fileOption types.ints.positive "Largest tree size of a followed log synced; beyond it the log fails. Default 2^32.";
+            maxGrowth = fileOption types.ints.positive "Most new entries of a followed log per sync; beyond it the log fails. Default 2^26.";
           };
         };
       };

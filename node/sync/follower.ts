@@ -6,13 +6,14 @@
  * One sync per log at a time, at most `maxConcurrentSyncs` logs at once (the others wait in line). A
  * checkpoint that arrives during a sync is synced right after it. A failed sync is retried with
  * exponential back-off, or at once when a newer checkpoint arrives. A fork stops the log for good
- * (state 'forked'); a log holding a non-entry stops too (state 'failed', not retried). An interrupted
+ * (state 'forked'); a log holding a non-entry or beyond the limits (maxTreeSize, maxGrowth) stops too
+ * (state 'failed', not retried: checked before anything is planned, so also at restart). An interrupted
  * sync is resumed on start. Unfollowing stops the log's sync and keeps its data (following it again
  * continues from there).
  */
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
-import { InvalidLogEntryError, LogForkError } from '../errors.ts';
+import { InvalidLogEntryError, LogForkError, LogLimitError } from '../errors.ts';
 import type { Database } from '../store/database.ts';
 import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
 import { LogStore } from '../store/log-store.ts';
@@ -22,6 +23,13 @@ import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
 import { latestCheckpoint, type SourceFailedEvent, type TileSource } from './tile-source.ts';
 
 const log = logger('trustix:follower');
+
+/**
+ * Failures a retry cannot mend: the log holds a non-entry, or it is beyond this node's limits (its tree
+ * only grows). The log stays 'failed' with the reason until the node restarts.
+ */
+const isFinal = (err: Error | undefined): boolean =>
+  err instanceof InvalidLogEntryError || err instanceof LogLimitError;
 
 export interface FollowerComponents {
   readonly db: Database;
@@ -127,7 +135,7 @@ export class Follower extends EventTarget {
     if (cp.size <= Math.max(t.target?.size ?? 0, t.store?.size ?? 0)) return 'old';
     t.target = cp;
     if (from !== undefined) t.hint = from;
-    if (t.state === 'failed' && !(t.error instanceof InvalidLogEntryError)) {
+    if (t.state === 'failed' && !isFinal(t.error)) {
       // Something new to try with: retry now rather than after the back-off.
       clearTimeout(t.retry);
       t.retry = undefined;
@@ -243,7 +251,7 @@ export class Follower extends EventTarget {
   private schedule(t: Tracked): void {
     if (t.stopped || t.running !== undefined || t.queued || t.store === undefined) return;
     if (t.state === 'forked' || t.retry !== undefined) return;
-    if (t.state === 'failed' && t.error instanceof InvalidLogEntryError) return;
+    if (t.state === 'failed' && isFinal(t.error)) return;
     if (this.components.isForked?.(t.followed.logId) === true) {
       t.state = 'forked';
       return;
@@ -312,7 +320,7 @@ export class Follower extends EventTarget {
       }
       t.state = 'failed';
       t.failures++;
-      if (!(error instanceof InvalidLogEntryError)) {
+      if (!isFinal(error)) {
         const delay = Math.min(this.init.maxRetryDelayMs, this.init.retryDelayMs * 2 ** (t.failures - 1));
         log.error('sync of log %s failed (retry in %d ms): %s', logId, delay, error.message);
         t.retry = setTimeout(() => {
@@ -320,7 +328,7 @@ export class Follower extends EventTarget {
           this.schedule(t);
         }, delay);
         t.retry.unref();
-      } else log.error('log %s holds an invalid entry: no longer synced', logId);
+      } else log.error('log %s is no longer synced: %s', logId, error.message);
       this.dispatchEvent(new CustomEvent('sync-failed', { detail: { logId, error } }));
     }
   }
