@@ -1,7 +1,7 @@
 /**
  * `trustix decide PATH... [--json]`: what the running node's vote says about store paths: the decided
  * fingerprint and which decider took it, the logs that agree, those that say otherwise (mismatches),
- * those that say nothing (misses), those that abstain (forked or self-contradicting), and why each
+ * those that say nothing (misses), those that abstain (forked, self-contradicting, overfull), and why each
  * decider of the chain that did not decide did not. Exit 3 when any path is undecided.
  */
 import type { Argv, CommandModule } from 'yargs';

@@ -26,6 +26,7 @@ import {
   decodeIndexList,
   entryBundleKey,
   logPrefix,
+  MAX_PATH_ENTRIES,
   pathIndexKey,
   tileKey,
 } from './layout.ts';
@@ -137,21 +138,30 @@ export class LogStore implements LogReader, HashReader {
     return entryInBundle(data, index % TILE_WIDTH);
   }
 
-  /** Every entry for the store path with this hash part, oldest first (a rebuild may have several). */
+  /**
+   * Every entry for the store path with this hash part, oldest first (a rebuild may have several): at
+   * most MAX_PATH_ENTRIES + 1 (that many: the log holds more, see node/store/layout.ts). Read at once.
+   */
   async entriesForPath(hashPart: string): Promise<IndexedEntry[]> {
     const indices = await this.indicesForPath(hashPart);
+    const entries = await Promise.all(indices.map((index) => this.entry(index)));
     const out: IndexedEntry[] = [];
-    for (const index of indices) {
-      const entry = await this.entry(index);
+    indices.forEach((index, i) => {
+      const entry = entries[i];
       if (entry !== undefined) out.push({ index, entry });
-    }
+    });
     return out;
   }
 
-  /** Entry indices recorded for a store path hash part (within the current tree). */
+  /**
+   * Entry indices recorded for a store path hash part (within the current tree), in order: at most
+   * MAX_PATH_ENTRIES + 1, the first ones (node/store/layout.ts).
+   */
   async indicesForPath(hashPart: string): Promise<number[]> {
     const value = await this.db.get(pathIndexKey(this.prefix, pathHashBytes(hashPart)));
-    return value === undefined ? [] : decodeIndexList(value).filter((i) => i < this.size);
+    return value === undefined
+      ? []
+      : decodeIndexList(value, MAX_PATH_ENTRIES + 1).filter((i) => i < this.size);
   }
 
   /** Inclusion proof of entry `index` in the tree of `size` (default: the latest checkpoint). */

@@ -2,8 +2,9 @@
  * The vote (DESIGN.md §6): which fingerprint to believe for a store path, given what each followed log
  * says about it. Pure logic: the caller gathers one LogVote per followed log (silent ones included).
  *
- * A log votes for its fingerprint. It abstains when it is proven forked, or when it holds two or more
- * distinct fingerprints for the path ("contradicting"); abstaining logs never vote for anything.
+ * A log votes for its fingerprint. It abstains when it is proven forked, when it holds two or more
+ * distinct fingerprints for the path ("contradicting"), or more entries for it than the node takes in
+ * ("overfull", node/store/layout.ts); abstaining logs never vote for anything.
  * Deciders are chained in order; the first that decides wins:
  * - `threshold` (count M, fraction F): a value qualifies when at least M non-abstaining logs vote for it
  *   and their weight w satisfies w >= F * W, where W is the weight of ALL configured logs (silent and
@@ -39,6 +40,11 @@ export interface LogVote {
   readonly fingerprints: readonly string[];
   /** The log is proven forked (its key signed two histories): it abstains. */
   readonly forked: boolean;
+  /**
+   * The log holds more than MAX_PATH_ENTRIES (64) entries for the path (node/store/layout.ts): it
+   * abstains, and `fingerprints` is empty (a script sees it as silent).
+   */
+  readonly overfull?: boolean;
 }
 
 export interface Mismatch {
@@ -47,7 +53,7 @@ export interface Mismatch {
 }
 export interface Abstention {
   readonly log: string;
-  readonly reason: 'forked' | 'contradicting';
+  readonly reason: 'forked' | 'contradicting' | 'overfull';
   readonly fingerprints: readonly string[];
 }
 /** One value voted for, with its voters (non-abstaining logs only), heaviest first. */
@@ -130,6 +136,8 @@ function analyse(votes: readonly LogVote[]): Analysis {
     const fps = vote.fingerprints;
     const first = fps[0];
     if (vote.forked) abstentions.push({ log: vote.log, reason: 'forked', fingerprints: fps });
+    else if (vote.overfull === true)
+      abstentions.push({ log: vote.log, reason: 'overfull', fingerprints: [] });
     else if (first === undefined) misses.push(vote.log);
     else if (fps.length > 1 && contradicts(fps))
       abstentions.push({ log: vote.log, reason: 'contradicting', fingerprints: [...new Set(fps)] });
@@ -239,6 +247,7 @@ class TrustDecider implements AnalysedDecider {
     const vote = votes.find((v) => v.log === name);
     if (vote === undefined) return { reason: `log ${name} is not followed` };
     if (vote.forked) return { reason: `log ${name} is forked (its key signed two histories)` };
+    if (vote.overfull === true) return { reason: `log ${name} holds too many entries for the path` };
     const first = vote.fingerprints[0];
     if (first === undefined) return { reason: `log ${name} has no entry for the path` };
     if (contradicts(vote.fingerprints))

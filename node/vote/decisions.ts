@@ -14,6 +14,7 @@ import { logger } from '@libp2p/logger';
 import { LRUCache } from 'lru-cache';
 import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
 import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
+import { MAX_PATH_ENTRIES } from '../store/layout.ts';
 import type { LogStore } from '../store/log-store.ts';
 import type { DeciderChain, Decision, LogVote } from './decider.ts';
 
@@ -147,19 +148,25 @@ export class Decisions {
 
   private async voteOf(f: FollowedLog, hashPart: string, storePath: string | undefined): Promise<LogVote> {
     const store = this.components.store(f.logId);
-    const fingerprints: string[] = [];
-    for (const { entry } of (await store?.entriesForPath(hashPart)) ?? []) {
-      const fingerprint = decoder.decode(entry);
-      // `1;<path>;...`: an entry of another path with this hash part is no vote on this one.
-      if (storePath !== undefined && !fingerprint.startsWith(`1;${storePath};`)) continue;
-      if (!fingerprints.includes(fingerprint)) fingerprints.push(fingerprint);
-    }
-    return {
+    const entries = (await store?.entriesForPath(hashPart)) ?? [];
+    const vote = {
       log: f.name,
       logId: f.logId,
       weight: f.weight,
-      fingerprints,
       forked: this.components.isForked(f.logId),
     };
+    // More entries for one path than any honest rebuild history: the log abstains on it (layout.ts).
+    if (entries.length > MAX_PATH_ENTRIES) {
+      log('log %s holds more than %d entries for %s: it abstains', f.name, MAX_PATH_ENTRIES, hashPart);
+      return { ...vote, fingerprints: [], overfull: true };
+    }
+    const fingerprints = new Set<string>();
+    for (const { entry } of entries) {
+      const fingerprint = decoder.decode(entry);
+      // `1;<path>;...`: an entry of another path with this hash part is no vote on this one.
+      if (storePath !== undefined && !fingerprint.startsWith(`1;${storePath};`)) continue;
+      fingerprints.add(fingerprint);
+    }
+    return { ...vote, fingerprints: [...fingerprints] };
   }
 }

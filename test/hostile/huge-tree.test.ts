@@ -2,71 +2,13 @@
 // more new entries than a sync may take in) must leave the follower `failed` with ERR_LOG_LIMIT, its
 // copy intact, and must do so again after a restart (no crash, no crash loop). Before the limits the
 // sync planned every tile of the claimed tree up front and ran out of memory.
-import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { LogLimitError } from '../../node/errors.ts';
-import { type Database, openDatabase } from '../../node/store/database.ts';
-import { FollowedLogs } from '../../node/store/followed-logs.ts';
-import { Follower, type FollowerInit } from '../../node/sync/follower.ts';
-import type { TileSource } from '../../node/sync/tile-source.ts';
-import { signCheckpoint } from '../../protocol/checkpoint.ts';
-import { logSigner } from '../../protocol/keys.ts';
-import { type LogFixture, openLogFixture, tempDir } from '../helpers/log-fixture.ts';
+import { hostileBuilder, type Victim, victim } from '../helpers/hostile.ts';
+import type { LogFixture } from '../helpers/log-fixture.ts';
 import { syntheticEntries } from '../helpers/synthetic-entries.ts';
-import { startTileServer } from '../helpers/tile-servers.ts';
 
-/** An honest-looking builder (real log, real HTTP tile server) that can sign any checkpoint it likes. */
-async function hostileBuilder(t: ExecutionContext, entries: number) {
-  const log = await openLogFixture();
-  t.teardown(() => log.destroy());
-  await log.append([...syntheticEntries(entries, 5)]);
-  const server = await startTileServer(log.store);
-  t.teardown(() => server.stop());
-  const claim = (size: number) =>
-    signCheckpoint(
-      { origin: log.store.checkpoint()!.origin, size, root: randomBytes(32), extensions: [] },
-      logSigner(log.secret),
-    );
-  return { log, source: server.source, claim };
-}
-
-interface Victim {
-  follower: Follower;
-  followed: FollowedLogs;
-  restart(): Promise<void>;
-}
-
-async function victim(
-  t: ExecutionContext,
-  sources: readonly TileSource[],
-  init: FollowerInit = {},
-): Promise<Victim> {
-  const dir = await tempDir('trustix-hostile-');
-  let db: Database;
-  const v = {} as Victim;
-  const open = async () => {
-    db = await openDatabase(join(dir, 'db'));
-    v.followed = await FollowedLogs.open(db);
-    v.follower = new Follower({ db, followed: v.followed, sourcesFor: () => sources }, init);
-    await v.follower.start();
-  };
-  const close = async () => {
-    await v.follower.stop();
-    await db.close();
-  };
-  v.restart = async () => {
-    await close();
-    await open();
-  };
-  await open();
-  t.teardown(async () => {
-    await close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  return v;
-}
+const ENTRIES = [...syntheticEntries(300, 5)];
 
 async function failsWithLimit(
   t: ExecutionContext,
@@ -82,7 +24,7 @@ async function failsWithLimit(
 }
 
 test('a signed 2^40 checkpoint fails the log (maxTreeSize), keeps its copy, and fails again after a restart', async (t) => {
-  const builder = await hostileBuilder(t, 300);
+  const builder = await hostileBuilder(t, ENTRIES);
   const v = await victim(t, [builder.source], { refreshOnFollow: false });
   const { logId, vkey } = builder.log.key;
   await v.followed.follow(vkey, { name: 'hostile' });
@@ -103,7 +45,7 @@ test('a signed 2^40 checkpoint fails the log (maxTreeSize), keeps its copy, and 
 });
 
 test('a checkpoint growing the log by more than maxGrowth fails the log before anything is fetched', async (t) => {
-  const builder = await hostileBuilder(t, 300);
+  const builder = await hostileBuilder(t, ENTRIES);
   const v = await victim(t, [builder.source], { refreshOnFollow: false });
   const { logId, vkey } = builder.log.key;
   await v.followed.follow(vkey, { name: 'hostile' });
@@ -115,7 +57,7 @@ test('a checkpoint growing the log by more than maxGrowth fails the log before a
 });
 
 test('the limits are settings: a lower maxTreeSize refuses a modest honest-looking claim', async (t) => {
-  const builder = await hostileBuilder(t, 300);
+  const builder = await hostileBuilder(t, ENTRIES);
   const v = await victim(t, [builder.source], { refreshOnFollow: false, maxTreeSize: 1000 });
   const { logId, vkey } = builder.log.key;
   await v.followed.follow(vkey, { name: 'hostile' });
