@@ -20,6 +20,7 @@
  *
  * A decider is a shorthand string (parseDeciderSpec) or an object:
  *   { "threshold": { "count": 3, "fraction": "3/4" } }   fraction as "M/N" or a decimal
+ *   { "majority": { "count": 2 } }                        more than half of the weight (count default 2)
  *   { "trust": "NAME" }
  *   { "script": "./decide.mjs", "timeoutMs": 1000 }       relative to the config file's directory
  */
@@ -204,6 +205,13 @@ function decider(r: ConfigReader, node: Node, option: string, baseDir: string): 
         return r.fail(value, `${option}.threshold`, 'needs both count and fraction');
       return check({ kind: 'threshold', count, fraction });
     }
+    case 'majority': {
+      let count = 2;
+      r.object(value, `${option}.majority`, {
+        count: (v, o) => (count = r.integer(v, o, 1, Number.MAX_SAFE_INTEGER)),
+      });
+      return check({ kind: 'threshold', count, fraction: { numerator: 1, denominator: 2 }, strict: true });
+    }
     case 'trust':
       return check({ kind: 'trust', log: r.string(value, `${option}.trust`) });
     case 'script': {
@@ -221,6 +229,10 @@ function decider(r: ConfigReader, node: Node, option: string, baseDir: string): 
       );
     }
     default:
-      return r.fail(props[0]![1], `${option}.${kind}`, 'unknown decider (known: threshold, trust, script)');
+      return r.fail(
+        props[0]![1],
+        `${option}.${kind}`,
+        'unknown decider (known: threshold, majority, trust, script)',
+      );
   }
 }

@@ -100,7 +100,8 @@ let
       };
       vote = fileOption (types.nonEmptyListOf types.str) ''
         Deciders in shorthand, tried in order until one decides: "threshold M/N",
-        "threshold count=C fraction=F", "trust NAME", "script PATH [timeout=MS]". Default [ "threshold 1/2" ].
+        "threshold count=C fraction=F", "majority", "majority count=C", "trust NAME", "script PATH [timeout=MS]".
+        Default [ "majority" ] (at least 2 logs, more than half of the weight).
         A script path is relative to the config file, which is in the Nix store: give an absolute path,
         e.g. "script ''${./decide.mjs}".
       '';

@@ -11,6 +11,7 @@
  *   abstaining ones count against, never in favour). Computed exactly: weights are scaled to integer
  *   millionths and compared as integers. Exactly one qualifying value decides; two or more are a tie,
  *   and ties decide nothing.
+ * - `majority` (count M, default 2): the same with fraction 1/2, strictly: w > W / 2. The default vote.
  * - `trust NAME`: what the named log says (nothing when it is not followed, silent, forked or contradicting).
  * - `script PATH`: a user module's `decide(votes)`, run in a worker thread (node/vote/script-decider.ts).
  * The shorthand that names deciders in config files and on the command line: node/vote/decider-spec.ts.
@@ -27,6 +28,7 @@ export {
   formatDeciderSpec,
   parseDeciderSpec,
   parseFraction,
+  unsatisfiableVote,
 } from './decider-spec.ts';
 
 /** What one configured (followed) log says about one store path. */
@@ -184,8 +186,16 @@ class ThresholdDecider implements AnalysedDecider {
   readonly #bigDen: bigint;
   readonly #needs: string;
 
-  constructor(count: number, fraction: Fraction) {
-    this.spec = checkDeciderSpec({ kind: 'threshold', count, fraction: { ...fraction } });
+  readonly #strict: boolean;
+
+  constructor(count: number, fraction: Fraction, strict = false) {
+    this.spec = checkDeciderSpec({
+      kind: 'threshold',
+      count,
+      fraction: { ...fraction },
+      ...(strict ? { strict } : {}),
+    });
+    this.#strict = strict;
     this.#count = count;
     this.#num = fraction.numerator;
     this.#den = fraction.denominator;
@@ -194,15 +204,18 @@ class ThresholdDecider implements AnalysedDecider {
     this.#needs =
       this.#num === 0
         ? `needs ${plural(count, 'log')}`
-        : `needs ${plural(count, 'log')} and ${this.#num}/${this.#den} of the weight`;
+        : `needs ${plural(count, 'log')} and ${strict ? 'more than ' : ''}${this.#num}/${this.#den} of the weight`;
   }
 
-  /** w/W >= num/den, exactly: products of integers are exact as doubles up to 2^53, else BigInt. */
+  /** w/W >= num/den (> when strict), exactly: products of integers are exact as doubles up to 2^53, else BigInt. */
   #heavyEnough(w: number, total: number): boolean {
     const left = w * this.#den;
     const right = this.#num * total;
-    if (left <= Number.MAX_SAFE_INTEGER && right <= Number.MAX_SAFE_INTEGER) return left >= right;
-    return BigInt(w) * this.#bigDen >= this.#bigNum * BigInt(total);
+    if (left <= Number.MAX_SAFE_INTEGER && right <= Number.MAX_SAFE_INTEGER)
+      return this.#strict ? left > right : left >= right;
+    const l = BigInt(w) * this.#bigDen;
+    const r = this.#bigNum * BigInt(total);
+    return this.#strict ? l > r : l >= r;
   }
 
   decide(votes: readonly LogVote[]): DeciderOutcome {
@@ -262,8 +275,8 @@ class TrustDecider implements AnalysedDecider {
   }
 }
 
-export function thresholdDecider(count: number, fraction: Fraction): Decider {
-  return new ThresholdDecider(count, fraction);
+export function thresholdDecider(count: number, fraction: Fraction, strict = false): Decider {
+  return new ThresholdDecider(count, fraction, strict);
 }
 
 export function trustDecider(log: string): Decider {
@@ -367,7 +380,8 @@ export async function createDeciderChain(
   try {
     for (const spec of specs) {
       checkDeciderSpec(spec);
-      if (spec.kind === 'threshold') deciders.push(thresholdDecider(spec.count, spec.fraction));
+      if (spec.kind === 'threshold')
+        deciders.push(thresholdDecider(spec.count, spec.fraction, spec.strict === true));
       else if (spec.kind === 'trust') deciders.push(trustDecider(spec.log));
       else {
         const script = new ScriptDecider(spec.module, { baseDir, timeoutMs: spec.timeoutMs });
