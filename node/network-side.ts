@@ -160,7 +160,7 @@ async function assemble(
   parts.listen(follower, 'source-failed', (e) => {
     const f = (e as CustomEvent<SourceFailedEvent>).detail;
     if (f.reason === 'invalid' || f.reason === 'malformed' || f.reason === 'oversized')
-      sources.ban(f.sourceId, `${f.reason} data for ${f.logId}`);
+      sources.ban(f.sourceId, f.logId, `${f.reason} data for ${f.logId}`);
   });
   // A log followed after its checkpoints were gossiped: those were duplicates by now and will not
   // come again as events, so hand the follower the newest one the monitor saw.
