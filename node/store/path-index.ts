@@ -131,8 +131,7 @@ export async function newEntries(
     if (value === undefined) continue;
     const record = toRead[i]!;
     record.held = decodeIndexList(value);
-    for (const entry of await Promise.all(record.held.map((index) => store.entry(index))))
-      if (entry !== undefined) record.see(entry);
+    for (const entry of await store.entriesAt(record.held)) if (entry !== undefined) record.see(entry);
   }
   const fresh: Buffer[] = [];
   for (let i = 0; i < entries.length; i++) {

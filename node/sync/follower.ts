@@ -3,7 +3,10 @@
  * with the newest signed checkpoint it is told about (`notify`, from gossip) or asks sources for
  * (`refresh`), through verified syncs (node/sync/log-sync.ts).
  *
- * One sync per log at a time, at most `maxConcurrentSyncs` logs at once (the others wait in line). A
+ * One sync per log at a time, at most `maxConcurrentSyncs` logs at once (the others wait in line), plus
+ * one extra slot for a small catch-up (`smallSyncEntries`); a sync that used its time slice (`sliceMs`)
+ * while a log waits yields its slot and goes to the back of the line, resuming from its staged steps, so
+ * a slow builder (or slow sources) cannot hold a slot forever. A
  * checkpoint that arrives during a sync is synced right after it. A failed sync is retried with
  * exponential back-off, or at once when a newer checkpoint arrives. A fork stops the log for good
  * (state 'forked'); a log holding a non-entry or beyond the limits (maxTreeSize, maxGrowth) stops too
@@ -45,6 +48,16 @@ export interface FollowerComponents {
 export interface FollowerInit extends LogSyncInit {
   /** Logs synced at once. Default 2. */
   readonly maxConcurrentSyncs?: number;
+  /**
+   * Time slice of a sync, in ms: past it, a sync yields its slot when another log waits (its verified
+   * steps stay staged; it resumes from them when its turn comes again). Default 60,000.
+   */
+  readonly sliceMs?: number;
+  /**
+   * A log this many entries or fewer behind its target may sync in one extra slot when all are taken
+   * (a small catch-up never waits behind big syncs). Default 4,096 (one step); 0: no extra slot.
+   */
+  readonly smallSyncEntries?: number;
   /** First retry after a failed sync, in ms; doubles per failure. Default 5,000. */
   readonly retryDelayMs?: number;
   /** Longest retry delay, in ms. Default 600,000. */
@@ -69,6 +82,13 @@ export interface FollowerEvents {
   'sync-failed': CustomEvent<{ logId: string; error: Error }>;
 }
 
+/** The abort reason of a sync that used its time slice while another log waited. */
+class SliceEnded extends Error {
+  constructor() {
+    super('time slice ended');
+  }
+}
+
 /** What notify made of a checkpoint. */
 export type NotifyOutcome = 'unfollowed' | 'invalid' | 'old' | 'forked' | 'new';
 
@@ -78,6 +98,10 @@ export class Follower extends EventTarget {
   private readonly logs = new Map<string, Tracked>();
   private readonly waiting: Tracked[] = [];
   private active = 0;
+  /** Syncs running in the extra slot for small catch-ups (at most one). */
+  private express = 0;
+  /** Running syncs whose time slice is over: the first to yield when a log waits. */
+  private readonly overdue = new Set<Tracked>();
   private started = false;
   private readonly onFollowed = (e: Event) => void this.track((e as CustomEvent<FollowedLog>).detail, true);
   private readonly onUnfollowed = (e: Event) => this.untrack((e as CustomEvent<FollowedLog>).detail.logId);
@@ -87,6 +111,8 @@ export class Follower extends EventTarget {
     this.components = components;
     this.init = {
       maxConcurrentSyncs: 2,
+      sliceMs: 60_000,
+      smallSyncEntries: 4_096,
       retryDelayMs: 5_000,
       maxRetryDelayMs: 600_000,
       checkpointTimeoutMs: 10_000,
@@ -262,19 +288,43 @@ export class Follower extends EventTarget {
     }
     t.state = 'syncing';
     if (this.active >= this.init.maxConcurrentSyncs) {
+      if (this.express === 0 && t.target.size - t.store.size <= this.init.smallSyncEntries) {
+        this.launch(t, true);
+        return;
+      }
       t.queued = true;
       this.waiting.push(t);
+      // Someone waits: a sync past its slice yields its slot.
+      const [late] = this.overdue;
+      if (late !== undefined) this.yieldSlot(late);
       return;
     }
     this.launch(t);
   }
 
-  private launch(t: Tracked): void {
-    this.active++;
+  /** Ends a sync's turn: it stops after its stored steps and goes to the back of the line. */
+  private yieldSlot(t: Tracked): void {
+    this.overdue.delete(t);
+    log('log %s used its time slice: it yields its slot to a waiting log', t.followed.logId);
+    t.abort?.abort(new SliceEnded());
+  }
+
+  private launch(t: Tracked, express = false): void {
+    if (express) this.express++;
+    else this.active++;
     const abort = new AbortController();
     t.abort = abort;
+    const slice = setTimeout(() => {
+      if (express) return;
+      if (this.waiting.length > 0) this.yieldSlot(t);
+      else this.overdue.add(t);
+    }, this.init.sliceMs);
+    slice.unref();
     t.running = this.syncOnce(t, abort.signal).finally(() => {
-      this.active--;
+      clearTimeout(slice);
+      this.overdue.delete(t);
+      if (express) this.express--;
+      else this.active--;
       t.running = undefined;
       t.abort = undefined;
       const next = this.waiting.shift();
@@ -311,6 +361,10 @@ export class Follower extends EventTarget {
       this.dispatchEvent(new CustomEvent('synced', { detail: { logId, checkpoint: store.checkpoint()! } }));
     } catch (err) {
       if (t.stopped) return;
+      if (signal.reason instanceof SliceEnded) {
+        t.state = 'ok'; // back in line (schedule makes it 'syncing' again), not failed
+        return;
+      }
       const error = err instanceof Error ? err : new Error(String(err));
       t.error = error;
       if (error instanceof LogForkError) {

@@ -40,7 +40,8 @@ export interface Victim {
 
 export async function victim(
   t: ExecutionContext,
-  sources: readonly TileSource[],
+  /** The victim's sources: the same for every log, or per log. */
+  sources: readonly TileSource[] | ((logId: string) => readonly TileSource[]),
   init: FollowerInit = {},
 ): Promise<Victim> {
   const dir = await tempDir('trustix-hostile-');
@@ -48,7 +49,10 @@ export async function victim(
   const open = async () => {
     v.db = await openDatabase(join(dir, 'db'));
     v.followed = await FollowedLogs.open(v.db);
-    v.follower = new Follower({ db: v.db, followed: v.followed, sourcesFor: () => sources }, init);
+    v.follower = new Follower(
+      { db: v.db, followed: v.followed, sourcesFor: typeof sources === 'function' ? sources : () => sources },
+      init,
+    );
     await v.follower.start();
   };
   const close = async () => {
