@@ -82,6 +82,8 @@ export interface EffectiveConfig {
     readonly maxRetryDelayMs: number;
     readonly maxTreeSize: number;
     readonly maxGrowth: number;
+    readonly sliceMs: number;
+    readonly smallSyncEntries: number;
   };
 }
 
@@ -130,6 +132,8 @@ export async function effectiveConfig(
       maxRetryDelayMs: c.sync?.maxRetryDelayMs ?? 600_000,
       maxTreeSize: c.sync?.maxTreeSize ?? LOG_LIMIT_DEFAULTS.maxTreeSize,
       maxGrowth: c.sync?.maxGrowth ?? LOG_LIMIT_DEFAULTS.maxGrowth,
+      sliceMs: c.sync?.sliceMs ?? 60_000,
+      smallSyncEntries: c.sync?.smallSyncEntries ?? 4_096,
     },
   };
   const init: Omit<TrustixNodeInit, 'dataDir'> = {

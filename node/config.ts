@@ -15,7 +15,7 @@
  *     "substituter": { "priority": 30 },
  *     "batch": { "intervalMs": 500, "maxSubmissions": 10000 },
  *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000,
- *               "maxTreeSize": 4294967296, "maxGrowth": 67108864 }
+ *               "maxTreeSize": 4294967296, "maxGrowth": 67108864, "sliceMs": 60000, "smallSyncEntries": 4096 }
  *   }
  *
  * A decider is a shorthand string (parseDeciderSpec) or an object:
@@ -62,6 +62,8 @@ export interface TrustixConfig {
     readonly maxRetryDelayMs?: number;
     readonly maxTreeSize?: number;
     readonly maxGrowth?: number;
+    readonly sliceMs?: number;
+    readonly smallSyncEntries?: number;
   };
 }
 
@@ -149,6 +151,8 @@ export function parseConfig(text: string, file: string): TrustixConfig {
         maxRetryDelayMs: (x, p) => (s.maxRetryDelayMs = r.integer(x, p, 10, 86_400_000)),
         maxTreeSize: (x, p) => (s.maxTreeSize = r.integer(x, p, 1, Number.MAX_SAFE_INTEGER)),
         maxGrowth: (x, p) => (s.maxGrowth = r.integer(x, p, 256, Number.MAX_SAFE_INTEGER)),
+        sliceMs: (x, p) => (s.sliceMs = r.integer(x, p, 100, 86_400_000)),
+        smallSyncEntries: (x, p) => (s.smallSyncEntries = r.integer(x, p, 0, 1_000_000)),
       });
       config.sync = s;
     },

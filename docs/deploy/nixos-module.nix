@@ -136,6 +136,8 @@ let
             maxRetryDelayMs = fileOption (types.ints.between 10 86400000) "Longest retry delay, in ms. Default 600000.";
             maxTreeSize = fileOption types.ints.positive "Largest tree size of a followed log synced; beyond it the log fails. Default 2^32.";
             maxGrowth = fileOption types.ints.positive "Most new entries of a followed log per sync; beyond it the log fails. Default 2^26.";
+            sliceMs = fileOption (types.ints.between 100 86400000) "Time slice of a sync while another log waits, in ms. Default 60000.";
+            smallSyncEntries = fileOption (types.ints.between 0 1000000) "Lag of a log that may sync in the extra slot. Default 4096.";
           };
         };
       };
