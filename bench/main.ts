@@ -10,6 +10,7 @@ const suites: Record<string, () => Promise<SuiteResult>> = {
   network: async () => (await import('./network.ts')).run(),
   substituter: async () => (await import('./substituter.ts')).run(),
   stats: async () => (await import('./stats.ts')).run(),
+  hostile: async () => (await import('./hostile.ts')).run(),
 };
 
 const wanted = process.argv.slice(2);
