@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import { DEFAULT_BOOTSTRAP_PEERS } from '../bootstrap/peers.ts';
 import { type ConfiguredLog, loadConfig, parseHttpAddress, parseMultiaddr } from '../node/config.ts';
 import { DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS } from '../node/network/libp2p-node.ts';
+import { LOG_LIMIT_DEFAULTS } from '../node/sync/log-sync.ts';
 import { DEFAULT_HTTP_PORT, type TrustixNodeInit } from '../node/trustix-node.ts';
 import { openBinaryCache } from '../node/upstream/binary-cache.ts';
 import { DEFAULT_VOTE } from '../node/user-side.ts';
@@ -81,6 +82,10 @@ export interface EffectiveConfig {
     readonly maxConcurrentSyncs: number;
     readonly retryDelayMs: number;
     readonly maxRetryDelayMs: number;
+    readonly maxTreeSize: number;
+    readonly maxGrowth: number;
+    readonly sliceMs: number;
+    readonly smallSyncEntries: number;
   };
 }
 
@@ -128,6 +133,10 @@ export async function effectiveConfig(
       maxConcurrentSyncs: c.sync?.maxConcurrentSyncs ?? 2,
       retryDelayMs: c.sync?.retryDelayMs ?? 5_000,
       maxRetryDelayMs: c.sync?.maxRetryDelayMs ?? 600_000,
+      maxTreeSize: c.sync?.maxTreeSize ?? LOG_LIMIT_DEFAULTS.maxTreeSize,
+      maxGrowth: c.sync?.maxGrowth ?? LOG_LIMIT_DEFAULTS.maxGrowth,
+      sliceMs: c.sync?.sliceMs ?? 60_000,
+      smallSyncEntries: c.sync?.smallSyncEntries ?? 4_096,
     },
   };
   const init: Omit<TrustixNodeInit, 'dataDir'> = {

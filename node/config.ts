@@ -15,11 +15,13 @@
  *     "upstreams": ["https://cache.nixos.org", "file:///srv/nix-cache"],
  *     "substituter": { "priority": 30 },
  *     "batch": { "intervalMs": 500, "maxSubmissions": 10000 },
- *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000 }
+ *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000,
+ *               "maxTreeSize": 4294967296, "maxGrowth": 67108864, "sliceMs": 60000, "smallSyncEntries": 4096 }
  *   }
  *
  * A decider is a shorthand string (parseDeciderSpec) or an object:
  *   { "threshold": { "count": 3, "fraction": "3/4" } }   fraction as "M/N" or a decimal
+ *   { "majority": { "count": 2 } }                        more than half of the weight (count default 2)
  *   { "trust": "NAME" }
  *   { "script": "./decide.mjs", "timeoutMs": 1000 }       relative to the config file's directory
  */
@@ -67,6 +69,10 @@ export interface TrustixConfig {
     readonly maxConcurrentSyncs?: number;
     readonly retryDelayMs?: number;
     readonly maxRetryDelayMs?: number;
+    readonly maxTreeSize?: number;
+    readonly maxGrowth?: number;
+    readonly sliceMs?: number;
+    readonly smallSyncEntries?: number;
   };
 }
 
@@ -211,6 +217,10 @@ function parseConfigText(text: string, file: string, scripts: ScriptReference[])
         maxConcurrentSyncs: (x, p) => (s.maxConcurrentSyncs = r.integer(x, p, 1, 64)),
         retryDelayMs: (x, p) => (s.retryDelayMs = r.integer(x, p, 10, 3_600_000)),
         maxRetryDelayMs: (x, p) => (s.maxRetryDelayMs = r.integer(x, p, 10, 86_400_000)),
+        maxTreeSize: (x, p) => (s.maxTreeSize = r.integer(x, p, 1, Number.MAX_SAFE_INTEGER)),
+        maxGrowth: (x, p) => (s.maxGrowth = r.integer(x, p, 256, Number.MAX_SAFE_INTEGER)),
+        sliceMs: (x, p) => (s.sliceMs = r.integer(x, p, 100, 86_400_000)),
+        smallSyncEntries: (x, p) => (s.smallSyncEntries = r.integer(x, p, 0, 1_000_000)),
       });
       config.sync = s;
     },
@@ -281,6 +291,13 @@ function decider(r: ConfigReader, node: Node, option: string, baseDir: string): 
         return r.fail(value, `${option}.threshold`, 'needs both count and fraction');
       return check({ kind: 'threshold', count, fraction });
     }
+    case 'majority': {
+      let count = 2;
+      r.object(value, `${option}.majority`, {
+        count: (v, o) => (count = r.integer(v, o, 1, Number.MAX_SAFE_INTEGER)),
+      });
+      return check({ kind: 'threshold', count, fraction: { numerator: 1, denominator: 2 }, strict: true });
+    }
     case 'trust':
       return check({ kind: 'trust', log: r.string(value, `${option}.trust`) });
     case 'script': {
@@ -298,6 +315,10 @@ function decider(r: ConfigReader, node: Node, option: string, baseDir: string): 
       );
     }
     default:
-      return r.fail(props[0]![1], `${option}.${kind}`, 'unknown decider (known: threshold, trust, script)');
+      return r.fail(
+        props[0]![1],
+        `${option}.${kind}`,
+        'unknown decider (known: threshold, majority, trust, script)',
+      );
   }
 }

@@ -237,6 +237,23 @@ export class InvalidLogEntryError extends TrustixError {
 }
 
 /**
+ * A followed log beyond this node's limits for it (maximum tree size, maximum growth per checkpoint,
+ * see docs/CLI.md "sync"): a signed checkpoint can claim any size up to 2^53 - 1, and planning or
+ * holding such a tree would exhaust memory. Not retried: the log's tree only grows; raise the limit
+ * in the config and restart to sync it.
+ */
+export class LogLimitError extends TrustixError {
+  readonly logId: string;
+  readonly limit: 'maxTreeSize' | 'maxGrowth';
+
+  constructor(logId: string, limit: 'maxTreeSize' | 'maxGrowth', message: string) {
+    super('ERR_LOG_LIMIT', `log ${logId}: ${message} (sync.${limit})`);
+    this.logId = logId;
+    this.limit = limit;
+  }
+}
+
+/**
  * A tile exchange request the peer refused as malformed (status 2), or one too long to send: not a
  * fault of the source (our path broke the shared grammar), so it is not a TileSourceError.
  */

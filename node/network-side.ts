@@ -163,7 +163,7 @@ async function assemble(
   parts.listen(follower, 'source-failed', (e) => {
     const f = e.detail;
     if (['invalid', 'malformed', 'oversized', 'withheld'].includes(f.reason))
-      sources.ban(f.sourceId, `${f.reason} data for ${f.logId}`);
+      sources.ban(f.sourceId, f.logId, `${f.reason} data for ${f.logId}`);
   });
   // A log followed after its checkpoints were gossiped: those were duplicates by now and will not
   // come again as events, so hand the follower the newest one the monitor saw.

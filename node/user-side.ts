@@ -23,10 +23,10 @@ import { Decisions, type DecisionsComponents, type DecisionsInit } from './vote/
 const log = logger('trustix:node');
 
 /**
- * The vote when none is configured: a value at least half of the followed logs' weight agrees on, and
- * no other value as much (ties decide nothing).
+ * The vote when none is configured: a value at least 2 logs agree on, with strictly more than half of
+ * the followed logs' weight (so one builder never decides alone, and no two values can qualify).
  */
-export const DEFAULT_VOTE: readonly DeciderSpec[] = [parseDeciderSpec('threshold 1/2')];
+export const DEFAULT_VOTE: readonly DeciderSpec[] = [parseDeciderSpec('majority')];
 
 export interface UserSideInit {
   /** The vote: deciders tried in order until one decides. Default DEFAULT_VOTE. */

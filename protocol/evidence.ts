@@ -29,7 +29,7 @@ import {
 import { MAX_EVIDENCE_BYTES, MAX_NOTE_BYTES, MAX_PROOF_HASHES } from './constants.ts';
 import { parseDecimal } from './decimal.ts';
 import { MalformedError, TooLargeError, VerificationError } from './errors.ts';
-import { bitLength, type Hash, type HashId, hashesEqual } from './merkle.ts';
+import { bitLength, EMPTY_ROOT, type Hash, type HashId, hashesEqual } from './merkle.ts';
 import { boundedText } from './utf8.ts';
 import { type NoteVerifier, parseVkey } from './vkey.ts';
 
@@ -115,6 +115,10 @@ export function verifyEvidence(bytes: Uint8Array, expected?: NoteVerifier): Evid
   const b = openCheckpoint(noteB, verifier);
   if (a.size > b.size || (a.size === b.size && Buffer.compare(noteA, noteB) > 0))
     throw new MalformedError(WHAT, 'notes are not in canonical order');
+  // A size-0 checkpoint with another root is no tree at all: two of them "disagree" about nothing.
+  for (const cp of [a, b])
+    if (cp.size === 0 && !hashesEqual(cp.root, EMPTY_ROOT))
+      throw new VerificationError(WHAT, 'a checkpoint of size 0 must have the empty root');
   if (a.size === b.size) {
     if (proof.length !== 0) throw new MalformedError(WHAT, 'equal sizes take no proof');
     if (hashesEqual(a.root, b.root)) throw new VerificationError(WHAT, 'the checkpoints agree');

@@ -21,7 +21,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { base64Length, decodeBase64, encodeBase64 } from './base64.ts';
 import { MAX_KEY_NAME_BYTES } from './constants.ts';
-import { PUBLIC_KEY_SIZE, SEED_SIZE, type SigningKey, signingKeyFromSeed } from './ed25519.ts';
+import {
+  assertStrictPublicKey,
+  PUBLIC_KEY_SIZE,
+  SEED_SIZE,
+  type SigningKey,
+  signingKeyFromSeed,
+} from './ed25519.ts';
 import { MalformedError, TooLargeError } from './errors.ts';
 import {
   checkKeyName,
@@ -96,7 +102,9 @@ export function parseNixSecretKey(file: string | Uint8Array): NixSecretKey {
 /** Parses a Nix public key file `NAME:base64(pub32)`. */
 export function parseNixPublicKey(file: string | Uint8Array): NixPublicKey {
   const [name, field] = splitKeyFile(file, 'nix public key', MAX_PUBLIC_FILE_BYTES);
-  return { name, publicKey: decodeBase64(field, 'nix public key', PUBLIC_KEY_SIZE) };
+  const publicKey = decodeBase64(field, 'nix public key', PUBLIC_KEY_SIZE);
+  assertStrictPublicKey(publicKey);
+  return { name, publicKey };
 }
 
 /** The secret key file text (no trailing newline, as Nix writes it). */

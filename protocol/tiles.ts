@@ -90,13 +90,17 @@ export function hashFromTile(tile: HashTile, data: Uint8Array, id: HashId): Hash
   return subtreeRoot(data, at.start, at.end - at.start);
 }
 
-/** Tiles that differ between trees of `oldSize` and `newSize` leaves (Go's NewTiles), lowest level first. */
-export function newTiles(oldSize: number, newSize: number): HashTile[] {
+/**
+ * Tiles that differ between trees of `oldSize` and `newSize` leaves (Go's NewTiles), lowest level first,
+ * from tile level `fromLevel` up (a sync plans only the upper levels, about n / 65,536 tiles for n new
+ * leaves, and streams the n / 256 level-0 tiles instead).
+ */
+export function newTiles(oldSize: number, newSize: number, fromLevel = 0): HashTile[] {
   assertTreeSize(oldSize, 'old tree size');
   assertTreeSize(newSize, 'new tree size');
   if (oldSize > newSize) throw new OutOfRangeError(`old size ${oldSize} exceeds new size ${newSize}`);
   const tiles: HashTile[] = [];
-  for (let level = 0; tileLevelCount(level, newSize) > 0; level++) {
+  for (let level = fromLevel; tileLevelCount(level, newSize) > 0; level++) {
     const oldCount = tileLevelCount(level, oldSize);
     const newCount = tileLevelCount(level, newSize);
     if (oldCount === newCount) continue;

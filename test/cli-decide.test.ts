@@ -33,7 +33,7 @@ test.serial(
     t.is(undecided.code, 3, undecided.stderr);
     const json = JSON.parse(undecided.stdout);
     t.is(json.reasons.length, 1);
-    t.regex(json.reasons[0], /^threshold 1\/2: /, 'the default vote, and why it did not decide');
+    t.regex(json.reasons[0], /^majority: /, 'the default vote, and why it did not decide');
     t.deepEqual(
       { ...json, reasons: [] },
       {
@@ -77,7 +77,7 @@ test('trustix start refuses a bad config file or --vote with exit 2, naming the 
   t.regex(missing.stderr, /nope\.json: cannot read/);
 
   await writeFile(config, '{}');
-  const flag = await runCli(['start', '--data-dir', dir, '--vote', 'majority']);
+  const flag = await runCli(['start', '--data-dir', dir, '--vote', 'plurality']);
   t.is(flag.code, 2);
-  t.regex(flag.stderr, /unknown decider "majority"/);
+  t.regex(flag.stderr, /unknown decider "plurality"/);
 });

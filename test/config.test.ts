@@ -76,7 +76,7 @@ const BAD: [string, string, RegExp][] = [
     '{\n\n  "vote": ["threshold 5/4"]\n}',
     /:3: vote\[0\]: malformed decider: "5\/4" is more than 1/,
   ],
-  ['unknown decider', '{ "vote": [{ "majority": 1 }] }', /vote\[0\]\.majority: unknown decider/],
+  ['unknown decider', '{ "vote": [{ "plurality": 1 }] }', /vote\[0\]\.plurality: unknown decider/],
   [
     'threshold without fraction',
     '{ "vote": [{ "threshold": { "count": 2 } }] }',

@@ -342,7 +342,7 @@ test('malformed shorthands are refused with MalformedError naming the problem', 
   const cases: [string, RegExp][] = [
     ['', /empty decider/],
     ['   ', /empty decider/],
-    ['majority 3/4', /unknown decider "majority"/],
+    ['majority 3/4', /expected "majority" or "majority count=C"/],
     ['Threshold 3/4', /unknown decider/],
     ['threshold', /expected "threshold M\/N"/],
     ['threshold 5/4', /more than 1/],

@@ -154,7 +154,8 @@ test('logs sync one at a time per log and at most maxConcurrentSyncs at once, an
       most = Math.max(most, running);
       return [servers.get(logId)!.source];
     },
-    { maxConcurrentSyncs: 1, refreshOnFollow: false },
+    // No extra slot for small catch-ups here (1,500 entries would qualify): the bound itself is tested.
+    { maxConcurrentSyncs: 1, smallSyncEntries: 0, refreshOnFollow: false },
   );
   n.follower.addEventListener('synced', () => running--);
   for (const [i, l] of logs.entries()) await n.followed.follow(l.key, { name: `builder-${i}` });

@@ -188,11 +188,9 @@ test.serial(
       ),
       `the liar was caught: ${JSON.stringify(failed.map((f) => [f.sourceId, f.reason]))}`,
     );
-    // Banned: cut off, and refused when it dials again.
-    await waitFor('the liar cut off', () => follower.libp2p!.getConnections(liar.peerId).length === 0);
-    await liar.dial(follower.libp2p!.getMultiaddrs()[0]!).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 200));
-    t.is(follower.libp2p!.getConnections(liar.peerId).length, 0, 'the liar cannot come back');
+    // Banned as a source of this log (bad data for one log is not enough to cut a peer off: it may
+    // serve the other branch of a fork, docs/SECURITY.md); whole-peer bans: test/hostile/forking-builder.
+    t.false(follower.follower!.status(logId)!.sources.includes(liar.peerId.toString()));
 
     // Restart the follower while the builder moves on: it resumes from what it holds.
     const dir = dataDirOf(follower);

@@ -1,7 +1,7 @@
 /**
  * `trustix decide PATH... [--json]`: what the running node's vote says about store paths: the values
  * voted for with their logs and weights, the decided one marked with the decider that took it, the logs
- * that say nothing (misses), those that abstain (forked or self-contradicting), and why each decider of
+ * that say nothing (misses), those that abstain (forked, self-contradicting, overfull), and why each decider of
  * the chain that did not decide did not (text: cli/decision-text.ts). Exit 3 when any path is undecided.
  */
 import type { Argv, CommandModule } from 'yargs';

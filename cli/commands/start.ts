@@ -7,11 +7,27 @@ import type { Argv, CommandModule } from 'yargs';
 import { writePostBuildHook } from '../../node/own-log/post-build-hook.ts';
 import { dataDir, initDataDir } from '../../node/store/data-dir.ts';
 import { TrustixNode } from '../../node/trustix-node.ts';
+import { DEFAULT_VOTE } from '../../node/user-side.ts';
+import { type DeciderSpec, unsatisfiableVote } from '../../node/vote/decider.ts';
 import { formatNixPublicKey } from '../../protocol/keys.ts';
 import { effectiveConfig, type NodeArgs, nodeOptions } from '../effective-config.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
 import { untilSignal } from '../until-signal.ts';
+
+/**
+ * What `start` says when the vote can never decide with the logs followed, and how to take one log's
+ * word knowingly instead (docs/CLI.md, the vote). Null when the vote can decide.
+ */
+function voteWarning(vote: readonly DeciderSpec[], followed: readonly { name: string }[]): string | null {
+  const why = unsatisfiableVote(
+    vote,
+    followed.map((f) => f.name),
+  );
+  if (why === undefined) return null;
+  const name = followed[0]?.name ?? 'NAME';
+  return `${why}. Follow more logs, or, to accept what one builder says on its own word, set the vote to "trust ${name}" knowingly (--vote 'trust ${name}', or "vote" in the config file).`;
+}
 
 export const startCommand: CommandModule<GlobalOptions, NodeArgs & { readonly spool?: string }> = {
   command: 'start',
@@ -56,6 +72,7 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs & { readonly sp
       config: config.configFile,
       upstreams: config.upstreams,
       vote: config.vote,
+      voteWarning: voteWarning(settings.vote ?? DEFAULT_VOTE, node.followed.list()),
       substituter: url,
       cachePublicKey: formatNixPublicKey(node.keys.cacheSecret),
     };
@@ -72,6 +89,7 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs & { readonly sp
         '',
         `substituter ${i.substituter}${i.upstreams.length === 0 ? ' (no upstream caches: it serves nothing; see --upstream)' : ` from ${i.upstreams.join(' ')}`}`,
         `  vote: ${i.vote.join(', then ')}`,
+        ...(i.voteWarning === null ? [] : [`  warning: ${i.voteWarning}`]),
         `dashboard ${i.http}/`,
         '',
         'To substitute only what your vote accepts, add to nix.conf:',

@@ -104,7 +104,8 @@ let
       };
       vote = fileOption (types.nonEmptyListOf types.str) ''
         Deciders in shorthand, tried in order until one decides: "threshold M/N",
-        "threshold count=C fraction=F", "trust NAME", "script PATH [timeout=MS]". Default [ "threshold 1/2" ].
+        "threshold count=C fraction=F", "majority", "majority count=C", "trust NAME", "script PATH [timeout=MS]".
+        Default [ "majority" ] (at least 2 logs, more than half of the weight).
         A script path is relative to the config file, which is in the Nix store: give an absolute path,
         e.g. "script ''${./decide.mjs}".
       '';
@@ -137,6 +138,10 @@ let
             maxConcurrentSyncs = fileOption (types.ints.between 1 64) "Logs synced at once. Default 2.";
             retryDelayMs = fileOption (types.ints.between 10 3600000) "First retry delay after a failed sync, in ms. Default 5000.";
             maxRetryDelayMs = fileOption (types.ints.between 10 86400000) "Longest retry delay, in ms. Default 600000.";
+            maxTreeSize = fileOption types.ints.positive "Largest tree size of a followed log synced; beyond it the log fails. Default 2^32.";
+            maxGrowth = fileOption types.ints.positive "Most new entries of a followed log per sync; beyond it the log fails. Default 2^26.";
+            sliceMs = fileOption (types.ints.between 100 86400000) "Time slice of a sync while another log waits, in ms. Default 60000.";
+            smallSyncEntries = fileOption (types.ints.between 0 1000000) "Lag of a log that may sync in the extra slot. Default 4096.";
           };
         };
       };

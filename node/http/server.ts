@@ -27,13 +27,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { logger } from '@libp2p/logger';
 import { MalformedError, OutOfRangeError, TrustixError } from '../../protocol/errors.ts';
-import {
-  DeadlineExceededError,
-  HttpListenError,
-  NodeUnavailableError,
-  NotStartedError,
-  StoppedError,
-} from '../errors.ts';
+import { HttpListenError, NodeUnavailableError, NotStartedError, StoppedError } from '../errors.ts';
 
 const log = logger('trustix:http');
 

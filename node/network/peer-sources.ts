@@ -4,8 +4,8 @@
  * answer first do not fill every slot: a DHT eclipse, docs/SECURITY.md), and the log's static HTTP
  * mirrors named in the config, always, as a fallback no DHT can hide. One Libp2pTileSource per peer,
  * shared by every log being synced, so a peer's inbound stream cap is respected across logs. A source
- * that served bad data is banned (node/network/peer-bans.ts): left out here, and cut off by the node,
- * until the ban ends.
+ * that served bad data is banned as a source of that log (node/network/peer-bans.ts): left out here for it
+ * until the ban ends; a peer banned for several logs is banned whole, and cut off by the node.
  */
 import type { PeerId } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
@@ -68,7 +68,7 @@ export class PeerSources {
       const id = peer.toString();
       if (
         peer.equals(this.components.peerId) ||
-        this.components.bans.isBanned(id) ||
+        this.components.bans.isBanned(id, logId) ||
         out.some((s) => s.id === id)
       )
         continue;
@@ -84,10 +84,10 @@ export class PeerSources {
     if (peers.length > 0) this.served.set(logId, peers);
   }
 
-  /** Bans a source that served bad bytes (the sync already dropped it). */
-  ban(id: string, reason: string): void {
-    this.components.bans.ban(id, reason);
-    this.sources.delete(id);
+  /** Bans a source that served bad bytes for `logId` (the sync already dropped it) as a source of that log. */
+  ban(id: string, logId: string, reason: string): void {
+    this.components.bans.banForLog(id, logId, reason);
+    if (this.components.bans.isBanned(id)) this.sources.delete(id);
   }
 
   private sourceOf(peer: PeerId): Libp2pTileSource {

@@ -17,7 +17,7 @@
  */
 import { encodeNix32 } from '../../protocol/nix32.ts';
 import { StoreCorruptError } from '../errors.ts';
-import { pathHashOfReproKey } from '../store/layout.ts';
+import { MAX_PATH_ENTRIES, pathHashOfReproKey } from '../store/layout.ts';
 
 export type Verdict = 'reproducible' | 'mismatch' | 'inconclusive';
 
@@ -142,12 +142,16 @@ export function addToRecord(
   digests: readonly string[],
 ): RecordChange | undefined {
   const items = decodeRecord(stored);
+  // Linear in the record and the digests: a hostile log may hold thousands of values for one path. It
+  // keeps at most MAX_PATH_ENTRIES + 1 of them (any two already make the path a mismatch).
+  const known = new Set<string>();
+  for (const item of items) if (item.log === n) known.add(item.digest);
   const added: RecordItem[] = [];
   for (const digest of digests) {
-    let known = added.some((a) => a.digest === digest);
-    for (let i = 0; !known && i < items.length; i++)
-      known = items[i]!.log === n && items[i]!.digest === digest;
-    if (!known) added.push({ log: n, digest });
+    if (known.size > MAX_PATH_ENTRIES) break;
+    if (known.has(digest)) continue;
+    known.add(digest);
+    added.push({ log: n, digest });
   }
   if (added.length === 0) return undefined;
   const all = items.length === 0 ? added : [...items, ...added];

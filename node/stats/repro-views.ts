@@ -210,12 +210,13 @@ export class ReproViews {
     const silent: string[] = [];
     let found: string | undefined;
     for (const f of this.c.followed.list()) {
-      const fingerprints: string[] = [];
+      const distinct = new Set<string>();
       for (const { entry } of (await this.c.store(f.logId)?.entriesForPath(hashPart)) ?? []) {
         const text = decoder.decode(entry);
         if (storePath !== undefined && !text.startsWith(`1;${storePath};`)) continue;
-        if (!fingerprints.includes(text)) fingerprints.push(text);
+        distinct.add(text);
       }
+      const fingerprints = [...distinct];
       if (fingerprints.length === 0) {
         silent.push(f.name);
         continue;

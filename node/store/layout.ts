@@ -80,11 +80,21 @@ export function pathIndexKey(prefix: Uint8Array, pathHash: Uint8Array): Uint8Arr
   return key;
 }
 
-/** Decodes a path index record: the entry indices of one store path. */
-export function decodeIndexList(value: Uint8Array): number[] {
+/**
+ * Most entries of one log for one store path that the node takes in (rebuilds of a path are rare; a
+ * hostile log may hold any number). A followed log's path index record lists at most
+ * MAX_PATH_ENTRIES + 1 indices: that many means "more than MAX_PATH_ENTRIES", the log abstains on the
+ * path (node/vote/decisions.ts), and the record is never rewritten again, so each record stays under
+ * 520 bytes. Records written before the cap (any length) are read through their first
+ * MAX_PATH_ENTRIES + 1 indices: same format, no migration.
+ */
+export const MAX_PATH_ENTRIES = 64;
+
+/** Decodes a path index record: the entry indices of one store path (at most `max`, the first ones). */
+export function decodeIndexList(value: Uint8Array, max = Number.POSITIVE_INFINITY): number[] {
   if (value.length % 8 !== 0) throw new RangeError('path index record is not a list of u64');
   const out: number[] = [];
-  for (let i = 0; i < value.length; i += 8) out.push(readU64(value, i));
+  for (let i = 0; i < value.length && out.length < max; i += 8) out.push(readU64(value, i));
   return out;
 }
 

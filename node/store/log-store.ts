@@ -26,6 +26,7 @@ import {
   decodeIndexList,
   entryBundleKey,
   logPrefix,
+  MAX_PATH_ENTRIES,
   pathIndexKey,
   tileKey,
 } from './layout.ts';
@@ -137,21 +138,52 @@ export class LogStore implements LogReader, HashReader {
     return entryInBundle(data, index % TILE_WIDTH);
   }
 
-  /** Every entry for the store path with this hash part, oldest first (a rebuild may have several). */
-  async entriesForPath(hashPart: string): Promise<IndexedEntry[]> {
-    const indices = await this.indicesForPath(hashPart);
-    const out: IndexedEntry[] = [];
-    for (const index of indices) {
-      const entry = await this.entry(index);
-      if (entry !== undefined) out.push({ index, entry });
+  /**
+   * The entries at `indices` (undefined beyond the tree), in the same order: each bundle read once, one
+   * bundle at a time (many indices in few bundles cost few reads and little memory).
+   */
+  async entriesAt(indices: readonly number[]): Promise<(Uint8Array | undefined)[]> {
+    const out: (Uint8Array | undefined)[] = new Array(indices.length).fill(undefined);
+    const byBundle = new Map<number, number[]>();
+    indices.forEach((index, i) => {
+      if (!Number.isSafeInteger(index) || index < 0 || index >= this.size) return;
+      const b = Math.floor(index / TILE_WIDTH);
+      const list = byBundle.get(b);
+      if (list === undefined) byBundle.set(b, [i]);
+      else list.push(i);
+    });
+    for (const [b, positions] of byBundle) {
+      const data = await this.db.get(entryBundleKey(this.prefix, b));
+      if (data === undefined) throw new StoreCorruptError(`entry bundle ${b} of ${this.logId} is missing`);
+      for (const i of positions) out[i] = entryInBundle(data, indices[i]! % TILE_WIDTH);
     }
     return out;
   }
 
-  /** Entry indices recorded for a store path hash part (within the current tree). */
+  /**
+   * Every entry for the store path with this hash part, oldest first (a rebuild may have several): at
+   * most MAX_PATH_ENTRIES + 1 (that many: the log holds more, see node/store/layout.ts). Read at once.
+   */
+  async entriesForPath(hashPart: string): Promise<IndexedEntry[]> {
+    const indices = await this.indicesForPath(hashPart);
+    const entries = await this.entriesAt(indices);
+    const out: IndexedEntry[] = [];
+    indices.forEach((index, i) => {
+      const entry = entries[i];
+      if (entry !== undefined) out.push({ index, entry });
+    });
+    return out;
+  }
+
+  /**
+   * Entry indices recorded for a store path hash part (within the current tree), in order: at most
+   * MAX_PATH_ENTRIES + 1, the first ones (node/store/layout.ts).
+   */
   async indicesForPath(hashPart: string): Promise<number[]> {
     const value = await this.db.get(pathIndexKey(this.prefix, pathHashBytes(hashPart)));
-    return value === undefined ? [] : decodeIndexList(value).filter((i) => i < this.size);
+    return value === undefined
+      ? []
+      : decodeIndexList(value, MAX_PATH_ENTRIES + 1).filter((i) => i < this.size);
   }
 
   /** Inclusion proof of entry `index` in the tree of `size` (default: the latest checkpoint). */

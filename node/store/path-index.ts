@@ -14,6 +14,8 @@ import { decodeIndexList, encodeIndexList } from './layout.ts';
 import type { LogStore } from './log-store.ts';
 
 const NONE: readonly number[] = [];
+const latin1 = (e: Uint8Array): string =>
+  Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('latin1');
 
 /** One store path of a batch. */
 class PathRecord {
@@ -29,18 +31,25 @@ class PathRecord {
     this.key = key;
   }
 
+  /** `seen` as latin1 strings once it passes a few entries: membership stays linear overall. */
+  private seenSet: Set<string> | undefined;
+
   sees(entry: Buffer): boolean {
     const seen = this.seen;
     if (seen === undefined) return false;
     if (!Array.isArray(seen)) return entry.equals(seen);
+    if (this.seenSet !== undefined) return this.seenSet.has(entry.toString('latin1'));
     return seen.some((e) => entry.equals(e));
   }
 
   see(entry: Uint8Array): void {
     const seen = this.seen;
     if (seen === undefined) this.seen = entry;
-    else if (Array.isArray(seen)) seen.push(entry);
-    else this.seen = [seen, entry];
+    else if (Array.isArray(seen)) {
+      seen.push(entry);
+      if (this.seenSet !== undefined) this.seenSet.add(latin1(entry));
+      else if (seen.length > 8) this.seenSet = new Set(seen.map(latin1));
+    } else this.seen = [seen, entry];
   }
 
   add(position: number): void {
@@ -122,10 +131,7 @@ export async function newEntries(
     if (value === undefined) continue;
     const record = toRead[i]!;
     record.held = decodeIndexList(value);
-    for (const index of record.held) {
-      const entry = await store.entry(index);
-      if (entry !== undefined) record.see(entry);
-    }
+    for (const entry of await store.entriesAt(record.held)) if (entry !== undefined) record.see(entry);
   }
   const fresh: Buffer[] = [];
   for (let i = 0; i < entries.length; i++) {

@@ -3,10 +3,14 @@
  * with the newest signed checkpoint it is told about (`notify`, from gossip) or asks sources for
  * (`refresh`), through verified syncs (node/sync/log-sync.ts).
  *
- * One sync per log at a time, at most `maxConcurrentSyncs` logs at once (the others wait in line). A
+ * One sync per log at a time, at most `maxConcurrentSyncs` logs at once (the others wait in line), plus
+ * one extra slot for a small catch-up (`smallSyncEntries`); a sync that used its time slice (`sliceMs`)
+ * while a log waits yields its slot and goes to the back of the line, resuming from its staged steps, so
+ * a slow builder (or slow sources) cannot hold a slot forever. A
  * checkpoint that arrives during a sync is synced right after it. A failed sync is retried with
  * exponential back-off, or at once when a newer checkpoint arrives. A fork stops the log for good
- * (state 'forked'); a log holding a non-entry stops too (state 'failed', not retried). An interrupted
+ * (state 'forked'); a log holding a non-entry or beyond the limits (maxTreeSize, maxGrowth) stops too
+ * (state 'failed', not retried: checked before anything is planned, so also at restart). An interrupted
  * sync is resumed on start. Unfollowing stops the log's sync and keeps its data (following it again
  * continues from there).
  */
@@ -14,7 +18,14 @@
 import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
-import { asError, InvalidLogEntryError, LogForkError, StoppedError, SyncFailedError } from '../errors.ts';
+import {
+  asError,
+  InvalidLogEntryError,
+  LogForkError,
+  LogLimitError,
+  StoppedError,
+  SyncFailedError,
+} from '../errors.ts';
 import type { Database } from '../store/database.ts';
 import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
 import { LogStore } from '../store/log-store.ts';
@@ -24,6 +35,13 @@ import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
 import { latestCheckpoint, type SourceFailedEvent, type TileSource } from './tile-source.ts';
 
 const log = logger('trustix:follower');
+
+/**
+ * Failures a retry cannot mend: the log holds a non-entry, or it is beyond this node's limits (its tree
+ * only grows). The log stays 'failed' with the reason until the node restarts.
+ */
+const isFinal = (err: Error | undefined): boolean =>
+  err instanceof InvalidLogEntryError || err instanceof LogLimitError;
 
 export interface FollowerComponents {
   readonly db: Database;
@@ -39,6 +57,16 @@ export interface FollowerComponents {
 export interface FollowerInit extends LogSyncInit {
   /** Logs synced at once. Default 2. */
   readonly maxConcurrentSyncs?: number;
+  /**
+   * Time slice of a sync, in ms: past it, a sync yields its slot when another log waits (its verified
+   * steps stay staged; it resumes from them when its turn comes again). Default 60,000.
+   */
+  readonly sliceMs?: number;
+  /**
+   * A log this many entries or fewer behind its target may sync in one extra slot when all are taken
+   * (a small catch-up never waits behind big syncs). Default 4,096 (one step); 0: no extra slot.
+   */
+  readonly smallSyncEntries?: number;
   /** First retry after a failed sync, in ms; doubles per failure. Default 5,000. */
   readonly retryDelayMs?: number;
   /** Longest retry delay, in ms. Default 600,000. */
@@ -68,6 +96,13 @@ export interface FollowerEvents {
   'sync-failed': CustomEvent<{ logId: string; error: Error }>;
 }
 
+/** The abort reason of a sync that used its time slice while another log waited. */
+class SliceEnded extends Error {
+  constructor() {
+    super('time slice ended');
+  }
+}
+
 /** What notify made of a checkpoint. */
 export type NotifyOutcome = 'unfollowed' | 'invalid' | 'old' | 'forked' | 'new';
 
@@ -77,6 +112,10 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
   private readonly logs = new Map<string, Tracked>();
   private readonly waiting: Tracked[] = [];
   private active = 0;
+  /** Syncs running in the extra slot for small catch-ups (at most one). */
+  private express = 0;
+  /** Running syncs whose time slice is over: the first to yield when a log waits. */
+  private readonly overdue = new Set<Tracked>();
   private started = false;
   private readonly onFollowed = (e: CustomEvent<FollowedLog>) => void this.track(e.detail, true);
   private readonly onUnfollowed = (e: CustomEvent<FollowedLog>) => this.untrack(e.detail.logId);
@@ -86,6 +125,8 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     this.components = components;
     this.init = {
       maxConcurrentSyncs: 2,
+      sliceMs: 60_000,
+      smallSyncEntries: 4_096,
       retryDelayMs: 5_000,
       maxRetryDelayMs: 600_000,
       checkpointTimeoutMs: 10_000,
@@ -139,7 +180,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     if (cp.size <= Math.max(t.target?.size ?? 0, t.store?.size ?? 0)) return 'old';
     t.target = cp;
     if (from !== undefined) t.hint = from;
-    if (t.state === 'failed' && !(t.error instanceof InvalidLogEntryError)) {
+    if (t.state === 'failed' && !isFinal(t.error)) {
       // Something new to try with: retry now rather than after the back-off.
       clearTimeout(t.retry);
       t.retry = undefined;
@@ -287,7 +328,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
   private schedule(t: Tracked): void {
     if (t.stopped || t.running !== undefined || t.queued || t.store === undefined) return;
     if (t.state === 'forked' || t.retry !== undefined) return;
-    if (t.state === 'failed' && t.error instanceof InvalidLogEntryError) return;
+    if (t.state === 'failed' && isFinal(t.error)) return;
     if (this.components.isForked?.(t.followed.logId) === true) {
       t.state = 'forked';
       return;
@@ -298,19 +339,43 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     }
     t.state = 'syncing';
     if (this.active >= this.init.maxConcurrentSyncs) {
+      if (this.express === 0 && t.target.size - t.store.size <= this.init.smallSyncEntries) {
+        this.launch(t, true);
+        return;
+      }
       t.queued = true;
       this.waiting.push(t);
+      // Someone waits: a sync past its slice yields its slot.
+      const [late] = this.overdue;
+      if (late !== undefined) this.yieldSlot(late);
       return;
     }
     this.launch(t);
   }
 
-  private launch(t: Tracked): void {
-    this.active++;
+  /** Ends a sync's turn: it stops after its stored steps and goes to the back of the line. */
+  private yieldSlot(t: Tracked): void {
+    this.overdue.delete(t);
+    log('log %s used its time slice: it yields its slot to a waiting log', t.followed.logId);
+    t.abort?.abort(new SliceEnded());
+  }
+
+  private launch(t: Tracked, express = false): void {
+    if (express) this.express++;
+    else this.active++;
     const abort = new AbortController();
     t.abort = abort;
+    const slice = setTimeout(() => {
+      if (express) return;
+      if (this.waiting.length > 0) this.yieldSlot(t);
+      else this.overdue.add(t);
+    }, this.init.sliceMs);
+    slice.unref();
     t.running = this.syncOnce(t, abort.signal).finally(() => {
-      this.active--;
+      clearTimeout(slice);
+      this.overdue.delete(t);
+      if (express) this.express--;
+      else this.active--;
       t.running = undefined;
       t.abort = undefined;
       const next = this.waiting.shift();
@@ -347,6 +412,10 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       this.dispatchEvent(new CustomEvent('synced', { detail: { logId, checkpoint: store.checkpoint()! } }));
     } catch (err) {
       if (t.stopped) return;
+      if (signal.reason instanceof SliceEnded) {
+        t.state = 'ok'; // back in line (schedule makes it 'syncing' again), not failed
+        return;
+      }
       const error = asError(err);
       t.error = error;
       if (error instanceof LogForkError) {
@@ -356,7 +425,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       }
       t.state = 'failed';
       t.failures++;
-      if (!(error instanceof InvalidLogEntryError)) {
+      if (!isFinal(error)) {
         const delay = Math.min(this.init.maxRetryDelayMs, this.init.retryDelayMs * 2 ** (t.failures - 1));
         log.error('sync of log %s failed (retry in %d ms): %s', logId, delay, error.message);
         t.retry = setTimeout(() => {
@@ -364,7 +433,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
           this.schedule(t);
         }, delay);
         t.retry.unref();
-      } else log.error('log %s holds an invalid entry: no longer synced', logId);
+      } else log.error('log %s is no longer synced: %s', logId, error.message);
       this.dispatchEvent(new CustomEvent('sync-failed', { detail: { logId, error } }));
     }
   }

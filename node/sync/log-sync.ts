@@ -16,7 +16,8 @@
  * One run per log at a time (the follower sees to it): runs share the staging record and the path index.
  * Interrupted syncs resume: the staged bundles are not fetched again, only the upper tiles (1/256 of the
  * hash tiles). A target inconsistent with the staged one is a fork like any other.
- * Memory: the upper tiles (about n / 8 bytes for n new leaves), at most `windowBundles` verified bundles
+ * Memory: the upper tiles (about n / 8 bytes for n new leaves, n at most `maxGrowth`, checked with
+ * `maxTreeSize` before anything is planned: LogLimitError), at most `windowBundles` verified bundles
  * awaiting their step, and the requests in flight (each capped at maxTileBytes).
  */
 
@@ -35,7 +36,7 @@ import {
 } from '../../protocol/evidence.ts';
 import { EMPTY_ROOT, type HashReader, hashesEqual, leafHash, treeHash } from '../../protocol/merkle.ts';
 import { newTiles } from '../../protocol/tiles.ts';
-import { InvalidLogEntryError, LogForkError } from '../errors.ts';
+import { InvalidLogEntryError, LogForkError, LogLimitError } from '../errors.ts';
 import type { Database } from '../store/database.ts';
 import type { LogStore } from '../store/log-store.ts';
 import { runBundlePipeline } from './bundle-pipeline.ts';
@@ -72,7 +73,20 @@ export interface LogSyncInit extends SourcePoolInit {
   readonly windowBundles?: number;
   /** Store directory of the log's entries. Default '/nix/store'. */
   readonly storeDir?: string;
+  /**
+   * Largest tree size synced (a log beyond it fails with LogLimitError). Default 2^32 entries: far
+   * beyond any builder's log, far below what a signed checkpoint may claim (2^53 - 1).
+   */
+  readonly maxTreeSize?: number;
+  /**
+   * Most new entries one sync takes in (checkpoint size minus the local size). Memory of a sync grows
+   * with it (the upper tiles, n / 8 bytes for n new leaves). Default 2^26 (67,108,864 entries, 8 MiB).
+   */
+  readonly maxGrowth?: number;
 }
+
+/** LogSyncInit's limits, by default (docs/CLI.md, "sync"). */
+export const LOG_LIMIT_DEFAULTS = { maxTreeSize: 2 ** 32, maxGrowth: 2 ** 26 } as const;
 
 /** Counts in entries beyond the local copy (and what an interrupted sync staged); `bytes` as received. */
 export interface SyncProgress {
@@ -121,6 +135,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       stepBytes: 16 * 1024 * 1024,
       windowBundles: 32,
       storeDir: '/nix/store',
+      ...LOG_LIMIT_DEFAULTS,
       ...init,
     };
     if (this.init.windowBundles < this.init.stepBundles || this.init.stepBundles < 1)
@@ -162,6 +177,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     if (other !== undefined && other.size > goal.size) [goal, other] = [other, goal];
     if (other !== undefined && Buffer.from(other.note).equals(goal.note)) other = undefined;
 
+    this.checkLimits(goal.size, fromSize);
     if (goal.size <= fromSize) {
       for (const cp of [goal, other]) if (cp !== undefined) await this.checkHeld(cp);
       if (staged !== undefined) await this.stage.discard();
@@ -186,7 +202,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     try {
       const tree = new RemoteTree(goal.size, goal.root, pool);
       // Upper levels first: every level-0 tile is then checked against a verified parent.
-      await tree.ensure(newTiles(fromSize, goal.size).filter((t) => t.level > 0));
+      await tree.ensure(newTiles(fromSize, goal.size, 1));
       if (local !== undefined && fromSize > 0 && !hashesEqual(await treeHash(fromSize, tree), local.root))
         throw await this.fork(local, goal, tree);
       if (other !== undefined) {
@@ -299,6 +315,20 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       const firstNew = Math.max(0, fromSize - i * TILE_WIDTH);
       return { index: i, tile: { tile, data }, bundle: bundle!, firstNew, hashParts };
     });
+  }
+
+  /** Throws LogLimitError when syncing to `size` from `fromSize` is beyond the limits: before any plan. */
+  checkLimits(size: number, fromSize: number): void {
+    const { logId } = this.components.store;
+    const { maxTreeSize, maxGrowth } = this.init;
+    if (size > maxTreeSize)
+      throw new LogLimitError(logId, 'maxTreeSize', `a checkpoint of size ${size} exceeds ${maxTreeSize}`);
+    if (size - fromSize > maxGrowth)
+      throw new LogLimitError(
+        logId,
+        'maxGrowth',
+        `a checkpoint of size ${size} grows the local ${fromSize} by more than ${maxGrowth}`,
+      );
   }
 
   /** Checks a checkpoint no larger than the local tree against it (fork: LogForkError). */

@@ -20,9 +20,13 @@ import {
   encodeIndexList,
   encodeSyncStage,
   logPrefix,
+  MAX_PATH_ENTRIES,
   syncStageKey,
 } from '../store/layout.ts';
 import type { LogStore } from '../store/log-store.ts';
+
+/** Indices a path index record holds at most: MAX_PATH_ENTRIES + 1 means "more" (node/store/layout.ts). */
+const CAPPED = MAX_PATH_ENTRIES + 1;
 
 /** A verified entry bundle with its level-0 tile (at its width in the target tree). */
 export interface VerifiedBundle {
@@ -112,7 +116,7 @@ export class SyncStage {
         const had = added.get(hashPart);
         if (had === undefined) added.set(hashPart, index);
         else if (typeof had === 'number') added.set(hashPart, [had, index]);
-        else had.push(index);
+        else if (had.length < CAPPED) had.push(index);
       }
     }
     if (added.size === 0) return ops;
@@ -128,14 +132,16 @@ export class SyncStage {
       let fresh: number[] = one;
       if (typeof indices === 'number') one[0] = indices;
       else fresh = indices;
-      const list =
-        record === undefined
-          ? encodeIndexList(fresh)
-          : encodeIndexList([...decodeIndexList(record).filter((x) => x < firstNew), ...fresh]);
+      // At most MAX_PATH_ENTRIES + 1 indices (node/store/layout.ts): a full record is left as it is.
+      const held = record === undefined ? [] : decodeIndexList(record, CAPPED).filter((x) => x < firstNew);
+      k++;
+      if (held.length >= CAPPED) continue;
+      const list = encodeIndexList(
+        held.length === 0 && fresh.length <= CAPPED ? fresh : [...held, ...fresh].slice(0, CAPPED),
+      );
       // Copied into Node's buffer pool: LevelDB's binding would otherwise move each small on-heap
       // array off the heap to read it, which costs more than the copy.
-      ops.push({ type: 'put', key: keys[k]!, value: Buffer.from(list) });
-      k++;
+      ops.push({ type: 'put', key: keys[k - 1]!, value: Buffer.from(list) });
     }
     return ops;
   }

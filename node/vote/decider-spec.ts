@@ -6,11 +6,14 @@
  *   threshold M/N                      count M, fraction M/N        (1 <= M <= N)
  *   threshold count=C fraction=F       count C >= 1, fraction F in [0, 1], written N/D or as a decimal
  *                                      with at most 6 fractional digits ("3/5", "0.6", "0", "1")
+ *   majority [count=C]                 at least C logs (default 2) agree with strictly more than half of
+ *                                      the weight: a threshold with fraction 1/2, `strict`
  *   trust NAME                         NAME a followed log's name (a valid key name: no spaces, no '+')
  *   script PATH [timeout=MS]           PATH one word, or a JSON string ("my dir/d.mjs") when it holds
  *                                      whitespace or starts with '"'; MS an integer 1..60000
  * formatDeciderSpec writes the canonical form: "threshold M/N" when count = numerator, otherwise
- * "threshold count=C fraction=N/D"; it round-trips through parseDeciderSpec.
+ * "threshold count=C fraction=N/D"; "majority" (count 2) or "majority count=C" for a strict one; it
+ * round-trips through parseDeciderSpec.
  */
 import { MalformedError } from '../../protocol/errors.ts';
 import { isValidKeyName } from '../../protocol/vkey.ts';
@@ -22,7 +25,13 @@ export interface Fraction {
 }
 
 export type DeciderSpec =
-  | { readonly kind: 'threshold'; readonly count: number; readonly fraction: Fraction }
+  | {
+      readonly kind: 'threshold';
+      readonly count: number;
+      readonly fraction: Fraction;
+      /** More than the fraction of the weight, not at least (only with 1/2: `majority`). */
+      readonly strict?: boolean;
+    }
   | { readonly kind: 'trust'; readonly log: string }
   | { readonly kind: 'script'; readonly module: string; readonly timeoutMs?: number };
 
@@ -96,6 +105,22 @@ function parseThreshold(text: string, words: readonly string[]): DeciderSpec {
   throw malformed(`${quote(text)}: ${THRESHOLD_FORMS}`);
 }
 
+/** `majority [count=C]`: count C (default 2), strictly more than half of the weight. */
+function parseMajority(text: string, words: readonly string[]): DeciderSpec {
+  const [first] = words;
+  let count = 2;
+  if (words.length > 1 || (first !== undefined && !first.startsWith('count=')))
+    throw malformed(`${quote(text)}: expected "majority" or "majority count=C"`);
+  if (first !== undefined) {
+    const c = safeInt(first.slice('count='.length));
+    if (c === undefined || c === 0) throw malformed(`${quote(text)}: count must be an integer of at least 1`);
+    count = c;
+  }
+  return checkDeciderSpec({ kind: 'threshold', count, fraction: HALF, strict: true });
+}
+
+const HALF: Fraction = { numerator: 1, denominator: 2 };
+
 function parseScript(text: string, rest: string): DeciderSpec {
   let module: string;
   let after: string;
@@ -138,6 +163,8 @@ export function parseDeciderSpec(text: string): DeciderSpec {
   switch (kind) {
     case 'threshold':
       return parseThreshold(trimmed, words(rest));
+    case 'majority':
+      return parseMajority(trimmed, words(rest));
     case 'trust': {
       const [log, ...extra] = words(rest);
       if (log === undefined || extra.length > 0) throw malformed(`${quote(trimmed)}: expected "trust NAME"`);
@@ -146,7 +173,7 @@ export function parseDeciderSpec(text: string): DeciderSpec {
     case 'script':
       return parseScript(trimmed, rest);
     default:
-      throw malformed(`unknown decider ${quote(kind)} (expected threshold, trust or script)`);
+      throw malformed(`unknown decider ${quote(kind)} (expected threshold, majority, trust or script)`);
   }
 }
 
@@ -155,6 +182,7 @@ export function formatDeciderSpec(spec: DeciderSpec): string {
   switch (spec.kind) {
     case 'threshold': {
       const { numerator, denominator } = spec.fraction;
+      if (spec.strict === true) return spec.count === 2 ? 'majority' : `majority count=${spec.count}`;
       return spec.count === numerator && numerator >= 1
         ? `threshold ${numerator}/${denominator}`
         : `threshold count=${spec.count} fraction=${numerator}/${denominator}`;
@@ -185,6 +213,8 @@ export function checkDeciderSpec(spec: DeciderSpec): DeciderSpec {
       const num = f?.['numerator'];
       if (!isSafeInt(den, 1, Number.MAX_SAFE_INTEGER) || !isSafeInt(num, 0, den))
         throw malformed('threshold fraction must be numerator/denominator integers with 0 <= n <= d, d >= 1');
+      if (s['strict'] !== undefined && s['strict'] !== false && !(s['strict'] === true && 2 * num === den))
+        throw malformed('a strict threshold (majority) must have the fraction 1/2');
       return spec;
     }
     case 'trust':
@@ -206,4 +236,28 @@ export function checkDeciderSpec(spec: DeciderSpec): DeciderSpec {
         `unknown decider kind ${quote(String(s['kind']))} (expected threshold, trust or script)`,
       );
   }
+}
+
+/**
+ * Why a chain can never decide anything with the followed logs named `logs` (undefined when some
+ * decider can): every threshold needs more agreeing logs than are followed, every `trust` names a log
+ * not followed, and there is no script.
+ */
+export function unsatisfiableVote(
+  specs: readonly DeciderSpec[],
+  logs: readonly string[],
+): string | undefined {
+  let fewest = Number.POSITIVE_INFINITY;
+  for (const spec of specs) {
+    if (spec.kind === 'script') return undefined;
+    if (spec.kind === 'trust' && logs.includes(spec.log)) return undefined;
+    if (spec.kind === 'threshold') {
+      if (spec.count <= logs.length) return undefined;
+      fewest = Math.min(fewest, spec.count);
+    }
+  }
+  const followed = `${logs.length} log${logs.length === 1 ? ' is' : 's are'} followed`;
+  return fewest === Number.POSITIVE_INFINITY
+    ? `no decider of the vote can decide: ${followed} and none is trusted by name`
+    : `the vote needs at least ${fewest} agreeing logs and ${followed}: nothing will be decided`;
 }

@@ -2,14 +2,16 @@
  * The vote (docs/CLI.md, the deciders): which fingerprint to believe for a store path, given what each
  * followed log says about it. Pure logic: the caller gathers one LogVote per followed log (silent ones included).
  *
- * A log votes for its fingerprint. It abstains when it is proven forked, or when it holds two or more
- * distinct fingerprints for the path ("contradicting"); abstaining logs never vote for anything.
+ * A log votes for its fingerprint. It abstains when it is proven forked, when it holds two or more
+ * distinct fingerprints for the path ("contradicting"), or more entries for it than the node takes in
+ * ("overfull", node/store/layout.ts); abstaining logs never vote for anything.
  * Deciders are chained in order; the first that decides wins:
  * - `threshold` (count M, fraction F): a value qualifies when at least M non-abstaining logs vote for it
  *   and their weight w satisfies w >= F * W, where W is the weight of ALL configured logs (silent and
  *   abstaining ones count against, never in favour). Computed exactly: weights are scaled to integer
  *   millionths and compared as integers. Exactly one qualifying value decides; two or more are a tie,
  *   and ties decide nothing.
+ * - `majority` (count M, default 2): the same with fraction 1/2, strictly: w > W / 2. The default vote.
  * - `trust NAME`: what the named log says (nothing when it is not followed, silent, forked or contradicting).
  * - `script PATH`: a user module's `decide(votes)`, run in a QuickJS sandbox (node/vote/script-decider.ts).
  * The shorthand that names deciders in config files and on the command line: node/vote/decider-spec.ts.
@@ -26,6 +28,7 @@ export {
   formatDeciderSpec,
   parseDeciderSpec,
   parseFraction,
+  unsatisfiableVote,
 } from './decider-spec.ts';
 
 /** What one configured (followed) log says about one store path. */
@@ -39,6 +42,11 @@ export interface LogVote {
   readonly fingerprints: readonly string[];
   /** The log is proven forked (its key signed two histories): it abstains. */
   readonly forked: boolean;
+  /**
+   * The log holds more than MAX_PATH_ENTRIES (64) entries for the path (node/store/layout.ts): it
+   * abstains, and `fingerprints` is empty (a script sees it as silent).
+   */
+  readonly overfull?: boolean;
 }
 
 export interface Mismatch {
@@ -47,7 +55,7 @@ export interface Mismatch {
 }
 export interface Abstention {
   readonly log: string;
-  readonly reason: 'forked' | 'contradicting';
+  readonly reason: 'forked' | 'contradicting' | 'overfull';
   readonly fingerprints: readonly string[];
 }
 /** One value voted for, with its voters (non-abstaining logs only), heaviest first. */
@@ -130,6 +138,8 @@ function analyse(votes: readonly LogVote[]): Analysis {
     const fps = vote.fingerprints;
     const first = fps[0];
     if (vote.forked) abstentions.push({ log: vote.log, reason: 'forked', fingerprints: fps });
+    else if (vote.overfull === true)
+      abstentions.push({ log: vote.log, reason: 'overfull', fingerprints: [] });
     else if (first === undefined) misses.push(vote.log);
     else if (fps.length > 1 && contradicts(fps))
       abstentions.push({ log: vote.log, reason: 'contradicting', fingerprints: [...new Set(fps)] });
@@ -176,8 +186,16 @@ class ThresholdDecider implements AnalysedDecider {
   readonly #bigDen: bigint;
   readonly #needs: string;
 
-  constructor(count: number, fraction: Fraction) {
-    this.spec = checkDeciderSpec({ kind: 'threshold', count, fraction: { ...fraction } });
+  readonly #strict: boolean;
+
+  constructor(count: number, fraction: Fraction, strict = false) {
+    this.spec = checkDeciderSpec({
+      kind: 'threshold',
+      count,
+      fraction: { ...fraction },
+      ...(strict ? { strict } : {}),
+    });
+    this.#strict = strict;
     this.#count = count;
     this.#num = fraction.numerator;
     this.#den = fraction.denominator;
@@ -186,15 +204,18 @@ class ThresholdDecider implements AnalysedDecider {
     this.#needs =
       this.#num === 0
         ? `needs ${plural(count, 'log')}`
-        : `needs ${plural(count, 'log')} and ${this.#num}/${this.#den} of the weight`;
+        : `needs ${plural(count, 'log')} and ${strict ? 'more than ' : ''}${this.#num}/${this.#den} of the weight`;
   }
 
-  /** w/W >= num/den, exactly: products of integers are exact as doubles up to 2^53, else BigInt. */
+  /** w/W >= num/den (> when strict), exactly: products of integers are exact as doubles up to 2^53, else BigInt. */
   #heavyEnough(w: number, total: number): boolean {
     const left = w * this.#den;
     const right = this.#num * total;
-    if (left <= Number.MAX_SAFE_INTEGER && right <= Number.MAX_SAFE_INTEGER) return left >= right;
-    return BigInt(w) * this.#bigDen >= this.#bigNum * BigInt(total);
+    if (left <= Number.MAX_SAFE_INTEGER && right <= Number.MAX_SAFE_INTEGER)
+      return this.#strict ? left > right : left >= right;
+    const l = BigInt(w) * this.#bigDen;
+    const r = this.#bigNum * BigInt(total);
+    return this.#strict ? l > r : l >= r;
   }
 
   decide(votes: readonly LogVote[]): DeciderOutcome {
@@ -239,6 +260,7 @@ class TrustDecider implements AnalysedDecider {
     const vote = votes.find((v) => v.log === name);
     if (vote === undefined) return { reason: `log ${name} is not followed` };
     if (vote.forked) return { reason: `log ${name} is forked (its key signed two histories)` };
+    if (vote.overfull === true) return { reason: `log ${name} holds too many entries for the path` };
     const first = vote.fingerprints[0];
     if (first === undefined) return { reason: `log ${name} has no entry for the path` };
     if (contradicts(vote.fingerprints))
@@ -253,8 +275,8 @@ class TrustDecider implements AnalysedDecider {
   }
 }
 
-export function thresholdDecider(count: number, fraction: Fraction): Decider {
-  return new ThresholdDecider(count, fraction);
+export function thresholdDecider(count: number, fraction: Fraction, strict = false): Decider {
+  return new ThresholdDecider(count, fraction, strict);
 }
 
 export function trustDecider(log: string): Decider {
@@ -358,7 +380,8 @@ export async function createDeciderChain(
   try {
     for (const spec of specs) {
       checkDeciderSpec(spec);
-      if (spec.kind === 'threshold') deciders.push(thresholdDecider(spec.count, spec.fraction));
+      if (spec.kind === 'threshold')
+        deciders.push(thresholdDecider(spec.count, spec.fraction, spec.strict === true));
       else if (spec.kind === 'trust') deciders.push(trustDecider(spec.log));
       else {
         const script = new ScriptDecider(spec.module, { baseDir, timeoutMs: spec.timeoutMs });

@@ -3,7 +3,8 @@
  * (what its verified local copy holds for the path), decided by the configured chain
  * (node/vote/decider.ts), and remembered.
  *
- * Decisions are cached in a bounded LRU. A cached decision records, for every followed log, the size
+ * Decisions are cached in an LRU bounded by count and by estimated bytes (a decision can hold a 64 KiB
+ * fingerprint per log; one larger than the whole budget is not cached). A cached decision records, for every followed log, the size
  * of its verified copy and whether it was forked when the votes were read; it is used again only while
  * all of those still hold (and the set of followed logs, names and weights included, is unchanged).
  * So a log that grows or is proven forked invalidates exactly the decisions it could change, at the
@@ -14,6 +15,7 @@ import { logger } from '@libp2p/logger';
 import { LRUCache } from 'lru-cache';
 import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
 import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
+import { MAX_PATH_ENTRIES } from '../store/layout.ts';
 import type { LogStore } from '../store/log-store.ts';
 import type { DeciderChain, Decision, LogVote } from './decider.ts';
 
@@ -35,8 +37,31 @@ export interface DecisionsComponents {
 }
 
 export interface DecisionsInit {
-  /** Decisions kept in memory. Default 100,000 (a few hundred bytes each). */
+  /** Decisions kept in memory. Default 100,000. */
   readonly maxCached?: number;
+  /**
+   * Bytes the cached decisions may take, as estimated by decisionBytes. Default 32 MiB: a decision is
+   * usually a few hundred bytes, but its fingerprints are up to 64 KiB each (a log's entry), one per log.
+   */
+  readonly maxCachedBytes?: number;
+}
+
+/**
+ * An upper estimate of a decision's memory: its strings at 2 bytes a character (UTF-16 at worst) plus a
+ * fixed cost per object, counting each fingerprint once per place it appears (they are usually shared).
+ */
+export function decisionBytes(d: PathDecision): number {
+  const text = (s: string | undefined) => 2 * (s?.length ?? 0);
+  let n = 512 + text(d.fingerprint) + text(d.storePath);
+  for (const v of d.votes) {
+    n += 128 + text(v.log);
+    for (const f of v.fingerprints) n += 16 + text(f);
+  }
+  for (const m of d.mismatches) n += 64 + text(m.fingerprint);
+  for (const a of d.abstentions) for (const f of a.fingerprints) n += 16 + text(f);
+  for (const t of d.tally) n += 64 + text(t.fingerprint) + 16 * t.logs.length;
+  for (const r of d.reasons) n += 32 + text(r);
+  return n;
 }
 
 /** A decision for one store path hash part. */
@@ -52,6 +77,8 @@ interface Cached {
   readonly generation: number;
   /** Per followed log (in `logs` order): the verified size the votes were read at, -1 when forked. */
   readonly sizes: readonly number[];
+  /** decisionBytes of the decision, with the sizes. */
+  readonly bytes: number;
 }
 
 export class Decisions {
@@ -64,7 +91,11 @@ export class Decisions {
 
   constructor(components: DecisionsComponents, init: DecisionsInit = {}) {
     this.components = components;
-    this.cache = new LRUCache({ max: init.maxCached ?? 100_000 });
+    this.cache = new LRUCache({
+      max: init.maxCached ?? 100_000,
+      maxSize: init.maxCachedBytes ?? 32 * 1024 * 1024,
+      sizeCalculation: (c) => c.bytes,
+    });
   }
 
   start(): void {
@@ -99,6 +130,11 @@ export class Decisions {
     const work = this.compute(hashPart, storePath).finally(() => this.inflight.delete(key));
     this.inflight.set(key, work);
     return work;
+  }
+
+  /** What the cache holds: decisions and their estimated bytes (at most maxCachedBytes). */
+  cacheSize(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cache.calculatedSize };
   }
 
   /** Drops every cached decision (e.g. after the decider configuration changed). */
@@ -139,7 +175,12 @@ export class Decisions {
     const path = decision.fingerprint === undefined ? undefined : decision.fingerprint.split(';', 3)[1];
     const result: PathDecision = { ...decision, hashPart, storePath: path, votes };
     if (generation === this.generation)
-      this.cache.set(storePath ?? hashPart, { decision: result, generation, sizes });
+      this.cache.set(storePath ?? hashPart, {
+        decision: result,
+        generation,
+        sizes,
+        bytes: decisionBytes(result) + 8 * sizes.length,
+      });
     log('%s: %s', hashPart, decision.fingerprint === undefined ? 'undecided' : `by ${decision.decider}`);
     this.components.onDecision?.('computed', result);
     return result;
@@ -147,20 +188,26 @@ export class Decisions {
 
   private async voteOf(f: FollowedLog, hashPart: string, storePath: string | undefined): Promise<LogVote> {
     const store = this.components.store(f.logId);
-    const fingerprints: string[] = [];
-    for (const { entry } of (await store?.entriesForPath(hashPart)) ?? []) {
-      const fingerprint = decoder.decode(entry);
-      // `1;<path>;...`: an entry of another path with this hash part is no vote on this one.
-      if (storePath !== undefined && !fingerprint.startsWith(`1;${storePath};`)) continue;
-      if (!fingerprints.includes(fingerprint)) fingerprints.push(fingerprint);
-    }
-    return {
+    const entries = (await store?.entriesForPath(hashPart)) ?? [];
+    const vote = {
       log: f.name,
       logId: f.logId,
       weight: f.weight,
-      fingerprints,
       forked: this.components.isForked(f.logId),
     };
+    // More entries for one path than any honest rebuild history: the log abstains on it (layout.ts).
+    if (entries.length > MAX_PATH_ENTRIES) {
+      log('log %s holds more than %d entries for %s: it abstains', f.name, MAX_PATH_ENTRIES, hashPart);
+      return { ...vote, fingerprints: [], overfull: true };
+    }
+    const fingerprints = new Set<string>();
+    for (const { entry } of entries) {
+      const fingerprint = decoder.decode(entry);
+      // `1;<path>;...`: an entry of another path with this hash part is no vote on this one.
+      if (storePath !== undefined && !fingerprint.startsWith(`1;${storePath};`)) continue;
+      fingerprints.add(fingerprint);
+    }
+    return { ...vote, fingerprints: [...fingerprints] };
   }
 }
 
