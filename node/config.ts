@@ -33,8 +33,8 @@ import { parseLogKey } from '../protocol/keys.ts';
 import { ConfigError, ConfigReader, readConfigText } from './config-file.ts';
 import { InsecurePermissionsError } from './errors.ts';
 import { checkPermissions } from './store/file-permissions.ts';
-import { MAX_WEIGHT } from './store/followed-logs.ts';
 import { fileExists } from './store/key-file.ts';
+import { MAX_WEIGHT } from './store/log-weight.ts';
 import { openBinaryCache } from './upstream/binary-cache.ts';
 import { checkDeciderSpec, type DeciderSpec, parseDeciderSpec, parseFraction } from './vote/decider.ts';
 

@@ -36,7 +36,7 @@ export const followCommand: CommandModule<GlobalOptions, FollowArgs> = {
     const weight =
       argv.weight === undefined
         ? undefined
-        : (await import('../../node/store/followed-logs.ts')).parseWeight(argv.weight);
+        : (await import('../../node/store/log-weight.ts')).parseWeight(argv.weight);
     const answer = await control(argv, 'follow', {
       log: argv.log,
       ...(argv.name !== undefined ? { name: argv.name } : {}),

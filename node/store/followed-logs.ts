@@ -15,11 +15,10 @@ import { isValidKeyName } from '../../protocol/vkey.ts';
 import { StoreCorruptError } from '../errors.ts';
 import { type Database, writeBatch } from './database.ts';
 import { followedLogKey, followedLogRange } from './layout.ts';
+import { checkWeight } from './log-weight.ts';
 
 const log = logger('trustix:followed-logs');
 const LOG_ID = /^[0-9a-f]{64}$/;
-/** Largest weight accepted: far above any sensible vote, small enough that sums stay exact. */
-export const MAX_WEIGHT = 1_000_000;
 
 export interface FollowedLog {
   readonly key: LogKey;
@@ -53,22 +52,6 @@ export interface FollowedLogsEvents {
   /** A log was followed, or its name or weight changed. */
   followed: CustomEvent<FollowedLog>;
   unfollowed: CustomEvent<FollowedLog>;
-}
-
-/** A weight from the command line: a plain positive decimal ("1", "0.5", "2.25"). */
-export function parseWeight(text: string): number {
-  if (!/^(0|[1-9][0-9]{0,6})(\.[0-9]{1,6})?$/.test(text))
-    throw new MalformedError(
-      'weight',
-      `${JSON.stringify(text.slice(0, 32))} is not a positive decimal number`,
-    );
-  return checkWeight(Number(text));
-}
-
-function checkWeight(weight: number): number {
-  if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0 || weight > MAX_WEIGHT)
-    throw new OutOfRangeError(`a weight must be a number in (0, ${MAX_WEIGHT}], not ${weight}`);
-  return weight;
 }
 
 function checkName(name: string): string {
