@@ -1,1 +1,1 @@
-export { DEFAULT_BOOTSTRAP_PEERS } from './peers.ts';
+export { DEFAULT_BOOTSTRAP_PEERS, defaultBootstrapPeers } from './peers.ts';

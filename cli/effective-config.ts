@@ -3,7 +3,7 @@
  * `trustix start` runs with them; `trustix config show` prints them.
  */
 import type { Argv } from 'yargs';
-import { DEFAULT_BOOTSTRAP_PEERS } from '../bootstrap/peers.ts';
+import { defaultBootstrapPeers } from '../bootstrap/peers.ts';
 import { type ConfiguredLog, loadConfig, parseHttpAddress, parseMultiaddr } from '../node/config.ts';
 import { DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS } from '../node/network/libp2p-node.ts';
 import { DEFAULT_HTTP_PORT, type TrustixNodeInit } from '../node/trustix-node.ts';
@@ -114,7 +114,7 @@ export async function effectiveConfig(
     http: `${http?.host ?? '127.0.0.1'}:${http?.port ?? DEFAULT_HTTP_PORT}`,
     listen: listen ?? DEFAULT_LISTEN,
     announce: announce ?? [],
-    bootstrap: bootstrap ?? DEFAULT_BOOTSTRAP_PEERS,
+    bootstrap: bootstrap ?? defaultBootstrapPeers(),
     maxConnections: c.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     follow: c.follow ?? [],
     vote: vote.map(formatDeciderSpec),

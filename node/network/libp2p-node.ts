@@ -34,6 +34,7 @@ import {
   type BootstrapRedialerInit,
   bootstrapRedialer,
 } from './bootstrap-redialer.ts';
+import { isLocalOnly, localOnlyGater } from './local-only.ts';
 
 /** The TCP port a node listens on by default, beside the HTTP port 8565. */
 export const DEFAULT_P2P_PORT = 8566;
@@ -139,6 +140,12 @@ export interface Libp2pNodeInit {
   readonly gossipSeenTtlMs?: number;
   /** The agent string peers see through identify (e.g. `trustix/0.1.0`). Default: libp2p's own. */
   readonly userAgent?: string;
+  /**
+   * Contact only the addresses given (node/network/local-only.ts): dials to routable addresses are
+   * refused, and discovery that reaches beyond them (mDNS, UPnP) stays off. Default: on when
+   * TRUSTIX_LOCAL_ONLY is set in the environment.
+   */
+  readonly localOnly?: boolean;
   /** Start the node before returning, as createLibp2p does (else call startLibp2pNode). Default true. */
   readonly start?: boolean;
   /**
@@ -197,7 +204,9 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
       maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       allow: [...(init.allowList ?? [])],
     },
-    ...(init.connectionGater && { connectionGater: init.connectionGater }),
+    ...((init.localOnly ?? isLocalOnly())
+      ? { connectionGater: localOnlyGater(init.connectionGater) }
+      : init.connectionGater && { connectionGater: init.connectionGater }),
     peerDiscovery,
     services: {
       identify: identify(),
