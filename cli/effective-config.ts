@@ -10,6 +10,7 @@ import { DEFAULT_HTTP_PORT, type TrustixNodeInit } from '../node/trustix-node.ts
 import { openBinaryCache } from '../node/upstream/binary-cache.ts';
 import { DEFAULT_VOTE } from '../node/user-side.ts';
 import { type DeciderSpec, formatDeciderSpec, parseDeciderSpec } from '../node/vote/decider.ts';
+import { RELAY_RESERVATIONS } from '../protocol/constants.ts';
 import { UsageError } from './exit-code.ts';
 import { configFileOf, dataDirOf, type GlobalOptions } from './global-options.ts';
 
@@ -134,6 +135,7 @@ export async function effectiveConfig(
       announce: effective.announce,
       bootstrap: effective.bootstrap,
       maxConnections: effective.maxConnections,
+      ...reachability(effective.announce.length > 0),
     },
     vote,
     // A script named on the command line is relative to where the command runs (the file's are anchored).
@@ -144,4 +146,15 @@ export async function effectiveConfig(
     follower: effective.sync,
   };
   return { config: effective, init };
+}
+
+/**
+ * A node that announces an address is public: a DHT server and a relay for others. Any other node may
+ * sit behind NAT: a DHT client until a public address is confirmed, holding relay reservations so that
+ * peers can reach it (docs/ARCHITECTURE.md, "Reaching nodes behind NAT").
+ */
+function reachability(announced: boolean): NonNullable<TrustixNodeInit['p2p']> {
+  return announced
+    ? { dhtClientMode: false, relayServer: true }
+    : { dhtClientMode: 'auto', relayReservations: RELAY_RESERVATIONS };
 }

@@ -40,3 +40,19 @@ export const MAX_TILE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_BYTES);
 export const MAX_TILE_REQUEST_BYTES = 256;
 /** Tile exchange: the status byte that starts every response (docs/PROTOCOL.md, "Tile exchange"). */
 export const TILE_STATUS = { ok: 0, notFound: 1, badRequest: 2, busy: 3 } as const;
+
+/**
+ * mDNS service tag Trustix nodes announce and query on a LAN (@libp2p/mdns), so that they find each
+ * other and not every libp2p application on the network (whose tag is `_p2p._udp.local`).
+ */
+export const MDNS_SERVICE_TAG = '_trustix._udp.local';
+/**
+ * Circuit relay v2 limits of a relaying node (docs/ARCHITECTURE.md, "Reaching nodes behind NAT"):
+ * libp2p's default (128 KiB and 2 minutes per relayed connection) stops a sync after ~400 entries; these
+ * carry a 100,000-entry log (about 35 MB) while bounding what one relayed connection costs the relay.
+ */
+export const RELAY_MAX_RESERVATIONS = 128;
+export const RELAY_DATA_LIMIT_BYTES = 64 * 1024 * 1024;
+export const RELAY_DURATION_LIMIT_MS = 10 * 60 * 1000;
+/** Relay reservations a private node holds, so that it stays reachable when one relay leaves. */
+export const RELAY_RESERVATIONS = 2;

@@ -1,7 +1,7 @@
 /**
- * `trustix bootstrap`: a long-lived public node with no log of its own: a DHT server and gossip relay
- * (it validates what it relays), with more connections than a user node and gossip peer exchange on,
- * and a stable identity (peer.secret in its data directory). Runs until SIGINT or SIGTERM.
+ * `trustix bootstrap`: a long-lived public node with no log of its own: a DHT server, gossip relay
+ * (it validates what it relays) and circuit relay for nodes behind NAT, with more connections than a
+ * user node and gossip peer exchange on, and a stable identity (peer.secret in its data directory). Runs until SIGINT or SIGTERM.
  */
 import { mkdir } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
@@ -31,7 +31,14 @@ export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
       dataDir: dir,
       role: 'bootstrap',
       http: false,
-      p2p: { ...networkInit(argv), maxConnections: argv['max-connections'], gossipPeerExchange: true },
+      p2p: {
+        ...networkInit(argv),
+        maxConnections: argv['max-connections'],
+        gossipPeerExchange: true,
+        // A public node: it serves the DHT and relays for nodes behind NAT (bounded, protocol/constants.ts).
+        dhtClientMode: false,
+        relayServer: true,
+      },
     });
     await node.start();
     // Before anything is printed: a signal sent as soon as the output appears must find the handler.

@@ -13,20 +13,37 @@ import '../promise-with-resolvers.ts';
 import { createHash } from 'node:crypto';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
+import { autoNAT } from '@libp2p/autonat';
 import { bootstrap } from '@libp2p/bootstrap';
+import {
+  type CircuitRelayService,
+  circuitRelayServer,
+  circuitRelayTransport,
+} from '@libp2p/circuit-relay-v2';
+import { dcutr } from '@libp2p/dcutr';
 import { type GossipSub, gossipsub, StrictNoSign } from '@libp2p/gossipsub';
 import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/score';
 import { type Identify, identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface';
 import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
+import { mdns } from '@libp2p/mdns';
 import { type Ping, ping } from '@libp2p/ping';
 import { prometheusMetrics } from '@libp2p/prometheus-metrics';
 import { tcp } from '@libp2p/tcp';
+import { uPnPNAT } from '@libp2p/upnp-nat';
 import { LevelDatastore } from 'datastore-level';
 import type { Level } from 'level';
-import { createLibp2p } from 'libp2p';
+import { createLibp2p, type Libp2pOptions } from 'libp2p';
 import type { Registry } from 'prom-client';
-import { CHECKPOINT_TOPIC, DHT_PROTOCOL, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
+import {
+  CHECKPOINT_TOPIC,
+  DHT_PROTOCOL,
+  EVIDENCE_TOPIC,
+  MDNS_SERVICE_TAG,
+  RELAY_DATA_LIMIT_BYTES,
+  RELAY_DURATION_LIMIT_MS,
+  RELAY_MAX_RESERVATIONS,
+} from '../../protocol/constants.ts';
 import { TrustixError } from '../../protocol/errors.ts';
 import type { Database } from '../store/database.ts';
 import {
@@ -80,6 +97,11 @@ export type TrustixServices = {
   dht: KadDHT;
   pubsub: GossipSub & GossipMesh;
   redial: BootstrapRedialer;
+  autoNAT: unknown;
+  dcutr: unknown;
+  upnp?: unknown;
+  /** Present on relaying nodes (Libp2pNodeInit.relayServer). */
+  relay?: CircuitRelayService;
 };
 
 export type TrustixLibp2p = Libp2p<TrustixServices>;
@@ -112,9 +134,10 @@ export interface Libp2pNodeInit {
   /**
    * DHT client only (no inbound DHT queries served). Default false: a Trustix DHT is small and every
    * reachable node should serve it; kad-dht's own default waits for a public address, which a LAN or
-   * loopback node never sees.
+   * loopback node never sees. `'auto'` is that default of kad-dht: a client until AutoNAT or UPnP
+   * confirms a public address, so a node behind NAT never advertises a DHT service nobody can reach.
    */
-  readonly dhtClientMode?: boolean;
+  readonly dhtClientMode?: boolean | 'auto';
   /**
    * Keep private and loopback addresses in DHT peer records. Default true: kad-dht drops them by
    * default, which silently breaks every LAN or loopback network; on the public internet the cost of
@@ -140,6 +163,29 @@ export interface Libp2pNodeInit {
   readonly gossipSeenTtlMs?: number;
   /** The agent string peers see through identify (e.g. `trustix/0.1.0`). Default: libp2p's own. */
   readonly userAgent?: string;
+  /**
+   * Find peers on the local network by mDNS (service tag MDNS_SERVICE_TAG). Default: on, except under
+   * `localOnly`, which turns it off unless this is set explicitly (tests in network namespaces do).
+   */
+  readonly mdns?: boolean | { readonly intervalMs?: number };
+  /** Ask a UPnP or NAT-PMP gateway to forward the listen port. Default: on, except under `localOnly`. */
+  readonly upnp?: boolean;
+  /**
+   * Serve as a circuit relay v2 (public nodes, bootstrap nodes), with the limits of protocol/constants.ts
+   * (RELAY_*; libp2p's own 128 KiB per connection would stop a sync). Default false.
+   */
+  readonly relayServer?:
+    | boolean
+    | {
+        readonly maxReservations?: number;
+        readonly dataLimitBytes?: number;
+        readonly durationLimitMs?: number;
+      };
+  /**
+   * Relay reservations to hold (a node behind NAT): for each, libp2p reserves a slot on a connected
+   * relay and announces the relayed address `<relay>/p2p-circuit/p2p/<self>`. Default 0.
+   */
+  readonly relayReservations?: number;
   /**
    * Contact only the addresses given (node/network/local-only.ts): dials to routable addresses are
    * refused, and discovery that reaches beyond them (mDNS, UPnP) stays off. Default: on when
@@ -181,7 +227,20 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
   const bootstrapList = [...(init.bootstrap ?? [])];
   const datastore = init.db === undefined ? undefined : await openDatastore(init.db);
   // @libp2p/bootstrap refuses an empty list; it tags the peers and dials them once at start.
-  const peerDiscovery = bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 0 })] : [];
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> =
+    bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 0 })] : [];
+  const localOnly = init.localOnly ?? isLocalOnly();
+  // Under localOnly nothing reaches beyond the given addresses unless a caller turns it on explicitly.
+  const mdnsInit = init.mdns ?? !localOnly;
+  if (mdnsInit !== false)
+    peerDiscovery.push(
+      mdns({
+        serviceTag: MDNS_SERVICE_TAG,
+        ...(typeof mdnsInit === 'object' &&
+          mdnsInit.intervalMs !== undefined && { interval: mdnsInit.intervalMs }),
+      }),
+    );
+  const relay = init.relayServer === true ? {} : init.relayServer || undefined;
   const whitelist = new Set([
     ...(init.gossipScoreParams?.IPColocationFactorWhitelist ?? []),
     ...(init.whitelistIps ?? []),
@@ -194,17 +253,21 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
     ...(datastore === undefined ? {} : { datastore }),
     ...(init.userAgent === undefined ? {} : { nodeInfo: { userAgent: init.userAgent } }),
     addresses: {
-      listen: [...(init.listen ?? DEFAULT_LISTEN)],
+      listen: [
+        ...(init.listen ?? DEFAULT_LISTEN),
+        ...Array.from({ length: init.relayReservations ?? 0 }, () => '/p2p-circuit'),
+      ],
       announce: [...(init.announce ?? [])],
     },
-    transports: [tcp()],
+    // The relay transport dials relayed addresses and, with `/p2p-circuit` listen addresses, reserves slots.
+    transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       allow: [...(init.allowList ?? [])],
     },
-    ...((init.localOnly ?? isLocalOnly())
+    ...(localOnly
       ? { connectionGater: localOnlyGater(init.connectionGater) }
       : init.connectionGater && { connectionGater: init.connectionGater }),
     peerDiscovery,
@@ -214,7 +277,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
       ping: ping(),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
-        clientMode: init.dhtClientMode ?? false,
+        ...(init.dhtClientMode !== 'auto' && { clientMode: init.dhtClientMode ?? false }),
         peerInfoMapper: (init.dhtPrivateAddresses ?? true) ? passthroughMapper : removePrivateAddressesMapper,
       }),
       pubsub: withMesh(
@@ -229,6 +292,8 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
           ignoreDuplicatePublishError: true,
           allowedTopics: [CHECKPOINT_TOPIC, EVIDENCE_TOPIC],
           maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
+          // Checkpoints are small: they travel over relayed (limited) connections too.
+          runOnLimitedConnection: true,
           doPX: init.gossipPeerExchange ?? false,
           ...(init.gossipSeenTtlMs === undefined ? {} : { seenTTL: init.gossipSeenTtlMs }),
           scoreParams: { ...init.gossipScoreParams, IPColocationFactorWhitelist: whitelist },
@@ -238,6 +303,20 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
         }),
       ),
       redial: bootstrapRedialer({ list: bootstrapList, ...init.redial }),
+      // AutoNAT asks connected peers to dial back our addresses (public or not); DCUtR upgrades a relayed
+      // connection to a direct one by a synchronised simultaneous dial. Both talk only to connected peers.
+      autoNAT: autoNAT(),
+      dcutr: dcutr(),
+      ...((init.upnp ?? !localOnly) && { upnp: uPnPNAT() }),
+      ...(relay && {
+        relay: circuitRelayServer({
+          reservations: {
+            maxReservations: relay.maxReservations ?? RELAY_MAX_RESERVATIONS,
+            defaultDataLimit: BigInt(relay.dataLimitBytes ?? RELAY_DATA_LIMIT_BYTES),
+            defaultDurationLimit: relay.durationLimitMs ?? RELAY_DURATION_LIMIT_MS,
+          },
+        }),
+      }),
     },
   });
   if (init.start ?? true) await startLibp2pNode(node);
