@@ -120,6 +120,15 @@ async function assemble(
   );
   providers.start();
   parts.add(() => providers.stop());
+  // Our addresses change after start (a relay reservation, a UPnP mapping): provider records must follow.
+  let addresses = addressesOf(libp2p);
+  parts.listen(libp2p as unknown as EventTarget, 'self:peer:update', () => {
+    const now = addressesOf(libp2p);
+    if (now === addresses) return;
+    addresses = now;
+    log('our addresses changed (%s): refreshing provider records', now);
+    providers.refresh();
+  });
   if (own !== undefined) {
     providers.provide(own.store.logId);
     parts.listen(own.sequencer, 'checkpoint', () => {
@@ -183,4 +192,9 @@ async function assemble(
     if (note !== undefined) follower.notify(f.logId, note);
   }
   return { libp2p, follower, stop: () => parts.stop() };
+}
+
+/** Our announced addresses, sorted, as one string to compare. */
+function addressesOf(libp2p: TrustixLibp2p): string {
+  return libp2p.getMultiaddrs().map(String).sort().join(' ');
 }

@@ -1,7 +1,7 @@
 /**
  * A small Internet in Linux network namespaces, for tests that need more than loopback: hosts, switched
  * segments (a bridge in a namespace of its own), NAT routers (nftables masquerade, inbound dropped), link
- * latency and loss (tc netem), and processes run inside a namespace with `ip netns exec`.
+ * latency (tc netem, where the kernel has it) and loss (nftables), and processes run inside a namespace with `ip netns exec`.
  *
  * Nothing is created in the host's own namespace: both ends of every veth are made directly inside lab
  * namespaces, so deleting the namespaces removes every link, bridge, route and rule with them. Names
@@ -163,25 +163,64 @@ export class NetLab {
     await ns.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     const rules = [
       'table ip nat {',
-      '  chain postrouting { type nat hook postrouting priority srcnat; policy accept;',
-      `    oifname "${wanIf}" masquerade }`,
+      '  chain postrouting {',
+      '    type nat hook postrouting priority srcnat; policy accept;',
+      `    oifname "${wanIf}" masquerade`,
+      '  }',
       '}',
       'table ip filter {',
-      '  chain forward { type filter hook forward priority filter; policy drop;',
+      '  chain forward {',
+      '    type filter hook forward priority filter; policy drop;',
       '    ct state established,related accept',
-      `    iifname "${lanIf}" oifname "${wanIf}" accept }`,
-      '  chain input { type filter hook input priority filter; policy accept;',
+      `    iifname "${lanIf}" oifname "${wanIf}" accept`,
+      '  }',
+      '  chain input {',
+      '    type filter hook input priority filter; policy accept;',
       '    ct state established,related accept',
-      `    iifname "${wanIf}" ip protocol { tcp, udp } drop }`,
+      `    iifname "${wanIf}" ip protocol { tcp, udp } drop`,
+      '  }',
       '}',
     ].join('\n');
     await nft(ns, rules);
     return { ns, wanAddress: wanCidr.split('/')[0]! };
   }
 
-  /** Adds latency, jitter and loss to an interface, e.g. `delay 40ms 10ms loss 1%`. */
+  /**
+   * Adds latency and jitter (tc netem) to what leaves an interface, e.g. `delay 40ms 10ms`. Throws when
+   * the kernel lacks sch_netem (see `netemAvailable`).
+   */
   async netem(ns: Netns, ifName: string, spec: string): Promise<void> {
     await ns.exec('tc', ['qdisc', 'add', 'dev', ifName, 'root', 'netem', ...spec.split(/\s+/)]);
+  }
+
+  /** Whether this kernel has tc netem (some VM kernels ship without sch_netem). */
+  async netemAvailable(): Promise<boolean> {
+    const a = await this.namespace('probe-a');
+    const b = await this.namespace('probe-b');
+    const { a: ifName } = await this.link(a, '10.255.255.1/30', b, '10.255.255.2/30');
+    return this.netem(a, ifName, 'delay 1ms').then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /**
+   * Drops `percent` % of the packets leaving an interface, at random (nftables `numgen random`): loss
+   * without netem.
+   */
+  async loss(ns: Netns, ifName: string, percent: number): Promise<void> {
+    if (!Number.isInteger(percent) || percent < 0 || percent > 100) throw new RangeError('percent: 0..100');
+    await nft(
+      ns,
+      [
+        `table inet loss_${ifName} {`,
+        '  chain output {',
+        '    type filter hook output priority filter; policy accept;',
+        `    oifname "${ifName}" numgen random mod 100 < ${percent} drop`,
+        '  }',
+        '}',
+      ].join('\n'),
+    );
   }
 
   /** Packet counters of an interface in a namespace. */
