@@ -165,7 +165,12 @@ nsTest('on a LAN with no bootstrap at all, two nodes find each other by mDNS and
   await builder.request({ cmd: 'publish', entries: [...logs.venus] });
   const started = performance.now();
   await user.request({ cmd: 'follow', vkey: builder.info.vkey! });
-  await user.request({ cmd: 'synced', logId, size: logs.venus.length, timeoutMs: 45_000 });
+  await user
+    .request({ cmd: 'synced', logId, size: logs.venus.length, timeoutMs: 45_000 })
+    .catch((err: unknown) => {
+      t.log(`user's log:\n${user.stderr().slice(-8_000)}`);
+      throw err;
+    });
   t.log(
     `follow -> verified copy of ${logs.venus.length} entries over the LAN: ${Math.round(performance.now() - started)} ms`,
   );

@@ -26,7 +26,6 @@ import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/sco
 import { type Identify, identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PrivateKey } from '@libp2p/interface';
 import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
-import { mdns } from '@libp2p/mdns';
 import { type Ping, ping } from '@libp2p/ping';
 import { prometheusMetrics } from '@libp2p/prometheus-metrics';
 import { tcp } from '@libp2p/tcp';
@@ -51,6 +50,7 @@ import {
   type BootstrapRedialerInit,
   bootstrapRedialer,
 } from './bootstrap-redialer.ts';
+import { lanDiscovery } from './lan-discovery.ts';
 import { isLocalOnly, localOnlyGater } from './local-only.ts';
 
 /** The TCP port a node listens on by default, beside the HTTP port 8565. */
@@ -234,7 +234,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
   const mdnsInit = init.mdns ?? !localOnly;
   if (mdnsInit !== false)
     peerDiscovery.push(
-      mdns({
+      lanDiscovery({
         serviceTag: MDNS_SERVICE_TAG,
         ...(typeof mdnsInit === 'object' &&
           mdnsInit.intervalMs !== undefined && { interval: mdnsInit.intervalMs }),
