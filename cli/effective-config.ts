@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import { defaultBootstrapPeers } from '../bootstrap/peers.ts';
 import { type ConfiguredLog, loadConfig, parseHttpAddress, parseMultiaddr } from '../node/config.ts';
 import { DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS } from '../node/network/libp2p-node.ts';
+import { isLocalOnly } from '../node/network/local-only.ts';
 import { DEFAULT_HTTP_PORT, type TrustixNodeInit } from '../node/trustix-node.ts';
 import { openBinaryCache } from '../node/upstream/binary-cache.ts';
 import { DEFAULT_VOTE } from '../node/user-side.ts';
@@ -136,6 +137,8 @@ export async function effectiveConfig(
       bootstrap: effective.bootstrap,
       maxConnections: effective.maxConnections,
       ...reachability(effective.announce.length > 0),
+      // The public DHT as a meeting point; a local-only node has no public peers to meet there.
+      publicDht: !isLocalOnly(),
     },
     vote,
     // A script named on the command line is relative to where the command runs (the file's are anchored).

@@ -56,3 +56,11 @@ export const RELAY_DATA_LIMIT_BYTES = 64 * 1024 * 1024;
 export const RELAY_DURATION_LIMIT_MS = 10 * 60 * 1000;
 /** Relay reservations a private node holds, so that it stays reachable when one relay leaves. */
 export const RELAY_RESERVATIONS = 2;
+
+/**
+ * The public libp2p DHT (Amino, the one IPFS nodes run), used only as a meeting point: Trustix nodes
+ * provide and look up the rendezvous CID and log CIDs there (docs/PROTOCOL.md, "Rendezvous").
+ */
+export const PUBLIC_DHT_PROTOCOL = '/ipfs/kad/1.0.0';
+/** The rendezvous CID is CIDv1(raw, sha2-256 of these UTF-8 bytes). */
+export const RENDEZVOUS_NAMESPACE = 'trustix rendezvous v1';

@@ -5,6 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
+import { isLocalOnly } from '../../node/network/local-only.ts';
 import { TrustixNode } from '../../node/trustix-node.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { type NetworkArgs, networkInit, networkOptions } from '../network-options.ts';
@@ -38,6 +39,7 @@ export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
         // A public node: it serves the DHT and relays for nodes behind NAT (bounded, protocol/constants.ts).
         dhtClientMode: false,
         relayServer: true,
+        publicDht: !isLocalOnly(),
       },
     });
     await node.start();

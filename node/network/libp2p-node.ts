@@ -39,6 +39,7 @@ import {
   DHT_PROTOCOL,
   EVIDENCE_TOPIC,
   MDNS_SERVICE_TAG,
+  PUBLIC_DHT_PROTOCOL,
   RELAY_DATA_LIMIT_BYTES,
   RELAY_DURATION_LIMIT_MS,
   RELAY_MAX_RESERVATIONS,
@@ -100,6 +101,8 @@ export type TrustixServices = {
   autoNAT: unknown;
   dcutr: unknown;
   upnp?: unknown;
+  /** The public Amino DHT, as a client (Libp2pNodeInit.publicDht). */
+  amino?: KadDHT;
   /** Present on relaying nodes (Libp2pNodeInit.relayServer). */
   relay?: CircuitRelayService;
 };
@@ -170,6 +173,13 @@ export interface Libp2pNodeInit {
   readonly mdns?: boolean | { readonly intervalMs?: number };
   /** Ask a UPnP or NAT-PMP gateway to forward the listen port. Default: on, except under `localOnly`. */
   readonly upnp?: boolean;
+  /**
+   * Join the public libp2p DHT (Amino, `/ipfs/kad/1.0.0`) as a client, as a meeting point only: libp2p's
+   * content routing then provides and finds on it too (the rendezvous CID, log CIDs). Its bootstrap
+   * peers are the bootstrap list. `privateAddresses` keeps private addresses in its peer records
+   * (tests whose stand-in Amino runs on loopback). Default false.
+   */
+  readonly publicDht?: boolean | { readonly privateAddresses?: boolean };
   /**
    * Serve as a circuit relay v2 (public nodes, bootstrap nodes), with the limits of protocol/constants.ts
    * (RELAY_*; libp2p's own 128 KiB per connection would stop a sync). Default false.
@@ -279,6 +289,21 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
         protocol: DHT_PROTOCOL,
         ...(init.dhtClientMode !== 'auto' && { clientMode: init.dhtClientMode ?? false }),
         peerInfoMapper: (init.dhtPrivateAddresses ?? true) ? passthroughMapper : removePrivateAddressesMapper,
+      }),
+      ...(init.publicDht && {
+        amino: kadDHT({
+          protocol: PUBLIC_DHT_PROTOCOL,
+          // Never a server of the public DHT: we use it, we do not carry it.
+          clientMode: true,
+          // Its own datastore keys, metrics and logs: the Trustix DHT's records stay apart.
+          datastorePrefix: '/amino',
+          metricsPrefix: 'libp2p_amino_dht',
+          logPrefix: 'libp2p:amino-dht',
+          peerInfoMapper:
+            typeof init.publicDht === 'object' && init.publicDht.privateAddresses
+              ? passthroughMapper
+              : removePrivateAddressesMapper,
+        }),
       }),
       pubsub: withMesh(
         gossipsub({
