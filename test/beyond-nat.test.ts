@@ -11,6 +11,7 @@
 import { rm } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
 import { demoScenario, writeBinaryCache } from '../node/demo/builds.ts';
+import type { Reachability } from '../node/network/reachability.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 import { NetLab, netnsUnavailable } from './helpers/netns.ts';
 import type { ConnectionReport } from './helpers/netns-node.ts';
@@ -116,6 +117,12 @@ async function followAcross(t: ExecutionContext, s: Scenario, cache: Awaited<Ret
     toBuilder.every((c) => c.relayed),
     `user-builder connections: ${toBuilder.map((c) => c.remoteAddr).join(' ')}`,
   );
+  // What `trustix peers` reports: the builder is private, reachable through the public node's relay.
+  const reach = await s.builder.request<Reachability>({ cmd: 'reachability' });
+  t.is(reach.state, 'private');
+  t.true(reach.relays >= 1, reach.summary);
+  t.true((await s.user.request<Reachability>({ cmd: 'reachability' })).connections.relayed >= 1);
+  t.log(`builder: ${reach.summary}`);
   t.log(`follow -> verified copy of ${cache.entries.length} entries: ${Math.round(syncMs)} ms`);
   t.log(
     `user -> builder: ${toBuilder.map((c) => `${c.relayed ? 'relayed' : 'direct'} ${c.remoteAddr}`).join(', ')}`,

@@ -5,33 +5,49 @@
  */
 import { mkdir } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
+import { parseHttpAddress } from '../../node/config.ts';
 import { isLocalOnly } from '../../node/network/local-only.ts';
 import { TrustixNode } from '../../node/trustix-node.ts';
+import { UsageError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { type NetworkArgs, networkInit, networkOptions } from '../network-options.ts';
 import { print } from '../output.ts';
 import { untilSignal } from '../until-signal.ts';
 
+function httpAddress(text: string): { host: string; port: number } {
+  try {
+    return parseHttpAddress(text);
+  } catch (err) {
+    throw new UsageError(`--http ${text}: ${(err as Error).message}`);
+  }
+}
+
 interface BootstrapArgs extends NetworkArgs {
   readonly 'max-connections': number;
+  readonly http?: string;
 }
 
 export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
   command: 'bootstrap',
   describe: 'Run a bootstrap node: DHT server and gossip relay, no log of its own',
   builder: (yargs: Argv<GlobalOptions>) =>
-    networkOptions(yargs).option('max-connections', {
-      type: 'number',
-      default: 1000,
-      describe: 'Connections kept before pruning',
-    }),
+    networkOptions(yargs)
+      .option('max-connections', {
+        type: 'number',
+        default: 1000,
+        describe: 'Connections kept before pruning',
+      })
+      .option('http', {
+        type: 'string',
+        describe: 'Serve /metrics (Prometheus) on HOST:PORT, e.g. 127.0.0.1:8565 (default: no HTTP)',
+      }),
   handler: async (argv) => {
     const dir = dataDirOf(argv);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const node = new TrustixNode({
       dataDir: dir,
       role: 'bootstrap',
-      http: false,
+      http: argv.http === undefined ? false : httpAddress(argv.http),
       p2p: {
         ...networkInit(argv),
         maxConnections: argv['max-connections'],
@@ -47,10 +63,16 @@ export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
     const stopped = untilSignal(node);
     const libp2p = node.libp2p!;
     const addresses = libp2p.getMultiaddrs().map(String);
-    print(argv, { peerId: libp2p.peerId.toString(), addresses }, (i) =>
+    const http = argv.http === undefined ? undefined : node.httpAddress();
+    const metrics =
+      http === undefined
+        ? null
+        : `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}/metrics`;
+    print(argv, { peerId: libp2p.peerId.toString(), addresses, metrics }, (i) =>
       [
         `bootstrap node ${i.peerId}`,
         ...i.addresses.map((a) => `  ${a}`),
+        ...(i.metrics ? [`metrics ${i.metrics}`] : []),
         'Give users one of these addresses for --bootstrap. Press Ctrl-C to stop.',
       ].join('\n'),
     );

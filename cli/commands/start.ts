@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Argv, CommandModule } from 'yargs';
+import { ISOLATED_ADVICE, reachabilityOf } from '../../node/network/reachability.ts';
 import { dataDir, initDataDir } from '../../node/store/data-dir.ts';
 import { TrustixNode } from '../../node/trustix-node.ts';
 import { formatNixPublicKey } from '../../protocol/keys.ts';
@@ -11,6 +12,9 @@ import { effectiveConfig, type NodeArgs, nodeOptions } from '../effective-config
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
 import { untilSignal } from '../until-signal.ts';
+
+/** When `start` reports reachability: after the bootstrap dials, relay reservation and rendezvous. */
+const REACHABILITY_REPORT_MS = 30_000;
 
 const HOOK = fileURLToPath(new URL('../bin/trustix-post-build-hook.js', import.meta.url));
 
@@ -77,6 +81,18 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
         .filter((l, n, all) => l !== '' || all[n - 1] !== '')
         .join('\n'),
     );
+    // Once, when the node had time to meet peers: where it stands, and what to do if it met none.
+    const libp2p = node.libp2p;
+    const check =
+      libp2p && !argv.json
+        ? setTimeout(() => {
+            const r = reachabilityOf(libp2p);
+            process.stdout.write(`reachability: ${r.summary}\n`);
+            if (r.state === 'isolated') process.stderr.write(`${ISOLATED_ADVICE}\n`);
+          }, REACHABILITY_REPORT_MS)
+        : undefined;
+    check?.unref();
     await stopped;
+    clearTimeout(check);
   },
 };

@@ -7,6 +7,7 @@ import { MalformedError } from '../../protocol/errors.ts';
 import type { Evidence } from '../../protocol/evidence.ts';
 import { parseLogKey } from '../../protocol/keys.ts';
 import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
+import { connectionKind, reachabilityOf } from '../network/reachability.ts';
 import { challengeAll, challengePaths, checkPathList } from '../stats/challenge.ts';
 import { challengeDiff } from '../stats/challenge-diff.ts';
 import type { TrustixNode } from '../trustix-node.ts';
@@ -89,9 +90,11 @@ export function controlOps(node: TrustixNode): Record<string, ControlOp> {
       if (libp2p === undefined) return { peers: [] };
       return {
         peerId: libp2p.peerId.toString(),
+        reachability: reachabilityOf(libp2p),
         peers: libp2p.getConnections().map((c) => ({
           peerId: c.remotePeer.toString(),
           address: c.remoteAddr.toString(),
+          kind: connectionKind(c),
           direction: c.direction,
           openedAt: c.timeline.open,
         })),

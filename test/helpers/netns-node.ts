@@ -8,6 +8,7 @@ import '../../node/promise-with-resolvers.ts';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { submit } from '../../node/control/submit-client.js';
+import { reachabilityOf } from '../../node/network/reachability.ts';
 import { initDataDir } from '../../node/store/data-dir.ts';
 import { verifyLog } from '../../node/store/log-verifier.ts';
 import { TrustixNode, type TrustixNodeInit } from '../../node/trustix-node.ts';
@@ -29,7 +30,8 @@ export type NetnsRequest =
   | { cmd: 'synced'; logId: string; size: number; timeoutMs: number }
   | { cmd: 'verify'; logId: string }
   | { cmd: 'narinfo'; hashPart: string }
-  | { cmd: 'connections' };
+  | { cmd: 'connections' }
+  | { cmd: 'reachability' };
 
 /** One open connection, as `connections` reports it. */
 export interface ConnectionReport {
@@ -103,6 +105,8 @@ async function handle(req: NetnsRequest): Promise<unknown> {
       const res = await fetch(`http://${host}:${port}/${req.hashPart}.narinfo`);
       return { status: res.status, body: await res.text() };
     }
+    case 'reachability':
+      return reachabilityOf(libp2p);
     case 'connections':
       return libp2p.getConnections().map(
         (c): ConnectionReport => ({
