@@ -15,7 +15,7 @@ import type { Reachability } from '../node/network/reachability.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 import { NetLab, netnsUnavailable } from './helpers/netns.ts';
 import type { ConnectionReport } from './helpers/netns-node.ts';
-import { labAddress, type NetnsNode, startNetnsNode } from './helpers/netns-trustix.ts';
+import { labIdentity, type NetnsNode, startNetnsNode } from './helpers/netns-trustix.ts';
 
 const unavailable = netnsUnavailable(['nft', 'tc']);
 if (unavailable !== undefined) console.log(`namespace (NAT, LAN) tests skipped: ${unavailable}`);
@@ -63,14 +63,24 @@ async function behindTwoNats(
     }
   }
 
-  const boot = await startNetnsNode(lab, bootNs, {
-    role: 'bootstrap',
-    p2p: { listen: LISTEN, dhtClientMode: false, relayServer: true, gossipPeerExchange: true },
-  });
-  const bootstrap = [labAddress(boot, '10.50.0.')];
+  // The public node's identity is made first, so that all three nodes start at once.
+  const bootId = await labIdentity(lab, 'boot');
+  const bootstrap = [`/ip4/10.50.0.2/tcp/4001/p2p/${bootId.peerId}`];
   // As `trustix start` runs a node without --announce: DHT client until proven public, relay reservations.
-  const home = { listen: LISTEN, bootstrap, dhtClientMode: 'auto' as const, relayReservations: 2 };
-  const [builder, user] = await Promise.all([
+  const home = {
+    listen: LISTEN,
+    bootstrap,
+    dhtClientMode: 'auto' as const,
+    relayReservations: 2,
+    // The public node may come up after them: re-dial it soon.
+    redial: { interval: 250, maxInterval: 2000 },
+  };
+  const [, builder, user] = await Promise.all([
+    startNetnsNode(lab, bootNs, {
+      role: 'bootstrap',
+      dataDir: bootId.dataDir,
+      p2p: { listen: LISTEN, dhtClientMode: false, relayServer: true, gossipPeerExchange: true },
+    }),
     startNetnsNode(lab, builderNs, { role: 'node', name: 'mercury', p2p: home }),
     startNetnsNode(lab, userNs, { role: 'node', name: 'alice', p2p: home, upstreams: [options.upstream] }),
   ]);

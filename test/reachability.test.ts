@@ -20,6 +20,18 @@ test('a node with no connection is isolated; connected over loopback it is priva
   t.is(r.summary, 'private via 0 relays; connections: 0 direct, 0 relayed, 1 LAN');
 });
 
+test('relays are counted by PeerId, however many of their addresses we announce', (t) => {
+  const relay = '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq';
+  const self = '12D3KooWKgJZQAFRZCMW5WSqpQUu4co7852WnAV3hpTzSiknbH6n';
+  const own = [
+    `/ip4/10.50.0.2/tcp/4001/p2p/${relay}/p2p-circuit/p2p/${self}`,
+    `/ip4/127.0.0.1/tcp/4001/p2p/${relay}/p2p-circuit/p2p/${self}`,
+    '/ip4/192.168.11.2/tcp/4001',
+  ].map((a) => multiaddr(a));
+  const r = reachabilityOf({ getMultiaddrs: () => own, getConnections: () => [] });
+  t.is(r.relays, 1);
+});
+
 test('connection kinds: relayed by /p2p-circuit, LAN by a private address, else direct', (t) => {
   const peer = '/p2p/12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq';
   const kind = (a: string) => connectionKind({ remoteAddr: multiaddr(a) });

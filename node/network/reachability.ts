@@ -39,11 +39,12 @@ export function connectionKind(c: Pick<Connection, 'remoteAddr'>): ConnectionKin
 
 export function reachabilityOf(libp2p: Pick<Libp2p, 'getMultiaddrs' | 'getConnections'>): Reachability {
   const own = libp2p.getMultiaddrs();
+  // One relay may appear under several of its addresses: count relay PeerIds.
   const relays = new Set(
-    own
-      .map(String)
-      .filter((a) => a.includes('/p2p-circuit'))
-      .map((a) => a.split('/p2p-circuit')[0]),
+    own.map(String).flatMap((a) => {
+      const m = /\/p2p\/([^/]+)\/p2p-circuit/.exec(a);
+      return m ? [m[1]] : [];
+    }),
   ).size;
   const connections = { direct: 0, relayed: 0, lan: 0 };
   for (const c of libp2p.getConnections()) connections[connectionKind(c)]++;

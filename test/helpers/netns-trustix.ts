@@ -5,6 +5,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { loadOrCreatePeerIdentity } from '../../node/network/peer-identity.ts';
 import { tempDir } from './log-fixture.ts';
 import type { NetLab, Netns } from './netns.ts';
 import type { NetnsNodeSpec, NetnsRequest } from './netns-node.ts';
@@ -33,11 +34,10 @@ export interface NetnsNode {
 export async function startNetnsNode(
   lab: NetLab,
   ns: Netns,
-  spec: Omit<NetnsNodeSpec, 'dataDir'>,
+  spec: Omit<NetnsNodeSpec, 'dataDir'> & { dataDir?: string },
   env: NodeJS.ProcessEnv = {},
 ): Promise<NetnsNode> {
-  const dataDir = await tempDir(`trustix-netns-${spec.name ?? spec.role}-`);
-  lab.onTeardown(() => rm(dataDir, { recursive: true, force: true }));
+  const dataDir = spec.dataDir ?? (await labDataDir(lab, spec.name ?? spec.role));
   const child = lab.spawn(
     ns,
     process.execPath,
@@ -87,6 +87,23 @@ export async function startNetnsNode(
         child.stdin!.write(`${JSON.stringify({ id, ...req })}\n`);
       }),
   };
+}
+
+/** A data directory removed at the lab's teardown. */
+export async function labDataDir(lab: NetLab, name: string): Promise<string> {
+  const dir = await tempDir(`trustix-netns-${name}-`);
+  lab.onTeardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A data directory whose libp2p identity exists already: the node's PeerId is known before it starts,
+ * so nodes that must dial it can start at the same time.
+ */
+export async function labIdentity(lab: NetLab, name: string): Promise<{ dataDir: string; peerId: string }> {
+  const dataDir = await labDataDir(lab, name);
+  const { peerId } = await loadOrCreatePeerIdentity(dataDir);
+  return { dataDir, peerId: peerId.toString() };
 }
 
 /** The node's address on a lab interface (not loopback), with `/p2p/<PeerId>`. */
