@@ -5,8 +5,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
+import { bootstrapNodeInit } from '../../bootstrap/bootstrap-node.ts';
 import { parseHttpAddress } from '../../node/config.ts';
-import { isLocalOnly } from '../../node/network/local-only.ts';
 import { TrustixNode } from '../../node/trustix-node.ts';
 import { UsageError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
@@ -29,7 +29,7 @@ interface BootstrapArgs extends NetworkArgs {
 
 export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
   command: 'bootstrap',
-  describe: 'Run a bootstrap node: DHT server and gossip relay, no log of its own',
+  describe: 'Run a bootstrap node: DHT server, gossip and circuit relay, no log of its own',
   builder: (yargs: Argv<GlobalOptions>) =>
     networkOptions(yargs)
       .option('max-connections', {
@@ -44,20 +44,13 @@ export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
   handler: async (argv) => {
     const dir = dataDirOf(argv);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const node = new TrustixNode({
-      dataDir: dir,
-      role: 'bootstrap',
-      http: argv.http === undefined ? false : httpAddress(argv.http),
-      p2p: {
-        ...networkInit(argv),
+    const node = new TrustixNode(
+      bootstrapNodeInit(networkInit(argv), {
+        dataDir: dir,
         maxConnections: argv['max-connections'],
-        gossipPeerExchange: true,
-        // A public node: it serves the DHT and relays for nodes behind NAT (bounded, protocol/constants.ts).
-        dhtClientMode: false,
-        relayServer: true,
-        publicDht: !isLocalOnly(),
-      },
-    });
+        ...(argv.http !== undefined && { http: httpAddress(argv.http) }),
+      }),
+    );
     await node.start();
     // Before anything is printed: a signal sent as soon as the output appears must find the handler.
     const stopped = untilSignal(node);
