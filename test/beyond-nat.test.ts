@@ -103,7 +103,7 @@ async function followAcross(t: ExecutionContext, s: Scenario, cache: Awaited<Ret
   const started = performance.now();
   await s.user.request({ cmd: 'follow', vkey: s.builder.info.vkey! });
   await s.user
-    .request({ cmd: 'synced', logId, size: cache.entries.length, timeoutMs: 45_000 })
+    .request({ cmd: 'synced', logId, size: cache.entries.length, timeoutMs: 90_000 })
     .catch((err: unknown) => {
       t.log(`user's log:\n${s.user.stderr().slice(-8_000)}`);
       t.log(`builder's log:\n${s.builder.stderr().slice(-8_000)}`);
@@ -121,7 +121,7 @@ async function followAcross(t: ExecutionContext, s: Scenario, cache: Awaited<Ret
   t.true(narinfo.body.includes(`NarHash: ${cache.build.honest.narHash}`));
   const connections = await s.user.request<ConnectionReport[]>({ cmd: 'connections' });
   const toBuilder = connections.filter((c) => c.peer === s.builder.info.peerId);
-  t.true(toBuilder.length > 0, 'the user is connected to the builder');
+  t.true(toBuilder.length > 0, 'the user connected to the builder');
   // Neither home can dial the other: every way between them goes through the relay.
   t.true(
     toBuilder.every((c) => c.relayed),
@@ -183,7 +183,7 @@ nsTest('on a LAN with no bootstrap at all, two nodes find each other by mDNS and
   const started = performance.now();
   await user.request({ cmd: 'follow', vkey: builder.info.vkey! });
   await user
-    .request({ cmd: 'synced', logId, size: logs.venus.length, timeoutMs: 45_000 })
+    .request({ cmd: 'synced', logId, size: logs.venus.length, timeoutMs: 90_000 })
     .catch((err: unknown) => {
       t.log(`user's log:\n${user.stderr().slice(-8_000)}`);
       throw err;

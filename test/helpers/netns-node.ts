@@ -7,6 +7,7 @@
 import '../../node/promise-with-resolvers.ts';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Connection } from '@libp2p/interface';
 import { submit } from '../../node/control/submit-client.js';
 import { reachabilityOf } from '../../node/network/reachability.ts';
 import { initDataDir } from '../../node/store/data-dir.ts';
@@ -33,7 +34,7 @@ export type NetnsRequest =
   | { cmd: 'connections' }
   | { cmd: 'reachability' };
 
-/** One open connection, as `connections` reports it. */
+/** One connection opened since start, as `connections` reports it. */
 export interface ConnectionReport {
   readonly peer: string;
   readonly remoteAddr: string;
@@ -65,6 +66,15 @@ say({
   ...(spec.role === 'node' && { logId: node.ownLog.logId, vkey: node.keys.log.vkey }),
 });
 
+const report = (c: Connection): ConnectionReport => ({
+  peer: c.remotePeer.toString(),
+  remoteAddr: c.remoteAddr.toString(),
+  relayed: c.remoteAddr.toString().includes('/p2p-circuit'),
+  direction: c.direction,
+});
+// Those open now (made during start), then every one opened later.
+const opened: ConnectionReport[] = libp2p.getConnections().map(report);
+libp2p.addEventListener('connection:open', (e) => opened.push(report(e.detail)));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function handle(req: NetnsRequest): Promise<unknown> {
@@ -108,14 +118,8 @@ async function handle(req: NetnsRequest): Promise<unknown> {
     case 'reachability':
       return reachabilityOf(libp2p);
     case 'connections':
-      return libp2p.getConnections().map(
-        (c): ConnectionReport => ({
-          peer: c.remotePeer.toString(),
-          remoteAddr: c.remoteAddr.toString(),
-          relayed: c.remoteAddr.toString().includes('/p2p-circuit'),
-          direction: c.direction,
-        }),
-      );
+      // Every connection opened since start: a relayed one may be closed by the time we ask.
+      return opened;
   }
 }
 
