@@ -4,6 +4,10 @@
  */
 import type { SuiteResult } from './harness.ts';
 
+// No benchmark node contacts anything but the addresses it is given (docs/CLI.md, TRUSTIX_LOCAL_ONLY);
+// set here too for runs that bypass `npm run bench`. Read when nodes are built, after this line.
+process.env['TRUSTIX_LOCAL_ONLY'] = '1';
+
 const suites: Record<string, () => Promise<SuiteResult>> = {
   protocol: async () => (await import('./protocol.ts')).run(),
   log: async () => (await import('./log.ts')).run(),

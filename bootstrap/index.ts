@@ -1,1 +1,2 @@
-export { DEFAULT_BOOTSTRAP_PEERS } from './peers.ts';
+export { type BootstrapNodeOptions, bootstrapNodeInit } from './bootstrap-node.ts';
+export { DEFAULT_BOOTSTRAP_PEERS, defaultBootstrapPeers } from './peers.ts';

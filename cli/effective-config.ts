@@ -3,14 +3,16 @@
  * `trustix start` runs with them; `trustix config show` prints them.
  */
 import type { Argv } from 'yargs';
-import { DEFAULT_BOOTSTRAP_PEERS } from '../bootstrap/peers.ts';
+import { defaultBootstrapPeers } from '../bootstrap/peers.ts';
 import { type ConfiguredLog, loadConfig, parseHttpAddress, parseMultiaddr } from '../node/config.ts';
 import { DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS } from '../node/network/libp2p-node.ts';
+import { isLocalOnly } from '../node/network/local-only.ts';
 import { LOG_LIMIT_DEFAULTS } from '../node/sync/log-sync.ts';
 import { DEFAULT_HTTP_PORT, type TrustixNodeInit } from '../node/trustix-node.ts';
 import { openBinaryCache } from '../node/upstream/binary-cache.ts';
 import { DEFAULT_VOTE } from '../node/user-side.ts';
 import { type DeciderSpec, formatDeciderSpec, parseDeciderSpec } from '../node/vote/decider.ts';
+import { RELAY_RESERVATIONS } from '../protocol/constants.ts';
 import { parseLogKey } from '../protocol/keys.ts';
 import { UsageError } from './exit-code.ts';
 import { configFileOf, dataDirOf, type GlobalOptions, resolvePath } from './global-options.ts';
@@ -122,7 +124,7 @@ export async function effectiveConfig(
     httpHosts: c.httpHosts ?? [],
     listen: listen ?? DEFAULT_LISTEN,
     announce: announce ?? [],
-    bootstrap: bootstrap ?? DEFAULT_BOOTSTRAP_PEERS,
+    bootstrap: bootstrap ?? defaultBootstrapPeers(),
     maxConnections: c.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     follow: c.follow ?? [],
     vote: vote.map(formatDeciderSpec),
@@ -150,6 +152,9 @@ export async function effectiveConfig(
       announce: effective.announce,
       bootstrap: effective.bootstrap,
       maxConnections: effective.maxConnections,
+      ...reachability(effective.announce.length > 0),
+      // The public DHT as a meeting point; a local-only node has no public peers to meet there.
+      publicDht: !isLocalOnly(),
     },
     vote,
     // A script named on the command line is relative to where the command runs (the file's are anchored).
@@ -166,4 +171,15 @@ export async function effectiveConfig(
     },
   };
   return { config: effective, init };
+}
+
+/**
+ * A node that announces an address is public: a DHT server and a relay for others. Any other node may
+ * sit behind NAT: a DHT client until a public address is confirmed, holding relay reservations so that
+ * peers can reach it (docs/ARCHITECTURE.md, "Reaching nodes behind NAT").
+ */
+function reachability(announced: boolean): NonNullable<TrustixNodeInit['p2p']> {
+  return announced
+    ? { dhtClientMode: false, relayServer: true }
+    : { dhtClientMode: 'auto', relayReservations: RELAY_RESERVATIONS };
 }

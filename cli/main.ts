@@ -123,7 +123,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     command: 'bootstrap',
-    describe: 'Run a bootstrap node: DHT server and gossip relay, no log of its own',
+    describe: 'Run a bootstrap node: DHT server, gossip and circuit relay, no log of its own',
     local: true,
     load: async () => as((await import('./commands/bootstrap.ts')).bootstrapCommand),
   },

@@ -2,7 +2,7 @@
  * The network flags `start` and `bootstrap` share: --listen, --announce, --bootstrap.
  */
 import type { Argv } from 'yargs';
-import { DEFAULT_BOOTSTRAP_PEERS } from '../bootstrap/peers.ts';
+import { defaultBootstrapPeers } from '../bootstrap/peers.ts';
 import { parseMultiaddr } from '../node/config.ts';
 import { DEFAULT_LISTEN, type Libp2pNodeInit } from '../node/network/libp2p-node.ts';
 import { UsageError } from './exit-code.ts';
@@ -48,6 +48,6 @@ function addrs(list: readonly string[] | undefined, flag: string, needPeer = fal
 export function networkInit(argv: NetworkArgs): Omit<Libp2pNodeInit, 'db' | 'privateKey' | 'start'> {
   const listen = addrs(argv.listen, '--listen');
   const announce = addrs(argv.announce, '--announce');
-  const bootstrap = addrs(argv.bootstrap, '--bootstrap', true) ?? [...DEFAULT_BOOTSTRAP_PEERS];
+  const bootstrap = addrs(argv.bootstrap, '--bootstrap', true) ?? [...defaultBootstrapPeers()];
   return { ...(listen ? { listen } : {}), ...(announce ? { announce } : {}), bootstrap };
 }

@@ -7,6 +7,7 @@
 import { logger } from '@libp2p/logger';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Registry } from 'prom-client';
+import { TILES_PROTOCOL } from '../protocol/constants.ts';
 import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './network/gossip.ts';
 import { GossipPenalties } from './network/gossip-penalties.ts';
@@ -15,6 +16,7 @@ import { LogProviders, type LogProvidersInit } from './network/log-providers.ts'
 import { PeerBans, type PeerBansInit } from './network/peer-bans.ts';
 import { loadOrCreatePeerIdentity } from './network/peer-identity.ts';
 import { PeerSources, type PeerSourcesInit } from './network/peer-sources.ts';
+import { Rendezvous, type RendezvousInit } from './network/rendezvous.ts';
 import { TileExchange, type TileExchangeInit } from './network/tile-exchange.ts';
 import type { OwnLog } from './own-log/own-log.ts';
 import { VERSION } from './runtime/version.ts';
@@ -35,6 +37,8 @@ export interface NetworkSideInit {
   readonly gossip?: GossipInit;
   readonly providers?: LogProvidersInit;
   readonly tiles?: TileExchangeInit;
+  /** Meeting Trustix peers on the public DHT (when p2p.publicDht is on). */
+  readonly rendezvous?: RendezvousInit;
   /** How long a peer that served bad bytes is cut off. */
   readonly bans?: PeerBansInit;
   /** Sources of followed logs: how many peers per sync, static HTTP mirrors by log ID. */
@@ -122,6 +126,15 @@ async function assemble(
   );
   providers.start();
   parts.add(() => providers.stop());
+  // Our addresses change after start (a relay reservation, a UPnP mapping): provider records must follow.
+  let addresses = addressesOf(libp2p);
+  parts.listen(libp2p, 'self:peer:update', () => {
+    const now = addressesOf(libp2p);
+    if (now === addresses) return;
+    addresses = now;
+    log('our addresses changed (%s): refreshing provider records', now);
+    providers.refresh();
+  });
   if (own !== undefined) {
     providers.provide(own.store.logId);
     parts.listen(own.sequencer, 'checkpoint', () => {
@@ -131,6 +144,20 @@ async function assemble(
           .publishCheckpoint(own.store.key.vkey, note)
           .catch((err: unknown) => log.error('gossip: %s', err));
     });
+  }
+
+  if (libp2p.services.amino !== undefined) {
+    const rendezvous = new Rendezvous(
+      {
+        contentRouting: libp2p.contentRouting,
+        peerId: libp2p.peerId,
+        dialer: libp2p,
+        trustixPeers: () => trustixPeers(libp2p),
+      },
+      init.rendezvous,
+    );
+    rendezvous.start();
+    parts.add(() => rendezvous.stop());
   }
 
   const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId, bans }, init.sources);
@@ -187,4 +214,21 @@ async function assemble(
     if (note !== undefined) follower.notify(f.logId, note);
   }
   return { libp2p, follower, stop: () => parts.stop() };
+}
+
+/** Our announced addresses, sorted, as one string to compare. */
+function addressesOf(libp2p: TrustixLibp2p): string {
+  return libp2p.getMultiaddrs().map(String).sort().join(' ');
+}
+
+/** Connected peers that serve the tile exchange: Trustix nodes, not the public DHT's. */
+async function trustixPeers(libp2p: TrustixLibp2p): Promise<number> {
+  const peers = new Set(libp2p.getConnections().map((c) => c.remotePeer.toString()));
+  let n = 0;
+  for (const c of libp2p.getPeers())
+    if (peers.has(c.toString())) {
+      const info = await libp2p.peerStore.get(c).catch(() => undefined);
+      if (info?.protocols.includes(TILES_PROTOCOL)) n++;
+    }
+  return n;
 }

@@ -49,3 +49,27 @@ export const LOOKUP_STATUS = { ok: 0, notHeld: 1, badRequest: 2, busy: 3, tooMan
 export const MAX_LOOKUP_ENTRIES = 64;
 /** Lookups: largest answer (a path's entries are a few hundred bytes each). */
 export const MAX_LOOKUP_RESPONSE_BYTES = 1024 * 1024;
+
+/**
+ * mDNS service tag Trustix nodes announce and query on a LAN (@libp2p/mdns), so that they find each
+ * other and not every libp2p application on the network (whose tag is `_p2p._udp.local`).
+ */
+export const MDNS_SERVICE_TAG = '_trustix._udp.local';
+/**
+ * Circuit relay v2 limits of a relaying node (docs/ARCHITECTURE.md, "Reaching nodes behind NAT"):
+ * libp2p's default (128 KiB and 2 minutes per relayed connection) stops a sync after ~400 entries; these
+ * carry a 100,000-entry log (about 35 MB) while bounding what one relayed connection costs the relay.
+ */
+export const RELAY_MAX_RESERVATIONS = 128;
+export const RELAY_DATA_LIMIT_BYTES = 64 * 1024 * 1024;
+export const RELAY_DURATION_LIMIT_MS = 10 * 60 * 1000;
+/** Relay reservations a private node holds, so that it stays reachable when one relay leaves. */
+export const RELAY_RESERVATIONS = 2;
+
+/**
+ * The public libp2p DHT (Amino, the one IPFS nodes run), used only as a meeting point: Trustix nodes
+ * provide and look up the rendezvous CID and log CIDs there (docs/PROTOCOL.md, "Rendezvous").
+ */
+export const PUBLIC_DHT_PROTOCOL = '/ipfs/kad/1.0.0';
+/** The rendezvous CID is CIDv1(raw, sha2-256 of these UTF-8 bytes). */
+export const RENDEZVOUS_NAMESPACE = 'trustix rendezvous v1';

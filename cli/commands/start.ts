@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { ISOLATED_ADVICE, reachabilityOf } from '../../node/network/reachability.ts';
 import { writePostBuildHook } from '../../node/own-log/post-build-hook.ts';
 import { dataDir, initDataDir } from '../../node/store/data-dir.ts';
 import { TrustixNode } from '../../node/trustix-node.ts';
@@ -28,6 +29,9 @@ function voteWarning(vote: readonly DeciderSpec[], followed: readonly { name: st
   const name = followed[0]?.name ?? 'NAME';
   return `${why}. Follow more logs, or, to accept what one builder says on its own word, set the vote to "trust ${name}" knowingly (--vote 'trust ${name}', or "vote" in the config file).`;
 }
+
+/** When `start` reports reachability: after the bootstrap dials, relay reservation and rendezvous. */
+const REACHABILITY_REPORT_MS = 30_000;
 
 export const startCommand: CommandModule<GlobalOptions, NodeArgs & { readonly spool?: string }> = {
   command: 'start',
@@ -102,6 +106,18 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs & { readonly sp
         .filter((l, n, all) => l !== '' || all[n - 1] !== '')
         .join('\n'),
     );
+    // Once, when the node had time to meet peers: where it stands, and what to do if it met none.
+    const libp2p = node.libp2p;
+    const check =
+      libp2p && !argv.json
+        ? setTimeout(() => {
+            const r = reachabilityOf(libp2p);
+            process.stdout.write(`reachability: ${r.summary}\n`);
+            if (r.state === 'isolated') process.stderr.write(`${ISOLATED_ADVICE}\n`);
+          }, REACHABILITY_REPORT_MS)
+        : undefined;
+    check?.unref();
     await stopped;
+    clearTimeout(check);
   },
 };

@@ -3,6 +3,7 @@
  */
 import { setTimeout } from 'node:timers/promises';
 import type { Argv, CommandModule } from 'yargs';
+import { ISOLATED_ADVICE } from '../../node/network/reachability.ts';
 import { control } from '../control.ts';
 import type { GlobalOptions } from '../global-options.ts';
 import { followedTable } from '../logs-table.ts';
@@ -102,10 +103,13 @@ export const peersCommand: CommandModule<GlobalOptions, GlobalOptions> = {
   handler: async (argv) => {
     const answer = await control(argv, 'peers');
     print(argv, answer, (a) => {
-      const peers = (a['peers'] ?? []) as { peerId: string; address: string; direction: string }[];
+      const peers = (a['peers'] ?? []) as { address: string; direction: string; kind?: string }[];
+      const reach = a['reachability'] as { summary: string; state: string } | undefined;
       return [
         `peer ID ${a['peerId'] ?? '(no network)'}; ${peers.length} connection(s)`,
-        ...peers.map((p) => `  ${p.direction.padEnd(8)} ${p.address}`),
+        ...(reach ? [`reachability: ${reach.summary}`] : []),
+        ...peers.map((p) => `  ${p.direction.padEnd(8)} ${(p.kind ?? '').padEnd(7)} ${p.address}`),
+        ...(reach?.state === 'isolated' ? [ISOLATED_ADVICE] : []),
       ].join('\n');
     });
   },

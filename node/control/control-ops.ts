@@ -10,6 +10,7 @@ import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
 import { NoVoteError } from '../errors.ts';
 import { type CheckpointMonitor, MAX_SEEN_PAGE } from '../monitor/checkpoint-monitor.ts';
 import type { TrustixLibp2p } from '../network/libp2p-node.ts';
+import { connectionKind, reachabilityOf } from '../network/reachability.ts';
 import { challengeAll, challengePaths, checkPathList } from '../stats/challenge.ts';
 import { challengeDiff } from '../stats/challenge-diff.ts';
 import type { ReproStats } from '../stats/repro-stats.ts';
@@ -142,9 +143,11 @@ export function controlOps(node: ControlledNode): Record<string, ControlOp> {
       if (libp2p === undefined) return { peers: [] };
       return {
         peerId: libp2p.peerId.toString(),
+        reachability: reachabilityOf(libp2p),
         peers: libp2p.getConnections().map((c) => ({
           peerId: c.remotePeer.toString(),
           address: c.remoteAddr.toString(),
+          kind: connectionKind(c),
           direction: c.direction,
           openedAt: c.timeline.open,
         })),

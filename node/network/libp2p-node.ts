@@ -13,22 +13,39 @@ import '../runtime/promise-with-resolvers.ts';
 import { createHash } from 'node:crypto';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
+import { autoNAT } from '@libp2p/autonat';
 import { bootstrap } from '@libp2p/bootstrap';
+import {
+  type CircuitRelayService,
+  circuitRelayServer,
+  circuitRelayTransport,
+} from '@libp2p/circuit-relay-v2';
+import { dcutr } from '@libp2p/dcutr';
 import { type GossipSub, gossipsub, StrictNoSign } from '@libp2p/gossipsub';
 import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/score';
 import { type Identify, identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PeerInfo, PrivateKey } from '@libp2p/interface';
-import { type KadDHT, kadDHT, removePrivateAddressesMapper } from '@libp2p/kad-dht';
+import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
 import { type Ping, ping } from '@libp2p/ping';
 import { prometheusMetrics } from '@libp2p/prometheus-metrics';
 import { tcp } from '@libp2p/tcp';
+import { uPnPNAT } from '@libp2p/upnp-nat';
 import { isPrivate } from '@libp2p/utils';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { LevelDatastore } from 'datastore-level';
 import type { Level } from 'level';
-import { createLibp2p } from 'libp2p';
+import { createLibp2p, type Libp2pOptions } from 'libp2p';
 import type { Registry } from 'prom-client';
-import { CHECKPOINT_TOPIC, DHT_PROTOCOL, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
+import {
+  CHECKPOINT_TOPIC,
+  DHT_PROTOCOL,
+  EVIDENCE_TOPIC,
+  MDNS_SERVICE_TAG,
+  PUBLIC_DHT_PROTOCOL,
+  RELAY_DATA_LIMIT_BYTES,
+  RELAY_DURATION_LIMIT_MS,
+  RELAY_MAX_RESERVATIONS,
+} from '../../protocol/constants.ts';
 import { TrustixError } from '../../protocol/errors.ts';
 import type { Database } from '../store/database.ts';
 import {
@@ -36,6 +53,8 @@ import {
   type BootstrapRedialerInit,
   bootstrapRedialer,
 } from './bootstrap-redialer.ts';
+import { lanDiscovery } from './lan-discovery.ts';
+import { isLocalOnly, localOnlyGater } from './local-only.ts';
 
 /** The TCP port a node listens on by default, beside the HTTP port 8565. */
 export const DEFAULT_P2P_PORT = 8566;
@@ -81,6 +100,13 @@ export type TrustixServices = {
   dht: KadDHT;
   pubsub: GossipSub & GossipMesh;
   redial: BootstrapRedialer;
+  autoNAT: unknown;
+  dcutr: unknown;
+  upnp?: unknown;
+  /** The public Amino DHT, as a client (Libp2pNodeInit.publicDht). */
+  amino?: KadDHT;
+  /** Present on relaying nodes (Libp2pNodeInit.relayServer). */
+  relay?: CircuitRelayService;
 };
 
 export type TrustixLibp2p = Libp2p<TrustixServices>;
@@ -113,9 +139,10 @@ export interface Libp2pNodeInit {
   /**
    * DHT client only (no inbound DHT queries served). Default false: a Trustix DHT is small and every
    * reachable node should serve it; kad-dht's own default waits for a public address, which a LAN or
-   * loopback node never sees.
+   * loopback node never sees. `'auto'` is that default of kad-dht: a client until AutoNAT or UPnP
+   * confirms a public address, so a node behind NAT never advertises a DHT service nobody can reach.
    */
-  readonly dhtClientMode?: boolean;
+  readonly dhtClientMode?: boolean | 'auto';
   /**
    * Keep private and loopback addresses in DHT peer records: true always, false never, 'auto' (default)
    * only while this node itself has no public address, i.e. on a private network (a LAN, loopback, a
@@ -142,6 +169,42 @@ export interface Libp2pNodeInit {
   readonly gossipSeenTtlMs?: number;
   /** The agent string peers see through identify (e.g. `trustix/0.1.0`). Default: libp2p's own. */
   readonly userAgent?: string;
+  /**
+   * Find peers on the local network by mDNS (service tag MDNS_SERVICE_TAG). Default: on, except under
+   * `localOnly`, which turns it off unless this is set explicitly (tests in network namespaces do).
+   */
+  readonly mdns?: boolean | { readonly intervalMs?: number };
+  /** Ask a UPnP or NAT-PMP gateway to forward the listen port. Default: on, except under `localOnly`. */
+  readonly upnp?: boolean;
+  /**
+   * Join the public libp2p DHT (Amino, `/ipfs/kad/1.0.0`) as a client, as a meeting point only: libp2p's
+   * content routing then provides and finds on it too (the rendezvous CID, log CIDs). Its bootstrap
+   * peers are the bootstrap list. `privateAddresses` keeps private addresses in its peer records
+   * (tests whose stand-in Amino runs on loopback). Default false.
+   */
+  readonly publicDht?: boolean | { readonly privateAddresses?: boolean };
+  /**
+   * Serve as a circuit relay v2 (public nodes, bootstrap nodes), with the limits of protocol/constants.ts
+   * (RELAY_*; libp2p's own 128 KiB per connection would stop a sync). Default false.
+   */
+  readonly relayServer?:
+    | boolean
+    | {
+        readonly maxReservations?: number;
+        readonly dataLimitBytes?: number;
+        readonly durationLimitMs?: number;
+      };
+  /**
+   * Relay reservations to hold (a node behind NAT): for each, libp2p reserves a slot on a connected
+   * relay and announces the relayed address `<relay>/p2p-circuit/p2p/<self>`. Default 0.
+   */
+  readonly relayReservations?: number;
+  /**
+   * Contact only the addresses given (node/network/local-only.ts): dials to routable addresses are
+   * refused, and discovery that reaches beyond them (mDNS, UPnP) stays off. Default: on when
+   * TRUSTIX_LOCAL_ONLY is set in the environment.
+   */
+  readonly localOnly?: boolean;
   /** Start the node before returning, as createLibp2p does (else call startLibp2pNode). Default true. */
   readonly start?: boolean;
   /**
@@ -177,7 +240,20 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
   const bootstrapList = [...(init.bootstrap ?? [])];
   const datastore = init.db === undefined ? undefined : await openDatastore(init.db);
   // @libp2p/bootstrap refuses an empty list; it tags the peers and dials them once at start.
-  const peerDiscovery = bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 0 })] : [];
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> =
+    bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 0 })] : [];
+  const localOnly = init.localOnly ?? isLocalOnly();
+  // Under localOnly nothing reaches beyond the given addresses unless a caller turns it on explicitly.
+  const mdnsInit = init.mdns ?? !localOnly;
+  if (mdnsInit !== false)
+    peerDiscovery.push(
+      lanDiscovery({
+        serviceTag: MDNS_SERVICE_TAG,
+        ...(typeof mdnsInit === 'object' &&
+          mdnsInit.intervalMs !== undefined && { interval: mdnsInit.intervalMs }),
+      }),
+    );
+  const relay = init.relayServer === true ? {} : init.relayServer || undefined;
   const whitelist = new Set([
     ...(init.gossipScoreParams?.IPColocationFactorWhitelist ?? []),
     ...(init.whitelistIps ?? []),
@@ -191,17 +267,23 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
     ...(datastore === undefined ? {} : { datastore }),
     ...(init.userAgent === undefined ? {} : { nodeInfo: { userAgent: init.userAgent } }),
     addresses: {
-      listen: [...(init.listen ?? DEFAULT_LISTEN)],
+      listen: [
+        ...(init.listen ?? DEFAULT_LISTEN),
+        ...Array.from({ length: init.relayReservations ?? 0 }, () => '/p2p-circuit'),
+      ],
       announce: [...(init.announce ?? [])],
     },
-    transports: [tcp()],
+    // The relay transport dials relayed addresses and, with `/p2p-circuit` listen addresses, reserves slots.
+    transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       allow: [...(init.allowList ?? [])],
     },
-    ...(init.connectionGater && { connectionGater: init.connectionGater }),
+    ...(localOnly
+      ? { connectionGater: localOnlyGater(init.connectionGater) }
+      : init.connectionGater && { connectionGater: init.connectionGater }),
     peerDiscovery,
     services: {
       identify: identify(),
@@ -209,11 +291,26 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
       ping: ping(),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
-        clientMode: init.dhtClientMode ?? false,
+        ...(init.dhtClientMode !== 'auto' && { clientMode: init.dhtClientMode ?? false }),
         peerInfoMapper: dhtAddressMapper(
           init.dhtPrivateAddresses ?? 'auto',
           () => self?.getMultiaddrs() ?? [],
         ),
+      }),
+      ...(init.publicDht && {
+        amino: kadDHT({
+          protocol: PUBLIC_DHT_PROTOCOL,
+          // Never a server of the public DHT: we use it, we do not carry it.
+          clientMode: true,
+          // Its own datastore keys, metrics and logs: the Trustix DHT's records stay apart.
+          datastorePrefix: '/amino',
+          metricsPrefix: 'libp2p_amino_dht',
+          logPrefix: 'libp2p:amino-dht',
+          peerInfoMapper:
+            typeof init.publicDht === 'object' && init.publicDht.privateAddresses
+              ? passthroughMapper
+              : removePrivateAddressesMapper,
+        }),
       }),
       pubsub: withMesh(
         gossipsub({
@@ -227,6 +324,8 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
           ignoreDuplicatePublishError: true,
           allowedTopics: [CHECKPOINT_TOPIC, EVIDENCE_TOPIC],
           maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
+          // Checkpoints are small: they travel over relayed (limited) connections too.
+          runOnLimitedConnection: true,
           doPX: init.gossipPeerExchange ?? false,
           ...(init.gossipSeenTtlMs === undefined ? {} : { seenTTL: init.gossipSeenTtlMs }),
           scoreParams: { ...init.gossipScoreParams, IPColocationFactorWhitelist: whitelist },
@@ -236,6 +335,20 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
         }),
       ),
       redial: bootstrapRedialer({ list: bootstrapList, ...init.redial }),
+      // AutoNAT asks connected peers to dial back our addresses (public or not); DCUtR upgrades a relayed
+      // connection to a direct one by a synchronised simultaneous dial. Both talk only to connected peers.
+      autoNAT: autoNAT(),
+      dcutr: dcutr(),
+      ...((init.upnp ?? !localOnly) && { upnp: uPnPNAT() }),
+      ...(relay && {
+        relay: circuitRelayServer({
+          reservations: {
+            maxReservations: relay.maxReservations ?? RELAY_MAX_RESERVATIONS,
+            defaultDataLimit: BigInt(relay.dataLimitBytes ?? RELAY_DATA_LIMIT_BYTES),
+            defaultDurationLimit: relay.durationLimitMs ?? RELAY_DURATION_LIMIT_MS,
+          },
+        }),
+      }),
     },
   });
   self = node;

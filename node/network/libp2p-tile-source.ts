@@ -143,7 +143,8 @@ export class Libp2pTileSource implements TileSource {
       connection = await this.components.dialer.dial(this.peer, { signal });
       this.connection = connection;
     }
-    return connection.newStream(TILES_PROTOCOL, { signal });
+    // A relayed connection is "limited" (data and time caps set by the relay): tiles may still use it.
+    return connection.newStream(TILES_PROTOCOL, { signal, runOnLimitedConnection: true });
   }
 
   /** The answer to a request: its status byte and body (a view, or its own buffer when it came in pieces). */

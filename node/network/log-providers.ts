@@ -85,6 +85,19 @@ export class LogProviders {
     this.provideInBackground(logId);
   }
 
+  /**
+   * Announces every held log again now: a provider record carries the addresses we had when it was
+   * made, so a node whose addresses changed (a relay reservation, a UPnP mapping) must refresh them or
+   * stay unreachable for a whole reprovide interval. A provide already under way is followed by one more.
+   */
+  refresh(): void {
+    for (const logId of this.held) {
+      const running = this.providing.get(logId);
+      if (running === undefined) this.provideInBackground(logId);
+      else running.finally(() => this.provideInBackground(logId)).catch(() => {});
+    }
+  }
+
   /** Stops announcing `logId` (its record expires on its own). */
   withdraw(logId: string): void {
     this.held.delete(logId);

@@ -125,6 +125,8 @@ export class TileExchange implements Startable {
       {
         maxInboundStreams: this.init.maxInboundStreams,
         maxOutboundStreams: this.init.maxOutboundStreams,
+        // Served over relayed connections too: the relay's limits bound them (docs/ARCHITECTURE.md).
+        runOnLimitedConnection: true,
       },
     );
     this.limiter = limiter;

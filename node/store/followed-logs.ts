@@ -9,7 +9,7 @@
 
 import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
-import { MalformedError, OutOfRangeError, TrustixError } from '../../protocol/errors.ts';
+import { MalformedError, TrustixError } from '../../protocol/errors.ts';
 import { type LogKey, parseLogKey } from '../../protocol/keys.ts';
 import { isValidKeyName } from '../../protocol/vkey.ts';
 import { StoreCorruptError } from '../errors.ts';

@@ -1,0 +1,140 @@
+/**
+ * A Trustix node in its own process, for tests in network namespaces (test/helpers/netns.ts runs it with
+ * `ip netns exec`). Started with one JSON argument (NetnsNodeSpec); says `{"event":"started",...}` on
+ * stdout, then answers JSON-line requests on stdin (`{"id":1,"cmd":"follow",...}`) with
+ * `{"id":1,"ok":true,"result":...}`. Stops on SIGTERM or when stdin closes.
+ */
+import '../../node/runtime/promise-with-resolvers.ts';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Connection } from '@libp2p/interface';
+import { submit } from '../../node/control/submit-client.js';
+import { reachabilityOf } from '../../node/network/reachability.ts';
+import { initDataDir } from '../../node/store/data-dir.ts';
+import { verifyLog } from '../../node/store/log-verifier.ts';
+import { TrustixNode, type TrustixNodeInit } from '../../node/trustix-node.ts';
+import { parseDeciderSpec } from '../../node/vote/decider.ts';
+
+export interface NetnsNodeSpec {
+  readonly dataDir: string;
+  readonly role: 'node' | 'bootstrap';
+  readonly name?: string;
+  readonly p2p: NonNullable<Exclude<TrustixNodeInit['p2p'], false>>;
+  readonly upstreams?: readonly string[];
+  readonly vote?: readonly string[];
+}
+
+/** What a request may ask (see `handle`). */
+export type NetnsRequest =
+  | { cmd: 'publish'; entries: string[] }
+  | { cmd: 'follow'; vkey: string }
+  | { cmd: 'synced'; logId: string; size: number; timeoutMs: number }
+  | { cmd: 'verify'; logId: string }
+  | { cmd: 'narinfo'; hashPart: string }
+  | { cmd: 'connections' }
+  | { cmd: 'reachability' };
+
+/** One connection opened since start, as `connections` reports it. */
+export interface ConnectionReport {
+  readonly peer: string;
+  readonly remoteAddr: string;
+  /** Through a relay (`/p2p-circuit`), else direct. */
+  readonly relayed: boolean;
+  readonly direction: string;
+}
+
+const spec = JSON.parse(process.argv[2]!) as NetnsNodeSpec;
+if (spec.role === 'node') await initDataDir(spec.dataDir, { name: spec.name ?? 'node' });
+const node = new TrustixNode({
+  dataDir: spec.dataDir,
+  role: spec.role,
+  http: spec.role === 'node' ? { host: '127.0.0.1', port: 0 } : false,
+  p2p: spec.p2p,
+  sequencer: { intervalMs: 20 },
+  gossip: { republishIntervalMs: 1000 },
+  follower: { retryDelayMs: 200, maxRetryDelayMs: 1000 },
+  ...(spec.upstreams && { upstreams: spec.upstreams }),
+  ...(spec.vote && { vote: spec.vote.map(parseDeciderSpec) }),
+});
+await node.start();
+const libp2p = node.libp2p!;
+const say = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
+say({
+  event: 'started',
+  peerId: libp2p.peerId.toString(),
+  addrs: libp2p.getMultiaddrs().map(String),
+  ...(spec.role === 'node' && { logId: node.ownLog.logId, vkey: node.keys.log.vkey }),
+});
+
+const report = (c: Connection): ConnectionReport => ({
+  peer: c.remotePeer.toString(),
+  remoteAddr: c.remoteAddr.toString(),
+  relayed: c.remoteAddr.toString().includes('/p2p-circuit'),
+  direction: c.direction,
+});
+// Those open now (made during start), then every one opened later.
+const opened: ConnectionReport[] = libp2p.getConnections().map(report);
+libp2p.addEventListener('connection:open', (e) => opened.push(report(e.detail)));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function handle(req: NetnsRequest): Promise<unknown> {
+  switch (req.cmd) {
+    case 'publish': {
+      const target = node.ownLog.size + req.entries.length;
+      for (let i = 0; i < req.entries.length; i += 1000)
+        await submit(
+          join(spec.dataDir, 'trustix.sock'),
+          req.entries.slice(i, i + 1000).map((entry) => ({ kind: 'entry' as const, entry })),
+        );
+      while (node.ownLog.size < target) await sleep(20);
+      return { size: node.ownLog.size };
+    }
+    case 'follow':
+      await node.followed.follow(req.vkey);
+      return {};
+    case 'synced': {
+      // Polled: the follower retries failed attempts by itself; its status is what a user sees.
+      const deadline = Date.now() + req.timeoutMs;
+      for (;;) {
+        const s = node.follower!.status(req.logId);
+        if (s?.state === 'forked') throw new Error(`log ${req.logId} is forked`);
+        if ((s?.verifiedSize ?? 0) >= req.size) return { verifiedSize: s!.verifiedSize };
+        if (Date.now() > deadline)
+          throw new Error(`not verified to ${req.size} within ${req.timeoutMs} ms: ${JSON.stringify(s)}`);
+        await sleep(50);
+      }
+    }
+    case 'verify': {
+      const copy = node.follower!.get(req.logId);
+      if (copy === undefined) throw new Error(`no copy of ${req.logId}`);
+      const v = await verifyLog(copy);
+      return { size: v.size, root: Buffer.from(copy.root).toString('hex') };
+    }
+    case 'narinfo': {
+      const { host, port } = node.httpAddress();
+      const res = await fetch(`http://${host}:${port}/${req.hashPart}.narinfo`);
+      return { status: res.status, body: await res.text() };
+    }
+    case 'reachability':
+      return reachabilityOf(libp2p);
+    case 'connections':
+      // Every connection opened since start: a relayed one may be closed by the time we ask.
+      return opened;
+  }
+}
+
+let stopping: Promise<void> | undefined;
+const stop = () => {
+  stopping ??= node.stop().then(() => process.exit(0));
+  return stopping;
+};
+process.once('SIGTERM', stop);
+createInterface({ input: process.stdin })
+  .on('line', (line) => {
+    const { id, ...req } = JSON.parse(line) as NetnsRequest & { id: number };
+    handle(req).then(
+      (result) => say({ id, ok: true, result }),
+      (err: unknown) => say({ id, ok: false, error: String((err as Error)?.message ?? err) }),
+    );
+  })
+  .once('close', stop);

@@ -1,0 +1,341 @@
+/**
+ * A small Internet in Linux network namespaces, for tests that need more than loopback: hosts, switched
+ * segments (a bridge in a namespace of its own), NAT routers (nftables masquerade, inbound dropped), link
+ * latency (tc netem, where the kernel has it) and loss (nftables), and processes run inside a namespace with `ip netns exec`.
+ *
+ * Nothing is created in the host's own namespace: both ends of every veth are made directly inside lab
+ * namespaces, so deleting the namespaces removes every link, bridge, route and rule with them. Names
+ * carry a per-run prefix (`txlab-<pid>-<random>-`), so parallel runs never collide, and a new lab deletes
+ * what a crashed run (its pid gone) left behind. teardown() kills every process the lab started, by PID,
+ * then deletes the namespaces; it runs from t.teardown (every outcome) and, as a last resort, on exit.
+ *
+ * Needs root and iproute2 (`ip`), plus nftables (`nft`) for NAT routers and `tc` for netem:
+ * `netnsUnavailable()` says why a test must skip.
+ */
+import { type ChildProcess, execFile, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const PREFIX = 'txlab-';
+const KILL_GRACE_MS = 3_000;
+
+function has(command: string): boolean {
+  try {
+    execFileSync(command, ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    // Present but without -V (nft prints its version with -v): anything but "not found" will do.
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+/** Why namespace tests cannot run here (undefined: they can). */
+export function netnsUnavailable(needs: readonly ('nft' | 'tc')[] = []): string | undefined {
+  if (process.platform !== 'linux') return 'network namespaces need Linux';
+  if (process.getuid?.() !== 0) return 'network namespaces need root (run as root, as CI does)';
+  for (const command of ['ip', ...needs])
+    if (!has(command)) return `\`${command}\` is missing (apt-get install iproute2 nftables; .ci/run does)`;
+  return undefined;
+}
+
+/** A network namespace of the lab. */
+export interface Netns {
+  readonly name: string;
+  /** Runs a command inside the namespace; its stdout. Rejects with the command's stderr. */
+  exec(command: string, args: readonly string[]): Promise<string>;
+}
+
+/** A switched segment: a bridge `br0` in a namespace of its own, hosts attached by veth. */
+export interface Segment {
+  readonly ns: Netns;
+  /**
+   * Connects `host` with a new interface (eth0, eth1... in the host) with address `cidr`; with
+   * `gateway`, the host's default route goes through it. Returns the host's interface name.
+   */
+  attach(host: Netns, cidr: string, options?: { gateway?: string }): Promise<string>;
+}
+
+/** A byte and packet count of an interface. */
+export interface InterfaceCounters {
+  readonly txPackets: number;
+  readonly rxPackets: number;
+}
+
+export class NetLab {
+  readonly prefix = `${PREFIX}${process.pid}-${randomBytes(2).toString('hex')}-`;
+  private readonly namespaces: string[] = [];
+  private readonly children = new Set<ChildProcess>();
+  private readonly ifCount = new Map<string, number>();
+  private readonly onExit = () => this.teardownSync();
+  private readonly cleanups: (() => Promise<unknown>)[] = [];
+  private tornDown = false;
+
+  /** A lab; deletes namespaces left by runs whose process is gone. */
+  static async create(): Promise<NetLab> {
+    await removeStale();
+    const lab = new NetLab();
+    process.once('exit', lab.onExit);
+    return lab;
+  }
+
+  /**
+   * A new namespace with loopback up, IPv6 off (so that no router solicitation or address detection
+   * puts packets on its links unasked) and forwarding off.
+   */
+  async namespace(label: string): Promise<Netns> {
+    const name = `${this.prefix}${label}`;
+    await ip(['netns', 'add', name]);
+    this.namespaces.push(name);
+    const ns = netns(name);
+    await ip(['-n', name, 'link', 'set', 'lo', 'up']);
+    await ns.exec('sysctl', [
+      '-qw',
+      'net.ipv6.conf.all.disable_ipv6=1',
+      'net.ipv6.conf.default.disable_ipv6=1',
+    ]);
+    return ns;
+  }
+
+  /** A veth pair between two namespaces, with addresses, up. */
+  async link(
+    a: Netns,
+    aCidr: string,
+    b: Netns,
+    bCidr: string,
+    options: { aGateway?: string; bGateway?: string } = {},
+  ): Promise<{ a: string; b: string }> {
+    const aIf = this.nextIf(a);
+    const bIf = this.nextIf(b);
+    await ip(['link', 'add', aIf, 'netns', a.name, 'type', 'veth', 'peer', 'name', bIf, 'netns', b.name]);
+    await up(a, aIf, aCidr, options.aGateway);
+    await up(b, bIf, bCidr, options.bGateway);
+    return { a: aIf, b: bIf };
+  }
+
+  /** A segment: a namespace holding bridge br0. */
+  async segment(label: string): Promise<Segment> {
+    const ns = await this.namespace(label);
+    await ip(['-n', ns.name, 'link', 'add', 'br0', 'type', 'bridge']);
+    await ip(['-n', ns.name, 'link', 'set', 'br0', 'up']);
+    return {
+      ns,
+      attach: async (host, cidr, options = {}) => {
+        const hostIf = this.nextIf(host);
+        const port = this.nextIf(ns, 'p');
+        await ip([
+          'link',
+          'add',
+          hostIf,
+          'netns',
+          host.name,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          port,
+          'netns',
+          ns.name,
+        ]);
+        await ip(['-n', ns.name, 'link', 'set', port, 'master', 'br0', 'up']);
+        await up(host, hostIf, cidr, options.gateway);
+        return hostIf;
+      },
+    };
+  }
+
+  /**
+   * A home NAT router: a namespace on `wan` (address `wanCidr`) and `lan` (address `lanCidr`, the LAN's
+   * gateway), forwarding, masquerading the LAN behind its WAN address, and dropping every inbound flow
+   * the LAN did not start (no port forwarding).
+   */
+  async natRouter(
+    label: string,
+    wan: Segment,
+    wanCidr: string,
+    lan: Segment,
+    lanCidr: string,
+  ): Promise<{ ns: Netns; wanAddress: string }> {
+    const ns = await this.namespace(label);
+    const wanIf = await wan.attach(ns, wanCidr);
+    const lanIf = await lan.attach(ns, lanCidr);
+    await ns.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    const rules = [
+      'table ip nat {',
+      '  chain postrouting {',
+      '    type nat hook postrouting priority srcnat; policy accept;',
+      `    oifname "${wanIf}" masquerade`,
+      '  }',
+      '}',
+      'table ip filter {',
+      '  chain forward {',
+      '    type filter hook forward priority filter; policy drop;',
+      '    ct state established,related accept',
+      `    iifname "${lanIf}" oifname "${wanIf}" accept`,
+      '  }',
+      '  chain input {',
+      '    type filter hook input priority filter; policy accept;',
+      '    ct state established,related accept',
+      `    iifname "${wanIf}" ip protocol { tcp, udp } drop`,
+      '  }',
+      '}',
+    ].join('\n');
+    await nft(ns, rules);
+    return { ns, wanAddress: wanCidr.split('/')[0]! };
+  }
+
+  /**
+   * Adds latency and jitter (tc netem) to what leaves an interface, e.g. `delay 40ms 10ms`. Throws when
+   * the kernel lacks sch_netem (see `netemAvailable`).
+   */
+  async netem(ns: Netns, ifName: string, spec: string): Promise<void> {
+    await ns.exec('tc', ['qdisc', 'add', 'dev', ifName, 'root', 'netem', ...spec.split(/\s+/)]);
+  }
+
+  /** Whether this kernel has tc netem (some VM kernels ship without sch_netem). */
+  async netemAvailable(): Promise<boolean> {
+    const a = await this.namespace('probe-a');
+    const b = await this.namespace('probe-b');
+    const { a: ifName } = await this.link(a, '10.255.255.1/30', b, '10.255.255.2/30');
+    return this.netem(a, ifName, 'delay 1ms').then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /**
+   * Drops `percent` % of the packets leaving an interface, at random (nftables `numgen random`): loss
+   * without netem.
+   */
+  async loss(ns: Netns, ifName: string, percent: number): Promise<void> {
+    if (!Number.isInteger(percent) || percent < 0 || percent > 100) throw new RangeError('percent: 0..100');
+    await nft(
+      ns,
+      [
+        `table inet loss_${ifName} {`,
+        '  chain output {',
+        '    type filter hook output priority filter; policy accept;',
+        `    oifname "${ifName}" numgen random mod 100 < ${percent} drop`,
+        '  }',
+        '}',
+      ].join('\n'),
+    );
+  }
+
+  /** Packet counters of an interface in a namespace. */
+  async counters(ns: Netns, ifName: string): Promise<InterfaceCounters> {
+    const { stdout } = await run('ip', ['-n', ns.name, '-s', '-j', 'link', 'show', 'dev', ifName]);
+    const [info] = JSON.parse(stdout) as [{ stats64: { tx: { packets: number }; rx: { packets: number } } }];
+    return { txPackets: info.stats64.tx.packets, rxPackets: info.stats64.rx.packets };
+  }
+
+  /** Starts a process inside a namespace (`ip netns exec` execs it: the PID is the process's own). */
+  spawn(ns: Netns, command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
+    if (this.tornDown) throw new Error('lab torn down');
+    const child = spawn('ip', ['netns', 'exec', ns.name, command, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...options,
+    });
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /** Runs `cleanup` at teardown, after the processes are gone (e.g. removing their data directories). */
+  onTeardown(cleanup: () => Promise<unknown>): void {
+    this.cleanups.push(cleanup);
+  }
+
+  /**
+   * Kills every process the lab started (TERM, then KILL after 3 s), runs the registered cleanups,
+   * then deletes every namespace.
+   */
+  async teardown(): Promise<void> {
+    if (this.tornDown) return;
+    this.tornDown = true;
+    process.removeListener('exit', this.onExit);
+    await Promise.all([...this.children].map(stopChild));
+    for (const cleanup of this.cleanups.splice(0)) await cleanup().catch(() => {});
+    for (const name of this.namespaces.splice(0).reverse()) await ip(['netns', 'del', name]).catch(() => {});
+  }
+
+  private teardownSync(): void {
+    for (const child of this.children) if (child.pid !== undefined) tryKill(child.pid, 'SIGKILL');
+    for (const name of this.namespaces.splice(0))
+      try {
+        execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+      } catch {}
+  }
+
+  private nextIf(ns: Netns, base = 'eth'): string {
+    const key = `${ns.name}/${base}`;
+    const n = this.ifCount.get(key) ?? 0;
+    this.ifCount.set(key, n + 1);
+    return `${base}${n}`;
+  }
+}
+
+function netns(name: string): Netns {
+  return {
+    name,
+    exec: async (command, args) => (await run('ip', ['netns', 'exec', name, command, ...args])).stdout,
+  };
+}
+
+async function ip(args: readonly string[]): Promise<void> {
+  await run('ip', [...args]);
+}
+
+async function up(ns: Netns, ifName: string, cidr: string, gateway?: string): Promise<void> {
+  await ip(['-n', ns.name, 'addr', 'add', cidr, 'dev', ifName]);
+  await ip(['-n', ns.name, 'link', 'set', ifName, 'up']);
+  if (gateway !== undefined) await ip(['-n', ns.name, 'route', 'add', 'default', 'via', gateway]);
+}
+
+async function nft(ns: Netns, rules: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns.name, 'nft', '-f', '-'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nft in ${ns.name}: ${err}`))));
+    child.stdin!.end(rules);
+  });
+}
+
+function tryKill(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {}
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  tryKill(child.pid, 'SIGTERM');
+  const timer = setTimeout(() => tryKill(child.pid!, 'SIGKILL'), KILL_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Deletes lab namespaces whose creating process is gone (a crashed or killed run). */
+async function removeStale(): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync('/run/netns');
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^txlab-(\d+)-/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      await ip(['netns', 'del', name]).catch(() => {});
+    }
+  }
+}
