@@ -9,7 +9,7 @@
  *
  * The node runs in this process on 127.0.0.1 only: no bootstrap peers, loopback listen and HTTP.
  */
-import '../node/runtime/promise-with-resolvers.ts';
+import '../node/client.ts';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -17,8 +17,8 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { initDataDir } from '../node/store/data-dir.ts';
-import { TrustixNode } from '../node/trustix-node.ts';
+import { initDataDir } from '../node/client.ts';
+import { TrustixNode } from '../node/index.ts';
 import { build, isFresh, ROOT } from '../scripts/build.mjs';
 import { tempDir } from '../test/helpers/log-fixture.ts';
 import { type Measurement, median, percentile, suiteResult } from './harness.ts';

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { writePostBuildHook } from '../node/own-log/post-build-hook.ts';
+import { writePostBuildHook } from '../node/client.ts';
 import { tempDir } from '../test/helpers/log-fixture.ts';
 import { type Measurement, median, suiteResult } from './harness.ts';
 

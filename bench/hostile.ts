@@ -15,17 +15,18 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HttpServer } from '../node/http/server.ts';
-import { Substituter } from '../node/routes/substituter.ts';
-import { openDatabase } from '../node/store/database.ts';
-import { FollowedLogs } from '../node/store/followed-logs.ts';
-import { Follower } from '../node/sync/follower.ts';
-import { UpstreamCaches } from '../node/upstream/upstream-caches.ts';
-import { createDeciderChain, parseDeciderSpec } from '../node/vote/decider.ts';
-import { Decisions } from '../node/vote/decisions.ts';
-import { signCheckpoint } from '../protocol/checkpoint.ts';
-import { generateNixSecretKey, logSigner } from '../protocol/keys.ts';
-import { parseStorePath } from '../protocol/store-path.ts';
+import {
+  createDeciderChain,
+  Decisions,
+  FollowedLogs,
+  Follower,
+  HttpServer,
+  openDatabase,
+  parseDeciderSpec,
+  Substituter,
+  UpstreamCaches,
+} from '../node/index.ts';
+import { generateNixSecretKey, logSigner, parseStorePath, signCheckpoint } from '../protocol/index.ts';
 import { type LogFixture, openLogFixture, tempDir } from '../test/helpers/log-fixture.ts';
 import {
   fingerprint,

@@ -5,7 +5,7 @@
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SignedCheckpoint } from '../protocol/checkpoint.ts';
+import type { SignedCheckpoint } from '../protocol/index.ts';
 import { openLogFixture } from '../test/helpers/log-fixture.ts';
 import { prng, syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 import { latency, type Measurement, median, suiteResult } from './harness.ts';

@@ -6,13 +6,13 @@
  * RSS when the syncs ended and the highest seen on the way. Run compiled (scripts/build.mjs), as
  * cli/bin/trustix.js runs a node: it imports nothing the build does not compile.
  */
-import '../node/runtime/promise-with-resolvers.ts';
+import '../node/client.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MemoryRelease } from '../node/runtime/memory-releaser.ts';
-import { initDataDir } from '../node/store/data-dir.ts';
-import { TrustixNode } from '../node/trustix-node.ts';
+import { initDataDir } from '../node/client.ts';
+import type { MemoryRelease } from '../node/index.ts';
+import { TrustixNode } from '../node/index.ts';
 
 const [bootstrap, ...vkeys] = process.argv.slice(2);
 const dataDir = await mkdtemp(join(tmpdir(), 'trustix-bench-follower-'));

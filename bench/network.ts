@@ -4,22 +4,26 @@
  * nodes, and the memory of a node following 3 logs.
  * Sizes: TRUSTIX_BENCH_SYNC_ENTRIES (default 1,000,000), TRUSTIX_BENCH_FOLLOW_ENTRIES (default 100,000).
  */
-import '../node/runtime/promise-with-resolvers.ts';
+import '../node/client.ts';
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CheckpointMonitor } from '../node/monitor/checkpoint-monitor.ts';
-import type { CheckpointEvent } from '../node/monitor/checkpoint-verdict.ts';
-import { Gossip, gossipScoreParams } from '../node/network/gossip.ts';
-import { createLibp2pNode, type TrustixLibp2p } from '../node/network/libp2p-node.ts';
-import { Libp2pTileSource } from '../node/network/libp2p-tile-source.ts';
-import { LogProviders } from '../node/network/log-providers.ts';
-import { TileExchange } from '../node/network/tile-exchange.ts';
-import { openDatabase } from '../node/store/database.ts';
-import { LogStore } from '../node/store/log-store.ts';
-import { LogSync } from '../node/sync/log-sync.ts';
+import type { CheckpointEvent } from '../node/index.ts';
+import {
+  CheckpointMonitor,
+  createLibp2pNode,
+  Gossip,
+  gossipScoreParams,
+  Libp2pTileSource,
+  LogProviders,
+  LogStore,
+  LogSync,
+  openDatabase,
+  TileExchange,
+  type TrustixLibp2p,
+} from '../node/index.ts';
 import { build, compiledUrl, isFresh } from '../scripts/build.mjs';
 import { type LogFixture, openLogFixture, tempDir } from '../test/helpers/log-fixture.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';

@@ -5,16 +5,29 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { narTreeOf } from '../node/own-log/nar-fs.ts';
-import { openCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';
-import { verifyConsistency } from '../protocol/consistency-proof.ts';
-import { signBytes, signingKeyFromSeed, verifyBytes, verifyingKey } from '../protocol/ed25519.ts';
-import { verifyInclusion } from '../protocol/inclusion-proof.ts';
-import { logKeyOf, logSigner, nixSecretKeyFromSeed } from '../protocol/keys.ts';
-import { MemoryTree } from '../protocol/memory-tree.ts';
-import { type Hash, leafHash, nodeHash, rootFromLeafHashes } from '../protocol/merkle.ts';
-import { narHash } from '../protocol/nar.ts';
-import { memoryDirectory, memoryFile, type NarNode } from '../protocol/nar-tree.ts';
+import { narTreeOf } from '../node/index.ts';
+import {
+  type Hash,
+  leafHash,
+  logKeyOf,
+  logSigner,
+  MemoryTree,
+  memoryDirectory,
+  memoryFile,
+  type NarNode,
+  narHash,
+  nixSecretKeyFromSeed,
+  nodeHash,
+  openCheckpoint,
+  rootFromLeafHashes,
+  signBytes,
+  signCheckpoint,
+  signingKeyFromSeed,
+  verifyBytes,
+  verifyConsistency,
+  verifyInclusion,
+  verifyingKey,
+} from '../protocol/index.ts';
 import { prng, syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 import { latency, type Measurement, rate, suiteResult } from './harness.ts';
 

@@ -8,12 +8,8 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HttpServer } from '../node/http/server.ts';
-import { ApiRoutes } from '../node/routes/api.ts';
-import { ReproStats } from '../node/stats/repro-stats.ts';
-import { openDatabase } from '../node/store/database.ts';
-import { FollowedLogs } from '../node/store/followed-logs.ts';
-import { generateNixSecretKey } from '../protocol/keys.ts';
+import { ApiRoutes, FollowedLogs, HttpServer, openDatabase, ReproStats } from '../node/index.ts';
+import { generateNixSecretKey } from '../protocol/index.ts';
 import { type LogFixture, openLogFixture, tempDir } from '../test/helpers/log-fixture.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 import { latency, type Measurement, suiteResult } from './harness.ts';

@@ -22,12 +22,15 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { parseDeciderSpec } from '../node/vote/decider.ts';
-import { parseEntry } from '../protocol/entry.ts';
-import { formatNarinfo, parseNarinfo } from '../protocol/narinfo.ts';
-import { narinfoFingerprint } from '../protocol/narinfo-signature.ts';
-import { encodeNix32 } from '../protocol/nix32.ts';
-import { parseStorePath } from '../protocol/store-path.ts';
+import { parseDeciderSpec } from '../node/index.ts';
+import {
+  encodeNix32,
+  formatNarinfo,
+  narinfoFingerprint,
+  parseEntry,
+  parseNarinfo,
+  parseStorePath,
+} from '../protocol/index.ts';
 import { tempDir } from '../test/helpers/log-fixture.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 import { openVoteFixture, type VoteFixture } from '../test/helpers/vote-fixture.ts';

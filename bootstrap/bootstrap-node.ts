@@ -4,8 +4,9 @@
  * for nodes behind NAT within the limits of protocol/constants.ts, passes peers on by gossip peer
  * exchange, and joins the public DHT as a client like any node (not under TRUSTIX_LOCAL_ONLY).
  */
-import { isLocalOnly } from '../node/network/local-only.ts';
-import type { TrustixNodeInit } from '../node/trustix-node.ts';
+
+import type { TrustixNodeInit } from '../node/index.ts';
+import { isLocalOnly } from '../node/index.ts';
 
 /** Network settings the flags give (listen, announce, bootstrap). */
 export type BootstrapNetwork = Omit<Exclude<TrustixNodeInit['p2p'], false | undefined>, 'maxConnections'>;

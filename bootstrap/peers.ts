@@ -1,4 +1,4 @@
-import { isLocalOnly } from '../node/network/local-only.ts';
+import { isLocalOnly } from '../node/index.ts';
 
 /**
  * The default bootstrap peers a node dials when its configuration names none: the public libp2p

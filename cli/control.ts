@@ -3,7 +3,7 @@
  * $TRUSTIX_SOCKET).
  */
 
-import { request, socketPath } from '../node/control/submit-client.js';
+import { request, socketPath } from '../node/client.ts';
 import { dataDirOf, type GlobalOptions } from './global-options.ts';
 
 /** The node's control socket: $TRUSTIX_SOCKET, else the data directory's. */

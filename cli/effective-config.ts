@@ -4,16 +4,24 @@
  */
 import type { Argv } from 'yargs';
 import { defaultBootstrapPeers } from '../bootstrap/peers.ts';
-import { type ConfiguredLog, loadConfig, parseHttpAddress, parseMultiaddr } from '../node/config.ts';
-import { DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS } from '../node/network/libp2p-node.ts';
-import { isLocalOnly } from '../node/network/local-only.ts';
-import { LOG_LIMIT_DEFAULTS } from '../node/sync/log-sync.ts';
-import { DEFAULT_HTTP_PORT, type TrustixNodeInit } from '../node/trustix-node.ts';
-import { openBinaryCache } from '../node/upstream/binary-cache.ts';
-import { DEFAULT_VOTE } from '../node/user-side.ts';
-import { type DeciderSpec, formatDeciderSpec, parseDeciderSpec } from '../node/vote/decider.ts';
-import { RELAY_RESERVATIONS } from '../protocol/constants.ts';
-import { parseLogKey } from '../protocol/keys.ts';
+import {
+  type ConfiguredLog,
+  DEFAULT_HTTP_PORT,
+  DEFAULT_LISTEN,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_VOTE,
+  type DeciderSpec,
+  formatDeciderSpec,
+  isLocalOnly,
+  LOG_LIMIT_DEFAULTS,
+  loadConfig,
+  openBinaryCache,
+  parseDeciderSpec,
+  parseHttpAddress,
+  parseMultiaddr,
+  type TrustixNodeInit,
+} from '../node/index.ts';
+import { parseLogKey, RELAY_RESERVATIONS } from '../protocol/index.ts';
 import { UsageError } from './exit-code.ts';
 import { configFileOf, dataDirOf, type GlobalOptions, resolvePath } from './global-options.ts';
 

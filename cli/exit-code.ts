@@ -1,8 +1,8 @@
 /**
  * The CLI's exit codes (docs/CLI.md), and the one place errors map onto them.
  */
-import { SubmitError } from '../node/control/submit-client.js';
-import { MalformedError, VerificationError } from '../protocol/errors.ts';
+import { ConfigError, SubmitError } from '../node/client.ts';
+import { MalformedError, VerificationError } from '../protocol/index.ts';
 
 export const ExitCode = {
   ok: 0,
@@ -42,10 +42,7 @@ export async function exitCodeFor(err: unknown): Promise<ExitCode> {
   if (err instanceof SubmitError && err.code === NO_VOTE) return ExitCode.usage;
   if (err instanceof UsageError) return ExitCode.usage;
   if (err instanceof NoConsensusError || err instanceof MismatchFoundError) return ExitCode.verification;
-  // A config file that cannot be used is fixed like a bad flag. Its module (and its JSONC parser) is
-  // loaded here, not at start: a command that read a config file has it loaded already, the others
-  // (the client commands) start faster without it.
-  const { ConfigError } = await import('../node/config-file.ts');
+  // A config file that cannot be used is fixed like a bad flag.
   if (err instanceof ConfigError) return ExitCode.usage;
   if (err instanceof VerificationError) return ExitCode.verification;
   // A malformed argument (a key, a path) is the user's input: a usage problem.

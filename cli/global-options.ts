@@ -3,7 +3,7 @@
  * directory they resolve to.
  */
 import { join, resolve } from 'node:path';
-import { defaultDataDir } from '../node/control/submit-client.js';
+import { defaultDataDir } from '../node/client.ts';
 import type { CliIo } from './io.ts';
 
 export interface GlobalOptions {

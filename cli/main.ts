@@ -9,9 +9,9 @@
  * what `--help` lists; test/cli-main.test.ts checks it against the modules.
  */
 // First: libp2p 3 calls Promise.withResolvers, which Node 20 lacks.
-import '../node/runtime/promise-with-resolvers.ts';
+import '../node/client.ts';
 import type { CommandModule } from 'yargs';
-import { VERSION } from '../node/runtime/version.ts';
+import { VERSION } from '../node/client.ts';
 import { ExitCode, exitCodeFor, UsageError } from './exit-code.ts';
 import type { GlobalOptions } from './global-options.ts';
 import type { CliIo } from './io.ts';

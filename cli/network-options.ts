@@ -3,8 +3,7 @@
  */
 import type { Argv } from 'yargs';
 import { defaultBootstrapPeers } from '../bootstrap/peers.ts';
-import { parseMultiaddr } from '../node/config.ts';
-import { DEFAULT_LISTEN, type Libp2pNodeInit } from '../node/network/libp2p-node.ts';
+import { DEFAULT_LISTEN, type Libp2pNodeInit, parseMultiaddr } from '../node/index.ts';
 import { UsageError } from './exit-code.ts';
 import type { GlobalOptions } from './global-options.ts';
 

@@ -1,1 +1,54 @@
-export {};
+/**
+ * node/'s door for the node itself: what `trustix start`, `bootstrap`, `demo`, `verify` and `import-cache`
+ * run in the process, and the parts the benchmarks measure. cli/, bench/ and bootstrap/ import node/ only
+ * through this module and node/client.ts (docs/ARCHITECTURE.md, "The rooms of node/"). Loading it loads
+ * libp2p and LevelDB: a client command imports node/client.ts instead.
+ */
+import './runtime/promise-with-resolvers.ts';
+
+export { type ConfiguredLog, loadConfig, parseHttpAddress, parseMultiaddr } from './config.ts';
+export { MAX_DEMO_BUILDS, MIN_DEMO_BUILDS } from './demo/builds.ts';
+export { DEFAULT_DEMO_ENTRIES, runDemo } from './demo/run-demo.ts';
+export { HttpServer } from './http/server.ts';
+export { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
+export type { CheckpointEvent } from './monitor/checkpoint-verdict.ts';
+export { Gossip, gossipScoreParams } from './network/gossip.ts';
+export {
+  createLibp2pNode,
+  DEFAULT_LISTEN,
+  DEFAULT_MAX_CONNECTIONS,
+  type Libp2pNodeInit,
+  type TrustixLibp2p,
+} from './network/libp2p-node.ts';
+export { Libp2pTileSource } from './network/libp2p-tile-source.ts';
+export { isLocalOnly } from './network/local-only.ts';
+export { LogProviders } from './network/log-providers.ts';
+export { ISOLATED_ADVICE, reachabilityOf } from './network/reachability.ts';
+export { TileExchange } from './network/tile-exchange.ts';
+export { narTreeOf } from './own-log/nar-fs.ts';
+export { NixStore } from './own-log/nix-store.ts';
+export type { Submission } from './own-log/submission-queue.ts';
+export { ApiRoutes } from './routes/api.ts';
+export { Substituter } from './routes/substituter.ts';
+export type { MemoryRelease } from './runtime/memory-releaser.ts';
+export { reproducibilityLine } from './stats/repro-rate.ts';
+export { ReproStats } from './stats/repro-stats.ts';
+export { openDatabase } from './store/database.ts';
+export { FollowedLogs } from './store/followed-logs.ts';
+export { LogStore } from './store/log-store.ts';
+export { verifyLog } from './store/log-verifier.ts';
+export { Follower } from './sync/follower.ts';
+export { LOG_LIMIT_DEFAULTS, LogSync } from './sync/log-sync.ts';
+export { DEFAULT_HTTP_PORT, TrustixNode, type TrustixNodeInit } from './trustix-node.ts';
+export { openBinaryCache } from './upstream/binary-cache.ts';
+export { type ImportProgress, type ImportSummary, importCache, submitSink } from './upstream/cache-import.ts';
+export { UpstreamCaches } from './upstream/upstream-caches.ts';
+export { DEFAULT_VOTE } from './user-side.ts';
+export {
+  createDeciderChain,
+  type DeciderSpec,
+  formatDeciderSpec,
+  parseDeciderSpec,
+  unsatisfiableVote,
+} from './vote/decider.ts';
+export { Decisions } from './vote/decisions.ts';

@@ -1,32 +1,30 @@
 /**
- * protocol/: Trustix's pure formats and crypto. Bytes in, values out, typed errors; no I/O, no clock.
+ * protocol/'s door: Trustix's pure formats and crypto, as cli/, bench/ and bootstrap/ use them. Bytes in,
+ * values out, typed errors; no I/O, no clock. Helpers used only inside protocol/ stay behind it.
  */
-export * from './base64.ts';
-export * from './checkpoint.ts';
-export * from './consistency-proof.ts';
-export * from './constants.ts';
-export * from './decimal.ts';
-export * from './ed25519.ts';
-export * from './entry.ts';
-export * from './entry-bundle.ts';
-export * from './errors.ts';
-export * from './evidence.ts';
-export * from './gossip-message.ts';
-export * from './inclusion-proof.ts';
-export * from './keys.ts';
-export * from './memory-tree.ts';
-export * from './merkle.ts';
-export * from './nar.ts';
-export * from './nar-tree.ts';
-export * from './narinfo.ts';
-export * from './narinfo-signature.ts';
-export * from './nix-hash.ts';
-export * from './nix32.ts';
-export * from './note.ts';
-export * from './store-path.ts';
-export * from './tile-edge.ts';
-export * from './tile-hash-reader.ts';
-export * from './tile-path.ts';
-export * from './tiles.ts';
-export * from './utf8.ts';
-export * from './vkey.ts';
+export { openCheckpoint, type SignedCheckpoint, signCheckpoint } from './checkpoint.ts';
+export { verifyConsistency } from './consistency-proof.ts';
+export { RELAY_RESERVATIONS } from './constants.ts';
+export { signBytes, signingKeyFromSeed, verifyBytes, verifyingKey } from './ed25519.ts';
+export { parseEntry } from './entry.ts';
+export { MalformedError, VerificationError } from './errors.ts';
+export { verifyInclusion } from './inclusion-proof.ts';
+export {
+  formatNixPublicKey,
+  generateNixSecretKey,
+  type LogKey,
+  logKeyOf,
+  logSigner,
+  type NixPublicKey,
+  nixSecretKeyFromSeed,
+  parseLogKey,
+  parseNixPublicKey,
+} from './keys.ts';
+export { MemoryTree } from './memory-tree.ts';
+export { type Hash, leafHash, nodeHash, rootFromLeafHashes } from './merkle.ts';
+export { narHash } from './nar.ts';
+export { memoryDirectory, memoryFile, type NarNode } from './nar-tree.ts';
+export { formatNarinfo, parseNarinfo } from './narinfo.ts';
+export { narinfoFingerprint } from './narinfo-signature.ts';
+export { encodeNix32 } from './nix32.ts';
+export { parseStorePath } from './store-path.ts';

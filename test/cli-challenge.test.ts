@@ -7,7 +7,7 @@
 import '../node/runtime/promise-with-resolvers.ts';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { submit } from '../node/control/submit-client.js';
+import { submit } from '../node/socket/submit-client.js';
 import type { TrustixNode } from '../node/trustix-node.ts';
 import { formatEntry } from '../protocol/entry.ts';
 import { encodeNix32 } from '../protocol/nix32.ts';

@@ -88,7 +88,7 @@ test('a builder and a user that know only public DHT nodes meet at the rendezvou
     t.false((await n.peerStore.get(n.peerId)).protocols.some((p) => p.startsWith('/trustix/')));
 
   const entries = [...syntheticEntries(300, 5)];
-  const { submit } = await import('../node/control/submit-client.js');
+  const { submit } = await import('../node/socket/submit-client.js');
   const { join } = await import('node:path');
   await submit(
     join((builder as unknown as { init: { dataDir: string } }).init.dataDir, 'trustix.sock'),

@@ -17,7 +17,7 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { submit } from '../node/control/submit-client.js';
+import { submit } from '../node/socket/submit-client.js';
 import type { TrustixNode, TrustixNodeInit } from '../node/trustix-node.ts';
 import { parseDeciderSpec } from '../node/vote/decider.ts';
 import { formatEntry, parseEntry } from '../protocol/entry.ts';

@@ -7,8 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { bootstrapNodeInit } from '../../bootstrap/bootstrap-node.ts';
-import { parseHttpAddress } from '../../node/config.ts';
-import { TrustixNode } from '../../node/trustix-node.ts';
+import { parseHttpAddress, TrustixNode } from '../../node/index.ts';
 import { UsageError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { type NetworkArgs, networkInit, networkOptions } from '../network-options.ts';

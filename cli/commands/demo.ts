@@ -5,8 +5,7 @@
  * removed at the end unless --keep.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { MAX_DEMO_BUILDS, MIN_DEMO_BUILDS } from '../../node/demo/builds.ts';
-import { DEFAULT_DEMO_ENTRIES, runDemo } from '../../node/demo/run-demo.ts';
+import { DEFAULT_DEMO_ENTRIES, MAX_DEMO_BUILDS, MIN_DEMO_BUILDS, runDemo } from '../../node/index.ts';
 import { UsageError } from '../exit-code.ts';
 import type { GlobalOptions } from '../global-options.ts';
 import { signalName } from '../io.ts';

@@ -3,7 +3,8 @@
  * change which logs the running node mirrors and votes with. Persistent.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { parseLogKey } from '../../protocol/keys.ts';
+import { parseWeight } from '../../node/client.ts';
+import { parseLogKey } from '../../protocol/index.ts';
 import { control } from '../control.ts';
 import type { GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
@@ -33,10 +34,7 @@ export const followCommand: CommandModule<GlobalOptions, FollowArgs> = {
     // Checked here first, so a typo is a usage error (exit 2) without asking the node.
     parseLogKey(argv.log);
     // Loaded only when needed: the store's module brings LevelDB, which a client command does without.
-    const weight =
-      argv.weight === undefined
-        ? undefined
-        : (await import('../../node/store/log-weight.ts')).parseWeight(argv.weight);
+    const weight = argv.weight === undefined ? undefined : parseWeight(argv.weight);
     const answer = await control(argv, 'follow', {
       log: argv.log,
       ...(argv.name !== undefined ? { name: argv.name } : {}),

@@ -6,16 +6,9 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
-import { NodeUnavailableError } from '../../node/errors.ts';
-import { dataDir } from '../../node/store/data-dir.ts';
-import {
-  type ImportProgress,
-  type ImportSummary,
-  importCache,
-  submitSink,
-} from '../../node/upstream/cache-import.ts';
-import { VerificationError } from '../../protocol/errors.ts';
-import { type NixPublicKey, parseNixPublicKey } from '../../protocol/keys.ts';
+import { dataDir, NodeUnavailableError } from '../../node/client.ts';
+import { type ImportProgress, type ImportSummary, importCache, submitSink } from '../../node/index.ts';
+import { type NixPublicKey, parseNixPublicKey, VerificationError } from '../../protocol/index.ts';
 import { UsageError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import type { CliOutput } from '../io.ts';

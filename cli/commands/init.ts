@@ -4,9 +4,8 @@
  */
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { writePostBuildHook } from '../../node/own-log/post-build-hook.ts';
-import { dataDir, initDataDir } from '../../node/store/data-dir.ts';
-import { formatNixPublicKey } from '../../protocol/keys.ts';
+import { dataDir, initDataDir, writePostBuildHook } from '../../node/client.ts';
+import { formatNixPublicKey } from '../../protocol/index.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
 

@@ -5,8 +5,8 @@
  * (node/own-log/post-build-hook.ts), which never fails a build; this command fails when no node runs.
  */
 import type { CommandModule } from 'yargs';
-import { submit } from '../../node/control/submit-client.js';
-import type { Submission } from '../../node/own-log/submission-queue.ts';
+import { submit } from '../../node/client.ts';
+import type { Submission } from '../../node/index.ts';
 import { controlSocket } from '../control.ts';
 import { UsageError } from '../exit-code.ts';
 import type { GlobalOptions } from '../global-options.ts';

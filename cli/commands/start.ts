@@ -4,13 +4,16 @@
  */
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { ISOLATED_ADVICE, reachabilityOf } from '../../node/network/reachability.ts';
-import { writePostBuildHook } from '../../node/own-log/post-build-hook.ts';
-import { dataDir, initDataDir } from '../../node/store/data-dir.ts';
-import { TrustixNode } from '../../node/trustix-node.ts';
-import { DEFAULT_VOTE } from '../../node/user-side.ts';
-import { type DeciderSpec, unsatisfiableVote } from '../../node/vote/decider.ts';
-import { formatNixPublicKey } from '../../protocol/keys.ts';
+import { dataDir, initDataDir, writePostBuildHook } from '../../node/client.ts';
+import {
+  DEFAULT_VOTE,
+  type DeciderSpec,
+  ISOLATED_ADVICE,
+  reachabilityOf,
+  TrustixNode,
+  unsatisfiableVote,
+} from '../../node/index.ts';
+import { formatNixPublicKey } from '../../protocol/index.ts';
 import { effectiveConfig, type NodeArgs, nodeOptions } from '../effective-config.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';

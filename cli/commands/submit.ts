@@ -4,10 +4,9 @@
  * verdict on each path (published, refused and why, or still queued) and exits 3 when any was refused.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { request } from '../../node/control/submit-client.js';
-import { NixStore } from '../../node/own-log/nix-store.ts';
-import { dataDir } from '../../node/store/data-dir.ts';
-import { parseStorePath } from '../../protocol/store-path.ts';
+import { dataDir, request } from '../../node/client.ts';
+import { NixStore } from '../../node/index.ts';
+import { parseStorePath } from '../../protocol/index.ts';
 import { SubmissionRefusedError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';

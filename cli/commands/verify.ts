@@ -5,14 +5,10 @@
  * one process).
  */
 import type { Argv, CommandModule } from 'yargs';
-import { StoreCorruptError, StoreLockedError } from '../../node/errors.ts';
-import { dataDir, loadKeys } from '../../node/store/data-dir.ts';
-import { openDatabase } from '../../node/store/database.ts';
-import { FollowedLogs } from '../../node/store/followed-logs.ts';
-import { LogStore } from '../../node/store/log-store.ts';
-import { verifyLog } from '../../node/store/log-verifier.ts';
-import { VerificationError } from '../../protocol/errors.ts';
-import type { LogKey } from '../../protocol/keys.ts';
+import { dataDir, loadKeys, StoreCorruptError, StoreLockedError } from '../../node/client.ts';
+import { FollowedLogs, LogStore, openDatabase, verifyLog } from '../../node/index.ts';
+import type { LogKey } from '../../protocol/index.ts';
+import { VerificationError } from '../../protocol/index.ts';
 import { UsageError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';

@@ -1,7 +1,7 @@
 /**
  * The local control socket: a UNIX domain socket in the data directory (mode 0600, in a 0700
  * directory), never TCP, so only the node's user can use it. One request per connection (protocol in
- * node/control/submit-client.js): `{"op": …}` in, `{"ok": true, …}` or `{"ok": false, "error": …}` out.
+ * node/socket/submit-client.js): `{"op": …}` in, `{"ok": true, …}` or `{"ok": false, "error": …}` out.
  * `submit` is built in: a request is validated whole, queued durably, and only then acknowledged.
  * Other operations (follow, logs, peers, …) are handlers the node registers (`ControlOps`).
  */

@@ -29,8 +29,8 @@ import {
   parseNixSecretKey,
 } from '../../protocol/keys.ts';
 import { isValidKeyName } from '../../protocol/vkey.ts';
-import { defaultDataDir, socketPath } from '../control/submit-client.js';
 import { DataDirError, KeyFileError } from '../errors.ts';
+import { defaultDataDir, socketPath } from '../socket/submit-client.js';
 import { checkPermissions } from './file-permissions.ts';
 import { createKeyFile, fileExists } from './key-file.ts';
 

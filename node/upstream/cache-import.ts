@@ -26,7 +26,7 @@ import {
   verifyFingerprint,
 } from '../../protocol/narinfo-signature.ts';
 import { parseStorePath } from '../../protocol/store-path.ts';
-import { submit } from '../control/submit-client.js';
+import { submit } from '../socket/submit-client.js';
 import { type BinaryCacheOptions, openBinaryCache, parseHashPartList } from './binary-cache.ts';
 import {
   type ImportState,

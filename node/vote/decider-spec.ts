@@ -261,3 +261,31 @@ export function unsatisfiableVote(
     ? `no decider of the vote can decide: ${followed} and none is trusted by name`
     : `the vote needs at least ${fewest} agreeing logs and ${followed}: nothing will be decided`;
 }
+
+/** What one configured (followed) log says about one store path. */
+export interface LogVote {
+  /** The log's name among the followed logs (unique). */
+  readonly log: string;
+  readonly logId: string;
+  /** Vote weight: positive, at most 1,000,000, at most 6 fractional decimal digits (e.g. 1, 0.5, 2.25). */
+  readonly weight: number;
+  /** The distinct fingerprints the log holds for the path, oldest first; empty when the log is silent. */
+  readonly fingerprints: readonly string[];
+  /** The log is proven forked (its key signed two histories): it abstains. */
+  readonly forked: boolean;
+  /**
+   * The log holds more than MAX_PATH_ENTRIES (64) entries for the path (node/store/layout.ts): it
+   * abstains, and `fingerprints` is empty (a script sees it as silent).
+   */
+  readonly overfull?: boolean;
+}
+
+export type DeciderOutcome = { fingerprint: string } | { reason: string };
+
+/** One decider: returns the decided fingerprint, or a reason why not. Never throws for a vote it cannot decide. */
+export interface Decider {
+  readonly spec: DeciderSpec;
+  decide(votes: readonly LogVote[]): DeciderOutcome | Promise<DeciderOutcome>;
+  /** Frees resources (the script worker). */
+  close?(): Promise<void>;
+}

@@ -17,37 +17,31 @@
  * The shorthand that names deciders in config files and on the command line: node/vote/decider-spec.ts.
  */
 import { OutOfRangeError } from '../../protocol/errors.ts';
-import { checkDeciderSpec, type DeciderSpec, type Fraction, formatDeciderSpec } from './decider-spec.ts';
+import {
+  checkDeciderSpec,
+  type Decider,
+  type DeciderOutcome,
+  type DeciderSpec,
+  type Fraction,
+  formatDeciderSpec,
+  type LogVote,
+} from './decider-spec.ts';
+
 import { ScriptDecider } from './script-decider.ts';
 
 // The vote's whole surface in one import: specs are written where deciders are configured.
 export {
   checkDeciderSpec,
+  type Decider,
+  type DeciderOutcome,
   type DeciderSpec,
   type Fraction,
   formatDeciderSpec,
+  type LogVote,
   parseDeciderSpec,
   parseFraction,
   unsatisfiableVote,
 } from './decider-spec.ts';
-
-/** What one configured (followed) log says about one store path. */
-export interface LogVote {
-  /** The log's name among the followed logs (unique). */
-  readonly log: string;
-  readonly logId: string;
-  /** Vote weight: positive, at most 1,000,000, at most 6 fractional decimal digits (e.g. 1, 0.5, 2.25). */
-  readonly weight: number;
-  /** The distinct fingerprints the log holds for the path, oldest first; empty when the log is silent. */
-  readonly fingerprints: readonly string[];
-  /** The log is proven forked (its key signed two histories): it abstains. */
-  readonly forked: boolean;
-  /**
-   * The log holds more than MAX_PATH_ENTRIES (64) entries for the path (node/store/layout.ts): it
-   * abstains, and `fingerprints` is empty (a script sees it as silent).
-   */
-  readonly overfull?: boolean;
-}
 
 export interface Mismatch {
   readonly log: string;
@@ -81,16 +75,6 @@ export interface Decision {
   readonly tally: readonly Tally[];
   /** For each decider of the chain that was tried and did not decide, in order: `${formatDeciderSpec}: ${why}`. */
   readonly reasons: readonly string[];
-}
-
-export type DeciderOutcome = { fingerprint: string } | { reason: string };
-
-/** One decider: returns the decided fingerprint, or a reason why not. Never throws for a vote it cannot decide. */
-export interface Decider {
-  readonly spec: DeciderSpec;
-  decide(votes: readonly LogVote[]): DeciderOutcome | Promise<DeciderOutcome>;
-  /** Frees resources (the script worker). */
-  close?(): Promise<void>;
 }
 
 const MICRO = 1_000_000;

@@ -34,7 +34,7 @@ import { Worker } from 'node:worker_threads';
 import { logger } from '@libp2p/logger';
 import { OutOfRangeError, TrustixError } from '../../protocol/errors.ts';
 import { checkPermissions } from '../store/file-permissions.ts';
-import type { Decider, DeciderOutcome, DeciderSpec, LogVote } from './decider.ts';
+import type { Decider, DeciderOutcome, DeciderSpec, LogVote } from './decider-spec.ts';
 
 const log = logger('trustix:decider');
 

@@ -1,0 +1,14 @@
+/**
+ * node/'s door for clients of a running node: the data directory's paths and keys, the control socket's
+ * client, the errors it answers with, the version. It loads neither libp2p nor LevelDB, so the CLI's client
+ * commands start fast (test/cli-main.test.ts checks what they load). Everything else is behind node/index.ts.
+ */
+import './runtime/promise-with-resolvers.ts';
+
+export { ConfigError } from './config-file.ts';
+export { NodeUnavailableError, StoreCorruptError, StoreLockedError } from './errors.ts';
+export { writePostBuildHook } from './own-log/post-build-hook.ts';
+export { VERSION } from './runtime/version.ts';
+export { defaultDataDir, request, SubmitError, socketPath, submit } from './socket/submit-client.js';
+export { dataDir, initDataDir, loadKeys } from './store/data-dir.ts';
+export { parseWeight } from './store/log-weight.ts';
