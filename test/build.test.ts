@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { DASHBOARD_DIR } from '../node/routes/dashboard.ts';
+import { VERSION } from '../node/runtime/version.ts';
 import { build, compiledUrl, DIST, isFresh, ROOT } from '../scripts/build.mjs';
 
 const run = promisify(execFile);
@@ -21,6 +22,11 @@ test.serial('a build is fresh, and its modules keep their sources’ locations',
   t.is(url, `file://${join(DIST, 'node', 'routes', 'dashboard.js')}`);
   const compiled = (await import(url!)) as { DASHBOARD_DIR: URL };
   t.is(compiled.DASHBOARD_DIR.href, DASHBOARD_DIR.href);
+  // The package's doors ("exports") are the compiled modules.
+  t.is(import.meta.resolve('trustix'), `file://${join(DIST, 'node', 'index.js')}`);
+  t.is(import.meta.resolve('trustix/client'), `file://${join(DIST, 'node', 'client.js')}`);
+  t.is(import.meta.resolve('trustix/protocol'), `file://${join(DIST, 'protocol', 'index.js')}`);
+  t.is(((await import('trustix/client')) as { VERSION: string }).VERSION, VERSION);
 });
 
 test.serial('the compiled command runs', async (t) => {

@@ -6,6 +6,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
+import { httpWarning } from '../cli/commands/start.ts';
 import { formatNixPublicKey, generateNixSecretKey, logKeyOf } from '../protocol/keys.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';
@@ -78,4 +79,10 @@ test.serial('start runs with the config file and follows the logs it names', asy
   const stopped = await run;
   t.is(stopped.code, 0, stopped.stderr);
   t.is(stopped.stderr, 'SIGINT: stopping\n');
+});
+
+test('start warns when its HTTP server listens beyond loopback, and only then', (t) => {
+  for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) t.is(httpWarning(host), null, host);
+  for (const host of ['0.0.0.0', '::', '192.168.1.2', 'nix-cache.lan'])
+    t.regex(httpWarning(host) ?? '', /beyond loopback: anyone who can reach it reads/, host);
 });

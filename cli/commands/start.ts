@@ -33,6 +33,15 @@ function voteWarning(vote: readonly DeciderSpec[], followed: readonly { name: st
   return `${why}. Follow more logs, or, to accept what one builder says on its own word, set the vote to "trust ${name}" knowingly (--vote 'trust ${name}', or "vote" in the config file).`;
 }
 
+/**
+ * What `start` says when its HTTP server listens beyond loopback: everyone who reaches that address reads
+ * the API, the dashboard and the logs, and substitutes from the node (docs/SECURITY.md). Null on loopback.
+ */
+export function httpWarning(host: string): string | null {
+  if (host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)) return null;
+  return `the HTTP server listens on ${host}, beyond loopback: anyone who can reach it reads the node's API, dashboard and logs (use --http 127.0.0.1:PORT to keep it local)`;
+}
+
 /** When `start` reports reachability: after the bootstrap dials, relay reservation and rendezvous. */
 const REACHABILITY_REPORT_MS = 30_000;
 
@@ -80,6 +89,7 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs & { readonly sp
       upstreams: config.upstreams,
       vote: config.vote,
       voteWarning: voteWarning(settings.vote ?? DEFAULT_VOTE, node.followed.list()),
+      httpWarning: httpWarning(host),
       substituter: url,
       cachePublicKey: formatNixPublicKey(node.keys.cacheSecret),
     };
@@ -98,6 +108,7 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs & { readonly sp
         `  vote: ${i.vote.join(', then ')}`,
         ...(i.voteWarning === null ? [] : [`  warning: ${i.voteWarning}`]),
         `dashboard ${i.http}/`,
+        ...(i.httpWarning === null ? [] : [`  warning: ${i.httpWarning}`]),
         '',
         'To substitute only what your vote accepts, add to nix.conf:',
         `  substituters = ${i.substituter}`,
@@ -115,8 +126,8 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs & { readonly sp
       libp2p && !argv.json
         ? setTimeout(() => {
             const r = reachabilityOf(libp2p);
-            process.stdout.write(`reachability: ${r.summary}\n`);
-            if (r.state === 'isolated') process.stderr.write(`${ISOLATED_ADVICE}\n`);
+            argv.io.stdout.write(`reachability: ${r.summary}\n`);
+            if (r.state === 'isolated') argv.io.stderr.write(`${ISOLATED_ADVICE}\n`);
           }, REACHABILITY_REPORT_MS)
         : undefined;
     check?.unref();

@@ -137,13 +137,9 @@ export async function fetchSameOrigin(url: string | URL, signal: AbortSignal): P
     if (res.status < 300 || res.status > 399 || res.status === 304) return res;
     await res.body?.cancel().catch(() => {});
     const location = res.headers.get('location');
-    let next: URL;
-    try {
-      if (location === null) throw new Error('no Location');
-      next = new URL(location, target);
-    } catch {
+    if (location === null || !URL.canParse(location, target.href))
       throw new FetchError(String(url), `HTTP ${res.status} redirect without a usable Location`, res.status);
-    }
+    const next = new URL(location, target);
     if (next.origin !== origin)
       throw new FetchError(String(url), `redirect to another origin (${next.origin}) refused`, res.status);
     if (hop >= MAX_REDIRECTS)

@@ -34,8 +34,8 @@ export function lanDiscovery(
   return (components) => {
     const discovery = mdns(mdnsInit)(components);
     const dialled = new Map<string, number>();
-    discovery.addEventListener('peer', (e) => {
-      const { id, multiaddrs } = (e as CustomEvent<PeerInfo>).detail;
+    discovery.addEventListener('peer', (e: CustomEvent<PeerInfo>) => {
+      const { id, multiaddrs } = e.detail;
       const key = id.toString();
       const now = Date.now();
       if (components.connectionManager.getConnections(id).length > 0) return;

@@ -27,8 +27,8 @@ export async function submissionVerdicts(
   const refused = new Map<string, SubmissionVerdict>();
   const wanted = new Set(submissions.map(keyOf));
   // Listening before the record exists: its batch may be refused as soon as it is queued.
-  const onRejected = (e: Event) => {
-    const { submission, error } = (e as CustomEvent<Rejection>).detail;
+  const onRejected = (e: CustomEvent<Rejection>) => {
+    const { submission, error } = e.detail;
     const key = keyOf(submission);
     if (!wanted.has(key)) return;
     const code = (error as { code?: unknown }).code;

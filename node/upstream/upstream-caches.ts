@@ -23,6 +23,7 @@ import { MalformedError, OutOfRangeError, TooLargeError } from '../../protocol/e
 import { type Narinfo, parseNarinfo } from '../../protocol/narinfo.ts';
 import { narinfoFingerprint } from '../../protocol/narinfo-signature.ts';
 import { parseStorePath } from '../../protocol/store-path.ts';
+import { DeadlineExceededError } from '../errors.ts';
 import { FetchError, fetchSameOrigin } from '../http/bounded-fetch.ts';
 import { type BinaryCache, openBinaryCache } from './binary-cache.ts';
 import { openCacheFile } from './cache-file.ts';
@@ -214,7 +215,7 @@ export class UpstreamCaches {
       throw err;
     }
     if (opened === undefined) {
-      onBad(new Error(`${target.href}: no such file`));
+      onBad(new FetchError(target.href, 'no such file'));
       return undefined;
     }
     const { narIdleTimeoutMs, narDeadlineMs, narMinBytesPerSecond, narRateWindowMs, narHoldBackBytes } =
@@ -315,7 +316,7 @@ export class UpstreamCaches {
     const controller = new AbortController();
     const { narConnectTimeoutMs } = this.settings;
     const timer = setTimeout(
-      () => controller.abort(new Error(`no answer within ${narConnectTimeoutMs} ms`)),
+      () => controller.abort(new DeadlineExceededError(`no answer within ${narConnectTimeoutMs} ms`)),
       narConnectTimeoutMs,
     );
     const res = await fetchSameOrigin(target, controller.signal)

@@ -167,10 +167,11 @@ async function readSource(path: string): Promise<string> {
   try {
     bytes = await readFile(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`Cannot find module '${path}'`);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new DeciderScriptError(`Cannot find module '${path}'`);
     throw error;
   }
-  if (bytes.length > MAX_SOURCE_BYTES) throw new Error(`larger than ${MAX_SOURCE_BYTES} bytes`);
+  if (bytes.length > MAX_SOURCE_BYTES) throw new DeciderScriptError(`larger than ${MAX_SOURCE_BYTES} bytes`);
   return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
 }
 
