@@ -205,7 +205,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     .option('log-level', {
       type: 'string',
       choices: LOG_LEVELS,
-      describe: 'Logging on stderr: error (default), info, debug, trace ($TRUSTIX_LOG_LEVEL; $DEBUG wins)',
+      describe:
+        'Logging on stderr: error (default), info, debug, trace (first of: this, $DEBUG, $TRUSTIX_LOG_LEVEL)',
     })
     // Checked for every command, applied only by those that log (above).
     .middleware((args) => {
