@@ -7,8 +7,10 @@ import './runtime/promise-with-resolvers.ts';
 
 export { ConfigError } from './config-file.ts';
 export { NodeUnavailableError, StoreCorruptError, StoreLockedError } from './errors.ts';
+export { ISOLATED_ADVICE } from './network/reachability.ts';
 export { writePostBuildHook } from './own-log/post-build-hook.ts';
 export { VERSION } from './runtime/version.ts';
 export { defaultDataDir, request, SubmitError, socketPath, submit } from './socket/submit-client.js';
+export { reproducibilityLine } from './stats/repro-rate.ts';
 export { dataDir, initDataDir, loadKeys } from './store/data-dir.ts';
 export { parseWeight } from './store/log-weight.ts';

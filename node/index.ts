@@ -23,7 +23,7 @@ export {
 export { Libp2pTileSource } from './network/libp2p-tile-source.ts';
 export { isLocalOnly } from './network/local-only.ts';
 export { LogProviders } from './network/log-providers.ts';
-export { ISOLATED_ADVICE, reachabilityOf } from './network/reachability.ts';
+export { reachabilityOf } from './network/reachability.ts';
 export { TileExchange } from './network/tile-exchange.ts';
 export { narTreeOf } from './own-log/nar-fs.ts';
 export { NixStore } from './own-log/nix-store.ts';
@@ -31,7 +31,6 @@ export type { Submission } from './own-log/submission-queue.ts';
 export { ApiRoutes } from './routes/api.ts';
 export { Substituter } from './routes/substituter.ts';
 export type { MemoryRelease } from './runtime/memory-releaser.ts';
-export { reproducibilityLine } from './stats/repro-rate.ts';
 export { ReproStats } from './stats/repro-stats.ts';
 export { openDatabase } from './store/database.ts';
 export { FollowedLogs } from './store/followed-logs.ts';

@@ -7,7 +7,7 @@
  */
 
 import type { Argv, CommandModule } from 'yargs';
-import { reproducibilityLine } from '../../node/index.ts';
+import { reproducibilityLine } from '../../node/client.ts';
 import { control } from '../control.ts';
 import { MismatchFoundError } from '../exit-code.ts';
 import type { GlobalOptions } from '../global-options.ts';

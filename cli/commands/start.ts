@@ -4,11 +4,10 @@
  */
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { dataDir, initDataDir, writePostBuildHook } from '../../node/client.ts';
+import { dataDir, ISOLATED_ADVICE, initDataDir, writePostBuildHook } from '../../node/client.ts';
 import {
   DEFAULT_VOTE,
   type DeciderSpec,
-  ISOLATED_ADVICE,
   reachabilityOf,
   TrustixNode,
   unsatisfiableVote,

@@ -3,7 +3,7 @@
  */
 import { setTimeout } from 'node:timers/promises';
 import type { Argv, CommandModule } from 'yargs';
-import { ISOLATED_ADVICE } from '../../node/index.ts';
+import { ISOLATED_ADVICE } from '../../node/client.ts';
 import { control } from '../control.ts';
 import type { GlobalOptions } from '../global-options.ts';
 import { followedTable } from '../logs-table.ts';

@@ -5,7 +5,6 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { dataDir, request } from '../../node/client.ts';
-import { NixStore } from '../../node/index.ts';
 import { parseStorePath } from '../../protocol/index.ts';
 import { SubmissionRefusedError } from '../exit-code.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
@@ -29,7 +28,10 @@ export const submitCommand: CommandModule<GlobalOptions, SubmitArgs> = {
       }),
   handler: async (argv) => {
     const paths = argv.paths.map((p) => parseStorePath(p).path);
-    const all = argv.closure ? await new NixStore({ env: argv.io.env }).requisites(paths) : paths;
+    // Nix's database is asked only for a closure; the node's door is loaded for that alone.
+    const all = argv.closure
+      ? await new (await import('../../node/index.ts')).NixStore({ env: argv.io.env }).requisites(paths)
+      : paths;
     const answer = await request(
       dataDir(dataDirOf(argv)).socket,
       { op: 'submit', submissions: all.map((path) => ({ kind: 'path' as const, path })), waitMs: WAIT_MS },
