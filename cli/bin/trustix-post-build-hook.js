@@ -4,7 +4,7 @@
 // failing hook fails the build. Nix's post-build hook is the spool script that `trustix init` writes
 // (node/own-log/post-build-hook.ts; docs/guides/builder.md). Environment: DRV_PATH and OUT_PATHS (set by Nix; OUT_PATHS is empty in Nix 2.8),
 // TRUSTIX_DATA_DIR (else ~/.local/share/trustix) or TRUSTIX_SOCKET.
-import { defaultDataDir, SubmitError, socketPath, submit } from '../../node/client.ts';
+import { defaultDataDir, SubmitError, socketPath, submit } from '../../node/socket/submit-client.js';
 
 const drvPath = process.env.DRV_PATH ?? '';
 const outPaths = (process.env.OUT_PATHS ?? '').split(/\s+/).filter(Boolean);
