@@ -110,7 +110,9 @@ async function followAcross(t: ExecutionContext, s: Scenario, cache: Awaited<Ret
   const started = performance.now();
   await s.user.request({ cmd: 'follow', vkey: s.builder.info.vkey! });
   await s.user
-    .request({ cmd: 'synced', logId, size: cache.entries.length, timeoutMs: 90_000 })
+    // Generous: on a loaded machine a node in a namespace takes long to start, reserve a relay slot and find
+    // the builder (its search backs off to a minute); the bound catches a path that never works.
+    .request({ cmd: 'synced', logId, size: cache.entries.length, timeoutMs: 240_000 })
     .catch((err: unknown) => {
       t.log(`user's log:\n${s.user.stderr().slice(-8_000)}`);
       t.log(`builder's log:\n${s.builder.stderr().slice(-8_000)}`);
@@ -190,7 +192,7 @@ nsTest('on a LAN with no bootstrap at all, two nodes find each other by mDNS and
   const started = performance.now();
   await user.request({ cmd: 'follow', vkey: builder.info.vkey! });
   await user
-    .request({ cmd: 'synced', logId, size: logs.venus.length, timeoutMs: 90_000 })
+    .request({ cmd: 'synced', logId, size: logs.venus.length, timeoutMs: 240_000 })
     .catch((err: unknown) => {
       t.log(`user's log:\n${user.stderr().slice(-8_000)}`);
       throw err;
