@@ -9,18 +9,13 @@ import { watch } from 'node:fs';
 import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import test from 'ava';
 import { postBuildHookScript, writePostBuildHook } from '../node/own-log/post-build-hook.ts';
 import { dataDir, initDataDir } from '../node/store/data-dir.ts';
 import { verifyLog } from '../node/store/log-verifier.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 import { parseEntry } from '../protocol/entry.ts';
 import { tempDir } from './helpers/log-fixture.ts';
-import { HAS_NIX, NO_NIX_MESSAGE, nixFingerprint, type RealNix, realNix } from './helpers/real-nix.ts';
-
-// One at a time: concurrent Nix commands wait on each other's SQLite locks.
-const nixTest = (title: string, fn: (t: import('ava').ExecutionContext) => Promise<void>) =>
-  HAS_NIX ? test.serial(title, fn) : test.skip(`${title} (${NO_NIX_MESSAGE})`, fn);
+import { nixFingerprint, nixSerialTest as nixTest, type RealNix, realNix } from './helpers/real-nix.ts';
 
 const run = promisify(execFile);
 const decoder = new TextDecoder();

@@ -33,6 +33,12 @@ export function nixTest(title: string, fn: (t: ExecutionContext) => Promise<void
   else test.skip(`${title} (${NO_NIX_MESSAGE})`, fn);
 }
 
+/** As `nixTest`, one at a time in its file: concurrent Nix commands wait on each other's SQLite locks. */
+export function nixSerialTest(title: string, fn: (t: ExecutionContext) => Promise<void>): void {
+  if (HAS_NIX) test.serial(title, fn);
+  else test.skip(`${title} (${NO_NIX_MESSAGE})`, fn);
+}
+
 export interface RealNix {
   readonly dir: string;
   readonly env: NodeJS.ProcessEnv;
