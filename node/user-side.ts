@@ -6,7 +6,7 @@
  */
 import { logger } from '@libp2p/logger';
 import type { NixSecretKey } from '../protocol/keys.ts';
-import type { HttpRoutes } from './http/server.ts';
+import type { HttpRoutes } from './http/route.ts';
 import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
 import { ApiRoutes, type ControlDocument } from './routes/api.ts';
 import { DashboardRoutes } from './routes/dashboard.ts';

@@ -3,7 +3,8 @@
 // web pages out through DNS rebinding.
 import { connect } from 'node:net';
 import test from 'ava';
-import { type HttpObserver, type HttpRoutes, HttpServer, type HttpServerInit } from '../node/http/server.ts';
+import type { HttpRoutes } from '../node/http/route.ts';
+import { type HttpObserver, HttpServer, type HttpServerInit } from '../node/http/server.ts';
 
 const TEXT = { 'content-type': 'text/plain; charset=utf-8' };
 

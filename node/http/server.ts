@@ -15,79 +15,19 @@
  * server"): a web page cannot read the node's API through DNS rebinding, because its requests carry
  * the attacker's host name, answered 421.
  */
-import {
-  createServer,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { logger } from '@libp2p/logger';
 import { MalformedError, OutOfRangeError, TrustixError } from '../../protocol/errors.ts';
 import { HttpListenError, NodeUnavailableError, NotStartedError, StoppedError } from '../errors.ts';
+import { type HttpRequest, type HttpResponse, type HttpRoutes, type Route, routeOwns } from './route.ts';
 
 const log = logger('trustix:http');
 
-/** A request as route modules see it. */
-export interface HttpRequest {
-  readonly method: string;
-  /** The raw (undecoded) path, checked as described above; starts with '/'. */
-  readonly path: string;
-  /** The raw query after '?', or undefined when the target has none. Routes decide whether to accept it. */
-  readonly query: string | undefined;
-  readonly headers: IncomingHttpHeaders;
-}
-
-/**
- * A response. HEAD requests get the same headers and no body. A stream body (a NAR proxied from
- * upstream) is piped, never buffered: sent with `length` as Content-Length when known, chunked
- * otherwise; a stream that fails midway cuts the connection (the client sees a truncated transfer,
- * never a wrong one), and a client that goes away destroys the stream (and whatever feeds it).
- */
-export interface HttpResponse {
-  /** Default 200. */
-  readonly status?: number;
-  /** Response headers (Content-Length is added by the server). Constant objects can be shared. */
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: Uint8Array | string | Readable;
-  /** Byte length of a stream body, when known. */
-  readonly length?: number;
-}
-
-/** The paths a route owns: one exact path, every path under a prefix, or those a test accepts. */
-export type RoutePaths =
-  | { readonly exact: string }
-  | { readonly prefix: string }
-  | { readonly test: (path: string) => boolean };
-
-/** One entry of the server's route table (see the module comment for the rules the server applies). */
-export interface Route {
-  /** Names the route to the observer and in logs, e.g. 'narinfo'. */
-  readonly name: string;
-  readonly paths: RoutePaths;
-  /** Whether the handler reads a query string; a request with one to a route without is a 400. Default false. */
-  readonly query?: boolean;
-  /** Answers a GET or HEAD, or returns undefined for "not found" (404). May throw (see statusOf). */
-  handle(request: HttpRequest): Promise<HttpResponse | undefined> | HttpResponse | undefined;
-}
-
-/** A module's routes, registered on the server as one unit. */
-export interface HttpRoutes {
-  readonly routes: readonly Route[];
-}
-
 /** Every route is read-only. */
 const ALLOWED_METHODS = ['GET', 'HEAD'] as const;
-
-function owns(route: Route, path: string): boolean {
-  const { paths } = route;
-  if ('exact' in paths) return path === paths.exact;
-  if ('prefix' in paths) return path.startsWith(paths.prefix);
-  return paths.test(path);
-}
 
 /** The path exists, but not for this method: answered 405 with `Allow`. */
 export class MethodNotAllowedError extends TrustixError {
@@ -312,7 +252,7 @@ export class HttpServer {
   /** Answers from the table; `answer.route` is set to the route that owns the path. */
   private async dispatch(req: IncomingMessage, answer: { route?: Route }): Promise<HttpResponse> {
     const request = this.parseRequest(req);
-    const route = this.routes.find((r) => owns(r, request.path));
+    const route = this.routes.find((r) => routeOwns(r, request.path));
     if (route === undefined) return NOT_FOUND;
     answer.route = route;
     if (request.method !== 'GET' && request.method !== 'HEAD')

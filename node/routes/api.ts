@@ -15,7 +15,7 @@
  */
 import { MalformedError } from '../../protocol/errors.ts';
 import { parseHashPart } from '../../protocol/store-path.ts';
-import type { HttpRoutes, Route } from '../http/server.ts';
+import type { HttpRoutes, Route } from '../http/route.ts';
 import type { ReproViews } from '../stats/repro-views.ts';
 import { decisionJson, type PathDecision } from '../vote/decisions.ts';
 

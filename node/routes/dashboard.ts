@@ -8,7 +8,7 @@
  * 304 must not claim an empty one; the assets are a few tens of kilobytes.)
  */
 import { readFile } from 'node:fs/promises';
-import type { HttpResponse, HttpRoutes, Route } from '../http/server.ts';
+import type { HttpResponse, HttpRoutes, Route } from '../http/route.ts';
 
 /** Where the assets live (next to this module). */
 export const DASHBOARD_DIR = new URL('./dashboard/', import.meta.url);

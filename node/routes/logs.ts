@@ -13,7 +13,7 @@
 
 import { TILE_WIDTH } from '../../protocol/constants.ts';
 import { parseLogResource } from '../../protocol/log-resource.ts';
-import type { HttpRequest, HttpResponse, HttpRoutes, Route } from '../http/server.ts';
+import type { HttpRequest, HttpResponse, HttpRoutes, Route } from '../http/route.ts';
 import type { LogDirectory } from '../store/log-reader.ts';
 
 const PREFIX = '/logs/';

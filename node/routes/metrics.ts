@@ -13,7 +13,8 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { CHECKPOINT_TOPIC, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
-import type { HttpObserver, HttpRoutes, Route } from '../http/server.ts';
+import type { HttpRoutes, Route } from '../http/route.ts';
+import type { HttpObserver } from '../http/server.ts';
 import type { GossipMesh } from '../network/libp2p-node.ts';
 import type { OwnLog } from '../own-log/own-log.ts';
 import type { MemoryRelease } from '../runtime/memory-releaser.ts';

@@ -30,7 +30,7 @@ import { signFingerprint } from '../../protocol/narinfo-signature.ts';
 import { parseSha256 } from '../../protocol/nix-hash.ts';
 import { encodeNix32 } from '../../protocol/nix32.ts';
 import { parseHashPart, parseNarinfoFileName, STORE_PATH_HASH_CHARS } from '../../protocol/store-path.ts';
-import type { HttpRequest, HttpResponse, HttpRoutes, Route } from '../http/server.ts';
+import type { HttpRequest, HttpResponse, HttpRoutes, Route } from '../http/route.ts';
 import type { UpstreamCaches } from '../upstream/upstream-caches.ts';
 import type { Decisions } from '../vote/decisions.ts';
 
