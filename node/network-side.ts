@@ -167,6 +167,7 @@ async function assemble(
       followed,
       sourcesFor: (id, hint) => sources.sourcesFor(id, hint),
       isForked: (id) => monitor.isForked(id),
+      connectedPeers: () => libp2p.getPeers().length,
       ...(c.stored && { stored: c.stored }),
     },
     // Our own log is written by the sequencer: never by a sync, even if someone follows it.

@@ -52,6 +52,34 @@ test.serial(
   },
 );
 
+test.serial(
+  'logs says why a followed log has no source yet: an isolated node says so, --json too',
+  async (t) => {
+    const dir = await tempDir('trustix-cli-logs-why-');
+    await initDataDir(dir, { name: 'why-test-1' });
+    // No bootstrap peer at all: the node is alone, as a new user's node with an empty list would be.
+    const node = new TrustixNode({ dataDir: dir, http: false, p2p: LOOPBACK_INIT });
+    await node.start();
+    t.teardown(async () => {
+      await node.stop();
+      await rm(dir, { recursive: true, force: true });
+    });
+    await node.followed.follow(formatNixPublicKey(generateNixSecretKey('mercury')), { name: 'mercury' });
+
+    const text = await runCli(['logs', '--data-dir', dir]);
+    t.is(text.code, 0, text.stderr);
+    t.regex(text.stdout, /mercury\s+searching\s+size 0/);
+    t.regex(text.stdout, /\n {4}mercury: isolated: no peers connected, so nobody can be asked for it/);
+    const json = await runCli(['logs', '--json', '--data-dir', dir]);
+    const [followed] = JSON.parse(json.stdout).followed as {
+      state: string;
+      search: Record<string, unknown>;
+    }[];
+    t.is(followed!.state, 'searching');
+    t.like(followed!.search, { reason: 'isolated', peers: 0 });
+  },
+);
+
 test('--log-level: info logs what the node does on stderr; a bad level is a usage error', async (t) => {
   const dir = await tempDir('trustix-cli-loglevel-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -9,10 +9,11 @@ import { type Database, openDatabase } from '../node/store/database.ts';
 import { FollowedLogs } from '../node/store/followed-logs.ts';
 import { verifyLog } from '../node/store/log-verifier.ts';
 import { Follower, type FollowerInit } from '../node/sync/follower.ts';
-import type { SourceFailedEvent, TileSource } from '../node/sync/tile-source.ts';
+import { HttpTileSource, type SourceFailedEvent, type TileSource } from '../node/sync/tile-source.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
 import { formatCheckpointMessage } from '../protocol/gossip-message.ts';
 import { type LogFixture, openLogFixture, tempDir } from './helpers/log-fixture.ts';
+import { waitFor } from './helpers/p2p.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 import { startTileServer, type Tamper, type TileServer, tampers } from './helpers/tile-servers.ts';
 
@@ -45,6 +46,7 @@ async function node(
   sources: (logId: string, hint?: string) => readonly TileSource[],
   init: FollowerInit = {},
   isForked?: (db: Database, follower: () => Follower) => (logId: string) => boolean,
+  connectedPeers?: () => number,
 ): Promise<Node> {
   const dir = await tempDir('trustix-follower-');
   const n = { failures: [] as SourceFailedEvent[] } as Node;
@@ -57,6 +59,7 @@ async function node(
         followed: n.followed,
         sourcesFor: sources,
         ...(isForked && { isForked: isForked(n.db, () => n.follower) }),
+        ...(connectedPeers && { connectedPeers }),
       },
       init,
     );
@@ -135,6 +138,50 @@ test('a followed log no source has answered is "searching", and is looked for ag
   providers = [server.source];
   await n.follower.whenSynced(log.key.logId, 2000);
   t.like(n.follower.status(log.key.logId), { state: 'ok', size: 2000, verifiedSize: 2000 });
+});
+
+test('a searching log says why no source answered: isolated, no provider, unreachable, no checkpoint', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 100));
+  const server = await serve(t, log);
+  // A server of another log (it has no checkpoint of ours) and a port nobody listens on.
+  const other = await serve(t, await builder(t, ENTRIES.slice(100, 200)));
+  const refused = new HttpTileSource({ url: 'http://127.0.0.1:1/' });
+  let peers = 0;
+  let sources: TileSource[] = [];
+  const n = await node(
+    t,
+    () => sources,
+    { retryDelayMs: 10, maxSearchDelayMs: 20 },
+    undefined,
+    () => peers,
+  );
+  const logId = log.key.logId;
+  const search = () => n.follower.status(logId)?.search;
+  const until = (reason: string) => waitFor(`reason ${reason}`, () => search()?.reason === reason);
+  await n.followed.follow(log.key, { name: 'mercury' });
+
+  await until('isolated');
+  t.regex(search()!.message, /^isolated: no peers connected/);
+  peers = 3;
+  await until('no-provider');
+  t.regex(search()!.message, /^no provider found yet \(searched \d+ s ago; again in \d+ s\)$/);
+  t.like(search(), { sources: 0, unreachable: 0, peers: 3 });
+  t.true(search()!.searchedAt! <= Date.now() && search()!.nextSearchAt! >= search()!.searchedAt!);
+  sources = [refused];
+  await until('unreachable');
+  t.regex(search()!.message, /^1 source found but unreachable \(searched \d+ s ago/);
+  sources = [other.source, refused];
+  await until('no-checkpoint');
+  t.regex(
+    search()!.message,
+    /^2 sources found: 1 answered without a checkpoint of this log, 1 unreachable \(searched/,
+  );
+  t.like(search(), { sources: 2, unreachable: 1 });
+  // Found: the log syncs, and a log that is not searching has no reason to give.
+  sources = [server.source];
+  await n.follower.whenSynced(logId, 100);
+  t.is(search(), undefined);
+  t.is(n.follower.status(logId)?.state, 'ok');
 });
 
 test('logs sync one at a time per log and at most maxConcurrentSyncs at once, and all complete', async (t) => {

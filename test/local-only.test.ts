@@ -91,7 +91,9 @@ async function startNode(
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start within 60 s: ${err}`)), 60_000);
+    // Generous: beside the two-NAT tests' six node processes on a loaded machine, with dist/ stale (so
+    // tsx compiles the sources), a start took over 60 s; the bound catches a node that never starts.
+    const timer = setTimeout(() => reject(new Error(`node did not start within 180 s: ${err}`)), 180_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.startsWith('Press Ctrl-C')) {
         clearTimeout(timer);

@@ -18,6 +18,8 @@ interface FollowedStatus {
   verifiedSize: number;
   lag: number;
   sources: string[];
+  /** While searching: why no source answered yet (docs/CLI.md). */
+  search?: { reason: string; message: string };
 }
 
 interface LogsArgs extends GlobalOptions {
@@ -59,6 +61,7 @@ export const logsCommand: CommandModule<GlobalOptions, LogsArgs> = {
       const lines = own ? [`own log ${own.logId}: ${own.size} entries`] : [];
       lines.push(followed.length === 0 ? 'following no logs (trustix follow <vkey>)' : 'followed:');
       lines.push(...followedTable(followed));
+      for (const f of followed) if (f.search) lines.push(`    ${f.name}: ${f.search.message}`);
       if (total > 0) lines.push(`seen on the network, not followed: ${total}`);
       for (const s of seen) lines.push(`  ${s.logId}  size ${s.size}${s.forked ? '  FORKED' : ''}`);
       if (next) lines.push(`  more: trustix logs --after ${next}`);

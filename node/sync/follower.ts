@@ -52,6 +52,11 @@ export interface FollowerComponents {
   isForked?(logId: string): boolean;
   /** Told of what each sync stores, step by step (LogSyncComponents.stored). */
   stored?(logId: string, bundles: readonly VerifiedBundle[]): Promise<void>;
+  /**
+   * Peers connected now, for saying why a log has no source yet (`isolated`). Default: unknown (the
+   * reason then never says isolated).
+   */
+  connectedPeers?(): number;
 }
 
 export interface FollowerInit extends LogSyncInit {
@@ -198,10 +203,17 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
   async refresh(logId: string): Promise<number | undefined> {
     const t = this.logs.get(logId);
     if (t === undefined) return undefined;
-    const best = await latestCheckpoint(await this.components.sourcesFor(logId), t.followed.key, {
+    const sources = await this.components.sourcesFor(logId);
+    let unreachable = 0;
+    const best = await latestCheckpoint(sources, t.followed.key, {
       timeoutMs: this.init.checkpointTimeoutMs,
-      onFailed: (detail) => this.dispatchEvent(new CustomEvent('source-failed', { detail })),
+      onFailed: (detail) => {
+        if (['busy', 'timeout', 'unavailable'].includes(detail.reason)) unreachable++;
+        this.dispatchEvent(new CustomEvent('source-failed', { detail }));
+      },
     });
+    // What `trustix logs` says of a log still searched for (docs/CLI.md).
+    t.lookup = { at: Date.now(), sources: sources.length, unreachable };
     if (best !== undefined) this.notify(logId, best.checkpoint.note, best.source.id);
     return best?.checkpoint.size;
   }
@@ -224,7 +236,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     const t = this.logs.get(logId);
     if (t === undefined) return undefined;
     if (t.state !== 'forked' && this.components.isForked?.(logId) === true) t.state = 'forked';
-    return statusOf(t);
+    return statusOf(t, { connectedPeers: this.components.connectedPeers?.() });
   }
 
   statuses(): FollowedLogStatus[] {
@@ -305,6 +317,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     }
     if (t.stopped || t.heard || this.logs.get(logId) !== t) return;
     log('no source answered for log %s yet: looking again in %d ms', logId, delay);
+    t.nextLookupAt = Date.now() + delay;
     t.search = setTimeout(() => {
       t.search = undefined;
       void this.search(t, Math.min(delay * 2, this.init.maxSearchDelayMs));

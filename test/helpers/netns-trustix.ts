@@ -2,6 +2,7 @@
  * Drives Trustix nodes running in lab namespaces (test/helpers/netns-node.ts, one process each):
  * starts one and waits for its `started` line, then sends requests and awaits their answers.
  */
+import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -42,12 +43,29 @@ export async function startNetnsNode(
     ns,
     process.execPath,
     ['--import', 'tsx', SCRIPT, JSON.stringify({ ...spec, dataDir })],
-    { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TRUSTIX_LOCAL_ONLY: '1', ...env } },
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        TRUSTIX_LOCAL_ONLY: '1',
+        // TRUSTIX_LAB_DEBUG: the DEBUG namespaces of lab nodes only (not of the test process).
+        ...(process.env['TRUSTIX_LAB_DEBUG'] !== undefined && { DEBUG: process.env['TRUSTIX_LAB_DEBUG'] }),
+        ...env,
+      },
+    },
   );
   let err = '';
+  // TRUSTIX_LAB_LOG_DIR keeps each lab node's whole stderr in a file there (debugging a failed run).
+  const logDir = process.env['TRUSTIX_LAB_LOG_DIR'];
+  const logFile =
+    logDir === undefined
+      ? undefined
+      : createWriteStream(join(logDir, `${lab.prefix}${spec.name ?? spec.role}.log`));
   child.stderr!.on('data', (d) => {
     err = `${err}${d}`.slice(-200_000);
+    logFile?.write(d);
   });
+  child.once('exit', () => logFile?.end());
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let started: (info: NetnsNodeInfo) => void;
   let failed: (e: Error) => void;

@@ -14,29 +14,54 @@
  */
 import { type ChildProcess, execFile, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { accessSync, constants, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const PREFIX = 'txlab-';
 const KILL_GRACE_MS = 3_000;
 
-function has(command: string): boolean {
-  try {
-    execFileSync(command, ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch (err) {
-    // Present but without -V (nft prints its version with -v): anything but "not found" will do.
-    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+/**
+ * Where the system's own tools are. The lab runs `ip`, `nft`, `tc` and `sysctl` by absolute path from
+ * these, never through $PATH: `npm test` puts node_modules/.bin first on $PATH, and ava's dependency
+ * @vercel/nft installs a `nft` there (Node File Trace) that takes `nft -f -` for a file name, prints an
+ * error and exits 0. A lab that ran it got NAT routers with no rules at all (no masquerade: the homes
+ * could reach nothing), silently, in `npm test` only.
+ */
+const SYSTEM_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
+
+/** The absolute path of a system tool (searched in SYSTEM_DIRS only), or undefined. */
+export function systemTool(name: string): string | undefined {
+  for (const dir of SYSTEM_DIRS) {
+    const path = join(dir, name);
+    try {
+      accessSync(path, constants.X_OK);
+      if (statSync(path).isFile()) return path;
+    } catch {}
   }
+  return undefined;
+}
+
+/** A system tool's absolute path; throws when it is not installed. */
+function tool(name: string): string {
+  const path = systemTool(name);
+  if (path === undefined) throw new Error(`\`${name}\` is not installed in ${SYSTEM_DIRS.join(', ')}`);
+  return path;
+}
+
+/** A command as the lab runs it: a bare name is a system tool (absolute path), anything else as given. */
+function resolveCommand(command: string): string {
+  return command.includes('/') ? command : tool(command);
 }
 
 /** Why namespace tests cannot run here (undefined: they can). */
 export function netnsUnavailable(needs: readonly ('nft' | 'tc')[] = []): string | undefined {
   if (process.platform !== 'linux') return 'network namespaces need Linux';
   if (process.getuid?.() !== 0) return 'network namespaces need root (run as root, as CI does)';
-  for (const command of ['ip', ...needs])
-    if (!has(command)) return `\`${command}\` is missing (apt-get install iproute2 nftables; .ci/run does)`;
+  for (const command of ['ip', 'sysctl', ...needs])
+    if (systemTool(command) === undefined)
+      return `\`${command}\` is missing (apt-get install iproute2 nftables; .ci/run does)`;
   return undefined;
 }
 
@@ -182,6 +207,10 @@ export class NetLab {
       '}',
     ].join('\n');
     await nft(ns, rules);
+    // A router without its rules would fail later and silently (nothing reaches the public side): check.
+    const loaded = await this.ruleset(ns);
+    if (!loaded.includes('masquerade') || !loaded.includes('policy drop'))
+      throw new Error(`NAT router ${ns.name}: its nftables rules did not load:\n${loaded}`);
     return { ns, wanAddress: wanCidr.split('/')[0]! };
   }
 
@@ -223,9 +252,14 @@ export class NetLab {
     );
   }
 
+  /** The nftables ruleset of a namespace, as `nft list ruleset` prints it. */
+  async ruleset(ns: Netns): Promise<string> {
+    return ns.exec('nft', ['list', 'ruleset']);
+  }
+
   /** Packet counters of an interface in a namespace. */
   async counters(ns: Netns, ifName: string): Promise<InterfaceCounters> {
-    const { stdout } = await run('ip', ['-n', ns.name, '-s', '-j', 'link', 'show', 'dev', ifName]);
+    const { stdout } = await run(tool('ip'), ['-n', ns.name, '-s', '-j', 'link', 'show', 'dev', ifName]);
     const [info] = JSON.parse(stdout) as [{ stats64: { tx: { packets: number }; rx: { packets: number } } }];
     return { txPackets: info.stats64.tx.packets, rxPackets: info.stats64.rx.packets };
   }
@@ -233,7 +267,7 @@ export class NetLab {
   /** Starts a process inside a namespace (`ip netns exec` execs it: the PID is the process's own). */
   spawn(ns: Netns, command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
     if (this.tornDown) throw new Error('lab torn down');
-    const child = spawn('ip', ['netns', 'exec', ns.name, command, ...args], {
+    const child = spawn(tool('ip'), ['netns', 'exec', ns.name, resolveCommand(command), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...options,
     });
@@ -264,7 +298,7 @@ export class NetLab {
     for (const child of this.children) if (child.pid !== undefined) tryKill(child.pid, 'SIGKILL');
     for (const name of this.namespaces.splice(0))
       try {
-        execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+        execFileSync(tool('ip'), ['netns', 'del', name], { stdio: 'ignore' });
       } catch {}
   }
 
@@ -279,12 +313,13 @@ export class NetLab {
 function netns(name: string): Netns {
   return {
     name,
-    exec: async (command, args) => (await run('ip', ['netns', 'exec', name, command, ...args])).stdout,
+    exec: async (command, args) =>
+      (await run(tool('ip'), ['netns', 'exec', name, resolveCommand(command), ...args])).stdout,
   };
 }
 
 async function ip(args: readonly string[]): Promise<void> {
-  await run('ip', [...args]);
+  await run(tool('ip'), [...args]);
 }
 
 async function up(ns: Netns, ifName: string, cidr: string, gateway?: string): Promise<void> {
@@ -295,7 +330,7 @@ async function up(ns: Netns, ifName: string, cidr: string, gateway?: string): Pr
 
 async function nft(ns: Netns, rules: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns.name, 'nft', '-f', '-'], {
+    const child = spawn(tool('ip'), ['netns', 'exec', ns.name, tool('nft'), '-f', '-'], {
       stdio: ['pipe', 'ignore', 'pipe'],
     });
     let err = '';
