@@ -1,5 +1,5 @@
 /**
- * The fast path (docs/CLI.md, "Start-up"): a client command whose command line is plain runs without
+ * The fast path (docs/CLI.md): a client command whose command line is plain runs without
  * yargs. Loading yargs costs a client command more than everything else it does (its help machinery
  * alone, cliui and three copies of string-width, builds Unicode tables at import), so cli/main.ts asks
  * this module first and loads yargs only when it answers undefined.

@@ -126,7 +126,7 @@ test.serial('client commands, --version and --help load neither libp2p nor Level
 });
 
 /**
- * What keeps a client command fast (docs/CLI.md, "Start-up"; `npm run bench -- cli` measures it): the
+ * What keeps a client command fast (docs/CLI.md; `npm run bench -- cli` measures it): the
  * bin runs the compiled build without a TypeScript loader, a plain client command line never loads
  * yargs (cli/fast-path.ts) nor any other package, and its own modules stay few (each costs the start
  * a millisecond or two).
