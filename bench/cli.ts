@@ -24,7 +24,7 @@ import { tempDir } from '../test/helpers/log-fixture.ts';
 import { type Measurement, median, percentile, suiteResult } from './harness.ts';
 
 const exec = promisify(execFile);
-const RUNS = Number(process.env['BENCH_CLI_RUNS'] ?? 15);
+const RUNS = Number(process.env['BENCH_CLI_RUNS'] ?? 21);
 const TARGET_MS = 100;
 const BIN = join(ROOT, 'cli', 'bin', 'trustix.js');
 /** The bin's fallback, without its freshness check: the sources through tsx. */

@@ -4,6 +4,7 @@
  */
 import type { Argv } from 'yargs';
 import { defaultBootstrapPeers } from '../bootstrap/peers.ts';
+import { dataDir } from '../node/client.ts';
 import {
   type ConfiguredLog,
   DEFAULT_HTTP_PORT,
@@ -19,6 +20,7 @@ import {
   parseDeciderSpec,
   parseHttpAddress,
   parseMultiaddr,
+  parseSpoolDir,
   type TrustixNodeInit,
 } from '../node/index.ts';
 import { parseLogKey, RELAY_RESERVATIONS } from '../protocol/index.ts';
@@ -33,6 +35,7 @@ export interface NodeArgs extends GlobalOptions {
   readonly 'batch-interval'?: number;
   readonly upstream?: string[];
   readonly vote?: string[];
+  readonly spool?: string;
 }
 
 /** The flags `start` and `config show` share. */
@@ -70,6 +73,10 @@ export function nodeOptions<T extends GlobalOptions>(yargs: Argv<T>) {
       type: 'string',
       array: true,
       describe: 'Deciders in order, e.g. "threshold 3/4" "trust NAME" (overrides "vote")',
+    })
+    .option('spool', {
+      type: 'string',
+      describe: 'The spool the post-build hook writes to (overrides "spool"; default <data dir>/spool)',
     });
 }
 
@@ -88,6 +95,8 @@ export interface EffectiveConfig {
   readonly upstreams: readonly string[];
   readonly substituter: { readonly priority: number };
   readonly batch: { readonly intervalMs: number; readonly maxSubmissions: number };
+  /** The spool the post-build hook writes to and the node takes in, absolute. */
+  readonly spool: string;
   readonly sync: {
     readonly maxConcurrentSyncs: number;
     readonly retryDelayMs: number;
@@ -139,6 +148,7 @@ export async function effectiveConfig(
     upstreams,
     substituter: { priority: c.substituter?.priority ?? 30 },
     batch: { intervalMs, maxSubmissions: c.batch?.maxSubmissions ?? 10_000 },
+    spool: spoolOf(argv, c.spool),
     sync: {
       maxConcurrentSyncs: c.sync?.maxConcurrentSyncs ?? 2,
       retryDelayMs: c.sync?.retryDelayMs ?? 5_000,
@@ -179,6 +189,22 @@ export async function effectiveConfig(
     },
   };
   return { config: effective, init };
+}
+
+/** The spool: --spool (relative to the working directory), else the config file's, else `<data dir>/spool`. */
+function spoolOf(argv: NodeArgs, configured: string | undefined): string {
+  if (argv.spool !== undefined)
+    return flag('spool', (t) => parseSpoolDir(t, resolvePath(argv, '.')))(argv.spool);
+  return configured ?? dataDir(dataDirOf(argv)).spool;
+}
+
+/**
+ * The spool alone, for `init`: the same precedence as `start` (flag, config file, default), without the
+ * rest of the configuration.
+ */
+export async function effectiveSpool(argv: GlobalOptions & { readonly spool?: string }): Promise<string> {
+  const { file, required } = configFileOf(argv);
+  return spoolOf(argv, (await loadConfig(file, required)).spool);
 }
 
 /**

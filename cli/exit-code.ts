@@ -1,8 +1,7 @@
 /**
- * The CLI's exit codes (docs/CLI.md), and the one place errors map onto them.
+ * The CLI's exit codes (docs/CLI.md), and the one place errors map onto them. The error classes of
+ * node/ and protocol/ load only when a run fails: a client command that succeeds never loads protocol/.
  */
-import { ConfigError, SubmitError } from '../node/client.ts';
-import { MalformedError, VerificationError } from '../protocol/index.ts';
 
 export const ExitCode = {
   ok: 0,
@@ -38,10 +37,15 @@ export class SubmissionRefusedError extends Error {
 const NO_VOTE = 'ERR_NO_VOTE';
 
 export async function exitCodeFor(err: unknown): Promise<ExitCode> {
+  // The CLI's own errors first: an undecided path (exit 3) is an ordinary answer of `decide`.
   if (err instanceof SubmissionRefusedError) return ExitCode.verification;
-  if (err instanceof SubmitError && err.code === NO_VOTE) return ExitCode.usage;
   if (err instanceof UsageError) return ExitCode.usage;
   if (err instanceof NoConsensusError || err instanceof MismatchFoundError) return ExitCode.verification;
+  const [{ ConfigError, SubmitError }, { MalformedError, VerificationError }] = await Promise.all([
+    import('../node/client.ts'),
+    import('../protocol/index.ts'),
+  ]);
+  if (err instanceof SubmitError && err.code === NO_VOTE) return ExitCode.usage;
   // A config file that cannot be used is fixed like a bad flag.
   if (err instanceof ConfigError) return ExitCode.usage;
   if (err instanceof VerificationError) return ExitCode.verification;

@@ -5,19 +5,22 @@
  * real one.
  *
  * It starts fast (docs/CLI.md): a command's module, and what it imports, loads only when that command
- * runs, so a client command (`logs`, `decide`, ...) never loads libp2p or LevelDB. The table below is
+ * runs, so a client command (`logs`, `decide`, ...) never loads libp2p or LevelDB; and a client command
+ * with a plain command line runs without loading yargs at all (cli/fast-path.ts). The table below is
  * what `--help` lists; test/cli-main.test.ts checks it against the modules.
  */
 // First: libp2p 3 calls Promise.withResolvers, which Node 20 lacks.
 import '../node/client.ts';
-import type { CommandModule } from 'yargs';
+import type { CommandModule, Options } from 'yargs';
 import { VERSION } from '../node/client.ts';
 import { ExitCode, exitCodeFor, UsageError } from './exit-code.ts';
+import { type FastSpec, type FlagSpecs, fastArgs } from './fast-path.ts';
 import type { GlobalOptions } from './global-options.ts';
 import type { CliIo } from './io.ts';
 import { LOG_LEVELS, logNamespaces } from './log-level.ts';
 
-type Command = CommandModule<GlobalOptions, never>;
+/** A command module; those that declare `fast` can run without yargs (cli/fast-path.ts). */
+type Command = CommandModule<GlobalOptions, never> & { readonly fast?: FastSpec };
 
 /** A command as `--help` lists it, and how to load it. */
 export interface CommandEntry {
@@ -136,6 +139,26 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
 ];
 
+/** The options every command takes (GlobalOptions), for yargs and the fast path alike. */
+export const GLOBAL_OPTIONS: FlagSpecs = {
+  'data-dir': {
+    type: 'string',
+    describe:
+      'Data directory (default: $TRUSTIX_DATA_DIR, else $XDG_DATA_HOME/trustix, else ~/.local/share/trustix)',
+  },
+  config: {
+    type: 'string',
+    describe: 'Config file (default: config.json in the data directory, when present)',
+  },
+  json: { type: 'boolean', default: false, describe: 'Print one JSON document instead of text' },
+  'log-level': {
+    type: 'string',
+    choices: LOG_LEVELS,
+    describe:
+      'Logging on stderr: error (default), info, debug, trace (first of: this, $DEBUG, $TRUSTIX_LOG_LEVEL)',
+  },
+};
+
 /** Global options that take a value (the next word, unless written --option=value). */
 const VALUED = new Set(['--data-dir', '--config', '--log-level']);
 
@@ -163,22 +186,27 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stdout.write(`${VERSION}\n`);
     return ExitCode.ok;
   }
-  const { default: yargs } = await import('yargs');
   // Only the command asked for is loaded; the others are registered by name and description, for --help
   // and for yargs to tell an unknown command from a known one.
   const word = commandWord(argv);
   const chosen = COMMANDS.find((c) => nameOf(c) === word);
   const commands: Command[] = [];
+  let fast: (() => Promise<unknown>) | undefined;
   for (const entry of COMMANDS) {
     if (entry === chosen) {
       const module = await entry.load();
-      commands.push({
-        ...module,
-        handler: async (args) => {
-          if (entry.local) await applyLogLevel(args as unknown as { 'log-level'?: string }, io);
-          return module.handler(args);
-        },
-      });
+      const handler = async (args: Parameters<Command['handler']>[0]) => {
+        if (entry.local) await applyLogLevel(args as unknown as { 'log-level'?: string }, io);
+        return module.handler(args);
+      };
+      commands.push({ ...module, handler });
+      const args = module.fast && fastArgs(argv, nameOf(entry), GLOBAL_OPTIONS, module.fast);
+      if (args)
+        fast = async () => {
+          // What yargs' middleware below does for every command.
+          logNamespaces(args['log-level'] as string | undefined, io.env);
+          return handler({ ...args, io } as unknown as Parameters<Command['handler']>[0]);
+        };
     } else
       commands.push({
         command: entry.command,
@@ -188,26 +216,20 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         },
       });
   }
+  if (fast !== undefined) {
+    try {
+      await fast();
+      return ExitCode.ok;
+    } catch (err) {
+      return await failed(err, io);
+    }
+  }
+  const { default: yargs } = await import('yargs');
   let output = '';
   const parser = yargs()
     .scriptName('trustix')
     .usage('$0 <command> [options]\n\nDistributed trust for Nix binaries.')
-    .option('data-dir', {
-      type: 'string',
-      describe:
-        'Data directory (default: $TRUSTIX_DATA_DIR, else $XDG_DATA_HOME/trustix, else ~/.local/share/trustix)',
-    })
-    .option('config', {
-      type: 'string',
-      describe: 'Config file (default: config.json in the data directory, when present)',
-    })
-    .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document instead of text' })
-    .option('log-level', {
-      type: 'string',
-      choices: LOG_LEVELS,
-      describe:
-        'Logging on stderr: error (default), info, debug, trace (first of: this, $DEBUG, $TRUSTIX_LOG_LEVEL)',
-    })
+    .options(GLOBAL_OPTIONS as Record<string, Options>)
     // Checked for every command, applied only by those that log (above).
     .middleware((args) => {
       logNamespaces(args['log-level'] as string | undefined, io.env);
@@ -231,12 +253,17 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       output = text;
     });
   } catch (err) {
-    io.stderr.write(`trustix: ${err instanceof Error ? err.message : String(err)}\n`);
-    if (err instanceof YargsUsageError) io.stderr.write("Run 'trustix --help' for usage.\n");
-    return await exitCodeFor(err);
+    return await failed(err, io);
   }
   if (output) io.stdout.write(`${output}\n`);
   return ExitCode.ok;
+}
+
+/** Reports a failed run on stderr and returns its exit code. */
+async function failed(err: unknown, io: CliIo): Promise<number> {
+  io.stderr.write(`trustix: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (err instanceof YargsUsageError) io.stderr.write("Run 'trustix --help' for usage.\n");
+  return await exitCodeFor(err);
 }
 
 /** A mistake yargs found on the command line (unknown command or option, missing argument): exit 2. */

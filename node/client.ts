@@ -5,8 +5,7 @@
  */
 import './runtime/promise-with-resolvers.ts';
 
-export { ConfigError } from './config-file.ts';
-export { NodeUnavailableError, StoreCorruptError, StoreLockedError } from './errors.ts';
+export { ConfigError, NodeUnavailableError, StoreCorruptError, StoreLockedError } from './errors.ts';
 export { ISOLATED_ADVICE } from './network/reachability.ts';
 export { writePostBuildHook } from './own-log/post-build-hook.ts';
 export { VERSION } from './runtime/version.ts';

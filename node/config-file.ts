@@ -5,22 +5,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type Node, type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser';
-import { TrustixError } from '../protocol/errors.ts';
+import { ConfigError } from './errors.ts';
+
+export { ConfigError };
 
 /** Largest config file read. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
-
-/** A config file that cannot be used; the message names the file, line and option. */
-export class ConfigError extends TrustixError {
-  readonly file: string;
-  readonly line: number | undefined;
-
-  constructor(file: string, line: number | undefined, message: string, options?: ErrorOptions) {
-    super('ERR_CONFIG', `${file}${line === undefined ? '' : `:${line}`}: ${message}`, options);
-    this.file = file;
-    this.line = line;
-  }
-}
 
 /** The text of a config file; undefined when it does not exist and is not `required`. */
 export async function readConfigText(file: string, required: boolean): Promise<string | undefined> {

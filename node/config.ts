@@ -13,7 +13,7 @@
  *                  "mirrors": ["https://mirror.example/trustix/"] }],
  *     "vote": ["threshold 3/4", "trust cache.nixos.org-1"],
  *     "upstreams": ["https://cache.nixos.org", "file:///srv/nix-cache"],
- *     "substituter": { "priority": 30 },
+ *     "substituter": { "priority": 30 }, "spool": "/var/lib/trustix-spool",
  *     "batch": { "intervalMs": 500, "maxSubmissions": 10000 },
  *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000,
  *               "maxTreeSize": 4294967296, "maxGrowth": 67108864, "sliceMs": 60000, "smallSyncEntries": 4096 }
@@ -65,6 +65,8 @@ export interface TrustixConfig {
   readonly upstreams?: readonly string[];
   readonly substituter?: { readonly priority?: number };
   readonly batch?: { readonly intervalMs?: number; readonly maxSubmissions?: number };
+  /** The spool the post-build hook writes to: absolute, resolved against the file's directory. */
+  readonly spool?: string;
   readonly sync?: {
     readonly maxConcurrentSyncs?: number;
     readonly retryDelayMs?: number;
@@ -87,32 +89,48 @@ export async function loadConfig(file: string, required = false): Promise<Trusti
   if (text === undefined) return {};
   // It can name a script the node runs: nobody else may be able to change it (docs/SECURITY.md).
   await checkPermissions(file, { what: 'the config file' });
-  const scripts: ScriptReference[] = [];
-  const config = parseConfigText(text, file, scripts);
-  for (const s of scripts) {
-    if (!(await fileExists(s.module)))
-      throw new ConfigError(file, s.line, `${s.option}: ${s.module}: no such file`);
-    await checkScriptPermissions(file, s);
+  const named: FileReference[] = [];
+  const config = parseConfigText(text, file, named);
+  for (const f of named) {
+    // A spool that does not exist yet is created by `init` or `start` (mode 0700).
+    if (f.what !== 'the spool' && !(await fileExists(f.path)))
+      throw new ConfigError(file, f.line, `${f.option}: ${f.path}: no such file`);
+    await checkNamedPermissions(file, f);
   }
   return config;
 }
 
-/** A `script` decider named in the file: checked to exist and be safe once the file is parsed. */
-interface ScriptReference {
-  readonly module: string;
+/**
+ * A file the config names that changes what the node runs or publishes (a `script` decider; the spool,
+ * whose files the node publishes in its log): checked to be safe once the file is parsed.
+ */
+interface FileReference {
+  readonly path: string;
+  readonly what: 'the decider script' | 'the spool';
   readonly line: number;
   readonly option: string;
 }
 
-/** checkPermissions of a script, its refusal as a ConfigError naming the config file's line too. */
-async function checkScriptPermissions(file: string, s: ScriptReference) {
+/** checkPermissions of a file the config names, its refusal as a ConfigError naming the file's line too. */
+async function checkNamedPermissions(file: string, f: FileReference) {
   try {
-    await checkPermissions(s.module, { what: 'the decider script' });
+    await checkPermissions(f.path, { what: f.what });
   } catch (err) {
     if (err instanceof InsecurePermissionsError)
-      throw new ConfigError(file, s.line, `${s.option}: ${err.message}`, { cause: err });
+      throw new ConfigError(file, f.line, `${f.option}: ${err.message}`, { cause: err });
     throw err;
   }
+}
+
+/**
+ * The spool directory named in a config file: a path without control characters (the post-build hook
+ * holds it in a shell script), relative to the file's directory `baseDir`.
+ */
+export function parseSpoolDir(text: string, baseDir: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+  if (text === '' || /[\u0000-\u001f\u007f]/.test(text))
+    throw new MalformedError('spool', 'expected a path without control characters');
+  return resolve(baseDir, text);
 }
 
 /** `HOST:PORT` or `[IPv6]:PORT`. */
@@ -155,7 +173,7 @@ export function parseConfig(text: string, file: string): TrustixConfig {
   return parseConfigText(text, file, []);
 }
 
-function parseConfigText(text: string, file: string, scripts: ScriptReference[]): TrustixConfig {
+function parseConfigText(text: string, file: string, named: FileReference[]): TrustixConfig {
   const r = new ConfigReader(file, text);
   const root = r.root();
   const config: Mutable<TrustixConfig> = { file };
@@ -188,7 +206,12 @@ function parseConfigText(text: string, file: string, scripts: ScriptReference[])
       config.vote = r.array(v, o).map((item, i) => {
         const spec = decider(r, item, `${o}[${i}]`, dirname(resolve(file)));
         if (spec.kind === 'script')
-          scripts.push({ module: spec.module, line: r.lineOf(item.offset), option: `${o}[${i}]` });
+          named.push({
+            path: spec.module,
+            what: 'the decider script',
+            line: r.lineOf(item.offset),
+            option: `${o}[${i}]`,
+          });
         return spec;
       });
       if (config.vote.length === 0) r.fail(v, o, 'needs at least one decider');
@@ -197,6 +220,10 @@ function parseConfigText(text: string, file: string, scripts: ScriptReference[])
       config.upstreams = r
         .array(v, o)
         .map((item, i) => r.parsed(item, `${o}[${i}]`, (u) => openBinaryCache(u).url));
+    },
+    spool: (v, o) => {
+      config.spool = r.parsed(v, o, (t) => parseSpoolDir(t, dirname(resolve(file))));
+      named.push({ path: config.spool, what: 'the spool', line: r.lineOf(v.offset), option: o });
     },
     substituter: (v, o) => {
       const s: Mutable<NonNullable<TrustixConfig['substituter']>> = {};

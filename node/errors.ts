@@ -5,6 +5,21 @@
 import { TrustixError } from '../protocol/errors.ts';
 import type { Evidence } from '../protocol/evidence.ts';
 
+/**
+ * A config file that cannot be used; the message names the file, line and option (node/config-file.ts).
+ * Here rather than beside the parser so that node/client.ts exports it without loading jsonc-parser.
+ */
+export class ConfigError extends TrustixError {
+  readonly file: string;
+  readonly line: number | undefined;
+
+  constructor(file: string, line: number | undefined, message: string, options?: ErrorOptions) {
+    super('ERR_CONFIG', `${file}${line === undefined ? '' : `:${line}`}: ${message}`, options);
+    this.file = file;
+    this.line = line;
+  }
+}
+
 /** The data directory's database is open in another process (LevelDB's LOCK). */
 export class StoreLockedError extends TrustixError {
   constructor(dir: string, options?: ErrorOptions) {

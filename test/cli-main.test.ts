@@ -13,6 +13,7 @@ import { COMMANDS } from '../cli/main.ts';
 import { VERSION } from '../node/runtime/version.ts';
 import { initDataDir } from '../node/store/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
+import { build, isFresh } from '../scripts/build.mjs';
 import { CLI_BIN, runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 import { VECTORS } from './helpers/nix-fixtures.ts';
@@ -63,6 +64,16 @@ test('the command table --help lists says what each command module says', async 
 
 /** The node_modules packages `args` loads when the binary runs them. */
 async function packagesLoaded(args: string[], log: string): Promise<Set<string>> {
+  const packages = new Set<string>();
+  for (const url of await modulesLoaded(args, log)) {
+    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+    if (m) packages.add(m[1]!);
+  }
+  return packages;
+}
+
+/** The URLs of the modules `args` loads when the binary runs them (node: built-ins included). */
+async function modulesLoaded(args: string[], log: string): Promise<string[]> {
   await rm(log, { force: true });
   await run(process.execPath, ['--import', MODULE_LOG_HOOK, CLI_BIN, ...args], {
     env: { ...process.env, TRUSTIX_MODULE_LOG: log },
@@ -71,13 +82,7 @@ async function packagesLoaded(args: string[], log: string): Promise<Set<string>>
     // decide answers 3 for an undecided path; verify 1 for a data directory with no keys.
     if (typeof err.code !== 'number') throw err;
   });
-  const urls = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
-  const packages = new Set<string>();
-  for (const url of urls) {
-    const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
-    if (m) packages.add(m[1]!);
-  }
-  return packages;
+  return [...new Set((await readFile(log, 'utf8')).split('\n').filter(Boolean))];
 }
 
 const HEAVY = /^(libp2p|@libp2p\/.*|@chainsafe\/.*|level|classic-level|abstract-level|datastore-level)$/;
@@ -116,6 +121,55 @@ test.serial('client commands, --version and --help load neither libp2p nor Level
       loaded.filter((p) => HEAVY.test(p)),
       [],
       `${args.join(' ')} loaded ${loaded.join(' ')}`,
+    );
+  }
+});
+
+/**
+ * What keeps a client command fast (docs/CLI.md; `npm run bench -- cli` measures it): the
+ * bin runs the compiled build without a TypeScript loader, a plain client command line never loads
+ * yargs (cli/fast-path.ts) nor any other package, and its own modules stay few (each costs the start
+ * a millisecond or two).
+ */
+const MAX_CLIENT_MODULES = 40;
+
+test.serial('a plain client command runs compiled, loads no package and few modules', async (t) => {
+  if (!isFresh()) await build();
+  const dir = await tempDir('trustix-cli-fast-');
+  await initDataDir(dir, { name: 'fast-test-1' });
+  const node = new TrustixNode({ dataDir: dir, http: false, p2p: LOOPBACK_INIT });
+  await node.start();
+  t.teardown(async () => {
+    await node.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const log = join(dir, 'modules.log');
+  // The method can fail: a command line the fast path leaves to yargs loads it.
+  t.true((await packagesLoaded(['logs', '--no-json', '--data-dir', dir], log)).has('yargs'));
+  const path = VECTORS.vectors[0]!.storePath;
+  for (const args of [
+    ['--version'],
+    ['logs', '--data-dir', dir],
+    ['logs', '--json', '--limit', '5', '--data-dir', dir],
+    ['peers', '--data-dir', dir],
+    ['evidence', '--data-dir', dir],
+    ['decide', path, '--data-dir', dir],
+    ['decide', '--json', path, path, `--data-dir=${dir}`],
+  ]) {
+    const urls = await modulesLoaded(args, log);
+    const own = urls.filter((u) => u.startsWith('file:') && !u.includes('/node_modules/'));
+    t.deepEqual(
+      urls.filter((u) => u.includes('/node_modules/')),
+      [],
+      `${args.join(' ')} loads no package (no yargs, no TypeScript loader)`,
+    );
+    t.false(
+      own.some((u) => u.endsWith('.ts')),
+      `${args.join(' ')} runs the compiled build: ${own.filter((u) => u.endsWith('.ts')).join(' ')}`,
+    );
+    t.true(
+      own.length <= MAX_CLIENT_MODULES,
+      `${args.join(' ')} loads ${own.length} modules of its own (at most ${MAX_CLIENT_MODULES}):\n${own.join('\n')}`,
     );
   }
 });

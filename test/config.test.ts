@@ -2,10 +2,11 @@
  * The config file: what it accepts (comments, trailing commas, shorthand and object deciders), and that
  * every bad input is refused with the file, the line and the option named.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { ConfigError, loadConfig, MAX_CONFIG_BYTES, parseConfig } from '../node/config.ts';
+import { InsecurePermissionsError } from '../node/errors.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 
 const FILE = '/etc/trustix/config.json';
@@ -151,4 +152,39 @@ test('loadConfig: a script decider file that does not exist is refused with the 
   await writeFile(file, '{\n  "vote": [\n    "threshold 1/2",\n    { "script": "./gone.mjs" }\n  ]\n}\n');
   const err = await t.throwsAsync(loadConfig(file), { instanceOf: ConfigError });
   t.is(err?.message, `${file}:4: vote[1]: ${join(dir, 'gone.mjs')}: no such file`);
+});
+
+test('"spool": a path relative to the file, or absolute; anything else refused with the line', (t) => {
+  t.is(parseConfig('{ "spool": "spool-dir" }', FILE).spool, '/etc/trustix/spool-dir');
+  t.is(parseConfig('{ "spool": "/var/lib/trustix-spool/" }', FILE).spool, '/var/lib/trustix-spool');
+  t.is(parseConfig('{}', FILE).spool, undefined);
+  for (const [value, message] of [
+    ['""', /expected a non-empty string/],
+    ['3', /expected a non-empty string/],
+    ['["/a"]', /expected a non-empty string/],
+    ['"/var/lib/a\\nb"', /control characters/],
+    ['"/var/lib/a\\u0000b"', /control characters/],
+  ] as const) {
+    const err = t.throws(() => parseConfig(`{\n  "spool": ${value}\n}`, FILE), { instanceOf: ConfigError });
+    t.regex(err!.message, /^\/etc\/trustix\/config\.json:2: spool: /, value);
+    t.regex(err!.message, message, value);
+  }
+});
+
+test('loadConfig: a spool other users could write to is refused with the line; a missing one is fine', async (t) => {
+  const dir = await tempDir('trustix-config-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'config.json');
+  await writeFile(file, '{\n  "vote": ["majority"],\n  "spool": "./spool"\n}\n');
+  // Not there yet: `init` and `start` create it, mode 0700.
+  t.is((await loadConfig(file)).spool, join(dir, 'spool'));
+  await mkdir(join(dir, 'spool'), { mode: 0o700 });
+  t.is((await loadConfig(file)).spool, join(dir, 'spool'));
+  await chmod(join(dir, 'spool'), 0o770);
+  const err = await t.throwsAsync(loadConfig(file), { instanceOf: ConfigError });
+  t.regex(
+    err!.message,
+    new RegExp(`^${file}:3: spool: ${join(dir, 'spool')}: the spool is writable by group`),
+  );
+  t.true(err!.cause instanceof InsecurePermissionsError);
 });

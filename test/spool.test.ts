@@ -4,16 +4,18 @@
  * malformed ones set aside with their reason, files left while the node was down taken in at start.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { InsecurePermissionsError } from '../node/errors.ts';
 import { postBuildHookScript, writePostBuildHook } from '../node/own-log/post-build-hook.ts';
 import { Spool } from '../node/own-log/spool.ts';
 import { formatSpoolFile, MAX_SPOOL_FILE_BYTES, parseSpoolFile } from '../node/own-log/spool-file.ts';
 import { SubmissionQueue } from '../node/own-log/submission-queue.ts';
 import { openDatabase } from '../node/store/database.ts';
 import { MalformedError, TooLargeError } from '../protocol/errors.ts';
+import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 
 const run = promisify(execFile);
@@ -191,4 +193,50 @@ test('`trustix init --spool DIR` creates the spool and writes the hook that name
   // The hook runs as is: Nix starts it with no arguments.
   await run(out.postBuildHook, [], { env: { PATH: process.env['PATH']!, DRV_PATH: DRV } });
   t.is((await readdir(spool)).length, 1);
+});
+
+test('the spool is refused when other users could write to it: what it holds is published', async (t) => {
+  const { queue, spoolDir } = await spoolFixture(t);
+  await mkdir(spoolDir, { mode: 0o700 });
+  await chmod(spoolDir, 0o773);
+  await writeFile(join(spoolDir, 'planted.1'), formatSpoolFile(DRV, ''));
+  const spool = new Spool({ queue }, { dir: spoolDir });
+  t.teardown(() => spool.stop());
+  await t.throwsAsync(spool.start(), {
+    instanceOf: InsecurePermissionsError,
+    message: new RegExp(`^${spoolDir}: the spool is writable by group or others \\(mode 0773\\).*chmod go-w`),
+  });
+  t.deepEqual(await queue.pending(0, 10), []);
+  await chmod(spoolDir, 0o700);
+  await spool.start();
+  await spool.drained();
+  t.is(spool.ingested, 1);
+});
+
+test('"spool" in the config file: init writes the hook for it, config show (what start runs with) has it, --spool wins', async (t) => {
+  const dir = await tempDir('trustix-config-spool-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const data = join(dir, 'data');
+  await mkdir(data, { mode: 0o700 });
+  await writeFile(join(data, 'config.json'), '{\n  // beside the data directory\n  "spool": "../spool"\n}\n');
+  const spool = join(dir, 'spool');
+  const init = await runCli(['init', '--data-dir', data, '--json']);
+  t.is(init.code, 0, init.stderr);
+  t.is(JSON.parse(init.stdout).spool, spool);
+  t.is(await readFile(join(data, 'post-build-hook'), 'utf8'), postBuildHookScript(spool));
+  t.deepEqual(await readdir(spool), []);
+  const shown = await runCli(['config', 'show', '--json', '--data-dir', data]);
+  t.is(JSON.parse(shown.stdout).spool, spool);
+  const flag = await runCli(['config', 'show', '--json', '--data-dir', data, '--spool', 'other'], {
+    cwd: dir,
+  });
+  t.is(JSON.parse(flag.stdout).spool, join(dir, 'other'));
+  // Another user could add builds to it: init refuses, naming the file's line.
+  await chmod(spool, 0o777);
+  const refused = await runCli(['init', '--data-dir', data]);
+  t.is(refused.code, 2);
+  t.regex(
+    refused.stderr,
+    new RegExp(`config\\.json:3: spool: ${spool}: the spool is writable by group or others`),
+  );
 });

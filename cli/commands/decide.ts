@@ -8,6 +8,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { control } from '../control.ts';
 import { type DecisionJson, decisionText } from '../decision-text.ts';
 import { NoConsensusError } from '../exit-code.ts';
+import type { FastSpec } from '../fast-path.ts';
 import type { GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
 
@@ -15,9 +16,10 @@ interface DecideArgs extends GlobalOptions {
   readonly paths: string[];
 }
 
-export const decideCommand: CommandModule<GlobalOptions, DecideArgs> = {
+export const decideCommand: CommandModule<GlobalOptions, DecideArgs> & { fast: FastSpec } = {
   command: 'decide <paths..>',
   describe: 'Show the vote for store paths (exit 3 when a path is undecided)',
+  fast: { options: {}, positional: 'paths' },
   builder: (yargs: Argv<GlobalOptions>) =>
     yargs.positional('paths', {
       type: 'string',

@@ -2,10 +2,10 @@
  * `trustix init [--name NAME] [--key FILE] [--spool DIR]`: create the data directory, the node's keys
  * and the post-build hook for nix.conf.
  */
-import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { dataDir, initDataDir, writePostBuildHook } from '../../node/client.ts';
 import { formatNixPublicKey } from '../../protocol/index.ts';
+import { effectiveSpool } from '../effective-config.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
 
@@ -27,7 +27,8 @@ export const initCommand: CommandModule<GlobalOptions, InitArgs> = {
       })
       .option('spool', {
         type: 'string',
-        describe: 'The spool the post-build hook writes to (default <data dir>/spool)',
+        describe:
+          'The spool the post-build hook writes to (default: "spool" in the config file, else <data dir>/spool)',
       }),
   handler: async (argv) => {
     const dir = dataDirOf(argv);
@@ -36,7 +37,7 @@ export const initCommand: CommandModule<GlobalOptions, InitArgs> = {
       ...(argv.key !== undefined ? { keyFile: argv.key } : {}),
     });
     const paths = dataDir(dir);
-    const spool = resolve(argv.spool ?? paths.spool);
+    const spool = await effectiveSpool(argv);
     await writePostBuildHook(paths.postBuildHook, spool);
     const out = {
       dataDir: dir,

@@ -2,7 +2,6 @@
  * `trustix start`: run the node until SIGINT or SIGTERM. On a fresh machine it first creates the data
  * directory and keys, so it does something useful with no setup.
  */
-import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { dataDir, ISOLATED_ADVICE, initDataDir, writePostBuildHook } from '../../node/client.ts';
 import {
@@ -44,20 +43,16 @@ export function httpWarning(host: string): string | null {
 /** When `start` reports reachability: after the bootstrap dials, relay reservation and rendezvous. */
 const REACHABILITY_REPORT_MS = 30_000;
 
-export const startCommand: CommandModule<GlobalOptions, NodeArgs & { readonly spool?: string }> = {
+export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
   command: 'start',
   describe: 'Run the node: sequencer, submission socket and HTTP server (until Ctrl-C)',
-  builder: (yargs: Argv<GlobalOptions>) =>
-    nodeOptions(yargs).option('spool', {
-      type: 'string',
-      describe: 'The spool the post-build hook writes to (default <data dir>/spool)',
-    }),
+  builder: (yargs: Argv<GlobalOptions>) => nodeOptions(yargs),
   handler: async (argv) => {
     const dir = dataDirOf(argv);
     const { config, init: settings } = await effectiveConfig(argv);
     const init = await initDataDir(dir);
-    // The hook names the spool the node reads: written again whenever --spool changes it.
-    const spool = resolve(argv.spool ?? dataDir(dir).spool);
+    // The hook names the spool the node reads: written again whenever --spool or "spool" changes it.
+    const spool = config.spool;
     await writePostBuildHook(dataDir(dir).postBuildHook, spool);
     const node = new TrustixNode({ dataDir: dir, ...settings, spool: { dir: spool } });
     await node.start();

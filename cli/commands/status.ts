@@ -2,9 +2,10 @@
  * `trustix logs`, `trustix peers`, `trustix evidence`: what the running node holds and sees.
  */
 import { setTimeout } from 'node:timers/promises';
-import type { Argv, CommandModule } from 'yargs';
+import type { Argv, CommandModule, Options } from 'yargs';
 import { ISOLATED_ADVICE } from '../../node/client.ts';
 import { control } from '../control.ts';
+import type { FastSpec, FlagSpecs } from '../fast-path.ts';
 import type { GlobalOptions } from '../global-options.ts';
 import { followedTable } from '../logs-table.ts';
 import { print } from '../output.ts';
@@ -28,24 +29,28 @@ interface LogsArgs extends GlobalOptions {
   readonly limit?: number;
 }
 
-export const logsCommand: CommandModule<GlobalOptions, LogsArgs> = {
+const LOGS_OPTIONS: FlagSpecs = {
+  watch: {
+    type: 'boolean',
+    default: false,
+    describe: 'Follow sync progress until Ctrl-C: bars on a terminal, a line per change otherwise',
+  },
+  after: {
+    type: 'string',
+    describe: 'Logs seen but not followed: the page after this log ID (from the previous page)',
+  },
+  limit: {
+    type: 'number',
+    describe: 'Logs seen but not followed: at most this many (1 to 1000; default 20, 100 with --json)',
+  },
+};
+
+export const logsCommand: CommandModule<GlobalOptions, LogsArgs> & { fast: FastSpec } = {
   command: 'logs',
   describe: 'The node’s own log, the followed logs (size, verified size, lag, sources, state) and logs seen',
+  fast: { options: LOGS_OPTIONS },
   builder: (yargs: Argv<GlobalOptions>) =>
-    yargs
-      .option('watch', {
-        type: 'boolean',
-        default: false,
-        describe: 'Follow sync progress until Ctrl-C: bars on a terminal, a line per change otherwise',
-      })
-      .option('after', {
-        type: 'string',
-        describe: 'Logs seen but not followed: the page after this log ID (from the previous page)',
-      })
-      .option('limit', {
-        type: 'number',
-        describe: 'Logs seen but not followed: at most this many (1 to 1000; default 20, 100 with --json)',
-      }) as unknown as Argv<LogsArgs>,
+    yargs.options(LOGS_OPTIONS as Record<string, Options>) as unknown as Argv<LogsArgs>,
   handler: async (argv) => {
     if (argv.watch) return watch(argv);
     const answer = await control(argv, 'logs', {
@@ -100,9 +105,10 @@ function bar(f: FollowedStatus): string {
   return `${f.name.padEnd(16).slice(0, 16)} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${f.verifiedSize}/${f.size} ${f.state}\x1b[K`;
 }
 
-export const peersCommand: CommandModule<GlobalOptions, GlobalOptions> = {
+export const peersCommand: CommandModule<GlobalOptions, GlobalOptions> & { fast: FastSpec } = {
   command: 'peers',
   describe: 'The node’s libp2p connections',
+  fast: { options: {} },
   handler: async (argv) => {
     const answer = await control(argv, 'peers');
     print(argv, answer, (a) => {
@@ -118,9 +124,10 @@ export const peersCommand: CommandModule<GlobalOptions, GlobalOptions> = {
   },
 };
 
-export const evidenceCommand: CommandModule<GlobalOptions, GlobalOptions> = {
+export const evidenceCommand: CommandModule<GlobalOptions, GlobalOptions> & { fast: FastSpec } = {
   command: 'evidence',
   describe: 'Fork evidence the node holds: logs whose key signed two histories',
+  fast: { options: {} },
   handler: async (argv) => {
     const answer = await control(argv, 'evidence');
     print(argv, answer, (a) => {

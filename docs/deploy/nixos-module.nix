@@ -113,6 +113,15 @@ let
         Binary caches (file://, http://, https://) the substituter takes narinfos and NARs from. Default none:
         the substituter then serves nothing.
       '';
+      spool = mkOption {
+        type = types.enum [ spoolDir ];
+        default = spoolDir;
+        readOnly = true;
+        description = ''
+          The spool the post-build hook writes to: fixed by this module, a state directory of the node's in
+          /var/lib that the hook in the Nix store names (publishBuilds).
+        '';
+      };
       substituter = mkOption {
         default = { };
         description = "The local substituter.";
@@ -336,7 +345,7 @@ in
       restartTriggers = [ configFile ];
       serviceConfig = {
         Type = "exec";
-        ExecStart = "${cfg.package}/bin/trustix start --data-dir ${cfg.dataDir} --spool ${spoolDir} --config /etc/trustix/config.json --log-level ${cfg.logLevel}";
+        ExecStart = "${cfg.package}/bin/trustix start --data-dir ${cfg.dataDir} --config /etc/trustix/config.json --log-level ${cfg.logLevel}";
         # The node finishes the batch in progress, then stops.
         KillSignal = "SIGINT";
         Restart = "on-failure";

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { logger } from '@libp2p/logger';
 import { MalformedError, TooLargeError } from '../../protocol/errors.ts';
 import { DEFAULT_STORE_DIR } from '../../protocol/store-path.ts';
+import { checkPermissions } from '../store/file-permissions.ts';
 import type { Submission } from './queued-record.ts';
 import { MAX_SPOOL_FILE_BYTES, parseSpoolFile } from './spool-file.ts';
 import type { SubmissionQueue } from './submission-queue.ts';
@@ -77,10 +78,14 @@ export class Spool {
       throw new RangeError(`maxFilesPerRecord must be a positive integer, got ${this.maxFilesPerRecord}`);
   }
 
-  /** Creates the spool if missing, starts watching, and takes in what is already there. */
+  /**
+   * Creates the spool if missing, starts watching, and takes in what is already there. Refuses a spool
+   * that another user could write to (InsecurePermissionsError): what it holds is published in the log.
+   */
   async start(): Promise<void> {
     if (!this.stopped) return;
     await mkdir(join(this.dir, REJECTED_DIR), { recursive: true, mode: 0o700 });
+    await checkPermissions(this.dir, { what: 'the spool' });
     this.stopped = false;
     try {
       this.watcher = watch(this.dir, { persistent: false }, () => this.kick());
