@@ -16,6 +16,7 @@ const suites: Record<string, () => Promise<SuiteResult>> = {
   substituter: async () => (await import('./substituter.ts')).run(),
   stats: async () => (await import('./stats.ts')).run(),
   cli: async () => (await import('./cli.ts')).run(),
+  memory: async () => (await import('./memory.ts')).run(),
   hostile: async () => (await import('./hostile.ts')).run(),
 };
 

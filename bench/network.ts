@@ -1,8 +1,8 @@
 /**
  * `npm run bench -- network`: sync throughput over libp2p tile exchange from 1 and from 3 providers,
- * the same sync by a full node (which also indexes its statistics), checkpoint propagation through 20
- * nodes, and the memory of a node following 3 logs.
- * Sizes: TRUSTIX_BENCH_SYNC_ENTRIES (default 1,000,000), TRUSTIX_BENCH_FOLLOW_ENTRIES (default 100,000).
+ * the same sync by a full node (which also indexes its statistics), and checkpoint propagation through 20
+ * nodes. The memory of a node is the memory suite's (bench/memory.ts).
+ * Size: TRUSTIX_BENCH_SYNC_ENTRIES (default 1,000,000).
  */
 import '../node/client.ts';
 import { execFile } from 'node:child_process';
@@ -14,6 +14,7 @@ import type { CheckpointEvent } from '../node/index.ts';
 import {
   CheckpointMonitor,
   createLibp2pNode,
+  DAEMON_ENVIRONMENT,
   Gossip,
   gossipScoreParams,
   Libp2pTileSource,
@@ -30,15 +31,16 @@ import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 import { type Measurement, median, percentile, suiteResult } from './harness.ts';
 
 const SYNC_ENTRIES = Number(process.env['TRUSTIX_BENCH_SYNC_ENTRIES'] ?? 1_000_000);
-const FOLLOW_ENTRIES = Number(process.env['TRUSTIX_BENCH_FOLLOW_ENTRIES'] ?? 100_000);
 const LOOPBACK = {
   listen: ['/ip4/127.0.0.1/tcp/0'],
   allowList: ['/ip4/127.0.0.0/ipcidr/8'],
   whitelistIps: ['127.0.0.1'],
 };
 const exec = promisify(execFile);
+/** Node flags for the benchmark's node processes (experiments): TRUSTIX_BENCH_NODE_FLAGS. */
+const nodeFlags = () => (process.env['TRUSTIX_BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
 
-async function buildLog(n: number, seed: number): Promise<LogFixture> {
+export async function buildLog(n: number, seed: number): Promise<LogFixture> {
   const log = await openLogFixture({ init: { intervalMs: 0, maxBatchSubmissions: 20_000 } });
   const entries = syntheticEntries(n, seed);
   for (let done = 0; done < n; done += 10_000) {
@@ -52,7 +54,7 @@ async function buildLog(n: number, seed: number): Promise<LogFixture> {
 }
 
 /** `count` libp2p nodes serving `logs` over the tile exchange (and providing them in the DHT). */
-async function providers(count: number, logs: readonly LogStore[], bootstrap?: string) {
+export async function providers(count: number, logs: readonly LogStore[], bootstrap?: string) {
   const nodes: { node: TrustixLibp2p; stop: () => Promise<void> }[] = [];
   for (let i = 0; i < count; i++) {
     const node = await createLibp2pNode({ ...LOOPBACK, ...(bootstrap ? { bootstrap: [bootstrap] } : {}) });
@@ -222,21 +224,24 @@ async function propagation(): Promise<Measurement> {
   };
 }
 
-/** What bench/network-follower.ts reports. */
-interface FollowerReport {
+/** What bench/network-follower.ts reports (with more figures, see there). */
+export interface FollowerReport {
   rssMb: number;
   syncedRssMb: number;
   peakRssMb: number;
-  releasedMb: number;
   entries: number;
   seconds: number;
+  [figure: string]: number;
 }
 
 /**
  * A separate process runs a full node (TrustixNode, compiled, as cli/bin/trustix.js runs it) that
  * follows `logs` from one provider, found through the DHT, and reports once synced and at rest.
  */
-async function fullNode(logs: readonly LogFixture[]): Promise<FollowerReport> {
+export async function fullNode(
+  logs: readonly LogFixture[],
+  options: { env?: Record<string, string>; flags?: readonly string[]; timeoutMs?: number } = {},
+): Promise<FollowerReport> {
   const served = await providers(
     1,
     logs.map((l) => l.store),
@@ -247,8 +252,12 @@ async function fullNode(logs: readonly LogFixture[]): Promise<FollowerReport> {
     const follower = compiledUrl('bench/network-follower.ts')!;
     const { stdout } = await exec(
       process.execPath,
-      [fileURLToPath(follower), addr, ...logs.map((l) => l.key.vkey)],
-      { timeout: 600_000 },
+      [...(options.flags ?? nodeFlags()), fileURLToPath(follower), addr, ...logs.map((l) => l.key.vkey)],
+      {
+        timeout: options.timeoutMs ?? 3_600_000,
+        // Run as the systemd unit runs a node.
+        env: { ...process.env, ...DAEMON_ENVIRONMENT, ...options.env },
+      },
     );
     return JSON.parse(stdout) as FollowerReport;
   } finally {
@@ -270,22 +279,6 @@ async function fullNodeSyncRate(log: LogFixture): Promise<Measurement> {
   };
 }
 
-/** The memory of a node following 3 logs, at rest once synced and indexed. */
-async function followerRss(logs: readonly LogFixture[]): Promise<Measurement> {
-  const report = await fullNode(logs);
-  return {
-    name: `RSS of a node following 3 logs of ${FOLLOW_ENTRIES} entries, at rest once synced and indexed`,
-    median: report.rssMb,
-    unit: 'MB',
-    runs: 1,
-    target: '<= 200 MB',
-    rssWhenSyncedMb: report.syncedRssMb,
-    peakRssMb: report.peakRssMb,
-    releasedAtRestMb: report.releasedMb,
-    syncSeconds: report.seconds,
-  };
-}
-
 export async function run() {
   const m: Measurement[] = [];
   const big = await buildLog(SYNC_ENTRIES, 1);
@@ -298,15 +291,5 @@ export async function run() {
     await big.destroy();
   }
   m.push(await propagation());
-  const three = [
-    await buildLog(FOLLOW_ENTRIES, 2),
-    await buildLog(FOLLOW_ENTRIES, 3),
-    await buildLog(FOLLOW_ENTRIES, 4),
-  ];
-  try {
-    m.push(await followerRss(three));
-  } finally {
-    for (const l of three) await l.destroy();
-  }
   return suiteResult('network', m);
 }

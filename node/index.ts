@@ -30,6 +30,7 @@ export { NixStore } from './own-log/nix-store.ts';
 export type { Submission } from './own-log/submission-queue.ts';
 export { ApiRoutes } from './routes/api.ts';
 export { Substituter } from './routes/substituter.ts';
+export { type AllocatorPolicyInit, DAEMON_ENVIRONMENT } from './runtime/allocator-policy.ts';
 export type { MemoryRelease } from './runtime/memory-releaser.ts';
 export { ReproStats } from './stats/repro-stats.ts';
 export { openDatabase } from './store/database.ts';

@@ -25,6 +25,7 @@ import type { Sequencer, SequencerInit } from './own-log/sequencer.ts';
 import type { Spool, SpoolInit } from './own-log/spool.ts';
 import { LogRoutes } from './routes/logs.ts';
 import { MetricsRoutes, NodeMetrics } from './routes/metrics.ts';
+import { type AllocatorPolicyInit, applyAllocatorPolicy } from './runtime/allocator-policy.ts';
 import { MemoryReleaser, type MemoryReleaserInit } from './runtime/memory-releaser.ts';
 import { StartedParts } from './started-parts.ts';
 import type { ReproStats } from './stats/repro-stats.ts';
@@ -80,6 +81,11 @@ export interface TrustixNodeInit extends UserSideInit, Omit<NetworkSideInit, 'p2
   readonly monitor?: CheckpointMonitorInit;
   /** When memory goes back to the OS after a burst of work, or false never to release it. */
   readonly memory?: MemoryReleaserInit | false;
+  /**
+   * How V8 and glibc size their heaps in this process (node/runtime/allocator-policy.ts), or false to
+   * leave their defaults. Applied once per process, when the node starts.
+   */
+  readonly allocator?: AllocatorPolicyInit | false;
 }
 
 export class TrustixNode {
@@ -110,6 +116,8 @@ export class TrustixNode {
     // Nobody else may change it, and the node writes there (loadKeys checks the keys again).
     await checkDataDir(paths.dir, { writable: true });
     const keys = isNode ? await loadKeys(paths.dir) : undefined;
+    // Before LevelDB's threads allocate: they get their arenas from the policy.
+    if (this.init.allocator !== false) await applyAllocatorPolicy(this.init.allocator);
     const db = await openDatabase(paths.db, { ...NODE_DATABASE, ...this.init.database });
     this.db = db;
     const started = (part: { stop(): Promise<void> | void }) => this.parts.add(() => part.stop());

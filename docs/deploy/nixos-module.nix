@@ -350,6 +350,11 @@ in
         KillSignal = "SIGINT";
         Restart = "on-failure";
         RestartSec = "5s";
+        # V8's young generation is sized at process start: 2 MiB semi-spaces (docs/ARCHITECTURE.md, "Memory").
+        Environment = [
+          "NODE_OPTIONS=--max-semi-space-size=2"
+          "MALLOC_ARENA_MAX=2"
+        ];
 
         DynamicUser = true;
         StateDirectory = [

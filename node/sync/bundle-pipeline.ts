@@ -7,6 +7,10 @@
  *
  * Any failure (a fetch, a write) stops every worker; writes already done stay done (they are whole,
  * verified steps), nothing after them happens, and the first error is thrown.
+ *
+ * What it holds is counted (`PipelineMemory`): the bytes that the verified bundles awaiting their step
+ * keep alive (whole underlying buffers, not just the views), from verification until their step is
+ * stored and told. At most `windowBundles` bundles, whatever the log's size (test/sync-memory.test.ts).
  */
 import type { VerifiedBundle } from './sync-stage.ts';
 
@@ -28,9 +32,23 @@ export interface BundlePipelineOptions {
   onProgress(bundles: readonly VerifiedBundle[], stored: boolean): void;
 }
 
-export async function runBundlePipeline(o: BundlePipelineOptions): Promise<void> {
+/** The most a pipeline held at once: verified bundles awaiting their step, and the bytes they keep alive. */
+export interface PipelineMemory {
+  readonly peakBundles: number;
+  readonly peakBytes: number;
+}
+
+/** Bytes a verified bundle keeps alive: the whole buffers under its views (a view pins its parent). */
+export function retainedBytes(b: VerifiedBundle): number {
+  return b.bundle.buffer.byteLength + b.tile.data.buffer.byteLength + b.hashParts.buffer.byteLength;
+}
+
+export async function runBundlePipeline(o: BundlePipelineOptions): Promise<PipelineMemory> {
   const { controller } = o;
   const ready = new Map<number, VerifiedBundle>();
+  let heldBytes = 0;
+  let peakBytes = 0;
+  let peakBundles = 0;
   let next = o.first;
   let storedTo = o.first; // bundles below are written
   let writing: Promise<void> = Promise.resolve();
@@ -57,7 +75,10 @@ export async function runBundlePipeline(o: BundlePipelineOptions): Promise<void>
         if (final) await o.commit(bundles);
         else if (bundles.length >= o.stepBundles || bytes >= o.stepBytes) await o.step(bundles);
         else return;
-        for (const b of bundles) ready.delete(b.index);
+        for (const b of bundles) {
+          ready.delete(b.index);
+          heldBytes -= retainedBytes(b);
+        }
         storedTo += bundles.length;
         wakeWindow();
         o.onProgress(bundles, true);
@@ -80,6 +101,9 @@ export async function runBundlePipeline(o: BundlePipelineOptions): Promise<void>
       }
       const bundle = await o.fetch(i);
       ready.set(i, bundle);
+      heldBytes += retainedBytes(bundle);
+      peakBytes = Math.max(peakBytes, heldBytes);
+      peakBundles = Math.max(peakBundles, ready.size);
       o.onProgress([bundle], false);
       // Not awaited: fetching goes on while a step is written; the window bounds what waits.
       if (i < o.lastFull) void flush(false);
@@ -101,4 +125,5 @@ export async function runBundlePipeline(o: BundlePipelineOptions): Promise<void>
   if (failure !== undefined) throw (failure as PromiseRejectedResult).reason;
   await flush(true);
   if (writeError !== undefined) throw writeError;
+  return { peakBundles, peakBytes };
 }

@@ -16,9 +16,10 @@
  * One run per log at a time (the follower sees to it): runs share the staging record and the path index.
  * Interrupted syncs resume: the staged bundles are not fetched again, only the upper tiles (1/256 of the
  * hash tiles). A target inconsistent with the staged one is a fork like any other.
- * Memory: the upper tiles (about n / 8 bytes for n new leaves, n at most `maxGrowth`, checked with
- * `maxTreeSize` before anything is planned: LogLimitError), at most `windowBundles` verified bundles
- * awaiting their step, and the requests in flight (each capped at maxTileBytes).
+ * Memory (counted: SyncResult.memory): the upper tiles (about n / 8 bytes for n new leaves, n at most
+ * `maxGrowth`, checked with `maxTreeSize` before anything is planned: LogLimitError), at most
+ * `windowBundles` verified bundles awaiting their step (fetched ones included: no fetch starts beyond
+ * the window), each owning its bytes, and the requests in flight (each capped at maxTileBytes).
  */
 
 import { TypedEventEmitter } from '@libp2p/interface';
@@ -39,7 +40,7 @@ import { newTiles } from '../../protocol/tiles.ts';
 import { InvalidLogEntryError, LogForkError, LogLimitError } from '../errors.ts';
 import type { Database } from '../store/database.ts';
 import type { LogStore } from '../store/log-store.ts';
-import { runBundlePipeline } from './bundle-pipeline.ts';
+import { type PipelineMemory, runBundlePipeline } from './bundle-pipeline.ts';
 import { RemoteTree } from './remote-tree.ts';
 import { SOURCE_POOL_DEFAULTS, SourcePool, type SourcePoolInit } from './source-pool.ts';
 import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
@@ -111,7 +112,20 @@ export interface SyncResult {
   readonly bytes: number;
   /** Sources dropped during the sync. */
   readonly failedSources: readonly string[];
+  /**
+   * The most the sync held at once (0 when it fetched nothing): verified bundles awaiting their step
+   * (at most `windowBundles`, with the bytes they keep alive), and the verified upper tiles and edge.
+   */
+  readonly memory: SyncMemory;
 }
+
+/** What a sync held at its peak (docs/ARCHITECTURE.md, "Memory"). */
+export interface SyncMemory extends PipelineMemory {
+  /** Bytes of the verified tiles of levels >= 1 and of the edge: about n / 8 for n new leaves. */
+  readonly treeBytes: number;
+}
+
+const NO_MEMORY: SyncMemory = { peakBundles: 0, peakBytes: 0, treeBytes: 0 };
 
 export interface LogSyncEvents {
   progress: CustomEvent<SyncProgress>;
@@ -212,9 +226,10 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       }
       const resumed =
         staged === undefined ? fromSize : Math.max(fromSize, Math.min(staged.staged, goal.size));
-      await this.fetchAndStore(goal, tree, pool, fromSize, resumed, controller);
+      const held = await this.fetchAndStore(goal, tree, pool, fromSize, resumed, controller);
+      const memory = { ...held, treeBytes: tree.bytes() };
       log('log %s synced %d -> %d (%d bytes)', store.logId, fromSize, goal.size, pool.bytes);
-      return this.result(fromSize, resumed, pool.bytes);
+      return this.result(fromSize, resumed, pool.bytes, memory);
     } finally {
       controller.abort();
     }
@@ -228,13 +243,13 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     fromSize: number,
     resumed: number,
     controller: AbortController,
-  ): Promise<void> {
+  ): Promise<PipelineMemory> {
     const n = goal.size;
     const start = Math.max(fromSize, resumed);
     const counts = { verified: 0, stored: 0 };
     const leavesOf = (i: number) => Math.min(n, (i + 1) * TILE_WIDTH) - Math.max(start, i * TILE_WIDTH);
     const upper = () => tree.tiles().filter((t) => t.tile.level > 0);
-    await runBundlePipeline({
+    return runBundlePipeline({
       first: Math.floor(start / TILE_WIDTH),
       end: Math.ceil(n / TILE_WIDTH),
       lastFull: Math.floor(n / TILE_WIDTH),
@@ -313,7 +328,10 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
         }
       });
       const firstNew = Math.max(0, fromSize - i * TILE_WIDTH);
-      return { index: i, tile: { tile, data }, bundle: bundle!, firstNew, hashParts };
+      // A view into a larger buffer (several responses read at once) would pin all of it until the step
+      // is stored: the bundle gets its own copy then.
+      const own = bundle!.byteLength === bundle!.buffer.byteLength ? bundle! : new Uint8Array(bundle!);
+      return { index: i, tile: { tile, data }, bundle: own, firstNew, hashParts };
     });
   }
 
@@ -354,7 +372,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     return new LogForkError(store.logId, [a.note, b.note], evidence);
   }
 
-  private result(fromSize: number, resumedFrom: number, bytes: number): SyncResult {
+  private result(fromSize: number, resumedFrom: number, bytes: number, memory = NO_MEMORY): SyncResult {
     const { store } = this.components;
     return {
       logId: store.logId,
@@ -364,6 +382,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       resumedFrom,
       bytes,
       failedSources: [...this.failed],
+      memory,
     };
   }
 }

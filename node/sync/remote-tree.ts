@@ -62,6 +62,15 @@ export class RemoteTree implements HashReader {
     return this.verified.get(keyOf(tile.level, tile.index))?.data;
   }
 
+  /** Bytes of the verified tiles' bodies (and of what their views keep alive). */
+  bytes(): number {
+    const buffers = new Set<ArrayBufferLike>();
+    for (const t of this.verified.values()) buffers.add(t.data.buffer);
+    let total = 0;
+    for (const b of buffers) total += b.byteLength;
+    return total;
+  }
+
   /** Every verified tile. */
   tiles(): TileData[] {
     return [...this.verified.values()];

@@ -1,0 +1,31 @@
+/**
+ * The node's allocator policy (node/runtime/allocator-policy.ts) keeps V8's young generation from growing
+ * under a burst of short-lived allocations, as a sync makes. Each test file runs in its own process
+ * (ava, workerThreads false), so the flags set here touch this file's tests only.
+ */
+import { getHeapSpaceStatistics } from 'node:v8';
+import test from 'ava';
+import { applyAllocatorPolicy } from '../node/runtime/allocator-policy.ts';
+
+const newSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_size;
+
+/** A burst of garbage with a working set that survives a few scavenges (what makes V8 grow it). */
+function burst(): number {
+  let keep: { a: number; b: string }[] = [];
+  let n = 0;
+  for (let i = 0; i < 2_000_000; i++) {
+    keep.push({ a: i, b: `entry ${i}` });
+    if (keep.length > 20_000) {
+      n += keep.length;
+      keep = [];
+    }
+  }
+  return n + keep.length;
+}
+
+test('after the policy, a burst of allocations does not grow the young generation', async (t) => {
+  await applyAllocatorPolicy();
+  const before = newSpace();
+  t.true(burst() > 0);
+  t.true(newSpace() <= before, `new space grew from ${before} to ${newSpace()} bytes`);
+});
