@@ -52,6 +52,12 @@ export interface FollowerComponents {
   isForked?(logId: string): boolean;
   /** Told of what each sync stores, step by step (LogSyncComponents.stored). */
   stored?(logId: string, bundles: readonly VerifiedBundle[]): Promise<void>;
+  /**
+   * Where refresh hands the checkpoint it found, for a log whose checkpoints must pass a gate first (a
+   * witness quorum, node/monitor/checkpoint-monitor.ts): true when it took it (it calls notify once the
+   * checkpoint may be the log's newest). Default: never; refresh notifies directly.
+   */
+  offer?(logId: string, note: Uint8Array, from: string): boolean;
 }
 
 export interface FollowerInit extends LogSyncInit {
@@ -202,7 +208,8 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       timeoutMs: this.init.checkpointTimeoutMs,
       onFailed: (detail) => this.dispatchEvent(new CustomEvent('source-failed', { detail })),
     });
-    if (best !== undefined) this.notify(logId, best.checkpoint.note, best.source.id);
+    if (best !== undefined && this.components.offer?.(logId, best.checkpoint.note, best.source.id) !== true)
+      this.notify(logId, best.checkpoint.note, best.source.id);
     return best?.checkpoint.size;
   }
 
