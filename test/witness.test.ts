@@ -16,7 +16,7 @@ import { initDataDir, initWitnessKey, loadKeys } from '../node/store/data-dir.ts
 import { TrustixNode, type TrustixNodeInit } from '../node/trustix-node.ts';
 import { openCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';
 import { MAX_NOTE_BYTES } from '../protocol/constants.ts';
-import { cosignLine, witnessSigner } from '../protocol/cosignature.ts';
+import { cosignLine, witnessKey, witnessSigner } from '../protocol/cosignature.ts';
 import { formatCheckpointMessage } from '../protocol/gossip-message.ts';
 import { logSigner, parseNixSecretKey } from '../protocol/keys.ts';
 import { tempDir } from './helpers/log-fixture.ts';
@@ -86,7 +86,7 @@ async function start(
   return node;
 }
 
-async function publishEntries(builder: TrustixNode, dataDir: string, entries: readonly string[]) {
+async function publishEntries(dataDir: string, entries: readonly string[]) {
   await submit(
     join(dataDir, 'trustix.sock'),
     entries.map((entry) => ({ kind: 'entry' as const, entry })),
@@ -110,7 +110,7 @@ test.serial(
     const [w1, w2, user] = await Promise.all(['w1', 'w2', 'user'].map((n) => prepare(t, n)));
     // The third witness is a key the test holds: it plays the colluding witness below.
     const w3 = witnessSigner('w3', randomBytes(32));
-    const w3Vkey = (await import('../protocol/cosignature.ts')).witnessKey('w3', w3.publicKey).vkey;
+    const w3Vkey = witnessKey('w3', w3.publicKey).vkey;
 
     const builder = await start(t, b.dataDir, bootstrap);
     const logId = builder.keys.log.logId;
@@ -123,7 +123,7 @@ test.serial(
     await u.followed.follow(logVkey);
 
     const N = 300;
-    await publishEntries(builder, b.dataDir, [...syntheticEntries(N, 7)]);
+    await publishEntries(b.dataDir, [...syntheticEntries(N, 7)]);
     await waitFor('the builder at N', () => builder.ownLog.size === N);
     // Witness 1 syncs, verifies and cosigns; the user sees the checkpoint with 1 of the 2 cosignatures.
     await waitFor(
