@@ -33,6 +33,7 @@ export interface NodeArgs extends GlobalOptions {
   readonly 'batch-interval'?: number;
   readonly upstream?: string[];
   readonly vote?: string[];
+  readonly witness?: boolean;
 }
 
 /** The flags `start` and `config show` share. */
@@ -70,6 +71,10 @@ export function nodeOptions<T extends GlobalOptions>(yargs: Argv<T>) {
       type: 'string',
       array: true,
       describe: 'Deciders in order, e.g. "threshold 3/4" "trust NAME" (overrides "vote")',
+    })
+    .option('witness', {
+      type: 'boolean',
+      describe: 'Cosign the checkpoints of the logs this node follows, once verified (overrides "witness")',
     });
 }
 
@@ -84,6 +89,7 @@ export interface EffectiveConfig {
   readonly bootstrap: readonly string[];
   readonly maxConnections: number;
   readonly follow: readonly ConfiguredLog[];
+  readonly witness: boolean;
   readonly vote: readonly string[];
   readonly upstreams: readonly string[];
   readonly substituter: { readonly priority: number };
@@ -135,6 +141,7 @@ export async function effectiveConfig(
     bootstrap: bootstrap ?? defaultBootstrapPeers(),
     maxConnections: c.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     follow: c.follow ?? [],
+    witness: argv.witness ?? c.witness ?? false,
     vote: vote.map(formatDeciderSpec),
     upstreams,
     substituter: { priority: c.substituter?.priority ?? 30 },
@@ -171,6 +178,15 @@ export async function effectiveConfig(
     substituter: effective.substituter,
     sequencer: { intervalMs, maxBatchSubmissions: effective.batch.maxSubmissions },
     follower: effective.sync,
+    witness: effective.witness,
+    // Witness quorums of followed logs: a split view needs that many colluding witnesses (docs/SECURITY.md).
+    witnessQuorums: Object.fromEntries(
+      effective.follow.flatMap((f) =>
+        f.witnesses && f.witnessQuorum
+          ? [[parseLogKey(f.log).logId, { witnesses: f.witnesses, quorum: f.witnessQuorum }]]
+          : [],
+      ),
+    ),
     // Static HTTP mirrors of followed logs: sources no DHT eclipse can hide (docs/SECURITY.md).
     sources: {
       mirrors: Object.fromEntries(
