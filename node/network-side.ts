@@ -236,6 +236,10 @@ async function assemble(
     const note = await monitor.newest(f.logId);
     if (note !== undefined) follower.notify(f.logId, note);
   }
+  // A witness cosigns what it verified before the restart too: no 'synced' comes until the log grows.
+  if (witness !== undefined)
+    for (const f of followed.list())
+      witness.synced(f.logId).catch((err: unknown) => log.error('cosigning %s: %s', f.logId, err));
   return { libp2p, follower, stop: () => parts.stop() };
 }
 

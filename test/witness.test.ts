@@ -224,6 +224,7 @@ test.serial(
     t.like(await witness1.monitor.validate(split, u.libp2p!.peerId.toString()), { outcome: 'new' });
     await failed.promise;
     t.true((witness1.follower!.status(logId)?.verifiedSize ?? 0) < N + 5, 'the witness never verified it');
+    t.deepEqual(cosignatureLines((await witness1.monitor.latest(logId))!), [], 'nor cosigned it');
 
     const splitOpened = openCheckpoint(splitNote, builder.keys.log.verifier);
     const colluded = Buffer.concat([
