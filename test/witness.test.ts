@@ -6,7 +6,7 @@
  */
 import '../node/runtime/promise-with-resolvers.ts';
 import { randomBytes } from 'node:crypto';
-import { readFile, rm, stat, unlink } from 'node:fs/promises';
+import { readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ed from '@noble/ed25519';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
@@ -19,6 +19,7 @@ import { MAX_NOTE_BYTES } from '../protocol/constants.ts';
 import { cosignLine, witnessKey, witnessSigner } from '../protocol/cosignature.ts';
 import { formatCheckpointMessage } from '../protocol/gossip-message.ts';
 import { logSigner, parseNixSecretKey } from '../protocol/keys.ts';
+import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 import { FAST } from './helpers/node-fixture.ts';
 import { dialAddress, LOOPBACK_INIT, waitFor } from './helpers/p2p.ts';
@@ -260,4 +261,37 @@ test('init makes a witness key beside the log key (0600); an older data director
   t.false(again.created);
   t.regex(again.witness!.key.vkey, /^saturn-witness\+/);
   t.is((await initWitnessKey(dir)).key.vkey, again.witness!.key.vkey, 'never replaced');
+});
+
+test('the CLI: init prints the witness vkey, start takes --witness (config show says so) and a config file witness quorum', async (t) => {
+  const dir = await tempDir('trustix-witness-cli-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const init = await runCli(['init', '--data-dir', dir, '--name', 'venus', '--json']);
+  t.is(init.code, 0, init.stderr);
+  const vkey = JSON.parse(init.stdout).witnessVkey as string;
+  t.regex(vkey, /^venus-witness\+[0-9a-f]{8}\+B/);
+  t.is((await readFile(join(dir, 'witness.public'), 'utf8')).trim(), vkey);
+  const text = await runCli(['init', '--data-dir', dir]);
+  t.true(text.stdout.includes(`witness vkey:    ${vkey}`), text.stdout);
+
+  const shown = await runCli(['config', 'show', '--data-dir', dir, '--witness', '--json']);
+  t.is(shown.code, 0, shown.stderr);
+  t.is(JSON.parse(shown.stdout).witness, true);
+  const log = 'a:Kx3Nlff0M+XjD1JjbWrWANVZCjyJ/fyQjF1hWI8gu/g=';
+  await writeFile(
+    join(dir, 'config.json'),
+    JSON.stringify({ witness: true, follow: [{ log, witnesses: [vkey], witnessQuorum: 1 }] }),
+    { mode: 0o600 },
+  );
+  const fromFile = JSON.parse((await runCli(['config', 'show', '--data-dir', dir, '--json'])).stdout);
+  t.is(fromFile.witness, true);
+  t.like(fromFile.follow[0], { witnesses: [vkey], witnessQuorum: 1 });
+  await writeFile(
+    join(dir, 'config.json'),
+    JSON.stringify({ follow: [{ log, witnesses: [vkey], witnessQuorum: 2 }] }),
+    { mode: 0o600 },
+  );
+  const bad = await runCli(['config', 'show', '--data-dir', dir]);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /follow\[0\]\.witnessQuorum: 2 exceeds the 1 witness\(es\) listed/);
 });
