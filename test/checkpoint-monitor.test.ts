@@ -514,3 +514,16 @@ test('cosignatures: one per witness, at most MAX_CHECKPOINT_COSIGNATURES kept on
     0,
   );
 });
+
+test('a new checkpoint is kept without the lines of witnesses this node does not know', async (t) => {
+  const h = await openMonitor(t, [], {}, undefined, [a.key.logId]);
+  const note = notes.a[12]!;
+  const text = note.subarray(0, Buffer.byteLength(openCheckpoint(note, a.key.verifier).text));
+  const line = cosignLine(text, witnessSigner('stranger', new Uint8Array(32).fill(9)), 1_700_000_000);
+  t.like(await h.monitor.validate(msg(Buffer.concat([note, Buffer.from(line)])), 'peer-1'), {
+    decision: 'accept',
+    outcome: 'new',
+    cosignatures: 0,
+  });
+  t.deepEqual(Buffer.from((await h.monitor.latest(a.key.logId))!), Buffer.from(note));
+});

@@ -486,9 +486,9 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
       return { ...base, decision: 'ignore', outcome: 'capacity' };
 
     const consistency: Consistency = covered ? 'verified' : known || head ? 'pending' : 'first';
-    // Kept with the verified cosignatures only (lines by unknown witnesses are not kept).
-    const kept = this.isKept(logId) ? mergeCosignatures(cp, [], received.valid) : undefined;
-    const note = kept?.note ?? cp.note;
+    // Kept with the verified cosignatures of a held or followed log only; never lines by unknown witnesses.
+    const kept = mergeCosignatures(cp, [], this.isKept(logId) ? received.valid : []);
+    const note = kept.note;
     const entry = { size: cp.size, root: cp.root, checked: consistency !== 'pending', note };
     const state = known ?? { size: 0, root: cp.root, forked: false, seen: 0 };
     state.size = cp.size;
@@ -508,7 +508,7 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     const detail: CheckpointEvent = { logId, vkey, checkpoint: cp, consistency, from };
     this.dispatchEvent(new CustomEvent('checkpoint', { detail }));
     this.admit(logId, vkey, entry, from);
-    return { ...base, decision: 'accept', outcome: 'new', consistency, cosignatures: kept?.added ?? 0 };
+    return { ...base, decision: 'accept', outcome: 'new', consistency, cosignatures: kept.added };
   }
 
   /**
