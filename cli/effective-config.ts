@@ -36,6 +36,7 @@ export interface NodeArgs extends GlobalOptions {
   readonly upstream?: string[];
   readonly vote?: string[];
   readonly spool?: string;
+  readonly witness?: boolean;
 }
 
 /** The flags `start` and `config show` share. */
@@ -77,6 +78,10 @@ export function nodeOptions<T extends GlobalOptions>(yargs: Argv<T>) {
     .option('spool', {
       type: 'string',
       describe: 'The spool the post-build hook writes to (overrides "spool"; default <data dir>/spool)',
+    })
+    .option('witness', {
+      type: 'boolean',
+      describe: 'Cosign the checkpoints of the logs this node follows, once verified (overrides "witness")',
     });
 }
 
@@ -91,6 +96,7 @@ export interface EffectiveConfig {
   readonly bootstrap: readonly string[];
   readonly maxConnections: number;
   readonly follow: readonly ConfiguredLog[];
+  readonly witness: boolean;
   readonly vote: readonly string[];
   readonly upstreams: readonly string[];
   readonly substituter: { readonly priority: number };
@@ -144,6 +150,7 @@ export async function effectiveConfig(
     bootstrap: bootstrap ?? defaultBootstrapPeers(),
     maxConnections: c.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     follow: c.follow ?? [],
+    witness: argv.witness ?? c.witness ?? false,
     vote: vote.map(formatDeciderSpec),
     upstreams,
     substituter: { priority: c.substituter?.priority ?? 30 },
@@ -181,6 +188,15 @@ export async function effectiveConfig(
     substituter: effective.substituter,
     sequencer: { intervalMs, maxBatchSubmissions: effective.batch.maxSubmissions },
     follower: effective.sync,
+    witness: effective.witness,
+    // Witness quorums of followed logs: a split view needs that many colluding witnesses (docs/SECURITY.md).
+    witnessQuorums: Object.fromEntries(
+      effective.follow.flatMap((f) =>
+        f.witnesses && f.witnessQuorum
+          ? [[parseLogKey(f.log).logId, { witnesses: f.witnesses, quorum: f.witnessQuorum }]]
+          : [],
+      ),
+    ),
     // Static HTTP mirrors of followed logs: sources no DHT eclipse can hide (docs/SECURITY.md).
     sources: {
       mirrors: Object.fromEntries(

@@ -12,6 +12,21 @@ export interface FollowedRow {
   readonly lag: number;
   readonly weight: number;
   readonly sources?: readonly string[];
+  /** The log's witness quorum, when it has one (CheckpointMonitor.quorumStatus). */
+  readonly witnesses?: {
+    readonly quorum: number;
+    readonly witnesses: number;
+    readonly newestSize?: number;
+    readonly waitingSize?: number;
+    readonly waitingCosigners?: number;
+  };
+}
+
+/** `quorum 2 of 3`, then what waits for it: `, 120 waits (1 cosigned)`. */
+function quorumCell(w: NonNullable<FollowedRow['witnesses']>): string {
+  const waiting =
+    w.waitingSize === undefined ? '' : `, ${w.waitingSize} waits (${w.waitingCosigners ?? 0} cosigned)`;
+  return `quorum ${w.quorum} of ${w.witnesses}${waiting}`;
 }
 
 export function followedTable(rows: readonly FollowedRow[]): string[] {
@@ -23,8 +38,9 @@ export function followedTable(rows: readonly FollowedRow[]): string[] {
     `lag ${f.lag}`,
     `weight ${f.weight}`,
     `sources ${f.sources?.length ?? 0}`,
+    ...(f.witnesses === undefined ? [] : [quorumCell(f.witnesses)]),
   ]);
-  const widths = cells[0]?.map((_, c) => Math.max(...cells.map((r) => r[c]!.length))) ?? [];
+  const widths = cells[0]?.map((_, c) => Math.max(...cells.map((r) => r[c]?.length ?? 0))) ?? [];
   return cells.map(
     (r) => `  ${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')}`,
   );

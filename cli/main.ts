@@ -40,7 +40,7 @@ const as = (module: unknown) => module as Command;
 export const COMMANDS: readonly CommandEntry[] = [
   {
     command: 'init',
-    describe: 'Create the data directory, the log key and the cache key',
+    describe: 'Create the data directory, the log key, the cache key and the witness key',
     local: true,
     load: async () => as((await import('./commands/init.ts')).initCommand),
   },

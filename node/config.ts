@@ -10,7 +10,9 @@
  *     "listen": ["/ip4/0.0.0.0/tcp/8566"], "announce": [], "bootstrap": ["/dns4/…/p2p/12D3…"],
  *     "maxConnections": 300,
  *     "follow": [{ "log": "mercury+0f1e2d3c+AQ…", "name": "mercury", "weight": 2,
- *                  "mirrors": ["https://mirror.example/trustix/"] }],
+ *                  "mirrors": ["https://mirror.example/trustix/"],
+ *                  "witnesses": ["w1+1a2b3c4d+BA…", "w2+…", "w3+…"], "witnessQuorum": 2 }],
+ *     "witness": true,
  *     "vote": ["threshold 3/4", "trust cache.nixos.org-1"],
  *     "upstreams": ["https://cache.nixos.org", "file:///srv/nix-cache"],
  *     "substituter": { "priority": 30 }, "spool": "/var/lib/trustix-spool",
@@ -28,6 +30,8 @@
 import { dirname, resolve } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Node } from 'jsonc-parser';
+import { MAX_CHECKPOINT_COSIGNATURES } from '../protocol/constants.ts';
+import { parseWitnessVkey } from '../protocol/cosignature.ts';
 import { MalformedError } from '../protocol/errors.ts';
 import { parseLogKey } from '../protocol/keys.ts';
 import { ConfigError, ConfigReader, readConfigText } from './config-file.ts';
@@ -48,6 +52,10 @@ export interface ConfiguredLog {
   readonly weight?: number;
   /** Static HTTP mirrors of the log: base URLs serving `logs/<log ID>/...` (docs/PROTOCOL.md). */
   readonly mirrors?: readonly string[];
+  /** Witness vkeys (canonical): with witnessQuorum, the log's witness quorum (docs/SECURITY.md). */
+  readonly witnesses?: readonly string[];
+  /** How many of `witnesses` must have cosigned a checkpoint before the log moves to it. */
+  readonly witnessQuorum?: number;
 }
 
 export interface TrustixConfig {
@@ -61,6 +69,8 @@ export interface TrustixConfig {
   readonly bootstrap?: readonly string[];
   readonly maxConnections?: number;
   readonly follow?: readonly ConfiguredLog[];
+  /** Cosign the checkpoints of the logs this node follows (docs/PROTOCOL.md, "Witness cosignatures"). */
+  readonly witness?: boolean;
   readonly vote?: readonly DeciderSpec[];
   readonly upstreams?: readonly string[];
   readonly substituter?: { readonly priority?: number };
@@ -202,6 +212,10 @@ function parseConfigText(text: string, file: string, named: FileReference[]): Tr
     follow: (v, o) => {
       config.follow = r.array(v, o).map((item, i) => followed(r, item, `${o}[${i}]`));
     },
+    witness: (v, o) => {
+      if (v.type !== 'boolean') r.fail(v, o, 'expected true or false');
+      config.witness = v.value as boolean;
+    },
     vote: (v, o) => {
       config.vote = r.array(v, o).map((item, i) => {
         const spec = decider(r, item, `${o}[${i}]`, dirname(resolve(file)));
@@ -268,8 +282,33 @@ function followed(r: ConfigReader, node: Node, option: string): ConfiguredLog {
     mirrors: (v, o) => {
       out.mirrors = r.array(v, o).map((item, i) => r.parsed(item, `${o}[${i}]`, parseMirrorUrl));
     },
+    witnesses: (v, o) => {
+      const items = r.array(v, o);
+      if (items.length === 0 || items.length > MAX_CHECKPOINT_COSIGNATURES)
+        r.fail(v, o, `expected 1 to ${MAX_CHECKPOINT_COSIGNATURES} witness vkeys`);
+      const seen = new Set<string>();
+      out.witnesses = items.map((item, i) => {
+        const vkey = r.parsed(item, `${o}[${i}]`, (t) => parseWitnessVkey(t).vkey);
+        if (seen.has(vkey)) r.fail(item, `${o}[${i}]`, 'this witness is listed twice');
+        seen.add(vkey);
+        return vkey;
+      });
+    },
+    witnessQuorum: (v, o) => {
+      out.witnessQuorum = r.integer(v, o, 1, MAX_CHECKPOINT_COSIGNATURES);
+    },
   });
   if (out.log === '') r.fail(node, option, 'needs "log": a vkey or Nix public key');
+  if (out.witnesses !== undefined && out.witnessQuorum === undefined)
+    r.fail(node, option, '"witnesses" needs "witnessQuorum": how many of them must cosign');
+  if (out.witnessQuorum !== undefined && out.witnesses === undefined)
+    r.fail(node, option, '"witnessQuorum" needs "witnesses": the witness vkeys to count');
+  if (out.witnesses !== undefined && out.witnessQuorum! > out.witnesses.length)
+    r.fail(
+      node,
+      `${option}.witnessQuorum`,
+      `${out.witnessQuorum} exceeds the ${out.witnesses.length} witness(es) listed`,
+    );
   return out;
 }
 

@@ -2,12 +2,16 @@
  * The network side of a node (node/trustix-node.ts starts it unless `p2p` is false): libp2p with peer
  * bans, checkpoint and evidence gossip, the tile exchange serving every log the node holds, DHT provider
  * records, and the follower that mirrors the followed logs from peers; wired to the checkpoint monitor
- * and to the node's own log. Started in dependency order, stopped in reverse.
+ * (whose quorum gate, 'newest' and newest(), is the only way a followed log's newest checkpoint reaches the
+ * follower), to the node's own log, and on a witnessing node to the witness. Started in dependency order,
+ * stopped in reverse.
  */
 import { logger } from '@libp2p/logger';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Registry } from 'prom-client';
 import { TILES_PROTOCOL } from '../protocol/constants.ts';
+import type { WitnessSigner } from '../protocol/cosignature.ts';
+import { formatCheckpointMessage } from '../protocol/gossip-message.ts';
 import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './network/gossip.ts';
 import { GossipPenalties } from './network/gossip-penalties.ts';
@@ -18,6 +22,7 @@ import { loadOrCreatePeerIdentity } from './network/peer-identity.ts';
 import { PeerSources, type PeerSourcesInit } from './network/peer-sources.ts';
 import { Rendezvous, type RendezvousInit } from './network/rendezvous.ts';
 import { TileExchange, type TileExchangeInit } from './network/tile-exchange.ts';
+import { Witness } from './network/witness.ts';
 import type { OwnLog } from './own-log/own-log.ts';
 import { VERSION } from './runtime/version.ts';
 import { StartedParts } from './started-parts.ts';
@@ -59,6 +64,8 @@ export interface NetworkSideComponents {
   readonly registry: Registry;
   /** Told of what each sync stores (FollowerComponents.stored). */
   readonly stored?: FollowerComponents['stored'];
+  /** The witness key, when the node witnesses: it cosigns the logs it follows (node/network/witness.ts). */
+  readonly witness?: WitnessSigner;
 }
 
 export interface NetworkSide {
@@ -169,6 +176,15 @@ async function assemble(
       isForked: (id) => monitor.isForked(id),
       connectedPeers: () => libp2p.getPeers().length,
       ...(c.stored && { stored: c.stored }),
+      // A log with a witness quorum: what a source says goes through the gate like gossip.
+      offer: (id, note, from) => {
+        const vkey = followed.get(id)?.vkey;
+        if (!monitor.hasQuorum(id) || vkey === undefined) return false;
+        monitor
+          .validate(formatCheckpointMessage(vkey, note), from)
+          .catch((err: unknown) => log.error('checkpoint of %s from %s: %s', id, from, err));
+        return true;
+      },
     },
     // Our own log is written by the sequencer: never by a sync, even if someone follows it.
     {
@@ -177,11 +193,14 @@ async function assemble(
       exclude: [...(init.follower?.exclude ?? []), ...(own ? [own.store.logId] : [])],
     },
   );
+  const witness = c.witness && new Witness({ store: (id) => follower.get(id), monitor, gossip }, c.witness);
   parts.listen(follower, 'synced', (e) => {
     const { logId } = e.detail;
     providers.provide(logId);
     sources.servedBy(logId, follower.status(logId)?.sources ?? []);
-    monitor.checkTree(logId).catch((err: unknown) => log.error('checking %s: %s', logId, err));
+    (witness ? witness.synced(logId) : monitor.checkTree(logId)).catch((err: unknown) =>
+      log.error('checking %s: %s', logId, err),
+    );
   });
   parts.listen(follower, 'fork', (e) => {
     const { error } = e.detail;
@@ -198,12 +217,16 @@ async function assemble(
   parts.listen(followed, 'followed', (e) => {
     const { logId } = e.detail;
     monitor.keep(logId).catch((err: unknown) => log.error('keeping %s: %s', logId, err));
-    monitor.latest(logId).then(
+    monitor.newest(logId).then(
       (note) => note && follower.notify(logId, note),
       (err: unknown) => log.error('latest checkpoint of %s: %s', logId, err),
     );
   });
-  parts.listen(monitor, 'checkpoint', (e) => {
+  parts.listen(followed, 'unfollowed', (e) => {
+    witness?.forget(e.detail.logId);
+    gossip.forgetCosigned(e.detail.logId);
+  });
+  parts.listen(monitor, 'newest', (e) => {
     const event = e.detail;
     follower.notify(event.logId, event.checkpoint.note, event.from);
   });
@@ -211,9 +234,13 @@ async function assemble(
   parts.add(() => follower.stop());
   // After a restart too: checkpoints seen before are duplicates to gossip now.
   for (const f of followed.list()) {
-    const note = await monitor.latest(f.logId);
+    const note = await monitor.newest(f.logId);
     if (note !== undefined) follower.notify(f.logId, note);
   }
+  // A witness cosigns what it verified before the restart too: no 'synced' comes until the log grows.
+  if (witness !== undefined)
+    for (const f of followed.list())
+      witness.synced(f.logId).catch((err: unknown) => log.error('cosigning %s: %s', f.logId, err));
   return { libp2p, follower, stop: () => parts.stop() };
 }
 

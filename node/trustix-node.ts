@@ -12,11 +12,13 @@
  */
 import './runtime/promise-with-resolvers.ts';
 import { logger } from '@libp2p/logger';
+import { parseWitnessVkey, type WitnessKey } from '../protocol/cosignature.ts';
 import { controlOps } from './control/control-ops.ts';
 import { SubmitServer } from './control/submit-server.ts';
-import { NotStartedError } from './errors.ts';
+import { KeyFileError, NotStartedError } from './errors.ts';
 import { HttpServer, type HttpServerInit } from './http/server.ts';
 import { CheckpointMonitor, type CheckpointMonitorInit } from './monitor/checkpoint-monitor.ts';
+import type { WitnessQuorum } from './monitor/cosignatures.ts';
 import type { TrustixLibp2p } from './network/libp2p-node.ts';
 import { type NetworkSideInit, startNetworkSide } from './network-side.ts';
 import type { NixStoreInit } from './own-log/nix-store.ts';
@@ -79,6 +81,19 @@ export interface TrustixNodeInit extends UserSideInit, Omit<NetworkSideInit, 'p2
    */
   readonly spool?: Partial<Omit<SpoolInit, 'storeDir'>> | false;
   readonly monitor?: CheckpointMonitorInit;
+  /**
+   * Witness: cosign every checkpoint of the logs this node follows once verified, and gossip the cosigned
+   * notes (docs/PROTOCOL.md, "Witness cosignatures"). Needs the data directory's witness key
+   * (initWitnessKey; `trustix init` makes it). Default false.
+   */
+  readonly witness?: boolean;
+  /**
+   * Witness quorums by log ID: a followed log listed here moves only to checkpoints carrying `quorum`
+   * valid cosignatures by its `witnesses` (witness vkeys; docs/SECURITY.md). Default none.
+   */
+  readonly witnessQuorums?: Readonly<
+    Record<string, { readonly witnesses: readonly string[]; readonly quorum: number }>
+  >;
   /** When memory goes back to the OS after a burst of work, or false never to release it. */
   readonly memory?: MemoryReleaserInit | false;
   /**
@@ -142,10 +157,15 @@ export class TrustixNode {
         get: held,
         list: () => [...(own ? [own.store] : []), ...(this.followerValue?.list() ?? [])] as LogReader[],
       };
+      if (this.init.witness === true && keys?.witness === undefined)
+        throw new KeyFileError(
+          paths.witnessSecret,
+          `missing: witnessing needs a witness key; run 'trustix init --data-dir ${paths.dir}' to add one`,
+        );
       // Gossip about logs nobody here follows stays in memory and is rate-limited (docs/SECURITY.md).
       const monitor = new CheckpointMonitor(
         { db, logs: { get: held }, followed: (id) => followed.get(id) !== undefined },
-        this.init.monitor,
+        { ...witnessSettings(this.init, keys?.witness?.key), ...this.init.monitor },
       );
       await monitor.start();
       this.monitorValue = monitor;
@@ -171,6 +191,7 @@ export class TrustixNode {
             registry: metrics.registry,
             // The statistics take in what a sync stores while it is in memory (ReproStats.ingest).
             stored: async (id, bundles) => this.userValue?.stats.ingest(id, bundles),
+            ...(this.init.witness === true && keys?.witness && { witness: keys.witness.signer }),
           },
           { ...this.init, p2p: this.init.p2p ?? {}, storeDir },
         );
@@ -319,4 +340,24 @@ export class TrustixNode {
     if (this.http === undefined) throw new NotStartedError('the node has no HTTP server');
     return this.http.address();
   }
+}
+
+/**
+ * The monitor's witness settings: the quorums by log ID, and every witness whose cosignatures it keeps
+ * (those the quorums list, and this node's own).
+ */
+function witnessSettings(
+  init: TrustixNodeInit,
+  own: WitnessKey | undefined,
+): Pick<CheckpointMonitorInit, 'witnesses' | 'quorums'> {
+  const quorums = new Map<string, WitnessQuorum>();
+  const known = new Map<string, WitnessKey>(own ? [[own.vkey, own]] : []);
+  for (const [logId, q] of Object.entries(init.witnessQuorums ?? {})) {
+    const witnesses = q.witnesses.map(parseWitnessVkey);
+    if (!Number.isSafeInteger(q.quorum) || q.quorum < 1 || q.quorum > witnesses.length)
+      throw new RangeError(`the witness quorum of log ${logId} must be 1 to ${witnesses.length}`);
+    for (const w of witnesses) known.set(w.vkey, w);
+    quorums.set(logId, { witnesses, quorum: q.quorum });
+  }
+  return { witnesses: [...known.values()], quorums };
 }

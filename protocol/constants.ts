@@ -26,6 +26,13 @@ export const MAX_TREE_SIZE = Number.MAX_SAFE_INTEGER;
 export const MAX_NOTE_BYTES = 16 * 1024;
 /** Most signature lines a note may carry (C2SP signed-note allows verifiers to cap this). */
 export const MAX_NOTE_SIGNATURES = 16;
+/**
+ * Witness cosignatures (docs/PROTOCOL.md, "Witness cosignatures"): most kept on one checkpoint (with the
+ * log's own signature they fill a note's MAX_NOTE_SIGNATURES), which also bounds a followed log's
+ * configured witnesses; how far in the future a cosignature's timestamp may lie (clock skew).
+ */
+export const MAX_CHECKPOINT_COSIGNATURES = MAX_NOTE_SIGNATURES - 1;
+export const MAX_COSIGNATURE_FUTURE_SECONDS = 600;
 /** Longest key name / checkpoint origin. */
 export const MAX_KEY_NAME_BYTES = 256;
 /** Most hashes in an inclusion or consistency proof (2 * 64 covers any 64-bit tree). */

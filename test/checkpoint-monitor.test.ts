@@ -10,7 +10,9 @@ import {
 import type { CheckpointEvent, ForkEvent } from '../node/monitor/checkpoint-verdict.ts';
 import { type Database, openDatabase } from '../node/store/database.ts';
 import { monitorStateRange } from '../node/store/layout.ts';
-import { signCheckpoint } from '../protocol/checkpoint.ts';
+import { openCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';
+import { MAX_CHECKPOINT_COSIGNATURES } from '../protocol/constants.ts';
+import { cosignLine, witnessKey, witnessSigner } from '../protocol/cosignature.ts';
 import { VerificationError } from '../protocol/errors.ts';
 import { buildEvidence, verifyEvidence } from '../protocol/evidence.ts';
 import { formatCheckpointMessage } from '../protocol/gossip-message.ts';
@@ -440,4 +442,88 @@ test('a followed log is kept on disk and never budgeted; a log followed later mo
   t.is(await onDisk(), 2, 'followed now: on disk');
   t.is((await monitor.logs()).length, 2);
   t.deepEqual(Buffer.from((await monitor.latest(logKeyOf(other).logId))!), Buffer.from(note(1)));
+});
+
+test('cosignatures: one per witness, at most MAX_CHECKPOINT_COSIGNATURES kept on a checkpoint of a followed log, none on a log nobody here follows; the quorum gate counts only the listed witnesses', async (t) => {
+  const signers = Array.from({ length: MAX_CHECKPOINT_COSIGNATURES + 2 }, (_, i) =>
+    witnessSigner(`w${i}`, new Uint8Array(32).fill(i + 1)),
+  );
+  const keys = signers.map((s) => witnessKey(s.name, s.publicKey));
+  const quorums = new Map([[a.key.logId, { witnesses: keys.slice(0, 3), quorum: 3 }]]);
+  const h = await openMonitor(t, [], { witnesses: keys, quorums }, undefined, [a.key.logId]);
+  const newest: number[] = [];
+  h.monitor.addEventListener('newest', (e) => newest.push(e.detail.checkpoint.size));
+  const note = notes.a[5]!;
+  const opened = openCheckpoint(note, a.key.verifier);
+  const text = note.subarray(0, Buffer.byteLength(opened.text));
+  const now = Math.floor(Date.now() / 1000);
+  const cosigned = (...by: typeof signers) =>
+    msg(Buffer.concat([note, ...by.map((s) => Buffer.from(cosignLine(text, s, now)))]));
+
+  // Two witnesses of the quorum's three: kept, no move yet.
+  t.like(await h.monitor.validate(cosigned(signers[0]!, signers[1]!), 'peer-1'), {
+    decision: 'accept',
+    outcome: 'new',
+    cosignatures: 2,
+  });
+  t.deepEqual(newest, []);
+  t.is(await h.monitor.newest(a.key.logId), undefined);
+  // Every other known witness, one message each: kept up to the cap, then duplicates.
+  let kept = 2;
+  for (const s of signers.slice(3)) {
+    const verdict = await h.monitor.validate(cosigned(s), 'peer-2');
+    if (kept < MAX_CHECKPOINT_COSIGNATURES) {
+      t.like(verdict, { decision: 'accept', outcome: 'cosigned', cosignatures: 1 });
+      kept++;
+    } else t.like(verdict, { decision: 'ignore', outcome: 'duplicate' });
+  }
+  const full = (await h.monitor.latest(a.key.logId))!;
+  t.is(openCheckpoint(full, a.key.verifier).otherSignatures.length, MAX_CHECKPOINT_COSIGNATURES);
+  t.deepEqual(newest, [], 'witnesses beyond the list do not count');
+  t.like(await h.monitor.quorumStatus(a.key.logId), {
+    quorum: 3,
+    witnesses: 3,
+    waitingSize: 5,
+    waitingCosigners: 2,
+  });
+
+  // A log nobody here follows: cosignatures pass on (within the budget), none is kept.
+  const other = await openLogFixture();
+  t.teardown(() => other.destroy());
+  const otherNote = other.store.checkpoint()!.note;
+  const otherText = otherNote.subarray(
+    0,
+    Buffer.byteLength(openCheckpoint(otherNote, other.key.verifier).text),
+  );
+  t.like(await h.monitor.validate(formatCheckpointMessage(other.key.vkey, otherNote), 'peer-3'), {
+    outcome: 'new',
+  });
+  const line = Buffer.from(cosignLine(otherText, signers[0]!, now));
+  t.like(
+    await h.monitor.validate(
+      formatCheckpointMessage(other.key.vkey, Buffer.concat([otherNote, line])),
+      'peer-3',
+    ),
+    {
+      decision: 'accept',
+      outcome: 'relayed',
+    },
+  );
+  t.is(
+    openCheckpoint((await h.monitor.latest(other.key.logId))!, other.key.verifier).otherSignatures.length,
+    0,
+  );
+});
+
+test('a new checkpoint is kept without the lines of witnesses this node does not know', async (t) => {
+  const h = await openMonitor(t, [], {}, undefined, [a.key.logId]);
+  const note = notes.a[12]!;
+  const text = note.subarray(0, Buffer.byteLength(openCheckpoint(note, a.key.verifier).text));
+  const line = cosignLine(text, witnessSigner('stranger', new Uint8Array(32).fill(9)), 1_700_000_000);
+  t.like(await h.monitor.validate(msg(Buffer.concat([note, Buffer.from(line)])), 'peer-1'), {
+    decision: 'accept',
+    outcome: 'new',
+    cosignatures: 0,
+  });
+  t.deepEqual(Buffer.from((await h.monitor.latest(a.key.logId))!), Buffer.from(note));
 });

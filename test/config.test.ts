@@ -10,6 +10,20 @@ import { InsecurePermissionsError } from '../node/errors.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 
 const FILE = '/etc/trustix/config.json';
+const W1 = 'w1-witness+86f40954+BIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c';
+const W2 = 'w2-witness+6bc57828+BIE5dw6ofRdfVqNUZsNMfszLjYqRtO43ol32D1uPybOU';
+/** A config following one log with `fields` (W1 and W2 stand for two witness vkeys). */
+function witnessed(fields: string): string {
+  const text = fields.replaceAll('W1', JSON.stringify(W1)).replaceAll('W2', JSON.stringify(W2));
+  return `{ "follow": [{ "log": "a:Kx3Nlff0M+XjD1JjbWrWANVZCjyJ/fyQjF1hWI8gu/g=", ${text} }] }`;
+}
+
+test('a witness quorum per followed log, and witnessing', (t) => {
+  const c = parseConfig(witnessed('"witnesses": [W1, W2], "witnessQuorum": 2'), FILE);
+  t.deepEqual(c.follow?.[0]?.witnesses, [W1, W2]);
+  t.is(c.follow?.[0]?.witnessQuorum, 2);
+  t.is(parseConfig('{ "witness": true }', FILE).witness, true);
+});
 
 test('a full config: comments, trailing commas, shorthand and object deciders, upstreams normalized', (t) => {
   const config = parseConfig(
@@ -118,6 +132,47 @@ const BAD: [string, string, RegExp][] = [
     /batch\.intervalMs: expected a whole number/,
   ],
   ['unknown sync option', '{ "sync": { "threads": 2 } }', /sync\.threads: unknown option/],
+  ['witness not a boolean', '{ "witness": "yes" }', /witness: expected true or false/],
+  [
+    'witnesses without a quorum',
+    witnessed('"witnesses": [W1]'),
+    /follow\[0\]: "witnesses" needs "witnessQuorum"/,
+  ],
+  [
+    'a quorum without witnesses',
+    witnessed('"witnessQuorum": 1'),
+    /follow\[0\]: "witnessQuorum" needs "witnesses"/,
+  ],
+  [
+    'a quorum above the witnesses listed',
+    witnessed('"witnesses": [W1, W2], "witnessQuorum": 3'),
+    /follow\[0\]\.witnessQuorum: 3 exceeds the 2 witness\(es\) listed/,
+  ],
+  [
+    'a quorum of 0',
+    witnessed('"witnesses": [W1], "witnessQuorum": 0'),
+    /follow\[0\]\.witnessQuorum: expected a whole number/,
+  ],
+  [
+    'no witnesses',
+    witnessed('"witnesses": [], "witnessQuorum": 1'),
+    /follow\[0\]\.witnesses: expected 1 to 15/,
+  ],
+  [
+    'a witness twice',
+    witnessed('"witnesses": [W1, W1], "witnessQuorum": 1'),
+    /witnesses\[1\]: this witness is listed twice/,
+  ],
+  [
+    'a log key as a witness',
+    witnessed('"witnesses": ["a+bd4343b8+AWnwpL1GVBDfFoEkJLfSILD6Urxr+IvB+OYho1G15qvK"], "witnessQuorum": 1'),
+    /witnesses\[0\]: malformed witness key/,
+  ],
+  [
+    'a witness vkey with a wrong key ID',
+    witnessed(`"witnesses": [${JSON.stringify(W1.replace('+86f40954+', '+86f40955+'))}], "witnessQuorum": 1`),
+    /witnesses\[0\]: malformed witness key: key ID does not match/,
+  ],
 ];
 
 for (const [what, text, message] of BAD)

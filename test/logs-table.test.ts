@@ -33,3 +33,17 @@ test('a long name and a long state widen their columns instead of shifting the o
     '  builder.with-a-rather-long-name.example.org-1  searching  size 0       verified 0       lag 0  weight 1  sources 1',
   );
 });
+
+test('a log with a witness quorum shows it, and the checkpoint waiting for it', (t) => {
+  const lines = followedTable([
+    {
+      ...row('mercury', 'ok', 12),
+      witnesses: { quorum: 2, witnesses: 3, newestSize: 12, waitingSize: 20, waitingCosigners: 1 },
+    },
+    { ...row('venus', 'ok', 5), witnesses: { quorum: 1, witnesses: 1, newestSize: 5 } },
+    row('saturn', 'ok', 7),
+  ]);
+  t.true(lines[0]!.endsWith('sources 1  quorum 2 of 3, 20 waits (1 cosigned)'), lines[0]);
+  t.true(lines[1]!.endsWith('sources 1  quorum 1 of 1'), lines[1]);
+  t.true(lines[2]!.endsWith('sources 1'), lines[2]);
+});

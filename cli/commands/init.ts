@@ -1,6 +1,6 @@
 /**
  * `trustix init [--name NAME] [--key FILE] [--spool DIR]`: create the data directory, the node's keys
- * and the post-build hook for nix.conf.
+ * and the post-build hook for nix.conf. On a directory made before witness keys, it adds the witness key.
  */
 import type { Argv, CommandModule } from 'yargs';
 import { dataDir, initDataDir, writePostBuildHook } from '../../node/client.ts';
@@ -17,7 +17,7 @@ interface InitArgs extends GlobalOptions {
 
 export const initCommand: CommandModule<GlobalOptions, InitArgs> = {
   command: 'init',
-  describe: 'Create the data directory, the log key and the cache key',
+  describe: 'Create the data directory, the log key, the cache key and the witness key',
   builder: (yargs: Argv<GlobalOptions>) =>
     yargs
       .option('name', { type: 'string', describe: 'Name of the log key (default: <hostname>-1)' })
@@ -47,6 +47,7 @@ export const initCommand: CommandModule<GlobalOptions, InitArgs> = {
       nixPublicKey: formatNixPublicKey(result.log),
       logId: result.log.logId,
       cachePublicKey: formatNixPublicKey(result.cacheSecret),
+      witnessVkey: result.witness?.key.vkey ?? null,
       spool,
       postBuildHook: paths.postBuildHook,
     };
@@ -58,6 +59,7 @@ export const initCommand: CommandModule<GlobalOptions, InitArgs> = {
         `log public key:  ${o.nixPublicKey}`,
         `log ID:          ${o.logId}`,
         `cache key:       ${o.cachePublicKey}   (for nix.conf trusted-public-keys)`,
+        ...(o.witnessVkey === null ? [] : [`witness vkey:    ${o.witnessVkey}   (for others' "witnesses")`]),
         `post-build hook: ${o.postBuildHook}   (for nix.conf post-build-hook; writes to ${o.spool})`,
       ].join('\n'),
     );

@@ -86,6 +86,7 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
       httpWarning: httpWarning(host),
       substituter: url,
       cachePublicKey: formatNixPublicKey(node.keys.cacheSecret),
+      witness: config.witness ? (node.keys.witness?.key.vkey ?? null) : null,
     };
     print(argv, info, (i) =>
       [
@@ -96,6 +97,7 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
         `submission socket ${i.socket}`,
         `spool ${i.spool}`,
         `peer ${i.peerId}`,
+        ...(i.witness === null ? [] : [`witness ${i.witness}   (cosigning the logs it follows)`]),
         ...i.listen.map((a) => `  listening on ${a}`),
         '',
         `substituter ${i.substituter}${i.upstreams.length === 0 ? ' (no upstream caches: it serves nothing; see --upstream)' : ` from ${i.upstreams.join(' ')}`}`,

@@ -71,6 +71,8 @@ let
       name = fileOption types.str "Its name in the vote (`trust NAME`) and in `trustix decide`. Default: the key's name; unique among followed logs.";
       weight = fileOption weight "Its weight in `threshold` fractions. Default 1.";
       mirrors = fileOption (types.listOf (types.strMatching "https?://[^?#]+")) "Static HTTP mirrors of the log (base URLs serving `logs/<log ID>/...`): always among its sync sources, after the peers. Default none.";
+      witnesses = fileOption (types.listOf types.str) "Witness vkeys (`NAME+KEYID+BASE64`, as `trustix init` prints them): with witnessQuorum, the log moves only to checkpoints that many of them cosigned. Default none.";
+      witnessQuorum = fileOption (types.ints.between 1 15) "How many of `witnesses` must have cosigned a checkpoint before the log moves to it. Needs `witnesses`.";
     };
   };
 
@@ -94,6 +96,7 @@ let
         Bootstrap peers, multiaddrs ending in /p2p/<PeerId>. Default: the built-in list.
       '';
       maxConnections = fileOption (types.ints.between 1 100000) "libp2p connections kept before pruning. Default 100.";
+      witness = fileOption types.bool "Cosign the checkpoints of the logs this node follows, once verified, and gossip them (the witness key is in the data directory). Default false.";
       follow = mkOption {
         type = types.listOf followedLog;
         default = [ ];

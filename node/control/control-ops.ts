@@ -129,9 +129,16 @@ export function controlOps(node: ControlledNode): Record<string, ControlOp> {
       const page = await node.monitor.seen({ ...(after ? { after } : {}), limit, exclude });
       return {
         own: own ? { logId: own.logId, vkey: own.key.vkey, size: own.size } : null,
-        followed:
-          node.follower?.statuses() ??
-          followed.map((f) => ({ logId: f.logId, vkey: f.vkey, name: f.name, weight: f.weight })),
+        followed: await Promise.all(
+          (
+            node.follower?.statuses() ??
+            followed.map((f) => ({ logId: f.logId, vkey: f.vkey, name: f.name, weight: f.weight }))
+          ).map(async (f) => {
+            // A witness quorum and where it stands (docs/CLI.md, `trustix logs`).
+            const witnesses = await node.monitor.quorumStatus(f.logId);
+            return witnesses === undefined ? f : { ...f, witnesses };
+          }),
+        ),
         seen: page.logs.map((m) => ({ logId: m.logId, vkey: m.vkey, size: m.size, forked: m.forked })),
         seenTotal: page.total,
         seenNext: page.next ?? null,

@@ -21,6 +21,19 @@
  * consistency proof, or by syncing the tree and calling checkTree, which turns any disagreement into
  * evidence).
  *
+ * Witness cosignatures (docs/PROTOCOL.md, "Witness cosignatures"; node/monitor/cosignatures.ts). A
+ * checkpoint message may carry cosignature lines. Those by witnesses this node knows (`witnesses`) are
+ * verified and kept with the checkpoint of a held or followed log, merged across messages (one per
+ * witness, bounded); a known checkpoint that brings new ones is accepted so that they spread, one with
+ * lines this node cannot verify or keep is passed on within the gossip budget, and one with a line by a
+ * known witness that does not verify is ignored.
+ *
+ * The quorum gate. The 'newest' event and newest() are the single place where a followed log's
+ * checkpoint becomes its newest: the follower moves only on them. For a log without a witness quorum
+ * (`quorums`) every new checkpoint is its newest; for a log with one, only a checkpoint carrying K valid
+ * cosignatures by its listed witnesses, once it does (a checkpoint lacking them waits in the bounded
+ * history until cosignatures arrive by gossip).
+ *
  * Bounds: messages by the protocol caps, history by `historySize`, logs and forked logs by
  * node/monitor/monitored-logs.ts (least recently seen evicted, held logs never). Gossip about logs this
  * node neither holds nor follows (anyone can make keys) is kept in memory only, with a shorter history
@@ -34,6 +47,7 @@ import { logger } from '@libp2p/logger';
 import type { SignedCheckpoint } from '../../protocol/checkpoint.ts';
 import { openCheckpoint } from '../../protocol/checkpoint.ts';
 import { verifyConsistency } from '../../protocol/consistency-proof.ts';
+import type { WitnessKey } from '../../protocol/cosignature.ts';
 import { TrustixError } from '../../protocol/errors.ts';
 import {
   buildEvidence,
@@ -56,7 +70,15 @@ import type {
   Consistency,
   EvidenceVerdict,
   ForkEvent,
+  NewestEvent,
 } from './checkpoint-verdict.ts';
+import {
+  cosignersOf,
+  mergeCosignatures,
+  type ReceivedCosignatures,
+  receivedCosignatures,
+  type WitnessQuorum,
+} from './cosignatures.ts';
 import { type BudgetResult, GossipBudget, type RateLimit } from './gossip-budget.ts';
 import { MonitoredLogs } from './monitored-logs.ts';
 
@@ -100,6 +122,24 @@ export interface CheckpointMonitorInit {
   readonly budget?: RateLimit;
   /** Gossip messages waiting for the monitor; beyond, a message is ignored (default 256). */
   readonly maxPending?: number;
+  /**
+   * Witnesses whose cosignatures are verified and kept (default none): the node's own witness key and
+   * every witness a followed log's quorum lists.
+   */
+  readonly witnesses?: readonly WitnessKey[];
+  /** Witness quorums by log ID (default none): the quorum gate (see above). */
+  readonly quorums?: ReadonlyMap<string, WitnessQuorum>;
+}
+
+/** A log's witness quorum and where it stands (CheckpointMonitor.quorumStatus). */
+export interface QuorumStatus {
+  readonly quorum: number;
+  readonly witnesses: number;
+  /** The largest checkpoint carrying the quorum (the log's newest), if any. */
+  readonly newestSize?: number;
+  /** The largest checkpoint seen, when it still waits for cosignatures, and how many it has. */
+  readonly waitingSize?: number;
+  readonly waitingCosigners?: number;
 }
 
 export interface MonitoredLog {
@@ -151,6 +191,10 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
   private readonly records: CheckpointRecords;
   private readonly table: MonitoredLogs;
   private readonly budget: GossipBudget;
+  private readonly witnesses: readonly WitnessKey[];
+  private readonly quorums: ReadonlyMap<string, WitnessQuorum>;
+  /** Per log with a quorum: the size of the newest checkpoint announced by 'newest'. */
+  private readonly admitted = new Map<string, number>();
   private queue: Promise<unknown> = Promise.resolve();
   private pending = 0;
 
@@ -168,6 +212,8 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
       maxMemoryBytes: init.maxMemoryBytes ?? 16 * 1024 * 1024,
     });
     this.budget = new GossipBudget(init.peerBudget, init.budget);
+    this.witnesses = init.witnesses ?? [];
+    this.quorums = init.quorums ?? new Map();
   }
 
   /** Loads the stored states. */
@@ -310,9 +356,50 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     });
   }
 
-  /** The largest checkpoint note seen for `logId` (e.g. to start syncing a log followed later). */
+  /** The largest checkpoint note seen for `logId`, whether or not it may be the log's newest. */
   async latest(logId: string): Promise<Uint8Array | undefined> {
     return (await this.records.history(logId)).at(-1)?.note;
+  }
+
+  /**
+   * The quorum gate, pull side: the kept note of the largest checkpoint of `logId` that may be its
+   * newest (e.g. to start syncing a log followed later, or after a restart): the largest seen for a log
+   * without a witness quorum, else the largest carrying the quorum. Undefined when there is none.
+   */
+  async newest(logId: string): Promise<Uint8Array | undefined> {
+    const history = await this.records.history(logId);
+    const quorum = this.quorums.get(logId);
+    if (quorum === undefined) return history.at(-1)?.note;
+    const state = await this.records.state(logId);
+    if (state === undefined) return undefined;
+    const verifier = parseVkey(state.vkey);
+    return history.findLast((h) => cosignersOf(h.note, verifier, quorum, nowSeconds()) >= quorum.quorum)
+      ?.note;
+  }
+
+  /** Whether `logId` has a witness quorum: its checkpoints must come through the gate. */
+  hasQuorum(logId: string): boolean {
+    return this.quorums.has(logId);
+  }
+
+  /** The witness quorum of `logId` and where it stands; undefined for a log without one. */
+  async quorumStatus(logId: string): Promise<QuorumStatus | undefined> {
+    const quorum = this.quorums.get(logId);
+    if (quorum === undefined) return undefined;
+    const out = { quorum: quorum.quorum, witnesses: quorum.witnesses.length };
+    const state = await this.records.state(logId);
+    if (state === undefined) return out;
+    const verifier = parseVkey(state.vkey);
+    const history = await this.records.history(logId);
+    const counts = history.map((h) => cosignersOf(h.note, verifier, quorum, nowSeconds()));
+    const at = counts.findLastIndex((n) => n >= quorum.quorum);
+    const last = history.at(-1);
+    return {
+      ...out,
+      ...(at >= 0 && { newestSize: history[at]!.size }),
+      ...(last !== undefined &&
+        at !== history.length - 1 && { waitingSize: last.size, waitingCosigners: counts.at(-1)! }),
+    };
   }
 
   /** Every tracked log, for listing. */
@@ -366,15 +453,24 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     const { logId, vkey } = msg.logKey;
     const cp = msg.checkpoint;
     const base = { logId, size: cp.size };
+    let received: ReceivedCosignatures;
+    try {
+      received = receivedCosignatures(cp, this.witnesses, nowSeconds());
+    } catch (err) {
+      if (err instanceof TrustixError)
+        return { ...base, decision: 'ignore', outcome: 'bad-cosignature', error: err };
+      throw err;
+    }
     const known = this.table.get(logId);
     if (known !== undefined) this.table.touch(logId, known);
-    if (known !== undefined && known.size === cp.size && hashesEqual(known.root, cp.root))
+    const bare = cp.otherSignatures.length === 0;
+    if (bare && known !== undefined && known.size === cp.size && hashesEqual(known.root, cp.root))
       return { ...base, decision: 'ignore', outcome: 'duplicate' };
 
     const history = known === undefined ? [] : await this.records.history(logId);
     const same = history.find((h) => h.size === cp.size);
     if (same !== undefined) {
-      if (hashesEqual(same.root, cp.root)) return { ...base, decision: 'ignore', outcome: 'duplicate' };
+      if (hashesEqual(same.root, cp.root)) return this.cosigned(base, vkey, same, received, from);
       return this.fork(base, async () => buildEvidence(vkey, same.note, cp.note, []), from);
     }
     const tree = this.components.logs.get(logId);
@@ -390,7 +486,10 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
       return { ...base, decision: 'ignore', outcome: 'capacity' };
 
     const consistency: Consistency = covered ? 'verified' : known || head ? 'pending' : 'first';
-    const entry = { size: cp.size, root: cp.root, checked: consistency !== 'pending', note: cp.note };
+    // Kept with the verified cosignatures of a held or followed log only; never lines by unknown witnesses.
+    const kept = mergeCosignatures(cp, [], this.isKept(logId) ? received.valid : []);
+    const note = kept.note;
+    const entry = { size: cp.size, root: cp.root, checked: consistency !== 'pending', note };
     const state = known ?? { size: 0, root: cp.root, forked: false, seen: 0 };
     state.size = cp.size;
     state.root = cp.root;
@@ -408,7 +507,70 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     log('log %s: checkpoint %d (%s)', logId, cp.size, consistency);
     const detail: CheckpointEvent = { logId, vkey, checkpoint: cp, consistency, from };
     this.dispatchEvent(new CustomEvent('checkpoint', { detail }));
-    return { ...base, decision: 'accept', outcome: 'new', consistency };
+    this.admit(logId, vkey, entry, from);
+    return { ...base, decision: 'accept', outcome: 'new', consistency, cosignatures: kept.added };
+  }
+
+  /**
+   * A checkpoint we have, again: its cosignatures new here are kept (accept, so that they spread), lines
+   * this node cannot verify or keep are passed on within the gossip budget, anything else is a duplicate.
+   */
+  private async cosigned(
+    base: { logId: string; size: number },
+    vkey: string,
+    same: HistoryRecord,
+    received: ReceivedCosignatures,
+    from: string | undefined,
+  ): Promise<CheckpointVerdict> {
+    const { logId } = base;
+    const kept = this.isKept(logId);
+    if (kept && received.valid.length > 0) {
+      const have = openCheckpoint(same.note, parseVkey(vkey));
+      const keptValid = receivedCosignatures(have, this.witnesses, nowSeconds()).valid;
+      const { note, added } = mergeCosignatures(have, keptValid, received.valid);
+      if (added > 0) {
+        const entry = { ...same, note };
+        await this.records.write(logId, [this.records.putHistory(logId, entry)], false);
+        log('log %s: %d new cosignature(s) on checkpoint %d', logId, added, same.size);
+        if (this.quorums.has(logId)) this.admit(logId, vkey, entry, from);
+        return { ...base, decision: 'accept', outcome: 'cosigned', cosignatures: added };
+      }
+    }
+    const relayable = received.unknown + (kept ? 0 : received.valid.length);
+    if (relayable === 0 || from === undefined) return { ...base, decision: 'ignore', outcome: 'duplicate' };
+    const spent = this.budget.spend(from);
+    if (spent !== 'ok')
+      return { ...base, decision: 'ignore', outcome: 'over-budget', blame: spent === 'peer' };
+    return { ...base, decision: 'accept', outcome: 'relayed' };
+  }
+
+  /**
+   * The quorum gate, push side: announces `entry` as the log's newest ('newest') when it may be: always
+   * for a log without a witness quorum, else once it carries the quorum and is larger than the newest
+   * announced before.
+   */
+  private admit(logId: string, vkey: string, entry: HistoryRecord, from: string | undefined): void {
+    const verifier = parseVkey(vkey);
+    const quorum = this.quorums.get(logId);
+    let cosigners = 0;
+    if (quorum !== undefined) {
+      if (entry.size <= (this.admitted.get(logId) ?? -1)) return;
+      cosigners = cosignersOf(entry.note, verifier, quorum, nowSeconds());
+      if (cosigners < quorum.quorum) {
+        log(
+          'log %s: checkpoint %d waits for its witness quorum (%d of %d)',
+          logId,
+          entry.size,
+          cosigners,
+          quorum.quorum,
+        );
+        return;
+      }
+      this.admitted.set(logId, entry.size);
+    }
+    const checkpoint = openCheckpoint(entry.note, verifier);
+    const detail: NewestEvent = { logId, vkey, checkpoint, cosigners, ...(from !== undefined && { from }) };
+    this.dispatchEvent(new CustomEvent('newest', { detail }));
   }
 
   /** A proven conflict: accepted so that it spreads; evidence made and stored once per log. */
@@ -480,6 +642,11 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     this.queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** POSIX seconds now: cosignature timestamps are checked against it. */
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
 }
 
 function failed(err: unknown): { decision: 'ignore'; outcome: 'error'; error: Error } {

@@ -20,12 +20,27 @@ export type Throttled = 'busy' | 'over-budget';
 /**
  * Outcomes: malformed (reject: not a message, or a bad signature); duplicate, old (ignore: nothing new);
  * capacity (ignore: a new log while the table is full of logs that may not be evicted); error (ignore:
- * our own failure, not the sender's); busy, over-budget (ignore, see Throttled); new (accept); fork
- * (accept: inconsistent with what we hold).
+ * our own failure, not the sender's); busy, over-budget (ignore, see Throttled); bad-cosignature (ignore:
+ * a cosignature line by a known witness that does not verify or is dated in the future; ignored, not
+ * rejected, since a peer that does not know that witness passes such lines on in good faith); new
+ * (accept); cosigned (accept: a known checkpoint with cosignatures new here, kept); relayed (accept: a
+ * known checkpoint with cosignature lines this node cannot verify or does not keep, passed on within the
+ * gossip budget); fork (accept: inconsistent with what we hold).
  */
 export interface CheckpointVerdict {
   readonly decision: GossipDecision;
-  readonly outcome: 'malformed' | 'duplicate' | 'old' | 'capacity' | 'error' | Throttled | 'new' | 'fork';
+  readonly outcome:
+    | 'malformed'
+    | 'duplicate'
+    | 'old'
+    | 'capacity'
+    | 'error'
+    | Throttled
+    | 'bad-cosignature'
+    | 'new'
+    | 'cosigned'
+    | 'relayed'
+    | 'fork';
   readonly logId?: string;
   readonly size?: number;
   readonly consistency?: Consistency;
@@ -34,6 +49,8 @@ export interface CheckpointVerdict {
   readonly error?: Error;
   /** Over-budget because of the sender's own budget: penalise it. */
   readonly blame?: boolean;
+  /** Cosignatures kept from this message (outcomes new and cosigned). */
+  readonly cosignatures?: number;
 }
 
 /**
@@ -58,6 +75,21 @@ export interface CheckpointEvent {
   readonly from?: string;
 }
 
+/**
+ * A log's newest checkpoint moved (node/monitor/checkpoint-monitor.ts, the quorum gate): every new
+ * checkpoint of a log without a witness quorum, and for a log with one, the largest checkpoint carrying
+ * the quorum, once it does. Followers move only on these.
+ */
+export interface NewestEvent {
+  readonly logId: string;
+  readonly vkey: string;
+  /** The kept note: the log's signature and the verified cosignatures. */
+  readonly checkpoint: SignedCheckpoint;
+  /** Valid cosignatures by the log's quorum witnesses (0 for a log without a quorum). */
+  readonly cosigners: number;
+  readonly from?: string;
+}
+
 export interface ForkEvent {
   readonly logId: string;
   readonly vkey: string;
@@ -69,5 +101,6 @@ export interface ForkEvent {
 
 export interface CheckpointMonitorEvents {
   checkpoint: CustomEvent<CheckpointEvent>;
+  newest: CustomEvent<NewestEvent>;
   fork: CustomEvent<ForkEvent>;
 }

@@ -1,8 +1,9 @@
 /**
  * Checkpoint and evidence gossip (docs/PROTOCOL.md): subscribes the node to both topics, validates
  * every message with the checkpoint monitor and maps its verdict ONCE to gossipsub's Accept / Ignore /
- * Reject, publishes the node's own checkpoints (on every new one and periodically, so late joiners learn
- * them) and the evidence the monitor makes. Topic score parameters are tuned for low-traffic topics:
+ * Reject, publishes the node's own checkpoints and, on a witnessing node, its cosigned checkpoints of the
+ * logs it follows (on every new one and periodically, so late joiners learn them), and the evidence the
+ * monitor makes. Topic score parameters are tuned for low-traffic topics:
  * one invalid message costs the sender more than the graylist threshold. A sender that overspends its
  * budget of gossip about logs nobody here follows is penalised through gossipsub's application-specific
  * score (node/network/gossip-penalties.ts).
@@ -78,9 +79,11 @@ export class Gossip {
   private readonly republishIntervalMs: number;
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Timeout | undefined;
-  /** A peer joined our topic: let it learn our checkpoint now rather than at the next republish. */
+  /** The newest cosigned note of each log this node witnesses, by log ID: republished like our own. */
+  private readonly cosigned = new Map<string, { readonly vkey: string; readonly note: Uint8Array }>();
+  /** A peer joined our topic: let it learn our checkpoints now rather than at the next republish. */
   private readonly onSubscription = () => {
-    if (this.components.ownLog === undefined || this.soon !== undefined) return;
+    if ((this.components.ownLog === undefined && this.cosigned.size === 0) || this.soon !== undefined) return;
     this.soon = setTimeout(() => {
       this.soon = undefined;
       this.republish();
@@ -117,11 +120,9 @@ export class Gossip {
     pubsub.subscribe(EVIDENCE_TOPIC);
     monitor.addEventListener('fork', this.onFork);
     pubsub.addEventListener('subscription-change', this.onSubscription);
-    if (this.components.ownLog !== undefined) {
-      this.timer = setInterval(() => this.republish(), this.republishIntervalMs);
-      this.timer.unref();
-      this.republish();
-    }
+    this.timer = setInterval(() => this.republish(), this.republishIntervalMs);
+    this.timer.unref();
+    this.republish();
   }
 
   stop(): void {
@@ -136,6 +137,7 @@ export class Gossip {
     pubsub.unsubscribe(EVIDENCE_TOPIC);
     pubsub.topicValidators.delete(CHECKPOINT_TOPIC);
     pubsub.topicValidators.delete(EVIDENCE_TOPIC);
+    this.cosigned.clear();
   }
 
   /**
@@ -148,6 +150,21 @@ export class Gossip {
     if (verdict.decision === 'reject')
       throw verdict.error ?? new VerificationError('own checkpoint', 'refused by the checkpoint monitor');
     this.publish(CHECKPOINT_TOPIC, message, `checkpoint of ${verdict.logId} at ${verdict.size}`);
+  }
+
+  /**
+   * Publishes this node's cosigned note of a checkpoint of log `logId` (a witness's, docs/PROTOCOL.md),
+   * through the monitor as publishCheckpoint does, and republishes it periodically until a newer one of
+   * the same log replaces it (one per log: a witness cosigns only logs it follows).
+   */
+  async publishCosigned(logId: string, vkey: string, note: Uint8Array): Promise<void> {
+    this.cosigned.set(logId, { vkey, note });
+    await this.publishCheckpoint(vkey, note);
+  }
+
+  /** Forgets the cosigned note of a log no longer witnessed (unfollowed). */
+  forgetCosigned(logId: string): void {
+    this.cosigned.delete(logId);
   }
 
   /**
@@ -165,8 +182,12 @@ export class Gossip {
   private republish(): void {
     const own = this.components.ownLog;
     const note = own?.note();
-    if (own === undefined || note === undefined) return;
-    this.publishCheckpoint(own.vkey, note).catch((err: unknown) => log.error('republishing failed: %s', err));
+    const notes = [...(own !== undefined && note !== undefined ? [{ vkey: own.vkey, note }] : [])];
+    for (const c of this.cosigned.values()) notes.push(c);
+    for (const n of notes)
+      this.publishCheckpoint(n.vkey, n.note).catch((err: unknown) =>
+        log.error('republishing failed: %s', err),
+      );
   }
 
   private publish(topic: string, data: Uint8Array, what: string): void {

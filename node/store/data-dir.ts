@@ -3,6 +3,8 @@
  *
  *   <dir>/log.secret, log.public       the log key (Nix key format; signs checkpoints)
  *   <dir>/cache.secret, cache.public   the cache key (signs the narinfos the substituter serves)
+ *   <dir>/witness.secret, .public      the witness key (Nix secret key format; witness.public holds its
+ *                                      witness vkey): cosigns checkpoints when witnessing (docs/PROTOCOL.md)
  *   <dir>/peer.secret                  the libp2p identity (node/network/peer-identity.ts; stable PeerId)
  *   <dir>/db/                          the LevelDB (node/store/layout.ts)
  *   <dir>/queue/                       the submission journal (node/own-log/submission-journal.ts)
@@ -19,6 +21,12 @@ import { constants } from 'node:fs';
 import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import {
+  type WitnessKey,
+  type WitnessSigner,
+  witnessKey,
+  witnessSigner,
+} from '../../protocol/cosignature.ts';
 import {
   formatNixPublicKey,
   formatNixSecretKey,
@@ -45,6 +53,8 @@ export interface DataDir {
   readonly cacheSecret: string;
   readonly cachePublic: string;
   readonly peerSecret: string;
+  readonly witnessSecret: string;
+  readonly witnessPublic: string;
   /** The default spool (`trustix start --spool` names another). */
   readonly spool: string;
   readonly postBuildHook: string;
@@ -60,16 +70,26 @@ export function dataDir(dir: string): DataDir {
     cacheSecret: join(dir, 'cache.secret'),
     cachePublic: join(dir, 'cache.public'),
     peerSecret: join(dir, 'peer.secret'),
+    witnessSecret: join(dir, 'witness.secret'),
+    witnessPublic: join(dir, 'witness.public'),
     spool: join(dir, 'spool'),
     postBuildHook: join(dir, 'post-build-hook'),
   };
 }
 
-/** The keys of a node: its log key (and the log's identity) and its cache key. */
+/** The keys of a node: its log key (and the log's identity), its cache key and its witness key. */
 export interface NodeKeys {
   readonly logSecret: NixSecretKey;
   readonly log: LogKey;
   readonly cacheSecret: NixSecretKey;
+  /** Absent in a data directory made before witness keys (initWitnessKey adds one). */
+  readonly witness?: NodeWitnessKey;
+}
+
+/** The node's witness key: what it cosigns with, and its public witness vkey. */
+export interface NodeWitnessKey {
+  readonly signer: WitnessSigner;
+  readonly key: WitnessKey;
 }
 
 export interface InitOptions {
@@ -110,6 +130,8 @@ export async function initDataDir(dir: string, options: InitOptions = {}): Promi
           'it already has a different log key; refusing to replace it (use another --data-dir)',
         );
     }
+    // A directory made before witness keys gets one now (init never replaces a key, it only adds).
+    await initWitnessKey(dir, `${(await loadKeys(dir)).log.name}-witness`);
     return { ...(await loadKeys(dir)), created: false };
   }
   // A node's data without its log key: log.secret was lost or moved. A new key would start a new log.
@@ -129,9 +151,35 @@ export async function initDataDir(dir: string, options: InitOptions = {}): Promi
   await writeSecret(paths.cacheSecret, formatNixSecretKey(cacheSecret));
   await writeFile(paths.cachePublic, formatNixPublicKey(cacheSecret));
   await writeFile(paths.logPublic, formatNixPublicKey(logSecret));
+  const witness = await initWitnessKey(dir, `${logSecret.name}-witness`);
   // The log secret last: its presence marks a complete init.
   await writeSecret(paths.logSecret, formatNixSecretKey(logSecret));
-  return { logSecret, log: logKeyOf(logSecret), cacheSecret, created: true };
+  return { logSecret, log: logKeyOf(logSecret), cacheSecret, witness, created: true };
+}
+
+/**
+ * Creates the witness key (mode 0600, never overwritten) unless the data directory has one; returns it.
+ * `name` is the witness name (the name in its cosignature lines; default `<log key name>-witness`).
+ */
+export async function initWitnessKey(dir: string, name?: string): Promise<NodeWitnessKey> {
+  const paths = dataDir(dir);
+  await checkDataDir(dir, { writable: true });
+  if (!(await fileExists(paths.witnessSecret))) {
+    const secret = generateNixSecretKey(name ?? defaultKeyName('witness'));
+    const created = witnessKeyOf(secret);
+    await writeFile(paths.witnessPublic, `${created.key.vkey}\n`);
+    // Another init may have won the race: its key stands, ours is dropped.
+    if (await createKeyFile(paths.witnessSecret, formatNixSecretKey(secret))) return created;
+  }
+  return readWitnessKey(paths.witnessSecret);
+}
+
+async function readWitnessKey(path: string): Promise<NodeWitnessKey> {
+  return witnessKeyOf(await readSecret(path, 'the witness key'));
+}
+
+function witnessKeyOf(secret: NixSecretKey): NodeWitnessKey {
+  return { signer: witnessSigner(secret.name, secret.seed), key: witnessKey(secret.name, secret.publicKey) };
 }
 
 /** Loads the keys of an initialised data directory (after checking its permissions). */
@@ -146,7 +194,10 @@ export async function loadKeys(dir: string): Promise<NodeKeys> {
   }
   const logSecret = await readSecret(paths.logSecret, 'the log key');
   const cacheSecret = await readSecret(paths.cacheSecret, 'the cache key');
-  return { logSecret, log: logKeyOf(logSecret), cacheSecret };
+  const witness = (await fileExists(paths.witnessSecret))
+    ? await readWitnessKey(paths.witnessSecret)
+    : undefined;
+  return { logSecret, log: logKeyOf(logSecret), cacheSecret, ...(witness && { witness }) };
 }
 
 /**
@@ -162,6 +213,7 @@ export async function checkDataDir(dir: string, options: { writable?: boolean } 
     [paths.logSecret, 'the log secret key'],
     [paths.cacheSecret, 'the cache secret key'],
     [paths.peerSecret, 'the peer identity key'],
+    [paths.witnessSecret, 'the witness secret key'],
   ] as const)
     await checkPermissions(path, { what, secret: true });
 }

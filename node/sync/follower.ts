@@ -57,6 +57,12 @@ export interface FollowerComponents {
    * reason then never says isolated).
    */
   connectedPeers?(): number;
+  /**
+   * Where refresh hands the checkpoint it found, for a log whose checkpoints must pass a gate first (a
+   * witness quorum, node/monitor/checkpoint-monitor.ts): true when it took it (it calls notify once the
+   * checkpoint may be the log's newest). Default: never; refresh notifies directly.
+   */
+  offer?(logId: string, note: Uint8Array, from: string): boolean;
 }
 
 export interface FollowerInit extends LogSyncInit {
@@ -214,7 +220,8 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     });
     // What `trustix logs` says of a log still searched for (docs/CLI.md).
     t.lookup = { at: Date.now(), sources: sources.length, unreachable };
-    if (best !== undefined) this.notify(logId, best.checkpoint.note, best.source.id);
+    if (best !== undefined && this.components.offer?.(logId, best.checkpoint.note, best.source.id) !== true)
+      this.notify(logId, best.checkpoint.note, best.source.id);
     return best?.checkpoint.size;
   }
 
