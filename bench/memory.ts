@@ -67,6 +67,8 @@ export async function run() {
         rssWhenSyncedMb: r.syncedRssMb,
         syncSeconds: r.seconds,
         indexedSeconds: r['indexedSeconds'],
+        // The price of a small heap is more collections: CPU of the node until indexed.
+        cpuSeconds: r['cpuSeconds'],
       });
       m.push({
         name: `RSS at rest of a node following 3 logs of ${n} entries, synced and indexed`,

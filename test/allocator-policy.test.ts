@@ -3,9 +3,13 @@
  * under a burst of short-lived allocations, as a sync makes. Each test file runs in its own process
  * (ava, workerThreads false), so the flags set here touch this file's tests only.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { getHeapSpaceStatistics } from 'node:v8';
 import test from 'ava';
-import { applyAllocatorPolicy } from '../node/runtime/allocator-policy.ts';
+import { applyAllocatorPolicy, DAEMON_ENVIRONMENT } from '../node/runtime/allocator-policy.ts';
+
+const DEPLOY = join(import.meta.dirname, '..', 'docs', 'deploy');
 
 const newSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_size;
 
@@ -28,4 +32,13 @@ test('after the policy, a burst of allocations does not grow the young generatio
   const before = newSpace();
   t.true(burst() > 0);
   t.true(newSpace() <= before, `new space grew from ${before} to ${newSpace()} bytes`);
+});
+
+test('the systemd unit and the NixOS module start the node with DAEMON_ENVIRONMENT', async (t) => {
+  const unit = await readFile(join(DEPLOY, 'trustix.service'), 'utf8');
+  const module = await readFile(join(DEPLOY, 'nixos-module.nix'), 'utf8');
+  for (const [name, value] of Object.entries(DAEMON_ENVIRONMENT)) {
+    t.true(unit.includes(`\nEnvironment=${name}=${value}\n`), `trustix.service: ${name}=${value}`);
+    t.true(module.includes(`"${name}=${value}"`), `nixos-module.nix: ${name}=${value}`);
+  }
 });
