@@ -18,6 +18,7 @@ const suites: Record<string, () => Promise<SuiteResult>> = {
   cli: async () => (await import('./cli.ts')).run(),
   memory: async () => (await import('./memory.ts')).run(),
   hostile: async () => (await import('./hostile.ts')).run(),
+  internet: async () => (await import('./internet.ts')).run(),
 };
 
 const wanted = process.argv.slice(2);

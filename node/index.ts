@@ -23,7 +23,7 @@ export {
 export { Libp2pTileSource } from './network/libp2p-tile-source.ts';
 export { isLocalOnly } from './network/local-only.ts';
 export { LogProviders } from './network/log-providers.ts';
-export { reachabilityOf } from './network/reachability.ts';
+export { type Reachability, reachabilityOf } from './network/reachability.ts';
 export { TileExchange } from './network/tile-exchange.ts';
 export { narTreeOf } from './own-log/nar-fs.ts';
 export { NixStore } from './own-log/nix-store.ts';

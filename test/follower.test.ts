@@ -8,6 +8,7 @@ import { CheckpointMonitor } from '../node/monitor/checkpoint-monitor.ts';
 import { type Database, openDatabase } from '../node/store/database.ts';
 import { FollowedLogs } from '../node/store/followed-logs.ts';
 import { verifyLog } from '../node/store/log-verifier.ts';
+import { searchReason, type Tracked } from '../node/sync/follow-status.ts';
 import { Follower, type FollowerInit } from '../node/sync/follower.ts';
 import { HttpTileSource, type SourceFailedEvent, type TileSource } from '../node/sync/tile-source.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
@@ -182,6 +183,23 @@ test('a searching log says why no source answered: isolated, no provider, unreac
   await n.follower.whenSynced(logId, 100);
   t.is(search(), undefined);
   t.is(n.follower.status(logId)?.state, 'ok');
+});
+
+test('a source whose checkpoint does not verify is told apart from one without a checkpoint', (t) => {
+  const lookup = { at: 1_000, sources: 3, unreachable: 1, invalid: 1 };
+  const tracked = { lookup, search: setTimeout(() => {}, 0), nextLookupAt: 31_000 } as unknown as Tracked;
+  clearTimeout(tracked.search);
+  t.deepEqual(searchReason(tracked, 2, 11_000), {
+    reason: 'no-checkpoint',
+    message:
+      '3 sources found: 1 answered without a checkpoint of this log, 1 with one that does not verify, 1 unreachable (searched 10 s ago; again in 20 s)',
+    searchedAt: 1_000,
+    nextSearchAt: 31_000,
+    sources: 3,
+    unreachable: 1,
+    invalid: 1,
+    peers: 2,
+  });
 });
 
 test('logs sync one at a time per log and at most maxConcurrentSyncs at once, and all complete', async (t) => {

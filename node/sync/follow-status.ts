@@ -54,6 +54,8 @@ export interface SearchReason {
   readonly sources?: number;
   /** Of those, how many could not be reached (refused, timed out, busy). */
   readonly unreachable?: number;
+  /** Of those, how many answered with a checkpoint or data that did not verify. */
+  readonly invalid?: number;
   /** Peers connected now, when the node knows. */
   readonly peers?: number;
 }
@@ -80,8 +82,16 @@ export interface Tracked {
   search?: NodeJS.Timeout;
   /** When that next lookup is due (ms since the epoch). */
   nextLookupAt?: number;
-  /** What the last lookup (refresh) found: sources, and how many of them could not be reached. */
-  lookup?: { readonly at: number; readonly sources: number; readonly unreachable: number };
+  /**
+   * What the last lookup (refresh) found: sources, how many of them could not be reached, and how many
+   * answered with something that did not verify.
+   */
+  lookup?: {
+    readonly at: number;
+    readonly sources: number;
+    readonly unreachable: number;
+    readonly invalid: number;
+  };
   syncedAt?: number;
 }
 
@@ -125,7 +135,12 @@ export function searchReason(t: Tracked, peers: number | undefined, now = Date.n
       ? ''
       : ` (searched ${ago(lookup.at)}${next === undefined ? '' : `; again in ${Math.max(0, Math.round((next - now) / 1000))} s`})`;
   const facts = {
-    ...(lookup && { searchedAt: lookup.at, sources: lookup.sources, unreachable: lookup.unreachable }),
+    ...(lookup && {
+      searchedAt: lookup.at,
+      sources: lookup.sources,
+      unreachable: lookup.unreachable,
+      invalid: lookup.invalid,
+    }),
     ...(next !== undefined && { nextSearchAt: next }),
     ...(peers !== undefined && { peers }),
   };
@@ -142,12 +157,12 @@ export function searchReason(t: Tracked, peers: number | undefined, now = Date.n
   const found = `${lookup.sources} source${lookup.sources === 1 ? '' : 's'} found`;
   if (lookup.unreachable === lookup.sources)
     return { reason: 'unreachable', message: `${found} but unreachable${when}`, ...facts };
-  const empty = lookup.sources - lookup.unreachable;
-  return {
-    reason: 'no-checkpoint',
-    message: `${found}: ${empty} answered without a checkpoint of this log${lookup.unreachable > 0 ? `, ${lookup.unreachable} unreachable` : ''}${when}`,
-    ...facts,
-  };
+  const parts = [
+    `${lookup.sources - lookup.unreachable - lookup.invalid} answered without a checkpoint of this log`,
+    ...(lookup.invalid > 0 ? [`${lookup.invalid} with one that does not verify`] : []),
+    ...(lookup.unreachable > 0 ? [`${lookup.unreachable} unreachable`] : []),
+  ];
+  return { reason: 'no-checkpoint', message: `${found}: ${parts.join(', ')}${when}`, ...facts };
 }
 
 function errorInfo(err: Error): { code: string; message: string } {

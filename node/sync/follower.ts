@@ -211,15 +211,17 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     if (t === undefined) return undefined;
     const sources = await this.components.sourcesFor(logId);
     let unreachable = 0;
+    let invalid = 0;
     const best = await latestCheckpoint(sources, t.followed.key, {
       timeoutMs: this.init.checkpointTimeoutMs,
       onFailed: (detail) => {
         if (['busy', 'timeout', 'unavailable'].includes(detail.reason)) unreachable++;
+        else invalid++;
         this.dispatchEvent(new CustomEvent('source-failed', { detail }));
       },
     });
     // What `trustix logs` says of a log still searched for (docs/CLI.md).
-    t.lookup = { at: Date.now(), sources: sources.length, unreachable };
+    t.lookup = { at: Date.now(), sources: sources.length, unreachable, invalid };
     if (best !== undefined && this.components.offer?.(logId, best.checkpoint.note, best.source.id) !== true)
       this.notify(logId, best.checkpoint.note, best.source.id);
     return best?.checkpoint.size;

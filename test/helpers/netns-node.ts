@@ -29,6 +29,7 @@ export type NetnsRequest =
   | { cmd: 'publish'; entries: string[] }
   | { cmd: 'follow'; vkey: string }
   | { cmd: 'synced'; logId: string; size: number; timeoutMs: number }
+  | { cmd: 'known'; logId: string; timeoutMs: number }
   | { cmd: 'verify'; logId: string }
   | { cmd: 'narinfo'; hashPart: string }
   | { cmd: 'connections' }
@@ -102,6 +103,17 @@ async function handle(req: NetnsRequest): Promise<unknown> {
         if (Date.now() > deadline)
           throw new Error(`not verified to ${req.size} within ${req.timeoutMs} ms: ${JSON.stringify(s)}`);
         await sleep(50);
+      }
+    }
+    case 'known': {
+      // The first signed checkpoint of the log is known (from a provider or gossip): it left `searching`.
+      const deadline = Date.now() + req.timeoutMs;
+      for (;;) {
+        const s = node.follower!.status(req.logId);
+        if ((s?.size ?? 0) > 0) return { size: s!.size };
+        if (Date.now() > deadline)
+          throw new Error(`no checkpoint of ${req.logId} within ${req.timeoutMs} ms`);
+        await sleep(20);
       }
     }
     case 'verify': {
