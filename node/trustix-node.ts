@@ -53,7 +53,9 @@ export const DEFAULT_HTTP_PORT = 8565;
  */
 export const NODE_DATABASE: Required<DatabaseInit> = {
   writeBufferSize: 4 * 1024 * 1024,
-  cacheSize: 8 * 1024 * 1024,
+  // Half LevelDB's own 8 MiB: reads are point reads of tiles, bundles and path records, which the OS's
+  // file cache serves as well; measured with the memory benchmark's figures (docs/ARCHITECTURE.md).
+  cacheSize: 4 * 1024 * 1024,
 };
 
 /**

@@ -38,7 +38,9 @@ test('the systemd unit and the NixOS module start the node with DAEMON_ENVIRONME
   const unit = await readFile(join(DEPLOY, 'trustix.service'), 'utf8');
   const module = await readFile(join(DEPLOY, 'nixos-module.nix'), 'utf8');
   for (const [name, value] of Object.entries(DAEMON_ENVIRONMENT)) {
-    t.true(unit.includes(`\nEnvironment=${name}=${value}\n`), `trustix.service: ${name}=${value}`);
+    // systemd's form: quoted when the value holds a space.
+    const line = value.includes(' ') ? `Environment="${name}=${value}"` : `Environment=${name}=${value}`;
+    t.true(unit.includes(`\n${line}\n`), `trustix.service: ${line}`);
     t.true(module.includes(`"${name}=${value}"`), `nixos-module.nix: ${name}=${value}`);
   }
 });

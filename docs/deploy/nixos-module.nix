@@ -353,9 +353,9 @@ in
         KillSignal = "SIGINT";
         Restart = "on-failure";
         RestartSec = "5s";
-        # V8's young generation is sized at process start: 2 MiB semi-spaces (docs/ARCHITECTURE.md, "Memory").
+        # V8 sizes its heap at process start (docs/ARCHITECTURE.md, "Memory budget of a node").
         Environment = [
-          "NODE_OPTIONS=--max-semi-space-size=2"
+          "NODE_OPTIONS=--max-semi-space-size=2 --max-old-space-size=512"
           "MALLOC_ARENA_MAX=2"
         ];
 

@@ -6,7 +6,7 @@
  * With the node's allocator policy (node/runtime/allocator-policy.ts) a sync no longer makes either grow
  * much, but glibc still returns free memory only from the top of an arena: what a burst freed in the
  * middle stays resident until malloc_trim, which is why this is still needed (after a node synced three
- * logs of 100,000 entries, a release still gave back 24 MB, 154 -> 130 MB).
+ * logs of 100,000 entries, a release still gave back 21-29 MB, e.g. 140 -> 119 MB).
  *
  * At rest means: the main thread was busy for less than `maxUtilization` of the last `intervalMs`, and
  * the resident set is at least `minGrowthBytes` above what it was after the last release (or at start).
