@@ -164,6 +164,11 @@ async function append(args: {
   }
 }
 
+/** A builder's log size. */
+function size(args: { name: string }): number {
+  return member(args.name).node.ownLog.size;
+}
+
 /**
  * Waits until each node here (but `except`) has seen checkpoint `logId:size` at its monitor, or
  * `timeoutMs`; the arrival times (undefined: not seen).
@@ -299,6 +304,7 @@ const ops: Record<string, (args: never) => unknown> = {
   start: startNodes,
   follow,
   append,
+  size,
   arrivals,
   synced,
   mesh,

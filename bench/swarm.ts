@@ -209,6 +209,8 @@ interface SwarmRun {
   processes: number;
   nodesPerProcess: number;
   load: { before: number[]; after: number[] };
+  /** Follower-log pairs not synced within 120 s of following a seeded log. */
+  seedNotSynced: number;
   propagation: {
     deliveryMs: { median: number; p95: number; p99: number };
     allNodesMs: { median: number; p95: number; p99: number };
@@ -312,7 +314,7 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
   const byWorker = workers.map(() => [] as NodeSpec[]);
   // Bootstrap nodes in process 0 (started first: their addresses are everyone's bootstrap list), the
   // builders spread over the processes, the followers dealt round the rest.
-  specs.forEach((s, i) => byWorker[s.role === 'bootstrap' ? 0 : i % count]!.push(s));
+  for (const [i, s] of specs.entries()) byWorker[s.role === 'bootstrap' ? 0 : i % count]!.push(s);
   const boot = byWorker[0]!.filter((s) => s.role === 'bootstrap');
   const placed: Placed[] = [];
   const startedBoot = await workers[0]!.request<StartedNode[]>('start', {
@@ -339,11 +341,21 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
   const builders = placed.filter((p) => p.role === 'builder');
   say(`${placed.length} nodes up; seeding the builders' logs and following them`);
 
+  // The gossip mesh first: a checkpoint published before a node has mesh peers reaches it only later.
+  const meshDeadline = Date.now() + 60_000;
+  for (;;) {
+    const meshes = await Promise.all(workers.map((w) => w.request<{ min: number }>('mesh')));
+    if (Math.min(...meshes.map((m) => m.min)) >= 2 || Date.now() > meshDeadline) break;
+    await sleep(500);
+  }
+  await sleep(3_000);
   // Each builder's log starts with 100 entries every follower syncs before anything is measured.
+  // Followed first, so the seeds' checkpoints reach followers as news (gossip -> sync).
+  await Promise.all(workers.map((w) => w.request('follow', { vkeys: builders.map((b) => b.vkey) })));
   const seeded = await Promise.all(
     builders.map((b) => b.worker.request<{ size: number }>('append', { name: b.name, count: 100 })),
   );
-  await Promise.all(workers.map((w) => w.request('follow', { vkeys: builders.map((b) => b.vkey) })));
+  let seedBehind = 0;
   for (const [i, b] of builders.entries()) {
     const got = await all<{ at?: number; state?: string }>(workers, 'synced', {
       logId: b.logId,
@@ -351,18 +363,20 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
       timeoutMs: 120_000,
     });
     const behind = got.filter((g) => g.at === undefined).map((g) => g.state);
+    seedBehind += behind.length;
     if (behind.length > 0)
       say(
         `warning: ${behind.length} followers did not sync ${b.name}'s seed within 120 s: ${behind.join(', ')}`,
       );
   }
-  const meshDeadline = Date.now() + 60_000;
-  for (;;) {
-    const meshes = await Promise.all(workers.map((w) => w.request<{ min: number }>('mesh')));
-    if (Math.min(...meshes.map((m) => m.min)) >= 2 || Date.now() > meshDeadline) break;
-    await sleep(500);
-  }
-  await sleep(5_000);
+
+  /** Waits (up to 60 s a log) until every follower holds each builder's log as signed last. */
+  const settle = async () => {
+    for (const b of builders) {
+      const size = await b.worker.request<number>('size', { name: b.name });
+      await all(workers, 'synced', { logId: b.logId, size, timeoutMs: 60_000 });
+    }
+  };
 
   // Propagation: one entry at a time, the builders in turn; per delivery, signed -> monitor accepted.
   say(`propagation, ${ROUNDS} rounds`);
@@ -388,7 +402,8 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
     await sleep(300);
   }
 
-  // Idle traffic, CPU and memory at rest.
+  // Idle traffic, CPU and memory at rest: once every follower holds every log's newest entries.
+  await settle();
   say(`idle window, ${WINDOW_S} s`);
   await sleep(3_000);
   const idle0 = await all<NodeTraffic>(workers, 'traffic');
@@ -413,10 +428,7 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
   const busyUse1 = await usage(workers);
   const busySeconds = (now() - busyStart) / 1000;
   // Let the last checkpoints' syncs finish before the big append is measured.
-  for (const b of builders) {
-    const size = (await b.worker.request<{ size: number }>('append', { name: b.name, count: 1 })).size;
-    await all(workers, 'synced', { logId: b.logId, size, timeoutMs: 60_000 });
-  }
+  await settle();
 
   // The big append: who serves the tiles, and when is every follower verified.
   say(`append of ${APPEND} entries`);
@@ -466,6 +478,7 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
     processes: count,
     nodesPerProcess: Math.ceil(n / count),
     load: { before: loadBefore, after: loadavg().map(round1) },
+    seedNotSynced: seedBehind,
     propagation: {
       deliveryMs: {
         median: round1(median(deliveries)),
