@@ -63,6 +63,7 @@ const now = () => performance.timeOrigin + performance.now();
 const members: Member[] = [];
 let host = '127.0.0.1';
 let entrySeed = 1;
+let closing = false;
 
 async function startNodes(args: {
   specs: NodeSpec[];
@@ -73,6 +74,7 @@ async function startNodes(args: {
   host = args.host;
   const out: StartedNode[] = [];
   for (const spec of args.specs) {
+    if (closing) throw new Error('closing');
     const dir = await mkdtemp(join(tmpdir(), 'trustix-swarm-'));
     if (spec.role !== 'bootstrap') await initDataDir(dir, { name: `swarm-${spec.name}` });
     const node = new TrustixNode({
@@ -323,7 +325,10 @@ process.on('message', (msg: { id: number; op: string }) => {
       (err: unknown) => process.send!({ id, ok: false, error: String((err as Error)?.stack ?? err) }),
     );
 });
+// The parent is gone (finished, or killed): stop the nodes, and exit within 20 s whatever they do.
 process.on('disconnect', () => {
+  closing = true;
+  setTimeout(() => process.exit(1), 20_000).unref();
   stopAll().finally(() => process.exit(0));
 });
 process.send!({ id: 0, ok: true, result: 'ready' });

@@ -577,7 +577,10 @@ export async function run() {
       if (n < B + K + 1) throw new RangeError(`N=${n} is below ${B} bootstrap + ${K} builders + 1`);
       const net = netName === 'netns' ? await namespaces() : loopback();
       try {
-        runs.push(await runSwarm(n, net));
+        const result = await runSwarm(n, net);
+        runs.push(result);
+        // Each run's summary as soon as it is known: a long series interrupted keeps what it measured.
+        process.stderr.write(`swarm result ${JSON.stringify(result)}\n`);
       } catch (err) {
         process.stderr.write(`swarm ${netName} N=${n} failed: ${(err as Error).stack}\n`);
         blocked.push(`${netName} N=${n}: ${(err as Error).message}`);
