@@ -154,6 +154,7 @@ async function namespaces(): Promise<Network> {
   const lab: NetLab = await NetLab.create();
   try {
     const netem = await lab.netemAvailable();
+    netemFound = netem;
     const segment = await lab.segment('swarm');
     const started: Worker[] = [];
     const hosts: Netns[] = [];
@@ -187,6 +188,9 @@ async function namespaces(): Promise<Network> {
   }
 }
 
+/** Whether the kernel had tc netem, once a namespace run has looked. */
+let netemFound: boolean | undefined;
+
 /** Drops `perMille` ‰ of the packets leaving `ifName`, at random (nftables `numgen random`). */
 async function perMilleLoss(ns: Netns, ifName: string, perMille: number): Promise<void> {
   await ns.exec('nft', ['add table inet swarm_loss']);
@@ -209,7 +213,7 @@ interface SwarmRun {
   processes: number;
   nodesPerProcess: number;
   load: { before: number[]; after: number[] };
-  /** Follower-log pairs not synced within 120 s of following a seeded log. */
+  /** Follower-log pairs not synced within 60 s of following a seeded log. */
   seedNotSynced: number;
   propagation: {
     deliveryMs: { median: number; p95: number; p99: number };
@@ -360,13 +364,13 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
     const got = await all<{ at?: number; state?: string }>(workers, 'synced', {
       logId: b.logId,
       size: seeded[i]!.size,
-      timeoutMs: 120_000,
+      timeoutMs: 60_000,
     });
     const behind = got.filter((g) => g.at === undefined).map((g) => g.state);
     seedBehind += behind.length;
     if (behind.length > 0)
       say(
-        `warning: ${behind.length} followers did not sync ${b.name}'s seed within 120 s: ${behind.join(', ')}`,
+        `warning: ${behind.length} followers did not sync ${b.name}'s seed within 60 s: ${behind.join(', ')}`,
       );
   }
 
@@ -590,7 +594,6 @@ export async function run() {
       process.stderr.write(`${table(runs)}\n`);
     }
   }
-  const netemBlocked = runs.some((r) => r.net === 'netns' && !r.links.includes('tc netem'));
   const measurements: Measurement[] = runs.flatMap((r) => [
     {
       name: `${r.net} N=${r.n}: checkpoint propagation, builder signed -> each node's monitor accepted`,
@@ -647,9 +650,12 @@ export async function run() {
       propagationRounds: ROUNDS,
       windowSeconds: WINDOW_S,
       appendEntries: APPEND,
-      latencyEmulation: netemBlocked
-        ? 'blocked: this kernel has no sch_netem (tc qdisc ... netem fails), so the namespace links have loss but no latency'
-        : 'tc netem where namespaces ran',
+      latencyEmulation:
+        netemFound === undefined
+          ? 'no namespace run'
+          : netemFound
+            ? `tc netem "${NETEM}" on every namespace link`
+            : 'blocked: this kernel has no sch_netem (tc qdisc ... netem fails), so the namespace links have loss but no latency',
       blocked,
     },
     summary: runs,
