@@ -19,6 +19,7 @@ const suites: Record<string, () => Promise<SuiteResult>> = {
   memory: async () => (await import('./memory.ts')).run(),
   hostile: async () => (await import('./hostile.ts')).run(),
   internet: async () => (await import('./internet.ts')).run(),
+  swarm: async () => (await import('./swarm.ts')).run(),
 };
 
 const wanted = process.argv.slice(2);
