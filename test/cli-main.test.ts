@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { COMMANDS } from '../cli/main.ts';
 import { VERSION } from '../node/runtime/version.ts';
 import { initDataDir } from '../node/store/data-dir.ts';
@@ -85,17 +85,23 @@ async function modulesLoaded(args: string[], log: string): Promise<string[]> {
   return [...new Set((await readFile(log, 'utf8')).split('\n').filter(Boolean))];
 }
 
-const HEAVY = /^(libp2p|@libp2p\/.*|@chainsafe\/.*|level|classic-level|abstract-level|datastore-level)$/;
-
-test.serial('client commands, --version and --help load neither libp2p nor LevelDB', async (t) => {
-  const dir = await tempDir('trustix-cli-load-');
-  await initDataDir(dir, { name: 'load-test-1' });
+/** A running node (no HTTP, loopback libp2p) in a fresh data directory, stopped and removed at teardown. */
+async function runningNode(t: ExecutionContext, name: string): Promise<string> {
+  const dir = await tempDir(`trustix-cli-${name}-`);
+  await initDataDir(dir, { name: `${name}-test-1` });
   const node = new TrustixNode({ dataDir: dir, http: false, p2p: LOOPBACK_INIT });
   await node.start();
   t.teardown(async () => {
     await node.stop();
     await rm(dir, { recursive: true, force: true });
   });
+  return dir;
+}
+
+const HEAVY = /^(libp2p|@libp2p\/.*|@chainsafe\/.*|level|classic-level|abstract-level|datastore-level)$/;
+
+test.serial('client commands, --version and --help load neither libp2p nor LevelDB', async (t) => {
+  const dir = await runningNode(t, 'load');
   const log = join(dir, 'modules.log');
   // The method can fail: a command that opens the store loads LevelDB, and the hook sees it.
   const verify = await packagesLoaded(['verify', '--data-dir', join(dir, 'elsewhere')], log);
@@ -135,14 +141,7 @@ const MAX_CLIENT_MODULES = 40;
 
 test.serial('a plain client command runs compiled, loads no package and few modules', async (t) => {
   if (!isFresh()) await build();
-  const dir = await tempDir('trustix-cli-fast-');
-  await initDataDir(dir, { name: 'fast-test-1' });
-  const node = new TrustixNode({ dataDir: dir, http: false, p2p: LOOPBACK_INIT });
-  await node.start();
-  t.teardown(async () => {
-    await node.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = await runningNode(t, 'fast');
   const log = join(dir, 'modules.log');
   // The method can fail: a command line the fast path leaves to yargs loads it.
   t.true((await packagesLoaded(['logs', '--no-json', '--data-dir', dir], log)).has('yargs'));
