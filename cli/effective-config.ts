@@ -14,11 +14,14 @@ import {
   formatDeciderSpec,
   isLocalOnly,
   LOG_LIMIT_DEFAULTS,
+  LOG_QUOTA_DEFAULTS,
   loadConfig,
+  MIN_FREE_BYTES,
   openBinaryCache,
   parseDeciderSpec,
   parseHttpAddress,
   parseMultiaddr,
+  SYNC_WINDOW_BYTES,
   type TrustixNodeInit,
 } from '../node/index.ts';
 import { parseLogKey, RELAY_RESERVATIONS } from '../protocol/index.ts';
@@ -96,6 +99,11 @@ export interface EffectiveConfig {
     readonly maxGrowth: number;
     readonly sliceMs: number;
     readonly smallSyncEntries: number;
+    readonly maxEntryBytes: number;
+    readonly maxReferences: number;
+    readonly maxLogBytes: number;
+    readonly windowBytes: number;
+    readonly minFreeBytes: number;
   };
 }
 
@@ -147,6 +155,11 @@ export async function effectiveConfig(
       maxGrowth: c.sync?.maxGrowth ?? LOG_LIMIT_DEFAULTS.maxGrowth,
       sliceMs: c.sync?.sliceMs ?? 60_000,
       smallSyncEntries: c.sync?.smallSyncEntries ?? 4_096,
+      maxEntryBytes: c.sync?.maxEntryBytes ?? LOG_QUOTA_DEFAULTS.maxEntryBytes,
+      maxReferences: c.sync?.maxReferences ?? LOG_QUOTA_DEFAULTS.maxReferences,
+      maxLogBytes: c.sync?.maxLogBytes ?? LOG_QUOTA_DEFAULTS.maxLogBytes,
+      windowBytes: c.sync?.windowBytes ?? SYNC_WINDOW_BYTES,
+      minFreeBytes: c.sync?.minFreeBytes ?? MIN_FREE_BYTES,
     },
   };
   const init: Omit<TrustixNodeInit, 'dataDir'> = {

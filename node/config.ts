@@ -16,7 +16,9 @@
  *     "substituter": { "priority": 30 },
  *     "batch": { "intervalMs": 500, "maxSubmissions": 10000 },
  *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000,
- *               "maxTreeSize": 4294967296, "maxGrowth": 67108864, "sliceMs": 60000, "smallSyncEntries": 4096 }
+ *               "maxTreeSize": 4294967296, "maxGrowth": 67108864, "sliceMs": 60000, "smallSyncEntries": 4096,
+ *               "maxEntryBytes": 32768, "maxReferences": 1024, "maxLogBytes": 17179869184,
+ *               "windowBytes": 67108864, "minFreeBytes": 1073741824 }
  *   }
  *
  * A decider is a shorthand string (parseDeciderSpec) or an object:
@@ -28,6 +30,7 @@
 import { dirname, resolve } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Node } from 'jsonc-parser';
+import { MAX_ENTRY_BYTES } from '../protocol/constants.ts';
 import { MalformedError } from '../protocol/errors.ts';
 import { parseLogKey } from '../protocol/keys.ts';
 import { ConfigError, ConfigReader, readConfigText } from './config-file.ts';
@@ -73,6 +76,11 @@ export interface TrustixConfig {
     readonly maxGrowth?: number;
     readonly sliceMs?: number;
     readonly smallSyncEntries?: number;
+    readonly maxEntryBytes?: number;
+    readonly maxReferences?: number;
+    readonly maxLogBytes?: number;
+    readonly windowBytes?: number;
+    readonly minFreeBytes?: number;
   };
 }
 
@@ -221,6 +229,11 @@ function parseConfigText(text: string, file: string, scripts: ScriptReference[])
         maxGrowth: (x, p) => (s.maxGrowth = r.integer(x, p, 256, Number.MAX_SAFE_INTEGER)),
         sliceMs: (x, p) => (s.sliceMs = r.integer(x, p, 100, 86_400_000)),
         smallSyncEntries: (x, p) => (s.smallSyncEntries = r.integer(x, p, 0, 1_000_000)),
+        maxEntryBytes: (x, p) => (s.maxEntryBytes = r.integer(x, p, 256, MAX_ENTRY_BYTES)),
+        maxReferences: (x, p) => (s.maxReferences = r.integer(x, p, 0, MAX_ENTRY_BYTES)),
+        maxLogBytes: (x, p) => (s.maxLogBytes = r.integer(x, p, 1, Number.MAX_SAFE_INTEGER)),
+        windowBytes: (x, p) => (s.windowBytes = r.integer(x, p, 1, 2 ** 40)),
+        minFreeBytes: (x, p) => (s.minFreeBytes = r.integer(x, p, 0, Number.MAX_SAFE_INTEGER)),
       });
       config.sync = s;
     },

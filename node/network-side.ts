@@ -168,6 +168,7 @@ async function assemble(
       sourcesFor: (id, hint) => sources.sourcesFor(id, hint),
       isForked: (id) => monitor.isForked(id),
       ...(c.stored && { stored: c.stored }),
+      dataDir: c.dir,
     },
     // Our own log is written by the sequencer: never by a sync, even if someone follows it.
     {

@@ -33,3 +33,19 @@ test('a long name and a long state widen their columns instead of shifting the o
     '  builder.with-a-rather-long-name.example.org-1  searching  size 0       verified 0       lag 0  weight 1  sources 1',
   );
 });
+
+test('a paused or failed log gets a line with its reason under its row', (t) => {
+  const error = {
+    code: 'ERR_DISK_LOW',
+    message: '/var/lib/trustix: 10 bytes free, below … (sync.minFreeBytes)',
+  };
+  const lines = followedTable([
+    { ...row('mercury', 'paused', 12), error },
+    row('venus', 'ok', 3),
+    { ...row('mars', 'syncing', 4), error },
+  ]);
+  t.is(lines.length, 4, 'a reason only for paused and failed logs');
+  t.true(lines[0]!.includes('paused'));
+  t.is(lines[1], `    ERR_DISK_LOW: ${error.message}`);
+  t.true(lines[2]!.includes('venus'));
+});

@@ -18,6 +18,7 @@ interface FollowedStatus {
   verifiedSize: number;
   lag: number;
   sources: string[];
+  error?: { code: string; message: string };
 }
 
 interface LogsArgs extends GlobalOptions {

@@ -18,15 +18,14 @@
  * hash tiles). A target inconsistent with the staged one is a fork like any other.
  * Memory: the upper tiles (about n / 8 bytes for n new leaves, n at most `maxGrowth`, checked with
  * `maxTreeSize` before anything is planned: LogLimitError), at most `windowBundles` verified bundles
- * awaiting their step, and the requests in flight (each capped at maxTileBytes).
+ * and about `windowBytes` bytes of them awaiting their step or in flight (node/sync/bundle-pipeline.ts).
+ * Disk: the per-log quotas (node/sync/log-quota.ts), checked entry by entry and step by step.
  */
 
 import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
-import { HASH_SIZE, TILE_WIDTH } from '../../protocol/constants.ts';
-import { checkEntry } from '../../protocol/entry.ts';
-import { decodeEntryBundle } from '../../protocol/entry-bundle.ts';
+import { TILE_WIDTH } from '../../protocol/constants.ts';
 import { VerificationError } from '../../protocol/errors.ts';
 import {
   buildEvidence,
@@ -34,12 +33,14 @@ import {
   evidenceProofFromHashes,
   evidenceProofIds,
 } from '../../protocol/evidence.ts';
-import { EMPTY_ROOT, type HashReader, hashesEqual, leafHash, treeHash } from '../../protocol/merkle.ts';
+import { EMPTY_ROOT, type HashReader, hashesEqual, treeHash } from '../../protocol/merkle.ts';
 import { newTiles } from '../../protocol/tiles.ts';
-import { InvalidLogEntryError, LogForkError, LogLimitError } from '../errors.ts';
+import { LogForkError, LogLimitError } from '../errors.ts';
 import type { Database } from '../store/database.ts';
 import type { LogStore } from '../store/log-store.ts';
+import { checkBundle } from './bundle-check.ts';
 import { runBundlePipeline } from './bundle-pipeline.ts';
+import { LOG_QUOTA_DEFAULTS, LogBytes, type LogQuotaInit } from './log-quota.ts';
 import { RemoteTree } from './remote-tree.ts';
 import { SOURCE_POOL_DEFAULTS, SourcePool, type SourcePoolInit } from './source-pool.ts';
 import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
@@ -58,9 +59,11 @@ export interface LogSyncComponents {
    * Awaited: it paces the sync. Its failures are logged, never the sync's.
    */
   stored?(logId: string, bundles: readonly VerifiedBundle[]): Promise<void>;
+  /** Called before each step is written; throws (e.g. DiskSpaceError) to stop the sync there. */
+  checkSpace?(): Promise<void>;
 }
 
-export interface LogSyncInit extends SourcePoolInit {
+export interface LogSyncInit extends SourcePoolInit, LogQuotaInit {
   /**
    * Entry bundles per stored step. Default 16 (4,096 entries): smaller synced batches than 32 cost
    * less CPU and memory here (1M entries from one provider: 49-51k instead of 40k entries/s; a
@@ -71,6 +74,11 @@ export interface LogSyncInit extends SourcePoolInit {
   readonly stepBytes?: number;
   /** Verified bundles held before their step is stored (bounds memory). Default 32; >= stepBundles. */
   readonly windowBundles?: number;
+  /**
+   * Bytes of verified bundles held before their step is stored, and of fetches in flight (bounds memory
+   * whatever the entries' size: 32 bundles of 64 KiB entries would be 512 MiB). Default 64 MiB.
+   */
+  readonly windowBytes?: number;
   /** Store directory of the log's entries. Default '/nix/store'. */
   readonly storeDir?: string;
   /**
@@ -84,6 +92,9 @@ export interface LogSyncInit extends SourcePoolInit {
    */
   readonly maxGrowth?: number;
 }
+
+/** LogSyncInit.windowBytes by default. */
+export const SYNC_WINDOW_BYTES = 64 * 1024 * 1024;
 
 /** LogSyncInit's limits, by default (docs/CLI.md, "sync"). */
 export const LOG_LIMIT_DEFAULTS = { maxTreeSize: 2 ** 32, maxGrowth: 2 ** 26 } as const;
@@ -99,6 +110,8 @@ export interface SyncProgress {
   readonly stored: number;
   readonly total: number;
   readonly bytes: number;
+  /** Bytes of verified bundles waiting for their step (at most about windowBytes). */
+  readonly heldBytes: number;
 }
 
 export interface SyncResult {
@@ -134,8 +147,10 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       stepBundles: 16,
       stepBytes: 16 * 1024 * 1024,
       windowBundles: 32,
+      windowBytes: SYNC_WINDOW_BYTES,
       storeDir: '/nix/store',
       ...LOG_LIMIT_DEFAULTS,
+      ...LOG_QUOTA_DEFAULTS,
       ...init,
     };
     if (this.init.windowBundles < this.init.stepBundles || this.init.stepBundles < 1)
@@ -183,6 +198,8 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       if (staged !== undefined) await this.stage.discard();
       return this.result(fromSize, 0, 0);
     }
+    const quota = await LogBytes.load(this.components.db, store.logId, this.init.maxLogBytes);
+    quota.check();
 
     const controller = new AbortController();
     const signal =
@@ -212,7 +229,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       }
       const resumed =
         staged === undefined ? fromSize : Math.max(fromSize, Math.min(staged.staged, goal.size));
-      await this.fetchAndStore(goal, tree, pool, fromSize, resumed, controller);
+      await this.fetchAndStore(goal, tree, pool, fromSize, resumed, controller, quota);
       log('log %s synced %d -> %d (%d bytes)', store.logId, fromSize, goal.size, pool.bytes);
       return this.result(fromSize, resumed, pool.bytes);
     } finally {
@@ -228,6 +245,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     fromSize: number,
     resumed: number,
     controller: AbortController,
+    quota: LogBytes,
   ): Promise<void> {
     const n = goal.size;
     const start = Math.max(fromSize, resumed);
@@ -242,17 +260,24 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       stepBundles: this.init.stepBundles,
       stepBytes: this.init.stepBytes,
       windowBundles: this.init.windowBundles,
+      windowBytes: this.init.windowBytes,
       controller,
       fetch: (i) => this.fetchBundle(i, tree, pool, fromSize),
       step: async (bundles) => {
-        await this.stage.step(bundles, goal);
+        await this.components.checkSpace?.();
+        const bytes = quota.take(newBytes(bundles));
+        await this.stage.step(bundles, goal, [bytes.op]);
+        bytes.took();
         await this.told(bundles);
       },
       commit: async (bundles) => {
-        await this.stage.commit(bundles, upper(), goal);
+        await this.components.checkSpace?.();
+        const bytes = quota.take(newBytes(bundles));
+        await this.stage.commit(bundles, upper(), goal, [bytes.op]);
+        bytes.took();
         await this.told(bundles);
       },
-      onProgress: (bundles, stored) => {
+      onProgress: (bundles, stored, heldBytes) => {
         for (const b of bundles) counts[stored ? 'stored' : 'verified'] += leavesOf(b.index);
         const detail: SyncProgress = {
           logId: this.components.store.logId,
@@ -262,6 +287,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
           ...counts,
           total: n - start,
           bytes: pool.bytes,
+          heldBytes,
         };
         this.dispatchEvent(new CustomEvent('progress', { detail }));
       },
@@ -278,12 +304,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     }
   }
 
-  /**
-   * Fetches bundle `i` from one source and verifies it. Its level-0 tile is not fetched: it is the
-   * entries' leaf hashes, computed here and checked like a fetched tile would be (against its hash in the
-   * verified tile above, or, for the partial tile, against the verified edge). Half the requests, and
-   * the same proof that every byte is in the signed tree.
-   */
+  /** Fetches bundle `i` from one source and verifies it (node/sync/bundle-check.ts). */
   private fetchBundle(
     i: number,
     tree: RemoteTree,
@@ -291,30 +312,9 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     fromSize: number,
   ): Promise<VerifiedBundle> {
     const tile = tree.tileAt(0, i);
-    const known = tree.get(tile);
     const bundleId = { kind: 'entries', index: i, width: tile.width } as const;
-    const { storeDir } = this.init;
-    return pool.fetch([bundleId], ([bundle]) => {
-      const entries = decodeEntryBundle(bundle!, tile.width);
-      const data = new Uint8Array(tile.width * HASH_SIZE);
-      entries.forEach((entry, j) => {
-        data.set(leafHash(entry), j * HASH_SIZE);
-      });
-      if (known === undefined) tree.verifyFull(tile, data);
-      else if (!hashesEqual(data, known))
-        throw new VerificationError('entry bundle', `bundle ${i} does not match the verified edge tile`);
-      // The bytes are the log's own now: a non-entry is the log's fault, not the source's.
-      const hashParts = new Uint32Array(entries.length);
-      entries.forEach((entry, j) => {
-        try {
-          hashParts[j] = checkEntry(entry, storeDir) + entry.byteOffset - bundle!.byteOffset;
-        } catch (cause) {
-          throw new InvalidLogEntryError(this.components.store.logId, i * TILE_WIDTH + j, { cause });
-        }
-      });
-      const firstNew = Math.max(0, fromSize - i * TILE_WIDTH);
-      return { index: i, tile: { tile, data }, bundle: bundle!, firstNew, hashParts };
-    });
+    const check = { logId: this.components.store.logId, fromSize, quota: this.init };
+    return pool.fetch([bundleId], ([bundle]) => checkBundle(bundle!, tile, tree, check));
   }
 
   /** Throws LogLimitError when syncing to `size` from `fromSize` is beyond the limits: before any plan. */
@@ -366,4 +366,11 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       failedSources: [...this.failed],
     };
   }
+}
+
+/** Bytes the bundles add to their log (VerifiedBundle.newBytes). */
+function newBytes(bundles: readonly VerifiedBundle[]): number {
+  let n = 0;
+  for (const b of bundles) n += b.newBytes;
+  return n;
 }
