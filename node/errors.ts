@@ -176,7 +176,12 @@ export type SourceFailure =
   /** Well-formed bytes that do not verify against the signed root (altered tiles or entries). */
   | 'invalid'
   /** Said "not found" for a tile that the checkpoint it signs for (its own claim) has. */
-  | 'withheld';
+  | 'withheld'
+  /**
+   * Answered below the minimum throughput (SourcePoolInit.minBytesPerSecond) while other sources were
+   * left: demoted for the rest of the sync, not a fault (a peer may sit behind a slow link), never banned.
+   */
+  | 'slow';
 
 /** A tile source failed one request (see SourceFailure); the sync drops it for the log. */
 export class TileSourceError extends TrustixError {
