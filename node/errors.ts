@@ -321,6 +321,19 @@ export class DiskSpaceError extends TrustixError {
   }
 }
 
+/**
+ * The node's own log already holds MAX_PATH_ENTRIES entries for a store path (rebuilds with other
+ * fingerprints): its followers abstain on the path beyond that (docs/SECURITY.md), so it takes no more.
+ */
+export class PathFullError extends TrustixError {
+  readonly storePath: string;
+
+  constructor(storePath: string, max: number) {
+    super('ERR_PATH_FULL', `the log holds ${max} entries for ${storePath} already: no more are published`);
+    this.storePath = storePath;
+  }
+}
+
 /** Work cut short because the component doing it stopped or closed (its abort reason, or its refusal). */
 export class StoppedError extends TrustixError {
   constructor(message: string) {

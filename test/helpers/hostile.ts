@@ -18,7 +18,8 @@ import { startTileServer } from './tile-servers.ts';
 
 /** An honest-looking builder (real log, real HTTP tile server) that can sign any checkpoint it likes. */
 export async function hostileBuilder(t: ExecutionContext, entries: readonly string[]) {
-  const log = await openLogFixture();
+  // A hostile builder's log is not bound by the cap an honest node's own log keeps per path.
+  const log = await openLogFixture({ init: { maxPathEntries: Number.POSITIVE_INFINITY } });
   t.teardown(() => log.destroy());
   await log.append(entries);
   const server = await startTileServer(log.store);
