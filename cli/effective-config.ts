@@ -104,7 +104,23 @@ export interface EffectiveConfig {
     readonly maxLogBytes: number;
     readonly windowBytes: number;
     readonly minFreeBytes: number;
+    readonly minBytesPerSecond: number;
   };
+  readonly monitor: {
+    readonly maxLogs: number;
+    readonly maxMemoryBytes: number;
+    readonly maxPending: number;
+    readonly budgetPerSecond: number;
+    readonly budgetBurst: number;
+    readonly peerBudgetPerSecond: number;
+    readonly peerBudgetBurst: number;
+  };
+  readonly tiles: {
+    readonly maxRequestsPerPeer: number;
+    readonly maxRequestsPerSubnet: number;
+    readonly maxBytesInFlight: number;
+  };
+  readonly decisions: { readonly maxCachedBytes: number };
 }
 
 /** A flag value's parser whose errors are usage errors (exit 2) naming the flag. */
@@ -160,8 +176,26 @@ export async function effectiveConfig(
       maxLogBytes: c.sync?.maxLogBytes ?? LOG_QUOTA_DEFAULTS.maxLogBytes,
       windowBytes: c.sync?.windowBytes ?? SYNC_WINDOW_BYTES,
       minFreeBytes: c.sync?.minFreeBytes ?? MIN_FREE_BYTES,
+      minBytesPerSecond: c.sync?.minBytesPerSecond ?? 16_384,
     },
+    // The defaults of CheckpointMonitorInit, TileExchangeInit and DecisionsInit (docs/CLI.md).
+    monitor: {
+      maxLogs: c.monitor?.maxLogs ?? 100_000,
+      maxMemoryBytes: c.monitor?.maxMemoryBytes ?? 16 * 1024 * 1024,
+      maxPending: c.monitor?.maxPending ?? 256,
+      budgetPerSecond: c.monitor?.budgetPerSecond ?? 10,
+      budgetBurst: c.monitor?.budgetBurst ?? 100,
+      peerBudgetPerSecond: c.monitor?.peerBudgetPerSecond ?? 2,
+      peerBudgetBurst: c.monitor?.peerBudgetBurst ?? 20,
+    },
+    tiles: {
+      maxRequestsPerPeer: c.tiles?.maxRequestsPerPeer ?? 1_000,
+      maxRequestsPerSubnet: c.tiles?.maxRequestsPerSubnet ?? 4_000,
+      maxBytesInFlight: c.tiles?.maxBytesInFlight ?? 64 * 1024 * 1024,
+    },
+    decisions: { maxCachedBytes: c.decisions?.maxCachedBytes ?? 32 * 1024 * 1024 },
   };
+  const m = effective.monitor;
   const init: Omit<TrustixNodeInit, 'dataDir'> = {
     http: {
       host: http?.host ?? '127.0.0.1',
@@ -184,6 +218,15 @@ export async function effectiveConfig(
     substituter: effective.substituter,
     sequencer: { intervalMs, maxBatchSubmissions: effective.batch.maxSubmissions },
     follower: effective.sync,
+    monitor: {
+      maxLogs: m.maxLogs,
+      maxMemoryBytes: m.maxMemoryBytes,
+      maxPending: m.maxPending,
+      budget: { perSecond: m.budgetPerSecond, burst: m.budgetBurst },
+      peerBudget: { perSecond: m.peerBudgetPerSecond, burst: m.peerBudgetBurst },
+    },
+    tiles: effective.tiles,
+    decisions: effective.decisions,
     // Static HTTP mirrors of followed logs: sources no DHT eclipse can hide (docs/SECURITY.md).
     sources: {
       mirrors: Object.fromEntries(

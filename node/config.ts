@@ -18,7 +18,11 @@
  *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000,
  *               "maxTreeSize": 4294967296, "maxGrowth": 67108864, "sliceMs": 60000, "smallSyncEntries": 4096,
  *               "maxEntryBytes": 32768, "maxReferences": 1024, "maxLogBytes": 17179869184,
- *               "windowBytes": 67108864, "minFreeBytes": 1073741824 }
+ *               "windowBytes": 67108864, "minFreeBytes": 1073741824, "minBytesPerSecond": 16384 },
+ *     "monitor": { "maxLogs": 100000, "maxMemoryBytes": 16777216, "maxPending": 256,
+ *                  "budgetPerSecond": 10, "budgetBurst": 100, "peerBudgetPerSecond": 2, "peerBudgetBurst": 20 },
+ *     "tiles": { "maxRequestsPerPeer": 1000, "maxRequestsPerSubnet": 4000, "maxBytesInFlight": 67108864 },
+ *     "decisions": { "maxCachedBytes": 33554432 }
  *   }
  *
  * A decider is a shorthand string (parseDeciderSpec) or an object:
@@ -81,7 +85,26 @@ export interface TrustixConfig {
     readonly maxLogBytes?: number;
     readonly windowBytes?: number;
     readonly minFreeBytes?: number;
+    readonly minBytesPerSecond?: number;
   };
+  /** The checkpoint monitor's bounds on gossip about logs nobody here follows (docs/SECURITY.md). */
+  readonly monitor?: {
+    readonly maxLogs?: number;
+    readonly maxMemoryBytes?: number;
+    readonly maxPending?: number;
+    readonly budgetPerSecond?: number;
+    readonly budgetBurst?: number;
+    readonly peerBudgetPerSecond?: number;
+    readonly peerBudgetBurst?: number;
+  };
+  /** The tile exchange's budgets (docs/SECURITY.md). */
+  readonly tiles?: {
+    readonly maxRequestsPerPeer?: number;
+    readonly maxRequestsPerSubnet?: number;
+    readonly maxBytesInFlight?: number;
+  };
+  /** The decision cache. */
+  readonly decisions?: { readonly maxCachedBytes?: number };
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
@@ -234,8 +257,38 @@ function parseConfigText(text: string, file: string, scripts: ScriptReference[])
         maxLogBytes: (x, p) => (s.maxLogBytes = r.integer(x, p, 1, Number.MAX_SAFE_INTEGER)),
         windowBytes: (x, p) => (s.windowBytes = r.integer(x, p, 1, 2 ** 40)),
         minFreeBytes: (x, p) => (s.minFreeBytes = r.integer(x, p, 0, Number.MAX_SAFE_INTEGER)),
+        minBytesPerSecond: (x, p) => (s.minBytesPerSecond = r.integer(x, p, 0, 2 ** 40)),
       });
       config.sync = s;
+    },
+    monitor: (v, o) => {
+      const m: Mutable<NonNullable<TrustixConfig['monitor']>> = {};
+      r.object(v, o, {
+        maxLogs: (x, p) => (m.maxLogs = r.integer(x, p, 1, 100_000_000)),
+        maxMemoryBytes: (x, p) => (m.maxMemoryBytes = r.integer(x, p, 0, 2 ** 40)),
+        maxPending: (x, p) => (m.maxPending = r.integer(x, p, 1, 1_000_000)),
+        budgetPerSecond: (x, p) => (m.budgetPerSecond = r.integer(x, p, 0, 1_000_000)),
+        budgetBurst: (x, p) => (m.budgetBurst = r.integer(x, p, 1, 1_000_000)),
+        peerBudgetPerSecond: (x, p) => (m.peerBudgetPerSecond = r.integer(x, p, 0, 1_000_000)),
+        peerBudgetBurst: (x, p) => (m.peerBudgetBurst = r.integer(x, p, 1, 1_000_000)),
+      });
+      config.monitor = m;
+    },
+    tiles: (v, o) => {
+      const t: Mutable<NonNullable<TrustixConfig['tiles']>> = {};
+      r.object(v, o, {
+        maxRequestsPerPeer: (x, p) => (t.maxRequestsPerPeer = r.integer(x, p, 1, 1_000_000)),
+        maxRequestsPerSubnet: (x, p) => (t.maxRequestsPerSubnet = r.integer(x, p, 1, 10_000_000)),
+        maxBytesInFlight: (x, p) => (t.maxBytesInFlight = r.integer(x, p, 1, 2 ** 40)),
+      });
+      config.tiles = t;
+    },
+    decisions: (v, o) => {
+      const d: Mutable<NonNullable<TrustixConfig['decisions']>> = {};
+      r.object(v, o, {
+        maxCachedBytes: (x, p) => (d.maxCachedBytes = r.integer(x, p, 0, 2 ** 40)),
+      });
+      config.decisions = d;
     },
   });
   return config;

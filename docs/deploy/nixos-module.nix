@@ -147,7 +147,41 @@ let
             maxLogBytes = fileOption types.ints.positive "Most bytes of entry bundles stored per followed log; beyond it the log fails. Default 16 GiB.";
             windowBytes = fileOption types.ints.positive "Bytes of verified bundles a sync holds in memory. Default 64 MiB.";
             minFreeBytes = fileOption types.ints.unsigned "Low-disk watermark of the data directory's file system: below it syncs pause. Default 1 GiB.";
+            minBytesPerSecond = fileOption types.ints.unsigned "Minimum throughput of a sync source, in bytes/s; slower ones are dropped while others are left. Default 16384.";
           };
+        };
+      };
+      monitor = mkOption {
+        default = { };
+        description = "Gossip about logs nobody here follows.";
+        type = types.submodule {
+          options = {
+            maxLogs = fileOption types.ints.positive "Most logs tracked. Default 100000.";
+            maxMemoryBytes = fileOption types.ints.unsigned "Bytes of records of unfollowed logs kept in memory. Default 16 MiB.";
+            maxPending = fileOption types.ints.positive "Gossip messages waiting for validation; beyond, ignored. Default 256.";
+            budgetPerSecond = fileOption types.ints.unsigned "Accepted news about unfollowed logs per second, overall. Default 10.";
+            budgetBurst = fileOption types.ints.positive "Burst of the overall budget. Default 100.";
+            peerBudgetPerSecond = fileOption types.ints.unsigned "Accepted news about unfollowed logs per second, per peer. Default 2.";
+            peerBudgetBurst = fileOption types.ints.positive "Burst of the per-peer budget. Default 20.";
+          };
+        };
+      };
+      tiles = mkOption {
+        default = { };
+        description = "The tile exchange's budgets.";
+        type = types.submodule {
+          options = {
+            maxRequestsPerPeer = fileOption types.ints.positive "Requests per second per peer. Default 1000.";
+            maxRequestsPerSubnet = fileOption types.ints.positive "Requests per second per IP subnet (/24, /48). Default 4000.";
+            maxBytesInFlight = fileOption types.ints.positive "Bytes of answers being written at once. Default 64 MiB.";
+          };
+        };
+      };
+      decisions = mkOption {
+        default = { };
+        description = "The vote's decision cache.";
+        type = types.submodule {
+          options.maxCachedBytes = fileOption types.ints.unsigned "Estimated bytes of cached decisions. Default 32 MiB.";
         };
       };
     };
