@@ -86,6 +86,8 @@ export interface EffectiveConfig {
   readonly announce: readonly string[];
   readonly bootstrap: readonly string[];
   readonly maxConnections: number;
+  readonly maxConnectionsPerIp: number;
+  readonly maxConnectionsPerSubnet: number;
   readonly follow: readonly ConfiguredLog[];
   readonly vote: readonly string[];
   readonly upstreams: readonly string[];
@@ -158,6 +160,8 @@ export async function effectiveConfig(
     announce: announce ?? [],
     bootstrap: bootstrap ?? defaultBootstrapPeers(),
     maxConnections: c.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    maxConnectionsPerIp: c.maxConnectionsPerIp ?? 8,
+    maxConnectionsPerSubnet: c.maxConnectionsPerSubnet ?? 32,
     follow: c.follow ?? [],
     vote: vote.map(formatDeciderSpec),
     upstreams,
@@ -226,6 +230,7 @@ export async function effectiveConfig(
       peerBudget: { perSecond: m.peerBudgetPerSecond, burst: m.peerBudgetBurst },
     },
     tiles: effective.tiles,
+    connections: { maxPerIp: effective.maxConnectionsPerIp, maxPerSubnet: effective.maxConnectionsPerSubnet },
     decisions: effective.decisions,
     // Static HTTP mirrors of followed logs: sources no DHT eclipse can hide (docs/SECURITY.md).
     sources: {

@@ -8,7 +8,7 @@
  *   {
  *     "http": "127.0.0.1:8565", "httpHosts": ["nix-cache.lan"],
  *     "listen": ["/ip4/0.0.0.0/tcp/8566"], "announce": [], "bootstrap": ["/dns4/…/p2p/12D3…"],
- *     "maxConnections": 300,
+ *     "maxConnections": 300, "maxConnectionsPerIp": 8, "maxConnectionsPerSubnet": 32,
  *     "follow": [{ "log": "mercury+0f1e2d3c+AQ…", "name": "mercury", "weight": 2,
  *                  "mirrors": ["https://mirror.example/trustix/"] }],
  *     "vote": ["threshold 3/4", "trust cache.nixos.org-1"],
@@ -67,6 +67,8 @@ export interface TrustixConfig {
   readonly announce?: readonly string[];
   readonly bootstrap?: readonly string[];
   readonly maxConnections?: number;
+  readonly maxConnectionsPerIp?: number;
+  readonly maxConnectionsPerSubnet?: number;
   readonly follow?: readonly ConfiguredLog[];
   readonly vote?: readonly DeciderSpec[];
   readonly upstreams?: readonly string[];
@@ -211,6 +213,12 @@ function parseConfigText(text: string, file: string, scripts: ScriptReference[])
     },
     maxConnections: (v, o) => {
       config.maxConnections = r.integer(v, o, 1, 100_000);
+    },
+    maxConnectionsPerIp: (v, o) => {
+      config.maxConnectionsPerIp = r.integer(v, o, 1, 100_000);
+    },
+    maxConnectionsPerSubnet: (v, o) => {
+      config.maxConnectionsPerSubnet = r.integer(v, o, 1, 100_000);
     },
     follow: (v, o) => {
       config.follow = r.array(v, o).map((item, i) => followed(r, item, `${o}[${i}]`));

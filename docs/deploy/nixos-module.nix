@@ -94,6 +94,8 @@ let
         Bootstrap peers, multiaddrs ending in /p2p/<PeerId>. Default: the built-in list.
       '';
       maxConnections = fileOption (types.ints.between 1 100000) "libp2p connections kept before pruning. Default 100.";
+      maxConnectionsPerIp = fileOption (types.ints.between 1 100000) "Open connections from one IP address; more inbound ones are refused. Default 8.";
+      maxConnectionsPerSubnet = fileOption (types.ints.between 1 100000) "Open connections from one IP subnet (/24, /48); more inbound ones are refused. Default 32.";
       follow = mkOption {
         type = types.listOf followedLog;
         default = [ ];
