@@ -44,7 +44,11 @@ const rand = prng(40);
 const FLOODED_PATH = randomStorePath(rand, 'flooded-1.0');
 
 async function builder(name: string, entries: readonly string[]): Promise<LogFixture> {
-  const log = await openLogFixture({ secret: generateNixSecretKey(`${name}-1`) });
+  // A hostile builder's log is not bound by the per-path cap an honest node's own log keeps.
+  const log = await openLogFixture({
+    secret: generateNixSecretKey(`${name}-1`),
+    init: { maxPathEntries: Number.POSITIVE_INFINITY },
+  });
   for (let i = 0; i < entries.length; i += 10_000) await log.append(entries.slice(i, i + 10_000));
   return log;
 }

@@ -15,12 +15,15 @@ import {
   formatDeciderSpec,
   isLocalOnly,
   LOG_LIMIT_DEFAULTS,
+  LOG_QUOTA_DEFAULTS,
   loadConfig,
+  MIN_FREE_BYTES,
   openBinaryCache,
   parseDeciderSpec,
   parseHttpAddress,
   parseMultiaddr,
   parseSpoolDir,
+  SYNC_WINDOW_BYTES,
   type TrustixNodeInit,
 } from '../node/index.ts';
 import { parseLogKey, RELAY_RESERVATIONS } from '../protocol/index.ts';
@@ -95,6 +98,8 @@ export interface EffectiveConfig {
   readonly announce: readonly string[];
   readonly bootstrap: readonly string[];
   readonly maxConnections: number;
+  readonly maxConnectionsPerIp: number;
+  readonly maxConnectionsPerSubnet: number;
   readonly follow: readonly ConfiguredLog[];
   readonly witness: boolean;
   readonly vote: readonly string[];
@@ -111,7 +116,28 @@ export interface EffectiveConfig {
     readonly maxGrowth: number;
     readonly sliceMs: number;
     readonly smallSyncEntries: number;
+    readonly maxEntryBytes: number;
+    readonly maxReferences: number;
+    readonly maxLogBytes: number;
+    readonly windowBytes: number;
+    readonly minFreeBytes: number;
+    readonly minBytesPerSecond: number;
   };
+  readonly monitor: {
+    readonly maxLogs: number;
+    readonly maxMemoryBytes: number;
+    readonly maxPending: number;
+    readonly budgetPerSecond: number;
+    readonly budgetBurst: number;
+    readonly peerBudgetPerSecond: number;
+    readonly peerBudgetBurst: number;
+  };
+  readonly tiles: {
+    readonly maxRequestsPerPeer: number;
+    readonly maxRequestsPerSubnet: number;
+    readonly maxBytesInFlight: number;
+  };
+  readonly decisions: { readonly maxCachedBytes: number };
 }
 
 /** A flag value's parser whose errors are usage errors (exit 2) naming the flag. */
@@ -149,6 +175,8 @@ export async function effectiveConfig(
     announce: announce ?? [],
     bootstrap: bootstrap ?? defaultBootstrapPeers(),
     maxConnections: c.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    maxConnectionsPerIp: c.maxConnectionsPerIp ?? 8,
+    maxConnectionsPerSubnet: c.maxConnectionsPerSubnet ?? 32,
     follow: c.follow ?? [],
     witness: argv.witness ?? c.witness ?? false,
     vote: vote.map(formatDeciderSpec),
@@ -164,8 +192,31 @@ export async function effectiveConfig(
       maxGrowth: c.sync?.maxGrowth ?? LOG_LIMIT_DEFAULTS.maxGrowth,
       sliceMs: c.sync?.sliceMs ?? 60_000,
       smallSyncEntries: c.sync?.smallSyncEntries ?? 4_096,
+      maxEntryBytes: c.sync?.maxEntryBytes ?? LOG_QUOTA_DEFAULTS.maxEntryBytes,
+      maxReferences: c.sync?.maxReferences ?? LOG_QUOTA_DEFAULTS.maxReferences,
+      maxLogBytes: c.sync?.maxLogBytes ?? LOG_QUOTA_DEFAULTS.maxLogBytes,
+      windowBytes: c.sync?.windowBytes ?? SYNC_WINDOW_BYTES,
+      minFreeBytes: c.sync?.minFreeBytes ?? MIN_FREE_BYTES,
+      minBytesPerSecond: c.sync?.minBytesPerSecond ?? 16_384,
     },
+    // The defaults of CheckpointMonitorInit, TileExchangeInit and DecisionsInit (docs/CLI.md).
+    monitor: {
+      maxLogs: c.monitor?.maxLogs ?? 100_000,
+      maxMemoryBytes: c.monitor?.maxMemoryBytes ?? 16 * 1024 * 1024,
+      maxPending: c.monitor?.maxPending ?? 256,
+      budgetPerSecond: c.monitor?.budgetPerSecond ?? 10,
+      budgetBurst: c.monitor?.budgetBurst ?? 100,
+      peerBudgetPerSecond: c.monitor?.peerBudgetPerSecond ?? 2,
+      peerBudgetBurst: c.monitor?.peerBudgetBurst ?? 20,
+    },
+    tiles: {
+      maxRequestsPerPeer: c.tiles?.maxRequestsPerPeer ?? 1_000,
+      maxRequestsPerSubnet: c.tiles?.maxRequestsPerSubnet ?? 4_000,
+      maxBytesInFlight: c.tiles?.maxBytesInFlight ?? 64 * 1024 * 1024,
+    },
+    decisions: { maxCachedBytes: c.decisions?.maxCachedBytes ?? 32 * 1024 * 1024 },
   };
+  const m = effective.monitor;
   const init: Omit<TrustixNodeInit, 'dataDir'> = {
     http: {
       host: http?.host ?? '127.0.0.1',
@@ -197,6 +248,16 @@ export async function effectiveConfig(
           : [],
       ),
     ),
+    monitor: {
+      maxLogs: m.maxLogs,
+      maxMemoryBytes: m.maxMemoryBytes,
+      maxPending: m.maxPending,
+      budget: { perSecond: m.budgetPerSecond, burst: m.budgetBurst },
+      peerBudget: { perSecond: m.peerBudgetPerSecond, burst: m.peerBudgetBurst },
+    },
+    tiles: effective.tiles,
+    connections: { maxPerIp: effective.maxConnectionsPerIp, maxPerSubnet: effective.maxConnectionsPerSubnet },
+    decisions: effective.decisions,
     // Static HTTP mirrors of followed logs: sources no DHT eclipse can hide (docs/SECURITY.md).
     sources: {
       mirrors: Object.fromEntries(

@@ -1,6 +1,7 @@
 /**
  * The followed logs as `trustix logs` prints them: one row per log, every column as wide as its widest
- * value, so that a long log name (or the `searching` state) does not shift the columns after it.
+ * value, so that a long log name (or the `searching` state) does not shift the columns after it. A log
+ * that is `paused` or `failed` gets a second line with the reason (error code and message).
  */
 
 /** The fields of a followed log's status that the table shows (docs/CLI.md, `trustix logs --json`). */
@@ -12,6 +13,7 @@ export interface FollowedRow {
   readonly lag: number;
   readonly weight: number;
   readonly sources?: readonly string[];
+  readonly error?: { readonly code: string; readonly message: string };
   /** The log's witness quorum, when it has one (CheckpointMonitor.quorumStatus). */
   readonly witnesses?: {
     readonly quorum: number;
@@ -40,8 +42,12 @@ export function followedTable(rows: readonly FollowedRow[]): string[] {
     `sources ${f.sources?.length ?? 0}`,
     ...(f.witnesses === undefined ? [] : [quorumCell(f.witnesses)]),
   ]);
+  // Rows without a quorum have one cell fewer: widths over the cells each row has.
   const widths = cells[0]?.map((_, c) => Math.max(...cells.map((r) => r[c]?.length ?? 0))) ?? [];
-  return cells.map(
-    (r) => `  ${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')}`,
-  );
+  return cells.flatMap((r, i) => {
+    const line = `  ${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')}`;
+    const { state, error } = rows[i]!;
+    const why = (state === 'paused' || state === 'failed') && error !== undefined;
+    return why ? [line, `    ${error.code}: ${error.message}`] : [line];
+  });
 }

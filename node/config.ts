@@ -8,7 +8,7 @@
  *   {
  *     "http": "127.0.0.1:8565", "httpHosts": ["nix-cache.lan"],
  *     "listen": ["/ip4/0.0.0.0/tcp/8566"], "announce": [], "bootstrap": ["/dns4/…/p2p/12D3…"],
- *     "maxConnections": 300,
+ *     "maxConnections": 300, "maxConnectionsPerIp": 8, "maxConnectionsPerSubnet": 32,
  *     "follow": [{ "log": "mercury+0f1e2d3c+AQ…", "name": "mercury", "weight": 2,
  *                  "mirrors": ["https://mirror.example/trustix/"],
  *                  "witnesses": ["w1+1a2b3c4d+BA…", "w2+…", "w3+…"], "witnessQuorum": 2 }],
@@ -18,7 +18,13 @@
  *     "substituter": { "priority": 30 }, "spool": "/var/lib/trustix-spool",
  *     "batch": { "intervalMs": 500, "maxSubmissions": 10000 },
  *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000,
- *               "maxTreeSize": 4294967296, "maxGrowth": 67108864, "sliceMs": 60000, "smallSyncEntries": 4096 }
+ *               "maxTreeSize": 4294967296, "maxGrowth": 67108864, "sliceMs": 60000, "smallSyncEntries": 4096,
+ *               "maxEntryBytes": 32768, "maxReferences": 1024, "maxLogBytes": 17179869184,
+ *               "windowBytes": 67108864, "minFreeBytes": 1073741824, "minBytesPerSecond": 16384 },
+ *     "monitor": { "maxLogs": 100000, "maxMemoryBytes": 16777216, "maxPending": 256,
+ *                  "budgetPerSecond": 10, "budgetBurst": 100, "peerBudgetPerSecond": 2, "peerBudgetBurst": 20 },
+ *     "tiles": { "maxRequestsPerPeer": 1000, "maxRequestsPerSubnet": 4000, "maxBytesInFlight": 67108864 },
+ *     "decisions": { "maxCachedBytes": 33554432 }
  *   }
  *
  * A decider is a shorthand string (parseDeciderSpec) or an object:
@@ -30,7 +36,7 @@
 import { dirname, resolve } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Node } from 'jsonc-parser';
-import { MAX_CHECKPOINT_COSIGNATURES } from '../protocol/constants.ts';
+import { MAX_CHECKPOINT_COSIGNATURES, MAX_ENTRY_BYTES } from '../protocol/constants.ts';
 import { parseWitnessVkey } from '../protocol/cosignature.ts';
 import { MalformedError } from '../protocol/errors.ts';
 import { parseLogKey } from '../protocol/keys.ts';
@@ -68,6 +74,8 @@ export interface TrustixConfig {
   readonly announce?: readonly string[];
   readonly bootstrap?: readonly string[];
   readonly maxConnections?: number;
+  readonly maxConnectionsPerIp?: number;
+  readonly maxConnectionsPerSubnet?: number;
   readonly follow?: readonly ConfiguredLog[];
   /** Cosign the checkpoints of the logs this node follows (docs/PROTOCOL.md, "Witness cosignatures"). */
   readonly witness?: boolean;
@@ -85,7 +93,31 @@ export interface TrustixConfig {
     readonly maxGrowth?: number;
     readonly sliceMs?: number;
     readonly smallSyncEntries?: number;
+    readonly maxEntryBytes?: number;
+    readonly maxReferences?: number;
+    readonly maxLogBytes?: number;
+    readonly windowBytes?: number;
+    readonly minFreeBytes?: number;
+    readonly minBytesPerSecond?: number;
   };
+  /** The checkpoint monitor's bounds on gossip about logs nobody here follows (docs/SECURITY.md). */
+  readonly monitor?: {
+    readonly maxLogs?: number;
+    readonly maxMemoryBytes?: number;
+    readonly maxPending?: number;
+    readonly budgetPerSecond?: number;
+    readonly budgetBurst?: number;
+    readonly peerBudgetPerSecond?: number;
+    readonly peerBudgetBurst?: number;
+  };
+  /** The tile exchange's budgets (docs/SECURITY.md). */
+  readonly tiles?: {
+    readonly maxRequestsPerPeer?: number;
+    readonly maxRequestsPerSubnet?: number;
+    readonly maxBytesInFlight?: number;
+  };
+  /** The decision cache. */
+  readonly decisions?: { readonly maxCachedBytes?: number };
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
@@ -209,6 +241,12 @@ function parseConfigText(text: string, file: string, named: FileReference[]): Tr
     maxConnections: (v, o) => {
       config.maxConnections = r.integer(v, o, 1, 100_000);
     },
+    maxConnectionsPerIp: (v, o) => {
+      config.maxConnectionsPerIp = r.integer(v, o, 1, 100_000);
+    },
+    maxConnectionsPerSubnet: (v, o) => {
+      config.maxConnectionsPerSubnet = r.integer(v, o, 1, 100_000);
+    },
     follow: (v, o) => {
       config.follow = r.array(v, o).map((item, i) => followed(r, item, `${o}[${i}]`));
     },
@@ -262,8 +300,43 @@ function parseConfigText(text: string, file: string, named: FileReference[]): Tr
         maxGrowth: (x, p) => (s.maxGrowth = r.integer(x, p, 256, Number.MAX_SAFE_INTEGER)),
         sliceMs: (x, p) => (s.sliceMs = r.integer(x, p, 100, 86_400_000)),
         smallSyncEntries: (x, p) => (s.smallSyncEntries = r.integer(x, p, 0, 1_000_000)),
+        maxEntryBytes: (x, p) => (s.maxEntryBytes = r.integer(x, p, 256, MAX_ENTRY_BYTES)),
+        maxReferences: (x, p) => (s.maxReferences = r.integer(x, p, 0, MAX_ENTRY_BYTES)),
+        maxLogBytes: (x, p) => (s.maxLogBytes = r.integer(x, p, 1, Number.MAX_SAFE_INTEGER)),
+        windowBytes: (x, p) => (s.windowBytes = r.integer(x, p, 1, 2 ** 40)),
+        minFreeBytes: (x, p) => (s.minFreeBytes = r.integer(x, p, 0, Number.MAX_SAFE_INTEGER)),
+        minBytesPerSecond: (x, p) => (s.minBytesPerSecond = r.integer(x, p, 0, 2 ** 40)),
       });
       config.sync = s;
+    },
+    monitor: (v, o) => {
+      const m: Mutable<NonNullable<TrustixConfig['monitor']>> = {};
+      r.object(v, o, {
+        maxLogs: (x, p) => (m.maxLogs = r.integer(x, p, 1, 100_000_000)),
+        maxMemoryBytes: (x, p) => (m.maxMemoryBytes = r.integer(x, p, 0, 2 ** 40)),
+        maxPending: (x, p) => (m.maxPending = r.integer(x, p, 1, 1_000_000)),
+        budgetPerSecond: (x, p) => (m.budgetPerSecond = r.integer(x, p, 0, 1_000_000)),
+        budgetBurst: (x, p) => (m.budgetBurst = r.integer(x, p, 1, 1_000_000)),
+        peerBudgetPerSecond: (x, p) => (m.peerBudgetPerSecond = r.integer(x, p, 0, 1_000_000)),
+        peerBudgetBurst: (x, p) => (m.peerBudgetBurst = r.integer(x, p, 1, 1_000_000)),
+      });
+      config.monitor = m;
+    },
+    tiles: (v, o) => {
+      const t: Mutable<NonNullable<TrustixConfig['tiles']>> = {};
+      r.object(v, o, {
+        maxRequestsPerPeer: (x, p) => (t.maxRequestsPerPeer = r.integer(x, p, 1, 1_000_000)),
+        maxRequestsPerSubnet: (x, p) => (t.maxRequestsPerSubnet = r.integer(x, p, 1, 10_000_000)),
+        maxBytesInFlight: (x, p) => (t.maxBytesInFlight = r.integer(x, p, 1, 2 ** 40)),
+      });
+      config.tiles = t;
+    },
+    decisions: (v, o) => {
+      const d: Mutable<NonNullable<TrustixConfig['decisions']>> = {};
+      r.object(v, o, {
+        maxCachedBytes: (x, p) => (d.maxCachedBytes = r.integer(x, p, 0, 2 ** 40)),
+      });
+      config.decisions = d;
     },
   });
   return config;

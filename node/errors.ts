@@ -191,7 +191,12 @@ export type SourceFailure =
   /** Well-formed bytes that do not verify against the signed root (altered tiles or entries). */
   | 'invalid'
   /** Said "not found" for a tile that the checkpoint it signs for (its own claim) has. */
-  | 'withheld';
+  | 'withheld'
+  /**
+   * Answered below the minimum throughput (SourcePoolInit.minBytesPerSecond) while other sources were
+   * left: demoted for the rest of the sync, not a fault (a peer may sit behind a slow link), never banned.
+   */
+  | 'slow';
 
 /** A tile source failed one request (see SourceFailure); the sync drops it for the log. */
 export class TileSourceError extends TrustixError {
@@ -251,17 +256,20 @@ export class InvalidLogEntryError extends TrustixError {
   }
 }
 
+/** The per-log limits and quotas of the config's `sync` section (docs/CLI.md). */
+export type LogLimit = 'maxTreeSize' | 'maxGrowth' | 'maxEntryBytes' | 'maxReferences' | 'maxLogBytes';
+
 /**
- * A followed log beyond this node's limits for it (maximum tree size, maximum growth per checkpoint,
- * see docs/CLI.md "sync"): a signed checkpoint can claim any size up to 2^53 - 1, and planning or
- * holding such a tree would exhaust memory. Not retried: the log's tree only grows; raise the limit
- * in the config and restart to sync it.
+ * A followed log beyond this node's limits or quotas for it (maximum tree size, maximum growth per
+ * checkpoint, largest entry, most references, most stored bytes; see docs/CLI.md "sync"): a signed
+ * checkpoint can claim any size up to 2^53 - 1, and a builder can sign entries as big and as many as it
+ * likes. Not retried: the log only grows; raise the limit in the config and restart to sync it.
  */
 export class LogLimitError extends TrustixError {
   readonly logId: string;
-  readonly limit: 'maxTreeSize' | 'maxGrowth';
+  readonly limit: LogLimit;
 
-  constructor(logId: string, limit: 'maxTreeSize' | 'maxGrowth', message: string) {
+  constructor(logId: string, limit: LogLimit, message: string) {
     super('ERR_LOG_LIMIT', `log ${logId}: ${message} (sync.${limit})`);
     this.logId = logId;
     this.limit = limit;
@@ -307,6 +315,37 @@ export class ExternalToolError extends TrustixError {
 export class NotStartedError extends TrustixError {
   constructor(message: string) {
     super('ERR_NOT_STARTED', message);
+  }
+}
+
+/**
+ * The file system of the data directory is below the low-disk watermark (config `sync.minFreeBytes`):
+ * syncs pause (their verified steps stay staged) and go on by themselves once space is freed.
+ */
+export class DiskSpaceError extends TrustixError {
+  readonly free: number;
+  readonly watermark: number;
+
+  constructor(dir: string, free: number, watermark: number) {
+    super(
+      'ERR_DISK_LOW',
+      `${dir}: ${free} bytes free, below the low-disk watermark of ${watermark} (sync.minFreeBytes): syncs are paused until space is freed`,
+    );
+    this.free = free;
+    this.watermark = watermark;
+  }
+}
+
+/**
+ * The node's own log already holds MAX_PATH_ENTRIES entries for a store path (rebuilds with other
+ * fingerprints): its followers abstain on the path beyond that (docs/SECURITY.md), so it takes no more.
+ */
+export class PathFullError extends TrustixError {
+  readonly storePath: string;
+
+  constructor(storePath: string, max: number) {
+    super('ERR_PATH_FULL', `the log holds ${max} entries for ${storePath} already: no more are published`);
+    this.storePath = storePath;
   }
 }
 

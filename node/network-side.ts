@@ -6,6 +6,7 @@
  * follower), to the node's own log, and on a witnessing node to the witness. Started in dependency order,
  * stopped in reverse.
  */
+
 import { logger } from '@libp2p/logger';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Registry } from 'prom-client';
@@ -13,6 +14,7 @@ import { TILES_PROTOCOL } from '../protocol/constants.ts';
 import type { WitnessSigner } from '../protocol/cosignature.ts';
 import { formatCheckpointMessage } from '../protocol/gossip-message.ts';
 import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
+import { ConnectionBudget, type ConnectionBudgetInit } from './network/connection-budget.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './network/gossip.ts';
 import { GossipPenalties } from './network/gossip-penalties.ts';
 import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './network/libp2p-node.ts';
@@ -48,6 +50,8 @@ export interface NetworkSideInit {
   readonly bans?: PeerBansInit;
   /** Sources of followed logs: how many peers per sync, static HTTP mirrors by log ID. */
   readonly sources?: PeerSourcesInit;
+  /** Open connections per remote IP address and subnet; more inbound ones are refused. */
+  readonly connections?: ConnectionBudgetInit;
 }
 
 export interface NetworkSideComponents {
@@ -96,10 +100,11 @@ async function assemble(
   const identity = await loadOrCreatePeerIdentity(c.dir);
   const p2p = init.p2p ?? {};
   const bans = new PeerBans(init.bans);
+  const budget = new ConnectionBudget(init.connections);
   const penalties = new GossipPenalties();
   const libp2p = await createLibp2pNode({
     ...p2p,
-    connectionGater: { ...p2p.connectionGater, ...bans.gater() },
+    connectionGater: { ...p2p.connectionGater, ...bans.gater(), ...budget.gater() },
     db,
     privateKey: identity.privateKey,
     userAgent: `trustix/${VERSION}`,
@@ -109,6 +114,8 @@ async function assemble(
     gossipScoreParams: { ...gossipScoreParams(penalties), ...p2p.gossipScoreParams },
   });
   parts.add(() => libp2p.stop());
+  budget.start(libp2p);
+  parts.add(() => budget.stop());
   // A banned peer is cut off now; the gater refuses it until the ban ends.
   parts.listen(bans, 'ban', (e) => {
     const { peer } = e.detail;
@@ -185,6 +192,7 @@ async function assemble(
           .catch((err: unknown) => log.error('checkpoint of %s from %s: %s', id, from, err));
         return true;
       },
+      dataDir: c.dir,
     },
     // Our own log is written by the sequencer: never by a sync, even if someone follows it.
     {

@@ -257,33 +257,6 @@ test('checkTree confirms pending checkpoints on the tree', async (t) => {
   t.false(monitor.isForked(a.key.logId));
 });
 
-test('a consistency proof links a pending checkpoint to the anchor; a failed proof is not evidence', async (t) => {
-  const { monitor } = await openMonitor(t);
-  await monitor.validate(msg(notes.a[5]!));
-  await monitor.validate(msg(notes.a[300]!));
-  const good = await a.store.consistencyProof(5, 300);
-  const bad = good.map((hash, i) => (i === 0 ? leafHash(hash) : hash));
-  t.like(await monitor.checkConsistencyProof(a.key.logId, notes.a[5]!, notes.a[300]!, bad), {
-    result: 'unproven',
-    linked: false,
-  });
-  t.false(monitor.isForked(a.key.logId));
-  t.is((await monitor.pendingConsistency(a.key.logId))?.pending.length, 1);
-  t.like(await monitor.checkConsistencyProof(a.key.logId, notes.a[5]!, notes.a[300]!, good), {
-    result: 'consistent',
-    linked: true,
-  });
-  t.is(await monitor.pendingConsistency(a.key.logId), undefined);
-  // A fork's checkpoints are not consistent, whatever proof comes with them.
-  const forkProof = await b.store.consistencyProof(12, 20);
-  t.like(await monitor.checkConsistencyProof(a.key.logId, notes.a[12]!, notes.b[20]!, forkProof), {
-    result: 'unproven',
-  });
-  t.like(await monitor.checkConsistencyProof('0'.repeat(64), notes.a[5]!, notes.a[300]!, good), {
-    result: 'unknown-log',
-  });
-});
-
 test('concurrent copies of one new checkpoint: exactly one accept', async (t) => {
   const h = await openMonitor(t);
   const verdicts = await Promise.all(Array.from({ length: 10 }, () => h.monitor.validate(msg(notes.a[12]!))));

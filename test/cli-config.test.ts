@@ -7,6 +7,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { httpWarning } from '../cli/commands/start.ts';
+import { effectiveConfig } from '../cli/effective-config.ts';
 import { formatNixPublicKey, generateNixSecretKey, logKeyOf } from '../protocol/keys.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';
@@ -85,4 +86,41 @@ test('start warns when its HTTP server listens beyond loopback, and only then', 
   for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) t.is(httpWarning(host), null, host);
   for (const host of ['0.0.0.0', '::', '192.168.1.2', 'nix-cache.lan'])
     t.regex(httpWarning(host) ?? '', /beyond loopback: anyone who can reach it reads/, host);
+});
+
+test('the monitor, tile exchange and decision cache budgets are config settings that reach the node', async (t) => {
+  const dir = await tempDir('trustix-cli-budgets-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(
+    join(dir, 'config.json'),
+    JSON.stringify({
+      monitor: { maxPending: 64, peerBudgetPerSecond: 1, peerBudgetBurst: 5 },
+      tiles: { maxRequestsPerSubnet: 500 },
+      decisions: { maxCachedBytes: 1048576 },
+      sync: { minFreeBytes: 0, minBytesPerSecond: 1024 },
+    }),
+  );
+  const shown = await runCli(['config', 'show', '--json', '--data-dir', dir]);
+  t.is(shown.code, 0, shown.stderr);
+  t.like(JSON.parse(shown.stdout), {
+    monitor: { maxPending: 64, peerBudgetPerSecond: 1, peerBudgetBurst: 5, budgetPerSecond: 10 },
+    tiles: { maxRequestsPerSubnet: 500, maxRequestsPerPeer: 1000 },
+    decisions: { maxCachedBytes: 1048576 },
+    sync: { minFreeBytes: 0, minBytesPerSecond: 1024, maxLogBytes: 16 * 1024 ** 3 },
+  });
+  const { init } = await effectiveConfig({ 'data-dir': dir, io: { env: {} } } as never);
+  t.like(init, {
+    monitor: {
+      maxPending: 64,
+      peerBudget: { perSecond: 1, burst: 5 },
+      budget: { perSecond: 10, burst: 100 },
+    },
+    tiles: { maxRequestsPerSubnet: 500 },
+    decisions: { maxCachedBytes: 1048576 },
+    follower: { minFreeBytes: 0, minBytesPerSecond: 1024 },
+  });
+  await writeFile(join(dir, 'config.json'), '{ "monitor": { "maxPending": 0 } }');
+  const bad = await runCli(['config', 'show', '--data-dir', dir]);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /monitor\.maxPending/);
 });

@@ -47,3 +47,19 @@ test('a log with a witness quorum shows it, and the checkpoint waiting for it', 
   t.true(lines[1]!.endsWith('sources 1  quorum 1 of 1'), lines[1]);
   t.true(lines[2]!.endsWith('sources 1'), lines[2]);
 });
+
+test('a paused or failed log gets a line with its reason under its row', (t) => {
+  const error = {
+    code: 'ERR_DISK_LOW',
+    message: '/var/lib/trustix: 10 bytes free, below … (sync.minFreeBytes)',
+  };
+  const lines = followedTable([
+    { ...row('mercury', 'paused', 12), error },
+    row('venus', 'ok', 3),
+    { ...row('mars', 'syncing', 4), error },
+  ]);
+  t.is(lines.length, 4, 'a reason only for paused and failed logs');
+  t.true(lines[0]!.includes('paused'));
+  t.is(lines[1], `    ERR_DISK_LOW: ${error.message}`);
+  t.true(lines[2]!.includes('venus'));
+});

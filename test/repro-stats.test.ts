@@ -194,6 +194,7 @@ async function steps(store: LogStore, fromSize: number, stepBundles: number): Pr
       bundle,
       firstNew,
       hashParts,
+      newBytes: 0, // not what the statistics read
     });
   }
   const out: VerifiedBundle[][] = [];

@@ -21,6 +21,7 @@ interface FollowedStatus {
   sources: string[];
   /** While searching: why no source answered yet (docs/CLI.md). */
   search?: { reason: string; message: string };
+  error?: { code: string; message: string };
 }
 
 interface LogsArgs extends GlobalOptions {

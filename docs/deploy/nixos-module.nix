@@ -97,6 +97,8 @@ let
       '';
       maxConnections = fileOption (types.ints.between 1 100000) "libp2p connections kept before pruning. Default 100.";
       witness = fileOption types.bool "Cosign the checkpoints of the logs this node follows, once verified, and gossip them (the witness key is in the data directory). Default false.";
+      maxConnectionsPerIp = fileOption (types.ints.between 1 100000) "Open connections from one IP address; more inbound ones are refused. Default 8.";
+      maxConnectionsPerSubnet = fileOption (types.ints.between 1 100000) "Open connections from one IP subnet (/24, /48); more inbound ones are refused. Default 32.";
       follow = mkOption {
         type = types.listOf followedLog;
         default = [ ];
@@ -154,7 +156,46 @@ let
             maxGrowth = fileOption types.ints.positive "Most new entries of a followed log per sync; beyond it the log fails. Default 2^26.";
             sliceMs = fileOption (types.ints.between 100 86400000) "Time slice of a sync while another log waits, in ms. Default 60000.";
             smallSyncEntries = fileOption (types.ints.between 0 1000000) "Lag of a log that may sync in the extra slot. Default 4096.";
+            maxEntryBytes = fileOption (types.ints.between 256 65535) "Largest entry of a followed log, in bytes; beyond it the log fails. Default 32768.";
+            maxReferences = fileOption types.ints.unsigned "Most references of one entry of a followed log; beyond it the log fails. Default 1024.";
+            maxLogBytes = fileOption types.ints.positive "Most bytes of entry bundles stored per followed log; beyond it the log fails. Default 16 GiB.";
+            windowBytes = fileOption types.ints.positive "Bytes of verified bundles a sync holds in memory. Default 64 MiB.";
+            minFreeBytes = fileOption types.ints.unsigned "Low-disk watermark of the data directory's file system: below it syncs pause. Default 1 GiB.";
+            minBytesPerSecond = fileOption types.ints.unsigned "Minimum throughput of a sync source, in bytes/s; slower ones are dropped while others are left. Default 16384.";
           };
+        };
+      };
+      monitor = mkOption {
+        default = { };
+        description = "Gossip about logs nobody here follows.";
+        type = types.submodule {
+          options = {
+            maxLogs = fileOption types.ints.positive "Most logs tracked. Default 100000.";
+            maxMemoryBytes = fileOption types.ints.unsigned "Bytes of records of unfollowed logs kept in memory. Default 16 MiB.";
+            maxPending = fileOption types.ints.positive "Gossip messages waiting for validation; beyond, ignored. Default 256.";
+            budgetPerSecond = fileOption types.ints.unsigned "Accepted news about unfollowed logs per second, overall. Default 10.";
+            budgetBurst = fileOption types.ints.positive "Burst of the overall budget. Default 100.";
+            peerBudgetPerSecond = fileOption types.ints.unsigned "Accepted news about unfollowed logs per second, per peer. Default 2.";
+            peerBudgetBurst = fileOption types.ints.positive "Burst of the per-peer budget. Default 20.";
+          };
+        };
+      };
+      tiles = mkOption {
+        default = { };
+        description = "The tile exchange's budgets.";
+        type = types.submodule {
+          options = {
+            maxRequestsPerPeer = fileOption types.ints.positive "Requests per second per peer. Default 1000.";
+            maxRequestsPerSubnet = fileOption types.ints.positive "Requests per second per IP subnet (/24, /48). Default 4000.";
+            maxBytesInFlight = fileOption types.ints.positive "Bytes of answers being written at once. Default 64 MiB.";
+          };
+        };
+      };
+      decisions = mkOption {
+        default = { };
+        description = "The vote's decision cache.";
+        type = types.submodule {
+          options.maxCachedBytes = fileOption types.ints.unsigned "Estimated bytes of cached decisions. Default 32 MiB.";
         };
       };
     };

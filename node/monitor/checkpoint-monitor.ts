@@ -14,12 +14,13 @@
  *     covered by a tree we hold whose prefix root differs    accept (the fork must spread) + evidence
  *
  * Consistency. A history entry is `checked` when it is known to lie on one chain with the others: the
- * first checkpoint ever seen (trust on first use), one checked against a tree we hold (LogStore.rootAt),
- * or one proven by checkConsistencyProof against the checked chain. A larger checkpoint of a log whose
- * tree we do not hold (up to that size) cannot be checked on arrival: it is accepted as pending, the
- * 'checkpoint' event says so, and pendingConsistency() lists what the follower must verify (by a
- * consistency proof, or by syncing the tree and calling checkTree, which turns any disagreement into
- * evidence).
+ * first checkpoint ever seen (trust on first use), or one checked against a tree we hold (LogStore.rootAt).
+ * A larger checkpoint of a log whose tree we do not hold (up to that size) cannot be checked on arrival:
+ * it is accepted as pending, the 'checkpoint' event says so, and pendingConsistency() lists what is left
+ * to verify: the follower syncs the tree (verified against the signed root) and calls checkTree, which
+ * turns any disagreement into evidence. No consistency proof from a peer is taken instead: one that
+ * fails proves nothing (anyone can send a bad proof about an honest log), and the sync checks the same
+ * thing with the tree itself.
  *
  * Witness cosignatures (docs/PROTOCOL.md, "Witness cosignatures"; node/monitor/cosignatures.ts). A
  * checkpoint message may carry cosignature lines. Those by witnesses this node knows (`witnesses`) are
@@ -46,7 +47,6 @@ import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import type { SignedCheckpoint } from '../../protocol/checkpoint.ts';
 import { openCheckpoint } from '../../protocol/checkpoint.ts';
-import { verifyConsistency } from '../../protocol/consistency-proof.ts';
 import type { WitnessKey } from '../../protocol/cosignature.ts';
 import { TrustixError } from '../../protocol/errors.ts';
 import {
@@ -173,14 +173,6 @@ export interface TreeCheck {
   /** History entries the tree confirmed. */
   readonly confirmed: number;
   readonly evidence?: Evidence;
-}
-
-/** 'unproven' is not evidence: see checkConsistencyProof. */
-export interface ProofCheck {
-  readonly result: 'consistent' | 'unproven' | 'unknown-log';
-  /** Whether a pending history entry became checked. */
-  readonly linked: boolean;
-  readonly error?: Error;
 }
 
 export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents> {
@@ -314,46 +306,6 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     const pending = history.filter((h) => !h.checked);
     if (pending.length === 0) return undefined;
     return { anchor: history.findLast((h) => h.checked), pending };
-  }
-
-  /**
-   * Verifies a consistency proof between two signed checkpoints of `logId` (RFC 9162). When it holds,
-   * a pending history entry becomes checked if the other side is on the checked chain: a prefix of any
-   * checked entry, or an extension of the largest one (the anchor). A proof that fails is 'unproven',
-   * never evidence: a bad provider can send a bad proof about an honest log. Only a path bound to a signed
-   * root (one that hashes to the larger checkpoint's root and yields another prefix root, see
-   * protocol/evidence.ts) proves a fork; to get one, sync the larger tree, verified against its root, and
-   * call checkTree. Throws MalformedError / VerificationError when a note is not a checkpoint of the log.
-   */
-  async checkConsistencyProof(
-    logId: string,
-    oldNote: Uint8Array,
-    newNote: Uint8Array,
-    proof: readonly Hash[],
-  ): Promise<ProofCheck> {
-    return this.exclusive(async (): Promise<ProofCheck> => {
-      const state = this.table.get(logId) && (await this.records.state(logId));
-      if (!state) return { result: 'unknown-log', linked: false };
-      const verifier = parseVkey(state.vkey);
-      const older = openCheckpoint(oldNote, verifier);
-      const newer = openCheckpoint(newNote, verifier);
-      try {
-        verifyConsistency(older.size, newer.size, older.root, newer.root, proof);
-      } catch (err) {
-        if (err instanceof TrustixError) return { result: 'unproven', linked: false, error: err };
-        throw err;
-      }
-      const history = await this.records.history(logId);
-      const find = (cp: SignedCheckpoint) =>
-        history.find((h) => h.size === cp.size && hashesEqual(h.root, cp.root));
-      const [o, n] = [find(older), find(newer)];
-      let link: HistoryRecord | undefined;
-      if (o !== undefined && !o.checked && n?.checked) link = o;
-      else if (n !== undefined && !n.checked && o === history.findLast((h) => h.checked)) link = n;
-      if (link === undefined) return { result: 'consistent', linked: false };
-      await this.records.write(logId, [this.records.putHistory(logId, { ...link, checked: true })], false);
-      return { result: 'consistent', linked: true };
-    });
   }
 
   /** The largest checkpoint note seen for `logId`, whether or not it may be the log's newest. */

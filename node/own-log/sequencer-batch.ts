@@ -33,6 +33,8 @@ export interface BatchComponents {
   readonly resolve: Resolve;
   /** Store directory of entries. */
   readonly storeDir: string;
+  /** Most entries the log takes for one store path (SequencerInit.maxPathEntries). */
+  readonly maxPathEntries: number;
 }
 
 /** The tree as it stands once every prepared batch is written: what the next batch builds on. */
@@ -118,7 +120,14 @@ export async function prepareBatch(
     }
   });
   const ops = queue.settleOps(batch, waiting);
-  const paths = await newEntries(components.db, store, components.storeDir, candidates, inFlight);
+  const paths = await newEntries(
+    components.db,
+    store,
+    components.storeDir,
+    candidates,
+    inFlight,
+    components.maxPathEntries,
+  );
   const { fresh } = paths;
 
   let tree: PreparedBatch['tree'];

@@ -19,7 +19,9 @@ import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint, signCheckpoint } from '../../protocol/checkpoint.ts';
 import type { NoteSigner } from '../../protocol/vkey.ts';
+import { PathFullError } from '../errors.ts';
 import { type Database, writeBatch } from '../store/database.ts';
+import { MAX_PATH_ENTRIES } from '../store/layout.ts';
 import type { LogStore } from '../store/log-store.ts';
 import type { PathsInFlight } from '../store/path-index.ts';
 import { type BatchTip, type PreparedBatch, prepareBatch, type Resolve } from './sequencer-batch.ts';
@@ -36,6 +38,12 @@ export interface SequencerInit {
   readonly maxRetryDelayMs?: number;
   /** Store directory of entries. Default '/nix/store'. */
   readonly storeDir?: string;
+  /**
+   * Most entries (different fingerprints: rebuilds) the log takes for one store path; beyond it
+   * submissions are refused (ERR_PATH_FULL), as followers abstain beyond their own cap. Default
+   * MAX_PATH_ENTRIES (64); tests that play a hostile builder raise it.
+   */
+  readonly maxPathEntries?: number;
 }
 
 export interface SequencerComponents {
@@ -94,6 +102,7 @@ export class Sequencer extends TypedEventEmitter<SequencerEvents> {
       maxBatchSubmissions: 10_000,
       maxRetryDelayMs: 60_000,
       storeDir: '/nix/store',
+      maxPathEntries: MAX_PATH_ENTRIES,
       ...init,
     };
   }
@@ -213,7 +222,7 @@ export class Sequencer extends TypedEventEmitter<SequencerEvents> {
     const bundleBuffer = this.bundleBuffer;
     this.bundleBuffer = undefined;
     const { prepared, tip } = await prepareBatch(
-      { db, store, queue, resolve, storeDir: this.init.storeDir },
+      { db, store, queue, resolve, storeDir: this.init.storeDir, maxPathEntries: this.init.maxPathEntries },
       batch,
       this.tip!,
       this.pathsInFlight,
@@ -264,6 +273,14 @@ export class Sequencer extends TypedEventEmitter<SequencerEvents> {
         this.dispatchEvent(new CustomEvent('rejected', { detail: { submission, error: outcome.error } }));
       }
     });
+    for (const bytes of prepared.paths.capped) {
+      const entry = bytes.toString('latin1');
+      const error = new PathFullError(entry.split(';')[1] ?? '', this.init.maxPathEntries);
+      log.error('refused %s: %s', entry, error.message);
+      this.dispatchEvent(
+        new CustomEvent('rejected', { detail: { submission: { kind: 'entry', entry }, error } }),
+      );
+    }
     for (let i = this.sequencedWaiters.length - 1; i >= 0; i--) {
       const w = this.sequencedWaiters[i]!;
       if (w.seq < this.done) {

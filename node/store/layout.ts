@@ -23,6 +23,8 @@
  *                                            leaves staged beyond the checkpoint (whole entry bundles with
  *                                            their level-0 tiles and path index records), then the signed
  *                                            target checkpoint note they were verified against
+ *   log!<logId hex>!b                     -> u64be bytes of the followed log's stored entry bundles (2 + length
+ *                                            per entry, staged ones included): its byte quota (node/sync/log-quota.ts)
  *   follow!<logId hex>                    -> a followed log: JSON {"vkey","name","weight"} (node/store/followed-logs.ts)
  *   repro!c                               -> reproducibility counters: JSON (node/stats/repro-stats.ts)
  *   repro!l!<logId hex>                   -> a log in the statistics: JSON {"n","indexed"} (its small number,
@@ -241,11 +243,34 @@ export function monitorEvidenceRange(): { gte: Uint8Array; lt: Uint8Array } {
 // ---- followers (node/sync/log-sync.ts, node/store/followed-logs.ts) -------------------------------------------------
 
 const STAGE = 0x73; // 's'
+const BYTES = 0x62; // 'b'
 const FOLLOW_PREFIX = encoder.encode('follow!');
 
 /** Key of a log's sync staging record (see the header list). */
 export function syncStageKey(prefix: Uint8Array): Uint8Array {
   return withTag(prefix, STAGE, 0);
+}
+
+/** Key of a followed log's stored-bytes record (see the header list). */
+export function logBytesKey(prefix: Uint8Array): Uint8Array {
+  return withTag(prefix, BYTES, 0);
+}
+
+/** The key range of a log's entry bundles. */
+export function entryBundleRange(prefix: Uint8Array): { gte: Uint8Array; lt: Uint8Array } {
+  const gte = withTag(prefix, ENTRIES, 0);
+  return { gte, lt: withTag(prefix, ENTRIES + 1, 0) };
+}
+
+export function encodeU64(value: number): Uint8Array {
+  const out = Buffer.alloc(8);
+  writeU64(out, 0, value);
+  return out;
+}
+
+export function decodeU64(value: Uint8Array): number {
+  if (value.length !== 8) throw new RangeError('not a u64 record');
+  return readU64(value, 0);
 }
 
 /** Encodes a staging record: leaves staged, then the target checkpoint note. */

@@ -1,7 +1,8 @@
 /**
  * The path index as the sequencer maintains it: which entries of a batch the log does not hold yet
  * (the same fingerprint for a path is appended once; another fingerprint for a path is a rebuild and
- * is appended), and the index records that gain entries. One record per store path hash
+ * is appended, up to MAX_PATH_ENTRIES per path: beyond that its followers abstain on the path, so the
+ * builder does not publish more), and the index records that gain entries. One record per store path hash
  * (node/store/layout.ts), read for a whole batch in one sorted getMany.
  *
  * Entries arrive as bytes (views of queued records) validated at submission, so the hash part is at a
@@ -10,7 +11,7 @@
  * as little as it can: no arrays until a path has a second entry.
  */
 import type { BatchOp, Database } from './database.ts';
-import { decodeIndexList, encodeIndexList } from './layout.ts';
+import { decodeIndexList, encodeIndexList, MAX_PATH_ENTRIES } from './layout.ts';
 import type { LogStore } from './log-store.ts';
 
 const NONE: readonly number[] = [];
@@ -52,6 +53,12 @@ class PathRecord {
     } else this.seen = [seen, entry];
   }
 
+  /** Entries of the path once the batch's fresh ones are appended. */
+  count(): number {
+    const added = this.added;
+    return this.held.length + (added === undefined ? 0 : typeof added === 'number' ? 1 : added.length);
+  }
+
   add(position: number): void {
     const added = this.added;
     if (added === undefined) this.added = position;
@@ -73,6 +80,8 @@ class PathRecord {
 export interface BatchPaths {
   /** The entries to append, in order. */
   readonly fresh: Buffer[];
+  /** New entries left out: their path has MAX_PATH_ENTRIES entries already. */
+  readonly capped: Buffer[];
   readonly records: ReadonlyMap<string, PathRecord>;
 }
 
@@ -95,6 +104,7 @@ export async function newEntries(
   storeDir: string,
   entries: readonly Buffer[],
   inFlight?: PathsInFlight,
+  maxPathEntries = MAX_PATH_ENTRIES,
 ): Promise<BatchPaths> {
   const hashStart = 2 + storeDir.length + 1;
   const records = new Map<string, PathRecord>();
@@ -134,15 +144,20 @@ export async function newEntries(
     for (const entry of await store.entriesAt(record.held)) if (entry !== undefined) record.see(entry);
   }
   const fresh: Buffer[] = [];
+  const capped: Buffer[] = [];
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     const record = byEntry[i]!;
     if (record.sees(entry)) continue;
+    if (record.count() >= maxPathEntries) {
+      capped.push(entry);
+      continue;
+    }
     record.see(entry);
     record.add(fresh.length);
     fresh.push(entry);
   }
-  return { fresh, records };
+  return { fresh, capped, records };
 }
 
 /** Puts of the path index records that gain entries, the batch's fresh entries being appended at `oldSize`. */

@@ -9,9 +9,10 @@ import type { SyncProgress } from './log-sync.ts';
 
 /**
  * `searching`: no source has answered for the log yet (no checkpoint known, nothing stored): it is still
- * being looked for, not known to be empty.
+ * being looked for, not known to be empty. `paused`: the data directory's disk is below the low-disk
+ * watermark (error ERR_DISK_LOW); the sync goes on by itself once space is freed.
  */
-export type FollowState = 'ok' | 'searching' | 'syncing' | 'forked' | 'failed';
+export type FollowState = 'ok' | 'searching' | 'syncing' | 'paused' | 'forked' | 'failed';
 
 export interface FollowedLogStatus {
   readonly logId: string;

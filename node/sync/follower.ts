@@ -11,7 +11,9 @@
  * exponential back-off, or at once when a newer checkpoint arrives. A fork stops the log for good
  * (state 'forked'); a log holding a non-entry or beyond the limits (maxTreeSize, maxGrowth) stops too
  * (state 'failed', not retried: checked before anything is planned, so also at restart). An interrupted
- * sync is resumed on start. Unfollowing stops the log's sync and keeps its data (following it again
+ * sync is resumed on start. With the data directory's disk below the low-disk watermark (minFreeBytes),
+ * syncs pause before their next write (state 'paused', ERR_DISK_LOW, holding no slot) and are tried again
+ * every diskCheckMs. Unfollowing stops the log's sync and keeps its data (following it again
  * continues from there).
  */
 
@@ -20,6 +22,7 @@ import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
 import {
   asError,
+  DiskSpaceError,
   InvalidLogEntryError,
   LogForkError,
   LogLimitError,
@@ -29,6 +32,7 @@ import {
 import type { Database } from '../store/database.ts';
 import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
 import { LogStore } from '../store/log-store.ts';
+import { DiskWatermark, MIN_FREE_BYTES } from './disk-watermark.ts';
 import { type FollowedLogStatus, statusOf, type Tracked } from './follow-status.ts';
 import { LogSync, type LogSyncInit, type SyncProgress } from './log-sync.ts';
 import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
@@ -63,11 +67,20 @@ export interface FollowerComponents {
    * checkpoint may be the log's newest). Default: never; refresh notifies directly.
    */
   offer?(logId: string, note: Uint8Array, from: string): boolean;
+  /** The data directory, whose file system's free space the low-disk watermark is checked on. */
+  readonly dataDir?: string;
 }
 
 export interface FollowerInit extends LogSyncInit {
   /** Logs synced at once. Default 2. */
   readonly maxConcurrentSyncs?: number;
+  /**
+   * Low-disk watermark: bytes that must stay free on the data directory's file system (statfs) for a
+   * sync to write; below it syncs pause. Default 1 GiB; 0: never pause. Needs components.dataDir.
+   */
+  readonly minFreeBytes?: number;
+  /** How often a paused log checks the free space again, in ms. Default 30,000. */
+  readonly diskCheckMs?: number;
   /**
    * Time slice of a sync, in ms: past it, a sync yields its slot when another log waits (its verified
    * steps stay staged; it resumes from them when its turn comes again). Default 60,000.
@@ -105,6 +118,8 @@ export interface FollowerEvents {
   /** The log key signed two histories; `error.evidence` is the document to store and gossip. */
   fork: CustomEvent<{ logId: string; error: LogForkError }>;
   'sync-failed': CustomEvent<{ logId: string; error: Error }>;
+  /** The data directory's disk is below the low-disk watermark: the log's sync waits. */
+  paused: CustomEvent<{ logId: string; error: DiskSpaceError }>;
 }
 
 /** The abort reason of a sync that used its time slice while another log waited. */
@@ -127,6 +142,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
   private express = 0;
   /** Running syncs whose time slice is over: the first to yield when a log waits. */
   private readonly overdue = new Set<Tracked>();
+  private readonly watermark: DiskWatermark | undefined;
   private started = false;
   private readonly onFollowed = (e: CustomEvent<FollowedLog>) => void this.track(e.detail, true);
   private readonly onUnfollowed = (e: CustomEvent<FollowedLog>) => this.untrack(e.detail.logId);
@@ -136,6 +152,8 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     this.components = components;
     this.init = {
       maxConcurrentSyncs: 2,
+      minFreeBytes: MIN_FREE_BYTES,
+      diskCheckMs: 30_000,
       sliceMs: 60_000,
       smallSyncEntries: 4_096,
       retryDelayMs: 5_000,
@@ -146,6 +164,9 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       exclude: [],
       ...init,
     };
+    const { dataDir } = components;
+    if (dataDir !== undefined && this.init.minFreeBytes > 0)
+      this.watermark = new DiskWatermark(dataDir, this.init.minFreeBytes);
   }
 
   /** Opens the local copy of every followed log and resumes interrupted syncs. */
@@ -265,7 +286,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
         if (s.state === 'forked' || s.state === 'failed')
           return done(this.logs.get(logId)?.error ?? new SyncFailedError(logId, `the log is ${s.state}`));
       };
-      const events = ['synced', 'fork', 'sync-failed'] as const;
+      const events = ['synced', 'fork', 'sync-failed', 'paused'] as const;
       const done = (err?: Error) => {
         for (const e of events) this.removeEventListener(e, check);
         if (err === undefined) resolve();
@@ -412,10 +433,17 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
   private async syncOnce(t: Tracked, signal: AbortSignal): Promise<void> {
     const { logId } = t.followed;
     const store = t.store!;
+    const { watermark } = this;
     try {
+      await watermark?.check();
+      if (t.error instanceof DiskSpaceError) t.error = undefined; // space again: no longer the reason
       const sources = await this.components.sourcesFor(logId, t.hint);
       const { db, stored } = this.components;
-      const sync = new LogSync({ db, store, sources, ...(stored && { stored }) }, this.init);
+      const checkSpace = watermark && (() => watermark.check());
+      const sync = new LogSync(
+        { db, store, sources, ...(stored && { stored }), ...(checkSpace && { checkSpace }) },
+        this.init,
+      );
       t.sources = sources.map((s) => s.id);
       sync.addEventListener('progress', (e) => {
         t.progress = e.detail;
@@ -440,6 +468,18 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       }
       const error = asError(err);
       t.error = error;
+      if (error instanceof DiskSpaceError) {
+        // Not the log's fault: wait for space, holding no slot; its verified steps stay staged.
+        t.state = 'paused';
+        log.error('log %s: %s', logId, error.message);
+        t.retry = setTimeout(() => {
+          t.retry = undefined;
+          this.schedule(t);
+        }, this.init.diskCheckMs);
+        t.retry.unref();
+        this.dispatchEvent(new CustomEvent('paused', { detail: { logId, error } }));
+        return;
+      }
       if (error instanceof LogForkError) {
         t.state = 'forked';
         this.dispatchEvent(new CustomEvent('fork', { detail: { logId, error } }));

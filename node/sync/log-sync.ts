@@ -18,16 +18,15 @@
  * hash tiles). A target inconsistent with the staged one is a fork like any other.
  * Memory (counted: SyncResult.memory): the upper tiles (about n / 8 bytes for n new leaves, n at most
  * `maxGrowth`, checked with `maxTreeSize` before anything is planned: LogLimitError), at most
- * `windowBundles` verified bundles awaiting their step (fetched ones included: no fetch starts beyond
- * the window), each owning its bytes, and the requests in flight (each capped at maxTileBytes).
+ * `windowBundles` verified bundles and about `windowBytes` bytes of them awaiting their step or in flight
+ * (node/sync/bundle-pipeline.ts), each owning its bytes, and the requests in flight (each capped at
+ * maxTileBytes). Disk: the per-log quotas (node/sync/log-quota.ts), checked entry by entry and step by step.
  */
 
 import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
-import { HASH_SIZE, TILE_WIDTH } from '../../protocol/constants.ts';
-import { checkEntry } from '../../protocol/entry.ts';
-import { decodeEntryBundle } from '../../protocol/entry-bundle.ts';
+import { TILE_WIDTH } from '../../protocol/constants.ts';
 import { VerificationError } from '../../protocol/errors.ts';
 import {
   buildEvidence,
@@ -35,12 +34,14 @@ import {
   evidenceProofFromHashes,
   evidenceProofIds,
 } from '../../protocol/evidence.ts';
-import { EMPTY_ROOT, type HashReader, hashesEqual, leafHash, treeHash } from '../../protocol/merkle.ts';
+import { EMPTY_ROOT, type HashReader, hashesEqual, treeHash } from '../../protocol/merkle.ts';
 import { newTiles } from '../../protocol/tiles.ts';
-import { InvalidLogEntryError, LogForkError, LogLimitError } from '../errors.ts';
+import { LogForkError, LogLimitError } from '../errors.ts';
 import type { Database } from '../store/database.ts';
 import type { LogStore } from '../store/log-store.ts';
+import { checkBundle } from './bundle-check.ts';
 import { type PipelineMemory, runBundlePipeline } from './bundle-pipeline.ts';
+import { LOG_QUOTA_DEFAULTS, LogBytes, type LogQuotaInit } from './log-quota.ts';
 import { RemoteTree } from './remote-tree.ts';
 import { SOURCE_POOL_DEFAULTS, SourcePool, type SourcePoolInit } from './source-pool.ts';
 import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
@@ -59,9 +60,11 @@ export interface LogSyncComponents {
    * Awaited: it paces the sync. Its failures are logged, never the sync's.
    */
   stored?(logId: string, bundles: readonly VerifiedBundle[]): Promise<void>;
+  /** Called before each step is written; throws (e.g. DiskSpaceError) to stop the sync there. */
+  checkSpace?(): Promise<void>;
 }
 
-export interface LogSyncInit extends SourcePoolInit {
+export interface LogSyncInit extends SourcePoolInit, LogQuotaInit {
   /**
    * Entry bundles per stored step. Default 16 (4,096 entries): smaller synced batches than 32 cost
    * less CPU and memory here (1M entries from one provider: 49-51k instead of 40k entries/s; a
@@ -72,6 +75,11 @@ export interface LogSyncInit extends SourcePoolInit {
   readonly stepBytes?: number;
   /** Verified bundles held before their step is stored (bounds memory). Default 32; >= stepBundles. */
   readonly windowBundles?: number;
+  /**
+   * Bytes of verified bundles held before their step is stored, and of fetches in flight (bounds memory
+   * whatever the entries' size: 32 bundles of 64 KiB entries would be 512 MiB). Default 64 MiB.
+   */
+  readonly windowBytes?: number;
   /** Store directory of the log's entries. Default '/nix/store'. */
   readonly storeDir?: string;
   /**
@@ -85,6 +93,9 @@ export interface LogSyncInit extends SourcePoolInit {
    */
   readonly maxGrowth?: number;
 }
+
+/** LogSyncInit.windowBytes by default. */
+export const SYNC_WINDOW_BYTES = 64 * 1024 * 1024;
 
 /** LogSyncInit's limits, by default (docs/CLI.md, "sync"). */
 export const LOG_LIMIT_DEFAULTS = { maxTreeSize: 2 ** 32, maxGrowth: 2 ** 26 } as const;
@@ -100,6 +111,8 @@ export interface SyncProgress {
   readonly stored: number;
   readonly total: number;
   readonly bytes: number;
+  /** Bytes of verified bundles waiting for their step (at most about windowBytes). */
+  readonly heldBytes: number;
 }
 
 export interface SyncResult {
@@ -148,8 +161,10 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       stepBundles: 16,
       stepBytes: 16 * 1024 * 1024,
       windowBundles: 32,
+      windowBytes: SYNC_WINDOW_BYTES,
       storeDir: '/nix/store',
       ...LOG_LIMIT_DEFAULTS,
+      ...LOG_QUOTA_DEFAULTS,
       ...init,
     };
     if (this.init.windowBundles < this.init.stepBundles || this.init.stepBundles < 1)
@@ -197,6 +212,8 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       if (staged !== undefined) await this.stage.discard();
       return this.result(fromSize, 0, 0);
     }
+    const quota = await LogBytes.load(this.components.db, store.logId, this.init.maxLogBytes);
+    quota.check();
 
     const controller = new AbortController();
     const signal =
@@ -226,7 +243,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       }
       const resumed =
         staged === undefined ? fromSize : Math.max(fromSize, Math.min(staged.staged, goal.size));
-      const held = await this.fetchAndStore(goal, tree, pool, fromSize, resumed, controller);
+      const held = await this.fetchAndStore(goal, tree, pool, fromSize, resumed, controller, quota);
       const memory = { ...held, treeBytes: tree.bytes() };
       log('log %s synced %d -> %d (%d bytes)', store.logId, fromSize, goal.size, pool.bytes);
       return this.result(fromSize, resumed, pool.bytes, memory);
@@ -243,6 +260,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     fromSize: number,
     resumed: number,
     controller: AbortController,
+    quota: LogBytes,
   ): Promise<PipelineMemory> {
     const n = goal.size;
     const start = Math.max(fromSize, resumed);
@@ -257,17 +275,24 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       stepBundles: this.init.stepBundles,
       stepBytes: this.init.stepBytes,
       windowBundles: this.init.windowBundles,
+      windowBytes: this.init.windowBytes,
       controller,
       fetch: (i) => this.fetchBundle(i, tree, pool, fromSize),
       step: async (bundles) => {
-        await this.stage.step(bundles, goal);
+        await this.components.checkSpace?.();
+        const bytes = quota.take(newBytes(bundles));
+        await this.stage.step(bundles, goal, [bytes.op]);
+        bytes.took();
         await this.told(bundles);
       },
       commit: async (bundles) => {
-        await this.stage.commit(bundles, upper(), goal);
+        await this.components.checkSpace?.();
+        const bytes = quota.take(newBytes(bundles));
+        await this.stage.commit(bundles, upper(), goal, [bytes.op]);
+        bytes.took();
         await this.told(bundles);
       },
-      onProgress: (bundles, stored) => {
+      onProgress: (bundles, stored, heldBytes) => {
         for (const b of bundles) counts[stored ? 'stored' : 'verified'] += leavesOf(b.index);
         const detail: SyncProgress = {
           logId: this.components.store.logId,
@@ -277,6 +302,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
           ...counts,
           total: n - start,
           bytes: pool.bytes,
+          heldBytes,
         };
         this.dispatchEvent(new CustomEvent('progress', { detail }));
       },
@@ -293,12 +319,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     }
   }
 
-  /**
-   * Fetches bundle `i` from one source and verifies it. Its level-0 tile is not fetched: it is the
-   * entries' leaf hashes, computed here and checked like a fetched tile would be (against its hash in the
-   * verified tile above, or, for the partial tile, against the verified edge). Half the requests, and
-   * the same proof that every byte is in the signed tree.
-   */
+  /** Fetches bundle `i` from one source and verifies it (node/sync/bundle-check.ts). */
   private fetchBundle(
     i: number,
     tree: RemoteTree,
@@ -306,33 +327,9 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     fromSize: number,
   ): Promise<VerifiedBundle> {
     const tile = tree.tileAt(0, i);
-    const known = tree.get(tile);
     const bundleId = { kind: 'entries', index: i, width: tile.width } as const;
-    const { storeDir } = this.init;
-    return pool.fetch([bundleId], ([bundle]) => {
-      const entries = decodeEntryBundle(bundle!, tile.width);
-      const data = new Uint8Array(tile.width * HASH_SIZE);
-      entries.forEach((entry, j) => {
-        data.set(leafHash(entry), j * HASH_SIZE);
-      });
-      if (known === undefined) tree.verifyFull(tile, data);
-      else if (!hashesEqual(data, known))
-        throw new VerificationError('entry bundle', `bundle ${i} does not match the verified edge tile`);
-      // The bytes are the log's own now: a non-entry is the log's fault, not the source's.
-      const hashParts = new Uint32Array(entries.length);
-      entries.forEach((entry, j) => {
-        try {
-          hashParts[j] = checkEntry(entry, storeDir) + entry.byteOffset - bundle!.byteOffset;
-        } catch (cause) {
-          throw new InvalidLogEntryError(this.components.store.logId, i * TILE_WIDTH + j, { cause });
-        }
-      });
-      const firstNew = Math.max(0, fromSize - i * TILE_WIDTH);
-      // A view into a larger buffer (several responses read at once) would pin all of it until the step
-      // is stored: the bundle gets its own copy then.
-      const own = bundle!.byteLength === bundle!.buffer.byteLength ? bundle! : new Uint8Array(bundle!);
-      return { index: i, tile: { tile, data }, bundle: own, firstNew, hashParts };
-    });
+    const check = { logId: this.components.store.logId, fromSize, quota: this.init };
+    return pool.fetch([bundleId], ([bundle]) => checkBundle(bundle!, tile, tree, check));
   }
 
   /** Throws LogLimitError when syncing to `size` from `fromSize` is beyond the limits: before any plan. */
@@ -385,4 +382,11 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       memory,
     };
   }
+}
+
+/** Bytes the bundles add to their log (VerifiedBundle.newBytes). */
+function newBytes(bundles: readonly VerifiedBundle[]): number {
+  let n = 0;
+  for (const b of bundles) n += b.newBytes;
+  return n;
 }

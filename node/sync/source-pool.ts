@@ -14,6 +14,11 @@
  *   source cannot do that; sybils answering "not found" to everything cannot eclipse a log,
  *   docs/SECURITY.md). Any other "not found" is not a fault: the source holds a smaller tree, and is
  *   asked only for tiles such a tree has (none, when it has no checkpoint).
+ * - a source whose answer took longer than `minRateGraceMs` at fewer than `minBytesPerSecond` bytes a
+ *   second is slow: its (verified) answer is used, and it is demoted, dropped for the rest of the sync
+ *   ('slow', no ban), as long as another source is left; a lone slow source is kept (the follower's
+ *   time slices keep it from holding a slot for ever). Quick small answers are never judged, so small
+ *   catch-ups keep every source.
  * So every tile costs at most one attempt per source plus the busy retries, and with no source left the
  * fetch fails with SyncFailedError.
  */
@@ -46,6 +51,13 @@ export interface SourcePoolInit {
   readonly timeoutRetries?: number;
   /** First pause after a busy answer, in ms; doubles each time. Default 250. */
   readonly busyBackoffMs?: number;
+  /**
+   * Minimum throughput of a source, in bytes per second, judged on answers that took longer than
+   * `minRateGraceMs`: a slower source is demoted while others are left. Default 16,384; 0: never.
+   */
+  readonly minBytesPerSecond?: number;
+  /** Answers quicker than this are never judged slow, in ms. Default 5,000. */
+  readonly minRateGraceMs?: number;
 }
 
 interface SourceState {
@@ -84,6 +96,8 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   busyRetries: 3,
   timeoutRetries: 1,
   busyBackoffMs: 250,
+  minBytesPerSecond: 16_384,
+  minRateGraceMs: 5_000,
 };
 
 export class SourcePool {
@@ -164,6 +178,7 @@ export class SourcePool {
         }
       }
       let bodies: (Uint8Array | undefined)[];
+      const started = Date.now();
       try {
         bodies = await this.request(state, tiles);
       } catch (err) {
@@ -195,12 +210,16 @@ export class SourcePool {
         state.maxSize = Math.min(state.maxSize, needs - 1, claimed === null ? 0 : Number.POSITIVE_INFINITY);
         continue;
       }
+      let result: T;
       try {
-        return accept(bodies as Uint8Array[], state.source.id);
+        result = accept(bodies as Uint8Array[], state.source.id);
       } catch (err) {
         if (!(err instanceof MalformedError || err instanceof VerificationError)) throw err;
         this.drop(state, err instanceof VerificationError ? 'invalid' : 'malformed', err);
+        continue;
       }
+      this.judgeRate(state, bodies as Uint8Array[], Date.now() - started);
+      return result;
     }
   }
 
@@ -330,6 +349,23 @@ export class SourcePool {
       if (!(err instanceof MalformedError || err instanceof VerificationError)) throw err;
       this.drop(state, err instanceof VerificationError ? 'invalid' : 'malformed', err);
     }
+  }
+
+  /** Demotes a source whose answer was below the minimum throughput, unless it is the last one. */
+  private judgeRate(state: SourceState, bodies: readonly Uint8Array[], ms: number): void {
+    const { minBytesPerSecond, minRateGraceMs } = this.init;
+    if (minBytesPerSecond <= 0 || ms <= minRateGraceMs || state.dropped) return;
+    let bytes = 0;
+    for (const b of bodies) bytes += b.length;
+    const rate = (bytes * 1000) / ms;
+    if (rate >= minBytesPerSecond) return;
+    if (!this.states.some((s) => s !== state && !s.dropped)) return;
+    const error = new TileSourceError(
+      state.source.id,
+      'slow',
+      `${bytes} bytes in ${ms} ms (${Math.round(rate)} bytes/s), below ${minBytesPerSecond}`,
+    );
+    this.drop(state, 'slow', error);
   }
 
   private fail(state: SourceState, err: unknown): void {

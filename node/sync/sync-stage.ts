@@ -37,6 +37,8 @@ export interface VerifiedBundle {
   readonly firstNew: number;
   /** Offset in `bundle` of each entry's store path hash part (STORE_PATH_HASH_CHARS ASCII bytes). */
   readonly hashParts: Uint32Array;
+  /** Bytes of the bundle from entry `firstNew` on (what storing it adds to the log's byte quota). */
+  readonly newBytes: number;
 }
 
 /** What an interrupted sync left: leaves staged, and the checkpoint they were verified against. */
@@ -73,9 +75,17 @@ export class SyncStage {
     await writeBatch(this.db, [{ type: 'del', key: this.key }]);
   }
 
-  /** Stores `bundles` (contiguous, whole, in order) and records them as staged for `target`. */
-  async step(bundles: readonly VerifiedBundle[], target: SignedCheckpoint): Promise<void> {
+  /**
+   * Stores `bundles` (contiguous, whole, in order) and records them as staged for `target`; `extra`:
+   * more puts for the same batch (the log's byte count).
+   */
+  async step(
+    bundles: readonly VerifiedBundle[],
+    target: SignedCheckpoint,
+    extra: readonly BatchOp[] = [],
+  ): Promise<void> {
     const ops = await this.bundleOps(bundles);
+    ops.push(...extra);
     const staged = (bundles[bundles.length - 1]!.index + 1) * TILE_WIDTH;
     ops.push({ type: 'put', key: this.key, value: encodeSyncStage(staged, target.note) });
     await writeBatch(this.db, ops);
@@ -89,8 +99,10 @@ export class SyncStage {
     bundles: readonly VerifiedBundle[],
     upper: readonly TileData[],
     target: SignedCheckpoint,
+    extra: readonly BatchOp[] = [],
   ): Promise<void> {
     const ops = await this.bundleOps(bundles);
+    ops.push(...extra);
     for (const t of upper) ops.push(this.store.tileOp(t));
     ops.push(this.store.checkpointOp(target.note));
     ops.push({ type: 'del', key: this.key });

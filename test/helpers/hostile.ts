@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { type Database, openDatabase } from '../../node/store/database.ts';
 import { FollowedLogs } from '../../node/store/followed-logs.ts';
-import { Follower, type FollowerInit } from '../../node/sync/follower.ts';
+import { Follower, type FollowerComponents, type FollowerInit } from '../../node/sync/follower.ts';
 import type { TileSource } from '../../node/sync/tile-source.ts';
 import { signCheckpoint } from '../../protocol/checkpoint.ts';
 import { logSigner } from '../../protocol/keys.ts';
@@ -18,7 +18,8 @@ import { startTileServer } from './tile-servers.ts';
 
 /** An honest-looking builder (real log, real HTTP tile server) that can sign any checkpoint it likes. */
 export async function hostileBuilder(t: ExecutionContext, entries: readonly string[]) {
-  const log = await openLogFixture();
+  // A hostile builder's log is not bound by the cap an honest node's own log keeps per path.
+  const log = await openLogFixture({ init: { maxPathEntries: Number.POSITIVE_INFINITY } });
   t.teardown(() => log.destroy());
   await log.append(entries);
   const server = await startTileServer(log.store);
@@ -43,6 +44,8 @@ export async function victim(
   /** The victim's sources: the same for every log, or per log. */
   sources: readonly TileSource[] | ((logId: string) => readonly TileSource[]),
   init: FollowerInit = {},
+  /** Components beyond the database, the followed logs and the sources (e.g. dataDir). */
+  more: Partial<FollowerComponents> = {},
 ): Promise<Victim> {
   const dir = await tempDir('trustix-hostile-');
   const v = {} as Victim;
@@ -50,7 +53,12 @@ export async function victim(
     v.db = await openDatabase(join(dir, 'db'));
     v.followed = await FollowedLogs.open(v.db);
     v.follower = new Follower(
-      { db: v.db, followed: v.followed, sourcesFor: typeof sources === 'function' ? sources : () => sources },
+      {
+        ...more,
+        db: v.db,
+        followed: v.followed,
+        sourcesFor: typeof sources === 'function' ? sources : () => sources,
+      },
       init,
     );
     await v.follower.start();

@@ -11,6 +11,7 @@ import { createDeciderChain } from '../../node/vote/decider.ts';
 import { Decisions } from '../../node/vote/decisions.ts';
 import { parseStorePath } from '../../protocol/store-path.ts';
 import { hostileBuilder, victim } from '../helpers/hostile.ts';
+import { openLogFixture } from '../helpers/log-fixture.ts';
 import {
   fingerprint,
   prng,
@@ -74,4 +75,25 @@ test('the statistics record keeps at most MAX_PATH_ENTRIES + 1 values of one log
   t.is(decodeRecord(other.record).length, MAX_PATH_ENTRIES + 2);
   t.is(other.after, 'mismatch');
   t.is(addToRecord(other.record, 1, ['y'.repeat(16)]), undefined);
+});
+
+// Issue item 6: the builder's own log. Its sequencer took every new fingerprint of a path, so an honest
+// node rebuilding one path over and over built a log its followers cap (they abstain past 64 entries).
+// Now it takes at most MAX_PATH_ENTRIES per path and refuses the rest (ERR_PATH_FULL), other paths unhurt.
+test("the builder's own log takes at most MAX_PATH_ENTRIES entries for one path and refuses the rest", async (t) => {
+  const log = await openLogFixture();
+  t.teardown(() => log.destroy());
+  const refused: string[] = [];
+  log.sequencer.addEventListener('rejected', (e) => {
+    t.is((e.detail.error as { code?: string }).code, 'ERR_PATH_FULL');
+    refused.push((e.detail.submission as { entry: string }).entry);
+  });
+  // Two batches: the cap holds within one batch and across batches.
+  await log.append([...FLOODED.slice(0, 40), NORMAL[0]!]);
+  await log.append([...FLOODED.slice(40, 100), NORMAL[1]!]);
+  t.is(log.store.size, MAX_PATH_ENTRIES + 2);
+  t.deepEqual(refused, FLOODED.slice(MAX_PATH_ENTRIES, 100));
+  const record = await log.db.get(log.store.pathIndexKey(HASH_PART));
+  t.is(record!.length, MAX_PATH_ENTRIES * 8);
+  t.is((await verifyLog(log.store)).entries, MAX_PATH_ENTRIES + 2);
 });

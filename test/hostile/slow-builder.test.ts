@@ -4,9 +4,13 @@
 // steps), and a small catch-up gets an extra slot at once.
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
+import { openDatabase } from '../../node/store/database.ts';
+import { LogStore } from '../../node/store/log-store.ts';
 import type { FollowerInit } from '../../node/sync/follower.ts';
+import { LogSync } from '../../node/sync/log-sync.ts';
+import type { SourceFailedEvent } from '../../node/sync/tile-source.ts';
 import { victim } from '../helpers/hostile.ts';
-import { openLogFixture } from '../helpers/log-fixture.ts';
+import { openLogFixture, tempDir } from '../helpers/log-fixture.ts';
 import { syntheticEntries } from '../helpers/synthetic-entries.ts';
 import { startTileServer } from '../helpers/tile-servers.ts';
 
@@ -67,4 +71,39 @@ test('a slow sync yields its slot after its time slice to a log that waits, and 
 
 test('a small catch-up syncs in the extra slot while a slow sync holds the only one', async (t) => {
   await race(t, { sliceMs: 600_000 }, 300);
+});
+
+// Issue item 4, minimum throughput: a source answering each entry bundle after 3 s (well under the
+// request timeout, so nothing else catches it) used to keep its share of every sync's requests. Now
+// its first slow answer demotes it for the rest of the sync (reason 'slow', never a ban) while an honest
+// source is left; alone, it is kept, so a log served only slowly still syncs.
+async function syncFrom(t: ExecutionContext, sources: Awaited<ReturnType<typeof served>>[], entries: number) {
+  const dir = await tempDir('trustix-slow-source-');
+  const db = await openDatabase(`${dir}/db`);
+  t.teardown(() => db.close());
+  const store = await LogStore.open(db, sources[0]!.log.key);
+  const sync = new LogSync(
+    { db, store, sources: sources.map((s) => s.source) },
+    { minBytesPerSecond: 64 * 1024, minRateGraceMs: 1_500 },
+  );
+  const failed: SourceFailedEvent[] = [];
+  sync.addEventListener('source-failed', (e) => failed.push(e.detail));
+  const result = await sync.run(sources[0]!.log.store.checkpoint()!);
+  t.is(result.toSize, entries);
+  return failed;
+}
+
+test('a source slower than the minimum throughput is demoted while an honest one is left, and kept when alone', async (t) => {
+  const entries = [...syntheticEntries(1_024, 23)];
+  const slow = await served(t, entries, 3_000);
+  const honest = await startTileServer(slow.log.store);
+  t.teardown(() => honest.stop());
+  const failed = await syncFrom(t, [slow, { log: slow.log, source: honest.source }], entries.length);
+  t.deepEqual(
+    failed.map((f) => [f.sourceId, f.reason]),
+    [[slow.source.id, 'slow']],
+  );
+  t.regex(failed[0]!.error.message, /bytes\/s\), below 65536/);
+
+  t.deepEqual(await syncFrom(t, [slow], entries.length), [], 'a lone slow source is not dropped');
 });
