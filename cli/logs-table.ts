@@ -11,12 +11,15 @@ export interface FollowedRow {
   readonly verifiedSize: number;
   readonly lag: number;
   readonly weight: number;
+  /** 'full' or 'light' (absent from older nodes: full). */
+  readonly mode?: string;
   readonly sources?: readonly string[];
 }
 
 export function followedTable(rows: readonly FollowedRow[]): string[] {
   const cells = rows.map((f) => [
     f.name,
+    f.mode ?? 'full',
     f.state,
     `size ${f.size}`,
     `verified ${f.verifiedSize}`,

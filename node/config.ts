@@ -10,7 +10,7 @@
  *     "listen": ["/ip4/0.0.0.0/tcp/8566"], "announce": [], "bootstrap": ["/dns4/…/p2p/12D3…"],
  *     "maxConnections": 300,
  *     "follow": [{ "log": "mercury+0f1e2d3c+AQ…", "name": "mercury", "weight": 2,
- *                  "mirrors": ["https://mirror.example/trustix/"] }],
+ *                  "mirrors": ["https://mirror.example/trustix/"], "light": true }],
  *     "vote": ["threshold 3/4", "trust cache.nixos.org-1"],
  *     "upstreams": ["https://cache.nixos.org", "file:///srv/nix-cache"],
  *     "substituter": { "priority": 30 },
@@ -48,6 +48,8 @@ export interface ConfiguredLog {
   readonly weight?: number;
   /** Static HTTP mirrors of the log: base URLs serving `logs/<log ID>/...` (docs/PROTOCOL.md). */
   readonly mirrors?: readonly string[];
+  /** Follow light: lookups with proofs, no copy (docs/CLI.md). Default: unchanged, full for a new log. */
+  readonly light?: boolean;
 }
 
 export interface TrustixConfig {
@@ -240,6 +242,10 @@ function followed(r: ConfigReader, node: Node, option: string): ConfiguredLog {
     },
     mirrors: (v, o) => {
       out.mirrors = r.array(v, o).map((item, i) => r.parsed(item, `${o}[${i}]`, parseMirrorUrl));
+    },
+    light: (v, o) => {
+      if (v.type !== 'boolean') r.fail(v, o, 'expected true or false');
+      out.light = v.value as boolean;
     },
   });
   if (out.log === '') r.fail(node, option, 'needs "log": a vkey or Nix public key');

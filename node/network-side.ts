@@ -12,7 +12,10 @@ import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './network/gossip.ts';
 import { GossipPenalties } from './network/gossip-penalties.ts';
 import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './network/libp2p-node.ts';
+import { LightLogs, type LightLogsInit } from './network/light-logs.ts';
 import { LogProviders, type LogProvidersInit } from './network/log-providers.ts';
+import { LookupClient, type LookupClientInit } from './network/lookup-client.ts';
+import { LookupService, type LookupServiceInit } from './network/lookup-service.ts';
 import { PeerBans, type PeerBansInit } from './network/peer-bans.ts';
 import { loadOrCreatePeerIdentity } from './network/peer-identity.ts';
 import { PeerSources, type PeerSourcesInit } from './network/peer-sources.ts';
@@ -43,6 +46,12 @@ export interface NetworkSideInit {
   readonly bans?: PeerBansInit;
   /** Sources of followed logs: how many peers per sync, static HTTP mirrors by log ID. */
   readonly sources?: PeerSourcesInit;
+  /** The lookup server (answers light nodes about the logs held here). */
+  readonly lookupService?: LookupServiceInit;
+  /** The lookup client of light logs. */
+  readonly lookups?: Omit<LookupClientInit, 'storeDir'>;
+  /** Light logs' consistency checks. */
+  readonly light?: LightLogsInit;
 }
 
 export interface NetworkSideComponents {
@@ -64,6 +73,10 @@ export interface NetworkSideComponents {
 export interface NetworkSide {
   readonly libp2p: TrustixLibp2p;
   readonly follower: Follower;
+  /** The logs followed light, and their lookups. */
+  readonly light: LightLogs;
+  readonly lookupService: LookupService;
+  readonly lookups: LookupClient;
   stop(): Promise<void>;
 }
 
@@ -176,6 +189,35 @@ async function assemble(
       exclude: [...(init.follower?.exclude ?? []), ...(own ? [own.store.logId] : [])],
     },
   );
+  // Every log held in full is answered about to light nodes: our own, and the full followed ones.
+  const lookupService = new LookupService(
+    {
+      registrar: libp2p,
+      held: (id) => (own !== undefined && id === own.store.logId ? own.store : follower.get(id)),
+    },
+    init.lookupService,
+  );
+  await lookupService.start();
+  parts.add(() => lookupService.stop());
+  const lookups = new LookupClient(
+    { dialer: libp2p, providers, peerId: libp2p.peerId, bans },
+    { storeDir: init.storeDir ?? '/nix/store', ...init.lookups },
+  );
+  const light = new LightLogs(
+    {
+      followed,
+      monitor,
+      lookups,
+      sourcesFor: (id, hint) => sources.sourcesFor(id, hint),
+      onSourceFailed: (f) => {
+        if (['invalid', 'malformed', 'oversized', 'withheld'].includes(f.reason))
+          sources.ban(f.sourceId, f.logId, `${f.reason} data for ${f.logId}`);
+      },
+    },
+    init.light,
+  );
+  await light.start();
+  parts.add(() => light.stop());
   parts.listen(follower, 'synced', (e) => {
     const { logId } = e.detail;
     providers.provide(logId);
@@ -213,7 +255,7 @@ async function assemble(
     const note = await monitor.latest(f.logId);
     if (note !== undefined) follower.notify(f.logId, note);
   }
-  return { libp2p, follower, stop: () => parts.stop() };
+  return { libp2p, follower, light, lookupService, lookups, stop: () => parts.stop() };
 }
 
 /** Our announced addresses, sorted, as one string to compare. */

@@ -310,6 +310,15 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     });
   }
 
+  /**
+   * The largest checkpoint of `logId` known to lie on its checked chain (the anchor): a light log's
+   * newest verified checkpoint (node/network/light-logs.ts). Undefined when none is.
+   */
+  async verifiedCheckpoint(logId: string): Promise<HistoryRecord | undefined> {
+    if (this.table.get(logId) === undefined) return undefined;
+    return (await this.records.history(logId)).findLast((h) => h.checked);
+  }
+
   /** The largest checkpoint note seen for `logId` (e.g. to start syncing a log followed later). */
   async latest(logId: string): Promise<Uint8Array | undefined> {
     return (await this.records.history(logId)).at(-1)?.note;

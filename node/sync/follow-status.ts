@@ -18,6 +18,8 @@ export interface FollowedLogStatus {
   readonly name: string;
   readonly vkey: string;
   readonly weight: number;
+  /** 'full': a verified copy is kept here; 'light': lookups with proofs (node/network/light-logs.ts). */
+  readonly mode: 'full' | 'light';
   readonly state: FollowState;
   /** The largest signed size known (what the log has, as far as we know). */
   readonly size: number;
@@ -67,6 +69,7 @@ export function statusOf(t: Tracked): FollowedLogStatus {
     name: f.name,
     vkey: f.vkey,
     weight: f.weight,
+    mode: 'full',
     // Behind its target and not failed: syncing, or about to (queued, or its copy still opening).
     state: t.state !== 'ok' ? t.state : targetSize > verifiedSize ? 'syncing' : t.heard ? 'ok' : 'searching',
     size: targetSize,
