@@ -4,6 +4,7 @@
  * records, and the follower that mirrors the followed logs from peers; wired to the checkpoint monitor
  * and to the node's own log. Started in dependency order, stopped in reverse.
  */
+import type { PeerId } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Registry } from 'prom-client';
@@ -200,7 +201,13 @@ async function assemble(
   await lookupService.start();
   parts.add(() => lookupService.stop());
   const lookups = new LookupClient(
-    { dialer: libp2p, providers, peerId: libp2p.peerId, bans },
+    {
+      dialer: libp2p,
+      providers,
+      peerId: libp2p.peerId,
+      bans,
+      connectedPeers: () => lookupPeers(libp2p),
+    },
     { storeDir: init.storeDir ?? '/nix/store', ...init.lookups },
   );
   const light = new LightLogs(
@@ -261,6 +268,17 @@ async function assemble(
 /** Our announced addresses, sorted, as one string to compare. */
 function addressesOf(libp2p: TrustixLibp2p): string {
   return libp2p.getMultiaddrs().map(String).sort().join(' ');
+}
+
+/** Connected peers, at most 16: asked last (one without the log says so and is passed over a while). */
+function lookupPeers(libp2p: TrustixLibp2p): PeerId[] {
+  const out: PeerId[] = [];
+  for (const c of libp2p.getConnections()) {
+    if (out.length >= 16) break;
+    if (out.some((p) => p.equals(c.remotePeer))) continue;
+    out.push(c.remotePeer);
+  }
+  return out;
 }
 
 /** Connected peers that serve the tile exchange: Trustix nodes, not the public DHT's. */

@@ -55,7 +55,7 @@ export const LOOKUP_TIMEOUT_MS = 10_000;
 /** Lookups: concurrent inbound lookup streams per connection (libp2p resets the excess). */
 export const LOOKUP_MAX_STREAMS = 32;
 /** Lookups: requests one peer may make per second; the rest are answered `busy`. */
-export const LOOKUP_RATE_PER_PEER = 500;
+export const LOOKUP_RATE_PER_PEER = 2_000;
 /** Lookups: providers asked at once for one path of one log. */
 export const LOOKUP_PARALLEL = 2;
 

@@ -268,6 +268,7 @@ export class LightLogs extends TypedEventEmitter<LightLogsEvents> implements Lig
         onFailed: (e) => this.components.onSourceFailed(e),
       });
       if (best !== undefined) {
+        this.components.lookups.hint(logId, best.source.id);
         const message = formatCheckpointMessage(key.vkey, best.checkpoint.note);
         await this.components.monitor.validate(message, best.source.id);
         // A checkpoint the monitor already had is no event: check what it holds.
@@ -337,6 +338,9 @@ export class LightLogs extends TypedEventEmitter<LightLogsEvents> implements Lig
       );
       const tree = new RemoteTree(cp.size, cp.root, pool);
       const result = await monitor.checkTree(logId, remoteVerifiedTree(key, cp, tree));
+      // The peers that served the tree hold the log: good candidates for its lookups (a mirror's URL is
+      // no PeerId and is passed over there).
+      for (const id of pool.active()) this.components.lookups.hint(logId, id);
       log(
         'light log %s: checkpoint %d checked (%d confirmed%s)',
         logId,

@@ -62,7 +62,7 @@ export interface LookupServiceInit {
   readonly maxInboundStreams?: number;
   /** Concurrent outbound lookup streams per connection (this node's own client). Default 32. */
   readonly maxOutboundStreams?: number;
-  /** Requests one peer may make per rate window; the rest are answered busy. Default LOOKUP_RATE_PER_PEER (500). */
+  /** Requests one peer may make per rate window; the rest are answered busy. Default LOOKUP_RATE_PER_PEER (2,000). */
   readonly maxRequestsPerPeer?: number;
   /** The rate window, in ms. Default 1,000. */
   readonly rateWindowMs?: number;

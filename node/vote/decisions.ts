@@ -94,6 +94,8 @@ export interface PathDecision extends Decision {
   readonly votes: readonly LogVote[];
   /** Names of the logs whose votes came from light lookups (docs/CLI.md, `decide --json`). */
   readonly light: readonly string[];
+  /** Of those, the logs no provider answered for: silent this time; the decision is not cached. */
+  readonly unanswered: readonly string[];
 }
 
 interface Cached {
@@ -203,9 +205,10 @@ export class Decisions {
     const decision = await this.components.chain.decide(votes);
     const path = decision.fingerprint === undefined ? undefined : decision.fingerprint.split(';', 3)[1];
     const light = read.flatMap((r) => (r.light ? [r.vote.log] : []));
-    const result: PathDecision = { ...decision, hashPart, storePath: path, votes, light };
+    const unanswered = read.flatMap((r) => (r.unavailable ? [r.vote.log] : []));
+    const result: PathDecision = { ...decision, hashPart, storePath: path, votes, light, unanswered };
     // A light log no provider answered for is silent now, maybe not later: such a decision is not kept.
-    if (generation === this.generation && read.every((r) => !r.unavailable))
+    if (generation === this.generation && unanswered.length === 0)
       this.cache.set(storePath ?? hashPart, {
         decision: result,
         generation,
@@ -279,5 +282,6 @@ export function decisionJson(d: PathDecision) {
     tally: d.tally,
     reasons: d.reasons,
     light: d.light,
+    unanswered: d.unanswered,
   };
 }
