@@ -17,6 +17,7 @@ const suites: Record<string, () => Promise<SuiteResult>> = {
   stats: async () => (await import('./stats.ts')).run(),
   cli: async () => (await import('./cli.ts')).run(),
   hostile: async () => (await import('./hostile.ts')).run(),
+  light: async () => (await import('./light.ts')).run(),
 };
 
 const wanted = process.argv.slice(2);
