@@ -71,6 +71,7 @@ let
       name = fileOption types.str "Its name in the vote (`trust NAME`) and in `trustix decide`. Default: the key's name; unique among followed logs.";
       weight = fileOption weight "Its weight in `threshold` fractions. Default 1.";
       mirrors = fileOption (types.listOf (types.strMatching "https?://[^?#]+")) "Static HTTP mirrors of the log (base URLs serving `logs/<log ID>/...`): always among its sync sources, after the peers. Default none.";
+      light = fileOption types.bool "Follow it light: no copy, entries looked up with proofs from peers that hold the log (docs/SECURITY.md, \"Light logs\"). Default: the mode it has, full for a new log.";
     };
   };
 
