@@ -16,7 +16,11 @@ import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './net
 import { LightLogs, type LightLogsInit } from './network/light-logs.ts';
 import { LogProviders, type LogProvidersInit } from './network/log-providers.ts';
 import { LookupClient, type LookupClientInit } from './network/lookup-client.ts';
-import { LookupService, type LookupServiceInit } from './network/lookup-service.ts';
+import {
+  lookupService as createLookupService,
+  type LookupService,
+  type LookupServiceInit,
+} from './network/lookup-service.ts';
 import { PeerBans, type PeerBansInit } from './network/peer-bans.ts';
 import { loadOrCreatePeerIdentity } from './network/peer-identity.ts';
 import { PeerSources, type PeerSourcesInit } from './network/peer-sources.ts';
@@ -191,13 +195,10 @@ async function assemble(
     },
   );
   // Every log held in full is answered about to light nodes: our own, and the full followed ones.
-  const lookupService = new LookupService(
-    {
-      registrar: libp2p,
-      held: (id) => (own !== undefined && id === own.store.logId ? own.store : follower.get(id)),
-    },
-    init.lookupService,
-  );
+  const lookupService = createLookupService(init.lookupService)({
+    registrar: libp2p,
+    held: (id) => (own !== undefined && id === own.store.logId ? own.store : follower.get(id)),
+  });
   await lookupService.start();
   parts.add(() => lookupService.stop());
   const lookups = new LookupClient(

@@ -206,3 +206,10 @@ export class LookupService implements Startable {
     }
   }
 }
+
+/** The js-libp2p style factory: `lookupService(init)(components)`, as libp2p's `services` take them. */
+export function lookupService(
+  init: LookupServiceInit = {},
+): (components: LookupServiceComponents) => LookupService {
+  return (components) => new LookupService(components, init);
+}
