@@ -154,7 +154,8 @@ test('a peer over its rate is answered busy', async (t) => {
     results.map((r) => r.kind),
     ['entries', 'entries', 'entries', 'unavailable', 'unavailable'],
   );
-  t.is(service.counts.busy, 2);
+  // Each of the last two was asked once more after a pause (a busy provider may have room by then).
+  t.is(service.counts.busy, 4);
 });
 
 /** The honest answer to a request, as entries (so a rogue can change them). */

@@ -83,7 +83,7 @@ export interface LookupClientInit {
   /** How long a log's DHT providers are remembered, in ms. Default 60,000. */
   readonly providerTtlMs?: number;
   /**
-   * Lookups in flight to one peer; more wait their turn. Default 16, below the server's default cap on
+   * Lookups in flight to one peer; more wait their turn. Default 8, well below the server's default cap on
    * inbound streams per connection (LOOKUP_MAX_STREAMS, 32), which libp2p enforces by resetting.
    */
   readonly maxPerPeer?: number;
@@ -130,7 +130,7 @@ export class LookupClient {
       parallel: LOOKUP_PARALLEL,
       maxTried: 8,
       providerTtlMs: 60_000,
-      maxPerPeer: 16,
+      maxPerPeer: 8,
       maxHints: 8,
       notHeldMs: 30_000,
       busyBackoffMs: 250,
@@ -269,13 +269,14 @@ export class LookupClient {
   ): Promise<Answer> {
     const peer = peerId.toString();
     const { logId } = request;
-    const signal = AbortSignal.any([cancel, AbortSignal.timeout(this.init.timeoutMs)]);
     this.exchanges++;
     let response: Uint8Array | undefined;
     let slot = false;
     try {
-      await this.acquire(peer, signal);
+      // Waiting for a slot to the peer is not the peer's time: the limit starts with the exchange.
+      await this.acquire(peer, cancel);
       slot = true;
+      const signal = AbortSignal.any([cancel, AbortSignal.timeout(this.init.timeoutMs)]);
       // Once more on a new connection when the one we used closed under us (libp2p prunes duplicate
       // connections made by concurrent dials): that is no answer from the peer, good or bad.
       for (let attempt = 0; response === undefined; attempt++) {
