@@ -20,6 +20,7 @@ const suites: Record<string, () => Promise<SuiteResult>> = {
   hostile: async () => (await import('./hostile.ts')).run(),
   internet: async () => (await import('./internet.ts')).run(),
   swarm: async () => (await import('./swarm.ts')).run(),
+  light: async () => (await import('./light.ts')).run(),
 };
 
 const wanted = process.argv.slice(2);

@@ -12,6 +12,8 @@ export interface FollowedRow {
   readonly verifiedSize: number;
   readonly lag: number;
   readonly weight: number;
+  /** 'full' or 'light' (absent from older nodes: full). */
+  readonly mode?: string;
   readonly sources?: readonly string[];
   readonly error?: { readonly code: string; readonly message: string };
   /** The log's witness quorum, when it has one (CheckpointMonitor.quorumStatus). */
@@ -34,6 +36,7 @@ function quorumCell(w: NonNullable<FollowedRow['witnesses']>): string {
 export function followedTable(rows: readonly FollowedRow[]): string[] {
   const cells = rows.map((f) => [
     f.name,
+    f.mode ?? 'full',
     f.state,
     `size ${f.size}`,
     `verified ${f.verifiedSize}`,

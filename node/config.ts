@@ -10,7 +10,7 @@
  *     "listen": ["/ip4/0.0.0.0/tcp/8566"], "announce": [], "bootstrap": ["/dns4/…/p2p/12D3…"],
  *     "maxConnections": 300, "maxConnectionsPerIp": 8, "maxConnectionsPerSubnet": 32,
  *     "follow": [{ "log": "mercury+0f1e2d3c+AQ…", "name": "mercury", "weight": 2,
- *                  "mirrors": ["https://mirror.example/trustix/"],
+ *                  "mirrors": ["https://mirror.example/trustix/"], "light": true,
  *                  "witnesses": ["w1+1a2b3c4d+BA…", "w2+…", "w3+…"], "witnessQuorum": 2 }],
  *     "witness": true,
  *     "vote": ["threshold 3/4", "trust cache.nixos.org-1"],
@@ -62,6 +62,8 @@ export interface ConfiguredLog {
   readonly witnesses?: readonly string[];
   /** How many of `witnesses` must have cosigned a checkpoint before the log moves to it. */
   readonly witnessQuorum?: number;
+  /** Follow light: lookups with proofs, no copy (docs/CLI.md). Default: unchanged, full for a new log. */
+  readonly light?: boolean;
 }
 
 export interface TrustixConfig {
@@ -369,6 +371,10 @@ function followed(r: ConfigReader, node: Node, option: string): ConfiguredLog {
     },
     witnessQuorum: (v, o) => {
       out.witnessQuorum = r.integer(v, o, 1, MAX_CHECKPOINT_COSIGNATURES);
+    },
+    light: (v, o) => {
+      if (v.type !== 'boolean') r.fail(v, o, 'expected true or false');
+      out.light = v.value as boolean;
     },
   });
   if (out.log === '') r.fail(node, option, 'needs "log": a vkey or Nix public key');

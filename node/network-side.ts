@@ -6,7 +6,7 @@
  * follower), to the node's own log, and on a witnessing node to the witness. Started in dependency order,
  * stopped in reverse.
  */
-
+import type { PeerId } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Registry } from 'prom-client';
@@ -18,7 +18,14 @@ import { ConnectionBudget, type ConnectionBudgetInit } from './network/connectio
 import { Gossip, type GossipInit, gossipScoreParams } from './network/gossip.ts';
 import { GossipPenalties } from './network/gossip-penalties.ts';
 import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './network/libp2p-node.ts';
+import { LightLogs, type LightLogsInit } from './network/light-logs.ts';
 import { LogProviders, type LogProvidersInit } from './network/log-providers.ts';
+import { LookupClient, type LookupClientInit } from './network/lookup-client.ts';
+import {
+  lookupService as createLookupService,
+  type LookupService,
+  type LookupServiceInit,
+} from './network/lookup-service.ts';
 import { PeerBans, type PeerBansInit } from './network/peer-bans.ts';
 import { loadOrCreatePeerIdentity } from './network/peer-identity.ts';
 import { PeerSources, type PeerSourcesInit } from './network/peer-sources.ts';
@@ -52,6 +59,12 @@ export interface NetworkSideInit {
   readonly sources?: PeerSourcesInit;
   /** Open connections per remote IP address and subnet; more inbound ones are refused. */
   readonly connections?: ConnectionBudgetInit;
+  /** The lookup server (answers light nodes about the logs held here). */
+  readonly lookupService?: LookupServiceInit;
+  /** The lookup client of light logs. */
+  readonly lookups?: Omit<LookupClientInit, 'storeDir'>;
+  /** Light logs' consistency checks. */
+  readonly light?: LightLogsInit;
 }
 
 export interface NetworkSideComponents {
@@ -75,6 +88,10 @@ export interface NetworkSideComponents {
 export interface NetworkSide {
   readonly libp2p: TrustixLibp2p;
   readonly follower: Follower;
+  /** The logs followed light, and their lookups. */
+  readonly light: LightLogs;
+  readonly lookupService: LookupService;
+  readonly lookups: LookupClient;
   stop(): Promise<void>;
 }
 
@@ -202,6 +219,38 @@ async function assemble(
     },
   );
   const witness = c.witness && new Witness({ store: (id) => follower.get(id), monitor, gossip }, c.witness);
+  // Every log held in full is answered about to light nodes: our own, and the full followed ones.
+  const lookupService = createLookupService(init.lookupService)({
+    registrar: libp2p,
+    held: (id) => (own !== undefined && id === own.store.logId ? own.store : follower.get(id)),
+  });
+  await lookupService.start();
+  parts.add(() => lookupService.stop());
+  const lookups = new LookupClient(
+    {
+      dialer: libp2p,
+      providers,
+      peerId: libp2p.peerId,
+      bans,
+      connectedPeers: () => lookupPeers(libp2p),
+    },
+    { storeDir: init.storeDir ?? '/nix/store', ...init.lookups },
+  );
+  const light = new LightLogs(
+    {
+      followed,
+      monitor,
+      lookups,
+      sourcesFor: (id, hint) => sources.sourcesFor(id, hint),
+      onSourceFailed: (f) => {
+        if (['invalid', 'malformed', 'oversized', 'withheld'].includes(f.reason))
+          sources.ban(f.sourceId, f.logId, `${f.reason} data for ${f.logId}`);
+      },
+    },
+    init.light,
+  );
+  await light.start();
+  parts.add(() => light.stop());
   parts.listen(follower, 'synced', (e) => {
     const { logId } = e.detail;
     providers.provide(logId);
@@ -249,12 +298,23 @@ async function assemble(
   if (witness !== undefined)
     for (const f of followed.list())
       witness.synced(f.logId).catch((err: unknown) => log.error('cosigning %s: %s', f.logId, err));
-  return { libp2p, follower, stop: () => parts.stop() };
+  return { libp2p, follower, light, lookupService, lookups, stop: () => parts.stop() };
 }
 
 /** Our announced addresses, sorted, as one string to compare. */
 function addressesOf(libp2p: TrustixLibp2p): string {
   return libp2p.getMultiaddrs().map(String).sort().join(' ');
+}
+
+/** Connected peers, at most 16: asked last (one without the log says so and is passed over a while). */
+function lookupPeers(libp2p: TrustixLibp2p): PeerId[] {
+  const out: PeerId[] = [];
+  for (const c of libp2p.getConnections()) {
+    if (out.length >= 16) break;
+    if (out.some((p) => p.equals(c.remotePeer))) continue;
+    out.push(c.remotePeer);
+  }
+  return out;
 }
 
 /** Connected peers that serve the tile exchange: Trustix nodes, not the public DHT's. */

@@ -20,6 +20,7 @@ import { HttpServer, type HttpServerInit } from './http/server.ts';
 import { CheckpointMonitor, type CheckpointMonitorInit } from './monitor/checkpoint-monitor.ts';
 import type { WitnessQuorum } from './monitor/cosignatures.ts';
 import type { TrustixLibp2p } from './network/libp2p-node.ts';
+import type { LightLogs } from './network/light-logs.ts';
 import { type NetworkSideInit, startNetworkSide } from './network-side.ts';
 import type { NixStoreInit } from './own-log/nix-store.ts';
 import { checkOwnLogKey, startOwnLog } from './own-log/own-log.ts';
@@ -114,6 +115,7 @@ export class TrustixNode {
   private sequencerValue: Sequencer | undefined;
   private spoolValue: Spool | undefined;
   private followerValue: Follower | undefined;
+  private lightValue: LightLogs | undefined;
   private followedValue: FollowedLogs | undefined;
   private monitorValue: CheckpointMonitor | undefined;
   private libp2pValue: TrustixLibp2p | undefined;
@@ -200,6 +202,7 @@ export class TrustixNode {
         started(network);
         this.libp2pValue = network.libp2p;
         this.followerValue = network.follower;
+        this.lightValue = network.light;
       }
 
       let user: UserSide | undefined;
@@ -210,6 +213,7 @@ export class TrustixNode {
             db,
             followed,
             follower: this.followerValue,
+            light: this.lightValue,
             monitor,
             cacheKey: keys.cacheSecret,
             storeDir,
@@ -285,6 +289,11 @@ export class TrustixNode {
   /** The follower (undefined without a network). */
   get follower(): Follower | undefined {
     return this.followerValue;
+  }
+
+  /** The logs followed light (undefined without a network). */
+  get light(): LightLogs | undefined {
+    return this.lightValue;
   }
 
   get followed(): FollowedLogs {

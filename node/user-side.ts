@@ -18,7 +18,12 @@ import type { FollowedLog, FollowedLogs } from './store/followed-logs.ts';
 import type { Follower } from './sync/follower.ts';
 import { UpstreamCaches, type UpstreamCachesInit } from './upstream/upstream-caches.ts';
 import { createDeciderChain, type DeciderSpec, parseDeciderSpec } from './vote/decider.ts';
-import { Decisions, type DecisionsComponents, type DecisionsInit } from './vote/decisions.ts';
+import {
+  Decisions,
+  type DecisionsComponents,
+  type DecisionsInit,
+  type LightVotes,
+} from './vote/decisions.ts';
 
 const log = logger('trustix:node');
 
@@ -47,6 +52,8 @@ export interface UserSideComponents {
   readonly followed: FollowedLogs;
   /** Undefined without a network: then nothing is mirrored, and nothing decided. */
   readonly follower: Follower | undefined;
+  /** The light logs' lookups (undefined without a network: a light log is then silent). */
+  readonly light: LightVotes | undefined;
   readonly monitor: CheckpointMonitor;
   readonly cacheKey: NixSecretKey;
   readonly storeDir: string;
@@ -77,6 +84,7 @@ export async function startUserSide(c: UserSideComponents, init: UserSideInit = 
       followed: c.followed,
       chain,
       store,
+      ...(c.light && { light: c.light }),
       isForked: (id) => c.monitor.isForked(id),
       onDecision: c.onDecision,
     },

@@ -56,6 +56,15 @@ export const LOOKUP_STATUS = { ok: 0, notHeld: 1, badRequest: 2, busy: 3, tooMan
 export const MAX_LOOKUP_ENTRIES = 64;
 /** Lookups: largest answer (a path's entries are a few hundred bytes each). */
 export const MAX_LOOKUP_RESPONSE_BYTES = 1024 * 1024;
+/** Lookups: time for the request to arrive, and for one whole exchange seen from the asker, in ms. */
+export const LOOKUP_REQUEST_TIMEOUT_MS = 5_000;
+export const LOOKUP_TIMEOUT_MS = 10_000;
+/** Lookups: concurrent inbound lookup streams per connection (libp2p resets the excess). */
+export const LOOKUP_MAX_STREAMS = 32;
+/** Lookups: requests one peer may make per second; the rest are answered `busy`. */
+export const LOOKUP_RATE_PER_PEER = 2_000;
+/** Lookups: providers asked at once for one path of one log. */
+export const LOOKUP_PARALLEL = 2;
 
 /**
  * mDNS service tag Trustix nodes announce and query on a LAN (@libp2p/mdns), so that they find each

@@ -49,6 +49,9 @@ test.serial(
         tally: [],
         totalWeight: 2,
         reasons: [],
+        // Both logs are followed full: no vote came from a light lookup.
+        light: [],
+        unanswered: [],
       },
     );
     t.regex(undecided.stderr, /1 of 1 path\(s\) not decided/);

@@ -126,3 +126,29 @@ test('a damaged record is reported as a corrupt store', async (t) => {
   await t.throwsAsync(FollowedLogs.open(db), { instanceOf: StoreCorruptError });
   await db.close();
 });
+
+test('a log followed light stays light across reopen; following again keeps the mode unless told; a bad record is corrupt', async (t) => {
+  const path = await withStore(t);
+  let db = await openDatabase(path);
+  let logs = await FollowedLogs.open(db);
+  t.false((await logs.follow(bobKey.vkey)).log.light, 'full by default');
+  t.true((await logs.follow(aliceKey.vkey, { light: true })).log.light);
+  const again = await logs.follow(aliceKey.vkey, { weight: 3 });
+  t.true(again.log.light, 'a new weight does not change the mode');
+  await db.close();
+  db = await openDatabase(path);
+  logs = await FollowedLogs.open(db);
+  t.true(logs.get(aliceKey.logId)!.light);
+  t.false(logs.get(bobKey.logId)!.light);
+  const back = await logs.follow(aliceKey.vkey, { light: false });
+  t.false(back.log.light);
+  t.false(back.added);
+  await db.put(
+    followedLogKey(bobKey.logId),
+    new TextEncoder().encode(JSON.stringify({ vkey: bobKey.vkey, name: 'bob', weight: 1, light: 'yes' })),
+  );
+  await db.close();
+  db = await openDatabase(path);
+  await t.throwsAsync(FollowedLogs.open(db), { instanceOf: StoreCorruptError });
+  await db.close();
+});

@@ -101,6 +101,8 @@ test('a path report carries the verdict, who said what, and the decision', async
     'abstentions',
     'tally',
     'reasons',
+    'light',
+    'unanswered',
   ]);
   t.is(res.json.decision.storePath, e.storePath);
 });

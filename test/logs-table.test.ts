@@ -30,7 +30,7 @@ test('a long name and a long state widen their columns instead of shifting the o
   t.is(lines[0]!.indexOf('ok'), lines[1]!.indexOf('searching'));
   t.is(
     lines[1],
-    '  builder.with-a-rather-long-name.example.org-1  searching  size 0       verified 0       lag 0  weight 1  sources 1',
+    '  builder.with-a-rather-long-name.example.org-1  full  searching  size 0       verified 0       lag 0  weight 1  sources 1',
   );
 });
 
@@ -62,4 +62,10 @@ test('a paused or failed log gets a line with its reason under its row', (t) => 
   t.true(lines[0]!.includes('paused'));
   t.is(lines[1], `    ERR_DISK_LOW: ${error.message}`);
   t.true(lines[2]!.includes('venus'));
+});
+
+test('the mode column says full or light (absent: full, as from an older node)', (t) => {
+  const lines = followedTable([{ ...row('mercury', 'ok', 12), mode: 'light' }, row('venus', 'ok', 3)]);
+  t.regex(lines[0]!, /^ {2}mercury {2}light {2}ok/);
+  t.regex(lines[1]!, /^ {2}venus {4}full {3}ok/);
 });

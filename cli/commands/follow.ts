@@ -1,5 +1,5 @@
 /**
- * `trustix follow <vkey | nix-public-key> [--name N] [--weight W]` and `trustix unfollow <log>`:
+ * `trustix follow <vkey | nix-public-key> [--name N] [--weight W] [--light]` and `trustix unfollow <log>`:
  * change which logs the running node mirrors and votes with. Persistent.
  */
 import type { Argv, CommandModule } from 'yargs';
@@ -13,6 +13,7 @@ interface FollowArgs extends GlobalOptions {
   readonly log: string;
   readonly name?: string;
   readonly weight?: string;
+  readonly light?: boolean;
 }
 
 export const followCommand: CommandModule<GlobalOptions, FollowArgs> = {
@@ -29,7 +30,12 @@ export const followCommand: CommandModule<GlobalOptions, FollowArgs> = {
         type: 'string',
         describe: 'Name to show and to use in the vote (default: the key name)',
       })
-      .option('weight', { type: 'string', describe: 'Weight in the vote (default 1)' }),
+      .option('weight', { type: 'string', describe: 'Weight in the vote (default 1)' })
+      .option('light', {
+        type: 'boolean',
+        describe:
+          'Keep no copy: look entries up with proofs from peers holding the log (--no-light: mirror it; default: unchanged, full for a new log)',
+      }),
   handler: async (argv) => {
     // Checked here first, so a typo is a usage error (exit 2) without asking the node.
     parseLogKey(argv.log);
@@ -39,11 +45,13 @@ export const followCommand: CommandModule<GlobalOptions, FollowArgs> = {
       log: argv.log,
       ...(argv.name !== undefined ? { name: argv.name } : {}),
       ...(weight !== undefined ? { weight } : {}),
+      ...(argv.light !== undefined ? { light: argv.light } : {}),
     });
     print(
       argv,
       answer,
-      (a) => `${a['added'] ? 'following' : 'updated'} ${a['name']} (${a['logId']}), weight ${a['weight']}`,
+      (a) =>
+        `${a['added'] ? 'following' : 'updated'} ${a['name']} (${a['logId']}), weight ${a['weight']}, ${a['mode'] ?? 'full'}`,
     );
   },
 };

@@ -56,11 +56,12 @@ export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
     await writePostBuildHook(dataDir(dir).postBuildHook, spool);
     const node = new TrustixNode({ dataDir: dir, ...settings, spool: { dir: spool } });
     await node.start();
-    // Logs named in the config file are followed (again) at every start: idempotent, updates name and weight.
+    // Logs named in the config file are followed (again) at every start: idempotent, updates name, weight and mode.
     for (const f of config.follow)
       await node.followed.follow(f.log, {
         ...(f.name !== undefined ? { name: f.name } : {}),
         ...(f.weight !== undefined ? { weight: f.weight } : {}),
+        ...(f.light !== undefined ? { light: f.light } : {}),
       });
     // Before anything is printed: a signal sent as soon as the output appears must find the handler.
     const stopped = untilSignal(node, argv.io);

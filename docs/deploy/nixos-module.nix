@@ -73,6 +73,7 @@ let
       mirrors = fileOption (types.listOf (types.strMatching "https?://[^?#]+")) "Static HTTP mirrors of the log (base URLs serving `logs/<log ID>/...`): always among its sync sources, after the peers. Default none.";
       witnesses = fileOption (types.listOf types.str) "Witness vkeys (`NAME+KEYID+BASE64`, as `trustix init` prints them): with witnessQuorum, the log moves only to checkpoints that many of them cosigned. Default none.";
       witnessQuorum = fileOption (types.ints.between 1 15) "How many of `witnesses` must have cosigned a checkpoint before the log moves to it. Needs `witnesses`.";
+      light = fileOption types.bool "Follow it light: no copy, entries looked up with proofs from peers that hold the log (docs/SECURITY.md, \"Light logs\"). Default: the mode it has, full for a new log.";
     };
   };
 

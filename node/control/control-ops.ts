@@ -10,6 +10,7 @@ import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
 import { NoVoteError } from '../errors.ts';
 import { type CheckpointMonitor, MAX_SEEN_PAGE } from '../monitor/checkpoint-monitor.ts';
 import type { TrustixLibp2p } from '../network/libp2p-node.ts';
+import type { LightLogs } from '../network/light-logs.ts';
 import { connectionKind, reachabilityOf } from '../network/reachability.ts';
 import { challengeAll, challengePaths, checkPathList } from '../stats/challenge.ts';
 import { challengeDiff } from '../stats/challenge-diff.ts';
@@ -52,6 +53,7 @@ export interface ControlledNode {
   readonly libp2p: TrustixLibp2p | undefined;
   readonly followed: FollowedLogs;
   readonly follower: Follower | undefined;
+  readonly light: LightLogs | undefined;
   readonly monitor: CheckpointMonitor;
   readonly decisions: Decisions;
   readonly storeDir: string;
@@ -95,11 +97,22 @@ export function controlOps(node: ControlledNode): Record<string, ControlOp> {
           'control request',
           'that is this node’s own log: it is always held, no need to follow it',
         );
+      const light = request['light'];
+      if (light !== undefined && typeof light !== 'boolean')
+        throw new MalformedError('control request', 'light must be a boolean');
       const { log, added } = await node.followed.follow(key, {
         ...(name !== undefined ? { name } : {}),
         ...(weight !== undefined ? { weight } : {}),
+        ...(light !== undefined ? { light } : {}),
       });
-      return { added, logId: log.logId, vkey: log.vkey, name: log.name, weight: log.weight };
+      return {
+        added,
+        logId: log.logId,
+        vkey: log.vkey,
+        name: log.name,
+        weight: log.weight,
+        mode: log.light ? 'light' : 'full',
+      };
     },
 
     async unfollow(request) {
@@ -130,13 +143,18 @@ export function controlOps(node: ControlledNode): Record<string, ControlOp> {
       return {
         own: own ? { logId: own.logId, vkey: own.key.vkey, size: own.size } : null,
         followed: await Promise.all(
-          (
-            node.follower?.statuses() ??
-            followed.map((f) => ({ logId: f.logId, vkey: f.vkey, name: f.name, weight: f.weight }))
-          ).map(async (f) => {
+          followed.map(async (f) => {
+            const status = node.follower?.status(f.logId) ??
+              node.light?.status(f.logId) ?? {
+                logId: f.logId,
+                vkey: f.vkey,
+                name: f.name,
+                weight: f.weight,
+                mode: f.light ? 'light' : 'full',
+              };
             // A witness quorum and where it stands (docs/CLI.md, `trustix logs`).
             const witnesses = await node.monitor.quorumStatus(f.logId);
-            return witnesses === undefined ? f : { ...f, witnesses };
+            return witnesses === undefined ? status : { ...status, witnesses };
           }),
         ),
         seen: page.logs.map((m) => ({ logId: m.logId, vkey: m.vkey, size: m.size, forked: m.forked })),

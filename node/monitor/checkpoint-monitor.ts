@@ -308,6 +308,23 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     return { anchor: history.findLast((h) => h.checked), pending };
   }
 
+  /**
+   * The largest checkpoint of `logId` known to lie on its checked chain and, for a log with a witness
+   * quorum, carrying it (the gate, as for `newest`): a light log's newest verified checkpoint
+   * (node/network/light-logs.ts). Undefined when none is.
+   */
+  async verifiedCheckpoint(logId: string): Promise<HistoryRecord | undefined> {
+    if (this.table.get(logId) === undefined) return undefined;
+    const history = await this.records.history(logId);
+    const quorum = this.quorums.get(logId);
+    if (quorum === undefined) return history.findLast((h) => h.checked);
+    const state = await this.records.state(logId);
+    if (state === undefined) return undefined;
+    const verifier = parseVkey(state.vkey);
+    const now = nowSeconds();
+    return history.findLast((h) => h.checked && cosignersOf(h.note, verifier, quorum, now) >= quorum.quorum);
+  }
+
   /** The largest checkpoint note seen for `logId`, whether or not it may be the log's newest. */
   async latest(logId: string): Promise<Uint8Array | undefined> {
     return (await this.records.history(logId)).at(-1)?.note;

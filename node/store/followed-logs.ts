@@ -1,7 +1,8 @@
 /**
  * The logs this node follows, durable in LevelDB (one record per log, see node/store/layout.ts): each with
- * its key, a display name (unique among followed logs: the vote's configuration names logs by it) and a
- * weight for the vote (a positive number, default 1). `trustix follow` and `unfollow` change it;
+ * its key, a display name (unique among followed logs: the vote's configuration names logs by it), a
+ * weight for the vote (a positive number, default 1) and a mode: full (a verified mirror) or light
+ * (lookups with proofs, node/network/light-logs.ts). `trustix follow` and `unfollow` change it;
  * the follower (node/sync/follower.ts) listens for the changes.
  *
  * A log is named by its vkey or Nix public key when followed; afterwards also by its log ID or name.
@@ -26,6 +27,11 @@ export interface FollowedLog {
   readonly vkey: string;
   readonly name: string;
   readonly weight: number;
+  /**
+   * Followed light: no copy is kept, entries are looked up with proofs from peers holding the log
+   * (node/network/light-logs.ts). Default false: a full, verified mirror.
+   */
+  readonly light: boolean;
 }
 
 export interface FollowOptions {
@@ -33,6 +39,8 @@ export interface FollowOptions {
   readonly name?: string;
   /** Vote weight, 0 < weight <= MAX_WEIGHT. Default 1 (or the current weight when re-following). */
   readonly weight?: number;
+  /** Follow light (true) or full (false). Default false (or the current mode when re-following). */
+  readonly light?: boolean;
 }
 
 /** Another followed log already has this name. */
@@ -84,7 +92,10 @@ export class FollowedLogs extends TypedEventEmitter<FollowedLogsEvents> {
           vkey: string;
           name: string;
           weight: number;
+          light?: unknown;
         };
+        if (json.light !== undefined && typeof json.light !== 'boolean')
+          throw new MalformedError('followed-log record', 'light must be a boolean');
         const logKey = parseLogKey(json.vkey);
         record = {
           key: logKey,
@@ -92,6 +103,7 @@ export class FollowedLogs extends TypedEventEmitter<FollowedLogsEvents> {
           vkey: logKey.vkey,
           name: checkName(json.name),
           weight: checkWeight(json.weight),
+          light: json.light === true,
         };
         if (!Buffer.from(followedLogKey(record.logId)).equals(key))
           throw new MalformedError('followed-log record', 'stored under another log ID');
@@ -140,20 +152,33 @@ export class FollowedLogs extends TypedEventEmitter<FollowedLogsEvents> {
         vkey: logKey.vkey,
         name,
         weight: options.weight ?? old?.weight ?? 1,
+        light: options.light ?? old?.light ?? false,
       };
-      if (old !== undefined && old.name === record.name && old.weight === record.weight)
+      if (
+        old !== undefined &&
+        old.name === record.name &&
+        old.weight === record.weight &&
+        old.light === record.light
+      )
         return { log: old, added: false };
+      // `light` is written only when set, so records of full logs read the same by older versions.
       const value = new TextEncoder().encode(
-        JSON.stringify({ vkey: record.vkey, name, weight: record.weight }),
+        JSON.stringify({
+          vkey: record.vkey,
+          name,
+          weight: record.weight,
+          ...(record.light && { light: true }),
+        }),
       );
       await writeBatch(this.db, [{ type: 'put', key: followedLogKey(record.logId), value }]);
       this.logs.set(record.logId, record);
       log(
-        '%s log %s as %s (weight %d)',
+        '%s log %s as %s (weight %d, %s)',
         old === undefined ? 'following' : 'updated',
         record.logId,
         name,
         record.weight,
+        record.light ? 'light' : 'full',
       );
       this.dispatchEvent(new CustomEvent('followed', { detail: record }));
       return { log: record, added: old === undefined };

@@ -19,6 +19,8 @@ export interface FollowedLogStatus {
   readonly name: string;
   readonly vkey: string;
   readonly weight: number;
+  /** 'full': a verified copy is kept here; 'light': lookups with proofs (node/network/light-logs.ts). */
+  readonly mode: 'full' | 'light';
   readonly state: FollowState;
   /** The largest signed size known (what the log has, as far as we know). */
   readonly size: number;
@@ -113,6 +115,7 @@ export function statusOf(
     name: f.name,
     vkey: f.vkey,
     weight: f.weight,
+    mode: 'full',
     state,
     size: targetSize,
     verifiedSize,

@@ -298,6 +298,12 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
   }
 
   private async track(followed: FollowedLog, isNew: boolean): Promise<void> {
+    // A light log keeps no copy (node/network/light-logs.ts): one switched to light stops syncing, and
+    // its copy stays (following it full again continues from there).
+    if (followed.light) {
+      await this.untrack(followed.logId);
+      return;
+    }
     if (this.init.exclude.includes(followed.logId)) {
       log('not syncing log %s: excluded (the node writes it itself)', followed.logId);
       return;

@@ -22,6 +22,26 @@ import type { DeciderChain, Decision, LogVote } from './decider.ts';
 const log = logger('trustix:decisions');
 const decoder = new TextDecoder();
 
+/**
+ * What a light log (followed without a copy, node/network/light-logs.ts) answers for a path: its verified
+ * entries (none: the log is silent), `tooMany` (it abstains, like an overfull log), or `unavailable` (no
+ * provider answered: silent, and the decision is not cached).
+ */
+export type LightAnswer =
+  | { readonly kind: 'entries'; readonly entries: readonly { index: number; entry: string }[] }
+  | { readonly kind: 'tooMany' }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+/** The light logs, as the vote sees them. */
+export interface LightVotes {
+  /** Whether the followed log is followed light. */
+  isLight(logId: string): boolean;
+  /** The size of the light log's newest verified checkpoint (0: none yet). */
+  verifiedSize(logId: string): number;
+  /** The log's entries for the path in its newest verified checkpoint, looked up with proofs. */
+  entries(logId: string, hashPart: string): Promise<LightAnswer>;
+}
+
 export interface DecisionsComponents {
   readonly followed: FollowedLogs;
   /** The verified local copy of a followed log (undefined while it has none). */
@@ -29,6 +49,8 @@ export interface DecisionsComponents {
   /** Whether the log is proven forked. */
   isForked(logId: string): boolean;
   readonly chain: DeciderChain;
+  /** The light logs' lookups. Default: every followed log is full. */
+  readonly light?: LightVotes;
   /**
    * Told of every decision answered: 'computed' (the votes read and the chain run) or 'cached' (a cache
    * hit). Callers joining a computation already running are not told. For metrics; must be cheap.
@@ -70,6 +92,10 @@ export interface PathDecision extends Decision {
   /** The store path the decided fingerprint names (undefined when undecided). */
   readonly storePath: string | undefined;
   readonly votes: readonly LogVote[];
+  /** Names of the logs whose votes came from light lookups (docs/CLI.md, `decide --json`). */
+  readonly light: readonly string[];
+  /** Of those, the logs no provider answered for: silent this time; the decision is not cached. */
+  readonly unanswered: readonly string[];
 }
 
 interface Cached {
@@ -149,18 +175,22 @@ export class Decisions {
   }
 
   private snapshot(logs: readonly FollowedLog[]): number[] {
-    return logs.map((f) =>
-      this.components.isForked(f.logId) ? -1 : (this.components.store(f.logId)?.size ?? 0),
-    );
+    return logs.map((f) => this.sizeOf(f.logId));
+  }
+
+  /** The verified size a log's vote is read at: its copy's, or a light log's checkpoint's; -1 when forked. */
+  private sizeOf(logId: string): number {
+    if (this.components.isForked(logId)) return -1;
+    const { light } = this.components;
+    if (light?.isLight(logId)) return light.verifiedSize(logId);
+    return this.components.store(logId)?.size ?? 0;
   }
 
   private isCurrent(cached: Cached): boolean {
     if (cached.generation !== this.generation) return false;
     const { logs } = this;
     for (let i = 0; i < logs.length; i++) {
-      const id = logs[i]!.logId;
-      const size = this.components.isForked(id) ? -1 : (this.components.store(id)?.size ?? 0);
-      if (size !== cached.sizes[i]) return false;
+      if (this.sizeOf(logs[i]!.logId) !== cached.sizes[i]) return false;
     }
     return true;
   }
@@ -170,11 +200,15 @@ export class Decisions {
     const logs = this.logs;
     // Taken before reading: a log that grows meanwhile makes this entry stale, never wrongly fresh.
     const sizes = this.snapshot(logs);
-    const votes = await Promise.all(logs.map((f) => this.voteOf(f, hashPart, storePath)));
+    const read = await Promise.all(logs.map((f) => this.voteOf(f, hashPart, storePath)));
+    const votes = read.map((r) => r.vote);
     const decision = await this.components.chain.decide(votes);
     const path = decision.fingerprint === undefined ? undefined : decision.fingerprint.split(';', 3)[1];
-    const result: PathDecision = { ...decision, hashPart, storePath: path, votes };
-    if (generation === this.generation)
+    const light = read.flatMap((r) => (r.light ? [r.vote.log] : []));
+    const unanswered = read.flatMap((r) => (r.unavailable ? [r.vote.log] : []));
+    const result: PathDecision = { ...decision, hashPart, storePath: path, votes, light, unanswered };
+    // A light log no provider answered for is silent now, maybe not later: such a decision is not kept.
+    if (generation === this.generation && unanswered.length === 0)
       this.cache.set(storePath ?? hashPart, {
         decision: result,
         generation,
@@ -186,29 +220,49 @@ export class Decisions {
     return result;
   }
 
-  private async voteOf(f: FollowedLog, hashPart: string, storePath: string | undefined): Promise<LogVote> {
-    const store = this.components.store(f.logId);
-    const entries = (await store?.entriesForPath(hashPart)) ?? [];
+  private async voteOf(
+    f: FollowedLog,
+    hashPart: string,
+    storePath: string | undefined,
+  ): Promise<{ vote: LogVote; light: boolean; unavailable?: boolean }> {
     const vote = {
       log: f.name,
       logId: f.logId,
       weight: f.weight,
       forked: this.components.isForked(f.logId),
     };
-    // More entries for one path than any honest rebuild history: the log abstains on it (layout.ts).
-    if (entries.length > MAX_PATH_ENTRIES) {
-      log('log %s holds more than %d entries for %s: it abstains', f.name, MAX_PATH_ENTRIES, hashPart);
-      return { ...vote, fingerprints: [], overfull: true };
+    const { light } = this.components;
+    let texts: string[];
+    if (light?.isLight(f.logId)) {
+      // A forked light log abstains whatever it holds: no lookup needed.
+      if (vote.forked) return { vote: { ...vote, fingerprints: [] }, light: true };
+      const answer = await light.entries(f.logId, hashPart);
+      if (answer.kind === 'unavailable') {
+        log('light log %s: no lookup answer for %s (%s): silent', f.name, hashPart, answer.reason);
+        return { vote: { ...vote, fingerprints: [] }, light: true, unavailable: true };
+      }
+      if (answer.kind === 'tooMany') return { vote: overfull(vote, f.name, hashPart), light: true };
+      texts = answer.entries.map((e) => e.entry);
+    } else {
+      const store = this.components.store(f.logId);
+      const entries = (await store?.entriesForPath(hashPart)) ?? [];
+      // More entries for one path than any honest rebuild history: the log abstains on it (layout.ts).
+      if (entries.length > MAX_PATH_ENTRIES) return { vote: overfull(vote, f.name, hashPart), light: false };
+      texts = entries.map((e) => decoder.decode(e.entry));
     }
     const fingerprints = new Set<string>();
-    for (const { entry } of entries) {
-      const fingerprint = decoder.decode(entry);
+    for (const fingerprint of texts) {
       // `1;<path>;...`: an entry of another path with this hash part is no vote on this one.
       if (storePath !== undefined && !fingerprint.startsWith(`1;${storePath};`)) continue;
       fingerprints.add(fingerprint);
     }
-    return { ...vote, fingerprints: [...fingerprints] };
+    return { vote: { ...vote, fingerprints: [...fingerprints] }, light: light?.isLight(f.logId) ?? false };
   }
+}
+
+function overfull(vote: Omit<LogVote, 'fingerprints'>, name: string, hashPart: string): LogVote {
+  log('log %s holds more than %d entries for %s: it abstains', name, MAX_PATH_ENTRIES, hashPart);
+  return { ...vote, fingerprints: [], overfull: true };
 }
 
 /**
@@ -227,5 +281,7 @@ export function decisionJson(d: PathDecision) {
     abstentions: d.abstentions,
     tally: d.tally,
     reasons: d.reasons,
+    light: d.light,
+    unanswered: d.unanswered,
   };
 }

