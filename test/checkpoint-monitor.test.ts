@@ -500,3 +500,27 @@ test('a new checkpoint is kept without the lines of witnesses this node does not
   });
   t.deepEqual(Buffer.from((await h.monitor.latest(a.key.logId))!), Buffer.from(note));
 });
+
+test("a light log's verified checkpoint passes the quorum gate: checked is not enough, it must carry the quorum", async (t) => {
+  const signers = [0, 1].map((i) => witnessSigner(`w${i}`, new Uint8Array(32).fill(i + 40)));
+  const keys = signers.map((s) => witnessKey(s.name, s.publicKey));
+  const quorums = new Map([[a.key.logId, { witnesses: keys, quorum: 2 }]]);
+  const h = await openMonitor(t, [], { witnesses: keys, quorums }, undefined, [a.key.logId]);
+  const note = notes.a[12]!;
+  const text = note.subarray(0, Buffer.byteLength(openCheckpoint(note, a.key.verifier).text));
+  const now = Math.floor(Date.now() / 1000);
+  const cosigned = (...by: typeof signers) =>
+    msg(Buffer.concat([note, ...by.map((s) => Buffer.from(cosignLine(text, s, now)))]));
+
+  await h.monitor.validate(msg(notes.a[5]!));
+  await h.monitor.validate(cosigned(signers[0]!));
+  t.deepEqual(await h.monitor.checkTree(a.key.logId, a.store), { confirmed: 2, evidence: undefined });
+  t.is(await h.monitor.verifiedCheckpoint(a.key.logId), undefined, 'checked, but one cosignature of two');
+  await h.monitor.validate(cosigned(signers[1]!));
+  t.is((await h.monitor.verifiedCheckpoint(a.key.logId))?.size, 12);
+  // Without a quorum, checked is enough.
+  const plain = await openMonitor(t, [], {}, undefined, [a.key.logId]);
+  await plain.monitor.validate(msg(note));
+  await plain.monitor.checkTree(a.key.logId, a.store);
+  t.is((await plain.monitor.verifiedCheckpoint(a.key.logId))?.size, 12);
+});
