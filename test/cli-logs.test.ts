@@ -68,7 +68,7 @@ test.serial(
 
     const text = await runCli(['logs', '--data-dir', dir]);
     t.is(text.code, 0, text.stderr);
-    t.regex(text.stdout, /mercury\s+searching\s+size 0/);
+    t.regex(text.stdout, /mercury\s+full\s+searching\s+size 0/);
     t.regex(text.stdout, /\n {4}mercury: isolated: no peers connected, so nobody can be asked for it/);
     const json = await runCli(['logs', '--json', '--data-dir', dir]);
     const [followed] = JSON.parse(json.stdout).followed as {
