@@ -12,6 +12,10 @@ export { DEFAULT_DEMO_ENTRIES, runDemo } from './demo/run-demo.ts';
 export { HttpServer } from './http/server.ts';
 export { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
 export type { CheckpointEvent } from './monitor/checkpoint-verdict.ts';
+export {
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DEFAULT_MAX_CONNECTIONS_PER_SUBNET,
+} from './network/connection-budget.ts';
 export { Gossip, gossipScoreParams } from './network/gossip.ts';
 export {
   createLibp2pNode,

@@ -10,6 +10,10 @@
 import type { Connection, ConnectionGater, Libp2pEvents, TypedEventTarget } from '@libp2p/interface';
 import { subnetOf } from './tile-exchange.ts';
 
+/** Default open connections from one IP address, and from one subnet. */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 8;
+export const DEFAULT_MAX_CONNECTIONS_PER_SUBNET = 32;
+
 export interface ConnectionBudgetInit {
   /** Open connections from one IP address; more inbound ones are refused. Default 8. */
   readonly maxPerIp?: number;
@@ -31,7 +35,12 @@ export class ConnectionBudget {
   private events: TypedEventTarget<Libp2pEvents> | undefined;
 
   constructor(init: ConnectionBudgetInit = {}) {
-    this.init = { maxPerIp: 8, maxPerSubnet: 32, limitLoopback: false, ...init };
+    this.init = {
+      maxPerIp: DEFAULT_MAX_CONNECTIONS_PER_IP,
+      maxPerSubnet: DEFAULT_MAX_CONNECTIONS_PER_SUBNET,
+      limitLoopback: false,
+      ...init,
+    };
   }
 
   private readonly onOpen = (e: CustomEvent<Connection>) => this.count(e.detail, 1);

@@ -38,6 +38,7 @@ import {
 import type { Hash } from '../../protocol/merkle.ts';
 import { DeadlineExceededError } from '../errors.ts';
 import type { PeerBans } from './peer-bans.ts';
+import { shuffled } from './peer-sources.ts';
 import { endStream } from './tile-exchange.ts';
 
 const log = logger('trustix:lookup');
@@ -484,14 +485,4 @@ function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
-}
-
-/** A copy of `items` in random order (Fisher-Yates). */
-function shuffled<T>(items: readonly T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }

@@ -35,7 +35,7 @@ import {
 import type { Hash } from '../../protocol/merkle.ts';
 import { StoppedError } from '../errors.ts';
 import type { IndexedEntry } from '../store/log-store.ts';
-import { endStream, type ProtocolRegistrar } from './tile-exchange.ts';
+import { endStream, isOverLength, type ProtocolRegistrar } from './tile-exchange.ts';
 
 const log = logger('trustix:lookup');
 
@@ -142,8 +142,7 @@ export class LookupService implements Startable {
         const request = await lp.read({ signal: AbortSignal.timeout(this.init.requestTimeoutMs) });
         response = await this.respond(request.subarray(), peer);
       } catch (err) {
-        const name = (err as Error | undefined)?.name;
-        if (name !== 'InvalidDataLengthError' && name !== 'InvalidDataLengthLengthError') throw err;
+        if (!isOverLength(err)) throw err;
         response = this.status('badRequest');
       }
       const signal = AbortSignal.timeout(this.init.responseTimeoutMs);

@@ -101,8 +101,8 @@ export class PeerSources {
   }
 }
 
-/** A copy of `items` in random order (Fisher-Yates). */
-function shuffled<T>(items: readonly T[]): T[] {
+/** A copy of `items` in random order (Fisher-Yates): peers asked in no predictable order. */
+export function shuffled<T>(items: readonly T[]): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));

@@ -273,7 +273,7 @@ function expandIpv6(text: string): number[] | undefined {
 }
 
 /** A length prefix over the cap (libp2p's lpStream errors for the length or its varint). */
-function isOverLength(err: unknown): boolean {
+export function isOverLength(err: unknown): boolean {
   const name = (err as Error | undefined)?.name;
   return name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError';
 }
