@@ -72,6 +72,8 @@ interface SourceState {
   lastUsed: number;
   /** The size of the source's own signed checkpoint: undefined until asked, null for none. */
   claimed?: number | null;
+  /** Largest tree size the source has served a full tile of: proof that it can serve up to there. */
+  served: number;
 }
 
 /** The tree size a source must hold to have `tile` at its width. */
@@ -139,6 +141,7 @@ export class SourcePool {
       source,
       inFlight: 0,
       dropped: false,
+      served: 0,
       timeouts: 0,
       strikes: 0,
       pausedUntil: 0,
@@ -218,7 +221,8 @@ export class SourcePool {
         this.drop(state, err instanceof VerificationError ? 'invalid' : 'malformed', err);
         continue;
       }
-      this.judgeRate(state, bodies as Uint8Array[], Date.now() - started);
+      state.served = Math.max(state.served, needs);
+      this.judgeRate(state, needs, bodies as Uint8Array[], Date.now() - started);
       return result;
     }
   }
@@ -351,15 +355,25 @@ export class SourcePool {
     }
   }
 
-  /** Demotes a source whose answer was below the minimum throughput, unless it is the last one. */
-  private judgeRate(state: SourceState, bodies: readonly Uint8Array[], ms: number): void {
+  /**
+   * Demotes a source whose answer was below the minimum throughput, unless no other source is known to
+   * hold these tiles: one that signed a checkpoint covering them or served tiles as deep. A source that
+   * has not answered yet, or answered "not found", is no alternative: dropping the only source that has
+   * the tiles would fail the sync of a log served only slowly (a relayed builder on a loaded machine).
+   */
+  private judgeRate(state: SourceState, needs: number, bodies: readonly Uint8Array[], ms: number): void {
     const { minBytesPerSecond, minRateGraceMs } = this.init;
     if (minBytesPerSecond <= 0 || ms <= minRateGraceMs || state.dropped) return;
     let bytes = 0;
     for (const b of bodies) bytes += b.length;
     const rate = (bytes * 1000) / ms;
     if (rate >= minBytesPerSecond) return;
-    if (!this.states.some((s) => s !== state && !s.dropped)) return;
+    const alternative = (s: SourceState) =>
+      s !== state &&
+      !s.dropped &&
+      s.maxSize >= needs &&
+      ((typeof s.claimed === 'number' && s.claimed >= needs) || s.served >= needs);
+    if (!this.states.some(alternative)) return;
     const error = new TileSourceError(
       state.source.id,
       'slow',

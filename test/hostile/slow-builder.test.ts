@@ -8,7 +8,7 @@ import { openDatabase } from '../../node/store/database.ts';
 import { LogStore } from '../../node/store/log-store.ts';
 import type { FollowerInit } from '../../node/sync/follower.ts';
 import { LogSync } from '../../node/sync/log-sync.ts';
-import type { SourceFailedEvent } from '../../node/sync/tile-source.ts';
+import type { SourceFailedEvent, TileSource } from '../../node/sync/tile-source.ts';
 import { victim } from '../helpers/hostile.ts';
 import { openLogFixture, tempDir } from '../helpers/log-fixture.ts';
 import { syntheticEntries } from '../helpers/synthetic-entries.ts';
@@ -77,7 +77,11 @@ test('a small catch-up syncs in the extra slot while a slow sync holds the only 
 // request timeout, so nothing else catches it) used to keep its share of every sync's requests. Now
 // its first slow answer demotes it for the rest of the sync (reason 'slow', never a ban) while an honest
 // source is left; alone, it is kept, so a log served only slowly still syncs.
-async function syncFrom(t: ExecutionContext, sources: Awaited<ReturnType<typeof served>>[], entries: number) {
+async function syncFrom(
+  t: ExecutionContext,
+  sources: { log: Awaited<ReturnType<typeof served>>['log']; source: TileSource }[],
+  entries: number,
+) {
   const dir = await tempDir('trustix-slow-source-');
   const db = await openDatabase(`${dir}/db`);
   t.teardown(() => db.close());
@@ -106,4 +110,17 @@ test('a source slower than the minimum throughput is demoted while an honest one
   t.regex(failed[0]!.error.message, /bytes\/s\), below 65536/);
 
   t.deepEqual(await syncFrom(t, [slow], entries.length), [], 'a lone slow source is not dropped');
+});
+
+test('a slow source is kept when the only other source does not have the log (as a relay node that follows nothing)', async (t) => {
+  const entries = [...syntheticEntries(1_024, 24)];
+  const slow = await served(t, entries, 3_000);
+  // Answers every request, with nothing: no checkpoint, every tile "not found". It was counted as an
+  // alternative, so the slow source was dropped and the sync failed with no source left.
+  const empty: TileSource = {
+    id: 'holds-nothing',
+    checkpoint: async () => undefined,
+    tiles: async (_logId, tiles) => tiles.map(() => undefined),
+  };
+  t.deepEqual(await syncFrom(t, [slow, { log: slow.log, source: empty }], entries.length), []);
 });
