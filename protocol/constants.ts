@@ -81,6 +81,15 @@ export const RELAY_DATA_LIMIT_BYTES = 64 * 1024 * 1024;
 export const RELAY_DURATION_LIMIT_MS = 10 * 60 * 1000;
 /** Relay reservations a private node holds, so that it stays reachable when one relay leaves. */
 export const RELAY_RESERVATIONS = 2;
+/**
+ * Ping streams per connection, each way. libp2p's connection monitor pings every connection once per
+ * interval (10 s) with an adaptive timeout of up to 60 s, so on a slow link up to 6 of its pings may run
+ * at once, beside the kad-dht's. With the ping service's own limit (1 outbound stream), a ping still
+ * running when the next one started (loss, a loaded machine) failed with
+ * TooManyOutboundProtocolStreamsError, which the monitor takes for a dead peer: it aborted live
+ * connections, and relayed syncs were reset. Inbound matches, since every peer pings the same way.
+ */
+export const PING_MAX_STREAMS = 8;
 
 /**
  * The public libp2p DHT (Amino, the one IPFS nodes run), used only as a meeting point: Trustix nodes

@@ -244,3 +244,23 @@ test('the datastore lives in the LevelDB: a peer address survives a restart', as
     'the bootstrap node is known with its address after the restart, with no bootstrap configured',
   );
 });
+
+test('a ping still running when the connection monitor pings again does not cost the connection', async (t) => {
+  // libp2p's monitor pings each connection once per interval; its ping may outlast the interval (loss,
+  // load), and the kad-dht pings too. With ping's default of 1 outbound stream, the next ping failed with
+  // TooManyOutboundProtocolStreamsError and the monitor aborted the live connection.
+  const a = await startTestNode(t, { pingIntervalMs: 2_000 });
+  const b = await startTestNode(t, { bootstrap: [dialAddress(a)] });
+  await waitFor('a connection', () => a.getConnections(b.peerId).length > 0);
+  const conn = a.getConnections(b.peerId)[0]!;
+  // A ping the peer has not answered yet: the stream is open and nothing was written on it.
+  const held = await conn.newStream('/ipfs/ping/1.0.0');
+  t.teardown(() => held.abort(new Error('test over')));
+  conn.rtt = undefined;
+  await waitFor(
+    'a ping by the monitor beside the running one, or the connection closed',
+    () => conn.rtt !== undefined || conn.status !== 'open',
+  );
+  t.is(conn.status, 'open');
+  t.true(held.status === 'open', 'the running ping was not cut either');
+});

@@ -41,6 +41,7 @@ import {
   DHT_PROTOCOL,
   EVIDENCE_TOPIC,
   MDNS_SERVICE_TAG,
+  PING_MAX_STREAMS,
   PUBLIC_DHT_PROTOCOL,
   RELAY_DATA_LIMIT_BYTES,
   RELAY_DURATION_LIMIT_MS,
@@ -127,6 +128,8 @@ export interface Libp2pNodeInit {
   readonly bootstrap?: readonly string[];
   /** Re-dial timing while isolated (node/network/bootstrap-redialer.ts). Default: 1 s doubling to 60 s. */
   readonly redial?: Omit<BootstrapRedialerInit, 'list'>;
+  /** How often libp2p's connection monitor pings each connection, in ms. Default 10,000 (libp2p's). */
+  readonly pingIntervalMs?: number;
   /** Connections kept before pruning. Default DEFAULT_MAX_CONNECTIONS (100); bootstrap nodes want more. */
   readonly maxConnections?: number;
   /**
@@ -277,6 +280,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
     transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    ...(init.pingIntervalMs !== undefined && { connectionMonitor: { pingInterval: init.pingIntervalMs } }),
     connectionManager: {
       maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       allow: [...(init.allowList ?? [])],
@@ -288,7 +292,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
     services: {
       identify: identify(),
       // kad-dht requires the ping service under this name.
-      ping: ping(),
+      ping: ping({ maxOutboundStreams: PING_MAX_STREAMS, maxInboundStreams: PING_MAX_STREAMS }),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         ...(init.dhtClientMode !== 'auto' && { clientMode: init.dhtClientMode ?? false }),

@@ -33,7 +33,8 @@ export type NetnsRequest =
   | { cmd: 'verify'; logId: string }
   | { cmd: 'narinfo'; hashPart: string }
   | { cmd: 'connections' }
-  | { cmd: 'reachability' };
+  | { cmd: 'reachability' }
+  | { cmd: 'reserved'; timeoutMs: number };
 
 /** One connection opened since start, as `connections` reports it. */
 export interface ConnectionReport {
@@ -42,6 +43,9 @@ export interface ConnectionReport {
   /** Through a relay (`/p2p-circuit`), else direct. */
   readonly relayed: boolean;
   readonly direction: string;
+  /** Still open when asked; else when it closed, in ms after it opened (a relayed one may close early). */
+  readonly open: boolean;
+  readonly closedAfterMs?: number;
 }
 
 const spec = JSON.parse(process.argv[2]!) as NetnsNodeSpec;
@@ -72,10 +76,12 @@ const report = (c: Connection): ConnectionReport => ({
   remoteAddr: c.remoteAddr.toString(),
   relayed: c.remoteAddr.toString().includes('/p2p-circuit'),
   direction: c.direction,
+  open: c.status === 'open',
+  ...(c.timeline.close !== undefined && { closedAfterMs: c.timeline.close - c.timeline.open }),
 });
-// Those open now (made during start), then every one opened later.
-const opened: ConnectionReport[] = libp2p.getConnections().map(report);
-libp2p.addEventListener('connection:open', (e) => opened.push(report(e.detail)));
+// Those open now (made during start), then every one opened later; reported as they are when asked.
+const opened: Connection[] = libp2p.getConnections();
+libp2p.addEventListener('connection:open', (e) => opened.push(e.detail));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function handle(req: NetnsRequest): Promise<unknown> {
@@ -129,9 +135,20 @@ async function handle(req: NetnsRequest): Promise<unknown> {
     }
     case 'reachability':
       return reachabilityOf(libp2p);
+    case 'reserved': {
+      // Holds a relay reservation (re-made after losing its relay connection, as under loss and load).
+      const deadline = Date.now() + req.timeoutMs;
+      for (;;) {
+        const reach = reachabilityOf(libp2p);
+        if (reach.relays >= 1) return reach;
+        if (Date.now() > deadline)
+          throw new Error(`no relay reservation within ${req.timeoutMs} ms: ${reach.summary}`);
+        await sleep(50);
+      }
+    }
     case 'connections':
       // Every connection opened since start: a relayed one may be closed by the time we ask.
-      return opened;
+      return opened.map(report);
   }
 }
 
