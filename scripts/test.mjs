@@ -10,7 +10,7 @@ const child = spawn(process.execPath, ['node_modules/ava/entrypoints/cli.mjs', .
   // TRUSTIX_LOCAL_ONLY: no test node contacts anything but the addresses it is given (docs/CLI.md).
   env: { ...process.env, FORCE_COLOR: '0', TRUSTIX_LOCAL_ONLY: '1' },
 });
-const counts = { passed: 0, failed: 0, skipped: 0, todo: 0, 'known failure': 0, 'timed out': 0 };
+const counts = { passed: 0, failed: 0, skipped: 0, todo: 0, 'known failure': 0, 'timed out': 0, stray: 0 };
 let summaryLines = 0;
 let passedLines = 0;
 for (const stream of [child.stdout, child.stderr]) {
@@ -28,15 +28,17 @@ for (const stream of [child.stdout, child.stderr]) {
     // "  1 test remained pending after a timeout": those count as failed.
     const pending = /^\s+(\d+) tests? remained pending after a timeout$/.exec(line);
     if (pending) counts['timed out'] += Number(pending[1]);
+    // "  1 unhandled rejection", "  2 uncaught exceptions": a test process went wrong; each counts as failed.
+    const stray = /^\s+(\d+) (?:unhandled rejections?|uncaught exceptions?)$/.exec(line);
+    if (stray) counts.stray += Number(stray[1]);
   });
 }
 child.on('close', (code) => {
-  // A run that ended without a summary (a crash, a timeout) failed, whatever it counted.
-  const failed =
-    counts.failed +
-    counts['known failure'] +
-    counts['timed out'] +
-    (code !== 0 && summaryLines === 0 ? 1 : 0);
+  // A run that ava ended with an error but no failed test (no summary after a crash, or an unhandled
+  // rejection or uncaught exception, which ava reports beside a summary of passes) failed once more.
+  const counted = counts.failed + counts['known failure'] + counts['timed out'] + counts.stray;
+  const failed = counted + (code !== 0 && counted === 0 ? 1 : 0);
+  if (code !== 0 && counted === 0) process.stderr.write(`ava exited with code ${code} and no failed test\n`);
   const passed = Math.max(counts.passed, passedLines);
   process.stdout.write(`\n${passed} passed, ${failed} failed, ${counts.skipped} skipped\n`);
   process.exitCode = code ?? 1;

@@ -76,7 +76,7 @@ test('1 bootstrap + 4 nodes that only know the bootstrap address find each other
   const net = await startTestNetwork(t, 4);
   t.log(`start of 5 nodes: ${(performance.now() - started).toFixed(0)} ms`);
   const t0 = performance.now();
-  await waitForConnections(net.nodes, 2, 15_000);
+  await waitForConnections(net.nodes, 2, 60_000);
   t.log(`every node has > 1 connection after ${(performance.now() - t0).toFixed(0)} ms`);
   for (const node of net.nodes) {
     const others = node.getPeers().filter((p) => !p.equals(net.bootstrap.peerId));
@@ -87,7 +87,7 @@ test('1 bootstrap + 4 nodes that only know the bootstrap address find each other
 
 test('DHT: a log provided by one node is found by another through findProviders', async (t) => {
   const net = await startTestNetwork(t, 4);
-  await waitForConnections(net.nodes, 2, 15_000);
+  await waitForConnections(net.nodes, 2, 60_000);
   const provider = net.nodes[0]!;
   const seeker = net.nodes[3]!;
   const cid = logCid(logKeyOf(generateNixSecretKey('dht-log')).logId);
@@ -110,7 +110,7 @@ test('DHT: a log provided by one node is found by another through findProviders'
 
 test('log providers: a held log is provided in the background and found by others, never by itself', async (t) => {
   const net = await startTestNetwork(t, 3);
-  await waitForConnections(net.nodes, 2, 15_000);
+  await waitForConnections(net.nodes, 2, 60_000);
   const [a, b] = net.nodes.map(
     (n) => new LogProviders({ contentRouting: n.contentRouting, peerId: n.peerId }, { findTimeoutMs: 5000 }),
   );
@@ -139,7 +139,7 @@ test('log providers: a held log is provided in the background and found by other
 test('gossip: a checkpoint topic message published by one node reaches all others', async (t) => {
   const net = await startTestNetwork(t, 4);
   const all = [net.bootstrap, ...net.nodes];
-  await waitForConnections(net.nodes, 2, 15_000);
+  await waitForConnections(net.nodes, 2, 60_000);
   await joinTopic(all, CHECKPOINT_TOPIC, 15_000);
   const data = new TextEncoder().encode(`vkey\ncheckpoint ${Date.now()}\n`);
   const [publisher, ...receivers] = all as [(typeof all)[0], ...typeof all];
