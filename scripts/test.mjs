@@ -11,7 +11,6 @@ const child = spawn(process.execPath, ['node_modules/ava/entrypoints/cli.mjs', .
   env: { ...process.env, FORCE_COLOR: '0', TRUSTIX_LOCAL_ONLY: '1' },
 });
 const counts = { passed: 0, failed: 0, skipped: 0, todo: 0, 'known failure': 0, 'timed out': 0, stray: 0 };
-let summaryLines = 0;
 let passedLines = 0;
 for (const stream of [child.stdout, child.stderr]) {
   const out = stream === child.stdout ? process.stdout : process.stderr;
@@ -23,7 +22,6 @@ for (const stream of [child.stdout, child.stderr]) {
     const m = /^\s+(\d+) (?:tests? )?(passed|failed|skipped|todo|known failures?)$/.exec(line);
     if (m) {
       counts[m[2].startsWith('known') ? 'known failure' : m[2]] = Number(m[1]);
-      summaryLines++;
     }
     // "  1 test remained pending after a timeout": those count as failed.
     const pending = /^\s+(\d+) tests? remained pending after a timeout$/.exec(line);
