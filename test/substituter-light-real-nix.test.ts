@@ -13,6 +13,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
+import { dataDir } from '../node/store/data-dir.ts';
+import { openDatabase } from '../node/store/database.ts';
+import { logPrefix, logRange } from '../node/store/layout.ts';
 import type { TrustixNode } from '../node/trustix-node.ts';
 import { parseDeciderSpec } from '../node/vote/decider.ts';
 import { parseNarinfo } from '../protocol/narinfo.ts';
@@ -158,5 +161,29 @@ nixSerialTest(
       unanswered: [],
     });
     t.deepEqual([...json.light].sort(), [...BUILDER_NAMES].sort(), 'every vote came from a light lookup');
+  },
+);
+
+// Last: it stops the user node.
+nixSerialTest(
+  "once stopped, the user node's store holds no key of the four logs (no mirror on disk)",
+  async (t) => {
+    const { builders, user, userDataDir } = await setup();
+    const ownLogId = user.ownLog.logId;
+    await user.stop();
+    const db = await openDatabase(dataDir(userDataDir).db);
+    try {
+      for (const [i, b] of builders.entries()) {
+        let keys = 0;
+        for await (const _ of db.keys(logRange(logPrefix(b.ownLog.logId)))) keys++;
+        t.is(keys, 0, `${BUILDER_NAMES[i]}: no checkpoint, tile, entry or path index stored`);
+      }
+      // The check can see a log's keys: the user's own log is there.
+      let own = 0;
+      for await (const _ of db.keys(logRange(logPrefix(ownLogId)))) own++;
+      t.true(own > 0);
+    } finally {
+      await db.close();
+    }
   },
 );
