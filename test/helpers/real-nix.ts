@@ -4,7 +4,7 @@
  * derivations salted per run so every run builds fresh paths. Builders are /bin/sh with tools by
  * full path (a builder has no PATH). Never touches /etc/nix; paths stay in /nix/store (unique names).
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { type ExecFileException, execFile, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,4 +110,42 @@ export async function nixFingerprint(nix: RealNix, path: string): Promise<string
     narSize: info!.narSize,
     references: info!.references,
   });
+}
+
+export interface Outcome {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a program to completion with `env`; a non-zero exit is an outcome, not a throw. */
+export async function outcome(
+  program: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await run(program, args, { env, timeout: 60_000, maxBuffer: 16 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as ExecFileException & { stdout?: string; stderr?: string };
+    if (typeof e.code !== 'number') throw err;
+    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** `nix path-info --json` of `path` in `store` (the machine's store when undefined). */
+export async function pathInfo(nix: RealNix, path: string, store?: string) {
+  const args = ['path-info', '--json', ...(store ? ['--store', store] : []), path];
+  const [info] = JSON.parse(await nix.nix('nix', args)) as {
+    path: string;
+    narHash: string;
+    narSize: number;
+  }[];
+  return info!;
+}
+
+/** Whether `path` is valid in the Nix store `store`. */
+export async function isValidIn(nix: RealNix, store: string, path: string): Promise<boolean> {
+  return (await outcome('nix-store', ['--store', store, '--check-validity', path], nix.env)).code === 0;
 }
