@@ -2,7 +2,8 @@
  * `npm run bench -- memory`: the resident memory of a node, beside a bare Node process's measured in the
  * same run: an idle node, and a node following 3 logs (synced from a provider found through the DHT,
  * verified, stored and indexed for the statistics) at its peak while syncing and at rest.
- * Sizes: TRUSTIX_BENCH_MEMORY_ENTRIES, entries per log, comma-separated (default "100000,1000000").
+ * Sizes: TRUSTIX_BENCH_MEMORY_ENTRIES, entries per log, comma-separated (default "100000,1000000"; empty:
+ * the idle node only).
  */
 import '../node/client.ts';
 import { spawn } from 'node:child_process';
@@ -14,7 +15,9 @@ import { buildLog, fullNode } from './network.ts';
 
 const SIZES = (process.env['TRUSTIX_BENCH_MEMORY_ENTRIES'] ?? '100000,1000000')
   .split(',')
-  .map((s) => Number(s.trim()));
+  .map((s) => s.trim())
+  .filter((s) => s !== '')
+  .map(Number);
 const mb = (bytes: number) => Math.round(bytes / 1e6);
 
 /** RSS of `node -e 'setInterval(() => {}, 1e3)'` after `ms`: what any Node process costs. */
