@@ -4,7 +4,8 @@
  * as JSON, once every log is synced and its reproducibility statistics are indexed: its RSS when the syncs
  * ended, the highest seen on the way (with the V8 heap, external and array buffer figures at their
  * highest), and its RSS at rest (`restMs` later, or once the node gave memory back, whichever is first).
- * Without logs it is an idle node: it reports its RSS `restMs` after it started. Run compiled
+ * Without logs it is an idle node: it reports its RSS `restMs` after it started (not earlier, when it
+ * released memory). Run compiled
  * (scripts/build.mjs), as cli/bin/trustix.js runs a node: it imports nothing the build does not compile.
  *
  * Environment: TRUSTIX_BENCH_REST_MS (default 20,000), TRUSTIX_BENCH_HEAP_SNAPSHOT (a directory: heap
@@ -67,7 +68,8 @@ async function rest(ms: number): Promise<MemoryRelease | undefined> {
 
 let report: Record<string, unknown>;
 if (vkeys.length === 0) {
-  await rest(restMs);
+  // Idle: `restMs` after start, whatever the node did meanwhile (its release after start included).
+  await new Promise((resolve) => setTimeout(resolve, restMs));
   const m = process.memoryUsage();
   report = { rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), externalMb: mb(m.external) };
 } else {

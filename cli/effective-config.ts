@@ -30,6 +30,7 @@ import {
 } from '../node/index.ts';
 import { parseLogKey, RELAY_RESERVATIONS } from '../protocol/index.ts';
 import { UsageError } from './exit-code.ts';
+import type { FlagSpecs } from './fast-path.ts';
 import { configFileOf, dataDirOf, type GlobalOptions, resolvePath } from './global-options.ts';
 
 export interface NodeArgs extends GlobalOptions {
@@ -44,13 +45,38 @@ export interface NodeArgs extends GlobalOptions {
   readonly witness?: boolean;
 }
 
+const HTTP_OPTION = {
+  type: 'string',
+  describe: `HTTP address HOST:PORT (default 127.0.0.1:${DEFAULT_HTTP_PORT})`,
+} as const;
+const BATCH_INTERVAL_OPTION = {
+  type: 'number',
+  describe: 'Longest a submission waits for its batch, in ms (default 500)',
+} as const;
+const SPOOL_OPTION = {
+  type: 'string',
+  describe: 'The spool the post-build hook writes to (overrides "spool"; default <data dir>/spool)',
+} as const;
+const WITNESS_OPTION = {
+  type: 'boolean',
+  describe: 'Cosign the checkpoints of the logs this node follows, once verified (overrides "witness")',
+} as const;
+
+/**
+ * The flags of `start` that take at most one value: with only these (as the systemd unit runs it),
+ * `start` runs without yargs (cli/fast-path.ts), so the daemon never holds it in memory.
+ */
+export const NODE_FAST_OPTIONS: FlagSpecs = {
+  http: HTTP_OPTION,
+  'batch-interval': BATCH_INTERVAL_OPTION,
+  spool: SPOOL_OPTION,
+  witness: WITNESS_OPTION,
+};
+
 /** The flags `start` and `config show` share. */
 export function nodeOptions<T extends GlobalOptions>(yargs: Argv<T>) {
   return yargs
-    .option('http', {
-      type: 'string',
-      describe: `HTTP address HOST:PORT (default 127.0.0.1:${DEFAULT_HTTP_PORT})`,
-    })
+    .option('http', HTTP_OPTION)
     .option('listen', {
       type: 'string',
       array: true,
@@ -66,10 +92,7 @@ export function nodeOptions<T extends GlobalOptions>(yargs: Argv<T>) {
       array: true,
       describe: 'Bootstrap peers, multiaddrs ending in /p2p/<PeerId>',
     })
-    .option('batch-interval', {
-      type: 'number',
-      describe: 'Longest a submission waits for its batch, in ms (default 500)',
-    })
+    .option('batch-interval', BATCH_INTERVAL_OPTION)
     .option('upstream', {
       type: 'string',
       array: true,
@@ -80,14 +103,8 @@ export function nodeOptions<T extends GlobalOptions>(yargs: Argv<T>) {
       array: true,
       describe: 'Deciders in order, e.g. "threshold 3/4" "trust NAME" (overrides "vote")',
     })
-    .option('spool', {
-      type: 'string',
-      describe: 'The spool the post-build hook writes to (overrides "spool"; default <data dir>/spool)',
-    })
-    .option('witness', {
-      type: 'boolean',
-      describe: 'Cosign the checkpoints of the logs this node follows, once verified (overrides "witness")',
-    });
+    .option('spool', SPOOL_OPTION)
+    .option('witness', WITNESS_OPTION);
 }
 
 /** What the node runs with, as `config show` prints it (every value resolved). */

@@ -83,8 +83,9 @@ export const RELAY_DURATION_LIMIT_MS = 10 * 60 * 1000;
 export const RELAY_RESERVATIONS = 2;
 /**
  * Ping streams per connection, each way. libp2p's connection monitor pings every connection once per
- * interval (10 s) with an adaptive timeout of up to 60 s, so on a slow link up to 6 of its pings may run
- * at once, beside the kad-dht's. With the ping service's own limit (1 outbound stream), a ping still
+ * interval (a minute here, CONNECTION_PING_INTERVAL_MS; 10 s in libp2p and in older Trustix nodes) with
+ * an adaptive timeout of up to 60 s, so on a slow link several of its pings may run at once, beside the
+ * kad-dht's. With the ping service's own limit (1 outbound stream), a ping still
  * running when the next one started (loss, a loaded machine) failed with
  * TooManyOutboundProtocolStreamsError, which the monitor takes for a dead peer: it aborted live
  * connections, and relayed syncs were reset. Inbound matches, since every peer pings the same way.

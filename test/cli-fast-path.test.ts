@@ -6,6 +6,7 @@
 import test from 'ava';
 import yargs, { type CommandModule, type Options } from 'yargs';
 import { decideCommand } from '../cli/commands/decide.ts';
+import { startCommand } from '../cli/commands/start.ts';
 import { evidenceCommand, logsCommand, peersCommand } from '../cli/commands/status.ts';
 import { type FastSpec, fastArgs } from '../cli/fast-path.ts';
 import { GLOBAL_OPTIONS } from '../cli/main.ts';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, Fast> = {
   peers: peersCommand as unknown as Fast,
   evidence: evidenceCommand as unknown as Fast,
   decide: decideCommand as unknown as Fast,
+  start: startCommand as unknown as Fast,
 };
 
 /** What yargs hands the command's handler for `argv`, or the message it fails with. */
@@ -74,6 +76,18 @@ const PLAIN: string[][] = [
   ['decide', '--json', 'a', 'b', '--data-dir', 'x'],
   ['decide', '1234', '007'],
   ['decide', 'a=b', 'true'],
+  // The systemd unit's command line (docs/deploy/trustix.service): the daemon never loads yargs.
+  [
+    'start',
+    '--data-dir',
+    '/var/lib/trustix',
+    '--spool',
+    '/var/lib/trustix-spool',
+    '--config',
+    '/etc/trustix/config.json',
+  ],
+  ['start'],
+  ['start', '--http', '127.0.0.1:0', '--batch-interval', '50', '--witness', '--log-level', 'info'],
 ];
 
 test('a plain command line: the fast path reads it as yargs does', async (t) => {
@@ -114,6 +128,9 @@ const NOT_PLAIN: string[][] = [
   ['logs', '--data-dir', '-x'],
   ['logs', '--data-dir='],
   ['logs', '--unknown'],
+  // start's flags that may repeat (arrays) are yargs': `start` with them loads it.
+  ['start', '--listen', '/ip4/127.0.0.1/tcp/0'],
+  ['start', '--bootstrap', '/ip4/127.0.0.1/tcp/1/p2p/x', '--spool', 's'],
   ['peers', '--limit', '3'],
   ['other', 'logs'],
 ];

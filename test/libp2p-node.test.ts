@@ -7,7 +7,13 @@ import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys';
 import { peerIdFromPublicKey } from '@libp2p/peer-id';
 import test from 'ava';
 import * as raw from 'multiformats/codecs/raw';
-import { createLibp2pNode, LIBP2P_SUBLEVEL, ListenError } from '../node/network/libp2p-node.ts';
+import {
+  CONNECTION_PING_INTERVAL_MS,
+  createLibp2pNode,
+  LIBP2P_SUBLEVEL,
+  ListenError,
+  type TrustixLibp2p,
+} from '../node/network/libp2p-node.ts';
 import { LogProviders, logCid } from '../node/network/log-providers.ts';
 import {
   loadOrCreatePeerIdentity,
@@ -26,6 +32,9 @@ import {
   waitFor,
   waitForConnections,
 } from './helpers/p2p.ts';
+
+/** libp2p's ping protocol, which its connection monitor uses. */
+const PING_PROTOCOL = '/ipfs/ping/1.0.0';
 
 async function temp(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const dir = await tempDir('trustix-p2p-');
@@ -263,4 +272,40 @@ test('a ping still running when the connection monitor pings again does not cost
   );
   t.is(conn.status, 'open');
   t.true(held.status === 'open', 'the running ping was not cut either');
+});
+
+/** Makes `node` count the pings it receives (and fail them: a counted ping closes the connection). */
+async function countPings(node: TrustixLibp2p): Promise<{ count: number }> {
+  const pings = { count: 0 };
+  await node.unhandle(PING_PROTOCOL);
+  await node.handle(
+    PING_PROTOCOL,
+    (stream) => {
+      pings.count++;
+      stream.abort(new Error('ping counted'));
+    },
+    { runOnLimitedConnection: true },
+  );
+  return pings;
+}
+
+test('an idle connection is not pinged every 10 s (libp2p default) but every CONNECTION_PING_INTERVAL_MS', async (t) => {
+  t.true(CONNECTION_PING_INTERVAL_MS >= 30_000);
+  // A DHT client: the node's kad-dht does not add it to its routing table, so does not ping it as a new contact.
+  const peer = await startTestNode(t, { dhtClientMode: true });
+  const pings = await countPings(peer);
+  const node = await startTestNode(t, { bootstrap: [dialAddress(peer)] });
+  await waitForConnections([node], 1);
+  // A window longer than libp2p's default interval (10 s) from the node's start: no ping in it now.
+  await new Promise((resolve) => setTimeout(resolve, 12_500));
+  t.is(pings.count, 0);
+});
+
+test('the connection ping interval is the one configured (pingIntervalMs)', async (t) => {
+  const peer = await startTestNode(t, { dhtClientMode: true });
+  const pings = await countPings(peer);
+  const node = await startTestNode(t, { bootstrap: [dialAddress(peer)], pingIntervalMs: 500 });
+  await waitForConnections([node], 1);
+  await waitFor('a ping from the node', () => pings.count > 0);
+  t.pass();
 });

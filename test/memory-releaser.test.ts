@@ -1,7 +1,7 @@
 /**
  * The memory releaser in this process (ava runs each test file in its own process): a burst of garbage
  * and freed buffers is given back to the OS once the process is at rest, not while it is busy nor
- * without growth; `gc` is not left exposed to later contexts.
+ * without growth (except once, at the first rest after start); `gc` is not left exposed to later contexts.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getHeapStatistics } from 'node:v8';
@@ -52,6 +52,7 @@ test.serial(
       intervalMs: 100,
       minGrowthBytes: 32 * 1024 * 1024,
       secondPassDelayMs: 500,
+      afterStart: false,
     });
     const released: MemoryRelease[] = [];
     releaser.addEventListener('released', (e) => released.push(e.detail));
@@ -75,5 +76,22 @@ test.serial(
     for (let i = 0; i < 50 && released.length === 0; i++) await sleep(100);
     t.is(released.length, 1);
     t.true(released[0]!.before - released[0]!.after > 60 * MB);
+  },
+);
+
+test.serial(
+  'by default the first rest after start releases, whatever the growth: starting is a burst',
+  async (t) => {
+    await burst();
+    const releaser = new MemoryReleaser({ intervalMs: 100, secondPassDelayMs: 500 });
+    const released: MemoryRelease[] = [];
+    releaser.addEventListener('released', (e) => released.push(e.detail));
+    await releaser.start();
+    t.teardown(() => releaser.stop());
+    for (let i = 0; i < 50 && released.length === 0; i++) await sleep(100);
+    t.is(released.length, 1, 'released at the first rest');
+    t.true(released[0]!.before - released[0]!.after > 30 * MB, 'what the start left went back');
+    await sleep(1000);
+    t.is(released.length, 1, 'then only after growth');
   },
 );

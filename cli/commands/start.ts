@@ -12,7 +12,8 @@ import {
   unsatisfiableVote,
 } from '../../node/index.ts';
 import { formatNixPublicKey } from '../../protocol/index.ts';
-import { effectiveConfig, type NodeArgs, nodeOptions } from '../effective-config.ts';
+import { effectiveConfig, NODE_FAST_OPTIONS, type NodeArgs, nodeOptions } from '../effective-config.ts';
+import type { FastSpec } from '../fast-path.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
 import { print } from '../output.ts';
 import { untilSignal } from '../until-signal.ts';
@@ -43,9 +44,10 @@ export function httpWarning(host: string): string | null {
 /** When `start` reports reachability: after the bootstrap dials, relay reservation and rendezvous. */
 const REACHABILITY_REPORT_MS = 30_000;
 
-export const startCommand: CommandModule<GlobalOptions, NodeArgs> = {
+export const startCommand: CommandModule<GlobalOptions, NodeArgs> & { fast: FastSpec } = {
   command: 'start',
   describe: 'Run the node: sequencer, submission socket and HTTP server (until Ctrl-C)',
+  fast: { options: NODE_FAST_OPTIONS },
   builder: (yargs: Argv<GlobalOptions>) => nodeOptions(yargs),
   handler: async (argv) => {
     const dir = dataDirOf(argv);

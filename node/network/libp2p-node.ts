@@ -69,6 +69,15 @@ export const DEFAULT_LISTEN: readonly string[] = [
 ];
 /** Default connection cap: a user node needs a gossip mesh and a DHT neighbourhood, not hundreds. */
 export const DEFAULT_MAX_CONNECTIONS = 100;
+/**
+ * How often libp2p's connection monitor pings each connection (a new `/ipfs/ping/1.0.0` stream), and
+ * closes it when the ping fails. libp2p's default, 10 s, is nearly all of an idle node's traffic: about
+ * 60-76 B/s per connection, over docs/SCALE.md's 2 KB/s idle budget above ~30 connections. A dead
+ * connection is still found without it (yamux pings every connection every 30 s, so TCP gives up on a
+ * vanished peer after its retransmissions); the monitor's pings only make that quicker, and a minute is
+ * quick enough for connections that carry gossip and tile requests, each bounded by its own timeout.
+ */
+export const CONNECTION_PING_INTERVAL_MS = 60_000;
 /** Name of the LevelDB sublevel that holds libp2p's datastore (keys `!libp2p!...`). */
 export const LIBP2P_SUBLEVEL = 'libp2p';
 /**
@@ -128,10 +137,10 @@ export interface Libp2pNodeInit {
   readonly bootstrap?: readonly string[];
   /** Re-dial timing while isolated (node/network/bootstrap-redialer.ts). Default: 1 s doubling to 60 s. */
   readonly redial?: Omit<BootstrapRedialerInit, 'list'>;
-  /** How often libp2p's connection monitor pings each connection, in ms. Default 10,000 (libp2p's). */
-  readonly pingIntervalMs?: number;
   /** Connections kept before pruning. Default DEFAULT_MAX_CONNECTIONS (100); bootstrap nodes want more. */
   readonly maxConnections?: number;
+  /** How often each connection is pinged, in ms. Default CONNECTION_PING_INTERVAL_MS (60 s). */
+  readonly pingIntervalMs?: number;
   /**
    * Multiaddr ranges (`/ip4/127.0.0.0/ipcidr/8`) exempt from the connection cap and the per-IP inbound
    * rate limit (5 connections/s). Needed when many nodes share one host, as in tests. Default: none.
@@ -280,7 +289,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
     transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    ...(init.pingIntervalMs !== undefined && { connectionMonitor: { pingInterval: init.pingIntervalMs } }),
+    connectionMonitor: { pingInterval: init.pingIntervalMs ?? CONNECTION_PING_INTERVAL_MS },
     connectionManager: {
       maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       allow: [...(init.allowList ?? [])],

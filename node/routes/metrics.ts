@@ -5,7 +5,8 @@
  *   @libp2p/prometheus-metrics (node/network/libp2p-node.ts);
  * - ours (`trustix_*`, below; docs/guides/operations.md lists them);
  * - and, at each scrape, the process's (`process_*`, `nodejs_*`: prom-client's default metrics),
- *   collected once per process in a registry of their own.
+ *   collected once per process in a registry of their own, made at the first scrape: its event-loop
+ *   lag monitor wakes the process every 10 ms, which a node nobody scrapes should not pay.
  *
  * Gauges that mirror state are computed at scrape time from the node's parts; counters and the latency
  * histogram are bumped through narrow hooks (Decisions' onDecision, the HTTP server's observer), so no
@@ -61,7 +62,6 @@ export class NodeMetrics implements HttpObserver {
 
   constructor(c: NodeMetricsComponents) {
     const registers = [this.registry];
-    processRegistry();
 
     const logGauge = (name: string, help: string, value: (s: FollowedLogStatus) => number) =>
       gauge(registers, name, help, ['log', 'name', 'role'], (set) => {
@@ -253,10 +253,15 @@ function gauge<L extends string>(
 
 let processMetrics: Registry | undefined;
 
+/** Whether the process's metrics are collected yet (they start with the first scrape). */
+export function processMetricsStarted(): boolean {
+  return processMetrics !== undefined;
+}
+
 /**
- * prom-client's default metrics (CPU, memory, event loop, GC...), collected once per process: they
- * describe the process, whatever number of nodes it runs, and each collection adds event-loop and GC
- * observers that are never removed.
+ * prom-client's default metrics (CPU, memory, event loop, GC...), collected once per process from the
+ * first scrape on: they describe the process, whatever number of nodes it runs, and each collection
+ * adds event-loop and GC observers that are never removed.
  */
 function processRegistry(): Registry {
   if (processMetrics === undefined) {

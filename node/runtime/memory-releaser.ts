@@ -9,7 +9,9 @@
  * logs of 100,000 entries, a release still gave back 21-29 MB, e.g. 140 -> 119 MB).
  *
  * At rest means: the main thread was busy for less than `maxUtilization` of the last `intervalMs`, and
- * the resident set is at least `minGrowthBytes` above what it was after the last release (or at start).
+ * the resident set is at least `minGrowthBytes` above what it was after the last release. Starting a node
+ * is a burst of its own (some 900 modules parsed and run, the store opened, libp2p started): by default
+ * the first rest after start releases whatever the growth (an idle node 92 -> 86-87 MB).
  * A release is then:
  *  - full garbage collections, repeated while the heap shrinks (each compacts only part of a fragmented
  *    old space), with the event loop running between them; and again 6 s later, when V8 sees the low
@@ -42,6 +44,8 @@ export interface MemoryReleaserInit {
   readonly secondPassDelayMs?: number;
   /** Wait between the collections and the trim, in ms, for V8 to free array buffers. Default 1,000. */
   readonly trimDelayMs?: number;
+  /** Release at the first rest after start, whatever the growth (start is a burst). Default true. */
+  readonly afterStart?: boolean;
 }
 
 /** A collection that shrinks the heap by less than this ends a release's collections. */
@@ -66,6 +70,7 @@ export class MemoryReleaser extends TypedEventEmitter<MemoryReleaserEvents> {
   private readonly maxCollections: number;
   private readonly trimDelayMs: number;
   private readonly secondPassDelayMs: number;
+  private readonly afterStart: boolean;
   private releasing: Promise<MemoryRelease> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private utilization = performance.eventLoopUtilization();
@@ -81,13 +86,14 @@ export class MemoryReleaser extends TypedEventEmitter<MemoryReleaserEvents> {
     this.maxCollections = init.maxCollections ?? 8;
     this.trimDelayMs = init.trimDelayMs ?? 1000;
     this.secondPassDelayMs = init.secondPassDelayMs ?? 6000;
+    this.afterStart = init.afterStart ?? true;
   }
 
   async start(): Promise<void> {
     if (this.timer !== undefined) return;
     this.collect = exposeGc();
     this.trim = await loadMallocTrim();
-    this.baseline = process.memoryUsage.rss();
+    this.baseline = this.afterStart ? 0 : process.memoryUsage.rss();
     this.utilization = performance.eventLoopUtilization();
     this.timer = setInterval(() => this.check(), this.intervalMs);
     this.timer.unref();
