@@ -30,6 +30,7 @@ import { PeerBans, type PeerBansInit } from './network/peer-bans.ts';
 import { loadOrCreatePeerIdentity } from './network/peer-identity.ts';
 import { PeerSources, type PeerSourcesInit } from './network/peer-sources.ts';
 import { Rendezvous, type RendezvousInit } from './network/rendezvous.ts';
+import { SourceBlame } from './network/source-blame.ts';
 import { TileExchange, type TileExchangeInit } from './network/tile-exchange.ts';
 import { Witness } from './network/witness.ts';
 import type { OwnLog } from './own-log/own-log.ts';
@@ -192,6 +193,14 @@ async function assemble(
   }
 
   const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId, bans }, init.sources);
+  // A source whose tiles fail against our checkpoint is asked for its own first: the other branch of a
+  // fork is evidence, not misbehaviour (docs/SECURITY.md).
+  const blame = new SourceBlame({
+    sourceOf: (id) => sources.source(id),
+    keyOf: (logId) => followed.get(logId)?.key,
+    monitor,
+    ban: (id, logId, reason) => sources.ban(id, logId, reason),
+  });
   const follower = new Follower(
     {
       db,
@@ -242,10 +251,7 @@ async function assemble(
       monitor,
       lookups,
       sourcesFor: (id, hint) => sources.sourcesFor(id, hint),
-      onSourceFailed: (f) => {
-        if (['invalid', 'malformed', 'oversized', 'withheld'].includes(f.reason))
-          sources.ban(f.sourceId, f.logId, `${f.reason} data for ${f.logId}`);
-      },
+      onSourceFailed: (f) => void blame.judge(f),
     },
     init.light,
   );
@@ -264,11 +270,7 @@ async function assemble(
     if (error.evidence !== undefined)
       gossip.publishEvidence(error.evidence.bytes).catch((err: unknown) => log.error('evidence: %s', err));
   });
-  parts.listen(follower, 'source-failed', (e) => {
-    const f = e.detail;
-    if (['invalid', 'malformed', 'oversized', 'withheld'].includes(f.reason))
-      sources.ban(f.sourceId, f.logId, `${f.reason} data for ${f.logId}`);
-  });
+  parts.listen(follower, 'source-failed', (e) => void blame.judge(e.detail));
   // A log followed after its checkpoints were gossiped: those were duplicates by now and will not
   // come again as events, so hand the follower the newest one the monitor saw.
   parts.listen(followed, 'followed', (e) => {

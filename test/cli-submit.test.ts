@@ -7,11 +7,14 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { submit } from '../node/socket/submit-client.js';
 import { initDataDir } from '../node/store/data-dir.ts';
 import { TrustixNode } from '../node/trustix-node.ts';
 import { formatNixPublicKey, generateNixSecretKey } from '../protocol/keys.ts';
 import { tempDir } from './helpers/log-fixture.ts';
+import { waitFor } from './helpers/p2p.ts';
 import { nixTest, realNix } from './helpers/real-nix.ts';
+import { fingerprint, prng, randomNarHash } from './helpers/synthetic-entries.ts';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', 'cli', 'bin', 'trustix.js');
@@ -78,6 +81,50 @@ nixTest(
     t.is(text.code, 3);
     t.regex(text.stdout, new RegExp(`^refused ${unknown}: `));
     t.is(node.ownLog.size, 1, 'nothing refused was published');
+  },
+);
+
+nixTest(
+  'trustix submit: a path whose entries reached the per-path cap is refused (ERR_PATH_FULL, naming the path and the cap), not published; exit 3',
+  async (t) => {
+    const nix = await realNix();
+    const dataDir = await tempDir('trustix-cli-submit-full-');
+    await initDataDir(dataDir, { name: 'submit-test-2' });
+    // A cap of one entry per path: the first (another build's fingerprint) fills it.
+    const node = new TrustixNode({
+      dataDir,
+      http: false,
+      p2p: false,
+      sequencer: { intervalMs: 20, maxPathEntries: 1 },
+      nix: { env: nix.env },
+      memory: false,
+    });
+    await node.start();
+    t.teardown(async () => {
+      await node.stop();
+      await nix.cleanup();
+      await rm(dataDir, { recursive: true, force: true });
+    });
+    const file = await nix.writeNix(
+      'submit-full',
+      `{ a = derivation { name = "submit-full"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo ${nix.salt} > $out"]; }; }`,
+    );
+    const [built] = await nix.build(file, 'a');
+    const socket = join(dataDir, 'trustix.sock');
+    await submit(socket, [{ kind: 'entry', entry: fingerprint(built!, randomNarHash(prng(7)), 1, []) }]);
+    await waitFor('the other build published', () => node.ownLog.size === 1);
+
+    const full = await trustix(['submit', built!, '--data-dir', dataDir], nix.env);
+    t.is(full.code, 3, full.stderr);
+    t.regex(full.stdout, new RegExp(`^refused ${built}: .*1 entries for ${built}`));
+    const json = await trustix(['submit', built!, '--json', '--data-dir', dataDir], nix.env);
+    t.is(json.code, 3);
+    t.like(JSON.parse(json.stdout).results[0], {
+      path: built,
+      status: 'refused',
+      error: { code: 'ERR_PATH_FULL' },
+    });
+    t.is(node.ownLog.size, 1, 'nothing beyond the cap was published');
   },
 );
 

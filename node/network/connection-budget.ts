@@ -3,11 +3,19 @@
  * to inbound connections by the libp2p connection gater (docs/SECURITY.md, "Keyless peers"): peer IDs
  * cost nothing, addresses do, so one host or one network cannot take every connection slot
  * (`maxConnections`). Counted from libp2p's connection:open and connection:close events; loopback and
- * relayed connections are exempt unless `limitLoopback` (tests run many nodes on 127.0.0.1). Connections
- * being opened at the same moment are not counted yet, so a burst may pass the budget by the few
- * connections in its handshake; libp2p's per-IP inbound rate limit bounds that.
+ * relayed connections are exempt unless `limitLoopback` (tests run many nodes on 127.0.0.1). An inbound
+ * connection is counted from the moment the gater lets it in (`denyInboundConnection`), through its
+ * handshake, until it closes, so a burst of connections opened at once cannot pass the budget while
+ * they are still in their handshake. Each connection is known by its remote address without the peer
+ * ID (an IP address and port: one transport connection).
  */
-import type { Connection, ConnectionGater, Libp2pEvents, TypedEventTarget } from '@libp2p/interface';
+import type {
+  Connection,
+  ConnectionGater,
+  Libp2pEvents,
+  MultiaddrConnection,
+  TypedEventTarget,
+} from '@libp2p/interface';
 import { subnetOf } from './tile-exchange.ts';
 
 /** Default open connections from one IP address, and from one subnet. */
@@ -23,6 +31,9 @@ export interface ConnectionBudgetInit {
   readonly limitLoopback?: boolean;
 }
 
+/** A connection's name: its remote address without the peer ID libp2p appends once it is upgraded. */
+const connectionKey = (remoteAddr: string): string => remoteAddr.split('/p2p/')[0]!;
+
 /** The IP address of a multiaddr, as a budget key (undefined where subnetOf is: loopback, relayed). */
 function ipOf(multiaddr: string, limitLoopback: boolean): string | undefined {
   if (subnetOf(multiaddr, limitLoopback) === undefined) return undefined;
@@ -32,6 +43,8 @@ function ipOf(multiaddr: string, limitLoopback: boolean): string | undefined {
 export class ConnectionBudget {
   private readonly init: Required<ConnectionBudgetInit>;
   private readonly open = new Map<string, number>();
+  /** The connections counted (connectionKey), inbound ones from the gater's admission on. */
+  private readonly counted = new Set<string>();
   private events: TypedEventTarget<Libp2pEvents> | undefined;
 
   constructor(init: ConnectionBudgetInit = {}) {
@@ -43,8 +56,8 @@ export class ConnectionBudget {
     };
   }
 
-  private readonly onOpen = (e: CustomEvent<Connection>) => this.count(e.detail, 1);
-  private readonly onClose = (e: CustomEvent<Connection>) => this.count(e.detail, -1);
+  private readonly onOpen = (e: CustomEvent<Connection>) => this.add(e.detail.remoteAddr.toString());
+  private readonly onClose = (e: CustomEvent<Connection>) => this.remove(e.detail.remoteAddr.toString());
 
   /** Counts the node's connections from now on (until stop). */
   start(events: TypedEventTarget<Libp2pEvents>): void {
@@ -58,6 +71,7 @@ export class ConnectionBudget {
     this.events?.removeEventListener('connection:close', this.onClose);
     this.events = undefined;
     this.open.clear();
+    this.counted.clear();
   }
 
   /** Open connections counted for `multiaddr`'s IP address and subnet. */
@@ -71,8 +85,11 @@ export class ConnectionBudget {
   gater(): Pick<ConnectionGater, 'denyInboundConnection'> {
     return {
       denyInboundConnection: async (maConn) => {
-        const { ip, subnet } = this.counts(maConn.remoteAddr.toString());
-        return ip >= this.init.maxPerIp || subnet >= this.init.maxPerSubnet;
+        const addr = maConn.remoteAddr.toString();
+        const { ip, subnet } = this.counts(addr);
+        if (ip >= this.init.maxPerIp || subnet >= this.init.maxPerSubnet) return true;
+        this.admit(maConn, addr);
+        return false;
       },
     };
   }
@@ -83,8 +100,28 @@ export class ConnectionBudget {
     return subnet === undefined || ip === undefined ? undefined : { ip: `ip ${ip}`, subnet: `net ${subnet}` };
   }
 
-  private count(connection: Connection, delta: number): void {
-    const keys = this.keys(connection.remoteAddr.toString());
+  /** Counts an inbound connection in its handshake, until it is upgraded (then counted as open) or closes. */
+  private admit(maConn: MultiaddrConnection, addr: string): void {
+    if (this.events === undefined || !this.add(addr)) return;
+    if (maConn.status !== 'open') this.remove(addr);
+    else maConn.addEventListener('close', () => this.remove(addr), { once: true });
+  }
+
+  /** Counts the connection at `addr` once; false when it is not budgeted or already counted. */
+  private add(addr: string): boolean {
+    const key = connectionKey(addr);
+    if (this.counted.has(key) || this.keys(addr) === undefined) return false;
+    this.counted.add(key);
+    this.count(addr, 1);
+    return true;
+  }
+
+  private remove(addr: string): void {
+    if (this.counted.delete(connectionKey(addr))) this.count(addr, -1);
+  }
+
+  private count(addr: string, delta: number): void {
+    const keys = this.keys(addr);
     if (keys === undefined) return;
     for (const key of [keys.ip, keys.subnet]) {
       const n = (this.open.get(key) ?? 0) + delta;

@@ -84,6 +84,17 @@ export class PeerSources {
     if (peers.length > 0) this.served.set(logId, peers);
   }
 
+  /** The tile source of the peer `id` (a PeerId string), e.g. to ask it for its checkpoint; undefined if none. */
+  source(id: string): TileSource | undefined {
+    const known = this.sources.get(id);
+    if (known !== undefined) return known;
+    try {
+      return this.sourceOf(peerIdFromString(id));
+    } catch {
+      return undefined; // a mirror's URL, not a peer
+    }
+  }
+
   /** Bans a source that served bad bytes for `logId` (the sync already dropped it) as a source of that log. */
   ban(id: string, logId: string, reason: string): void {
     this.components.bans.banForLog(id, logId, reason);

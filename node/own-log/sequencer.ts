@@ -273,14 +273,7 @@ export class Sequencer extends TypedEventEmitter<SequencerEvents> {
         this.dispatchEvent(new CustomEvent('rejected', { detail: { submission, error: outcome.error } }));
       }
     });
-    for (const bytes of prepared.paths.capped) {
-      const entry = bytes.toString('latin1');
-      const error = new PathFullError(entry.split(';')[1] ?? '', this.init.maxPathEntries);
-      log.error('refused %s: %s', entry, error.message);
-      this.dispatchEvent(
-        new CustomEvent('rejected', { detail: { submission: { kind: 'entry', entry }, error } }),
-      );
-    }
+    if (prepared.paths.capped.length > 0) this.refuseCapped(prepared);
     for (let i = this.sequencedWaiters.length - 1; i >= 0; i--) {
       const w = this.sequencedWaiters[i]!;
       if (w.seq < this.done) {
@@ -296,6 +289,25 @@ export class Sequencer extends TypedEventEmitter<SequencerEvents> {
       prepared.oldSize,
       prepared.tree?.size ?? prepared.oldSize,
     );
+  }
+
+  /**
+   * Reports the entries left out because their path is full (ERR_PATH_FULL): each entry, and each drv or
+   * path submission one of them came from, so that its verdict is not 'published'.
+   */
+  private refuseCapped({ paths, others, outcomes }: PreparedBatch): void {
+    const refuse = (submission: Submission, entry: string) => {
+      const error = new PathFullError(entry.split(';')[1] ?? '', this.init.maxPathEntries);
+      log.error('refused %s: %s', entry, error.message);
+      this.dispatchEvent(new CustomEvent('rejected', { detail: { submission, error } }));
+    };
+    const capped = new Set(paths.capped.map((bytes) => bytes.toString('latin1')));
+    for (const entry of capped) refuse({ kind: 'entry', entry }, entry);
+    others.forEach((submission, i) => {
+      const outcome = outcomes[i]!;
+      const entry = outcome.ok ? outcome.entries.find((e) => capped.has(e)) : undefined;
+      if (entry !== undefined) refuse(submission, entry);
+    });
   }
 
   private sign(size: number, root: Uint8Array): Uint8Array {

@@ -6,8 +6,9 @@
  * One sync per log at a time, at most `maxConcurrentSyncs` logs at once (the others wait in line), plus
  * one extra slot for a small catch-up (`smallSyncEntries`); a sync that used its time slice (`sliceMs`)
  * while a log waits yields its slot and goes to the back of the line, resuming from its staged steps, so
- * a slow builder (or slow sources) cannot hold a slot forever. A
- * checkpoint that arrives during a sync is synced right after it. A failed sync is retried with
+ * a slow builder (or slow sources) cannot hold a slot forever (node/sync/sync-slots.ts). A
+ * checkpoint that arrives during a sync is synced right after it. What a sync's end makes of the log:
+ * node/sync/sync-attempt.ts. A failed sync is retried with
  * exponential back-off, or at once when a newer checkpoint arrives. A fork stops the log for good
  * (state 'forked'); a log holding a non-entry or beyond the limits (maxTreeSize, maxGrowth) stops too
  * (state 'failed', not retried: checked before anything is planned, so also at restart). An interrupted
@@ -20,32 +21,21 @@
 import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
-import {
-  asError,
-  DiskSpaceError,
-  InvalidLogEntryError,
-  LogForkError,
-  LogLimitError,
-  StoppedError,
-  SyncFailedError,
-} from '../errors.ts';
+import { asError, StoppedError, SyncFailedError } from '../errors.ts';
 import type { Database } from '../store/database.ts';
 import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
 import { LogStore } from '../store/log-store.ts';
 import { DiskWatermark, MIN_FREE_BYTES } from './disk-watermark.ts';
 import { type FollowedLogStatus, statusOf, type Tracked } from './follow-status.ts';
-import { LogSync, type LogSyncInit, type SyncProgress } from './log-sync.ts';
+import type { LogSyncInit } from './log-sync.ts';
+import { type FollowerEvents, isFinal, syncAttempt } from './sync-attempt.ts';
+import { SyncSlots } from './sync-slots.ts';
 import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
-import { latestCheckpoint, type SourceFailedEvent, type TileSource } from './tile-source.ts';
+import { latestCheckpoint, type TileSource } from './tile-source.ts';
+
+export type { FollowerEvents } from './sync-attempt.ts';
 
 const log = logger('trustix:follower');
-
-/**
- * Failures a retry cannot mend: the log holds a non-entry, or it is beyond this node's limits (its tree
- * only grows). The log stays 'failed' with the reason until the node restarts.
- */
-const isFinal = (err: Error | undefined): boolean =>
-  err instanceof InvalidLogEntryError || err instanceof LogLimitError;
 
 export interface FollowerComponents {
   readonly db: Database;
@@ -111,24 +101,6 @@ export interface FollowerInit extends LogSyncInit {
   readonly exclude?: readonly string[];
 }
 
-export interface FollowerEvents {
-  progress: CustomEvent<SyncProgress>;
-  'source-failed': CustomEvent<SourceFailedEvent>;
-  synced: CustomEvent<{ logId: string; checkpoint: SignedCheckpoint }>;
-  /** The log key signed two histories; `error.evidence` is the document to store and gossip. */
-  fork: CustomEvent<{ logId: string; error: LogForkError }>;
-  'sync-failed': CustomEvent<{ logId: string; error: Error }>;
-  /** The data directory's disk is below the low-disk watermark: the log's sync waits. */
-  paused: CustomEvent<{ logId: string; error: DiskSpaceError }>;
-}
-
-/** The abort reason of a sync that used its time slice while another log waited. */
-class SliceEnded extends Error {
-  constructor() {
-    super('time slice ended');
-  }
-}
-
 /** What notify made of a checkpoint. */
 export type NotifyOutcome = 'unfollowed' | 'invalid' | 'old' | 'forked' | 'new';
 
@@ -136,12 +108,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
   private readonly components: FollowerComponents;
   private readonly init: FollowerInit & Required<Omit<FollowerInit, keyof LogSyncInit>>;
   private readonly logs = new Map<string, Tracked>();
-  private readonly waiting: Tracked[] = [];
-  private active = 0;
-  /** Syncs running in the extra slot for small catch-ups (at most one). */
-  private express = 0;
-  /** Running syncs whose time slice is over: the first to yield when a log waits. */
-  private readonly overdue = new Set<Tracked>();
+  private readonly slots: SyncSlots;
   private readonly watermark: DiskWatermark | undefined;
   private started = false;
   private readonly onFollowed = (e: CustomEvent<FollowedLog>) => void this.track(e.detail, true);
@@ -167,6 +134,22 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     const { dataDir } = components;
     if (dataDir !== undefined && this.init.minFreeBytes > 0)
       this.watermark = new DiskWatermark(dataDir, this.init.minFreeBytes);
+    const attempt = {
+      db: components.db,
+      sourcesFor: (id: string, hint?: string) => components.sourcesFor(id, hint),
+      ...(components.stored && {
+        stored: (id: string, bundles: readonly VerifiedBundle[]) => components.stored!(id, bundles),
+      }),
+      watermark: this.watermark,
+      init: this.init,
+      events: this,
+      schedule: (t: Tracked) => this.schedule(t),
+    };
+    this.slots = new SyncSlots(
+      this.init,
+      (t, signal) => syncAttempt(t, signal, attempt),
+      (t) => this.schedule(t),
+    );
   }
 
   /** Opens the local copy of every followed log and resumes interrupted syncs. */
@@ -368,8 +351,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     t.stopped = true;
     clearTimeout(t.retry);
     clearTimeout(t.search);
-    const at = this.waiting.indexOf(t);
-    if (at >= 0) this.waiting.splice(at, 1);
+    this.slots.leave(t);
     t.abort?.abort(new StoppedError('stopped'));
     await t.running;
   }
@@ -387,122 +369,6 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       return;
     }
     t.state = 'syncing';
-    if (this.active >= this.init.maxConcurrentSyncs) {
-      if (this.express === 0 && t.target.size - t.store.size <= this.init.smallSyncEntries) {
-        this.launch(t, true);
-        return;
-      }
-      t.queued = true;
-      this.waiting.push(t);
-      // Someone waits: a sync past its slice yields its slot.
-      const [late] = this.overdue;
-      if (late !== undefined) this.yieldSlot(late);
-      return;
-    }
-    this.launch(t);
-  }
-
-  /** Ends a sync's turn: it stops after its stored steps and goes to the back of the line. */
-  private yieldSlot(t: Tracked): void {
-    this.overdue.delete(t);
-    log('log %s used its time slice: it yields its slot to a waiting log', t.followed.logId);
-    t.abort?.abort(new SliceEnded());
-  }
-
-  private launch(t: Tracked, express = false): void {
-    if (express) this.express++;
-    else this.active++;
-    const abort = new AbortController();
-    t.abort = abort;
-    const slice = setTimeout(() => {
-      if (express) return;
-      if (this.waiting.length > 0) this.yieldSlot(t);
-      else this.overdue.add(t);
-    }, this.init.sliceMs);
-    slice.unref();
-    t.running = this.syncOnce(t, abort.signal).finally(() => {
-      clearTimeout(slice);
-      this.overdue.delete(t);
-      if (express) this.express--;
-      else this.active--;
-      t.running = undefined;
-      t.abort = undefined;
-      const next = this.waiting.shift();
-      if (next !== undefined) {
-        next.queued = false;
-        this.schedule(next);
-      }
-      this.schedule(t); // a newer checkpoint may have arrived meanwhile
-    });
-  }
-
-  private async syncOnce(t: Tracked, signal: AbortSignal): Promise<void> {
-    const { logId } = t.followed;
-    const store = t.store!;
-    const { watermark } = this;
-    try {
-      await watermark?.check();
-      if (t.error instanceof DiskSpaceError) t.error = undefined; // space again: no longer the reason
-      const sources = await this.components.sourcesFor(logId, t.hint);
-      const { db, stored } = this.components;
-      const checkSpace = watermark && (() => watermark.check());
-      const sync = new LogSync(
-        { db, store, sources, ...(stored && { stored }), ...(checkSpace && { checkSpace }) },
-        this.init,
-      );
-      t.sources = sources.map((s) => s.id);
-      sync.addEventListener('progress', (e) => {
-        t.progress = e.detail;
-        this.dispatchEvent(new CustomEvent('progress', { detail: t.progress }));
-      });
-      sync.addEventListener('source-failed', (e) => {
-        t.sources = sync.sources();
-        this.dispatchEvent(new CustomEvent('source-failed', { detail: e.detail }));
-      });
-      await sync.run(t.target!, { signal });
-      t.state = 'ok';
-      t.error = undefined;
-      t.failures = 0;
-      t.progress = undefined;
-      t.syncedAt = Date.now();
-      this.dispatchEvent(new CustomEvent('synced', { detail: { logId, checkpoint: store.checkpoint()! } }));
-    } catch (err) {
-      if (t.stopped) return;
-      if (signal.reason instanceof SliceEnded) {
-        t.state = 'ok'; // back in line (schedule makes it 'syncing' again), not failed
-        return;
-      }
-      const error = asError(err);
-      t.error = error;
-      if (error instanceof DiskSpaceError) {
-        // Not the log's fault: wait for space, holding no slot; its verified steps stay staged.
-        t.state = 'paused';
-        log.error('log %s: %s', logId, error.message);
-        t.retry = setTimeout(() => {
-          t.retry = undefined;
-          this.schedule(t);
-        }, this.init.diskCheckMs);
-        t.retry.unref();
-        this.dispatchEvent(new CustomEvent('paused', { detail: { logId, error } }));
-        return;
-      }
-      if (error instanceof LogForkError) {
-        t.state = 'forked';
-        this.dispatchEvent(new CustomEvent('fork', { detail: { logId, error } }));
-        return;
-      }
-      t.state = 'failed';
-      t.failures++;
-      if (!isFinal(error)) {
-        const delay = Math.min(this.init.maxRetryDelayMs, this.init.retryDelayMs * 2 ** (t.failures - 1));
-        log.error('sync of log %s failed (retry in %d ms): %s', logId, delay, error.message);
-        t.retry = setTimeout(() => {
-          t.retry = undefined;
-          this.schedule(t);
-        }, delay);
-        t.retry.unref();
-      } else log.error('log %s is no longer synced: %s', logId, error.message);
-      this.dispatchEvent(new CustomEvent('sync-failed', { detail: { logId, error } }));
-    }
+    this.slots.enter(t);
   }
 }
