@@ -26,6 +26,7 @@ import { parseVkey } from './vkey.ts';
 const WHAT = 'checkpoint message';
 const NEWLINE = 0x0a;
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** Longest vkey: NAME '+' 8 hex '+' base64(0x01 || pub32) (44 characters); as vkey.ts computes it. */
 export const MAX_VKEY_BYTES = MAX_KEY_NAME_BYTES + 1 + 8 + 1 + 44;
@@ -38,6 +39,17 @@ export interface CheckpointMessage {
   readonly checkpoint: SignedCheckpoint;
   /** The message's exact bytes (what gossip forwards). */
   readonly bytes: Uint8Array;
+}
+
+/**
+ * The log ID a checkpoint message names by its vkey line, before any check (undefined when it has no
+ * vkey line within MAX_VKEY_BYTES). Lets a receiver ask its gossip budget first, since a signature check
+ * costs far more than this hash: a message that parses names the same log.
+ */
+export function namedLogId(bytes: Uint8Array): string | undefined {
+  const nl = bytes.subarray(0, MAX_VKEY_BYTES + 1).indexOf(NEWLINE);
+  if (nl < 0) return undefined;
+  return logIdOf(decoder.decode(bytes.subarray(0, nl)));
 }
 
 /**

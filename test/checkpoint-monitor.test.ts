@@ -417,6 +417,35 @@ test('a followed log is kept on disk and never budgeted; a log followed later mo
   t.deepEqual(Buffer.from((await monitor.latest(logKeyOf(other).logId))!), Buffer.from(note(1)));
 });
 
+test('a fresh log from a sender over its budget is refused before its signature is checked', async (t) => {
+  // A flood of fresh-key checkpoints (docs/SECURITY.md, "Keyless peers") cost one Ed25519 verification
+  // per message even once the sender's budget was spent; now the budget is asked first.
+  const { monitor } = await openMonitor(t, [], { peerBudget: { perSecond: 0, burst: 1 } });
+  const fresh = (seed: number, size: number) => {
+    const key = nixSecretKeyFromSeed(`fresh${seed}`, new Uint8Array(32).fill(seed));
+    const note = signCheckpoint(
+      { origin: `fresh${seed}`, size, root: leafHash(new Uint8Array([size])), extensions: [] },
+      logSigner(key),
+    );
+    return formatCheckpointMessage(logKeyOf(key).vkey, note);
+  };
+  // The same message with its signature spoiled: only a signature check can tell.
+  const spoiled = (bytes: Uint8Array) => {
+    const copy = Uint8Array.from(bytes);
+    copy[copy.length - 3]! ^= 1;
+    return copy;
+  };
+  t.like(await monitor.validate(spoiled(fresh(11, 1)), 'sender'), { decision: 'reject' });
+  t.like(await monitor.validate(fresh(12, 1), 'sender'), { decision: 'accept' });
+  t.like(await monitor.validate(spoiled(fresh(13, 1)), 'sender'), {
+    decision: 'ignore',
+    outcome: 'over-budget',
+    blame: true,
+  });
+  // Another sender's budget is whole: its copy is checked, and refused for its signature.
+  t.like(await monitor.validate(spoiled(fresh(13, 1)), 'other'), { decision: 'reject' });
+});
+
 test('cosignatures: one per witness, at most MAX_CHECKPOINT_COSIGNATURES kept on a checkpoint of a followed log, none on a log nobody here follows; the quorum gate counts only the listed witnesses', async (t) => {
   const signers = Array.from({ length: MAX_CHECKPOINT_COSIGNATURES + 2 }, (_, i) =>
     witnessSigner(`w${i}`, new Uint8Array(32).fill(i + 1)),

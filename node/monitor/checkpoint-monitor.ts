@@ -56,7 +56,7 @@ import {
   evidenceProofIds,
   verifyEvidence,
 } from '../../protocol/evidence.ts';
-import { type CheckpointMessage, parseCheckpointMessage } from '../../protocol/gossip-message.ts';
+import { type CheckpointMessage, namedLogId, parseCheckpointMessage } from '../../protocol/gossip-message.ts';
 import { type LogKey, logIdOf } from '../../protocol/keys.ts';
 import { type Hash, type HashId, hashesEqual } from '../../protocol/merkle.ts';
 import { parseVkey } from '../../protocol/vkey.ts';
@@ -236,6 +236,14 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
    */
   async validate(bytes: Uint8Array, from?: string): Promise<CheckpointVerdict> {
     if (from !== undefined && this.pending >= this.maxPending) return { decision: 'ignore', outcome: 'busy' };
+    // A log new here spends the budget whatever else it is: when that is spent, refuse before the
+    // signature check, which a flood of fresh-key checkpoints would otherwise pay for each message.
+    const named = from === undefined ? undefined : namedLogId(bytes);
+    if (named !== undefined && this.table.get(named) === undefined && !this.isKept(named)) {
+      const spent = this.budget.check(from!);
+      if (spent !== 'ok')
+        return { logId: named, decision: 'ignore', outcome: 'over-budget', blame: spent === 'peer' };
+    }
     let msg: CheckpointMessage;
     try {
       msg = parseCheckpointMessage(bytes); // verifies the signature: CPU only, outside the queue

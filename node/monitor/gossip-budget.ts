@@ -73,6 +73,21 @@ export class GossipBudget {
     return 'ok';
   }
 
+  /**
+   * What spend(from) would answer, spending nothing: lets a receiver refuse before the costly checks of
+   * a message that would be over budget anyway.
+   */
+  check(from: string): BudgetResult {
+    const at = this.now();
+    const bucket = this.peers.get(from);
+    if (bucket !== undefined) {
+      refill(bucket, this.peer, at);
+      if (bucket.tokens < 1) return 'peer';
+    }
+    refill(this.total, this.overall, at);
+    return this.total.tokens < 1 ? 'overall' : 'ok';
+  }
+
   private forgetIdle(at: number): void {
     for (const [peer, bucket] of this.peers) {
       refill(bucket, this.peer, at);
