@@ -447,7 +447,15 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       const { db, stored } = this.components;
       const checkSpace = watermark && (() => watermark.check());
       const sync = new LogSync(
-        { db, store, sources, ...(stored && { stored }), ...(checkSpace && { checkSpace }) },
+        {
+          db,
+          store,
+          sources,
+          // Peers that caught up since the sync began share its load (docs/ARCHITECTURE.md, "Sync").
+          discover: () => this.components.sourcesFor(logId, t.hint),
+          ...(stored && { stored }),
+          ...(checkSpace && { checkSpace }),
+        },
         this.init,
       );
       t.sources = sources.map((s) => s.id);
