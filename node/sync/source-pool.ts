@@ -32,8 +32,9 @@ import { TILE_WIDTH } from '../../protocol/constants.ts';
 import { MalformedError, VerificationError } from '../../protocol/errors.ts';
 import type { TileId } from '../../protocol/tile-path.ts';
 import type { NoteVerifier } from '../../protocol/vkey.ts';
-import { type SourceFailure, SyncFailedError, TileSourceError } from '../errors.ts';
+import { type SourceFailure, TileSourceError } from '../errors.ts';
 import { claimedSize, requestTiles } from './source-request.ts';
+import { SourceSlots, type SourceState } from './source-slots.ts';
 import { sizeNeeded, treeHasTile } from './tile-coverage.ts';
 import type { SourceFailedEvent, TileSource } from './tile-source.ts';
 
@@ -74,23 +75,6 @@ export interface SourcePoolInit {
   readonly maxSources?: number;
 }
 
-interface SourceState {
-  readonly source: TileSource;
-  inFlight: number;
-  dropped: boolean;
-  strikes: number;
-  timeouts: number;
-  pausedUntil: number;
-  /** Largest tree size the source may hold (it lacked a tile of a larger one). */
-  maxSize: number;
-  lastUsed: number;
-  /** The size of the source's own signed checkpoint: undefined until asked, null for none. */
-  claimed?: number | null;
-  /** When its checkpoint was last asked for (ms), and whether a second ask is under way. */
-  checkedAt: number;
-  checking: boolean;
-}
-
 /** The defaults of SourcePoolInit (documented there). */
 export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   requestTimeoutMs: 15_000,
@@ -109,12 +93,9 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
 export class SourcePool {
   readonly logId: string;
   private readonly init: Required<SourcePoolInit>;
-  private readonly states: SourceState[] = [];
+  private readonly slots: SourceSlots;
   private readonly onFailed: (event: SourceFailedEvent) => void;
   private readonly signal: AbortSignal;
-  private total = 0;
-  private uses = 0;
-  private readonly waiters = new Set<() => void>();
   private readonly verifier: NoteVerifier | undefined;
   private readonly discover: (() => Promise<readonly TileSource[]> | readonly TileSource[]) | undefined;
   private discoveredAt = Date.now();
@@ -144,31 +125,18 @@ export class SourcePool {
     this.signal = signal;
     // Every waiting fetch and every request listens for the sync's end: far more than the default 10.
     setMaxListeners(0, signal);
+    this.slots = new SourceSlots(logId, this.init, signal);
     for (const s of sources) this.add(s);
   }
 
   /** Adds a source (a provider found meanwhile); one already present, or one beyond `maxSources`, is ignored. */
   add(source: TileSource): void {
-    if (this.states.some((s) => s.source.id === source.id) || this.states.length >= this.init.maxSources)
-      return;
-    this.states.push({
-      source,
-      inFlight: 0,
-      dropped: false,
-      timeouts: 0,
-      strikes: 0,
-      pausedUntil: 0,
-      maxSize: Number.POSITIVE_INFINITY,
-      lastUsed: 0,
-      checkedAt: 0,
-      checking: false,
-    });
-    this.wake();
+    this.slots.add(source);
   }
 
   /** Ids of the sources not dropped. */
   active(): string[] {
-    return this.states.filter((s) => !s.dropped).map((s) => s.source.id);
+    return this.slots.active();
   }
 
   /**
@@ -182,16 +150,16 @@ export class SourcePool {
   ): Promise<T> {
     const needs = Math.max(...tiles.map(sizeNeeded));
     for (;;) {
-      const state = await this.acquire(needs, tiles);
+      const state = await this.slots.acquire(needs, tiles, () => this.lookFurther(needs));
       if (state.claimed === undefined && this.verifier !== undefined) {
         try {
           await this.askCheckpoint(state, this.verifier);
         } catch (err) {
-          this.release(state);
+          this.slots.release(state);
           throw err;
         }
         if (state.dropped || state.maxSize < needs) {
-          this.release(state);
+          this.slots.release(state);
           continue;
         }
       }
@@ -200,12 +168,12 @@ export class SourcePool {
       try {
         bodies = await this.request(state, tiles);
       } catch (err) {
-        this.release(state);
+        this.slots.release(state);
         if (this.signal.aborted) throw this.signal.reason;
         this.fail(state, err);
         continue;
       }
-      this.release(state);
+      this.slots.release(state);
       if (bodies.some((b) => b === undefined)) {
         const { claimed } = state;
         const withheld = tiles.find(
@@ -239,66 +207,6 @@ export class SourcePool {
       this.judgeRate(state, bodies as Uint8Array[], Date.now() - started);
       return result;
     }
-  }
-
-  private async acquire(needs: number, tiles: readonly TileId[]): Promise<SourceState> {
-    for (;;) {
-      this.signal.throwIfAborted();
-      this.lookFurther(needs);
-      const eligible = this.states.filter((s) => !s.dropped && s.maxSize >= needs);
-      if (eligible.length === 0) {
-        if (this.looking === 0) throw this.exhausted(tiles);
-        await this.wait(undefined);
-        continue;
-      }
-      const now = Date.now();
-      let best: SourceState | undefined;
-      if (this.total < this.init.maxConcurrency) {
-        for (const s of eligible) {
-          if (s.inFlight >= this.init.perSourceConcurrency || s.pausedUntil > now) continue;
-          if (
-            best === undefined ||
-            s.inFlight < best.inFlight ||
-            (s.inFlight === best.inFlight && s.lastUsed < best.lastUsed)
-          )
-            best = s;
-        }
-      }
-      if (best !== undefined) {
-        best.inFlight++;
-        best.lastUsed = ++this.uses;
-        this.total++;
-        return best;
-      }
-      const paused = eligible.filter((s) => s.pausedUntil > now).map((s) => s.pausedUntil - now);
-      await this.wait(paused.length > 0 ? Math.min(...paused) : undefined);
-    }
-  }
-
-  private release(state: SourceState): void {
-    state.inFlight--;
-    this.total--;
-    this.wake();
-  }
-
-  private wake(): void {
-    for (const wake of this.waiters) wake();
-    this.waiters.clear();
-  }
-
-  /** Resolves on the next release or added source, after `ms` if given, or when the sync is aborted. */
-  private wait(ms: number | undefined): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.signal.removeEventListener('abort', done);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = ms === undefined ? undefined : setTimeout(done, ms);
-      this.signal.addEventListener('abort', done, { once: true });
-      this.waiters.add(done);
-    });
   }
 
   /** One request with its time limit (node/sync/source-request.ts); every body's bytes are counted. */
@@ -344,13 +252,14 @@ export class SourcePool {
    * While a tile needing a tree of `needs` is fetched: asks again, in the background, each source whose
    * tree was too small for it (at most every `recheckMs`), and `discover` for new sources (at most every
    * `discoverMs`). A source whose new checkpoint is larger is asked for tiles up to its new size.
+   * Returns whether any of that is under way.
    */
-  private lookFurther(needs: number): void {
+  private lookFurther(needs: number): boolean {
     const now = Date.now();
     const { recheckMs, discoverMs } = this.init;
     const verifier = this.verifier;
     if (verifier !== undefined && recheckMs > 0)
-      for (const state of this.states) {
+      for (const state of this.slots.states) {
         if (state.dropped || state.checking || state.claimed === undefined || state.maxSize >= needs)
           continue;
         if (now - state.checkedAt < recheckMs) continue;
@@ -368,11 +277,12 @@ export class SourcePool {
             state.checking = false;
             state.checkedAt = Date.now();
             this.looking--;
-            this.wake();
+            this.slots.wake();
           });
       }
     const discover = this.discover;
-    if (discover === undefined || discoverMs <= 0 || now - this.discoveredAt < discoverMs) return;
+    if (discover === undefined || discoverMs <= 0 || now - this.discoveredAt < discoverMs)
+      return this.looking > 0;
     this.discoveredAt = Number.POSITIVE_INFINITY; // one discovery at a time
     this.looking++;
     Promise.resolve()
@@ -386,8 +296,9 @@ export class SourcePool {
       .finally(() => {
         this.discoveredAt = Date.now();
         this.looking--;
-        this.wake();
+        this.slots.wake();
       });
+    return true;
   }
 
   /** Demotes a source whose answer was below the minimum throughput, unless it is the last one. */
@@ -398,7 +309,7 @@ export class SourcePool {
     for (const b of bodies) bytes += b.length;
     const rate = (bytes * 1000) / ms;
     if (rate >= minBytesPerSecond) return;
-    if (!this.states.some((s) => s !== state && !s.dropped)) return;
+    if (!this.slots.states.some((s) => s !== state && !s.dropped)) return;
     const error = new TileSourceError(
       state.source.id,
       'slow',
@@ -436,19 +347,6 @@ export class SourcePool {
     state.dropped = true;
     log.error('dropped source %s for log %s (%s): %s', state.source.id, this.logId, reason, error.message);
     this.onFailed({ logId: this.logId, sourceId: state.source.id, reason, error });
-    this.wake();
-  }
-
-  private exhausted(tiles: readonly TileId[]): SyncFailedError {
-    const dropped = this.states.filter((s) => s.dropped).length;
-    const behind = this.states.length - dropped;
-    const what = tiles
-      .map((t) => (t.kind === 'hash' ? `${t.level}/${t.index}` : `entries/${t.index}`))
-      .join(', ');
-    const message =
-      this.states.length === 0
-        ? 'no sources'
-        : `no source left for tile ${what} (${dropped} dropped for failures, ${behind} do not have it)`;
-    return new SyncFailedError(this.logId, message);
+    this.slots.wake();
   }
 }
