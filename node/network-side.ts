@@ -294,6 +294,8 @@ async function assemble(
   // come again as events, so hand the follower the newest one the monitor saw.
   parts.listen(followed, 'followed', (e) => {
     const { logId } = e.detail;
+    // Our peers may know checkpoints of it this node never saw: ask them.
+    catchup.askConnected();
     monitor.keep(logId).catch((err: unknown) => log.error('keeping %s: %s', logId, err));
     monitor.newest(logId).then(
       (note) => note && follower.notify(logId, note),

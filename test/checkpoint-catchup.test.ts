@@ -52,9 +52,10 @@ interface Member {
  */
 async function member(
   t: ExecutionContext,
+  /** `follows` is read on every use: a test may add to it. */
   options: { follows?: readonly string[]; bootstrap?: string; client?: boolean } = {},
 ): Promise<Member> {
-  const follows = new Set(options.follows ?? []);
+  const follows = options.follows ?? [];
   const penalties = new GossipPenalties();
   const node = await startTestNode(t, {
     gossipScoreParams: gossipScoreParams(penalties),
@@ -64,7 +65,7 @@ async function member(
   const monitor = new CheckpointMonitor({
     db,
     logs: { get: () => undefined },
-    followed: (id) => follows.has(id),
+    followed: (id) => follows.includes(id),
   });
   await monitor.start();
   const gossip = new Gossip({ pubsub: node.services.pubsub, monitor, penalties });
@@ -128,6 +129,30 @@ test('a node that joins after the gossip learns the checkpoint from a peer that 
     late.answers.map((a) => [a.peer, a.accepted, a.blame]),
     [[relay.node.peerId.toString(), 1, undefined]],
   );
+});
+
+test('a log followed after connecting: askConnected learns its checkpoint from the peers already connected', async (t) => {
+  const log = await builtLog(t);
+  const builder = await member(t);
+  const relay = await member(t, { follows: [log.key.logId], bootstrap: dialAddress(builder.node) });
+  await waitFor(
+    'a checkpoint mesh',
+    () => relay.node.services.pubsub.getMeshPeers(CHECKPOINT_TOPIC).length > 0,
+  );
+  await builder.gossip.publishCheckpoint(log.key.vkey, log.store.checkpoint()!.note);
+  await waitFor('the checkpoint at the relay', () => relay.newest.length > 0);
+  await builder.stop();
+  const follows: string[] = [];
+  const late = await member(t, { follows, bootstrap: dialAddress(relay.node) });
+  await waitFor('a connection to the relay', () => late.node.getConnections().length > 0);
+  // Connected and identified while following nothing: nothing asked yet.
+  await waitFor('the relay identified', async () =>
+    (await late.node.peerStore.get(relay.node.peerId)).protocols.includes(CATCHUP_PROTOCOL),
+  );
+  follows.push(log.key.logId);
+  late.client!.askConnected();
+  await waitFor('the checkpoint at the late node', () => late.newest.length > 0);
+  t.is(late.newest[0]!.checkpoint.size, 40);
 });
 
 /** A libp2p node that answers every catch-up request with `answer` (raw, length-prefixed). */

@@ -13,7 +13,9 @@
  * charges for one invalid gossip message, below its graylist), and the rest of its answer is dropped; a
  * verdict that blames the sender (over its gossip budget) costs it a point, as in gossip.
  *
- * Bounded: one peer is asked at most once per `intervalMs`; `maxConcurrent` asks run at once and at most
+ * A log followed later: askConnected asks every connected peer again (node/network-side.ts, on 'followed').
+ *
+ * Bounded: one peer is asked at most once per `intervalMs` (askConnected: one round per `intervalMs / 12`); `maxConcurrent` asks run at once and at most
  * `maxQueued` peers wait, the rest are skipped (they are asked on their next connection); at most
  * `maxLogs` logs per ask (a random subset beyond), MAX_CATCHUP_LOGS per request; each request has a
  * time limit (`timeoutMs`, dial to closed stream) and a size cap on its answer.
@@ -96,6 +98,9 @@ export class CatchupClient extends TypedEventEmitter<CatchupClientEvents> implem
   private readonly asked = new Map<string, number>();
   private readonly queue: Connection[] = [];
   private active = 0;
+  /** The pending askConnected round, and when the last one ran (ms). */
+  private round: NodeJS.Timeout | undefined;
+  private roundAt = 0;
   private readonly controller = new Set<AbortController>();
   private readonly onIdentify = (e: CustomEvent<IdentifyResult>) => {
     if (e.detail.protocols.includes(CATCHUP_PROTOCOL)) this.ask(e.detail.connection);
@@ -140,15 +145,37 @@ export class CatchupClient extends TypedEventEmitter<CatchupClientEvents> implem
     this.started = false;
     this.components.node.removeEventListener('peer:identify', this.onIdentify);
     this.queue.length = 0;
+    clearTimeout(this.round);
+    this.round = undefined;
     for (const c of this.controller) c.abort();
     this.controller.clear();
   }
 
-  /** Asks the peer at the other end of `connection`, unless it was asked within `intervalMs`. */
-  ask(connection: Connection): void {
+  /**
+   * Asks every connected peer that speaks the protocol now, whenever it was last asked: call when logs
+   * are followed (their checkpoints may be known to peers, and gossip will not repeat them). At most one
+   * such round per `intervalMs / 12` (5 s by default); a call within it asks once it is over.
+   */
+  askConnected(): void {
+    if (!this.started || this.round !== undefined) return;
+    const wait = Math.max(0, this.roundAt + this.init.intervalMs / 12 - Date.now());
+    this.round = setTimeout(() => {
+      this.round = undefined;
+      this.roundAt = Date.now();
+      for (const connection of this.components.node.getConnections())
+        this.components.node.peerStore.get(connection.remotePeer).then(
+          (peer) => peer.protocols.includes(CATCHUP_PROTOCOL) && this.ask(connection, true),
+          () => {},
+        );
+    }, wait);
+    this.round.unref();
+  }
+
+  /** Asks the peer at the other end of `connection`, unless it was asked within `intervalMs` (and not `now`). */
+  ask(connection: Connection, now = false): void {
     const peer = connection.remotePeer.toString();
     const last = this.asked.get(peer);
-    if (!this.started || (last !== undefined && Date.now() - last < this.init.intervalMs)) return;
+    if (!this.started || (!now && last !== undefined && Date.now() - last < this.init.intervalMs)) return;
     if (this.components.wanted().length === 0) return;
     if (this.active >= this.init.maxConcurrent) {
       if (
