@@ -53,7 +53,7 @@ interface Member {
 async function member(
   t: ExecutionContext,
   /** `follows` is read on every use: a test may add to it. */
-  options: { follows?: readonly string[]; bootstrap?: string; client?: boolean } = {},
+  options: { follows?: readonly string[]; bootstrap?: string; client?: boolean; intervalMs?: number } = {},
 ): Promise<Member> {
   const follows = options.follows ?? [];
   const penalties = new GossipPenalties();
@@ -75,12 +75,15 @@ async function member(
   const client =
     options.client === false
       ? undefined
-      : new CatchupClient({
-          node,
-          wanted: () => [...follows],
-          validate: (bytes, from) => monitor.validate(bytes, from),
-          penalise: (peer, points) => penalties.penalise(peer, points),
-        });
+      : new CatchupClient(
+          {
+            node,
+            wanted: () => [...follows],
+            validate: (bytes, from) => monitor.validate(bytes, from),
+            penalise: (peer, points) => penalties.penalise(peer, points),
+          },
+          options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs },
+        );
   client?.start();
   const newest: NewestEvent[] = [];
   const answers: CatchupAnswer[] = [];
@@ -153,6 +156,23 @@ test('a log followed after connecting: askConnected learns its checkpoint from t
   late.client!.askConnected();
   await waitFor('the checkpoint at the late node', () => late.newest.length > 0);
   t.is(late.newest[0]!.checkpoint.size, 40);
+});
+
+test('a checkpoint a connected peer learns after it was asked reaches us on the next tick', async (t) => {
+  const log = await builtLog(t);
+  const relay = await member(t, { follows: [log.key.logId] });
+  const late = await member(t, {
+    follows: [log.key.logId],
+    bootstrap: dialAddress(relay.node),
+    intervalMs: 1_000,
+  });
+  await waitFor('an answer from the relay', () => late.answers.length > 0);
+  t.is(late.answers[0]!.checkpoints, 0, 'asked before the relay knew the checkpoint');
+  // The relay learns it outside gossip (as from a sync source's answer): nothing is published to us.
+  const message = formatCheckpointMessage(log.key.vkey, log.store.checkpoint()!.note);
+  t.is((await relay.monitor.validate(message, 'a sync source')).decision, 'accept');
+  await waitFor('the checkpoint at the late node', () => late.newest.length > 0);
+  t.is(late.newest[0]!.from, relay.node.peerId.toString());
 });
 
 /** A libp2p node that answers every catch-up request with `answer` (raw, length-prefixed). */

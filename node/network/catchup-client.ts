@@ -14,6 +14,8 @@
  * verdict that blames the sender (over its gossip budget) costs it a point, as in gossip.
  *
  * A log followed later: askConnected asks every connected peer again (node/network-side.ts, on 'followed').
+ * And every `intervalMs` one connected peer not asked within it is asked, so that a node whose gossip
+ * mesh missed a checkpoint while its connections stay up still learns it within about a minute.
  *
  * Bounded: one peer is asked at most once per `intervalMs` (askConnected: one round per `intervalMs / 12`); `maxConcurrent` asks run at once and at most
  * `maxQueued` peers wait, the rest are skipped (they are asked on their next connection); at most
@@ -101,6 +103,7 @@ export class CatchupClient extends TypedEventEmitter<CatchupClientEvents> implem
   /** The pending askConnected round, and when the last one ran (ms). */
   private round: NodeJS.Timeout | undefined;
   private roundAt = 0;
+  private tick: NodeJS.Timeout | undefined;
   private readonly controller = new Set<AbortController>();
   private readonly onIdentify = (e: CustomEvent<IdentifyResult>) => {
     if (e.detail.protocols.includes(CATCHUP_PROTOCOL)) this.ask(e.detail.connection);
@@ -132,6 +135,9 @@ export class CatchupClient extends TypedEventEmitter<CatchupClientEvents> implem
     if (this.started) return;
     this.started = true;
     this.components.node.addEventListener('peer:identify', this.onIdentify);
+    // A node whose gossip mesh missed a checkpoint while its connections stay up: one peer a tick.
+    this.tick = setInterval(() => this.askOne(), this.init.intervalMs);
+    this.tick.unref();
     // Peers identified before we listened (libp2p starts, and dials, before this service).
     for (const connection of this.components.node.getConnections())
       this.components.node.peerStore.get(connection.remotePeer).then(
@@ -147,6 +153,8 @@ export class CatchupClient extends TypedEventEmitter<CatchupClientEvents> implem
     this.queue.length = 0;
     clearTimeout(this.round);
     this.round = undefined;
+    clearInterval(this.tick);
+    this.tick = undefined;
     for (const c of this.controller) c.abort();
     this.controller.clear();
   }
@@ -169,6 +177,22 @@ export class CatchupClient extends TypedEventEmitter<CatchupClientEvents> implem
         );
     }, wait);
     this.round.unref();
+  }
+
+  /** Asks one connected peer, at random among those that speak the protocol and were not asked within `intervalMs`. */
+  private askOne(): void {
+    const now = Date.now();
+    const candidates = this.components.node
+      .getConnections()
+      .filter((c) => now - (this.asked.get(c.remotePeer.toString()) ?? 0) >= this.init.intervalMs);
+    const next = async (): Promise<void> => {
+      const connection = candidates.splice(Math.floor(Math.random() * candidates.length), 1)[0];
+      if (connection === undefined) return;
+      const peer = await this.components.node.peerStore.get(connection.remotePeer).catch(() => undefined);
+      if (peer?.protocols.includes(CATCHUP_PROTOCOL)) this.ask(connection);
+      else await next();
+    };
+    next().catch((err: unknown) => log.error('choosing a peer to catch up from: %s', err));
   }
 
   /** Asks the peer at the other end of `connection`, unless it was asked within `intervalMs` (and not `now`). */
