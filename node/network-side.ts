@@ -1,6 +1,6 @@
 /**
  * The network side of a node (node/trustix-node.ts starts it unless `p2p` is false): libp2p with peer
- * bans, checkpoint and evidence gossip, the tile exchange serving every log the node holds, DHT provider
+ * bans, checkpoint and evidence gossip, checkpoint catch-up with peers on connect, the tile exchange serving every log the node holds, DHT provider
  * records, and the follower that mirrors the followed logs from peers; wired to the checkpoint monitor
  * (whose quorum gate, 'newest' and newest(), is the only way a followed log's newest checkpoint reaches the
  * follower), to the node's own log, and on a witnessing node to the witness. Started in dependency order,
@@ -14,6 +14,8 @@ import { TILES_PROTOCOL } from '../protocol/constants.ts';
 import type { WitnessSigner } from '../protocol/cosignature.ts';
 import { formatCheckpointMessage } from '../protocol/gossip-message.ts';
 import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
+import { type CatchupClient, type CatchupClientInit, catchupClient } from './network/catchup-client.ts';
+import { type CatchupServiceInit, catchupService } from './network/catchup-service.ts';
 import { ConnectionBudget, type ConnectionBudgetInit } from './network/connection-budget.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './network/gossip.ts';
 import { GossipPenalties } from './network/gossip-penalties.ts';
@@ -66,6 +68,9 @@ export interface NetworkSideInit {
   readonly lookups?: Omit<LookupClientInit, 'storeDir'>;
   /** Light logs' consistency checks. */
   readonly light?: LightLogsInit;
+  /** Checkpoint catch-up: the server answering peers, and the client asking them on connect. */
+  readonly catchupService?: CatchupServiceInit;
+  readonly catchup?: CatchupClientInit;
 }
 
 export interface NetworkSideComponents {
@@ -93,6 +98,7 @@ export interface NetworkSide {
   readonly light: LightLogs;
   readonly lookupService: LookupService;
   readonly lookups: LookupClient;
+  readonly catchup: CatchupClient;
   stop(): Promise<void>;
 }
 
@@ -149,6 +155,21 @@ async function assemble(
   );
   gossip.start();
   parts.add(() => gossip.stop());
+  // Late joiners: peers tell what gossip will not repeat; answers go through the monitor like gossip.
+  const catchupServer = catchupService(init.catchupService)({
+    registrar: libp2p,
+    checkpoints: (id) => monitor.catchupMessages(id),
+  });
+  await catchupServer.start();
+  parts.add(() => catchupServer.stop());
+  const catchup = catchupClient(init.catchup)({
+    node: libp2p,
+    wanted: () => followed.list().map((f) => f.logId),
+    validate: (bytes, from) => monitor.validate(bytes, from),
+    penalise: (peer, points) => penalties.penalise(peer, points),
+  });
+  catchup.start();
+  parts.add(() => catchup.stop());
   const tiles = new TileExchange({ registrar: libp2p, logs: c.logs }, init.tiles);
   await tiles.start();
   parts.add(() => tiles.stop());
@@ -275,6 +296,8 @@ async function assemble(
   // come again as events, so hand the follower the newest one the monitor saw.
   parts.listen(followed, 'followed', (e) => {
     const { logId } = e.detail;
+    // Our peers may know checkpoints of it this node never saw: ask them.
+    catchup.askConnected();
     monitor.keep(logId).catch((err: unknown) => log.error('keeping %s: %s', logId, err));
     monitor.newest(logId).then(
       (note) => note && follower.notify(logId, note),
@@ -300,7 +323,7 @@ async function assemble(
   if (witness !== undefined)
     for (const f of followed.list())
       witness.synced(f.logId).catch((err: unknown) => log.error('cosigning %s: %s', f.logId, err));
-  return { libp2p, follower, light, lookupService, lookups, stop: () => parts.stop() };
+  return { libp2p, follower, light, lookupService, lookups, catchup, stop: () => parts.stop() };
 }
 
 /** Our announced addresses, sorted, as one string to compare. */

@@ -67,6 +67,32 @@ export const LOOKUP_RATE_PER_PEER = 2_000;
 export const LOOKUP_PARALLEL = 2;
 
 /**
+ * Checkpoint catch-up (docs/PROTOCOL.md "Checkpoint catch-up"): a node asks a peer it connects to for the
+ * newest checkpoints it knows of the logs the asker follows, which gossip never repeats to a late joiner
+ * (a republished checkpoint is a duplicate to every node that has it, so it is not forwarded).
+ * One request per stream.
+ */
+export const CATCHUP_PROTOCOL = '/trustix/checkpoints/1.0.0';
+/** Catch-up: the status byte that starts every response (the same codes as the tile exchange's). */
+export const CATCHUP_STATUS = { ok: 0, badRequest: 2, busy: 3 } as const;
+/** Catch-up: most log IDs one request names; an asker that follows more sends several requests. */
+export const MAX_CATCHUP_LOGS = 256;
+/** Catch-up: most checkpoint messages per answer: per log its largest and its newest with a quorum. */
+export const MAX_CATCHUP_CHECKPOINTS = 2 * MAX_CATCHUP_LOGS;
+/** Catch-up: largest answer; a server stops adding checkpoints before passing it. */
+export const MAX_CATCHUP_RESPONSE_BYTES = 1024 * 1024;
+/** Catch-up: time for the request to arrive, and for one whole exchange seen from the asker, in ms. */
+export const CATCHUP_REQUEST_TIMEOUT_MS = 5_000;
+export const CATCHUP_TIMEOUT_MS = 10_000;
+/** Catch-up: concurrent inbound catch-up streams per connection (libp2p resets the excess). */
+export const CATCHUP_MAX_STREAMS = 4;
+/** Catch-up: requests one peer may make per CATCHUP_RATE_WINDOW_MS; the rest are answered `busy`. */
+export const CATCHUP_RATE_PER_PEER = 16;
+export const CATCHUP_RATE_WINDOW_MS = 60_000;
+/** Catch-up: an asker asks one peer at most once per this interval (on connect, on identify). */
+export const CATCHUP_INTERVAL_MS = 60_000;
+
+/**
  * mDNS service tag Trustix nodes announce and query on a LAN (@libp2p/mdns), so that they find each
  * other and not every libp2p application on the network (whose tag is `_p2p._udp.local`).
  */

@@ -5,6 +5,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { openCheckpoint } from '../protocol/checkpoint.ts';
+import {
+  encodeCatchupRequest,
+  encodeCatchupResponse,
+  parseCatchupRequest,
+  parseCatchupResponse,
+} from '../protocol/checkpoint-catchup.ts';
 import { formatEntry, parseEntry } from '../protocol/entry.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
 import { parseCheckpointMessage } from '../protocol/gossip-message.ts';
@@ -71,4 +77,16 @@ test('PROTOCOL.md lookups: the example request is the test log, the path hash an
     size: 5,
   });
   t.deepEqual(encodeLookupRequest(parseLookupRequest(bytes)), bytes);
+});
+
+test('PROTOCOL.md catch-up: the example asks about the test log, and the answer is the example message', (t) => {
+  const hex = (name: string) => new Uint8Array(Buffer.from(example(name).replace(/\s/g, ''), 'hex'));
+  const key = parseLogKey(field(example('keys'), 'vkey'));
+  t.deepEqual(parseCatchupRequest(hex('catchup-request')), [key.logId]);
+  t.deepEqual(encodeCatchupRequest([key.logId]), hex('catchup-request'));
+  const message = new TextEncoder().encode(example('checkpoint-message'));
+  const answer = parseCatchupResponse(hex('catchup-response'), new Set([key.logId]));
+  t.deepEqual(answer, { status: 0, messages: [message] });
+  t.deepEqual(encodeCatchupResponse({ status: 0, messages: [message] }), hex('catchup-response'));
+  t.is(parseCheckpointMessage(message).checkpoint.size, 5);
 });

@@ -354,6 +354,24 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
       ?.note;
   }
 
+  /**
+   * What a peer asking to catch up on `logId` is told (docs/PROTOCOL.md "Checkpoint catch-up"): the
+   * checkpoint messages of its largest checkpoint seen and, when it differs, of its newest (which
+   * carries the quorum); none for a log never seen. The notes were verified on arrival: no signature
+   * is checked again here, the asker checks them all.
+   */
+  async catchupMessages(logId: string): Promise<Uint8Array[]> {
+    const state = await this.records.state(logId);
+    if (state === undefined) return [];
+    const notes = [await this.latest(logId), await this.newest(logId)];
+    const line = Buffer.from(`${state.vkey}\n`);
+    const out: Uint8Array[] = [];
+    for (const [i, note] of notes.entries())
+      if (note !== undefined && (i === 0 || !Buffer.from(note).equals(Buffer.from(notes[0] ?? []))))
+        out.push(new Uint8Array(Buffer.concat([line, note])));
+    return out;
+  }
+
   /** Whether `logId` has a witness quorum: its checkpoints must come through the gate. */
   hasQuorum(logId: string): boolean {
     return this.quorums.has(logId);

@@ -31,17 +31,17 @@ export class GossipPenalties {
     this.now = now;
   }
 
-  /** One more penalty point for `peer`. */
-  penalise(peer: string): void {
+  /** `points` more penalty points for `peer` (default one; a hostile catch-up answer costs more). */
+  penalise(peer: string, points = 1): void {
     const at = this.now();
     const p = this.peers.get(peer);
     if (p !== undefined) {
-      p.points = this.decayed(p, at) + 1;
+      p.points = this.decayed(p, at) + points;
       p.at = at;
       return;
     }
     if (this.peers.size >= this.maxPeers) this.forgetSmallest(at);
-    this.peers.set(peer, { points: 1, at });
+    this.peers.set(peer, { points, at });
   }
 
   /** The application-specific score of `peer`: minus its decayed penalty points. */

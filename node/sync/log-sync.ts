@@ -54,6 +54,8 @@ export interface LogSyncComponents {
   /** The local copy of the log (LogStore.open on the node's database). */
   readonly store: LogStore;
   readonly sources: readonly TileSource[];
+  /** More sources, found while the sync runs (SourcePoolInit.discoverMs): peers that caught up since. */
+  discover?(): Promise<readonly TileSource[]> | readonly TileSource[];
   /**
    * Told of each step (and the final commit) once it is stored, in order, while its verified bytes are
    * still in memory, so that the reproducibility statistics index them without reading them back.
@@ -228,6 +230,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       },
       signal,
       store.key.verifier,
+      this.components.discover && (() => this.components.discover!()),
     );
     this.pool = pool;
     try {

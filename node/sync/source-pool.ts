@@ -8,8 +8,11 @@
  *   is dropped for the rest of the sync and reported through `onFailed`, so the node can penalise it;
  *   a busy source is paused and retried `busyRetries` times before it is dropped, and one whose
  *   requests time out is asked again `timeoutRetries` times;
- * - each source is first asked for its own checkpoint (once per sync, verified with the log key) and then
- *   asked only for tiles of a tree that size. A source that says "not found" for a full tile its earlier
+ * - each source is first asked for its own checkpoint (verified with the log key) and then asked only for
+ *   tiles of a tree that size. While tiles remain that a source's tree is too small for, it is asked again,
+ *   at most every `recheckMs`, so that a peer that catches up meanwhile takes its share of the load; and
+ *   `discover` (the follower's source finder) is asked for new sources every `discoverMs`, up to
+ *   `maxSources` in all (docs/ARCHITECTURE.md, "Sync"). A source that says "not found" for a full tile its earlier
  *   checkpoint has is withholding: a fault (trees only grow and full tiles never change, so an honest
  *   source cannot do that; sybils answering "not found" to everything cannot eclipse a log,
  *   docs/SECURITY.md). Any other "not found" is not a fault: the source holds a smaller tree, and is
@@ -20,17 +23,20 @@
  *   time slices keep it from holding a slot for ever). Quick small answers are never judged, so small
  *   catch-ups keep every source.
  * So every tile costs at most one attempt per source plus the busy retries, and with no source left the
- * fetch fails with SyncFailedError.
+ * fetch fails with SyncFailedError. One exchange with a source is node/sync/source-request.ts; which tree
+ * sizes cover a tile, node/sync/tile-coverage.ts.
  */
 import { setMaxListeners } from 'node:events';
 import { logger } from '@libp2p/logger';
-import { openCheckpoint } from '../../protocol/checkpoint.ts';
 import { TILE_WIDTH } from '../../protocol/constants.ts';
 import { MalformedError, VerificationError } from '../../protocol/errors.ts';
 import type { TileId } from '../../protocol/tile-path.ts';
 import type { NoteVerifier } from '../../protocol/vkey.ts';
-import { type SourceFailure, SyncFailedError, TileSourceError } from '../errors.ts';
-import { maxTileBytes, type SourceFailedEvent, type TileSource } from './tile-source.ts';
+import { type SourceFailure, TileSourceError } from '../errors.ts';
+import { claimedSize, requestTiles } from './source-request.ts';
+import { SourceSlots, type SourceState } from './source-slots.ts';
+import { sizeNeeded, treeHasTile } from './tile-coverage.ts';
+import type { SourceFailedEvent, TileSource } from './tile-source.ts';
 
 const log = logger('trustix:sync');
 
@@ -58,36 +64,15 @@ export interface SourcePoolInit {
   readonly minBytesPerSecond?: number;
   /** Answers quicker than this are never judged slow, in ms. Default 5,000. */
   readonly minRateGraceMs?: number;
-}
-
-interface SourceState {
-  readonly source: TileSource;
-  inFlight: number;
-  dropped: boolean;
-  strikes: number;
-  timeouts: number;
-  pausedUntil: number;
-  /** Largest tree size the source may hold (it lacked a tile of a larger one). */
-  maxSize: number;
-  lastUsed: number;
-  /** The size of the source's own signed checkpoint: undefined until asked, null for none. */
-  claimed?: number | null;
-  /** Largest tree size the source has served a full tile of: proof that it can serve up to there. */
-  served: number;
-}
-
-/** The tree size a source must hold to have `tile` at its width. */
-export function sizeNeeded(tile: TileId): number {
-  const level = tile.kind === 'hash' ? tile.level : 0;
-  return (tile.index * TILE_WIDTH + tile.width) * TILE_WIDTH ** level;
-}
-
-/** Whether a tree of `size` has `tile` at its width (a partial tile only while it is the edge). */
-export function treeHasTile(tile: TileId, size: number): boolean {
-  const level = tile.kind === 'hash' ? tile.level : 0;
-  const items = Math.floor(size / TILE_WIDTH ** level);
-  const end = tile.index * TILE_WIDTH + tile.width;
-  return tile.width === TILE_WIDTH ? items >= end : items === end;
+  /**
+   * Least time between two asks of one source for its checkpoint, in ms, while tiles remain that its
+   * tree is too small for: a peer that catches up during the sync then serves too. Default 3,000; 0: never.
+   */
+  readonly recheckMs?: number;
+  /** Least time between two calls of the pool's `discover` (new sources), in ms. Default 10,000; 0: never. */
+  readonly discoverMs?: number;
+  /** Most sources in the pool; those `discover` finds beyond are left out. Default 32. */
+  readonly maxSources?: number;
 }
 
 /** The defaults of SourcePoolInit (documented there). */
@@ -100,22 +85,29 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   busyBackoffMs: 250,
   minBytesPerSecond: 16_384,
   minRateGraceMs: 5_000,
+  recheckMs: 3_000,
+  discoverMs: 10_000,
+  maxSources: 32,
 };
 
 export class SourcePool {
   readonly logId: string;
   private readonly init: Required<SourcePoolInit>;
-  private readonly states: SourceState[] = [];
+  private readonly slots: SourceSlots;
   private readonly onFailed: (event: SourceFailedEvent) => void;
   private readonly signal: AbortSignal;
-  private total = 0;
-  private uses = 0;
-  private readonly waiters = new Set<() => void>();
   private readonly verifier: NoteVerifier | undefined;
+  private readonly discover: (() => Promise<readonly TileSource[]> | readonly TileSource[]) | undefined;
+  private discoveredAt = Date.now();
+  /** Checkpoint asks and discoveries under way: a fetch with no eligible source waits for them. */
+  private looking = 0;
   /** Bytes received from sources, verified or not. */
   bytes = 0;
 
-  /** `verifier`: the log key, to check a source's checkpoint when it says "not found". */
+  /**
+   * `verifier`: the log key, to check a source's checkpoint (without it, sources are never asked for
+   * one). `discover`: more sources of the log, asked every `discoverMs` while tiles remain.
+   */
   constructor(
     logId: string,
     sources: readonly TileSource[],
@@ -123,37 +115,28 @@ export class SourcePool {
     onFailed: (event: SourceFailedEvent) => void,
     signal: AbortSignal,
     verifier?: NoteVerifier,
+    discover?: () => Promise<readonly TileSource[]> | readonly TileSource[],
   ) {
     this.logId = logId;
     this.verifier = verifier;
+    this.discover = discover;
     this.init = { ...SOURCE_POOL_DEFAULTS, ...init };
     this.onFailed = onFailed;
     this.signal = signal;
     // Every waiting fetch and every request listens for the sync's end: far more than the default 10.
     setMaxListeners(0, signal);
+    this.slots = new SourceSlots(logId, this.init, signal);
     for (const s of sources) this.add(s);
   }
 
-  /** Adds a source (a provider found meanwhile); one already present is ignored. */
+  /** Adds a source (a provider found meanwhile); one already present, or one beyond `maxSources`, is ignored. */
   add(source: TileSource): void {
-    if (this.states.some((s) => s.source.id === source.id)) return;
-    this.states.push({
-      source,
-      inFlight: 0,
-      dropped: false,
-      served: 0,
-      timeouts: 0,
-      strikes: 0,
-      pausedUntil: 0,
-      maxSize: Number.POSITIVE_INFINITY,
-      lastUsed: 0,
-    });
-    this.wake();
+    this.slots.add(source);
   }
 
   /** Ids of the sources not dropped. */
   active(): string[] {
-    return this.states.filter((s) => !s.dropped).map((s) => s.source.id);
+    return this.slots.active();
   }
 
   /**
@@ -167,16 +150,16 @@ export class SourcePool {
   ): Promise<T> {
     const needs = Math.max(...tiles.map(sizeNeeded));
     for (;;) {
-      const state = await this.acquire(needs, tiles);
+      const state = await this.slots.acquire(needs, tiles, () => this.lookFurther(needs));
       if (state.claimed === undefined && this.verifier !== undefined) {
         try {
           await this.askCheckpoint(state, this.verifier);
         } catch (err) {
-          this.release(state);
+          this.slots.release(state);
           throw err;
         }
         if (state.dropped || state.maxSize < needs) {
-          this.release(state);
+          this.slots.release(state);
           continue;
         }
       }
@@ -185,12 +168,12 @@ export class SourcePool {
       try {
         bodies = await this.request(state, tiles);
       } catch (err) {
-        this.release(state);
+        this.slots.release(state);
         if (this.signal.aborted) throw this.signal.reason;
         this.fail(state, err);
         continue;
       }
-      this.release(state);
+      this.slots.release(state);
       if (bodies.some((b) => b === undefined)) {
         const { claimed } = state;
         const withheld = tiles.find(
@@ -227,105 +210,15 @@ export class SourcePool {
     }
   }
 
-  private async acquire(needs: number, tiles: readonly TileId[]): Promise<SourceState> {
-    for (;;) {
-      this.signal.throwIfAborted();
-      const eligible = this.states.filter((s) => !s.dropped && s.maxSize >= needs);
-      if (eligible.length === 0) throw this.exhausted(tiles);
-      const now = Date.now();
-      let best: SourceState | undefined;
-      if (this.total < this.init.maxConcurrency) {
-        for (const s of eligible) {
-          if (s.inFlight >= this.init.perSourceConcurrency || s.pausedUntil > now) continue;
-          if (
-            best === undefined ||
-            s.inFlight < best.inFlight ||
-            (s.inFlight === best.inFlight && s.lastUsed < best.lastUsed)
-          )
-            best = s;
-        }
-      }
-      if (best !== undefined) {
-        best.inFlight++;
-        best.lastUsed = ++this.uses;
-        this.total++;
-        return best;
-      }
-      const paused = eligible.filter((s) => s.pausedUntil > now).map((s) => s.pausedUntil - now);
-      await this.wait(paused.length > 0 ? Math.min(...paused) : undefined);
-    }
-  }
-
-  private release(state: SourceState): void {
-    state.inFlight--;
-    this.total--;
-    this.wake();
-  }
-
-  private wake(): void {
-    for (const wake of this.waiters) wake();
-    this.waiters.clear();
-  }
-
-  /** Resolves on the next release or added source, after `ms` if given, or when the sync is aborted. */
-  private wait(ms: number | undefined): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.signal.removeEventListener('abort', done);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = ms === undefined ? undefined : setTimeout(done, ms);
-      this.signal.addEventListener('abort', done, { once: true });
-      this.waiters.add(done);
+  /** One request with its time limit (node/sync/source-request.ts); every body's bytes are counted. */
+  private request(state: SourceState, tiles: readonly TileId[]): Promise<(Uint8Array | undefined)[]> {
+    return requestTiles(state.source, this.logId, tiles, {
+      timeoutMs: this.init.requestTimeoutMs,
+      signal: this.signal,
+      onBytes: (n) => {
+        this.bytes += n;
+      },
     });
-  }
-
-  /** One request with its time limit; checks the answer's shape and caps (never trusting the source). */
-  private async request(state: SourceState, tiles: readonly TileId[]): Promise<(Uint8Array | undefined)[]> {
-    const { source } = state;
-    const ms = this.init.requestTimeoutMs;
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(this.signal.reason);
-    this.signal.addEventListener('abort', onAbort, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new TileSourceError(source.id, 'timeout', `no answer within ${ms} ms`);
-        controller.abort(err);
-        reject(err);
-      }, ms);
-    });
-    try {
-      const bodies = await Promise.race([
-        source.tiles(this.logId, tiles, { signal: controller.signal }),
-        expired,
-      ]);
-      if (!Array.isArray(bodies) || bodies.length !== tiles.length)
-        throw new TileSourceError(
-          source.id,
-          'malformed',
-          `asked for ${tiles.length} tiles, got ${bodies?.length}`,
-        );
-      bodies.forEach((body, i) => {
-        if (body === undefined) return;
-        if (!(body instanceof Uint8Array))
-          throw new TileSourceError(source.id, 'malformed', 'a tile body is not bytes');
-        this.bytes += body.length;
-        if (body.length > maxTileBytes(tiles[i]!))
-          throw new TileSourceError(
-            source.id,
-            'oversized',
-            `${body.length} bytes for a tile of width ${tiles[i]!.width}`,
-          );
-      });
-      return bodies;
-    } finally {
-      clearTimeout(timer);
-      this.signal.removeEventListener('abort', onAbort);
-      expired.catch(() => {});
-    }
   }
 
   /**
@@ -335,24 +228,78 @@ export class SourcePool {
    */
   private async askCheckpoint(state: SourceState, verifier: NoteVerifier): Promise<void> {
     state.claimed = null;
-    let note: Uint8Array | undefined;
+    state.checkedAt = Date.now();
+    const claimed = await this.claim(state, verifier);
+    if (claimed === undefined || claimed === null) return;
+    state.claimed = claimed;
+    state.maxSize = Math.min(state.maxSize, claimed);
+  }
+
+  /** The source's claimed size; undefined when its checkpoint did not verify (it is dropped). */
+  private async claim(state: SourceState, verifier: NoteVerifier): Promise<number | null | undefined> {
     try {
-      note = await state.source.checkpoint(this.logId, {
-        signal: AbortSignal.any([this.signal, AbortSignal.timeout(this.init.requestTimeoutMs)]),
+      return await claimedSize(state.source, this.logId, verifier, {
+        timeoutMs: this.init.requestTimeoutMs,
+        signal: this.signal,
       });
-    } catch (err) {
-      this.signal.throwIfAborted();
-      log('source %s gave no checkpoint of %s: %s', state.source.id, this.logId, err);
-      return;
-    }
-    if (note === undefined) return;
-    try {
-      state.claimed = openCheckpoint(note, verifier).size;
-      state.maxSize = Math.min(state.maxSize, state.claimed);
     } catch (err) {
       if (!(err instanceof MalformedError || err instanceof VerificationError)) throw err;
       this.drop(state, err instanceof VerificationError ? 'invalid' : 'malformed', err);
+      return undefined;
     }
+  }
+
+  /**
+   * While a tile needing a tree of `needs` is fetched: asks again, in the background, each source whose
+   * tree was too small for it (at most every `recheckMs`), and `discover` for new sources (at most every
+   * `discoverMs`). A source whose new checkpoint is larger is asked for tiles up to its new size.
+   * Returns whether any of that is under way.
+   */
+  private lookFurther(needs: number): boolean {
+    const now = Date.now();
+    const { recheckMs, discoverMs } = this.init;
+    const verifier = this.verifier;
+    if (verifier !== undefined && recheckMs > 0)
+      for (const state of this.slots.states) {
+        if (state.dropped || state.checking || state.claimed === undefined || state.maxSize >= needs)
+          continue;
+        if (now - state.checkedAt < recheckMs) continue;
+        state.checking = true;
+        this.looking++;
+        this.claim(state, verifier)
+          .then((claimed) => {
+            if (typeof claimed !== 'number' || claimed <= (state.claimed ?? -1)) return;
+            log('source %s now holds %s at size %d', state.source.id, this.logId, claimed);
+            state.claimed = claimed;
+            state.maxSize = claimed;
+          })
+          .catch(() => {}) // the sync was aborted
+          .finally(() => {
+            state.checking = false;
+            state.checkedAt = Date.now();
+            this.looking--;
+            this.slots.wake();
+          });
+      }
+    const discover = this.discover;
+    if (discover === undefined || discoverMs <= 0 || now - this.discoveredAt < discoverMs)
+      return this.looking > 0;
+    this.discoveredAt = Number.POSITIVE_INFINITY; // one discovery at a time
+    this.looking++;
+    Promise.resolve()
+      .then(discover)
+      .then(
+        (sources) => {
+          for (const source of sources) this.add(source);
+        },
+        (err: unknown) => log('finding more sources of %s failed: %s', this.logId, err),
+      )
+      .finally(() => {
+        this.discoveredAt = Date.now();
+        this.looking--;
+        this.slots.wake();
+      });
+    return true;
   }
 
   /**
@@ -373,7 +320,7 @@ export class SourcePool {
       !s.dropped &&
       s.maxSize >= needs &&
       ((typeof s.claimed === 'number' && s.claimed >= needs) || s.served >= needs);
-    if (!this.states.some(alternative)) return;
+    if (!this.slots.states.some(alternative)) return;
     const error = new TileSourceError(
       state.source.id,
       'slow',
@@ -411,19 +358,6 @@ export class SourcePool {
     state.dropped = true;
     log.error('dropped source %s for log %s (%s): %s', state.source.id, this.logId, reason, error.message);
     this.onFailed({ logId: this.logId, sourceId: state.source.id, reason, error });
-    this.wake();
-  }
-
-  private exhausted(tiles: readonly TileId[]): SyncFailedError {
-    const dropped = this.states.filter((s) => s.dropped).length;
-    const behind = this.states.length - dropped;
-    const what = tiles
-      .map((t) => (t.kind === 'hash' ? `${t.level}/${t.index}` : `entries/${t.index}`))
-      .join(', ');
-    const message =
-      this.states.length === 0
-        ? 'no sources'
-        : `no source left for tile ${what} (${dropped} dropped for failures, ${behind} do not have it)`;
-    return new SyncFailedError(this.logId, message);
+    this.slots.wake();
   }
 }

@@ -65,7 +65,15 @@ export async function syncAttempt(t: Tracked, signal: AbortSignal, c: SyncAttemp
     const { db, stored } = c;
     const checkSpace = watermark && (() => watermark.check());
     const sync = new LogSync(
-      { db, store, sources, ...(stored && { stored }), ...(checkSpace && { checkSpace }) },
+      {
+        db,
+        store,
+        sources,
+        // Peers that caught up since the sync began share its load (docs/ARCHITECTURE.md, "Sync").
+        discover: () => c.sourcesFor(logId, t.hint),
+        ...(stored && { stored }),
+        ...(checkSpace && { checkSpace }),
+      },
       c.init,
     );
     t.sources = sources.map((s) => s.id);

@@ -1,0 +1,154 @@
+/**
+ * The slots of a sync's source pool (node/sync/source-pool.ts): its sources and their state, and which
+ * source the next request goes to: the eligible one (its tree covers the tile, not dropped, not paused)
+ * with the fewest requests in flight, least recently used first, at most `perSourceConcurrency` per source
+ * and `maxConcurrency` in all. A request waits for a slot; with no eligible source it fails with
+ * SyncFailedError, unless the pool is still looking for one (a checkpoint asked again, a discovery).
+ */
+import type { TileId } from '../../protocol/tile-path.ts';
+import { SyncFailedError } from '../errors.ts';
+import type { TileSource } from './tile-source.ts';
+
+/** One source of a sync and what the pool has learnt of it. */
+export interface SourceState {
+  readonly source: TileSource;
+  inFlight: number;
+  dropped: boolean;
+  strikes: number;
+  timeouts: number;
+  pausedUntil: number;
+  /** Largest tree size the source may hold (it lacked a tile of a larger one). */
+  maxSize: number;
+  lastUsed: number;
+  /** The size of the source's own signed checkpoint: undefined until asked, null for none. */
+  claimed?: number | null;
+  /** When its checkpoint was last asked for (ms), and whether a second ask is under way. */
+  checkedAt: number;
+  checking: boolean;
+  /** Largest tree size the source has served a full tile of: proof that it can serve up to there. */
+  served: number;
+}
+
+export interface SourceSlotsInit {
+  readonly perSourceConcurrency: number;
+  readonly maxConcurrency: number;
+  readonly maxSources: number;
+}
+
+export class SourceSlots {
+  readonly states: SourceState[] = [];
+  private readonly logId: string;
+  private readonly init: SourceSlotsInit;
+  private readonly signal: AbortSignal;
+  private total = 0;
+  private uses = 0;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(logId: string, init: SourceSlotsInit, signal: AbortSignal) {
+    this.logId = logId;
+    this.init = init;
+    this.signal = signal;
+  }
+
+  /** Adds a source (a provider found meanwhile); one already present, or one beyond `maxSources`, is ignored. */
+  add(source: TileSource): void {
+    if (this.states.some((s) => s.source.id === source.id) || this.states.length >= this.init.maxSources)
+      return;
+    this.states.push({
+      source,
+      inFlight: 0,
+      dropped: false,
+      timeouts: 0,
+      strikes: 0,
+      pausedUntil: 0,
+      maxSize: Number.POSITIVE_INFINITY,
+      lastUsed: 0,
+      checkedAt: 0,
+      checking: false,
+      served: 0,
+    });
+    this.wake();
+  }
+
+  /** Ids of the sources not dropped. */
+  active(): string[] {
+    return this.states.filter((s) => !s.dropped).map((s) => s.source.id);
+  }
+
+  /**
+   * A slot on an eligible source for a request needing a tree of `needs`. `look` runs before each try and
+   * says whether the pool is still looking for sources (then an empty choice waits instead of failing).
+   */
+  async acquire(needs: number, tiles: readonly TileId[], look: () => boolean): Promise<SourceState> {
+    for (;;) {
+      this.signal.throwIfAborted();
+      const looking = look();
+      const eligible = this.states.filter((s) => !s.dropped && s.maxSize >= needs);
+      if (eligible.length === 0) {
+        if (!looking) throw this.exhausted(tiles);
+        await this.wait(undefined);
+        continue;
+      }
+      const now = Date.now();
+      let best: SourceState | undefined;
+      if (this.total < this.init.maxConcurrency) {
+        for (const s of eligible) {
+          if (s.inFlight >= this.init.perSourceConcurrency || s.pausedUntil > now) continue;
+          if (
+            best === undefined ||
+            s.inFlight < best.inFlight ||
+            (s.inFlight === best.inFlight && s.lastUsed < best.lastUsed)
+          )
+            best = s;
+        }
+      }
+      if (best !== undefined) {
+        best.inFlight++;
+        best.lastUsed = ++this.uses;
+        this.total++;
+        return best;
+      }
+      const paused = eligible.filter((s) => s.pausedUntil > now).map((s) => s.pausedUntil - now);
+      await this.wait(paused.length > 0 ? Math.min(...paused) : undefined);
+    }
+  }
+
+  release(state: SourceState): void {
+    state.inFlight--;
+    this.total--;
+    this.wake();
+  }
+
+  wake(): void {
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+  }
+
+  /** Resolves on the next release or added source, after `ms` if given, or when the sync is aborted. */
+  wait(ms: number | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.signal.removeEventListener('abort', done);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      this.signal.addEventListener('abort', done, { once: true });
+      this.waiters.add(done);
+    });
+  }
+
+  private exhausted(tiles: readonly TileId[]): SyncFailedError {
+    const dropped = this.states.filter((s) => s.dropped).length;
+    const behind = this.states.length - dropped;
+    const what = tiles
+      .map((t) => (t.kind === 'hash' ? `${t.level}/${t.index}` : `entries/${t.index}`))
+      .join(', ');
+    const message =
+      this.states.length === 0
+        ? 'no sources'
+        : `no source left for tile ${what} (${dropped} dropped for failures, ${behind} do not have it)`;
+    return new SyncFailedError(this.logId, message);
+  }
+}
