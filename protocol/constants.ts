@@ -105,6 +105,11 @@ export const MDNS_SERVICE_TAG = '_trustix._udp.local';
 export const RELAY_MAX_RESERVATIONS = 128;
 export const RELAY_DATA_LIMIT_BYTES = 64 * 1024 * 1024;
 export const RELAY_DURATION_LIMIT_MS = 10 * 60 * 1000;
+/**
+ * DHT provider records one peer may place in a node's datastore, over all CIDs (node/network/provider-cap.ts).
+ * An honest node provides its own log, the logs it follows in full and the rendezvous CID: far fewer.
+ */
+export const MAX_PROVIDER_RECORDS_PER_PEER = 1024;
 /** Relay reservations a private node holds, so that it stays reachable when one relay leaves. */
 export const RELAY_RESERVATIONS = 2;
 /**
@@ -123,5 +128,7 @@ export const PING_MAX_STREAMS = 8;
  * provide and look up the rendezvous CID and log CIDs there (docs/PROTOCOL.md, "Rendezvous").
  */
 export const PUBLIC_DHT_PROTOCOL = '/ipfs/kad/1.0.0';
+/** Where the public DHT's records live in libp2p's datastore (the private DHT's: kad-dht's default, `/dht`). */
+export const PUBLIC_DHT_DATASTORE_PREFIX = '/amino';
 /** The rendezvous CID is CIDv1(raw, sha2-256 of these UTF-8 bytes). */
 export const RENDEZVOUS_NAMESPACE = 'trustix rendezvous v1';

@@ -26,13 +26,13 @@ import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/sco
 import { type Identify, identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PeerInfo, PrivateKey } from '@libp2p/interface';
 import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { type Ping, ping } from '@libp2p/ping';
 import { prometheusMetrics } from '@libp2p/prometheus-metrics';
 import { tcp } from '@libp2p/tcp';
 import { uPnPNAT } from '@libp2p/upnp-nat';
 import { isPrivate } from '@libp2p/utils';
 import type { Multiaddr } from '@multiformats/multiaddr';
-import { LevelDatastore } from 'datastore-level';
 import type { Level } from 'level';
 import { createLibp2p, type Libp2pOptions } from 'libp2p';
 import type { Registry } from 'prom-client';
@@ -40,8 +40,10 @@ import {
   CHECKPOINT_TOPIC,
   DHT_PROTOCOL,
   EVIDENCE_TOPIC,
+  MAX_PROVIDER_RECORDS_PER_PEER,
   MDNS_SERVICE_TAG,
   PING_MAX_STREAMS,
+  PUBLIC_DHT_DATASTORE_PREFIX,
   PUBLIC_DHT_PROTOCOL,
   RELAY_DATA_LIMIT_BYTES,
   RELAY_DURATION_LIMIT_MS,
@@ -56,6 +58,7 @@ import {
 } from './bootstrap-redialer.ts';
 import { lanDiscovery } from './lan-discovery.ts';
 import { isLocalOnly, localOnlyGater } from './local-only.ts';
+import { type ProviderCapInit, ProviderCappedDatastore } from './provider-cap.ts';
 
 /** The TCP port a node listens on by default, beside the HTTP port 8565. */
 export const DEFAULT_P2P_PORT = 8566;
@@ -137,6 +140,11 @@ export interface Libp2pNodeInit {
   readonly bootstrap?: readonly string[];
   /** Re-dial timing while isolated (node/network/bootstrap-redialer.ts). Default: 1 s doubling to 60 s. */
   readonly redial?: Omit<BootstrapRedialerInit, 'list'>;
+  /**
+   * DHT provider records one peer may place in this node's datastore (with `db` only).
+   * Default MAX_PROVIDER_RECORDS_PER_PEER (node/network/provider-cap.ts).
+   */
+  readonly maxProviderRecordsPerPeer?: number;
   /** Connections kept before pruning. Default DEFAULT_MAX_CONNECTIONS (100); bootstrap nodes want more. */
   readonly maxConnections?: number;
   /** How often each connection is pinged, in ms. Default CONNECTION_PING_INTERVAL_MS (60 s). */
@@ -250,7 +258,15 @@ export async function createLibp2pNode(init: Libp2pNodeInit = {}): Promise<Trust
 
 async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
   const bootstrapList = [...(init.bootstrap ?? [])];
-  const datastore = init.db === undefined ? undefined : await openDatastore(init.db);
+  const datastore =
+    init.db === undefined
+      ? undefined
+      : await openDatastore(init.db, {
+          // kad-dht's datastore prefixes: the private DHT's default, and the public one's below.
+          prefixes: ['/dht', PUBLIC_DHT_DATASTORE_PREFIX],
+          maxPerPeer: init.maxProviderRecordsPerPeer ?? MAX_PROVIDER_RECORDS_PER_PEER,
+          ...(init.privateKey !== undefined && { self: peerIdFromPrivateKey(init.privateKey).toString() }),
+        });
   // @libp2p/bootstrap refuses an empty list; it tags the peers and dials them once at start.
   const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> =
     bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 0 })] : [];
@@ -316,7 +332,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
           // Never a server of the public DHT: we use it, we do not carry it.
           clientMode: true,
           // Its own datastore keys, metrics and logs: the Trustix DHT's records stay apart.
-          datastorePrefix: '/amino',
+          datastorePrefix: PUBLIC_DHT_DATASTORE_PREFIX,
           metricsPrefix: 'libp2p_amino_dht',
           logPrefix: 'libp2p:amino-dht',
           peerInfoMapper:
@@ -415,12 +431,12 @@ function withMesh<C>(factory: (components: C) => GossipSub): (components: C) => 
  * database; a sublevel is one (same get/put/batch/iterator API, keys prefixed `!libp2p!`), though
  * its TypeScript type is AbstractSublevel rather than Level. libp2p does not open the datastore.
  */
-async function openDatastore(db: Database): Promise<LevelDatastore> {
+async function openDatastore(db: Database, cap: ProviderCapInit): Promise<ProviderCappedDatastore> {
   const sublevel = db.sublevel<string, Uint8Array>(LIBP2P_SUBLEVEL, {
     keyEncoding: 'utf8',
     valueEncoding: 'view',
   });
-  const datastore = new LevelDatastore(sublevel as unknown as Level<string, Uint8Array>);
+  const datastore = new ProviderCappedDatastore(sublevel as unknown as Level<string, Uint8Array>, cap);
   await datastore.open();
   return datastore;
 }
