@@ -48,6 +48,9 @@ test('a local-only node dials loopback and non-routable ranges only, never a DNS
     '/ip4/172.20.0.1/udp/1/quic-v1',
     '/ip6/::1/tcp/1',
     '/ip6/fd00::1/tcp/1',
+    '/ip6/2001:db8::1/udp/1/quic-v1',
+    '/ip6/3fff:0:50::2/udp/4001/quic-v1',
+    '/ip6/3fff:fff:ffff::1/tcp/1',
     `/ip4/10.0.0.1/tcp/1${peer}/p2p-circuit${peer}`,
     peer,
   ])
@@ -56,6 +59,9 @@ test('a local-only node dials loopback and non-routable ranges only, never a DNS
     '/ip4/1.1.1.1/tcp/4001',
     '/ip4/104.131.131.82/tcp/4001',
     '/ip6/2604:a880:1:20::203:d001/tcp/4001',
+    // Just outside the documentation prefixes 3fff::/20 and 2001:db8::/32.
+    '/ip6/3fff:1000::1/tcp/1',
+    '/ip6/2001:db9::1/tcp/1',
     '/dnsaddr/bootstrap.libp2p.io',
     '/dns4/localhost/tcp/1',
     `/ip4/1.1.1.1/tcp/1${peer}/p2p-circuit${peer}`,
