@@ -9,6 +9,8 @@
  * every namespace in every outcome.
  */
 import { createInterface } from 'node:readline';
+import { isPrivate } from '@libp2p/utils';
+import { multiaddr } from '@multiformats/multiaddr';
 import test from 'ava';
 import { demoScenario } from '../node/demo/builds.ts';
 import type { Reachability } from '../node/network/reachability.ts';
@@ -23,6 +25,18 @@ const nsTest = unavailable === undefined ? test.serial : test.serial.skip;
 const BUILDS = 600;
 const LISTEN = ['/ip6/::/tcp/4001'];
 const PUBLIC = { boot: '3fff:0:50::2', natA: '3fff:0:50::11', natB: '3fff:0:50::12' };
+
+test('the lab premise: libp2p calls 3fff::/20 public and every other lab range private', (t) => {
+  // If an upgrade of @libp2p/utils puts 3fff::/20 on its private list, no lab can reach a hole punch.
+  t.false(isPrivate(multiaddr(`/ip6/${PUBLIC.natA}/udp/4001/quic-v1`)));
+  for (const a of [
+    '/ip6/2001:db8::1/tcp/1',
+    '/ip6/fd00:11::2/tcp/1',
+    '/ip4/203.0.113.1/tcp/1',
+    '/ip4/10.50.0.2/tcp/1',
+  ])
+    t.true(isPrivate(multiaddr(a)), a);
+});
 
 /** Drop counter of a router's rule for unsolicited flows from the WAN (its input chain). */
 function inboundDrops(ruleset: string): number {
