@@ -27,6 +27,11 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const PREFIX = 'txlab-';
 const KILL_GRACE_MS = 3_000;
+/** What the lab's addresses are drawn from, per nftables family (NetLab.outsidePackets counts the rest). */
+const LAB_RANGES = {
+  ip: '10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, 224.0.0.0/4, 255.255.255.255',
+  ip6: 'fc00::/7, fe80::/10, 3fff::/20, ff00::/8',
+} as const;
 
 /**
  * Where the system's own tools are. The lab runs `ip`, `nft`, `tc` and `sysctl` by absolute path from
@@ -213,6 +218,11 @@ export class NetLab {
       '  }',
       '}',
       `table ${family} filter {`,
+      // Counts what the LAN sends beyond the lab's ranges (nothing routes there: the count shows it was tried).
+      '  chain prerouting {',
+      '    type filter hook prerouting priority filter; policy accept;',
+      `    iifname "${lanIf}" ${family} daddr != { ${LAB_RANGES[family]} } counter comment "outside"`,
+      '  }',
       '  chain forward {',
       '    type filter hook forward priority filter; policy drop;',
       '    ct state established,related counter accept',
@@ -233,6 +243,17 @@ export class NetLab {
     if (!loaded.includes('masquerade') || !loaded.includes('policy drop'))
       throw new Error(`NAT router ${ns.name}: its nftables rules did not load:\n${loaded}`);
     return { ns, wanAddress: wanCidr.split('/')[0]! };
+  }
+
+  /**
+   * Packets a NAT router's LAN sent to addresses outside the lab's ranges (private, link-local, multicast,
+   * and for IPv6 the 3fff::/20 documentation prefix): e.g. a STUN request to a public server. Nothing
+   * routes there, so they go nowhere; the count proves whether anything tried.
+   */
+  async outsidePackets(router: Netns): Promise<number> {
+    const m = /counter packets (\d+) bytes \d+ comment "outside"/.exec(await this.ruleset(router));
+    if (!m) throw new Error(`NAT router ${router.name}: no "outside" counter`);
+    return Number(m[1]);
   }
 
   /**
