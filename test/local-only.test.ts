@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { multiaddr } from '@multiformats/multiaddr';
 import test from 'ava';
 import { defaultBootstrapPeers } from '../bootstrap/peers.ts';
+import { createLibp2pNode } from '../node/network/libp2p-node.ts';
 import { isLocalMultiaddr, isLocalOnly, localOnlyGater } from '../node/network/local-only.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 import { NetLab, type Netns, netnsUnavailable } from './helpers/netns.ts';
@@ -37,6 +38,22 @@ test('the switch reads TRUSTIX_LOCAL_ONLY: any value but empty or 0', (t) => {
 
 test('under the switch the built-in bootstrap list is empty', (t) => {
   t.deepEqual(defaultBootstrapPeers({ TRUSTIX_LOCAL_ONLY: '1' }), []);
+});
+
+test('a local-only node refuses a STUN server outside the non-routable ranges, or named by DNS', async (t) => {
+  for (const url of ['stun:74.125.250.129:19302', 'stun:stun.l.google.com:19302', 'stun:[2606:4700::1]'])
+    await t.throwsAsync(
+      createLibp2pNode({ localOnly: true, listen: ['/ip4/127.0.0.1/tcp/0'], webrtc: { stun: [url] } }),
+      { instanceOf: RangeError, message: /not a local address/ },
+      url,
+    );
+  const node = await createLibp2pNode({
+    localOnly: true,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    webrtc: { stun: ['stun:10.50.0.2:3478', 'stun:[fd00::2]:3478'] },
+  });
+  await node.stop();
+  t.pass();
 });
 
 test('a local-only node dials loopback and non-routable ranges only, never a DNS name', async (t) => {
