@@ -7,19 +7,18 @@
  * the server-reflexive addresses the STUN server told each side), and the log syncs over it.
  * Every node runs under TRUSTIX_LOCAL_ONLY; the routers count anything sent beyond the lab (none may be).
  */
-import { createInterface } from 'node:readline';
 import test from 'ava';
 import { demoScenario } from '../node/demo/builds.ts';
 import { NetLab, netnsUnavailable } from './helpers/netns.ts';
 import type { ConnectionReport } from './helpers/netns-node.ts';
 import { labIdentity, startNetnsNode } from './helpers/netns-trustix.ts';
+import { startLabStunServer } from './helpers/stun-server.ts';
 
 const unavailable = netnsUnavailable(['nft']);
 if (unavailable !== undefined) console.log(`namespace (NAT) tests skipped: ${unavailable}`);
 const nsTest = unavailable === undefined ? test.serial : test.serial.skip;
 const BUILDS = 600;
 const LISTEN = ['/ip4/0.0.0.0/tcp/4001'];
-const STUN_SCRIPT = new URL('./helpers/stun-server.ts', import.meta.url).pathname;
 
 nsTest(
   'behind two NATs, the user punches a direct WebRTC connection to the builder and syncs over it',
@@ -39,16 +38,7 @@ nsTest(
     await homeB.attach(userNs, '192.168.12.2/24', { gateway: '192.168.12.1' });
 
     // The STUN server, beside the bootstrap node on the public segment.
-    const stun = lab.spawn(bootNs, process.execPath, ['--import', 'tsx', STUN_SCRIPT, '10.50.0.2', '3478']);
-    const stunLines = createInterface({ input: stun.stdout! });
-    const bindings: string[] = [];
-    await new Promise<void>((resolve, reject) => {
-      stun.once('exit', (code) => reject(new Error(`STUN server exited (${code})`)));
-      stunLines.on('line', (line) => {
-        if (line === 'listening') resolve();
-        else bindings.push(line.replace(/^binding /, ''));
-      });
-    });
+    const { bindings } = await startLabStunServer(lab, bootNs, '10.50.0.2', 3478);
 
     const bootId = await labIdentity(lab, 'boot');
     const bootstrap = [`/ip4/10.50.0.2/tcp/4001/p2p/${bootId.peerId}`];

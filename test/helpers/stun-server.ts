@@ -9,7 +9,9 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
+import { createInterface } from 'node:readline';
 import { crc32 } from 'node:zlib';
+import type { NetLab, Netns } from './netns.ts';
 
 const MAGIC_COOKIE = 0x2112a442;
 const BINDING_REQUEST = 0x0001;
@@ -72,6 +74,34 @@ export async function startStunServer(
     });
   });
   return socket;
+}
+
+/**
+ * Runs this server as a process in a lab namespace, at `host:port`; resolves once it listens, with the
+ * list (growing) of `address:port` it answered, i.e. the NAT mappings it told.
+ */
+export async function startLabStunServer(
+  lab: NetLab,
+  ns: Netns,
+  host: string,
+  port: number,
+): Promise<{ readonly bindings: readonly string[] }> {
+  const child = lab.spawn(ns, process.execPath, [
+    '--import',
+    'tsx',
+    import.meta.filename,
+    host,
+    String(port),
+  ]);
+  const bindings: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`STUN server exited (${code})`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line === 'listening') resolve();
+      else bindings.push(line.replace(/^binding /, ''));
+    });
+  });
+  return { bindings };
 }
 
 if (process.argv[1] === import.meta.filename) {
