@@ -5,8 +5,9 @@
  * over the relayed connection (`/webrtc-signaling/0.0.1`) and lets ICE punch through both NATs. Nothing in
  * libp2p dials such an address by itself once a relayed connection exists (DCUtR upgrades only to
  * addresses AutoNAT confirmed, which never happens behind NAT). So: when identify tells us that a peer
- * we reached through a relay listens on WebRTC, we dial that address once. Only the side that opened the
- * relayed connection dials, so the two sides do not race each other with two offers.
+ * we reached through a relay listens on WebRTC, or its addresses change to include one later (its relay
+ * reservation came after our identify), we dial that address. Only the side that opened the relayed
+ * connection dials, so the two sides do not race each other with two offers; one dial per peer at a time.
  */
 import type {
   AbortOptions,
@@ -16,6 +17,7 @@ import type {
   Libp2pEvents,
   Logger,
   PeerId,
+  PeerUpdate,
   Startable,
   TypedEventTarget,
 } from '@libp2p/interface';
@@ -65,7 +67,22 @@ class DefaultWebRTCUpgrader implements WebRTCUpgrader, Startable {
   private readonly dialing = new Set<string>();
   private running = false;
   private readonly onIdentify = (event: CustomEvent<IdentifyResult>): void => {
-    void this.maybeUpgrade(event.detail);
+    const { peerId, listenAddrs, connection } = event.detail;
+    void this.maybeUpgrade(peerId, listenAddrs, connection);
+  };
+  private readonly onPeerUpdate = (event: CustomEvent<PeerUpdate>): void => {
+    const { peer, previous } = event.detail;
+    const had = new Set(
+      previous?.addresses.filter((a) => isWebRTCAddress(a.multiaddr)).map((a) => a.multiaddr.toString()),
+    );
+    const added = peer.addresses
+      .map((a) => a.multiaddr)
+      .filter((a) => isWebRTCAddress(a) && !had.has(a.toString()));
+    if (added.length === 0) return;
+    const relayed = this.components.connectionManager
+      .getConnections(peer.id)
+      .find((c) => c.status === 'open' && c.direction === 'outbound' && isRelayed(c.remoteAddr));
+    if (relayed !== undefined) void this.maybeUpgrade(peer.id, added, relayed);
   };
 
   constructor(components: WebRTCUpgraderComponents, init: WebRTCUpgraderInit) {
@@ -78,11 +95,13 @@ class DefaultWebRTCUpgrader implements WebRTCUpgrader, Startable {
     if (this.running) return;
     this.running = true;
     this.components.events.addEventListener('peer:identify', this.onIdentify);
+    this.components.events.addEventListener('peer:update', this.onPeerUpdate);
   }
 
   stop(): void {
     this.running = false;
     this.components.events.removeEventListener('peer:identify', this.onIdentify);
+    this.components.events.removeEventListener('peer:update', this.onPeerUpdate);
   }
 
   private hasDirect(peerId: PeerId): boolean {
@@ -91,7 +110,11 @@ class DefaultWebRTCUpgrader implements WebRTCUpgrader, Startable {
       .some((c) => c.status === 'open' && !isRelayed(c.remoteAddr));
   }
 
-  private async maybeUpgrade({ peerId, listenAddrs, connection }: IdentifyResult): Promise<void> {
+  private async maybeUpgrade(
+    peerId: PeerId,
+    listenAddrs: readonly Multiaddr[],
+    connection: Connection,
+  ): Promise<void> {
     if (!this.running || connection.direction !== 'outbound' || !isRelayed(connection.remoteAddr)) return;
     if (isWebRTCAddress(connection.remoteAddr)) return;
     const key = peerId.toString();
