@@ -124,6 +124,7 @@ class DefaultWebRTCUpgrader implements WebRTCUpgrader, Startable {
     try {
       for (const addr of addrs) {
         const target = addr.getComponents().at(-1)?.name === 'p2p' ? addr : addr.encapsulate(`/p2p/${key}`);
+        this.log('%p: dialling WebRTC %a (relayed: %a)', peerId, target, connection.remoteAddr);
         try {
           const direct = await this.components.connectionManager.openConnection(target, {
             signal: AbortSignal.timeout(this.dialTimeout),
