@@ -4,11 +4,14 @@
  * gossip, circuit relay) on a public segment:
  * - relayed: a builder behind NAT A and a user behind NAT B (nft masquerade, inbound dropped), who know
  *   only the public node; every byte between them goes through its relay;
+ * - webrtc: the relayed set-up plus a STUN server on the public segment (test/helpers/stun-server.ts) and
+ *   WebRTC on both homes: they meet through the relay, then punch a direct WebRTC connection;
  * - direct: the same builder and user on the public segment itself, the baseline of the same run.
  * Measured per set-up: time from a node's start to its first relay reservation (NATed nodes), time from
  * `follow` to the first checkpoint of the builder's log (found through the DHT provider record on the
- * public node, or its gossip), and time from `follow` to a verified copy of ENTRIES entries (entries/s);
- * then the relayed/direct ratio. Every node is a separate process inside its namespace, under
+ * public node, or its gossip), time from `follow` to the direct WebRTC connection (webrtc), and time from
+ * `follow` to a verified copy of ENTRIES entries (entries/s); then the relayed/direct and webrtc/direct
+ * ratios. Every node is a separate process inside its namespace, under
  * TRUSTIX_LOCAL_ONLY; the lab is torn down in every outcome. The machine's load average is reported
  * beside the figures: on 2 shared cores it dominates them.
  *
@@ -18,7 +21,9 @@
 import { loadavg } from 'node:os';
 import type { Reachability } from '../node/index.ts';
 import { NetLab, type Netns, netnsUnavailable, type Segment } from '../test/helpers/netns.ts';
+import type { ConnectionReport } from '../test/helpers/netns-node.ts';
 import { labIdentity, type NetnsNode, startNetnsNode } from '../test/helpers/netns-trustix.ts';
+import { startLabStunServer } from '../test/helpers/stun-server.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 import { type Measurement, median, suiteResult } from './harness.ts';
 
@@ -27,6 +32,8 @@ const RUNS = Number(process.env['TRUSTIX_BENCH_INTERNET_RUNS'] ?? 1);
 const LISTEN = ['/ip4/0.0.0.0/tcp/4001'];
 /** How often a figure with no event of its own (a reservation, a first checkpoint) is looked at. */
 const POLL_MS = 50;
+const KINDS = ['relayed', 'webrtc', 'direct'] as const;
+type Kind = (typeof KINDS)[number];
 
 interface RunFigures {
   /** Start of the builder's and the user's node to their first relay reservation (NATed only). */
@@ -35,7 +42,10 @@ interface RunFigures {
   readonly findMs: number;
   /** `follow` to a verified copy of every entry. */
   readonly syncMs: number;
-  readonly relayed: boolean;
+  /** `follow` to the first direct WebRTC connection to the builder (webrtc only). */
+  readonly directMs?: number;
+  /** How the user reached the builder: every connection through the relay, over WebRTC, or direct. */
+  readonly path: 'relayed' | 'webrtc' | 'direct';
 }
 
 export async function run() {
@@ -47,13 +57,12 @@ export async function run() {
     return suiteResult('internet', measurements);
   }
   const entries = [...syntheticEntries(ENTRIES, 15)];
-  const figures: Record<'relayed' | 'direct', RunFigures[]> = { relayed: [], direct: [] };
-  for (let i = 0; i < RUNS; i++)
-    for (const kind of ['relayed', 'direct'] as const)
-      figures[kind].push(await once(kind === 'relayed', entries));
+  const figures: Record<Kind, RunFigures[]> = { relayed: [], webrtc: [], direct: [] };
+  for (let i = 0; i < RUNS; i++) for (const kind of KINDS) figures[kind].push(await once(kind, entries));
 
   const load = { loadBefore: round2(loadBefore), loadAfter: round2(loadavg()), links: 'no added latency' };
   const reservations = figures.relayed.flatMap((f) => f.reservationMs ?? []);
+  const directMs = figures.webrtc.flatMap((f) => f.directMs ?? []);
   measurements.push({
     name: 'NATed node start -> first relay reservation',
     median: Math.round(median(reservations)),
@@ -62,7 +71,15 @@ export async function run() {
     runs: reservations.length,
     ...load,
   });
-  for (const kind of ['relayed', 'direct'] as const) {
+  measurements.push({
+    name: 'follow -> direct WebRTC connection (relayed first)',
+    median: Math.round(median(directMs)),
+    max: Math.round(Math.max(...directMs)),
+    unit: 'ms',
+    runs: directMs.length,
+    ...load,
+  });
+  for (const kind of KINDS) {
     const f = figures[kind];
     measurements.push({
       name: `follow -> builder's first checkpoint known (${kind})`,
@@ -79,23 +96,25 @@ export async function run() {
       unit: 'entries/s',
       runs: f.length,
       // How the user reached the builder in each run (every connection through the relay, or not).
-      paths: f.map((x) => (x.relayed ? 'relayed' : 'direct')),
+      paths: f.map((x) => x.path),
       ...load,
     });
   }
-  const rate = (kind: 'relayed' | 'direct') => median(figures[kind].map((x) => ENTRIES / (x.syncMs / 1000)));
-  measurements.push({
-    name: 'relayed / direct sync rate',
-    median: round2([rate('relayed') / rate('direct')])[0]!,
-    unit: 'ratio',
-    runs: RUNS,
-    ...load,
-  });
+  const rate = (kind: Kind) => median(figures[kind].map((x) => ENTRIES / (x.syncMs / 1000)));
+  for (const kind of ['relayed', 'webrtc'] as const)
+    measurements.push({
+      name: `${kind} / direct sync rate`,
+      median: round2([rate(kind) / rate('direct')])[0]!,
+      unit: 'ratio',
+      runs: RUNS,
+      ...load,
+    });
   return suiteResult('internet', measurements);
 }
 
 /** One set-up, built, measured and torn down. */
-async function once(natted: boolean, entries: readonly string[]): Promise<RunFigures> {
+async function once(kind: Kind, entries: readonly string[]): Promise<RunFigures> {
+  const natted = kind !== 'direct';
   const lab = await NetLab.create();
   try {
     const pub = await lab.segment('pub');
@@ -110,6 +129,7 @@ async function once(natted: boolean, entries: readonly string[]): Promise<RunFig
       await pub.attach(builderNs, '10.50.0.21/24');
       await pub.attach(userNs, '10.50.0.22/24');
     }
+    if (kind === 'webrtc') await startLabStunServer(lab, bootNs, '10.50.0.2', 3478);
     const bootId = await labIdentity(lab, 'boot');
     const bootstrap = [`/ip4/10.50.0.2/tcp/4001/p2p/${bootId.peerId}`];
     const p2p = {
@@ -118,6 +138,7 @@ async function once(natted: boolean, entries: readonly string[]): Promise<RunFig
       dhtClientMode: natted ? ('auto' as const) : false,
       relayReservations: natted ? 2 : 0,
       redial: { interval: 250, maxInterval: 2000 },
+      ...(kind === 'webrtc' && { webrtc: { stun: ['stun:10.50.0.2:3478'] } }),
     };
     const timed = async (start: Promise<NetnsNode>) => ({ node: await start, at: performance.now() });
     const [, builder, user] = await Promise.all([
@@ -137,16 +158,28 @@ async function once(natted: boolean, entries: readonly string[]): Promise<RunFig
     const started = performance.now();
     await user.node.request({ cmd: 'follow', vkey: builder.node.info.vkey! });
     // Polled through `synced` with size 1: the first checkpoint makes the log leave `searching`.
+    const direct =
+      kind === 'webrtc'
+        ? user.node
+            .request({ cmd: 'direct', peer: builder.node.info.peerId, timeoutMs: 600_000 })
+            .then(() => performance.now())
+        : undefined;
     const found = await firstCheckpoint(user.node, logId);
     await user.node.request({ cmd: 'synced', logId, size: entries.length, timeoutMs: 600_000 });
     const syncMs = performance.now() - started;
-    const connections = await user.node.request<{ peer: string; relayed: boolean }[]>({ cmd: 'connections' });
+    const directAt = await direct;
+    const connections = await user.node.request<ConnectionReport[]>({ cmd: 'connections' });
     const toBuilder = connections.filter((c) => c.peer === builder.node.info.peerId);
     return {
       ...(reservationMs && { reservationMs }),
+      ...(directAt !== undefined && { directMs: directAt - started }),
       findMs: found - started,
       syncMs,
-      relayed: toBuilder.length > 0 && toBuilder.every((c) => c.relayed),
+      path: toBuilder.some((c) => c.remoteAddr.includes('/webrtc'))
+        ? 'webrtc'
+        : toBuilder.length > 0 && toBuilder.every((c) => c.relayed)
+          ? 'relayed'
+          : 'direct',
     };
   } finally {
     await lab.teardown();

@@ -116,6 +116,9 @@ export interface EffectiveConfig {
   readonly listen: readonly string[];
   readonly announce: readonly string[];
   readonly bootstrap: readonly string[];
+  /** WebRTC hole punching: default on for a node without `announce` (one that may sit behind NAT). */
+  readonly webrtc: boolean;
+  readonly stun: readonly string[];
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;
   readonly maxConnectionsPerSubnet: number;
@@ -193,6 +196,8 @@ export async function effectiveConfig(
     listen: listen ?? DEFAULT_LISTEN,
     announce: announce ?? [],
     bootstrap: bootstrap ?? defaultBootstrapPeers(),
+    webrtc: c.webrtc ?? (announce ?? []).length === 0,
+    stun: c.stun ?? [],
     maxConnections: c.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     maxConnectionsPerIp: c.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
     maxConnectionsPerSubnet: c.maxConnectionsPerSubnet ?? DEFAULT_MAX_CONNECTIONS_PER_SUBNET,
@@ -248,6 +253,7 @@ export async function effectiveConfig(
       bootstrap: effective.bootstrap,
       maxConnections: effective.maxConnections,
       ...reachability(effective.announce.length > 0),
+      ...(effective.webrtc && { webrtc: { stun: effective.stun } }),
       // The public DHT as a meeting point; a local-only node has no public peers to meet there.
       publicDht: !isLocalOnly(),
     },

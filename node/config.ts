@@ -8,6 +8,7 @@
  *   {
  *     "http": "127.0.0.1:8565", "httpHosts": ["nix-cache.lan"],
  *     "listen": ["/ip4/0.0.0.0/tcp/8566"], "announce": [], "bootstrap": ["/dns4/…/p2p/12D3…"],
+ *     "webrtc": true, "stun": ["stun:203.0.113.5:3478"],
  *     "maxConnections": 300, "maxConnectionsPerIp": 8, "maxConnectionsPerSubnet": 32,
  *     "follow": [{ "log": "mercury+0f1e2d3c+AQ…", "name": "mercury", "weight": 2,
  *                  "mirrors": ["https://mirror.example/trustix/"], "light": true,
@@ -75,6 +76,10 @@ export interface TrustixConfig {
   readonly listen?: readonly string[];
   readonly announce?: readonly string[];
   readonly bootstrap?: readonly string[];
+  /** WebRTC hole punching (docs/ARCHITECTURE.md, "Reachability behind NAT"). Default: on unless `announce`. */
+  readonly webrtc?: boolean;
+  /** STUN servers (`stun:HOST[:PORT]`) WebRTC asks for the node's NAT-mapped address. Default: none. */
+  readonly stun?: readonly string[];
   readonly maxConnections?: number;
   readonly maxConnectionsPerIp?: number;
   readonly maxConnectionsPerSubnet?: number;
@@ -212,6 +217,21 @@ export function parseMultiaddr(text: string, peer = false): string {
   return m.toString();
 }
 
+/**
+ * A STUN server URL as WebRTC takes it (RFC 7064): `stun:HOST[:PORT]`, HOST an IPv4 address, a bracketed
+ * IPv6 address or a DNS name; PORT 1-65535 (default 3478). Returned unchanged.
+ */
+export function parseStunUrl(text: string): string {
+  const m = /^stun:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::(\d{1,5}))?$/.exec(text);
+  const port = m?.[2] === undefined ? 3478 : Number(m[2]);
+  if (!m || port < 1 || port > 65_535)
+    throw new MalformedError(
+      'STUN server',
+      `expected stun:HOST[:PORT] such as stun:203.0.113.5:3478, not ${JSON.stringify(text.slice(0, 100))}`,
+    );
+  return text;
+}
+
 /** Parses and validates config text; `file` names it in errors and anchors relative paths. */
 export function parseConfig(text: string, file: string): TrustixConfig {
   return parseConfigText(text, file, []);
@@ -239,6 +259,13 @@ function parseConfigText(text: string, file: string, named: FileReference[]): Tr
     },
     bootstrap: (v, o) => {
       config.bootstrap = addrs(true)(v, o);
+    },
+    webrtc: (v, o) => {
+      if (v.type !== 'boolean') r.fail(v, o, 'expected true or false');
+      config.webrtc = v.value as boolean;
+    },
+    stun: (v, o) => {
+      config.stun = r.array(v, o).map((item, i) => r.parsed(item, `${o}[${i}]`, parseStunUrl));
     },
     maxConnections: (v, o) => {
       config.maxConnections = r.integer(v, o, 1, 100_000);

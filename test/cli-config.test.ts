@@ -30,6 +30,9 @@ test('config show: defaults, then the file, then flags; the text form is a confi
     upstreams: ['file:///srv/cache/'],
     batch: { intervalMs: 100, maxSubmissions: 10000 },
     sync: { maxConcurrentSyncs: 2 },
+    // No --announce: a node that may sit behind NAT punches with WebRTC; no STUN server unless configured.
+    webrtc: true,
+    stun: [],
   });
   const text = await runCli(['config', 'show', '--data-dir', dir]);
   await writeFile(join(dir, 'config.json'), text.stdout);

@@ -51,6 +51,15 @@ test('a full config: comments, trailing commas, shorthand and object deciders, u
   t.is(config.file, FILE);
 });
 
+test('WebRTC and STUN servers: IPv4, bracketed IPv6 and DNS hosts, with or without a port', (t) => {
+  const stun = ['stun:203.0.113.5:3478', 'stun:[2001:db8::1]:3478', 'stun:stun.example.org'];
+  t.deepEqual(parseConfig(JSON.stringify({ webrtc: false, stun }), FILE), {
+    file: FILE,
+    webrtc: false,
+    stun,
+  });
+});
+
 test('network, follow, batch and sync options', (t) => {
   const config = parseConfig(
     `{
@@ -133,6 +142,9 @@ const BAD: [string, string, RegExp][] = [
   ],
   ['unknown sync option', '{ "sync": { "threads": 2 } }', /sync\.threads: unknown option/],
   ['witness not a boolean', '{ "witness": "yes" }', /witness: expected true or false/],
+  ['webrtc not a boolean', '{ "webrtc": 1 }', /webrtc: expected true or false/],
+  ['a STUN server that is no stun: URL', '{ "stun": ["10.0.0.1:3478"] }', /stun\[0\]: malformed STUN server/],
+  ['a STUN server with port 0', '{ "stun": ["stun:10.0.0.1:0"] }', /stun\[0\]: malformed STUN server/],
   [
     'witnesses without a quorum',
     witnessed('"witnesses": [W1]'),

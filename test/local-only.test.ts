@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { multiaddr } from '@multiformats/multiaddr';
 import test from 'ava';
 import { defaultBootstrapPeers } from '../bootstrap/peers.ts';
+import { createLibp2pNode } from '../node/network/libp2p-node.ts';
 import { isLocalMultiaddr, isLocalOnly, localOnlyGater } from '../node/network/local-only.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 import { NetLab, type Netns, netnsUnavailable } from './helpers/netns.ts';
@@ -39,6 +40,22 @@ test('under the switch the built-in bootstrap list is empty', (t) => {
   t.deepEqual(defaultBootstrapPeers({ TRUSTIX_LOCAL_ONLY: '1' }), []);
 });
 
+test('a local-only node refuses a STUN server outside the non-routable ranges, or named by DNS', async (t) => {
+  for (const url of ['stun:74.125.250.129:19302', 'stun:stun.l.google.com:19302', 'stun:[2606:4700::1]'])
+    await t.throwsAsync(
+      createLibp2pNode({ localOnly: true, listen: ['/ip4/127.0.0.1/tcp/0'], webrtc: { stun: [url] } }),
+      { instanceOf: RangeError, message: /not a local address/ },
+      url,
+    );
+  const node = await createLibp2pNode({
+    localOnly: true,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    webrtc: { stun: ['stun:10.50.0.2:3478', 'stun:[fd00::2]:3478'] },
+  });
+  await node.stop();
+  t.pass();
+});
+
 test('a local-only node dials loopback and non-routable ranges only, never a DNS name', async (t) => {
   const peer = '/p2p/12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq';
   for (const a of [
@@ -48,6 +65,9 @@ test('a local-only node dials loopback and non-routable ranges only, never a DNS
     '/ip4/172.20.0.1/udp/1/quic-v1',
     '/ip6/::1/tcp/1',
     '/ip6/fd00::1/tcp/1',
+    '/ip6/2001:db8::1/udp/1/quic-v1',
+    '/ip6/3fff:0:50::2/udp/4001/quic-v1',
+    '/ip6/3fff:fff:ffff::1/tcp/1',
     `/ip4/10.0.0.1/tcp/1${peer}/p2p-circuit${peer}`,
     peer,
   ])
@@ -56,6 +76,9 @@ test('a local-only node dials loopback and non-routable ranges only, never a DNS
     '/ip4/1.1.1.1/tcp/4001',
     '/ip4/104.131.131.82/tcp/4001',
     '/ip6/2604:a880:1:20::203:d001/tcp/4001',
+    // Just outside the documentation prefixes 3fff::/20 and 2001:db8::/32.
+    '/ip6/3fff:1000::1/tcp/1',
+    '/ip6/2001:db9::1/tcp/1',
     '/dnsaddr/bootstrap.libp2p.io',
     '/dns4/localhost/tcp/1',
     `/ip4/1.1.1.1/tcp/1${peer}/p2p-circuit${peer}`,

@@ -32,10 +32,12 @@ test('relays are counted by PeerId, however many of their addresses we announce'
   t.is(r.relays, 1);
 });
 
-test('connection kinds: relayed by /p2p-circuit, LAN by a private address, else direct', (t) => {
+test('connection kinds: relayed by /p2p-circuit, WebRTC direct, LAN by a private address, else direct', (t) => {
   const peer = '/p2p/12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq';
   const kind = (a: string) => connectionKind({ remoteAddr: multiaddr(a) });
   t.is(kind(`/ip4/10.50.0.2/tcp/4001${peer}/p2p-circuit${peer}`), 'relayed');
+  // Signalled through the relay, but the data flows peer to peer (docs/PROTOCOL.md).
+  t.is(kind(`/ip4/10.50.0.2/tcp/4001${peer}/p2p-circuit/webrtc${peer}`), 'direct');
   t.is(kind('/ip4/192.168.1.5/tcp/4001'), 'lan');
   t.is(kind('/ip4/127.0.0.1/tcp/4001'), 'lan');
   t.is(kind('/ip4/8.8.8.8/tcp/4001'), 'direct');

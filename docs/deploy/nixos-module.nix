@@ -96,6 +96,11 @@ let
       bootstrap = fileOption (types.listOf peerMultiaddr) ''
         Bootstrap peers, multiaddrs ending in /p2p/<PeerId>. Default: the built-in list.
       '';
+      webrtc = fileOption types.bool "Hole punching with WebRTC: listen on /webrtc and open a direct connection to a peer first reached through a relay. Default: on unless `announce` is set.";
+      stun = fileOption (types.listOf (types.strMatching "stun:.+")) ''
+        STUN servers (`stun:HOST[:PORT]`) WebRTC asks for the node's address as seen from outside its NAT.
+        Default none: without one, two nodes behind different NATs stay on the relay.
+      '';
       maxConnections = fileOption (types.ints.between 1 100000) "libp2p connections kept before pruning. Default 100.";
       witness = fileOption types.bool "Cosign the checkpoints of the logs this node follows, once verified, and gossip them (the witness key is in the data directory). Default false.";
       maxConnectionsPerIp = fileOption (types.ints.between 1 100000) "Open connections from one IP address; more inbound ones are refused. Default 8.";

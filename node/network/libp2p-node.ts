@@ -32,6 +32,7 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics';
 import { tcp } from '@libp2p/tcp';
 import { uPnPNAT } from '@libp2p/upnp-nat';
 import { isPrivate } from '@libp2p/utils';
+import { webRTC } from '@libp2p/webrtc';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import type { Level } from 'level';
 import { createLibp2p, type Libp2pOptions } from 'libp2p';
@@ -57,8 +58,9 @@ import {
   bootstrapRedialer,
 } from './bootstrap-redialer.ts';
 import { lanDiscovery } from './lan-discovery.ts';
-import { isLocalOnly, localOnlyGater } from './local-only.ts';
+import { isLocalAddress, isLocalOnly, localOnlyGater } from './local-only.ts';
 import { type ProviderCapInit, ProviderCappedDatastore } from './provider-cap.ts';
+import { type WebRTCUpgrader, webRTCUpgrader } from './webrtc-upgrader.ts';
 
 /** The TCP port a node listens on by default, beside the HTTP port 8565. */
 export const DEFAULT_P2P_PORT = 8566;
@@ -116,6 +118,8 @@ export type TrustixServices = {
   autoNAT: unknown;
   dcutr: unknown;
   upnp?: unknown;
+  /** Present when WebRTC is on (Libp2pNodeInit.webrtc): relayed connections upgraded to direct ones. */
+  webrtcUpgrader?: WebRTCUpgrader;
   /** The public Amino DHT, as a client (Libp2pNodeInit.publicDht). */
   amino?: KadDHT;
   /** Present on relaying nodes (Libp2pNodeInit.relayServer). */
@@ -220,6 +224,15 @@ export interface Libp2pNodeInit {
    */
   readonly relayReservations?: number;
   /**
+   * WebRTC private-to-private (docs/ARCHITECTURE.md, "Reachability behind NAT"): listen on `/webrtc`,
+   * so that a peer connected through a relay can open a direct connection, signalled over the relayed
+   * one, with ICE punching through both NATs. `stun` lists the STUN servers (`stun:HOST:PORT`) ICE asks
+   * for this node's NAT-mapped address; without one, only host candidates are offered (a LAN, or a peer
+   * that is itself reachable). Default: off. Never @libp2p/webrtc's own default list (public STUN
+   * servers of Google, Twilio, Cloudflare, Mozilla): the servers are always given explicitly.
+   */
+  readonly webrtc?: boolean | { readonly stun?: readonly string[] };
+  /**
    * Contact only the addresses given (node/network/local-only.ts): dials to routable addresses are
    * refused, and discovery that reaches beyond them (mDNS, UPnP) stays off. Default: on when
    * TRUSTIX_LOCAL_ONLY is set in the environment.
@@ -282,6 +295,9 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
       }),
     );
   const relay = init.relayServer === true ? {} : init.relayServer || undefined;
+  const webrtc = init.webrtc === true ? {} : init.webrtc || undefined;
+  const stun = [...(webrtc?.stun ?? [])];
+  if (localOnly) for (const url of stun) checkLocalStun(url);
   const whitelist = new Set([
     ...(init.gossipScoreParams?.IPColocationFactorWhitelist ?? []),
     ...(init.whitelistIps ?? []),
@@ -298,11 +314,23 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
       listen: [
         ...(init.listen ?? DEFAULT_LISTEN),
         ...Array.from({ length: init.relayReservations ?? 0 }, () => '/p2p-circuit'),
+        ...(webrtc ? ['/webrtc'] : []),
       ],
       announce: [...(init.announce ?? [])],
     },
     // The relay transport dials relayed addresses and, with `/p2p-circuit` listen addresses, reserves slots.
-    transports: [tcp(), circuitRelayTransport()],
+    transports: [
+      tcp(),
+      circuitRelayTransport(),
+      ...(webrtc
+        ? [
+            webRTC({
+              // A function: @libp2p/webrtc fills a missing iceServers with public STUN servers, in place.
+              rtcConfiguration: () => ({ iceServers: stun.map((urls) => ({ urls })) }),
+            }),
+          ]
+        : []),
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionMonitor: { pingInterval: init.pingIntervalMs ?? CONNECTION_PING_INTERVAL_MS },
@@ -369,6 +397,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
       autoNAT: autoNAT(),
       dcutr: dcutr(),
       ...((init.upnp ?? !localOnly) && { upnp: uPnPNAT() }),
+      ...(webrtc && { webrtcUpgrader: webRTCUpgrader() }),
       ...(relay && {
         relay: circuitRelayServer({
           reservations: {
@@ -384,6 +413,19 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
   if (init.start ?? true) await startLibp2pNode(node);
   return node;
 }
+
+/**
+ * Under localOnly a STUN server must be named by a local IP address (a name could resolve anywhere).
+ * Throws RangeError naming the URL otherwise.
+ */
+function checkLocalStun(url: string): void {
+  const m = /^stun:(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(url);
+  const host = m?.[1]?.replace(/^\[|\]$/g, '');
+  if (host === undefined || !isLocalAddress(host))
+    throw new RangeError(`STUN server ${url}: not a local address (${LOCAL_ONLY_NOTE})`);
+}
+
+const LOCAL_ONLY_NOTE = 'TRUSTIX_LOCAL_ONLY contacts only loopback and non-routable addresses';
 
 /**
  * kad-dht's peer info mapper for Libp2pNodeInit.dhtPrivateAddresses: with 'auto', other peers' private

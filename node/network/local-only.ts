@@ -37,6 +37,10 @@ const LOCAL_RANGES = (() => {
   list.addAddress('::1', 'ipv6');
   list.addSubnet('fc00::', 7, 'ipv6');
   list.addSubnet('fe80::', 10, 'ipv6');
+  // IPv6 documentation prefixes (RFC 3849, RFC 9637): never routed. Tests' "public" IPv6 side is in 3fff::/20,
+  // which libp2p does not call private (2001:db8::/32 it does).
+  list.addSubnet('2001:db8::', 32, 'ipv6');
+  list.addSubnet('3fff::', 20, 'ipv6');
   return list;
 })();
 

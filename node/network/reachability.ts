@@ -2,7 +2,7 @@
  * Where the node stands on the network (`trustix peers`, `trustix start`, docs/CLI.md): public (an
  * address others can dial directly), private via N relays (behind NAT, reachable through relay
  * reservations), private with no relay yet, or isolated (no connection at all); and its connections by
- * kind: direct, relayed (through a circuit relay) or LAN (a private or loopback address).
+ * kind: direct (WebRTC ones included), relayed (through a circuit relay) or LAN (a private or loopback address).
  */
 import type { Connection, Libp2p } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
@@ -32,7 +32,11 @@ function ipOf(addr: Multiaddr): string | undefined {
 
 /** The kind of one connection. */
 export function connectionKind(c: Pick<Connection, 'remoteAddr'>): ConnectionKind {
-  if (c.remoteAddr.toString().includes('/p2p-circuit')) return 'relayed';
+  const addr = c.remoteAddr.toString();
+  // A WebRTC connection names the relay that signalled it (`.../p2p-circuit/webrtc/...`): its data does
+  // not pass the relay, and the peer's own IP is not in the address.
+  if (addr.includes('/p2p-circuit/webrtc')) return 'direct';
+  if (addr.includes('/p2p-circuit')) return 'relayed';
   const ip = ipOf(c.remoteAddr);
   return ip !== undefined && isLocalAddress(ip) ? 'lan' : 'direct';
 }

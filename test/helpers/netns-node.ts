@@ -33,6 +33,7 @@ export type NetnsRequest =
   | { cmd: 'verify'; logId: string }
   | { cmd: 'narinfo'; hashPart: string }
   | { cmd: 'connections' }
+  | { cmd: 'direct'; peer: string; timeoutMs: number }
   | { cmd: 'reachability' }
   | { cmd: 'reserved'; timeoutMs: number };
 
@@ -40,8 +41,13 @@ export type NetnsRequest =
 export interface ConnectionReport {
   readonly peer: string;
   readonly remoteAddr: string;
-  /** Through a relay (`/p2p-circuit`), else direct. */
+  /**
+   * Through a relay (`/p2p-circuit` without `/webrtc`), else direct. A WebRTC connection's address names the
+   * relay that signalled it (`<relay>/p2p-circuit/webrtc/p2p/<peer>`), but its data flows peer to peer.
+   */
   readonly relayed: boolean;
+  /** Under a relay's limits (libp2p's Connection.limits). */
+  readonly limited: boolean;
   readonly direction: string;
   /** Still open when asked; else when it closed, in ms after it opened (a relayed one may close early). */
   readonly open: boolean;
@@ -74,7 +80,8 @@ say({
 const report = (c: Connection): ConnectionReport => ({
   peer: c.remotePeer.toString(),
   remoteAddr: c.remoteAddr.toString(),
-  relayed: c.remoteAddr.toString().includes('/p2p-circuit'),
+  relayed: c.remoteAddr.toString().includes('/p2p-circuit') && !c.remoteAddr.toString().includes('/webrtc'),
+  limited: c.limits !== undefined,
   direction: c.direction,
   open: c.status === 'open',
   ...(c.timeline.close !== undefined && { closedAfterMs: c.timeline.close - c.timeline.open }),
@@ -145,6 +152,29 @@ async function handle(req: NetnsRequest): Promise<unknown> {
           throw new Error(`no relay reservation within ${req.timeoutMs} ms: ${reach.summary}`);
         await sleep(50);
       }
+    }
+    case 'direct': {
+      // Resolves on the first open, unlimited WebRTC connection to the peer (already there, or when it opens).
+      const isDirect = (c: Connection) =>
+        c.remotePeer.toString() === req.peer &&
+        c.status === 'open' &&
+        c.limits === undefined &&
+        c.remoteAddr.toString().includes('/webrtc');
+      const found = libp2p.getConnections().find(isDirect);
+      if (found) return report(found);
+      return new Promise((resolve, reject) => {
+        const onOpen = (e: CustomEvent<Connection>) => {
+          if (!isDirect(e.detail)) return;
+          clearTimeout(timer);
+          libp2p.removeEventListener('connection:open', onOpen);
+          resolve(report(e.detail));
+        };
+        const timer = setTimeout(() => {
+          libp2p.removeEventListener('connection:open', onOpen);
+          reject(new Error(`no direct WebRTC connection to ${req.peer} within ${req.timeoutMs} ms`));
+        }, req.timeoutMs);
+        libp2p.addEventListener('connection:open', onOpen);
+      });
     }
     case 'connections':
       // Every connection opened since start: a relayed one may be closed by the time we ask.

@@ -9,6 +9,12 @@
  * what a crashed run (its pid gone) left behind. teardown() kills every process the lab started, by PID,
  * then deletes the namespaces; it runs from t.teardown (every outcome) and, as a last resort, on exit.
  *
+ * Namespaces are IPv4-only unless made with `{ ipv6: true }`: then IPv6 is on with router advertisements,
+ * autoconfiguration and duplicate address detection off, so no packet leaves unasked and addresses are
+ * usable at once. An IPv6 NAT router (`natRouter(..., { family: 'ip6' })`) masquerades with NAT66, as
+ * home routers of providers without prefix delegation do; its public side may use 3fff::/20, the
+ * documentation prefix of RFC 9637 (never routed), which libp2p does not call private.
+ *
  * Needs root and iproute2 (`ip`), plus nftables (`nft`) for NAT routers and `tc` for netem:
  * `netnsUnavailable()` says why a test must skip.
  */
@@ -21,6 +27,11 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const PREFIX = 'txlab-';
 const KILL_GRACE_MS = 3_000;
+/** What the lab's addresses are drawn from, per nftables family (NetLab.outsidePackets counts the rest). */
+const LAB_RANGES = {
+  ip: '10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, 224.0.0.0/4, 255.255.255.255',
+  ip6: 'fc00::/7, fe80::/10, 3fff::/20, ff00::/8',
+} as const;
 
 /**
  * Where the system's own tools are. The lab runs `ip`, `nft`, `tc` and `sysctl` by absolute path from
@@ -106,20 +117,24 @@ export class NetLab {
   }
 
   /**
-   * A new namespace with loopback up, IPv6 off (so that no router solicitation or address detection
-   * puts packets on its links unasked) and forwarding off.
+   * A new namespace with loopback up and forwarding off. IPv6 is off (so that no router solicitation or
+   * address detection puts packets on its links unasked) unless `ipv6`: then it is on, but without
+   * router advertisements, autoconfiguration or duplicate address detection, for the same reason and so
+   * that an address is usable as soon as it is added.
    */
-  async namespace(label: string): Promise<Netns> {
+  async namespace(label: string, options: { ipv6?: boolean } = {}): Promise<Netns> {
     const name = `${this.prefix}${label}`;
     await ip(['netns', 'add', name]);
     this.namespaces.push(name);
     const ns = netns(name);
+    const settings = options.ipv6
+      ? ['accept_ra=0', 'autoconf=0', 'accept_dad=0', 'dad_transmits=0', 'router_solicitations=0'].flatMap(
+          (s) => [`net.ipv6.conf.all.${s}`, `net.ipv6.conf.default.${s}`],
+        )
+      : ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
+    // Set before any link exists: `default` is what new interfaces (the veths made later) start with.
+    await ns.exec('sysctl', ['-qw', ...settings]);
     await ip(['-n', name, 'link', 'set', 'lo', 'up']);
-    await ns.exec('sysctl', [
-      '-qw',
-      'net.ipv6.conf.all.disable_ipv6=1',
-      'net.ipv6.conf.default.disable_ipv6=1',
-    ]);
     return ns;
   }
 
@@ -139,9 +154,9 @@ export class NetLab {
     return { a: aIf, b: bIf };
   }
 
-  /** A segment: a namespace holding bridge br0. */
-  async segment(label: string): Promise<Segment> {
-    const ns = await this.namespace(label);
+  /** A segment: a namespace holding bridge br0 (IPv6 on with `ipv6`, as in `namespace`). */
+  async segment(label: string, options: { ipv6?: boolean } = {}): Promise<Segment> {
+    const ns = await this.namespace(label, options);
     await ip(['-n', ns.name, 'link', 'add', 'br0', 'type', 'bridge']);
     await ip(['-n', ns.name, 'link', 'set', 'br0', 'up']);
     return {
@@ -173,7 +188,10 @@ export class NetLab {
   /**
    * A home NAT router: a namespace on `wan` (address `wanCidr`) and `lan` (address `lanCidr`, the LAN's
    * gateway), forwarding, masquerading the LAN behind its WAN address, and dropping every inbound flow
-   * the LAN did not start (no port forwarding).
+   * the LAN did not start (no port forwarding). With `family: 'ip6'` the same in IPv6 (NAT66; the
+   * segments and hosts must have IPv6 on). Linux masquerade keeps a flow's source port when it is free
+   * (endpoint-independent mapping) and accepts replies only from the address and port the flow went to.
+   * Every rule counts its packets (`counter`), so a test can show where packets stopped.
    */
   async natRouter(
     label: string,
@@ -181,28 +199,41 @@ export class NetLab {
     wanCidr: string,
     lan: Segment,
     lanCidr: string,
+    options: { family?: 'ip' | 'ip6' } = {},
   ): Promise<{ ns: Netns; wanAddress: string }> {
-    const ns = await this.namespace(label);
+    const family = options.family ?? 'ip';
+    const ns = await this.namespace(label, { ipv6: family === 'ip6' });
     const wanIf = await wan.attach(ns, wanCidr);
     const lanIf = await lan.attach(ns, lanCidr);
-    await ns.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    await ns.exec('sysctl', [
+      '-qw',
+      family === 'ip' ? 'net.ipv4.ip_forward=1' : 'net.ipv6.conf.all.forwarding=1',
+    ]);
+    const l4 = family === 'ip' ? 'ip protocol' : 'meta l4proto';
     const rules = [
-      'table ip nat {',
+      `table ${family} nat {`,
       '  chain postrouting {',
       '    type nat hook postrouting priority srcnat; policy accept;',
-      `    oifname "${wanIf}" masquerade`,
+      `    oifname "${wanIf}" counter masquerade`,
       '  }',
       '}',
-      'table ip filter {',
+      `table ${family} filter {`,
+      // Counts what the LAN sends beyond the lab's ranges (nothing routes there: the count shows it was tried).
+      '  chain prerouting {',
+      '    type filter hook prerouting priority filter; policy accept;',
+      `    iifname "${lanIf}" ${family} daddr != { ${LAB_RANGES[family]} } counter comment "outside"`,
+      '  }',
       '  chain forward {',
       '    type filter hook forward priority filter; policy drop;',
-      '    ct state established,related accept',
-      `    iifname "${lanIf}" oifname "${wanIf}" accept`,
+      '    ct state established,related counter accept',
+      // (ICMPv6 errors about a flow, such as Packet Too Big, are `related`; neighbour discovery is the router's own.)
+      `    iifname "${lanIf}" oifname "${wanIf}" counter accept`,
+      `    iifname "${wanIf}" counter drop`,
       '  }',
       '  chain input {',
       '    type filter hook input priority filter; policy accept;',
       '    ct state established,related accept',
-      `    iifname "${wanIf}" ip protocol { tcp, udp } drop`,
+      `    iifname "${wanIf}" ${l4} { tcp, udp } counter drop`,
       '  }',
       '}',
     ].join('\n');
@@ -212,6 +243,17 @@ export class NetLab {
     if (!loaded.includes('masquerade') || !loaded.includes('policy drop'))
       throw new Error(`NAT router ${ns.name}: its nftables rules did not load:\n${loaded}`);
     return { ns, wanAddress: wanCidr.split('/')[0]! };
+  }
+
+  /**
+   * Packets a NAT router's LAN sent to addresses outside the lab's ranges (private, link-local, multicast,
+   * and for IPv6 the 3fff::/20 documentation prefix): e.g. a STUN request to a public server. Nothing
+   * routes there, so they go nowhere; the count proves whether anything tried.
+   */
+  async outsidePackets(router: Netns): Promise<number> {
+    const m = /counter packets (\d+) bytes \d+ comment "outside"/.exec(await this.ruleset(router));
+    if (!m) throw new Error(`NAT router ${router.name}: no "outside" counter`);
+    return Number(m[1]);
   }
 
   /**
