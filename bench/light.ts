@@ -3,7 +3,7 @@
  * full providers on loopback, beside a full node holding the same four (the baseline, in the same run).
  * The logs are written straight into the first provider's LevelDB and the closed database is copied to
  * the second provider and to the baseline (bench/light-seed.ts); the builders never run. The light node
- * runs in a child process (bench/light-worker.ts), so its RSS is its own and its event loop shares
+ * runs in a child process (bench/light-worker.ts, compiled), so its RSS is its own and its event loop shares
  * nothing with the providers'; the bootstrap node, the providers, the baseline and the upstream binary
  * cache (a loopback HTTP server answering the asked paths' narinfos) run in this process.
  *
@@ -26,7 +26,7 @@ import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { initDataDir } from '../node/client.ts';
-import { parseDeciderSpec, TrustixNode } from '../node/index.ts';
+import { DAEMON_ENVIRONMENT, parseDeciderSpec, TrustixNode } from '../node/index.ts';
 import {
   encodeNix32,
   formatNarinfo,
@@ -35,6 +35,7 @@ import {
   parseEntry,
   parseStorePath,
 } from '../protocol/index.ts';
+import { build, compiledUrl, isFresh } from '../scripts/build.mjs';
 import { tempDir } from '../test/helpers/log-fixture.ts';
 import { prng, randomStorePath } from '../test/helpers/synthetic-entries.ts';
 import { type Measurement, median, percentile, suiteResult } from './harness.ts';
@@ -109,11 +110,15 @@ async function serveUpstream(entries: readonly string[]) {
   };
 }
 
-/** The light node's process and a request/answer over its IPC channel. */
-function lightWorker() {
-  const child: ChildProcess = fork(fileURLToPath(new URL('./light-worker.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
-    env: process.env,
+/**
+ * The light node's process, run from the compiled build as the systemd unit runs a node (tsx's
+ * transpiler would add its own memory to the RSS), and a request/answer over its IPC channel.
+ */
+async function lightWorker() {
+  if (!isFresh()) await build();
+  const child: ChildProcess = fork(fileURLToPath(compiledUrl('bench/light-worker.ts')!), [], {
+    execArgv: [],
+    env: { ...process.env, ...DAEMON_ENVIRONMENT },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ask = <T>(message: object, answer: string): Promise<T> =>
@@ -154,7 +159,7 @@ async function runSize(entriesPerLog: number): Promise<Measurement[]> {
     if (init) await initDataDir(d, { name });
     return d;
   };
-  let worker: ReturnType<typeof lightWorker> | undefined;
+  let worker: Awaited<ReturnType<typeof lightWorker>> | undefined;
   let upstream: Awaited<ReturnType<typeof serveUpstream>> | undefined;
   try {
     const logs = LOGS.map((name) => ({ name, secret: generateNixSecretKey(name) }));
@@ -208,7 +213,7 @@ async function runSize(entriesPerLog: number): Promise<Measurement[]> {
 
     const lightDir = await dir('light-user');
     const followStart = process.hrtime.bigint();
-    worker = lightWorker();
+    worker = await lightWorker();
     const { http } = await worker.ask<{ http: { host: string; port: number } }>(
       {
         start: {
