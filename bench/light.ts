@@ -319,7 +319,7 @@ async function runSize(entriesPerLog: number): Promise<Measurement[]> {
   } finally {
     if (worker !== undefined) {
       const exited = new Promise((resolve) => worker!.child.once('exit', resolve));
-      worker.child.send({ stop: true });
+      if (worker.child.connected) worker.child.send({ stop: true });
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
       worker.child.kill('SIGKILL');
     }
