@@ -20,6 +20,7 @@
  * is reported beside the figures.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -115,8 +116,10 @@ async function serveUpstream(entries: readonly string[]) {
  * transpiler would add its own memory to the RSS), and a request/answer over its IPC channel.
  */
 async function lightWorker() {
-  if (!isFresh()) await build();
-  const child: ChildProcess = fork(fileURLToPath(compiledUrl('bench/light-worker.ts')!), [], {
+  // A build from before the worker was compiled is fresh by its own manifest, yet lacks it.
+  const compiled = () => compiledUrl('bench/light-worker.ts');
+  if (!isFresh() || !existsSync(fileURLToPath(compiled()!))) await build();
+  const child: ChildProcess = fork(fileURLToPath(compiled()!), [], {
     execArgv: [],
     env: { ...process.env, ...DAEMON_ENVIRONMENT },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
