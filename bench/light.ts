@@ -1,28 +1,46 @@
 /**
- * `npm run bench -- light`: a light node following four logs (mercury, venus, saturn, mars) on loopback,
- * beside a full node following the same four (the baseline, in the same run). Each log is published by its
- * builder node (real LevelDB, real libp2p), which serves it to lookups; the full node, once synced, serves
- * them too.
+ * `npm run bench -- light`: a light node following four logs (mercury, venus, saturn, mars) held by two
+ * full providers on loopback, beside a full node holding the same four (the baseline, in the same run).
+ * The logs are written straight into the first provider's LevelDB and the closed database is copied to
+ * the second provider and to the baseline (bench/light-seed.ts); the builders never run. The light node
+ * runs in a child process (bench/light-worker.ts, compiled), so its RSS is its own and its event loop shares
+ * nothing with the providers'; the bootstrap node, the providers, the baseline and the upstream binary
+ * cache (a loopback HTTP server answering the asked paths' narinfos) run in this process.
  *
  * Reported per size (TRUSTIX_BENCH_LIGHT_ENTRIES, comma-separated; default 100000):
- * - `light disk`: the light node's data directory on disk (LevelDB: followed logs, checkpoint history);
- * - `light memory`: what the light node keeps in memory for its logs (lookup cache and decision cache,
- *   estimated bytes); the process's RSS is reported too, but it holds all six nodes;
- * - `cold decision` p50/p99: a path not asked before, all four logs looked up (light) / read (full);
- * - `warm decision` p50/p99: the same paths again (the decision cache).
- * Paths asked: TRUSTIX_BENCH_LIGHT_PATHS (default 300) from the pool, a quarter of them absent from every
- * log. The machine's load average is reported beside the figures.
+ * - `light disk`: the light node's data directory (LevelDB: followed logs, checkpoint history), beside
+ *   the baseline's;
+ * - `light RSS`: the light node's process, after the decisions below;
+ * - `cold decision` p50/p99: a path not asked before, all four logs looked up (light) / read (baseline);
+ * - `warm decision`: the same paths again (the decision cache);
+ * - `narinfo cold` p50/p99: GET /HASH.narinfo on the node's substituter for a path not asked before
+ *   (decision, upstream narinfo fetch, re-signing), one request at a time; the baseline is the full node's.
+ * Paths asked: TRUSTIX_BENCH_LIGHT_PATHS (default 300) for decisions and as many again for narinfos, from
+ * paths spread over the whole log, a quarter of them absent from every log. The machine's load average
+ * is reported beside the figures.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
-import { initDataDir, submit } from '../node/client.ts';
-import { TrustixNode } from '../node/index.ts';
-import { parseStorePath } from '../protocol/index.ts';
+import { fileURLToPath } from 'node:url';
+import { initDataDir } from '../node/client.ts';
+import { DAEMON_ENVIRONMENT, parseDeciderSpec, TrustixNode } from '../node/index.ts';
+import {
+  encodeNix32,
+  formatNarinfo,
+  generateNixSecretKey,
+  logKeyOf,
+  parseEntry,
+  parseStorePath,
+} from '../protocol/index.ts';
+import { build, compiledUrl, isFresh } from '../scripts/build.mjs';
 import { tempDir } from '../test/helpers/log-fixture.ts';
-import { fingerprint, prng, randomNarHash, randomStorePath } from '../test/helpers/synthetic-entries.ts';
+import { prng, randomStorePath } from '../test/helpers/synthetic-entries.ts';
 import { type Measurement, median, percentile, suiteResult } from './harness.ts';
+import { copyDatabase, seedProvider } from './light-seed.ts';
 
 const SIZES = (process.env['TRUSTIX_BENCH_LIGHT_ENTRIES'] ?? '100000').split(',').map(Number);
 const PATHS = Number(process.env['TRUSTIX_BENCH_LIGHT_PATHS'] ?? 300);
@@ -35,21 +53,14 @@ const LOOPBACK = {
   localOnly: true,
 };
 
-async function startNode(name: string, dirs: string[], bootstrap?: string[], role?: 'bootstrap') {
-  const dataDir = await tempDir(`trustix-bench-${name}-`);
-  dirs.push(dataDir);
-  if (role === undefined) await initDataDir(dataDir, { name });
-  const node = new TrustixNode({
+function startNode(dataDir: string, options: { bootstrap?: string[]; role?: 'bootstrap' }): TrustixNode {
+  return new TrustixNode({
     dataDir,
-    ...(role ? { role } : {}),
+    ...(options.role ? { role: options.role } : {}),
     http: false,
     memory: false,
-    sequencer: { intervalMs: 20 },
-    follower: { retryDelayMs: 200, maxRetryDelayMs: 1000 },
-    p2p: { ...LOOPBACK, ...(bootstrap ? { bootstrap } : {}) },
+    p2p: { ...LOOPBACK, ...(options.bootstrap ? { bootstrap: options.bootstrap } : {}) },
   });
-  await node.start();
-  return { node, dataDir };
 }
 
 function addressOf(node: TrustixNode): string {
@@ -59,112 +70,206 @@ function addressOf(node: TrustixNode): string {
     .toString();
 }
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 1_800_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`bench light: ${what} not done within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 function duBytes(dir: string): number {
   return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - start) / 1e6;
+const round = (x: number) => Math.round(x * 1000) / 1000;
+const seconds = (since: bigint) => round(Number(process.hrtime.bigint() - since) / 1e9);
+
+/** The upstream binary cache: the narinfo of each known entry, by hash part (its fingerprint is the entry). */
+async function serveUpstream(entries: readonly string[]) {
+  const byHash = new Map<string, string>();
+  for (const entry of entries) {
+    const e = parseEntry(entry);
+    byHash.set(
+      `/${parseStorePath(e.storePath).hashPart}.narinfo`,
+      formatNarinfo({
+        storePath: e.storePath,
+        url: `nar/${encodeNix32(e.narHash)}.nar`,
+        compression: 'none',
+        narHash: e.narHash,
+        narSize: e.narSize,
+        references: [],
+        sigs: [],
+        extra: [],
+      }),
+    );
+  }
+  const server = createServer((req, res) => {
+    const body = req.url === '/nix-cache-info' ? 'StoreDir: /nix/store\n' : byHash.get(req.url ?? '');
+    if (body === undefined) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'text/x-nix-narinfo' }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
-const round = (x: number) => Math.round(x * 1000) / 1000;
+/**
+ * The light node's process, run from the compiled build as the systemd unit runs a node (tsx's
+ * transpiler would add its own memory to the RSS), and a request/answer over its IPC channel.
+ */
+async function lightWorker() {
+  // A build from before the worker was compiled is fresh by its own manifest, yet lacks it.
+  const compiled = () => compiledUrl('bench/light-worker.ts');
+  if (!isFresh() || !existsSync(fileURLToPath(compiled()!))) await build();
+  const child: ChildProcess = fork(fileURLToPath(compiled()!), [], {
+    execArgv: [],
+    env: { ...process.env, ...DAEMON_ENVIRONMENT },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ask = <T>(message: object, answer: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const onMessage = (m: Record<string, unknown>) => {
+        if (m['error'] !== undefined) reject(new Error(`light worker: ${m['error']}`));
+        else if (m[answer] !== undefined) resolve(m[answer] as T);
+        else return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      const onExit = (code: number | null) => reject(new Error(`light worker exited (${code})`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+      child.send(message);
+    });
+  return { child, ask };
+}
+
+async function narinfoTimes(base: string, hashParts: readonly string[]): Promise<number[]> {
+  const ms: number[] = [];
+  for (const h of hashParts) {
+    const t = process.hrtime.bigint();
+    const res = await fetch(`${base}/${h}.narinfo`);
+    await res.arrayBuffer();
+    ms.push(Number(process.hrtime.bigint() - t) / 1e6);
+    if (res.status !== 200 && res.status !== 404) throw new Error(`narinfo ${h}: HTTP ${res.status}`);
+  }
+  return ms;
+}
 
 async function runSize(entriesPerLog: number): Promise<Measurement[]> {
   const dirs: string[] = [];
   const nodes: TrustixNode[] = [];
+  const dir = async (name: string, init = true) => {
+    const d = await tempDir(`trustix-bench-light-${name}-`);
+    dirs.push(d);
+    if (init) await initDataDir(d, { name });
+    return d;
+  };
+  let worker: Awaited<ReturnType<typeof lightWorker>> | undefined;
+  let upstream: Awaited<ReturnType<typeof serveUpstream>> | undefined;
   try {
-    const boot = await startNode('boot', dirs, undefined, 'bootstrap');
-    nodes.push(boot.node);
-    const bootstrap = [addressOf(boot.node)];
-    const builders: { node: TrustixNode; dataDir: string }[] = [];
-    for (const name of LOGS) builders.push(await startNode(name, dirs, bootstrap));
-    nodes.push(...builders.map((b) => b.node));
-    // One pool of paths, each in most logs with one shared value (saturn sometimes its own).
-    const rand = prng(entriesPerLog);
-    const pool: string[] = [];
-    const load = process.hrtime.bigint();
-    for (let start = 0; start < entriesPerLog; start += 5000) {
-      const batch: string[][] = LOGS.map(() => []);
-      for (let i = start; i < Math.min(entriesPerLog, start + 5000); i++) {
-        const path = randomStorePath(rand);
-        if (pool.length < 50_000) pool.push(path);
-        const honest = fingerprint(path, randomNarHash(rand), 1000 + (i % 10_000), []);
-        LOGS.forEach((name, b) => {
-          batch[b]!.push(
-            name === 'saturn' && i % 5 === 0 ? fingerprint(path, randomNarHash(rand), 7, []) : honest,
-          );
-        });
-      }
-      await Promise.all(
-        builders.map(async (b, i) => {
-          for (let j = 0; j < batch[i]!.length; j += 1000)
-            await submit(
-              join(b.dataDir, 'trustix.sock'),
-              batch[i]!.slice(j, j + 1000).map((entry) => ({ kind: 'entry' as const, entry })),
-            );
-        }),
-      );
-    }
-    await until('builders sequenced', () => builders.every((b) => b.node.ownLog.size === entriesPerLog));
-    const publishS = Number(process.hrtime.bigint() - load) / 1e9;
+    const logs = LOGS.map((name) => ({ name, secret: generateNixSecretKey(name) }));
+    const seedStart = process.hrtime.bigint();
+    const providerDirs = [await dir('provider-1'), await dir('provider-2')];
+    const fullDir = await dir('full-user');
+    const pool = await seedProvider(providerDirs[0]!, logs, entriesPerLog, 4 * PATHS);
+    const seedS = seconds(seedStart);
+    const copyStart = process.hrtime.bigint();
+    await copyDatabase(providerDirs[0]!, providerDirs[1]!);
+    await copyDatabase(providerDirs[0]!, fullDir);
+    const copyS = seconds(copyStart);
 
-    const full = await startNode('full-user', dirs, bootstrap);
-    const light = await startNode('light-user', dirs, bootstrap);
-    nodes.push(full.node, light.node);
-    for (const b of builders) {
-      await full.node.followed.follow(b.node.keys.log.vkey);
-      await light.node.followed.follow(b.node.keys.log.vkey, { light: true });
-    }
-    const syncStart = process.hrtime.bigint();
-    for (const b of builders) {
-      const id = b.node.ownLog.logId;
-      await until(
-        `full copy of ${id}`,
-        () => (full.node.follower!.status(id)?.verifiedSize ?? 0) >= entriesPerLog,
-      );
-      await light.node.light!.whenVerified(id, entriesPerLog);
-    }
-    const syncS = Number(process.hrtime.bigint() - syncStart) / 1e9;
-
+    // Asked: decisions and narinfos of the light node, and of the baseline, each a path not asked before.
     const r = prng(7);
-    const asked = Array.from({ length: PATHS }, (_, i) =>
-      i % 4 === 3 ? randomStorePath(r) : pool[Math.floor(r() * pool.length)]!,
-    ).map((p) => parseStorePath(p).hashPart);
-    const baselineAsked = Array.from({ length: PATHS }, (_, i) =>
-      i % 4 === 3 ? randomStorePath(r) : pool[Math.floor(r() * pool.length)]!,
-    ).map((p) => parseStorePath(p).hashPart);
-    const loadBefore = loadavg()[0]!;
-    const cold: number[] = [];
-    let unanswered = 0;
-    for (const h of asked)
-      cold.push(
-        await timed(async () => {
-          const d = await light.node.decisions.decide(h);
-          if (d.unanswered.length > 0) unanswered++;
-        }),
-      );
-    const warm: number[] = [];
-    for (const h of asked) warm.push(await timed(() => light.node.decisions.decide(h)));
-    const fullCold: number[] = [];
-    for (const h of baselineAsked) fullCold.push(await timed(() => full.node.decisions.decide(h)));
-    const fullWarm: number[] = [];
-    for (const h of baselineAsked) fullWarm.push(await timed(() => full.node.decisions.decide(h)));
-    const loadAfter = loadavg()[0]!;
-    const lightDisk = duBytes(light.dataDir);
-    const fullDisk = duBytes(full.dataDir);
-    const cache = light.node.decisions.cacheSize();
+    const shuffledPool = pool.map((p) => ({ p, k: r() })).sort((a, b) => a.k - b.k);
+    const sets = [0, 1, 2, 3].map((s) =>
+      Array.from({ length: PATHS }, (_, i) =>
+        i % 4 === 3
+          ? parseStorePath(randomStorePath(r)).hashPart
+          : parseStorePath(shuffledPool[(s * PATHS + i) % shuffledPool.length]!.p.path).hashPart,
+      ),
+    );
+    const [lightAsked, lightNarinfo, fullAsked, fullNarinfo] = sets as [
+      string[],
+      string[],
+      string[],
+      string[],
+    ];
+    upstream = await serveUpstream(pool.map((p) => p.entry));
+
+    const boot = startNode(await dir('boot', false), { role: 'bootstrap' });
+    nodes.push(boot);
+    await boot.start();
+    const bootstrap = [addressOf(boot)];
+    for (const d of providerDirs) {
+      const provider = startNode(d, { bootstrap });
+      nodes.push(provider);
+      await provider.start();
+    }
+    const full = new TrustixNode({
+      dataDir: fullDir,
+      http: { host: '127.0.0.1', port: 0 },
+      memory: false,
+      p2p: false,
+      vote: [parseDeciderSpec('threshold 3/4')],
+      upstreams: [upstream.url],
+    });
+    nodes.push(full);
+    await full.start();
+
+    // The copies were written behind the statistics' back: each node indexes them once started. Measured
+    // after that, or the providers' event loops would be busy with it (at 1,000,000 entries a log it ran
+    // through the whole measurement and tripled the cold latency).
+    const statsStart = process.hrtime.bigint();
+    await Promise.all(nodes.filter((n) => n !== boot).map((n) => n.stats.idle()));
+    const statsS = seconds(statsStart);
+    const lightDir = await dir('light-user');
+    const followStart = process.hrtime.bigint();
+    worker = await lightWorker();
+    const { http } = await worker.ask<{ http: { host: string; port: number } }>(
+      {
+        start: {
+          dataDir: lightDir,
+          bootstrap,
+          logs: logs.map((l) => ({ name: l.name, vkey: logKeyOf(l.secret).vkey })),
+          upstream: upstream.url,
+          entriesPerLog,
+        },
+      },
+      'started',
+    );
+    const followS = seconds(followStart);
+
+    const loadBefore = loadavg();
+    type Decided = { ms: number[]; unanswered: number; exchanges: number };
+    const cold = await worker.ask<Decided>({ decide: lightAsked }, 'decided');
+    const warm = await worker.ask<Decided>({ decide: lightAsked }, 'decided');
+    const lightUrl = `http://${http.host}:${http.port}`;
+    const narinfoCold = await narinfoTimes(lightUrl, lightNarinfo);
+    const narinfoWarm = await narinfoTimes(lightUrl, lightNarinfo);
+    const timeFull = async (hashParts: readonly string[]) => {
+      const ms: number[] = [];
+      for (const h of hashParts) {
+        const t = process.hrtime.bigint();
+        await full.decisions.decide(h);
+        ms.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+      return ms;
+    };
+    const fullCold = await timeFull(fullAsked);
+    const fullWarm = await timeFull(fullAsked);
+    const fullAddress = full.httpAddress();
+    const fullUrl = `http://${fullAddress.host}:${fullAddress.port}`;
+    const fullNarinfoCold = await narinfoTimes(fullUrl, fullNarinfo);
+    const fullNarinfoWarm = await narinfoTimes(fullUrl, fullNarinfo);
+    const loadAfter = loadavg();
+    const usage = await worker.ask<{ rss: number; heapUsed: number; decisionCacheBytes: number }>(
+      { usage: true },
+      'usage',
+    );
+    const fullMemory = process.memoryUsage();
+    const lightDisk = duBytes(lightDir);
+    const fullDisk = duBytes(fullDir);
+    const size = `${entriesPerLog} entries/log`;
     const stats = (name: string, xs: number[], base: number[], target?: string): Measurement => ({
-      name: `${name} (${entriesPerLog} entries/log)`,
+      name: `${name} (${size})`,
       median: round(median(xs)),
       p99: round(percentile(xs, 99)),
       unit: 'ms',
@@ -176,37 +281,53 @@ async function runSize(entriesPerLog: number): Promise<Measurement[]> {
     });
     return [
       {
-        name: `light disk (${entriesPerLog} entries/log)`,
+        name: `light disk (${size})`,
         median: lightDisk,
         unit: 'bytes',
         runs: 1,
         baseline: fullDisk,
         baselineIs: 'the full node’s data directory',
-        target: '≤ 5 MB plus the lookup cache',
+        target: '≤ 5 MB plus the lookup cache (in memory)',
       },
       {
-        name: `light memory (${entriesPerLog} entries/log)`,
-        median: cache.bytes,
-        unit: 'bytes (decision cache, estimated)',
+        name: `light RSS (${size})`,
+        median: usage.rss,
+        unit: 'bytes',
         runs: 1,
-        processRss: process.memoryUsage().rss,
-        processRssIs: 'the whole bench process: bootstrap, 4 builders, full and light nodes',
-        target: 'RSS ≤ 150 MB (not measured apart: all nodes share one process)',
+        heapUsed: usage.heapUsed,
+        decisionCacheBytes: usage.decisionCacheBytes,
+        baselineProcessRss: fullMemory.rss,
+        baselineIs: 'the bench process: bootstrap node, two providers, the full node and the upstream',
+        target: '≤ 150 MB',
       },
-      stats('cold decision, light (4 lookups)', cold, fullCold, 'p99 ≤ 100 ms'),
-      stats('warm decision, light', warm, fullWarm, '≤ 1 ms'),
       {
-        name: `setup (${entriesPerLog} entries/log)`,
-        median: round(publishS),
-        unit: 's (publish)',
+        ...stats('cold decision, light (4 lookups)', cold.ms, fullCold, 'p99 ≤ 100 ms'),
+        lookupExchanges: cold.exchanges,
+        unanswered: cold.unanswered,
+      },
+      { ...stats('warm decision, light', warm.ms, fullWarm, '≤ 1 ms'), lookupExchanges: warm.exchanges },
+      stats('narinfo cold, light (GET /HASH.narinfo)', narinfoCold, fullNarinfoCold),
+      stats('narinfo warm, light', narinfoWarm, fullNarinfoWarm),
+      {
+        name: `setup (${size})`,
+        median: seedS,
+        unit: 's (4 logs written into provider 1)',
         runs: 1,
-        syncAndVerifySeconds: round(syncS),
-        unansweredColdDecisions: unanswered,
+        copySeconds: copyS,
+        statisticsIndexSeconds: statsS,
+        lightFollowSeconds: followS,
         loadAverage: { before: loadBefore, after: loadAfter },
       },
     ];
   } finally {
+    if (worker !== undefined) {
+      const exited = new Promise((resolve) => worker!.child.once('exit', resolve));
+      if (worker.child.connected) worker.child.send({ stop: true });
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      worker.child.kill('SIGKILL');
+    }
     for (const n of nodes.reverse()) await n.stop().catch(() => {});
+    await upstream?.close();
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   }
 }

@@ -314,6 +314,9 @@ async function assemble(
   });
   await follower.start();
   parts.add(() => follower.stop());
+  // A copy held since before a restart is provided now: no 'synced' comes until the log grows, and a
+  // log whose builder is away would otherwise have no provider for light nodes to find.
+  for (const store of follower.list()) if (store.size > 0) providers.provide(store.logId);
   // After a restart too: checkpoints seen before are duplicates to gossip now.
   for (const f of followed.list()) {
     const note = await monitor.newest(f.logId);

@@ -5,14 +5,17 @@
  * banned, and a split view shown to the light user is caught by the evidence a full follower gossips.
  */
 import '../node/runtime/promise-with-resolvers.ts';
+import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { LogProviders } from '../node/network/log-providers.ts';
 import { submit } from '../node/socket/submit-client.js';
-import type { TrustixNode, TrustixNodeInit } from '../node/trustix-node.ts';
+import { TrustixNode, type TrustixNodeInit } from '../node/trustix-node.ts';
 import { decisionJson } from '../node/vote/decisions.ts';
 import { parseStorePath } from '../protocol/store-path.ts';
-import { startTrustixNode, type TestNodeInit } from './helpers/node-fixture.ts';
-import { dialAddress, waitFor } from './helpers/p2p.ts';
+import { tempDir } from './helpers/log-fixture.ts';
+import { FAST, startTrustixNode, type TestNodeInit } from './helpers/node-fixture.ts';
+import { dialAddress, LOOPBACK_INIT, waitFor } from './helpers/p2p.ts';
 import { fingerprint, prng, randomNarHash, randomStorePath } from './helpers/synthetic-entries.ts';
 
 async function node(t: ExecutionContext, name: string, init: TestNodeInit = {}): Promise<TrustixNode> {
@@ -153,5 +156,68 @@ test.serial(
       `${paths.length} paths (${lacked} lacked by some log), ${decided} decided, identical votes; ` +
         `${again} light decisions taken again; compared in ${((Date.now() - started) / 1000).toFixed(1)} s (${((used.user + used.system) / 1e6).toFixed(1)} s CPU)`,
     );
+  },
+);
+
+test.serial(
+  'a full node started on a complete copy provides it: a light node finds it while the builder is away',
+  async (t) => {
+    t.timeout(10 * 60_000, 'five nodes on a loaded machine');
+    const boot = await node(t, 'boot', { role: 'bootstrap' });
+    const builder = await node(t, 'mercury', { bootstrap: [dialAddress(boot.libp2p!)] });
+    const started = await startTrustixNode((c) => t.teardown(c), 'full-user', {
+      bootstrap: [dialAddress(boot.libp2p!)],
+    });
+    const { entries, pool } = builderEntries(100, 17);
+    await publish(builder, entries[0]!);
+    const size = entries[0]!.length;
+    await waitFor('builder sequenced', () => builder.ownLog.size === size, { timeout: 60_000 });
+    const logId = builder.ownLog.logId;
+    await started.node.followed.follow(builder.keys.log.vkey);
+    await waitFor('full copy', () => (started.node.follower!.status(logId)?.verifiedSize ?? 0) >= size, {
+      timeout: 300_000,
+      interval: 50,
+    });
+    // Everyone goes away; a new bootstrap node holds no provider record of before.
+    await builder.stop();
+    await started.node.stop();
+    await boot.stop();
+    const boot2 = await node(t, 'boot-2', { role: 'bootstrap' });
+    const bootstrap = [dialAddress(boot2.libp2p!)];
+    // It comes back with a new libp2p identity (peer.secret removed), so no provider record of before
+    // names it: what a node holds when it starts must be provided, not only what it syncs afterwards.
+    const moved = await tempDir('trustix-full-moved-');
+    t.teardown(() => rm(moved, { recursive: true, force: true }));
+    await cp(started.dataDir, moved, {
+      recursive: true,
+      filter: (src) => !/(peer\.secret|trustix\.sock)$/.test(src),
+    });
+    const full = new TrustixNode({
+      dataDir: moved,
+      ...FAST,
+      p2p: { ...LOOPBACK_INIT, bootstrap },
+    });
+    await full.start();
+    t.teardown(() => full.stop());
+    const light = await node(t, 'light-user', { bootstrap });
+    // The DHT is where a light node that heard no gossip of the log yet finds who holds it.
+    const dht = new LogProviders({
+      contentRouting: light.libp2p!.contentRouting,
+      peerId: light.libp2p!.peerId,
+    });
+    dht.start();
+    t.teardown(() => dht.stop());
+    await waitFor(
+      'the moved full node listed as a DHT provider of the log',
+      async () => (await dht.findProviders(logId)).some((p) => p.equals(full.libp2p!.peerId)),
+      { timeout: 120_000, interval: 500 },
+    );
+    await light.followed.follow(builder.keys.log.vkey, { light: true });
+    await light.light!.whenVerified(logId, size);
+    const held = pool.find((p) => entries[0]!.some((e) => e.includes(`;${p};`)))!;
+    const d = await light.decisions.decide(parseStorePath(held).hashPart);
+    t.deepEqual(d.unanswered, []);
+    t.deepEqual(d.light, [full.followed.get(builder.keys.log.vkey)!.name]);
+    t.is(d.votes.length, 1);
   },
 );

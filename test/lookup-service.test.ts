@@ -265,3 +265,38 @@ test('hundreds of concurrent lookups to one provider are all answered (per-peer 
     Array.from({ length: 300 }, (_, i) => (i === 17 ? [entries[17], entries[600]] : [entries[i]])),
   );
 });
+
+test('an expired list of DHT providers is refreshed in the background: a slow DHT walk holds up no lookup', async (t) => {
+  const { node: provider } = await server(t);
+  const node = await startTestNode(t);
+  await node.peerStore.merge(provider.peerId, { multiaddrs: provider.getMultiaddrs() });
+  let walks = 0;
+  const slowWalk = Promise.withResolvers<void>();
+  t.teardown(() => slowWalk.resolve());
+  const lookups = new LookupClient(
+    {
+      dialer: node,
+      // The first walk answers at once; the next ones take as long as the test lets them.
+      providers: {
+        findProviders: async () => {
+          if (walks++ > 0) await slowWalk.promise;
+          return [provider.peerId];
+        },
+      },
+      peerId: node.peerId,
+      bans: new PeerBans(),
+    },
+    { providerTtlMs: 1 },
+  );
+  t.deepEqual(texts(await lookups.lookup(fixture.store.logId, hashPartOf(3), head())), [entries[3]]);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  // The list is expired: a walk starts, and the lookup goes on with the list it had.
+  const second = lookups.lookup(fixture.store.logId, hashPartOf(4), head());
+  const timer = new Promise<string>((resolve) => {
+    setTimeout(resolve, 20_000, 'still waiting on the DHT walk after 20 s').unref();
+  });
+  const got = await Promise.race([second, timer]);
+  if (typeof got === 'string') t.fail(got);
+  else t.deepEqual(texts(got), [entries[4]]);
+  t.is(walks, 2);
+});

@@ -162,6 +162,11 @@ export class LightLogs extends TypedEventEmitter<LightLogsEvents> implements Lig
     return this.logs.get(logId)?.head;
   }
 
+  /** Lookup exchanges made so far (answers from the lookup cache not counted), for benchmarks. */
+  lookupExchanges(): number {
+    return this.components.lookups.exchanges;
+  }
+
   async entries(logId: string, hashPart: string): Promise<LightAnswer> {
     const head = this.logs.get(logId)?.head;
     // No verified checkpoint yet (or an empty tree): the log holds nothing we could check.

@@ -4,13 +4,14 @@
  * verified checkpoint, from the peers that hold the log.
  *
  * Candidates: the peers that recently told us of the log's checkpoints (`hint`), then its DHT providers
- * (cached `providerTtlMs`), never a peer banned for the log nor ourselves. They are asked `parallel` at a
- * time (default 2): the first answer with entries that all verify wins and the other request is aborted;
- * an answer of "none" waits for the other one of its pair (a provider can hide entries, never invent
- * them: two must agree to hide). A peer whose answer fails verification, is malformed, truncated or over
- * MAX_LOOKUP_RESPONSE_BYTES is banned as a source of that log (node/network/peer-bans.ts); one that is
- * busy, does not hold the tree, times out or is unreachable is just passed over. With no candidate left
- * the result is `unavailable`: the caller treats the log as silent for that path (docs/SECURITY.md).
+ * (cached `providerTtlMs`; once expired, refreshed in the background while the old list serves), never
+ * a peer banned for the log nor ourselves. They are asked `parallel` at a time (default 2): the first
+ * answer with entries that all verify wins and the other request is aborted; an answer of "none" waits
+ * for the other one of its pair (a provider can hide entries, never invent them: two must agree to hide).
+ * A peer whose answer fails verification, is malformed, truncated or over MAX_LOOKUP_RESPONSE_BYTES is
+ * banned as a source of that log (node/network/peer-bans.ts); one that is busy, does not hold the tree,
+ * times out or is unreachable is just passed over. With no candidate left the result is `unavailable`:
+ * the caller treats the log as silent for that path (docs/SECURITY.md).
  *
  * Verified answers are cached by (log, tree size, path) in an LRU bounded by bytes (`cacheBytes`): a
  * new verified checkpoint makes new keys, and the old ones age out. Concurrent lookups of one key share
@@ -81,7 +82,10 @@ export interface LookupClientInit {
   readonly parallel?: number;
   /** Providers tried for one lookup, at most. Default 8. */
   readonly maxTried?: number;
-  /** How long a log's DHT providers are remembered, in ms. Default 60,000. */
+  /**
+   * Age after which a log's DHT providers are looked up again, in ms; the old list serves meanwhile (only
+   * the first lookup of a log waits for the DHT). Default 60,000.
+   */
   readonly providerTtlMs?: number;
   /**
    * Lookups in flight to one peer; more wait their turn. Default 8, well below the server's default cap on
@@ -117,6 +121,8 @@ export class LookupClient {
   /** Per log: peers that said they do not hold it, and until when they are passed over. */
   private readonly lacking = new Map<string, Map<string, number>>();
   private readonly providers = new Map<string, { at: number; peers: PeerId[] }>();
+  /** DHT walks under way, by log. */
+  private readonly finding = new Map<string, Promise<{ at: number; peers: PeerId[] }>>();
   private readonly connections = new Map<string, Connection>();
   private readonly dialing = new Map<string, Promise<Connection>>();
   /** Per peer: lookups in flight, and those waiting for a slot. */
@@ -428,6 +434,27 @@ export class LookupClient {
     return { kind: 'failed', peer };
   }
 
+  /** The log's DHT providers, found once however many lookups want them at the same time, and cached. */
+  private findProviders(logId: string): Promise<{ at: number; peers: PeerId[] }> {
+    let finding = this.finding.get(logId);
+    if (finding === undefined) {
+      finding = this.components.providers
+        .findProviders(logId)
+        .catch((err: unknown) => {
+          log('finding providers of %s failed: %s', logId, err);
+          return [] as PeerId[];
+        })
+        .then((peers) => {
+          const found = { at: Date.now(), peers };
+          this.providers.set(logId, found);
+          return found;
+        })
+        .finally(() => this.finding.delete(logId));
+      this.finding.set(logId, finding);
+    }
+    return finding;
+  }
+
   /**
    * Peers whose last answer verified, hinted peers, DHT providers in random order, then connected peers
    * that speak the protocol; never banned ones, ones that lately said they lack the log, nor ourselves;
@@ -459,17 +486,11 @@ export class LookupClient {
     byId(this.good.get(logId) ?? []);
     byId(this.hints.get(logId) ?? []);
     let cached = this.providers.get(logId);
-    if (
-      cached === undefined ||
-      Date.now() - cached.at > this.init.providerTtlMs ||
-      cached.peers.length === 0
-    ) {
-      const peers = await this.components.providers.findProviders(logId).catch((err: unknown) => {
-        log('finding providers of %s failed: %s', logId, err);
-        return [] as PeerId[];
-      });
-      cached = { at: Date.now(), peers };
-      this.providers.set(logId, cached);
+    if (cached === undefined) cached = await this.findProviders(logId);
+    else if (Date.now() - cached.at > this.init.providerTtlMs || cached.peers.length === 0) {
+      // A DHT walk takes from milliseconds to seconds: with a list known, it is not waited for (it was
+      // the slowest cold decisions, docs/ARCHITECTURE.md); the list found serves the next lookups.
+      void this.findProviders(logId);
     }
     for (const peer of shuffled(cached.peers)) add(peer);
     for (const peer of this.components.connectedPeers?.() ?? []) add(peer);
