@@ -196,7 +196,8 @@ export async function effectiveConfig(
     listen: listen ?? DEFAULT_LISTEN,
     announce: announce ?? [],
     bootstrap: bootstrap ?? defaultBootstrapPeers(),
-    webrtc: c.webrtc ?? (announce ?? []).length === 0,
+    // On by default where it can punch: behind NAT (no announce) with a STUN server to ask.
+    webrtc: c.webrtc ?? ((announce ?? []).length === 0 && (c.stun ?? []).length > 0),
     stun: c.stun ?? [],
     maxConnections: c.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     maxConnectionsPerIp: c.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,

@@ -30,8 +30,8 @@ test('config show: defaults, then the file, then flags; the text form is a confi
     upstreams: ['file:///srv/cache/'],
     batch: { intervalMs: 100, maxSubmissions: 10000 },
     sync: { maxConcurrentSyncs: 2 },
-    // No --announce: a node that may sit behind NAT punches with WebRTC; no STUN server unless configured.
-    webrtc: true,
+    // No STUN server configured: WebRTC could not punch through NATs, so it is off (and not loaded).
+    webrtc: false,
     stun: [],
   });
   const text = await runCli(['config', 'show', '--data-dir', dir]);
@@ -40,6 +40,23 @@ test('config show: defaults, then the file, then flags; the text form is a confi
   t.is(again.code, 0, again.stderr);
   t.deepEqual({ ...JSON.parse(again.stdout), vote: null }, { ...c, vote: null });
   t.deepEqual(JSON.parse(again.stdout).vote, ['threshold 2/3']);
+});
+
+test('config show: WebRTC is on by default behind NAT with a STUN server, off without one or when public', async (t) => {
+  const dir = await tempDir('trustix-cli-webrtc-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const shown = async (config: object, ...flags: string[]) => {
+    await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+    const r = await runCli(['config', 'show', '--json', '--data-dir', dir, ...flags]);
+    t.is(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { webrtc: boolean };
+  };
+  const stun = ['stun:127.0.0.1:3478'];
+  t.true((await shown({ stun })).webrtc);
+  t.false((await shown({})).webrtc);
+  t.false((await shown({ stun }, '--announce', '/ip4/127.0.0.1/tcp/8566')).webrtc);
+  t.false((await shown({ stun, webrtc: false })).webrtc);
+  t.true((await shown({ webrtc: true })).webrtc);
 });
 
 test.serial('start runs with the config file and follows the logs it names', async (t) => {

@@ -96,7 +96,7 @@ let
       bootstrap = fileOption (types.listOf peerMultiaddr) ''
         Bootstrap peers, multiaddrs ending in /p2p/<PeerId>. Default: the built-in list.
       '';
-      webrtc = fileOption types.bool "Hole punching with WebRTC: listen on /webrtc and open a direct connection to a peer first reached through a relay. Default: on unless `announce` is set.";
+      webrtc = fileOption types.bool "Hole punching with WebRTC: listen on /webrtc and open a direct connection to a peer first reached through a relay. Default: on when `stun` lists a server and `announce` is not set.";
       stun = fileOption (types.listOf (types.strMatching "stun:.+")) ''
         STUN servers (`stun:HOST[:PORT]`) WebRTC asks for the node's address as seen from outside its NAT.
         Default none: without one, two nodes behind different NATs stay on the relay.

@@ -32,7 +32,6 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics';
 import { tcp } from '@libp2p/tcp';
 import { uPnPNAT } from '@libp2p/upnp-nat';
 import { isPrivate } from '@libp2p/utils';
-import { webRTC } from '@libp2p/webrtc';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import type { Level } from 'level';
 import { createLibp2p, type Libp2pOptions } from 'libp2p';
@@ -298,6 +297,8 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
   const webrtc = init.webrtc === true ? {} : init.webrtc || undefined;
   const stun = [...(webrtc?.stun ?? [])];
   if (localOnly) for (const url of stun) checkLocalStun(url);
+  // Loaded only when on: it brings libdatachannel's native library and ~10 MB of resident memory.
+  const webRTC = webrtc && (await import('@libp2p/webrtc')).webRTC;
   const whitelist = new Set([
     ...(init.gossipScoreParams?.IPColocationFactorWhitelist ?? []),
     ...(init.whitelistIps ?? []),
@@ -322,7 +323,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
     transports: [
       tcp(),
       circuitRelayTransport(),
-      ...(webrtc
+      ...(webRTC
         ? [
             webRTC({
               // A function: @libp2p/webrtc fills a missing iceServers with public STUN servers, in place.
