@@ -113,6 +113,9 @@ export async function run() {
         peakHeapTotalMb: r['peakHeapTotalMb'],
         peakExternalMb: r['peakExternalMb'],
         peakArrayBuffersMb: r['peakArrayBuffersMb'],
+        // The kernel's split: anonymous memory, and LevelDB's table files mapped in (reclaimable page cache).
+        peakRssAnonMb: r['peakRssAnonMb'],
+        peakRssFileMb: r['peakRssFileMb'],
         rssWhenSyncedMb: r.syncedRssMb,
         syncSeconds: r.seconds,
         indexedSeconds: r['indexedSeconds'],
@@ -129,6 +132,8 @@ export async function run() {
         heapUsedMb: r['heapUsedMb'],
         externalMb: r['externalMb'],
         releasedAtRestMb: r['releasedMb'],
+        rssAnonMb: r['rssAnonMb'],
+        rssFileMb: r['rssFileMb'],
       });
     } finally {
       for (const l of logs) await l.destroy();

@@ -12,6 +12,7 @@
  * snapshots written midway through the syncs, when they end, and at rest).
  */
 import '../node/client.ts';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +49,26 @@ const sample = () => {
   const m = process.memoryUsage();
   for (const k of Object.keys(peak) as (keyof typeof peak)[]) peak[k] = Math.max(peak[k], m[k]);
 };
-const sampler = setInterval(sample, 100);
+/**
+ * The kernel's split of the resident set: anonymous memory (heaps, LevelDB's caches, glibc's arenas) and
+ * file pages mapped into the process (LevelDB maps its table files: page cache the kernel can take back).
+ */
+const residentSplit = (): { anon: number; file: number } => {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kb = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  return { anon: kb('RssAnon'), file: kb('RssFile') };
+};
+const peakSplit = { anon: 0, file: 0 };
+const sampleSplit = () => {
+  const r = residentSplit();
+  peakSplit.anon = Math.max(peakSplit.anon, r.anon);
+  peakSplit.file = Math.max(peakSplit.file, r.file);
+};
+const sampler = setInterval(() => {
+  sample();
+  sampleSplit();
+}, 100);
 const mb = (bytes: number) => Math.round(bytes / 1e6);
 
 /** Resolves after `ms`, or earlier when the node gives memory back. */
@@ -108,8 +128,13 @@ if (vkeys.length === 0) {
   const released = await rest(restMs);
   const atRest = process.memoryUsage();
   if (snapshots !== undefined) writeHeapSnapshot(join(snapshots, 'rest.heapsnapshot'));
+  const restSplit = residentSplit();
   report = {
     rssMb: mb(atRest.rss),
+    rssAnonMb: mb(restSplit.anon),
+    rssFileMb: mb(restSplit.file),
+    peakRssAnonMb: mb(peakSplit.anon),
+    peakRssFileMb: mb(peakSplit.file),
     heapUsedMb: mb(atRest.heapUsed),
     externalMb: mb(atRest.external),
     syncedRssMb: mb(synced.rss),
