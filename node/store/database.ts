@@ -24,6 +24,12 @@ export interface DatabaseInit {
   readonly writeBufferSize?: number;
   /** Bytes of decompressed blocks kept for reads. Default 32 MiB. */
   readonly cacheSize?: number;
+  /**
+   * Table files kept open. LevelDB maps each open table file into memory, so its pages, once read,
+   * count in the process's resident set (file pages the kernel can take back, but resident all the
+   * same); the number open bounds that. Default 1,000 (LevelDB's).
+   */
+  readonly maxOpenFiles?: number;
 }
 
 /**
@@ -33,6 +39,7 @@ export interface DatabaseInit {
 export const DATABASE_DEFAULTS: Required<DatabaseInit> = {
   writeBufferSize: 16 * 1024 * 1024,
   cacheSize: 32 * 1024 * 1024,
+  maxOpenFiles: 1000,
 };
 
 /** Opens (creating if needed) the LevelDB in `dir`; a store held by another process gives StoreLockedError. */
