@@ -32,7 +32,6 @@ import {
   type TypedEventTarget,
 } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
-import { lpStream } from '@libp2p/utils';
 import { encodeCatchupRequest, parseCatchupResponse } from '../../protocol/checkpoint-catchup.ts';
 import {
   CATCHUP_INTERVAL_MS,
@@ -45,7 +44,7 @@ import {
 import { TrustixError } from '../../protocol/errors.ts';
 import type { CheckpointVerdict } from '../monitor/checkpoint-verdict.ts';
 import { shuffled } from './peer-sources.ts';
-import { endStream } from './tile-exchange.ts';
+import { type ExchangeResult, exchangeOnce } from './stream-exchange.ts';
 
 const log = logger('trustix:catchup');
 
@@ -271,44 +270,13 @@ export class CatchupClient extends TypedEventEmitter<CatchupClientEvents> implem
     return { peer, accepted, checkpoints, error: why.error ?? 'failed' };
   }
 
-  /** One request and its answer on a new stream (as node/network/lookup-client.ts's exchange). */
-  private async exchange(
-    connection: Connection,
-    bytes: Uint8Array,
-  ): Promise<{ response?: Uint8Array; blame?: string; error?: string }> {
+  /** One request and its answer on a new stream, bounded by the client's timeout and its stop. */
+  private async exchange(connection: Connection, bytes: Uint8Array): Promise<ExchangeResult> {
     const controller = new AbortController();
     this.controller.add(controller);
     const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(this.init.timeoutMs)]);
-    let stream: Awaited<ReturnType<Connection['newStream']>> | undefined;
     try {
-      stream = await connection.newStream(CATCHUP_PROTOCOL, { signal, runOnLimitedConnection: true });
-      const lp = lpStream(stream, {
-        maxDataLength: MAX_CATCHUP_RESPONSE_BYTES,
-        maxBufferSize: MAX_CATCHUP_RESPONSE_BYTES + 8,
-      });
-      await lp.write(bytes, { signal });
-      await stream.close({ signal });
-      const response = (await lp.read({ signal })).subarray();
-      await endStream(stream, signal);
-      return { response };
-    } catch (err) {
-      const name = (err as Error | undefined)?.name;
-      const status = stream?.status;
-      stream?.abort(err as Error);
-      if (
-        name === 'InvalidDataLengthError' ||
-        name === 'InvalidDataLengthLengthError' ||
-        name === 'StreamBufferError'
-      )
-        return { blame: `an answer over ${MAX_CATCHUP_RESPONSE_BYTES} bytes` };
-      if (
-        name === 'UnexpectedEOFError' &&
-        connection.status === 'open' &&
-        status !== 'reset' &&
-        status !== 'aborted'
-      )
-        return { blame: 'a truncated answer (the stream ended inside it)' };
-      return { error: `${name}: ${(err as Error | undefined)?.message}` };
+      return await exchangeOnce(connection, CATCHUP_PROTOCOL, bytes, MAX_CATCHUP_RESPONSE_BYTES, signal);
     } finally {
       this.controller.delete(controller);
     }

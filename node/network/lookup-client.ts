@@ -20,7 +20,6 @@
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { lpStream } from '@libp2p/utils';
 import { LRUCache } from 'lru-cache';
 import {
   LOOKUP_PARALLEL,
@@ -40,7 +39,7 @@ import type { Hash } from '../../protocol/merkle.ts';
 import { DeadlineExceededError } from '../errors.ts';
 import type { PeerBans } from './peer-bans.ts';
 import { shuffled } from './peer-sources.ts';
-import { endStream } from './tile-exchange.ts';
+import { exchangeOnce } from './stream-exchange.ts';
 
 const log = logger('trustix:lookup');
 
@@ -288,7 +287,13 @@ export class LookupClient {
       // connections made by concurrent dials): that is no answer from the peer, good or bad.
       for (let attempt = 0; response === undefined; attempt++) {
         const connection = await this.connect(peerId, signal);
-        const outcome = await this.exchange(connection, bytes, signal);
+        const outcome = await exchangeOnce(
+          connection,
+          LOOKUP_PROTOCOL,
+          bytes,
+          MAX_LOOKUP_RESPONSE_BYTES,
+          signal,
+        );
         if (outcome.response !== undefined) response = outcome.response;
         else if (cancel.aborted) return { kind: 'failed', peer };
         else if (outcome.blame !== undefined) return this.blame(peer, logId, outcome.blame);
@@ -343,50 +348,6 @@ export class LookupClient {
     const connection = await raceSignal(dialing, signal);
     this.connections.set(peer, connection);
     return connection;
-  }
-
-  /**
-   * One request and its answer on a new stream of `connection`. The answer's bytes, or what went wrong:
-   * `blame` when the peer sent bytes no honest server sends (over the cap, or a stream it ended inside
-   * an answer), else `error`.
-   */
-  private async exchange(
-    connection: Connection,
-    bytes: Uint8Array,
-    signal: AbortSignal,
-  ): Promise<{ response?: Uint8Array; blame?: string; error?: string }> {
-    let stream: Awaited<ReturnType<Connection['newStream']>> | undefined;
-    try {
-      stream = await connection.newStream(LOOKUP_PROTOCOL, { signal, runOnLimitedConnection: true });
-      const lp = lpStream(stream, {
-        maxDataLength: MAX_LOOKUP_RESPONSE_BYTES,
-        maxBufferSize: MAX_LOOKUP_RESPONSE_BYTES + 8,
-      });
-      await lp.write(bytes, { signal });
-      await stream.close({ signal });
-      const response = (await lp.read({ signal })).subarray();
-      await endStream(stream, signal);
-      return { response };
-    } catch (err) {
-      const name = (err as Error | undefined)?.name;
-      const status = stream?.status;
-      stream?.abort(err as Error);
-      if (
-        name === 'InvalidDataLengthError' ||
-        name === 'InvalidDataLengthLengthError' ||
-        name === 'StreamBufferError'
-      )
-        return { blame: `an answer over ${MAX_LOOKUP_RESPONSE_BYTES} bytes` };
-      // The peer closed its side inside an answer (not a reset, not a lost connection): truncated.
-      if (
-        name === 'UnexpectedEOFError' &&
-        connection.status === 'open' &&
-        status !== 'reset' &&
-        status !== 'aborted'
-      )
-        return { blame: 'a truncated answer (the stream ended inside it)' };
-      return { error: `${name}: ${(err as Error | undefined)?.message}` };
-    }
   }
 
   private async acquire(peer: string, signal: AbortSignal): Promise<void> {
