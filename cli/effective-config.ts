@@ -269,7 +269,8 @@ export async function effectiveConfig(
       stunResponder:
         effective.announce.length > 0 &&
         (typeof effective.stunPort === 'number' ? { port: effective.stunPort } : effective.stunPort),
-      ...(effective.webrtc && { webrtc: { stun: effective.stun } }),
+      // With no "stun" configured, connected Trustix relays are asked too (never the built-in list's peers).
+      ...(effective.webrtc && { webrtc: { stun: effective.stun, stunFromPeers: c.stun === undefined } }),
       // The public DHT as a meeting point; a local-only node has no public peers to meet there.
       publicDht: !isLocalOnly(),
     },

@@ -10,6 +10,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { crc32 } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import { createLibp2pNode, stunOfBootstrap } from '../node/index.ts';
+import { stunOfPeers } from '../node/network/libp2p-node.ts';
 import {
   bindingResponse,
   MAX_STUN_REQUEST_BYTES,
@@ -255,4 +256,31 @@ test("the default STUN servers: the bootstrap peers' IP addresses at their TCP p
     'stun:104.131.131.82:8566',
   ]);
   t.deepEqual(stunOfBootstrap(list, true), ['stun:10.50.0.2:4001', 'stun:[fd00::2]:4001']);
+});
+
+test('connected Trustix relays are STUN servers too; a peer that does not relay is not', async (t) => {
+  const start = (relayServer: boolean) =>
+    createLibp2pNode({
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      relayServer,
+      localOnly: true,
+      userAgent: 'trustix/test',
+    });
+  const [relay, plain, user] = await Promise.all([start(true), start(false), start(false)]);
+  t.teardown(() => Promise.all([relay, plain, user].map((n) => n.stop())));
+  // The user dials both; identify tells it their agent and protocols.
+  await Promise.all([relay, plain].map((n) => user.dial(n.getMultiaddrs()[0]!)));
+  const port = relay
+    .getMultiaddrs()[0]!
+    .getComponents()
+    .find((c) => c.name === 'tcp')?.value;
+  const expected = [`stun:127.0.0.1:${port}`];
+  let found = await stunOfPeers(user, true);
+  while (found.length === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    found = await stunOfPeers(user, true);
+  }
+  t.deepEqual(found, expected);
+  // The relay's own connection to the user is inbound: its remote port is no listen port, so not used.
+  t.deepEqual(await stunOfPeers(relay, true), []);
 });

@@ -19,6 +19,7 @@ import {
   type CircuitRelayService,
   circuitRelayServer,
   circuitRelayTransport,
+  RELAY_V2_HOP_CODEC,
 } from '@libp2p/circuit-relay-v2';
 import { dcutr } from '@libp2p/dcutr';
 import { type GossipSub, gossipsub, StrictNoSign } from '@libp2p/gossipsub';
@@ -234,9 +235,10 @@ export interface Libp2pNodeInit {
    * servers of Google, Twilio, Cloudflare, Mozilla): the servers are always Trustix nodes or given
    * explicitly. Default `stun`: stunOfBootstrap(bootstrap), the bootstrap peers' IP addresses at their
    * TCP port, where a `trustix bootstrap` node answers STUN (stunResponder); under localOnly only the
-   * local ones.
+   * local ones. `stunFromPeers` (default: true when `stun` is not given) adds, per connection, up to
+   * MAX_PEER_STUN_SERVERS connected Trustix relays (stunOfPeers), which answer STUN at their TCP port.
    */
-  readonly webrtc?: boolean | { readonly stun?: readonly string[] };
+  readonly webrtc?: boolean | { readonly stun?: readonly string[]; readonly stunFromPeers?: boolean };
   /**
    * Answer STUN Binding Requests (node/network/stun-responder.ts) on UDP, at the host and port of each
    * TCP listen address (or `port`), so that nodes behind NAT can use this one as their STUN server.
@@ -310,6 +312,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
   const webrtc = init.webrtc === true ? {} : init.webrtc || undefined;
   const stun = [...(webrtc?.stun ?? stunOfBootstrap(bootstrapList, localOnly))];
   if (localOnly) for (const url of stun) checkLocalStun(url);
+  const stunFromPeers = webrtc?.stunFromPeers ?? webrtc?.stun === undefined;
   const stunInit = init.stunResponder ?? relay !== undefined;
   const stunService = stunInit === true ? {} : stunInit || undefined;
   const listen = [...(init.listen ?? DEFAULT_LISTEN)];
@@ -343,7 +346,11 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
         ? [
             webRTC({
               // A function: @libp2p/webrtc fills a missing iceServers with public STUN servers, in place.
-              rtcConfiguration: () => ({ iceServers: stun.map((urls) => ({ urls })) }),
+              // Called per connection, so the Trustix relays connected at that moment can be added.
+              rtcConfiguration: async () => {
+                const peers = stunFromPeers && self ? await stunOfPeers(self, localOnly) : [];
+                return { iceServers: [...new Set([...stun, ...peers])].map((urls) => ({ urls })) };
+              },
             }),
           ]
         : []),
@@ -446,6 +453,40 @@ export function stunOfBootstrap(bootstrap: readonly string[], localOnly: boolean
     urls.add(m[1] === 'ip6' ? `stun:[${m[2]}]:${m[3]}` : `stun:${m[2]}:${m[3]}`);
   }
   return [...urls];
+}
+
+/** Connected relays stunOfPeers gives at most: each is one more STUN request per WebRTC connection. */
+export const MAX_PEER_STUN_SERVERS = 3;
+const AGENT_PREFIX = 'trustix/';
+
+/**
+ * STUN servers among the peers `node` is connected to: Trustix nodes (identify's agent `trustix/…`) that
+ * serve as circuit relays (RELAY_V2_HOP_CODEC), which only public Trustix nodes do and which answer
+ * STUN by default (Libp2pNodeInit.stunResponder), reached by a direct outbound TCP connection (so its
+ * remote address is the peer's listen address, whose port the responder answers on). Under localOnly
+ * only local addresses. At most MAX_PEER_STUN_SERVERS, as `stun:IP:PORT`.
+ */
+export async function stunOfPeers(
+  node: Pick<Libp2p, 'getConnections' | 'peerStore'>,
+  localOnly: boolean,
+): Promise<string[]> {
+  const urls: string[] = [];
+  for (const connection of node.getConnections()) {
+    if (urls.length >= MAX_PEER_STUN_SERVERS) break;
+    if (connection.direction !== 'outbound' || connection.limits !== undefined) continue;
+    const url = stunOfBootstrap([connection.remoteAddr.toString()], localOnly)[0];
+    if (url === undefined || urls.includes(url)) continue;
+    const peer = await node.peerStore.get(connection.remotePeer).catch(() => undefined);
+    const agent = peer?.metadata.get('AgentVersion');
+    if (
+      peer === undefined ||
+      agent === undefined ||
+      !new TextDecoder().decode(agent).startsWith(AGENT_PREFIX)
+    )
+      continue;
+    if (peer.protocols.includes(RELAY_V2_HOP_CODEC)) urls.push(url);
+  }
+  return urls;
 }
 
 /**
