@@ -93,6 +93,17 @@ test('config show: with no "stun", the configured bootstrap peers answer STUN, s
   t.like(await shown({ bootstrap }, '--announce', '/ip4/127.0.0.1/tcp/8566'), { webrtc: false });
   t.like(await shown({ stunPort: false }), { stunPort: false });
   t.like(await shown({ stunPort: 3478 }), { stunPort: 3478 });
+  // What the node runs with: only a public node answers STUN.
+  const responder = async (config: object, announce?: string[]) => {
+    await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+    const { init } = await effectiveConfig({ 'data-dir': dir, announce, io: { env: {} } } as never);
+    return (init.p2p as { stunResponder?: unknown }).stunResponder;
+  };
+  const announce = ['/ip4/127.0.0.1/tcp/8566'];
+  t.is(await responder({}), false);
+  t.is(await responder({}, announce), true);
+  t.deepEqual(await responder({ stunPort: 3478 }, announce), { port: 3478 });
+  t.is(await responder({ stunPort: false }, announce), false);
 });
 
 test.serial('start runs with the config file and follows the logs it names', async (t) => {

@@ -7,6 +7,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
+import { rm } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import { createLibp2pNode, stunOfBootstrap } from '../node/index.ts';
@@ -17,6 +18,8 @@ import {
   STUN_MAGIC_COOKIE,
   StunResponder,
 } from '../node/network/stun-responder.ts';
+import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/log-fixture.ts';
 
 const FINGERPRINT_XOR = 0x5354554e;
 
@@ -284,3 +287,57 @@ test('connected Trustix relays are STUN servers too; a peer that does not relay 
   // The relay's own connection to the user is inbound: its remote port is no listen port, so not used.
   t.deepEqual(await stunOfPeers(relay, true), []);
 });
+
+/** Asks `port` on loopback for this client's address, re-sending every 200 ms as a STUN client does (RFC 5389 7.2.1). */
+async function ask(t: ExecutionContext, port: number): Promise<string> {
+  const c = await client(t);
+  const { packet, transaction } = request({ fingerprint: true });
+  const send = () => c.socket.send(packet, port, '127.0.0.1');
+  send();
+  const again = setInterval(send, 200);
+  try {
+    return mappedAddress(t, await c.next(), transaction).replace(`|${c.socket.address().port}`, '|me');
+  } finally {
+    clearInterval(again);
+  }
+}
+
+for (const [title, flags] of [
+  ['on its TCP port', []],
+  ['on --stun-port', ['--stun-port']],
+] as const)
+  test.serial(`trustix bootstrap answers STUN ${title}`, async (t) => {
+    const dir = await tempDir('trustix-stun-bootstrap-');
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    let udpPort: number | undefined;
+    const args = ['bootstrap', '--data-dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0'];
+    if (flags.length > 0) {
+      // A free UDP port, found by binding one and letting it go.
+      const probe = createSocket('udp4');
+      await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
+      udpPort = probe.address().port;
+      await new Promise<void>((resolve) => probe.close(resolve));
+      args.push(flags[0]!, String(udpPort));
+    }
+    const stop = new AbortController();
+    const lines: string[] = [];
+    let up!: () => void;
+    const ready = new Promise<void>((resolve) => (up = resolve));
+    const run = runCli(args, {
+      signal: stop.signal,
+      env: { ...process.env, TRUSTIX_LOCAL_ONLY: '1' },
+      onLine: (line) => {
+        lines.push(line);
+        if (line.startsWith('Give users')) up();
+      },
+    });
+    t.teardown(() => stop.abort('SIGINT'));
+    const early = await Promise.race([ready, run]);
+    if (early !== undefined) return t.fail(`bootstrap exited with ${early.code}: ${early.stderr}`);
+    const tcpPort = Number(
+      lines.map((l) => /^ {2}\/ip4\/127\.0\.0\.1\/tcp\/(\d+)\//.exec(l)?.[1]).find(Boolean),
+    );
+    t.is(await ask(t, udpPort ?? tcpPort), '127.0.0.1|me');
+    stop.abort('SIGINT');
+    t.is((await run).code, 0);
+  });
