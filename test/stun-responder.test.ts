@@ -139,6 +139,15 @@ test('a Binding Request over IPv6 is answered with an IPv6 XOR-MAPPED-ADDRESS', 
   t.is(mappedAddress(t, await c.next(), transaction), `0:0:0:0:0:0:0:1|${c.socket.address().port}`);
 });
 
+test('one socket per host and port, even when asked twice at once (a wildcard listener reports many addresses)', async (t) => {
+  const { r, port } = await responder(t);
+  const again = await Promise.all([r.listen('127.0.0.1', port), r.listen('127.0.0.1', port)]);
+  t.deepEqual(again, [port, port]);
+  const fresh = await Promise.all([r.listen('127.0.0.2', 0), r.listen('127.0.0.2', 0)]);
+  t.is(fresh[0], fresh[1]);
+  t.deepEqual(r.addresses(), [`127.0.0.1:${port}`, `127.0.0.2:${fresh[0]}`]);
+});
+
 test('malformed or unwanted packets get no answer', async (t) => {
   const { r, port } = await responder(t);
   const c = await client(t);

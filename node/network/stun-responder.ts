@@ -144,6 +144,7 @@ export class StunResponder implements StunResponderStats {
   limited = 0;
   private readonly budget: GossipBudget;
   private readonly sockets = new Map<string, Socket>();
+  private readonly binding = new Map<string, Promise<number>>();
   private readonly log: Logger | undefined;
 
   constructor(init: Pick<StunResponderInit, 'perSource' | 'overall'> = {}, log?: Logger) {
@@ -154,11 +155,23 @@ export class StunResponder implements StunResponderStats {
     this.log = log;
   }
 
-  /** Answers on UDP `host`:`port` (port 0: any); resolves with the port bound. Once per host and port. */
-  async listen(host: string, port: number): Promise<number> {
+  /**
+   * Answers on UDP `host`:`port` (port 0: any); resolves with the port bound. Once per host and port: a
+   * second call, even while the first is binding, gets the first's result.
+   */
+  listen(host: string, port: number): Promise<number> {
     const key = `${host}|${port}`;
-    const known = this.sockets.get(key);
-    if (known !== undefined) return known.address().port;
+    let bound = this.binding.get(key);
+    if (bound === undefined) {
+      bound = this.bind(key, host, port);
+      this.binding.set(key, bound);
+      // A failed bind may be tried again (e.g. when the listener reports its addresses again).
+      bound.catch(() => this.binding.delete(key));
+    }
+    return bound;
+  }
+
+  private async bind(key: string, host: string, port: number): Promise<number> {
     const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(host) });
     socket.on('message', (packet, from) => this.answer(socket, packet, from));
     // A send or socket error concerns one datagram: log it, keep answering.
@@ -170,8 +183,11 @@ export class StunResponder implements StunResponderStats {
         resolve();
       });
     });
+    const bound = socket.address().port;
     this.sockets.set(key, socket);
-    return socket.address().port;
+    // Port 0 chose a port: asking for that one later is asking for this socket.
+    if (bound !== port) this.binding.set(`${host}|${bound}`, Promise.resolve(bound));
+    return bound;
   }
 
   /** The addresses answered on, `host:port`. */
@@ -185,6 +201,7 @@ export class StunResponder implements StunResponderStats {
   close(): void {
     for (const socket of this.sockets.values()) socket.close();
     this.sockets.clear();
+    this.binding.clear();
   }
 
   private answer(socket: Socket, packet: Buffer, from: RemoteInfo): void {
@@ -236,16 +253,26 @@ class DefaultStunResponderService implements StunResponderService, Startable {
   private readonly onListening = (event: CustomEvent<{ getAddrs(): Multiaddr[] }>): void => {
     const responder = this.responder;
     if (responder === undefined) return;
+    // A wildcard listener reports one address per interface, all with its port: one socket for them.
+    const wanted = new Map<string, { host: string; port: number }>();
     for (const bound of event.detail.getAddrs().map(tcpListen)) {
       if (bound === undefined) continue;
       for (const l of this.listen)
-        if (l.family === bound.family && (l.port === bound.port || l.port === 0))
-          responder.listen(l.host, this.init.port ?? bound.port).then(
-            (port) => this.log('answering STUN on %s port %d', l.host, port),
-            // The node runs on without it (a peer's ICE then has no answer here): say why, loudly.
-            (err: unknown) => this.log.error('cannot answer STUN on %s port %d: %e', l.host, bound.port, err),
-          );
+        if (
+          l.family === bound.family &&
+          (l.port === bound.port || l.port === 0) &&
+          (l.host === '0.0.0.0' || l.host === '::' || l.host === bound.host)
+        ) {
+          const port = this.init.port ?? bound.port;
+          wanted.set(`${l.host}|${port}`, { host: l.host, port });
+        }
     }
+    for (const { host, port } of wanted.values())
+      responder.listen(host, port).then(
+        () => this.log('answering STUN on %s port %d', host, port),
+        // The node runs on without it (a peer's ICE then has no answer here): say why, loudly.
+        (err: unknown) => this.log.error('cannot answer STUN on %s port %d: %e', host, port, err),
+      );
   };
 
   constructor(components: StunResponderComponents, listen: readonly Multiaddr[], init: StunResponderInit) {
