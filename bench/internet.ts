@@ -4,8 +4,9 @@
  * gossip, circuit relay) on a public segment:
  * - relayed: a builder behind NAT A and a user behind NAT B (nft masquerade, inbound dropped), who know
  *   only the public node; every byte between them goes through its relay;
- * - webrtc: the relayed set-up plus a STUN server on the public segment (test/helpers/stun-server.ts) and
- *   WebRTC on both homes: they meet through the relay, then punch a direct WebRTC connection;
+ * - webrtc: the relayed set-up plus WebRTC on both homes, with the public node as their STUN server (it
+ *   answers STUN on its TCP port, node/network/stun-responder.ts, and the homes default to their bootstrap
+ *   peers for STUN): they meet through the relay, then punch a direct WebRTC connection;
  * - direct: the same builder and user on the public segment itself, the baseline of the same run.
  * Measured per set-up: time from a node's start to its first relay reservation (NATed nodes), time from
  * `follow` to the first checkpoint of the builder's log (found through the DHT provider record on the
@@ -23,7 +24,6 @@ import type { Reachability } from '../node/index.ts';
 import { NetLab, type Netns, netnsUnavailable, type Segment } from '../test/helpers/netns.ts';
 import type { ConnectionReport } from '../test/helpers/netns-node.ts';
 import { labIdentity, type NetnsNode, startNetnsNode } from '../test/helpers/netns-trustix.ts';
-import { startLabStunServer } from '../test/helpers/stun-server.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 import { type Measurement, median, suiteResult } from './harness.ts';
 
@@ -129,7 +129,6 @@ async function once(kind: Kind, entries: readonly string[]): Promise<RunFigures>
       await pub.attach(builderNs, '10.50.0.21/24');
       await pub.attach(userNs, '10.50.0.22/24');
     }
-    if (kind === 'webrtc') await startLabStunServer(lab, bootNs, '10.50.0.2', 3478);
     const bootId = await labIdentity(lab, 'boot');
     const bootstrap = [`/ip4/10.50.0.2/tcp/4001/p2p/${bootId.peerId}`];
     const p2p = {
@@ -138,7 +137,8 @@ async function once(kind: Kind, entries: readonly string[]): Promise<RunFigures>
       dhtClientMode: natted ? ('auto' as const) : false,
       relayReservations: natted ? 2 : 0,
       redial: { interval: 250, maxInterval: 2000 },
-      ...(kind === 'webrtc' && { webrtc: { stun: ['stun:10.50.0.2:3478'] } }),
+      // No STUN server named: the bootstrap node's address is the default one.
+      ...(kind === 'webrtc' && { webrtc: true }),
     };
     const timed = async (start: Promise<NetnsNode>) => ({ node: await start, at: performance.now() });
     const [, builder, user] = await Promise.all([

@@ -26,6 +26,7 @@ import {
   parseMultiaddr,
   parseSpoolDir,
   SYNC_WINDOW_BYTES,
+  stunOfBootstrap,
   type TrustixNodeInit,
 } from '../node/index.ts';
 import { parseLogKey, RELAY_RESERVATIONS } from '../protocol/index.ts';
@@ -116,9 +117,15 @@ export interface EffectiveConfig {
   readonly listen: readonly string[];
   readonly announce: readonly string[];
   readonly bootstrap: readonly string[];
-  /** WebRTC hole punching: default on for a node without `announce` (one that may sit behind NAT). */
+  /**
+   * WebRTC hole punching: default on for a node without `announce` (one that may sit behind NAT) that has
+   * a STUN server to ask.
+   */
   readonly webrtc: boolean;
+  /** Configured, else the configured bootstrap peers' IP addresses at their TCP ports (never the built-in list). */
   readonly stun: readonly string[];
+  /** UDP port a public node (announce) answers STUN on: true (each TCP listen port), a number, false (none). */
+  readonly stunPort: number | boolean;
   readonly maxConnections: number;
   readonly maxConnectionsPerIp: number;
   readonly maxConnectionsPerSubnet: number;
@@ -188,6 +195,9 @@ export async function effectiveConfig(
     argv.vote?.map(flag('vote', parseDeciderSpec)) ?? c.vote ?? DEFAULT_VOTE;
   const upstreams = argv.upstream?.map(flag('upstream', (u) => openBinaryCache(u).url)) ?? c.upstreams ?? [];
   const intervalMs = argv['batch-interval'] ?? c.batch?.intervalMs ?? 500;
+  // The configured bootstrap peers answer STUN when they are `trustix bootstrap` nodes; the built-in list
+  // (public libp2p peers, not Trustix nodes) never does.
+  const stun = c.stun ?? stunOfBootstrap(bootstrap ?? [], isLocalOnly());
   const effective: EffectiveConfig = {
     dataDir,
     configFile: c.file ?? null,
@@ -197,8 +207,9 @@ export async function effectiveConfig(
     announce: announce ?? [],
     bootstrap: bootstrap ?? defaultBootstrapPeers(),
     // On by default where it can punch: behind NAT (no announce) with a STUN server to ask.
-    webrtc: c.webrtc ?? ((announce ?? []).length === 0 && (c.stun ?? []).length > 0),
-    stun: c.stun ?? [],
+    webrtc: c.webrtc ?? ((announce ?? []).length === 0 && stun.length > 0),
+    stun,
+    stunPort: c.stunPort ?? true,
     maxConnections: c.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     maxConnectionsPerIp: c.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
     maxConnectionsPerSubnet: c.maxConnectionsPerSubnet ?? DEFAULT_MAX_CONNECTIONS_PER_SUBNET,
@@ -254,7 +265,12 @@ export async function effectiveConfig(
       bootstrap: effective.bootstrap,
       maxConnections: effective.maxConnections,
       ...reachability(effective.announce.length > 0),
-      ...(effective.webrtc && { webrtc: { stun: effective.stun } }),
+      // Only a public node answers STUN: at its TCP port unless told otherwise.
+      stunResponder:
+        effective.announce.length > 0 &&
+        (typeof effective.stunPort === 'number' ? { port: effective.stunPort } : effective.stunPort),
+      // With no "stun" configured, connected Trustix relays are asked too (never the built-in list's peers).
+      ...(effective.webrtc && { webrtc: { stun: effective.stun, stunFromPeers: c.stun === undefined } }),
       // The public DHT as a meeting point; a local-only node has no public peers to meet there.
       publicDht: !isLocalOnly(),
     },

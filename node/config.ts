@@ -78,8 +78,16 @@ export interface TrustixConfig {
   readonly bootstrap?: readonly string[];
   /** WebRTC hole punching (docs/ARCHITECTURE.md, "Reachability behind NAT"). Default: on unless `announce`. */
   readonly webrtc?: boolean;
-  /** STUN servers (`stun:HOST[:PORT]`) WebRTC asks for the node's NAT-mapped address. Default: none. */
+  /**
+   * STUN servers (`stun:HOST[:PORT]`) WebRTC asks for the node's NAT-mapped address. Default: the
+   * configured bootstrap peers' IP addresses and TCP ports (a `trustix bootstrap` node answers STUN there).
+   */
   readonly stun?: readonly string[];
+  /**
+   * The UDP port a public node (with `announce`) answers STUN on: true for the port of each TCP listen
+   * address (the default), a number, or false for none.
+   */
+  readonly stunPort?: number | boolean;
   readonly maxConnections?: number;
   readonly maxConnectionsPerIp?: number;
   readonly maxConnectionsPerSubnet?: number;
@@ -266,6 +274,9 @@ function parseConfigText(text: string, file: string, named: FileReference[]): Tr
     },
     stun: (v, o) => {
       config.stun = r.array(v, o).map((item, i) => r.parsed(item, `${o}[${i}]`, parseStunUrl));
+    },
+    stunPort: (v, o) => {
+      config.stunPort = v.type === 'boolean' ? (v.value as boolean) : r.integer(v, o, 1, 65_535);
     },
     maxConnections: (v, o) => {
       config.maxConnections = r.integer(v, o, 1, 100_000);

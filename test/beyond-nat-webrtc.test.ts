@@ -1,18 +1,19 @@
 /**
  * Hole punching with WebRTC, in the IPv4 two-NAT lab of test/beyond-nat.test.ts: a public segment holding
- * the bootstrap node (DHT server, gossip, circuit relay) and a STUN server (test/helpers/stun-server.ts),
- * and two homes behind their own NAT routers (nftables masquerade, inbound dropped, no port forwarding).
- * A builder behind NAT A and a user behind NAT B first meet through the relay; the user's node then opens
- * a direct WebRTC connection to the builder (signalled over the relayed one, ICE punching both NATs with
- * the server-reflexive addresses the STUN server told each side), and the log syncs over it.
- * Every node runs under TRUSTIX_LOCAL_ONLY; the routers count anything sent beyond the lab (none may be).
+ * the bootstrap node (DHT server, gossip, circuit relay, and STUN on the UDP side of its TCP port:
+ * node/network/stun-responder.ts), and two homes behind their own NAT routers (nftables masquerade,
+ * inbound dropped, no port forwarding). A builder behind NAT A and a user behind NAT B, configured with
+ * nothing but the bootstrap node's address (no STUN server named), first meet through the relay; the
+ * user's node then opens a direct WebRTC connection to the builder (signalled over the relayed one, ICE
+ * punching both NATs with the server-reflexive addresses the bootstrap node told each side), and the log
+ * syncs over it. Every node runs under TRUSTIX_LOCAL_ONLY; the routers count anything sent beyond the lab
+ * (none may be).
  */
 import test from 'ava';
 import { demoScenario } from '../node/demo/builds.ts';
 import { NetLab, netnsUnavailable } from './helpers/netns.ts';
-import type { ConnectionReport } from './helpers/netns-node.ts';
+import type { ConnectionReport, StunReport } from './helpers/netns-node.ts';
 import { labIdentity, startNetnsNode } from './helpers/netns-trustix.ts';
-import { startLabStunServer } from './helpers/stun-server.ts';
 
 const unavailable = netnsUnavailable(['nft']);
 if (unavailable !== undefined) console.log(`namespace (NAT) tests skipped: ${unavailable}`);
@@ -37,8 +38,24 @@ nsTest(
     const userNs = await lab.namespace('user');
     await homeB.attach(userNs, '192.168.12.2/24', { gateway: '192.168.12.1' });
 
-    // The STUN server, beside the bootstrap node on the public segment.
-    const { bindings } = await startLabStunServer(lab, bootNs, '10.50.0.2', 3478);
+    // Counts the STUN requests reaching the bootstrap node from each router (UDP to its TCP port number).
+    await bootNs.exec('nft', ['add table ip stunlab']);
+    await bootNs.exec('nft', [
+      'add chain ip stunlab input { type filter hook input priority filter; policy accept; }',
+    ]);
+    for (const [name, router] of [
+      ['natA', natA.wanAddress],
+      ['natB', natB.wanAddress],
+    ])
+      await bootNs.exec('nft', [
+        `add rule ip stunlab input ip saddr ${router} udp dport 4001 counter comment "${name}"`,
+      ]);
+    const stunFrom = async (name: string) =>
+      Number(
+        new RegExp(`counter packets (\\d+) bytes \\d+ comment "${name}"`).exec(
+          await lab.ruleset(bootNs),
+        )?.[1],
+      );
 
     const bootId = await labIdentity(lab, 'boot');
     const bootstrap = [`/ip4/10.50.0.2/tcp/4001/p2p/${bootId.peerId}`];
@@ -48,9 +65,10 @@ nsTest(
       dhtClientMode: 'auto' as const,
       relayReservations: 2,
       redial: { interval: 250, maxInterval: 2000 },
-      webrtc: { stun: ['stun:10.50.0.2:3478'] },
+      // WebRTC with no STUN server named: the bootstrap node's address is the default one.
+      webrtc: true,
     };
-    const [, builder, user] = await Promise.all([
+    const [boot, builder, user] = await Promise.all([
       startNetnsNode(lab, bootNs, {
         role: 'bootstrap',
         dataDir: bootId.dataDir,
@@ -89,17 +107,23 @@ nsTest(
       toBuilder.some((c) => c.relayed),
       `the user met the builder through the relay first: ${toBuilder.map((c) => c.remoteAddr).join(' ')}`,
     );
-    // ICE learnt each home's NAT mapping from the lab's STUN server: requests came from the routers' addresses.
+    // ICE learnt each home's NAT mapping from the bootstrap node: STUN requests came from both routers'
+    // WAN addresses to its UDP port 4001, and it answered them.
+    const stun = await boot.request<StunReport>({ cmd: 'stun' });
+    t.deepEqual(stun.addresses, ['0.0.0.0:4001']);
+    t.true(stun.answered >= 2, `answered ${stun.answered}`);
+    t.is(stun.limited, 0);
+    const fromA = await stunFrom('natA');
+    const fromB = await stunFrom('natB');
     t.true(
-      bindings.some((b) => b.startsWith(`${natA.wanAddress}:`)) &&
-        bindings.some((b) => b.startsWith(`${natB.wanAddress}:`)),
-      `STUN bindings: ${bindings.join(' ')}`,
+      fromA > 0 && fromB > 0,
+      `STUN requests from ${natA.wanAddress}: ${fromA}, ${natB.wanAddress}: ${fromB}`,
     );
     // Nothing left the lab: no STUN, TURN or ICE packet to any address outside its ranges.
     t.is(await lab.outsidePackets(natA.ns), 0);
     t.is(await lab.outsidePackets(natB.ns), 0);
     t.log(`follow -> direct WebRTC connection: ${Math.round(directMs)} ms (${direct.remoteAddr})`);
     t.log(`follow -> verified copy of ${logs.mercury.length} entries: ${Math.round(syncMs)} ms`);
-    t.log(`STUN bindings answered: ${bindings.join(', ')}`);
+    t.log(`STUN answered by the bootstrap node: ${stun.answered} (${fromA} from NAT A, ${fromB} from NAT B)`);
   },
 );

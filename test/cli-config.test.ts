@@ -33,6 +33,7 @@ test('config show: defaults, then the file, then flags; the text form is a confi
     // No STUN server configured: WebRTC could not punch through NATs, so it is off (and not loaded).
     webrtc: false,
     stun: [],
+    stunPort: true,
   });
   const text = await runCli(['config', 'show', '--data-dir', dir]);
   await writeFile(join(dir, 'config.json'), text.stdout);
@@ -57,6 +58,52 @@ test('config show: WebRTC is on by default behind NAT with a STUN server, off wi
   t.false((await shown({ stun }, '--announce', '/ip4/127.0.0.1/tcp/8566')).webrtc);
   t.false((await shown({ stun, webrtc: false })).webrtc);
   t.true((await shown({ webrtc: true })).webrtc);
+});
+
+test('config show: with no "stun", the configured bootstrap peers answer STUN, so WebRTC is on behind NAT', async (t) => {
+  const dir = await tempDir('trustix-cli-stun-');
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const shown = async (config: object, ...flags: string[]) => {
+    await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+    const r = await runCli(['config', 'show', '--json', '--data-dir', dir, ...flags]);
+    t.is(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { webrtc: boolean; stun: string[]; stunPort: number | boolean };
+  };
+  const peer = 'QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN';
+  const bootstrap = [`/ip4/127.0.0.1/tcp/4001/p2p/${peer}`, `/ip6/::1/tcp/4002/p2p/${peer}`];
+  t.like(await shown({ bootstrap }), {
+    webrtc: true,
+    stun: ['stun:127.0.0.1:4001', 'stun:[::1]:4002'],
+    stunPort: true,
+  });
+  t.like(await shown({}, '--bootstrap', bootstrap[0]!), { webrtc: true, stun: ['stun:127.0.0.1:4001'] });
+  // Named STUN servers replace the default.
+  t.like(await shown({ bootstrap, stun: ['stun:127.0.0.2:3478'] }), { stun: ['stun:127.0.0.2:3478'] });
+  // A DNS name is never a default STUN server (WebRTC would resolve it outside the node's checks), and
+  // under TRUSTIX_LOCAL_ONLY (as tests run) neither is a public address.
+  t.like(await shown({ bootstrap: [`/dns4/boot.example.org/tcp/4001/p2p/${peer}`] }), {
+    webrtc: false,
+    stun: [],
+  });
+  t.like(await shown({ bootstrap: [`/ip4/104.131.131.82/tcp/4001/p2p/${peer}`] }), {
+    webrtc: false,
+    stun: [],
+  });
+  // A public node does not punch; it answers STUN instead (stunPort), unless told not to.
+  t.like(await shown({ bootstrap }, '--announce', '/ip4/127.0.0.1/tcp/8566'), { webrtc: false });
+  t.like(await shown({ stunPort: false }), { stunPort: false });
+  t.like(await shown({ stunPort: 3478 }), { stunPort: 3478 });
+  // What the node runs with: only a public node answers STUN.
+  const responder = async (config: object, announce?: string[]) => {
+    await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+    const { init } = await effectiveConfig({ 'data-dir': dir, announce, io: { env: {} } } as never);
+    return (init.p2p as { stunResponder?: unknown }).stunResponder;
+  };
+  const announce = ['/ip4/127.0.0.1/tcp/8566'];
+  t.is(await responder({}), false);
+  t.is(await responder({}, announce), true);
+  t.deepEqual(await responder({ stunPort: 3478 }, announce), { port: 3478 });
+  t.is(await responder({ stunPort: false }, announce), false);
 });
 
 test.serial('start runs with the config file and follows the logs it names', async (t) => {

@@ -60,6 +60,11 @@ test('WebRTC and STUN servers: IPv4, bracketed IPv6 and DNS hosts, with or witho
   });
 });
 
+test('stunPort: true (the TCP ports), false (none) or a port number', (t) => {
+  for (const stunPort of [true, false, 3478])
+    t.is(parseConfig(JSON.stringify({ stunPort }), FILE).stunPort, stunPort);
+});
+
 test('network, follow, batch and sync options', (t) => {
   const config = parseConfig(
     `{
@@ -143,6 +148,8 @@ const BAD: [string, string, RegExp][] = [
   ['unknown sync option', '{ "sync": { "threads": 2 } }', /sync\.threads: unknown option/],
   ['witness not a boolean', '{ "witness": "yes" }', /witness: expected true or false/],
   ['webrtc not a boolean', '{ "webrtc": 1 }', /webrtc: expected true or false/],
+  ['a STUN port of 0', '{ "stunPort": 0 }', /stunPort: expected a whole number from 1 to 65535/],
+  ['a STUN port as a string', '{ "stunPort": "3478" }', /stunPort: expected a whole number from 1 to 65535/],
   ['a STUN server that is no stun: URL', '{ "stun": ["10.0.0.1:3478"] }', /stun\[0\]: malformed STUN server/],
   ['a STUN server with port 0', '{ "stun": ["stun:10.0.0.1:0"] }', /stun\[0\]: malformed STUN server/],
   [

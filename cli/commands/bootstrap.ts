@@ -1,6 +1,6 @@
 /**
  * `trustix bootstrap`: a long-lived public node with no log of its own: a DHT server, gossip relay
- * (it validates what it relays) and circuit relay for nodes behind NAT, with more connections than a
+ * (it validates what it relays), circuit relay and STUN server for nodes behind NAT, with more connections than a
  * user node and gossip peer exchange on, and a stable identity (peer.secret in its data directory). Runs until SIGINT or SIGTERM
  * (the run's signal).
  */
@@ -22,9 +22,17 @@ function httpAddress(text: string): { host: string; port: number } {
   }
 }
 
+function stunPort(port: number): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new UsageError(`--stun-port ${port}: expected a port number from 1 to 65535`);
+  return port;
+}
+
 interface BootstrapArgs extends NetworkArgs {
   readonly 'max-connections': number;
   readonly http?: string;
+  readonly stun: boolean;
+  readonly 'stun-port'?: number;
 }
 
 export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
@@ -40,6 +48,15 @@ export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
       .option('http', {
         type: 'string',
         describe: 'Serve /metrics (Prometheus) on HOST:PORT, e.g. 127.0.0.1:8565 (default: no HTTP)',
+      })
+      .option('stun', {
+        type: 'boolean',
+        default: true,
+        describe: 'Answer STUN on UDP for nodes behind NAT (--no-stun: not)',
+      })
+      .option('stun-port', {
+        type: 'number',
+        describe: 'UDP port to answer STUN on (default: each TCP listen port)',
       }),
   handler: async (argv) => {
     const dir = dataDirOf(argv);
@@ -48,6 +65,7 @@ export const bootstrapCommand: CommandModule<GlobalOptions, BootstrapArgs> = {
       bootstrapNodeInit(networkInit(argv), {
         dataDir: dir,
         maxConnections: argv['max-connections'],
+        stun: argv.stun && (argv['stun-port'] === undefined ? true : stunPort(argv['stun-port'])),
         ...(argv.http !== undefined && { http: httpAddress(argv.http) }),
       }),
     );

@@ -96,10 +96,15 @@ let
       bootstrap = fileOption (types.listOf peerMultiaddr) ''
         Bootstrap peers, multiaddrs ending in /p2p/<PeerId>. Default: the built-in list.
       '';
-      webrtc = fileOption types.bool "Hole punching with WebRTC: listen on /webrtc and open a direct connection to a peer first reached through a relay. Default: on when `stun` lists a server and `announce` is not set.";
+      webrtc = fileOption types.bool "Hole punching with WebRTC: listen on /webrtc and open a direct connection to a peer first reached through a relay. Default: on when `announce` is not set and there is a STUN server (`stun`, or its default).";
       stun = fileOption (types.listOf (types.strMatching "stun:.+")) ''
         STUN servers (`stun:HOST[:PORT]`) WebRTC asks for the node's address as seen from outside its NAT.
-        Default none: without one, two nodes behind different NATs stay on the relay.
+        Default: the `bootstrap` peers named by IP address, at their TCP port (Trustix bootstrap nodes
+        answer STUN there), plus connected Trustix relays; none without a configured bootstrap list.
+      '';
+      stunPort = fileOption (types.either types.bool types.port) ''
+        With `announce` (a public node): answer STUN on UDP, true at each TCP listen port, or at this port;
+        false: not at all. Open that UDP port in the firewall. Default true.
       '';
       maxConnections = fileOption (types.ints.between 1 100000) "libp2p connections kept before pruning. Default 100.";
       witness = fileOption types.bool "Cosign the checkpoints of the logs this node follows, once verified, and gossip them (the witness key is in the data directory). Default false.";
@@ -281,6 +286,15 @@ let
       if port == null || builtins.head port == "0" then [ ] else [ (lib.toInt (builtins.head port)) ]
     ) listen
   );
+  # A public node (announce) answers STUN on UDP: at its TCP ports, or at settings.stunPort (docs/CLI.md).
+  stunPort = cfg.settings.stunPort;
+  udpPorts =
+    if cfg.settings.announce == null || cfg.settings.announce == [ ] || stunPort == false then
+      [ ]
+    else if builtins.isInt stunPort then
+      [ stunPort ]
+    else
+      tcpPorts;
 in
 {
   options.services.trustix = {
@@ -321,7 +335,7 @@ in
     openFirewall = mkOption {
       type = types.bool;
       default = false;
-      description = "Open the TCP ports libp2p listens on (from settings.listen; 8566 by default) for peers.";
+      description = "Open the TCP ports libp2p listens on (from settings.listen; 8566 by default) for peers, and with settings.announce the UDP ports it answers STUN on (the same numbers, or settings.stunPort).";
     };
 
     useAsSubstituter = mkOption {
@@ -375,6 +389,7 @@ in
     environment.etc."trustix/config.json".source = configFile;
 
     networking.firewall.allowedTCPPorts = mkIf cfg.openFirewall tcpPorts;
+    networking.firewall.allowedUDPPorts = mkIf cfg.openFirewall udpPorts;
 
     nix.settings = lib.mkMerge [
       (mkIf cfg.useAsSubstituter {

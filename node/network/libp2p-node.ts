@@ -19,6 +19,7 @@ import {
   type CircuitRelayService,
   circuitRelayServer,
   circuitRelayTransport,
+  RELAY_V2_HOP_CODEC,
 } from '@libp2p/circuit-relay-v2';
 import { dcutr } from '@libp2p/dcutr';
 import { type GossipSub, gossipsub, StrictNoSign } from '@libp2p/gossipsub';
@@ -59,6 +60,7 @@ import {
 import { lanDiscovery } from './lan-discovery.ts';
 import { isLocalAddress, isLocalOnly, localOnlyGater } from './local-only.ts';
 import { type ProviderCapInit, ProviderCappedDatastore } from './provider-cap.ts';
+import { type StunResponderInit, type StunResponderService, stunResponder } from './stun-responder.ts';
 import { type WebRTCUpgrader, webRTCUpgrader } from './webrtc-upgrader.ts';
 
 /** The TCP port a node listens on by default, beside the HTTP port 8565. */
@@ -123,6 +125,8 @@ export type TrustixServices = {
   amino?: KadDHT;
   /** Present on relaying nodes (Libp2pNodeInit.relayServer). */
   relay?: CircuitRelayService;
+  /** Present on nodes that answer STUN (Libp2pNodeInit.stunResponder). */
+  stun?: StunResponderService;
 };
 
 export type TrustixLibp2p = Libp2p<TrustixServices>;
@@ -228,9 +232,20 @@ export interface Libp2pNodeInit {
    * one, with ICE punching through both NATs. `stun` lists the STUN servers (`stun:HOST:PORT`) ICE asks
    * for this node's NAT-mapped address; without one, only host candidates are offered (a LAN, or a peer
    * that is itself reachable). Default: off. Never @libp2p/webrtc's own default list (public STUN
-   * servers of Google, Twilio, Cloudflare, Mozilla): the servers are always given explicitly.
+   * servers of Google, Twilio, Cloudflare, Mozilla): the servers are always Trustix nodes or given
+   * explicitly. Default `stun`: stunOfBootstrap(bootstrap), the bootstrap peers' IP addresses at their
+   * TCP port, where a `trustix bootstrap` node answers STUN (stunResponder); under localOnly only the
+   * local ones. `stunFromPeers` (default: true when `stun` is not given) adds, per connection, up to
+   * MAX_PEER_STUN_SERVERS connected Trustix relays (stunOfPeers), which answer STUN at their TCP port.
    */
-  readonly webrtc?: boolean | { readonly stun?: readonly string[] };
+  readonly webrtc?: boolean | { readonly stun?: readonly string[]; readonly stunFromPeers?: boolean };
+  /**
+   * Answer STUN Binding Requests (node/network/stun-responder.ts) on UDP, at the host and port of each
+   * TCP listen address (or `port`), so that nodes behind NAT can use this one as their STUN server.
+   * Default: on for a relaying node (relayServer: a public node, `trustix bootstrap` or one with
+   * `announce`), else off.
+   */
+  readonly stunResponder?: boolean | StunResponderInit;
   /**
    * Contact only the addresses given (node/network/local-only.ts): dials to routable addresses are
    * refused, and discovery that reaches beyond them (mDNS, UPnP) stays off. Default: on when
@@ -295,8 +310,12 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
     );
   const relay = init.relayServer === true ? {} : init.relayServer || undefined;
   const webrtc = init.webrtc === true ? {} : init.webrtc || undefined;
-  const stun = [...(webrtc?.stun ?? [])];
+  const stun = [...(webrtc?.stun ?? stunOfBootstrap(bootstrapList, localOnly))];
   if (localOnly) for (const url of stun) checkLocalStun(url);
+  const stunFromPeers = webrtc?.stunFromPeers ?? webrtc?.stun === undefined;
+  const stunInit = init.stunResponder ?? relay !== undefined;
+  const stunService = stunInit === true ? {} : stunInit || undefined;
+  const listen = [...(init.listen ?? DEFAULT_LISTEN)];
   // Loaded only when on: it brings libdatachannel's native library and ~10 MB of resident memory.
   const webRTC = webrtc && (await import('@libp2p/webrtc')).webRTC;
   const whitelist = new Set([
@@ -313,7 +332,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
     ...(init.userAgent === undefined ? {} : { nodeInfo: { userAgent: init.userAgent } }),
     addresses: {
       listen: [
-        ...(init.listen ?? DEFAULT_LISTEN),
+        ...listen,
         ...Array.from({ length: init.relayReservations ?? 0 }, () => '/p2p-circuit'),
         ...(webrtc ? ['/webrtc'] : []),
       ],
@@ -327,7 +346,11 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
         ? [
             webRTC({
               // A function: @libp2p/webrtc fills a missing iceServers with public STUN servers, in place.
-              rtcConfiguration: () => ({ iceServers: stun.map((urls) => ({ urls })) }),
+              // Called per connection, so the Trustix relays connected at that moment can be added.
+              rtcConfiguration: async () => {
+                const peers = stunFromPeers && self ? await stunOfPeers(self, localOnly) : [];
+                return { iceServers: [...new Set([...stun, ...peers])].map((urls) => ({ urls })) };
+              },
             }),
           ]
         : []),
@@ -399,6 +422,7 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
       dcutr: dcutr(),
       ...((init.upnp ?? !localOnly) && { upnp: uPnPNAT() }),
       ...(webrtc && { webrtcUpgrader: webRTCUpgrader() }),
+      ...(stunService && { stun: stunResponder(listen, stunService) }),
       ...(relay && {
         relay: circuitRelayServer({
           reservations: {
@@ -413,6 +437,56 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
   self = node;
   if (init.start ?? true) await startLibp2pNode(node);
   return node;
+}
+
+/**
+ * The STUN servers a node behind NAT asks by default: each bootstrap multiaddr that names an IP address
+ * and a TCP port, as `stun:IP:PORT` (a `trustix bootstrap` node answers STUN there); under localOnly only
+ * local addresses (the others are never dialled either). Multiaddrs naming a DNS host are left out:
+ * a name would be resolved by WebRTC's own resolver, outside the node's checks.
+ */
+export function stunOfBootstrap(bootstrap: readonly string[], localOnly: boolean): string[] {
+  const urls = new Set<string>();
+  for (const addr of bootstrap) {
+    const m = /^\/(ip4|ip6)\/([^/]+)\/tcp\/(\d+)(?:\/|$)/.exec(addr);
+    if (m === null || (localOnly && !isLocalAddress(m[2]!))) continue;
+    urls.add(m[1] === 'ip6' ? `stun:[${m[2]}]:${m[3]}` : `stun:${m[2]}:${m[3]}`);
+  }
+  return [...urls];
+}
+
+/** Connected relays stunOfPeers gives at most: each is one more STUN request per WebRTC connection. */
+export const MAX_PEER_STUN_SERVERS = 3;
+const AGENT_PREFIX = 'trustix/';
+
+/**
+ * STUN servers among the peers `node` is connected to: Trustix nodes (identify's agent `trustix/…`) that
+ * serve as circuit relays (RELAY_V2_HOP_CODEC), which only public Trustix nodes do and which answer
+ * STUN by default (Libp2pNodeInit.stunResponder), reached by a direct outbound TCP connection (so its
+ * remote address is the peer's listen address, whose port the responder answers on). Under localOnly
+ * only local addresses. At most MAX_PEER_STUN_SERVERS, as `stun:IP:PORT`.
+ */
+export async function stunOfPeers(
+  node: Pick<Libp2p, 'getConnections' | 'peerStore'>,
+  localOnly: boolean,
+): Promise<string[]> {
+  const urls: string[] = [];
+  for (const connection of node.getConnections()) {
+    if (urls.length >= MAX_PEER_STUN_SERVERS) break;
+    if (connection.direction !== 'outbound' || connection.limits !== undefined) continue;
+    const url = stunOfBootstrap([connection.remoteAddr.toString()], localOnly)[0];
+    if (url === undefined || urls.includes(url)) continue;
+    const peer = await node.peerStore.get(connection.remotePeer).catch(() => undefined);
+    const agent = peer?.metadata.get('AgentVersion');
+    if (
+      peer === undefined ||
+      agent === undefined ||
+      !new TextDecoder().decode(agent).startsWith(AGENT_PREFIX)
+    )
+      continue;
+    if (peer.protocols.includes(RELAY_V2_HOP_CODEC)) urls.push(url);
+  }
+  return urls;
 }
 
 /**

@@ -35,7 +35,17 @@ export type NetnsRequest =
   | { cmd: 'connections' }
   | { cmd: 'direct'; peer: string; timeoutMs: number }
   | { cmd: 'reachability' }
-  | { cmd: 'reserved'; timeoutMs: number };
+  | { cmd: 'reserved'; timeoutMs: number }
+  | { cmd: 'stun' };
+
+/** What `stun` reports: the node's STUN responder (node/network/stun-responder.ts), if it runs one. */
+export interface StunReport {
+  readonly answered: number;
+  readonly malformed: number;
+  readonly limited: number;
+  /** Where it answers, `host:port`. */
+  readonly addresses: readonly string[];
+}
 
 /** One connection opened since start, as `connections` reports it. */
 export interface ConnectionReport {
@@ -175,6 +185,17 @@ async function handle(req: NetnsRequest): Promise<unknown> {
         }, req.timeoutMs);
         libp2p.addEventListener('connection:open', onOpen);
       });
+    }
+    case 'stun': {
+      const stun = libp2p.services.stun;
+      if (stun === undefined) throw new Error('this node answers no STUN');
+      const report: StunReport = {
+        answered: stun.answered,
+        malformed: stun.malformed,
+        limited: stun.limited,
+        addresses: stun.addresses(),
+      };
+      return report;
     }
     case 'connections':
       // Every connection opened since start: a relayed one may be closed by the time we ask.
