@@ -5,9 +5,10 @@
  * a source is asked for and is what it answers for: "not found" for a tile it claims is withholding.
  * No answer, or none to give, is no claim and no blame; a claim that does not verify drops the source.
  *
- * While tiles remain that a source does not cover, it is asked again in the background: a source syncing
- * too every `progressRecheckMs` (its progress grows by the second), any other every `recheckMs` (a peer
- * that catches up meanwhile takes its share of the load).
+ * While tiles remain that a source does not cover, it is asked again in the background: a source whose
+ * sync under way may yet verify them, for its progress alone, every `progressRecheckMs` (its progress
+ * grows by the second); any other, for both, every `recheckMs` (a peer that catches up meanwhile takes
+ * its share of the load).
  */
 import { logger } from '@libp2p/logger';
 import { MalformedError, VerificationError } from '../../protocol/errors.ts';
@@ -17,8 +18,22 @@ import type { NoteVerifier } from '../../protocol/vkey.ts';
 import type { SourceFailure } from '../errors.ts';
 import { claimedProgress, claimedSize } from './source-request.ts';
 import { mayServe, type SourceState } from './source-slots.ts';
+import type { ProgressClaim } from './tile-coverage.ts';
 
 const log = logger('trustix:sync');
+
+/**
+ * Whether a source's sync under way may yet verify `tiles` (needing a tree of `needs`): level-0 tiles and
+ * bundles of its target it has not verified all of (upper tiles are served only once it commits).
+ */
+function growing(progress: ProgressClaim | undefined, needs: number, tiles: readonly TileId[]): boolean {
+  return (
+    progress !== undefined &&
+    progress.verified < progress.size &&
+    needs <= progress.size &&
+    tiles.every((t) => t.kind === 'entries' || t.level === 0)
+  );
+}
 
 export interface SourceClaimsInit {
   readonly requestTimeoutMs: number;
@@ -81,11 +96,13 @@ export class SourceClaims {
     for (const state of this.pool.states) {
       if (state.dropped || state.checking || state.claimed === undefined || mayServe(state, needs, tiles))
         continue;
-      const every = state.progress !== undefined ? progressRecheckMs : recheckMs;
+      // Its sync may verify these tiles soon: its progress alone, often. Otherwise both, now and then.
+      const soon = growing(state.progress, needs, tiles);
+      const every = soon ? progressRecheckMs : recheckMs;
       if (every <= 0 || now - state.checkedAt < every) continue;
       state.checking = true;
       this.looking++;
-      Promise.all([this.checkpoint(state), this.progress(state)])
+      Promise.all([soon ? state.claimed : this.checkpoint(state), this.progress(state)])
         .then(([claimed, progress]) => {
           this.takeProgress(state, progress);
           if (typeof claimed !== 'number' || claimed <= (state.claimed ?? -1)) return;
