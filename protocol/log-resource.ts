@@ -4,6 +4,8 @@
  *
  *   <logID>/checkpoint        the log's latest signed checkpoint
  *   <logID>/tile/<tile path>  a hash tile or entry bundle (protocol/tile-path.ts)
+ *   <logID>/progress          the verified part of a sync under way (tile exchange only:
+ *                             protocol/sync-progress.ts)
  *
  * <logID> is 64 lowercase hex digits. Parsing is strict: a bad log ID or tile path is MalformedError;
  * a well-formed log ID followed by another resource name is undefined (not a resource we serve).
@@ -11,22 +13,24 @@
 import { MalformedError } from './errors.ts';
 import { parseTilePath, type TileId } from './tile-path.ts';
 
-/** A log resource: the checkpoint (no tile) or a tile of the log `logId`. */
+/** A log resource: the checkpoint (no tile, no progress), a tile, or the sync progress of the log `logId`. */
 export interface LogResource {
   readonly logId: string;
   readonly tile?: TileId;
+  readonly progress?: true;
 }
 
 const LOG_ID = /^[0-9a-f]{64}$/;
 const LOG_ID_LENGTH = 64;
 
-/** Parses `<logID>/checkpoint` or `<logID>/tile/...`; undefined for another resource name. */
+/** Parses `<logID>/checkpoint`, `<logID>/tile/...` or `<logID>/progress`; undefined for another name. */
 export function parseLogResource(path: string): LogResource | undefined {
   const logId = path.slice(0, LOG_ID_LENGTH);
   const rest = path.slice(LOG_ID_LENGTH);
   if (!LOG_ID.test(logId) || !(rest === '' || rest.startsWith('/')))
     throw new MalformedError('log ID', 'expected 64 lowercase hex digits');
   if (rest === '/checkpoint') return { logId };
+  if (rest === '/progress') return { logId, progress: true };
   if (rest.startsWith('/tile/')) return { logId, tile: parseTilePath(rest.slice(1)) };
   return undefined;
 }

@@ -17,6 +17,7 @@ import { parseCheckpointMessage } from '../protocol/gossip-message.ts';
 import { parseLogKey } from '../protocol/keys.ts';
 import { encodeLookupRequest, parseLookupRequest } from '../protocol/lookup.ts';
 import { leafHash, rootFromLeafHashes } from '../protocol/merkle.ts';
+import { formatSyncProgress, openSyncProgress } from '../protocol/sync-progress.ts';
 import { VECTORS } from './helpers/nix-fixtures.ts';
 
 const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'PROTOCOL.md'), 'utf8');
@@ -89,4 +90,13 @@ test('PROTOCOL.md catch-up: the example asks about the test log, and the answer 
   t.deepEqual(answer, { status: 0, messages: [message] });
   t.deepEqual(encodeCatchupResponse({ status: 0, messages: [message] }), hex('catchup-response'));
   t.is(parseCheckpointMessage(message).checkpoint.size, 5);
+});
+
+test('PROTOCOL.md sync progress: the example claims all 5 leaves of the example checkpoint', (t) => {
+  const bytes = new Uint8Array(Buffer.from(example('sync-progress').replace(/\s/g, ''), 'hex'));
+  const key = parseLogKey(field(example('keys'), 'vkey'));
+  const claim = openSyncProgress(bytes, key.verifier);
+  t.is(claim.verified, 5);
+  t.deepEqual(claim.target.note, new TextEncoder().encode(example('checkpoint')));
+  t.deepEqual(formatSyncProgress(5, claim.target), bytes);
 });

@@ -208,7 +208,7 @@ test('one keep-alive connection serves many requests', async (t) => {
 
 // ---------------------------------------------------------------- not found
 
-test('unknown log, log without checkpoint, missing tile and unknown paths are 404', async (t) => {
+test('unknown log, log without checkpoint, missing tile, progress and unknown paths are 404', async (t) => {
   const unknown = `/logs/${'ab'.repeat(32)}`;
   const cases = [
     `${unknown}/checkpoint`,
@@ -221,6 +221,7 @@ test('unknown log, log without checkpoint, missing tile and unknown paths are 40
     `${prefix}/tile/2/000.p/1`,
     `${prefix}/tile/entries/005`,
     `${prefix}/other`,
+    `${prefix}/progress`, // a sync's progress is a tile exchange resource only
     `${prefix}/checkpoint/x`,
     prefix,
     '/',

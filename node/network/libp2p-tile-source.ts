@@ -21,6 +21,7 @@ import {
   TILE_STATUS,
   TILES_PROTOCOL,
 } from '../../protocol/constants.ts';
+import { MAX_PROGRESS_BYTES } from '../../protocol/sync-progress.ts';
 import { formatTilePath, type TileId } from '../../protocol/tile-path.ts';
 import { BadTileRequestError, DeadlineExceededError, TileSourceError } from '../errors.ts';
 import { maxTileBytes, type TileRequestOptions, type TileSource } from '../sync/tile-source.ts';
@@ -74,6 +75,11 @@ export class Libp2pTileSource implements TileSource {
 
   async checkpoint(logId: string, options: TileRequestOptions = {}): Promise<Uint8Array | undefined> {
     return this.request(`${logId}/checkpoint`, MAX_NOTE_BYTES, options.signal);
+  }
+
+  /** The peer's sync progress of the log (protocol/sync-progress.ts), unverified; undefined for none. */
+  async progress(logId: string, options: TileRequestOptions = {}): Promise<Uint8Array | undefined> {
+    return this.request(`${logId}/progress`, MAX_PROGRESS_BYTES, options.signal);
   }
 
   async tiles(

@@ -12,6 +12,8 @@
  * request whose answer would take the bytes being written past `maxBytesInFlight`. Loopback peers are
  * exempt from the subnet budget unless `limitLoopback` (tests run many nodes on 127.0.0.1). Any other
  * failure (timeout, reset, a store error) aborts the stream.
+ * Beyond the tree it holds, a node serves the tiles its sync under way has verified against the sync's
+ * signed target, and says at `<logID>/progress` how far that is (protocol/sync-progress.ts).
  * The client side is node/network/libp2p-tile-source.ts.
  */
 import type { Connection, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface';
@@ -19,10 +21,11 @@ import { logger } from '@libp2p/logger';
 import { lpStream, RateLimiter } from '@libp2p/utils';
 import { MAX_TILE_REQUEST_BYTES, TILE_STATUS, TILES_PROTOCOL } from '../../protocol/constants.ts';
 import { MalformedError, OutOfRangeError } from '../../protocol/errors.ts';
-import { parseLogResource } from '../../protocol/log-resource.ts';
+import { type LogResource, parseLogResource } from '../../protocol/log-resource.ts';
+import { formatSyncProgress } from '../../protocol/sync-progress.ts';
 import { boundedText } from '../../protocol/utf8.ts';
 import { StoppedError } from '../errors.ts';
-import type { LogDirectory } from '../store/log-reader.ts';
+import type { LogDirectory, LogReader } from '../store/log-reader.ts';
 
 const log = logger('trustix:tile-exchange');
 
@@ -210,7 +213,7 @@ export class TileExchange implements Startable {
       return statusOnly(TILE_STATUS.busy);
     }
     let path: string;
-    let resource: ReturnType<typeof parseLogResource>;
+    let resource: LogResource | undefined;
     try {
       path = boundedText(request, 'tile request', this.init.maxRequestBytes);
       resource = parseLogResource(path);
@@ -224,7 +227,7 @@ export class TileExchange implements Startable {
     const reader = this.components.logs.get(resource.logId);
     let body: Uint8Array | undefined;
     try {
-      body = resource.tile === undefined ? reader?.checkpoint()?.note : await reader?.readTile(resource.tile);
+      body = await readResource(reader, resource);
     } catch (err) {
       log.error('reading %s for %s failed: %e', path, peer, err);
       throw err;
@@ -235,6 +238,23 @@ export class TileExchange implements Startable {
     response.set(body, 1);
     return response;
   }
+}
+
+/**
+ * The body of a resource of `reader`'s log, or undefined (not found): the checkpoint; a tile of the tree
+ * it holds or, beyond it, a tile its sync under way verified; the progress of that sync.
+ */
+async function readResource(
+  reader: LogReader | undefined,
+  resource: LogResource,
+): Promise<Uint8Array | undefined> {
+  if (reader === undefined) return undefined;
+  if (resource.progress) {
+    const sync = reader.inProgress?.();
+    return sync === undefined ? undefined : formatSyncProgress(sync.verified, sync.target);
+  }
+  if (resource.tile === undefined) return reader.checkpoint()?.note;
+  return (await reader.readTile(resource.tile)) ?? (await reader.inProgress?.()?.readTile(resource.tile));
 }
 
 /**

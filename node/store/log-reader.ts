@@ -16,6 +16,20 @@ export interface LogReader {
    * undefined when the tree does not have that tile (or not at that width).
    */
   readTile(tile: TileId): Promise<Uint8Array | undefined>;
+  /** The verified part of a sync of the log under way, or undefined (none, or nothing verified yet). */
+  inProgress?(): InProgressSync | undefined;
+}
+
+/**
+ * What a sync under way has verified against its target, a checkpoint signed by the log key
+ * (node/sync/verified-tiles.ts): served to peers syncing too (docs/PROTOCOL.md, "Tile exchange").
+ */
+export interface InProgressSync {
+  readonly target: SignedCheckpoint;
+  /** Leaves verified: every full level-0 tile and bundle below, and all of the target when its size. */
+  readonly verified: number;
+  /** A verified level-0 tile or bundle of the target at its width there; undefined for any other. */
+  readTile(tile: TileId): Promise<Uint8Array | undefined>;
 }
 
 /** The logs a node holds, by log ID. */

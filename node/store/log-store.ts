@@ -30,7 +30,7 @@ import {
   pathIndexKey,
   tileKey,
 } from './layout.ts';
-import type { LogReader } from './log-reader.ts';
+import type { InProgressSync, LogReader } from './log-reader.ts';
 import { TileHashCache } from './tile-hash-cache.ts';
 
 /** An entry of the log and its position. */
@@ -90,7 +90,25 @@ export class LogStore implements LogReader, HashReader {
     return this.head?.root ?? EMPTY_ROOT;
   }
 
+  /** The verified part of the sync under way, set by the sync while it runs (node/sync/log-sync.ts). */
+  syncing: InProgressSync | undefined;
+
   // ---- reads -------------------------------------------------------------------------------------
+
+  inProgress(): InProgressSync | undefined {
+    return this.syncing;
+  }
+
+  /**
+   * A full level-0 tile or entry bundle stored beyond the checkpoint by a sync step (node/sync/sync-stage.ts),
+   * unclipped: the caller knows it is staged and verified. Undefined when absent.
+   */
+  async readStaged(tile: TileId): Promise<Uint8Array | undefined> {
+    if (tile.width !== TILE_WIDTH || (tile.kind === 'hash' && tile.level !== 0)) return undefined;
+    if (tile.kind === 'entries') return this.db.get(entryBundleKey(this.prefix, tile.index));
+    const data = await this.db.get(tileKey(this.prefix, 0, tile.index));
+    return data?.length === TILE_WIDTH * HASH_SIZE ? data : undefined;
+  }
 
   async readTile(tile: TileId): Promise<Uint8Array | undefined> {
     if (tile.kind === 'hash') {

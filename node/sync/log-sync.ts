@@ -46,6 +46,7 @@ import { RemoteTree } from './remote-tree.ts';
 import { SOURCE_POOL_DEFAULTS, SourcePool, type SourcePoolInit } from './source-pool.ts';
 import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
 import type { SourceFailedEvent, TileSource } from './tile-source.ts';
+import { VerifiedTiles } from './verified-tiles.ts';
 
 const log = logger('trustix:sync');
 
@@ -246,13 +247,39 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       }
       const resumed =
         staged === undefined ? fromSize : Math.max(fromSize, Math.min(staged.staged, goal.size));
-      const held = await this.fetchAndStore(goal, tree, pool, fromSize, resumed, controller, quota);
+      // The goal extends what we hold: from now on, what the sync verifies is served (docs/PROTOCOL.md).
+      const shelf = new VerifiedTiles(store, goal, resumed, await this.previousTiles(goal, tree));
+      store.syncing = shelf;
+      const held = await this.fetchAndStore(
+        goal,
+        tree,
+        pool,
+        shelf,
+        { fromSize, resumed },
+        controller,
+        quota,
+      );
       const memory = { ...held, treeBytes: tree.bytes() };
       log('log %s synced %d -> %d (%d bytes)', store.logId, fromSize, goal.size, pool.bytes);
       return this.result(fromSize, resumed, pool.bytes, memory);
     } finally {
       controller.abort();
+      // Unfinished: what it verified stays served (peers were told of it) until a sync takes it over.
+      if (store.syncing !== undefined && store.syncing.target.size <= store.size) store.syncing = undefined;
     }
+  }
+
+  /**
+   * The tiles an earlier, unfinished sync of the log verified, when its target is consistent with the
+   * tree of `goal` (then its full tiles are the goal's too); undefined otherwise.
+   */
+  private async previousTiles(goal: SignedCheckpoint, tree: RemoteTree): Promise<VerifiedTiles | undefined> {
+    const previous = this.components.store.syncing;
+    if (!(previous instanceof VerifiedTiles) || previous.target.size > goal.size) return undefined;
+    if (previous.target.size <= this.components.store.size) return undefined;
+    if (Buffer.from(previous.target.note).equals(goal.note)) return previous;
+    const root = await treeHash(previous.target.size, tree);
+    return hashesEqual(root, previous.target.root) ? previous : undefined;
   }
 
   /** Steps 3 and 4: bundles fetched and verified in parallel, stored in order, a step at a time. */
@@ -260,8 +287,8 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     goal: SignedCheckpoint,
     tree: RemoteTree,
     pool: SourcePool,
-    fromSize: number,
-    resumed: number,
+    shelf: VerifiedTiles,
+    { fromSize, resumed }: { fromSize: number; resumed: number },
     controller: AbortController,
     quota: LogBytes,
   ): Promise<PipelineMemory> {
@@ -280,11 +307,16 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       windowBundles: this.init.windowBundles,
       windowBytes: this.init.windowBytes,
       controller,
-      fetch: (i) => this.fetchBundle(i, tree, pool, fromSize),
+      fetch: async (i) => {
+        const bundle = await this.fetchBundle(i, tree, pool, fromSize);
+        shelf.add(bundle);
+        return bundle;
+      },
       step: async (bundles) => {
         await this.components.checkSpace?.();
         const bytes = quota.take(newBytes(bundles));
         await this.stage.step(bundles, goal, [bytes.op]);
+        shelf.stored(bundles);
         bytes.took();
         await this.told(bundles);
       },

@@ -8,15 +8,19 @@
  *   is dropped for the rest of the sync and reported through `onFailed`, so the node can penalise it;
  *   a busy source is paused and retried `busyRetries` times before it is dropped, and one whose
  *   requests time out is asked again `timeoutRetries` times;
- * - each source is first asked for its own checkpoint (verified with the log key) and then asked only for
- *   tiles of a tree that size. While tiles remain that a source's tree is too small for, it is asked again,
- *   at most every `recheckMs`, so that a peer that catches up meanwhile takes its share of the load; and
- *   `discover` (the follower's source finder) is asked for new sources every `discoverMs`, up to
- *   `maxSources` in all (docs/ARCHITECTURE.md, "Sync"). A source that says "not found" for a full tile its earlier
- *   checkpoint has is withholding: a fault (trees only grow and full tiles never change, so an honest
- *   source cannot do that; sybils answering "not found" to everything cannot eclipse a log,
- *   docs/SECURITY.md). Any other "not found" is not a fault: the source holds a smaller tree, and is
- *   asked only for tiles such a tree has (none, when it has no checkpoint).
+ * - each source is first asked for its own checkpoint and the progress of its own sync under way (both
+ *   verified with the log key, node/sync/source-claims.ts) and then asked only for tiles of a tree that
+ *   size or that its sync verified. While tiles remain that a source does not cover, it is asked again
+ *   (every `progressRecheckMs` when it syncs too, else `recheckMs`), so that a peer that catches up
+ *   meanwhile takes its share of the load; and `discover` (the follower's source finder) is asked for new
+ *   sources every `discoverMs`, up to `maxSources` in all (docs/ARCHITECTURE.md, "Sync"). Of the sources
+ *   that cover a tile, the one holding the least beyond it is asked first (node/sync/source-slots.ts):
+ *   peers still syncing before the builder. A source that says "not found" for a full tile its earlier
+ *   checkpoint has, or for a tile its sync said it verified, is withholding: a fault (trees only grow,
+ *   full tiles never change, and a sync keeps what it verified, so an honest source cannot do that;
+ *   sybils answering "not found" to everything cannot eclipse a log, docs/SECURITY.md). Any other "not
+ *   found" is not a fault: the source holds a smaller tree, and is asked only for tiles such a tree has
+ *   (none, when it has no checkpoint).
  * - a source whose answer took longer than `minRateGraceMs` at fewer than `minBytesPerSecond` bytes a
  *   second is slow: its (verified) answer is used, and it is demoted, dropped for the rest of the sync
  *   ('slow', no ban), as long as another source is left; a lone slow source is kept (the follower's
@@ -33,9 +37,11 @@ import { MalformedError, VerificationError } from '../../protocol/errors.ts';
 import type { TileId } from '../../protocol/tile-path.ts';
 import type { NoteVerifier } from '../../protocol/vkey.ts';
 import { type SourceFailure, TileSourceError } from '../errors.ts';
-import { claimedSize, requestTiles } from './source-request.ts';
-import { SourceSlots, type SourceState } from './source-slots.ts';
-import { sizeNeeded, treeHasTile } from './tile-coverage.ts';
+import { SourceClaims } from './source-claims.ts';
+import { requestTiles } from './source-request.ts';
+import { mayServe, SourceSlots, type SourceState } from './source-slots.ts';
+import { slowness } from './source-speed.ts';
+import { progressHasTile, sizeNeeded, treeHasTile } from './tile-coverage.ts';
 import type { SourceFailedEvent, TileSource } from './tile-source.ts';
 
 const log = logger('trustix:sync');
@@ -69,6 +75,11 @@ export interface SourcePoolInit {
    * tree is too small for: a peer that catches up during the sync then serves too. Default 3,000; 0: never.
    */
   readonly recheckMs?: number;
+  /**
+   * Least time between two asks of a source that is syncing the log too (it gave its progress,
+   * node/sync/source-claims.ts), in ms, while tiles remain beyond what it verified. Default 500; 0: never.
+   */
+  readonly progressRecheckMs?: number;
   /** Least time between two calls of the pool's `discover` (new sources), in ms. Default 10,000; 0: never. */
   readonly discoverMs?: number;
   /** Most sources in the pool; those `discover` finds beyond are left out. Default 32. */
@@ -86,6 +97,7 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   minBytesPerSecond: 16_384,
   minRateGraceMs: 5_000,
   recheckMs: 3_000,
+  progressRecheckMs: 500,
   discoverMs: 10_000,
   maxSources: 32,
 };
@@ -96,11 +108,11 @@ export class SourcePool {
   private readonly slots: SourceSlots;
   private readonly onFailed: (event: SourceFailedEvent) => void;
   private readonly signal: AbortSignal;
-  private readonly verifier: NoteVerifier | undefined;
+  private readonly claims: SourceClaims | undefined;
   private readonly discover: (() => Promise<readonly TileSource[]> | readonly TileSource[]) | undefined;
   private discoveredAt = Date.now();
-  /** Checkpoint asks and discoveries under way: a fetch with no eligible source waits for them. */
-  private looking = 0;
+  /** Discoveries under way (with the claims asked again): a fetch with no eligible source waits for them. */
+  private discovering = 0;
   /** Bytes received from sources, verified or not. */
   bytes = 0;
 
@@ -118,14 +130,20 @@ export class SourcePool {
     discover?: () => Promise<readonly TileSource[]> | readonly TileSource[],
   ) {
     this.logId = logId;
-    this.verifier = verifier;
     this.discover = discover;
     this.init = { ...SOURCE_POOL_DEFAULTS, ...init };
     this.onFailed = onFailed;
     this.signal = signal;
     // Every waiting fetch and every request listens for the sync's end: far more than the default 10.
     setMaxListeners(0, signal);
-    this.slots = new SourceSlots(logId, this.init, signal);
+    const slots = new SourceSlots(logId, this.init, signal);
+    this.slots = slots;
+    const pool = {
+      states: slots.states,
+      drop: (state: SourceState, reason: SourceFailure, error: Error) => this.drop(state, reason, error),
+      wake: () => slots.wake(),
+    };
+    this.claims = verifier && new SourceClaims(logId, this.init, verifier, signal, pool);
     for (const s of sources) this.add(s);
   }
 
@@ -150,15 +168,15 @@ export class SourcePool {
   ): Promise<T> {
     const needs = Math.max(...tiles.map(sizeNeeded));
     for (;;) {
-      const state = await this.slots.acquire(needs, tiles, () => this.lookFurther(needs));
-      if (state.claimed === undefined && this.verifier !== undefined) {
+      const state = await this.slots.acquire(needs, tiles, () => this.lookFurther(needs, tiles));
+      if (state.claimed === undefined && this.claims !== undefined) {
         try {
-          await this.askCheckpoint(state, this.verifier);
+          await this.claims.ask(state);
         } catch (err) {
           this.slots.release(state);
           throw err;
         }
-        if (state.dropped || state.maxSize < needs) {
+        if (!mayServe(state, needs, tiles)) {
           this.slots.release(state);
           continue;
         }
@@ -175,21 +193,21 @@ export class SourcePool {
       }
       this.slots.release(state);
       if (bodies.some((b) => b === undefined)) {
-        const { claimed } = state;
-        const withheld = tiles.find(
-          (tile, i) =>
-            bodies[i] === undefined &&
-            tile.width === TILE_WIDTH &&
-            typeof claimed === 'number' &&
-            treeHasTile(tile, claimed),
-        );
-        if (withheld !== undefined) {
-          const error = new TileSourceError(
-            state.source.id,
+        const { claimed, progress } = state;
+        const signed = (tile: TileId) =>
+          tile.width === TILE_WIDTH && typeof claimed === 'number' && treeHasTile(tile, claimed);
+        const withheld = tiles.find((tile, i) => bodies[i] === undefined && signed(tile));
+        const unserved = tiles.find((tile, i) => bodies[i] === undefined && progressHasTile(tile, progress));
+        if (withheld !== undefined || unserved !== undefined) {
+          const what =
+            withheld !== undefined
+              ? `tile ${sizeNeeded(withheld)} of a tree of size ${claimed} it signs for`
+              : `tile ${sizeNeeded(unserved!)} of the ${progress!.verified} leaves it says it verified`;
+          this.drop(
+            state,
             'withheld',
-            `"not found" for tile ${sizeNeeded(withheld)} of a tree of size ${claimed} it signs for`,
+            new TileSourceError(state.source.id, 'withheld', `"not found" for ${what}`),
           );
-          this.drop(state, 'withheld', error);
           continue;
         }
         // Not a fault: the source holds a smaller tree. Ask it only for what such a tree has.
@@ -222,70 +240,20 @@ export class SourcePool {
   }
 
   /**
-   * Asks the source for its own checkpoint of the log (within the request timeout) and bounds what it is
-   * asked for by its size. None, or a failure to answer, is no claim (null) and no blame; a checkpoint
-   * that does not verify drops the source.
+   * While `tiles` (needing a tree of `needs`) are fetched: asks again the sources that do not cover them
+   * (node/sync/source-claims.ts), and `discover` for new sources (at most every `discoverMs`). Returns
+   * whether any of that is under way.
    */
-  private async askCheckpoint(state: SourceState, verifier: NoteVerifier): Promise<void> {
-    state.claimed = null;
-    state.checkedAt = Date.now();
-    const claimed = await this.claim(state, verifier);
-    if (claimed === undefined || claimed === null) return;
-    state.claimed = claimed;
-    state.maxSize = Math.min(state.maxSize, claimed);
-  }
-
-  /** The source's claimed size; undefined when its checkpoint did not verify (it is dropped). */
-  private async claim(state: SourceState, verifier: NoteVerifier): Promise<number | null | undefined> {
-    try {
-      return await claimedSize(state.source, this.logId, verifier, {
-        timeoutMs: this.init.requestTimeoutMs,
-        signal: this.signal,
-      });
-    } catch (err) {
-      if (!(err instanceof MalformedError || err instanceof VerificationError)) throw err;
-      this.drop(state, err instanceof VerificationError ? 'invalid' : 'malformed', err);
-      return undefined;
-    }
-  }
-
-  /**
-   * While a tile needing a tree of `needs` is fetched: asks again, in the background, each source whose
-   * tree was too small for it (at most every `recheckMs`), and `discover` for new sources (at most every
-   * `discoverMs`). A source whose new checkpoint is larger is asked for tiles up to its new size.
-   * Returns whether any of that is under way.
-   */
-  private lookFurther(needs: number): boolean {
+  private lookFurther(needs: number, tiles: readonly TileId[]): boolean {
     const now = Date.now();
-    const { recheckMs, discoverMs } = this.init;
-    const verifier = this.verifier;
-    if (verifier !== undefined && recheckMs > 0)
-      for (const state of this.slots.states) {
-        if (state.dropped || state.checking || state.claimed === undefined || state.maxSize >= needs)
-          continue;
-        if (now - state.checkedAt < recheckMs) continue;
-        state.checking = true;
-        this.looking++;
-        this.claim(state, verifier)
-          .then((claimed) => {
-            if (typeof claimed !== 'number' || claimed <= (state.claimed ?? -1)) return;
-            log('source %s now holds %s at size %d', state.source.id, this.logId, claimed);
-            state.claimed = claimed;
-            state.maxSize = claimed;
-          })
-          .catch(() => {}) // the sync was aborted
-          .finally(() => {
-            state.checking = false;
-            state.checkedAt = Date.now();
-            this.looking--;
-            this.slots.wake();
-          });
-      }
+    const { discoverMs } = this.init;
+    this.claims?.recheck(needs, tiles);
+    const looking = () => (this.claims?.looking ?? 0) + this.discovering;
     const discover = this.discover;
     if (discover === undefined || discoverMs <= 0 || now - this.discoveredAt < discoverMs)
-      return this.looking > 0;
+      return looking() > 0;
     this.discoveredAt = Number.POSITIVE_INFINITY; // one discovery at a time
-    this.looking++;
+    this.discovering++;
     Promise.resolve()
       .then(discover)
       .then(
@@ -296,37 +264,16 @@ export class SourcePool {
       )
       .finally(() => {
         this.discoveredAt = Date.now();
-        this.looking--;
+        this.discovering--;
         this.slots.wake();
       });
     return true;
   }
 
-  /**
-   * Demotes a source whose answer was below the minimum throughput, unless no other source is known to
-   * hold these tiles: one that signed a checkpoint covering them or served tiles as deep. A source that
-   * has not answered yet, or answered "not found", is no alternative: dropping the only source that has
-   * the tiles would fail the sync of a log served only slowly (a relayed builder on a loaded machine).
-   */
+  /** Demotes a source whose answer was below the minimum throughput (node/sync/source-speed.ts). */
   private judgeRate(state: SourceState, needs: number, bodies: readonly Uint8Array[], ms: number): void {
-    const { minBytesPerSecond, minRateGraceMs } = this.init;
-    if (minBytesPerSecond <= 0 || ms <= minRateGraceMs || state.dropped) return;
-    let bytes = 0;
-    for (const b of bodies) bytes += b.length;
-    const rate = (bytes * 1000) / ms;
-    if (rate >= minBytesPerSecond) return;
-    const alternative = (s: SourceState) =>
-      s !== state &&
-      !s.dropped &&
-      s.maxSize >= needs &&
-      ((typeof s.claimed === 'number' && s.claimed >= needs) || s.served >= needs);
-    if (!this.slots.states.some(alternative)) return;
-    const error = new TileSourceError(
-      state.source.id,
-      'slow',
-      `${bytes} bytes in ${ms} ms (${Math.round(rate)} bytes/s), below ${minBytesPerSecond}`,
-    );
-    this.drop(state, 'slow', error);
+    const error = slowness(state, this.slots.states, needs, bodies, ms, this.init);
+    if (error !== undefined) this.drop(state, 'slow', error);
   }
 
   private fail(state: SourceState, err: unknown): void {

@@ -5,6 +5,7 @@
  */
 import { logger } from '@libp2p/logger';
 import { openCheckpoint } from '../../protocol/checkpoint.ts';
+import { openSyncProgress, type SyncProgressClaim } from '../../protocol/sync-progress.ts';
 import type { TileId } from '../../protocol/tile-path.ts';
 import type { NoteVerifier } from '../../protocol/vkey.ts';
 import { TileSourceError } from '../errors.ts';
@@ -85,4 +86,30 @@ export async function claimedSize(
     return null;
   }
   return note === undefined ? null : openCheckpoint(note, verifier).size;
+}
+
+/**
+ * The progress of `source`'s own sync of the log under way (protocol/sync-progress.ts), asked within
+ * `timeoutMs`: undefined when it has none, cannot say (an older peer, an HTTP mirror) or fails to answer
+ * (no claim, no blame). One that does not verify throws MalformedError or VerificationError (the caller
+ * drops the source); the sync's abort throws its reason.
+ */
+export async function claimedProgress(
+  source: TileSource,
+  logId: string,
+  verifier: NoteVerifier,
+  options: { timeoutMs: number; signal: AbortSignal },
+): Promise<SyncProgressClaim | undefined> {
+  if (source.progress === undefined) return undefined;
+  let body: Uint8Array | undefined;
+  try {
+    body = await source.progress(logId, {
+      signal: AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]),
+    });
+  } catch (err) {
+    options.signal.throwIfAborted();
+    log('source %s gave no sync progress of %s: %s', source.id, logId, err);
+    return undefined;
+  }
+  return body === undefined ? undefined : openSyncProgress(body, verifier);
 }

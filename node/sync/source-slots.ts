@@ -1,12 +1,14 @@
 /**
  * The slots of a sync's source pool (node/sync/source-pool.ts): its sources and their state, and which
- * source the next request goes to: the eligible one (its tree covers the tile, not dropped, not paused)
- * with the fewest requests in flight, least recently used first, at most `perSourceConcurrency` per source
+ * source the next request goes to: of the eligible ones (its tree or its sync under way covers the tile,
+ * not dropped, not paused), the one holding the least beyond the tile (peers still syncing before the
+ * builder), then with the fewest requests in flight, least recently used first, at most `perSourceConcurrency` per source
  * and `maxConcurrency` in all. A request waits for a slot; with no eligible source it fails with
  * SyncFailedError, unless the pool is still looking for one (a checkpoint asked again, a discovery).
  */
 import type { TileId } from '../../protocol/tile-path.ts';
 import { SyncFailedError } from '../errors.ts';
+import { type ProgressClaim, progressHasTile } from './tile-coverage.ts';
 import type { TileSource } from './tile-source.ts';
 
 /** One source of a sync and what the pool has learnt of it. */
@@ -27,6 +29,25 @@ export interface SourceState {
   checking: boolean;
   /** Largest tree size the source has served a full tile of: proof that it can serve up to there. */
   served: number;
+  /** What the source said of its own sync under way, when it has one. */
+  progress?: ProgressClaim;
+}
+
+/** Whether the source may be asked for `tiles` (needing a tree of `needs`): its tree or its sync has them. */
+export function mayServe(s: SourceState, needs: number, tiles: readonly TileId[]): boolean {
+  return !s.dropped && (s.maxSize >= needs || tiles.every((t) => progressHasTile(t, s.progress)));
+}
+
+/**
+ * How much the source holds beyond `tiles`, as the size it claims for them: the least is asked first, so
+ * that peers still syncing (or just synced) serve before the log's builder, which always holds the most.
+ * A source not asked yet comes first (asking is how its claim is learnt); one without a checkpoint last.
+ */
+function extent(s: SourceState, tiles: readonly TileId[]): number {
+  if (s.claimed === undefined) return 0;
+  if (s.progress !== undefined && tiles.every((t) => progressHasTile(t, s.progress)))
+    return s.progress.verified;
+  return s.claimed ?? Number.MAX_SAFE_INTEGER;
 }
 
 export interface SourceSlotsInit {
@@ -83,7 +104,7 @@ export class SourceSlots {
     for (;;) {
       this.signal.throwIfAborted();
       const looking = look();
-      const eligible = this.states.filter((s) => !s.dropped && s.maxSize >= needs);
+      const eligible = this.states.filter((s) => mayServe(s, needs, tiles));
       if (eligible.length === 0) {
         if (!looking) throw this.exhausted(tiles);
         await this.wait(undefined);
@@ -92,14 +113,19 @@ export class SourceSlots {
       const now = Date.now();
       let best: SourceState | undefined;
       if (this.total < this.init.maxConcurrency) {
+        let bestExtent = 0;
         for (const s of eligible) {
           if (s.inFlight >= this.init.perSourceConcurrency || s.pausedUntil > now) continue;
+          const e = extent(s, tiles);
           if (
             best === undefined ||
-            s.inFlight < best.inFlight ||
-            (s.inFlight === best.inFlight && s.lastUsed < best.lastUsed)
-          )
+            e < bestExtent ||
+            (e === bestExtent &&
+              (s.inFlight < best.inFlight || (s.inFlight === best.inFlight && s.lastUsed < best.lastUsed)))
+          ) {
             best = s;
+            bestExtent = e;
+          }
         }
       }
       if (best !== undefined) {

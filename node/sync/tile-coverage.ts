@@ -18,3 +18,19 @@ export function treeHasTile(tile: TileId, size: number): boolean {
   const end = tile.index * TILE_WIDTH + tile.width;
   return tile.width === TILE_WIDTH ? items >= end : items === end;
 }
+
+/** What a source said of its sync under way (protocol/sync-progress.ts): its target's size, leaves verified. */
+export interface ProgressClaim {
+  readonly size: number;
+  readonly verified: number;
+}
+
+/**
+ * Whether a progress claim covers `tile`: a full level-0 tile or bundle below `verified`, or any level-0
+ * tile of the target once all of it is verified (the upper levels are not served before the commit).
+ */
+export function progressHasTile(tile: TileId, claim: ProgressClaim | undefined): boolean {
+  if (claim === undefined || (tile.kind === 'hash' && tile.level !== 0)) return false;
+  if (tile.width === TILE_WIDTH && sizeNeeded(tile) <= claim.verified) return true;
+  return claim.verified === claim.size && treeHasTile(tile, claim.size);
+}

@@ -36,6 +36,11 @@ export interface TileSource {
   /** The source's latest checkpoint note of the log (unverified), or undefined when it has none. */
   checkpoint(logId: string, options?: TileRequestOptions): Promise<Uint8Array | undefined>;
   /**
+   * The progress of the source's sync of the log under way (an unverified protocol/sync-progress.ts
+   * body), or undefined when it has none or cannot say (HTTP sources do not have it).
+   */
+  progress?(logId: string, options?: TileRequestOptions): Promise<Uint8Array | undefined>;
+  /**
    * Bodies of `tiles` of the log, in order (unverified); undefined for a tile the source does not have at
    * that width (it holds a smaller tree: not a fault). Throws TileSourceError when the request fails:
    * 'busy' (HTTP 429/503, tile exchange status 3), 'timeout', 'unavailable' (unreachable, reset, another
