@@ -214,3 +214,43 @@ test('a peer that claims to have verified tiles and answers "not found" for them
   );
   t.regex(failed[0]!.error.message, /leaves it says it verified/);
 });
+
+test('a peer that restarted mid-sync and now claims less is not blamed for its earlier claim', async (t) => {
+  const builderAddr = await serving(t, directory(fixture.store));
+  const target = fixture.store.checkpoint()!;
+  // A peer whose sync claims eight verified bundles until it is first asked for one of them: then it
+  // "restarts", losing what it held in memory, and has no sync under way (as after a restart).
+  let restarted = false;
+  const restarting: LogReader = {
+    logId: fixture.store.logId,
+    key: fixture.key,
+    checkpoint: () => undefined,
+    readTile: async () => undefined,
+    inProgress: () =>
+      restarted
+        ? undefined
+        : {
+            target,
+            verified: 2048,
+            readTile: async () => {
+              restarted = true;
+              return undefined;
+            },
+          },
+  };
+  const restartingAddr = await serving(t, directory(restarting));
+  const dialer = await startTestNode(t);
+  const f = await followerStore(t);
+  const restartingSource = new Libp2pTileSource({ dialer }, { peer: restartingAddr });
+  const sync = new LogSync({
+    db: f.db,
+    store: f.store,
+    sources: [restartingSource, new Libp2pTileSource({ dialer }, { peer: builderAddr })],
+  });
+  const failed: SourceFailedEvent[] = [];
+  sync.addEventListener('source-failed', (e) => failed.push(e.detail));
+  await sync.run(target);
+  t.true(restarted, 'the peer was asked for a tile it claimed');
+  t.is((await verifyLog(f.store)).entries, SIZE, 'the builder served the rest');
+  t.deepEqual(failed, [], 'no source blamed');
+});

@@ -120,6 +120,15 @@ export class SourceClaims {
     }
   }
 
+  /**
+   * Asks a source for its progress once more, now: a node that restarts mid-sync loses the bundles it
+   * held in memory for their step, so an honest source may answer "not found" for what its earlier claim
+   * covered; its fresh claim says so.
+   */
+  async reconfirm(state: SourceState): Promise<void> {
+    this.takeProgress(state, await this.progress(state));
+  }
+
   private takeProgress(state: SourceState, progress: SyncProgressClaim | null | undefined): void {
     if (progress === null || state.dropped) return; // did not verify: dropped
     state.progress =

@@ -16,7 +16,9 @@
  *   sources every `discoverMs`, up to `maxSources` in all (docs/ARCHITECTURE.md, "Sync"). Of the sources
  *   that cover a tile, the one holding the least beyond it is asked first (node/sync/source-slots.ts):
  *   peers still syncing before the builder. A source that says "not found" for a full tile its earlier
- *   checkpoint has, or for a tile its sync said it verified, is withholding: a fault (trees only grow,
+ *   checkpoint has, or for a tile its sync said it verified and still says so when asked again at once
+ *   (a node that restarted mid-sync lost what it held in memory and claims less: forgiven once a sync),
+ *   is withholding: a fault (trees only grow,
  *   full tiles never change, and a sync keeps what it verified, so an honest source cannot do that;
  *   sybils answering "not found" to everything cannot eclipse a log, docs/SECURITY.md). Any other "not
  *   found" is not a fault: the source holds a smaller tree, and is asked only for tiles such a tree has
@@ -198,6 +200,16 @@ export class SourcePool {
           tile.width === TILE_WIDTH && typeof claimed === 'number' && treeHasTile(tile, claimed);
         const withheld = tiles.find((tile, i) => bodies[i] === undefined && signed(tile));
         const unserved = tiles.find((tile, i) => bodies[i] === undefined && progressHasTile(tile, progress));
+        if (withheld === undefined && unserved !== undefined && !state.retracted && this.claims) {
+          // Before blaming a progress claim, ask it again: an honest node that restarted mid-sync now
+          // claims less. Taking a claim back is forgiven once a sync, so a liar costs one more ask.
+          await this.claims.reconfirm(state);
+          if (state.dropped) continue;
+          if (!progressHasTile(unserved, state.progress)) {
+            state.retracted = true;
+            continue;
+          }
+        }
         if (withheld !== undefined || unserved !== undefined) {
           const what =
             withheld !== undefined

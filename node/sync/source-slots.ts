@@ -31,6 +31,8 @@ export interface SourceState {
   served: number;
   /** What the source said of its own sync under way, when it has one. */
   progress?: ProgressClaim;
+  /** Whether it has already taken back a progress claim it could not serve (forgiven once a sync). */
+  retracted: boolean;
 }
 
 /** Whether the source may be asked for `tiles` (needing a tree of `needs`): its tree or its sync has them. */
@@ -87,6 +89,7 @@ export class SourceSlots {
       checkedAt: 0,
       checking: false,
       served: 0,
+      retracted: false,
     });
     this.wake();
   }
