@@ -17,7 +17,9 @@
  * documentation prefix of RFC 9637 (never routed), which libp2p does not call private.
  *
  * Needs root and iproute2 (`ip`), plus nftables (`nft`) for NAT routers and `tc` for netem:
- * `netnsUnavailable()` says why a test must skip.
+ * `netnsUnavailable()` says why a test must skip. Shaped links without netem need /dev/net/tun (and
+ * koffi, a dependency); the emulator is one process per lab, killed at teardown like the others, and
+ * its TAPs vanish with it (docs/SCALE.md gives its CPU cost: it is on the data path).
  */
 import { type ChildProcess, execFile, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
