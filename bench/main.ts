@@ -21,6 +21,7 @@ const suites: Record<string, () => Promise<SuiteResult>> = {
   internet: async () => (await import('./internet.ts')).run(),
   swarm: async () => (await import('./swarm.ts')).run(),
   light: async () => (await import('./light.ts')).run(),
+  links: async () => (await import('./links.ts')).run(),
 };
 
 const wanted = process.argv.slice(2);

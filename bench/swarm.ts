@@ -2,8 +2,9 @@
  * `npm run bench -- swarm`: a swarm of N real Trustix nodes on one machine (docs/SCALE.md): K builders
  * publishing real entries, B bootstrap nodes, the rest full followers of every builder. Nodes run several
  * to a process (bench/swarm-worker.ts; an idle node process costs ~120 MB), processes on loopback or each
- * in a network namespace of its own on one bridge, with netem latency and loss on every namespace's link
- * where the kernel has sch_netem, nftables random loss where it does not. For each N it measures:
+ * in a network namespace of its own on one bridge, with 40 ms ± 10 ms latency and 0.5% loss on every
+ * namespace's link (tc netem where the kernel has sch_netem, else the TAP link emulator of
+ * test/helpers/link-emulator.ts, one process for all links). For each N it measures:
  * checkpoint propagation builder -> every node; a 10,000-entry append until every follower holds it
  * verified, and who served the tile bytes; per-node traffic idle and with every builder publishing
  * every 2 s; a fresh node's time to its first DHT provider; RSS and CPU per node.
@@ -39,10 +40,12 @@ const WINDOW_S = Number(env('WINDOW_S', '30'));
 const APPEND = Number(env('APPEND', '10000'));
 /** Every builder publishes one entry this often in the busy window (the issue's "every 2 s"). */
 const PUBLISH_EVERY_MS = 2_000;
-/** The emulated links: one-way latency ± jitter and loss on every namespace's link (issue 18). */
-const NETEM = 'delay 40ms 10ms loss 0.5%';
-/** Without netem: loss only, by nftables, per mille. */
-const LOSS_PER_MILLE = 5;
+/**
+ * The emulated links: one-way latency ± jitter and loss on what every namespace sends (issue 18), by tc
+ * netem where the kernel has it, else by the TAP link emulator (test/helpers/link-emulator.ts).
+ */
+const SHAPE = { delayMs: 40, jitterMs: 10, loss: 0.005 } as const;
+const SHAPE_TEXT = '40 ms ± 10 ms, 0.5% loss';
 const WORKER = fileURLToPath(new URL('./swarm-worker.ts', import.meta.url));
 
 const now = () => performance.timeOrigin + performance.now();
@@ -153,24 +156,20 @@ async function namespaces(): Promise<Network> {
   const { NetLab } = await import('../test/helpers/netns.ts');
   const lab: NetLab = await NetLab.create();
   try {
-    const netem = await lab.netemAvailable();
-    netemFound = netem;
+    const shaper = await lab.shaper();
+    shaperFound = shaper;
     const segment = await lab.segment('swarm');
     const started: Worker[] = [];
     const hosts: Netns[] = [];
     return {
       name: 'netns',
-      links: netem
-        ? `one namespace per process on one bridge, tc netem "${NETEM}" on each namespace's link`
-        : `one namespace per process on one bridge, ${LOSS_PER_MILLE / 10}% random loss by nftables on each namespace's link; no latency: this kernel has no sch_netem (tc netem), so the 40 ms ± 10 ms links cannot be emulated here`,
+      links: `one namespace per process on one bridge, ${SHAPE_TEXT} on what each namespace sends, by ${shaper === 'netem' ? 'tc netem' : 'the TAP link emulator (no sch_netem in this kernel)'}`,
       async workers(count) {
         for (let i = 0; i < count; i++) {
           const ns = await lab.namespace(`w${i}`);
           hosts.push(ns);
           const address = `10.77.${Math.floor((10 + i) / 250)}.${(10 + i) % 250}`;
-          const ifName = await segment.attach(ns, `${address}/16`);
-          if (netem) await lab.netem(ns, ifName, NETEM);
-          else await perMilleLoss(ns, ifName, LOSS_PER_MILLE);
+          await segment.attach(ns, `${address}/16`, { shape: SHAPE });
           const child = lab.spawn(ns, process.execPath, nodeArgs, { stdio: ipcStdio });
           started.push(new Worker(i, address, child));
         }
@@ -188,19 +187,8 @@ async function namespaces(): Promise<Network> {
   }
 }
 
-/** Whether the kernel had tc netem, once a namespace run has looked. */
-let netemFound: boolean | undefined;
-
-/** Drops `perMille` ‰ of the packets leaving `ifName`, at random (nftables `numgen random`). */
-async function perMilleLoss(ns: Netns, ifName: string, perMille: number): Promise<void> {
-  await ns.exec('nft', ['add table inet swarm_loss']);
-  await ns.exec('nft', [
-    'add chain inet swarm_loss output { type filter hook output priority filter; policy accept; }',
-  ]);
-  await ns.exec('nft', [
-    `add rule inet swarm_loss output oifname "${ifName}" numgen random mod 1000 < ${perMille} drop`,
-  ]);
-}
+/** How the namespace links were shaped, once a namespace run has looked. */
+let shaperFound: 'netem' | 'tap' | undefined;
 
 interface Placed extends StartedNode {
   readonly worker: Worker;
@@ -651,11 +639,9 @@ export async function run() {
       windowSeconds: WINDOW_S,
       appendEntries: APPEND,
       latencyEmulation:
-        netemFound === undefined
+        shaperFound === undefined
           ? 'no namespace run'
-          : netemFound
-            ? `tc netem "${NETEM}" on every namespace link`
-            : 'blocked: this kernel has no sch_netem (tc qdisc ... netem fails), so the namespace links have loss but no latency',
+          : `${SHAPE_TEXT} on every namespace link, by ${shaperFound === 'netem' ? 'tc netem' : 'the TAP link emulator'}`,
       blocked,
     },
     summary: runs,

@@ -29,7 +29,7 @@ export type NetnsRequest =
   | { cmd: 'publish'; entries: string[] }
   | { cmd: 'follow'; vkey: string }
   | { cmd: 'synced'; logId: string; size: number; timeoutMs: number }
-  | { cmd: 'known'; logId: string; timeoutMs: number }
+  | { cmd: 'known'; logId: string; timeoutMs: number; size?: number }
   | { cmd: 'verify'; logId: string }
   | { cmd: 'narinfo'; hashPart: string }
   | { cmd: 'connections' }
@@ -129,11 +129,12 @@ async function handle(req: NetnsRequest): Promise<unknown> {
       }
     }
     case 'known': {
-      // The first signed checkpoint of the log is known (from a provider or gossip): it left `searching`.
+      // A signed checkpoint of the log of at least `size` entries (default: the first, which makes the log
+      // leave `searching`) is known, from a provider or gossip, verified or not.
       const deadline = Date.now() + req.timeoutMs;
       for (;;) {
         const s = node.follower!.status(req.logId);
-        if ((s?.size ?? 0) > 0) return { size: s!.size };
+        if ((s?.size ?? 0) >= Math.max(1, req.size ?? 1)) return { size: s!.size };
         if (Date.now() > deadline)
           throw new Error(`no checkpoint of ${req.logId} within ${req.timeoutMs} ms`);
         await sleep(20);

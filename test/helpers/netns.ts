@@ -1,7 +1,8 @@
 /**
  * A small Internet in Linux network namespaces, for tests that need more than loopback: hosts, switched
- * segments (a bridge in a namespace of its own), NAT routers (nftables masquerade, inbound dropped), link
- * latency (tc netem, where the kernel has it) and loss (nftables), and processes run inside a namespace with `ip netns exec`.
+ * segments (a bridge in a namespace of its own), NAT routers (nftables masquerade, inbound dropped), links
+ * with latency, jitter and loss (`shape`: tc netem where the kernel has it, else the TAP link emulator of
+ * test/helpers/link-emulator.ts), loss alone (nftables), and processes run inside a namespace with `ip netns exec`.
  *
  * Nothing is created in the host's own namespace: both ends of every veth are made directly inside lab
  * namespaces, so deleting the namespaces removes every link, bridge, route and rule with them. Names
@@ -16,17 +17,23 @@
  * documentation prefix of RFC 9637 (never routed), which libp2p does not call private.
  *
  * Needs root and iproute2 (`ip`), plus nftables (`nft`) for NAT routers and `tc` for netem:
- * `netnsUnavailable()` says why a test must skip.
+ * `netnsUnavailable()` says why a test must skip. Shaped links without netem need /dev/net/tun (and
+ * koffi, a dependency); the emulator is one process per lab, killed at teardown like the others, and
+ * its TAPs vanish with it (docs/SCALE.md gives its CPU cost: it is on the data path).
  */
 import { type ChildProcess, execFile, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { EMULATOR_THREADS, LinkEmulator, type LinkShape } from './link-emulator.ts';
+
+export type { LinkShape } from './link-emulator.ts';
 
 const run = promisify(execFile);
 const PREFIX = 'txlab-';
 const KILL_GRACE_MS = 3_000;
+const EMULATOR = join(import.meta.dirname, 'link-emulator.ts');
 /** What the lab's addresses are drawn from, per nftables family (NetLab.outsidePackets counts the rest). */
 const LAB_RANGES = {
   ip: '10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, 224.0.0.0/4, 255.255.255.255',
@@ -88,9 +95,10 @@ export interface Segment {
   readonly ns: Netns;
   /**
    * Connects `host` with a new interface (eth0, eth1... in the host) with address `cidr`; with
-   * `gateway`, the host's default route goes through it. Returns the host's interface name.
+   * `gateway`, the host's default route goes through it; with `shape`, what the host sends is delayed
+   * and dropped by it (see NetLab.shaper). Returns the host's interface name.
    */
-  attach(host: Netns, cidr: string, options?: { gateway?: string }): Promise<string>;
+  attach(host: Netns, cidr: string, options?: { gateway?: string; shape?: LinkShape }): Promise<string>;
 }
 
 /** A byte and packet count of an interface. */
@@ -99,21 +107,49 @@ export interface InterfaceCounters {
   readonly rxPackets: number;
 }
 
+/**
+ * How links get latency, jitter and loss: tc netem on the veth pair, or the TAP link emulator
+ * (test/helpers/link-emulator.ts) where the kernel has no sch_netem (this project's VM kernels).
+ */
+export type Shaper = 'netem' | 'tap';
+
 export class NetLab {
   readonly prefix = `${PREFIX}${process.pid}-${randomBytes(2).toString('hex')}-`;
   private readonly namespaces: string[] = [];
+  private shaperChoice: Promise<Shaper> | undefined;
+  private emulator: Promise<LinkEmulator> | undefined;
+  private taps = 0;
   private readonly children = new Set<ChildProcess>();
   private readonly ifCount = new Map<string, number>();
   private readonly onExit = () => this.teardownSync();
   private readonly cleanups: (() => Promise<unknown>)[] = [];
   private tornDown = false;
 
-  /** A lab; deletes namespaces left by runs whose process is gone. */
-  static async create(): Promise<NetLab> {
+  /**
+   * A lab; deletes namespaces left by runs whose process is gone. `shaper` forces how shaped links are
+   * made (a test of the emulator itself); by default netem where the kernel has it, else the emulator.
+   */
+  static async create(options: { shaper?: Shaper } = {}): Promise<NetLab> {
     await removeStale();
     const lab = new NetLab();
+    if (options.shaper !== undefined) lab.shaperChoice = Promise.resolve(options.shaper);
     process.once('exit', lab.onExit);
     return lab;
+  }
+
+  /**
+   * How this lab shapes links: tc netem where the kernel has it (the first choice: in the kernel, no
+   * process on the data path), else the TAP link emulator (costs CPU: every shaped frame crosses a
+   * Node process; see docs/SCALE.md).
+   */
+  async shaper(): Promise<Shaper> {
+    this.shaperChoice ??= this.netemAvailable().then((netem) => (netem ? 'netem' : 'tap'));
+    return this.shaperChoice;
+  }
+
+  /** The link emulator's counters and CPU time (undefined: this lab started none). */
+  async emulatorStats() {
+    return this.emulator === undefined ? undefined : (await this.emulator).stats();
   }
 
   /**
@@ -138,17 +174,20 @@ export class NetLab {
     return ns;
   }
 
-  /** A veth pair between two namespaces, with addresses, up. */
+  /**
+   * A link between two namespaces, with addresses, up: a veth pair, or with `aShape` / `bShape` (what
+   * `a` / `b` sends is delayed and dropped by it) a shaped link (see `shaper`).
+   */
   async link(
     a: Netns,
     aCidr: string,
     b: Netns,
     bCidr: string,
-    options: { aGateway?: string; bGateway?: string } = {},
+    options: { aGateway?: string; bGateway?: string; aShape?: LinkShape; bShape?: LinkShape } = {},
   ): Promise<{ a: string; b: string }> {
     const aIf = this.nextIf(a);
     const bIf = this.nextIf(b);
-    await ip(['link', 'add', aIf, 'netns', a.name, 'type', 'veth', 'peer', 'name', bIf, 'netns', b.name]);
+    await this.wire(a, aIf, b, bIf, options.aShape, options.bShape);
     await up(a, aIf, aCidr, options.aGateway);
     await up(b, bIf, bCidr, options.bGateway);
     return { a: aIf, b: bIf };
@@ -164,20 +203,7 @@ export class NetLab {
       attach: async (host, cidr, options = {}) => {
         const hostIf = this.nextIf(host);
         const port = this.nextIf(ns, 'p');
-        await ip([
-          'link',
-          'add',
-          hostIf,
-          'netns',
-          host.name,
-          'type',
-          'veth',
-          'peer',
-          'name',
-          port,
-          'netns',
-          ns.name,
-        ]);
+        await this.wire(host, hostIf, ns, port, options.shape);
         await ip(['-n', ns.name, 'link', 'set', port, 'master', 'br0', 'up']);
         await up(host, hostIf, cidr, options.gateway);
         return hostIf;
@@ -262,6 +288,53 @@ export class NetLab {
    */
   async netem(ns: Netns, ifName: string, spec: string): Promise<void> {
     await ns.exec('tc', ['qdisc', 'add', 'dev', ifName, 'root', 'netem', ...spec.split(/\s+/)]);
+  }
+
+  /**
+   * The two ends of a link, `aIf` in `a` and `bIf` in `b`, down and without addresses: a veth pair,
+   * with netem on an end whose traffic is shaped; or, where the lab's shaper is the emulator, two TAPs
+   * made in the emulator's namespace and moved (renamed) into `a` and `b`.
+   */
+  private async wire(
+    a: Netns,
+    aIf: string,
+    b: Netns,
+    bIf: string,
+    aShape?: LinkShape,
+    bShape?: LinkShape,
+  ): Promise<void> {
+    const shaped = aShape !== undefined || bShape !== undefined;
+    if (!shaped || (await this.shaper()) === 'netem') {
+      await ip(['link', 'add', aIf, 'netns', a.name, 'type', 'veth', 'peer', 'name', bIf, 'netns', b.name]);
+      if (aShape) await this.netem(a, aIf, netemSpec(aShape));
+      if (bShape) await this.netem(b, bIf, netemSpec(bShape));
+      return;
+    }
+    const emulator = await this.startEmulator();
+    const n = this.taps++;
+    const [aTap, bTap] = [`t${n}a`, `t${n}b`];
+    await emulator.pair(aTap, bTap, aShape ?? { delayMs: 0 }, bShape ?? { delayMs: 0 });
+    const wireNs = `${this.prefix}wire`;
+    await ip(['-n', wireNs, 'link', 'set', aTap, 'netns', a.name, 'name', aIf]);
+    await ip(['-n', wireNs, 'link', 'set', bTap, 'netns', b.name, 'name', bIf]);
+  }
+
+  /**
+   * The lab's link emulator, started once in a namespace of its own (`wire`), where it makes its TAPs.
+   * It is one of the lab's processes (killed at teardown), and it ends by itself when its stdin closes,
+   * i.e. when this process dies in any way: its TAPs vanish with it.
+   */
+  private startEmulator(): Promise<LinkEmulator> {
+    this.emulator ??= this.namespace('wire').then(
+      (ns) =>
+        new LinkEmulator(
+          this.spawn(ns, process.execPath, ['--import', 'tsx', EMULATOR], {
+            stdio: ['pipe', 'pipe', 'inherit'],
+            env: { ...process.env, UV_THREADPOOL_SIZE: String(EMULATOR_THREADS) },
+          }),
+        ),
+    );
+    return this.emulator;
   }
 
   /** Whether this kernel has tc netem (some VM kernels ship without sch_netem). */
@@ -358,6 +431,15 @@ function netns(name: string): Netns {
     exec: async (command, args) =>
       (await run(tool('ip'), ['netns', 'exec', name, resolveCommand(command), ...args])).stdout,
   };
+}
+
+/** A shape as tc netem's arguments. (netem's jitter reorders packets; the emulator keeps their order.) */
+function netemSpec(shape: LinkShape): string {
+  const parts = [`delay ${shape.delayMs}ms`];
+  if (shape.jitterMs) parts[0] += ` ${shape.jitterMs}ms`;
+  if (shape.loss) parts.push(`loss ${shape.loss * 100}%`);
+  if (shape.limit) parts.push(`limit ${shape.limit}`);
+  return parts.join(' ');
 }
 
 async function ip(args: readonly string[]): Promise<void> {
