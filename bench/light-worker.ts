@@ -5,6 +5,7 @@
  *     (once all four light logs verified a checkpoint of entriesPerLog)
  *   { decide: [hashPart...] } -> { decided: { ms: [...], unanswered, exchanges } }  (one at a time)
  *   { usage: true } -> { usage: { rss, heapUsed, cacheBytes, lookupCacheBytes } }
+ *   { get: { url, n } } -> { got: { ms: [...] } }  (n plain HTTP GETs of url, one at a time: the baseline)
  *   { stop: true } -> exits once stopped
  */
 import { parseDeciderSpec, TrustixNode } from '../node/index.ts';
@@ -66,7 +67,16 @@ process.on('message', (message: Record<string, unknown>) => {
   const run = async () => {
     if (message['start'] !== undefined) await start(message['start'] as StartMessage);
     else if (message['decide'] !== undefined) await decide(message['decide'] as string[]);
-    else if (message['usage'] !== undefined) {
+    else if (message['get'] !== undefined) {
+      const { url, n } = message['get'] as { url: string; n: number };
+      const ms: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = process.hrtime.bigint();
+        await (await fetch(url)).arrayBuffer();
+        ms.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+      send({ got: { ms } });
+    } else if (message['usage'] !== undefined) {
       const m = process.memoryUsage();
       send({
         usage: {

@@ -12,6 +12,7 @@
  *   the baseline's;
  * - `light RSS`: the light node's process, after the decisions below;
  * - `cold decision` p50/p99: a path not asked before, all four logs looked up (light) / read (baseline);
+ *   beside it `loopbackHttpGet`, a plain HTTP GET from the light node's process to this one, right after;
  * - `warm decision`: the same paths again (the decision cache);
  * - `narinfo cold` p50/p99: GET /HASH.narinfo on the node's substituter for a path not asked before
  *   (decision, upstream narinfo fetch, re-signing), one request at a time; the baseline is the full node's.
@@ -240,6 +241,12 @@ async function runSize(entriesPerLog: number): Promise<Measurement[]> {
     const loadBefore = loadavg();
     type Decided = { ms: number[]; unanswered: number; exchanges: number };
     const cold = await worker.ask<Decided>({ decide: lightAsked }, 'decided');
+    // The baseline of the cold decisions, measured right after them: a plain HTTP GET from the light
+    // node's process to this one's upstream server (two event loops and loopback, nothing else).
+    const get = await worker.ask<{ ms: number[] }>(
+      { get: { url: `${upstream.url}/nix-cache-info`, n: PATHS } },
+      'got',
+    );
     const warm = await worker.ask<Decided>({ decide: lightAsked }, 'decided');
     const lightUrl = `http://${http.host}:${http.port}`;
     const narinfoCold = await narinfoTimes(lightUrl, lightNarinfo);
@@ -304,6 +311,7 @@ async function runSize(entriesPerLog: number): Promise<Measurement[]> {
         ...stats('cold decision, light (4 lookups)', cold.ms, fullCold, 'p99 ≤ 100 ms'),
         lookupExchanges: cold.exchanges,
         unanswered: cold.unanswered,
+        loopbackHttpGet: { median: round(median(get.ms)), p99: round(percentile(get.ms, 99)) },
       },
       { ...stats('warm decision, light', warm.ms, fullWarm, '≤ 1 ms'), lookupExchanges: warm.exchanges },
       stats('narinfo cold, light (GET /HASH.narinfo)', narinfoCold, fullNarinfoCold),

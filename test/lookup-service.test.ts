@@ -7,7 +7,7 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import test, { type ExecutionContext } from 'ava';
 import type { TrustixLibp2p } from '../node/network/libp2p-node.ts';
-import { LookupClient, type LookupResult } from '../node/network/lookup-client.ts';
+import { LookupClient, type LookupClientInit, type LookupResult } from '../node/network/lookup-client.ts';
 import { LookupService, type LookupServiceInit } from '../node/network/lookup-service.ts';
 import { PeerBans } from '../node/network/peer-bans.ts';
 import { endStream } from '../node/network/tile-exchange.ts';
@@ -82,7 +82,12 @@ async function rogue(
 }
 
 /** A light client on its own node, asking `providers` (in that order); `known` are reachable, not hinted. */
-async function client(t: ExecutionContext, providers: TrustixLibp2p[], known: TrustixLibp2p[] = []) {
+async function client(
+  t: ExecutionContext,
+  providers: TrustixLibp2p[],
+  known: TrustixLibp2p[] = [],
+  init: LookupClientInit = {},
+) {
   const node = await startTestNode(t);
   for (const p of [...providers, ...known])
     await node.peerStore.merge(p.peerId, { multiaddrs: p.getMultiaddrs() });
@@ -94,7 +99,7 @@ async function client(t: ExecutionContext, providers: TrustixLibp2p[], known: Tr
       peerId: node.peerId,
       bans,
     },
-    { storeDir: '/nix/store' },
+    { storeDir: '/nix/store', ...init },
   );
   // Hints are asked most recent first: hint in reverse so `providers[0]` comes first.
   for (const p of [...providers].reverse()) lookups.hint(fixture.store.logId, p.peerId.toString());
@@ -120,6 +125,21 @@ test('a light client gets a path’s entries with proofs that verify against the
   const before = lookups.exchanges;
   await lookups.lookup(fixture.store.logId, hashPartOf(3), head());
   t.is(lookups.exchanges, before);
+});
+
+test('a path one provider answers with entries asks no second provider; a path it answers "none" for asks a second one', async (t) => {
+  const one = await server(t);
+  const two = await server(t);
+  // A long hedge: only an answer can make the client ask the second provider.
+  const { lookups } = await client(t, [one.node, two.node], [], { hedgeMs: 60_000 });
+  const found = await lookups.lookup(fixture.store.logId, hashPartOf(8), head());
+  t.deepEqual(texts(found), [entries[8]]);
+  t.is(lookups.exchanges, 1);
+  t.is(one.service.counts.ok + two.service.counts.ok, 1);
+  const absent = await lookups.lookup(fixture.store.logId, 'a'.repeat(32), head());
+  t.deepEqual(texts(absent), []);
+  t.is(absent.kind === 'entries' && absent.from.length, 2, 'both providers said "none"');
+  t.is(lookups.exchanges, 3);
 });
 
 test('a size beyond the held tree is answered "not held"; the client then finds no answer (unavailable)', async (t) => {

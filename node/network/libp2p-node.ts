@@ -59,7 +59,8 @@ import {
 } from './bootstrap-redialer.ts';
 import { lanDiscovery } from './lan-discovery.ts';
 import { isLocalAddress, isLocalOnly, localOnlyGater } from './local-only.ts';
-import { type ProviderCapInit, ProviderCappedDatastore } from './provider-cap.ts';
+import { PeerRecordBufferedDatastore } from './peer-record-buffer.ts';
+import type { ProviderCapInit } from './provider-cap.ts';
 import { type StunResponderInit, type StunResponderService, stunResponder } from './stun-responder.ts';
 import { type WebRTCUpgrader, webRTCUpgrader } from './webrtc-upgrader.ts';
 
@@ -127,6 +128,8 @@ export type TrustixServices = {
   relay?: CircuitRelayService;
   /** Present on nodes that answer STUN (Libp2pNodeInit.stunResponder). */
   stun?: StunResponderService;
+  /** Present with `db`: writes the peer records held in memory once libp2p stopped (peer-record-buffer.ts). */
+  peerRecords?: unknown;
 };
 
 export type TrustixLibp2p = Libp2p<TrustixServices>;
@@ -416,6 +419,9 @@ async function buildLibp2pNode(init: Libp2pNodeInit): Promise<TrustixLibp2p> {
         }),
       ),
       redial: bootstrapRedialer({ list: bootstrapList, ...init.redial }),
+      ...(datastore && {
+        peerRecords: () => ({ start() {}, stop() {}, afterStop: () => datastore.flush() }),
+      }),
       // AutoNAT asks connected peers to dial back our addresses (public or not); DCUtR upgrades a relayed
       // connection to a direct one by a synchronised simultaneous dial. Both talk only to connected peers.
       autoNAT: autoNAT(),
@@ -548,12 +554,12 @@ function withMesh<C>(factory: (components: C) => GossipSub): (components: C) => 
  * database; a sublevel is one (same get/put/batch/iterator API, keys prefixed `!libp2p!`), though
  * its TypeScript type is AbstractSublevel rather than Level. libp2p does not open the datastore.
  */
-async function openDatastore(db: Database, cap: ProviderCapInit): Promise<ProviderCappedDatastore> {
+async function openDatastore(db: Database, cap: ProviderCapInit): Promise<PeerRecordBufferedDatastore> {
   const sublevel = db.sublevel<string, Uint8Array>(LIBP2P_SUBLEVEL, {
     keyEncoding: 'utf8',
     valueEncoding: 'view',
   });
-  const datastore = new ProviderCappedDatastore(sublevel as unknown as Level<string, Uint8Array>, cap);
+  const datastore = new PeerRecordBufferedDatastore(sublevel as unknown as Level<string, Uint8Array>, cap);
   await datastore.open();
   return datastore;
 }

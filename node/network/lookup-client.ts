@@ -5,9 +5,11 @@
  *
  * Candidates: the peers that recently told us of the log's checkpoints (`hint`), then its DHT providers
  * (cached `providerTtlMs`; once expired, refreshed in the background while the old list serves), never
- * a peer banned for the log nor ourselves. They are asked `parallel` at a time (default 2): the first
- * answer with entries that all verify wins and the other request is aborted; an answer of "none" waits
- * for the other one of its pair (a provider can hide entries, never invent them: two must agree to hide).
+ * a peer banned for the log nor ourselves. One is asked first; a second once the first answered "none",
+ * failed, or has not answered within `hedgeMs` (at most `parallel`, default 2, at once). The first answer
+ * with entries that all verify wins and any other request is aborted; an answer of "none" waits for a
+ * second one (a provider can hide entries, never invent them: two must agree to hide). Asking the second
+ * only when needed halves the exchanges of a path that is found (docs/ARCHITECTURE.md, "Light logs").
  * A peer whose answer fails verification, is malformed, truncated or over MAX_LOOKUP_RESPONSE_BYTES is
  * banned as a source of that log (node/network/peer-bans.ts); one that is busy, does not hold the tree,
  * times out or is unreachable is just passed over. With no candidate left the result is `unavailable`:
@@ -77,8 +79,13 @@ export interface LookupClientComponents {
 export interface LookupClientInit {
   /** Time for one exchange with one provider (dial to closed stream), in ms. Default LOOKUP_TIMEOUT_MS (10,000). */
   readonly timeoutMs?: number;
-  /** Providers asked at once. Default LOOKUP_PARALLEL (2). */
+  /** Providers asked at once, at most. Default LOOKUP_PARALLEL (2). */
   readonly parallel?: number;
+  /**
+   * Time the first provider asked has to answer before a second is asked too, in ms. Default 40 (a few
+   * round trips on a LAN; an answer of "none" or a failure asks the second at once).
+   */
+  readonly hedgeMs?: number;
   /** Providers tried for one lookup, at most. Default 8. */
   readonly maxTried?: number;
   /**
@@ -134,6 +141,7 @@ export class LookupClient {
     this.init = {
       timeoutMs: LOOKUP_TIMEOUT_MS,
       parallel: LOOKUP_PARALLEL,
+      hedgeMs: 40,
       maxTried: 8,
       providerTtlMs: 60_000,
       maxPerPeer: 8,
@@ -196,10 +204,11 @@ export class LookupClient {
   }
 
   /**
-   * Asks the candidates, `parallel` at a time (a slot freed by a failure goes to the next candidate at
-   * once). The first answer with entries wins; after an answer of "none", only the requests already in
-   * flight are waited for, and the union of what verified is the result. A candidate that was busy or
-   * timed out is asked once more, after `busyBackoffMs`, once the others were.
+   * Asks the candidates: one, then up to `parallel` at a time once the first answered or `hedgeMs`
+   * passed (a slot freed by a failure goes to the next candidate at once). The first answer with entries
+   * wins; answers of "none" are collected until `parallel` of them verified or no candidate is left, and
+   * the union of what verified is the result. A candidate that was busy or timed out is asked once more,
+   * after `busyBackoffMs`, once the others were.
    */
   private ask(request: LookupRequest, bytes: Uint8Array, root: Hash): Promise<LookupResult> {
     return this.candidates(request.logId).then((candidates) => {
@@ -211,9 +220,13 @@ export class LookupClient {
       const controller = new AbortController();
       let inFlight = 0;
       let done = false;
+      // Until the first answer (or hedgeMs), one request: most paths are settled by one provider.
+      let hedged = false;
+      let hedge: ReturnType<typeof setTimeout> | undefined;
       return new Promise<LookupResult>((resolve) => {
         const finish = () => {
           done = true;
+          clearTimeout(hedge);
           controller.abort(new DeadlineExceededError('another provider answered'));
           if (found.length > 0) {
             // The union: a provider may leave entries out, never put one in (each one verified).
@@ -233,6 +246,7 @@ export class LookupClient {
           void this.askOne(peer, request, bytes, root, controller.signal).then((answer) => {
             inFlight--;
             if (done) return;
+            hedged = true;
             if (answer.kind === 'entries') {
               found.push(answer);
               if (answer.entries.length > 0) return finish();
@@ -245,8 +259,14 @@ export class LookupClient {
           });
         };
         const next = () => {
-          // After a verified "none", no new request: what is in flight decides.
-          while (!done && found.length === 0 && inFlight < this.init.parallel && queue.length > 0) {
+          // Verified answers of "none" and requests in flight together: at most `parallel`.
+          const limit = hedged ? this.init.parallel : 1;
+          while (
+            !done &&
+            inFlight < limit &&
+            found.length + inFlight < this.init.parallel &&
+            queue.length > 0
+          ) {
             const { peer, again } = queue.shift()!;
             if (again) {
               inFlight++;
@@ -258,8 +278,13 @@ export class LookupClient {
               }, this.init.busyBackoffMs).unref();
             } else launch(peer);
           }
-          if (!done && inFlight === 0) finish();
+          if (!done && inFlight === 0 && (queue.length === 0 || found.length >= this.init.parallel)) finish();
         };
+        hedge = setTimeout(() => {
+          hedged = true;
+          next();
+        }, this.init.hedgeMs);
+        hedge.unref();
         next();
       });
     });

@@ -32,9 +32,8 @@ import {
   type LookupRequest,
   parseLookupRequest,
 } from '../../protocol/lookup.ts';
-import type { Hash } from '../../protocol/merkle.ts';
 import { StoppedError } from '../errors.ts';
-import type { IndexedEntry } from '../store/log-store.ts';
+import type { ProvenEntry } from '../store/log-store.ts';
 import { endStream, isOverLength, type ProtocolRegistrar } from './tile-exchange.ts';
 
 const log = logger('trustix:lookup');
@@ -43,8 +42,9 @@ const log = logger('trustix:lookup');
 export interface LookupLog {
   /** The size of the verified copy. */
   readonly size: number;
-  entriesForPath(hashPart: string): Promise<IndexedEntry[]>;
-  inclusionProof(index: number, size: number): Promise<Hash[]>;
+  indicesForPath(hashPart: string): Promise<number[]>;
+  /** The entries at the indices, each with its inclusion proof in the tree of `size`, read at once. */
+  provenEntries(indices: readonly number[], size: number): Promise<ProvenEntry[]>;
 }
 
 export interface LookupServiceComponents {
@@ -186,11 +186,10 @@ export class LookupService implements Startable {
     this.building++;
     try {
       // The first MAX_PATH_ENTRIES + 1 entries of the path, oldest first: enough to tell "too many".
-      const below = (await store.entriesForPath(request.hashPart)).filter((e) => e.index < request.size);
+      const below = (await store.indicesForPath(request.hashPart)).filter((i) => i < request.size);
       if (below.length > MAX_LOOKUP_ENTRIES) return this.status('tooMany');
-      const entries: LookupEntry[] = [];
-      for (const { index, entry } of below)
-        entries.push({ index, entry, proof: await store.inclusionProof(index, request.size) });
+      // Two reads in all: the path's index, then its entries' bundles and their proofs' tiles together.
+      const entries: LookupEntry[] = await store.provenEntries(below, request.size);
       try {
         const answer = encodeLookupResponse({ status: LOOKUP_STATUS.ok, entries });
         this.counts.ok++;

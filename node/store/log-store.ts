@@ -39,6 +39,17 @@ export interface IndexedEntry {
   readonly entry: Uint8Array;
 }
 
+/** An entry of the log, its position and its inclusion proof in a tree. */
+export interface ProvenEntry extends IndexedEntry {
+  readonly proof: Hash[];
+}
+
+/** The hash tiles holding `ids`, each once. */
+function tilesHolding(ids: readonly HashId[]): { level: number; index: number }[] {
+  const tiles = ids.map((id) => tileForHash(id).tile);
+  return [...new Map(tiles.map((t) => [`${t.level}/${t.index}`, t])).values()];
+}
+
 export class LogStore implements LogReader, HashReader {
   readonly logId: string;
   readonly key: LogKey;
@@ -126,22 +137,33 @@ export class LogStore implements LogReader, HashReader {
 
   /** Stored hashes by id (trusted: our own storage, written with its checkpoint). */
   async readHashes(ids: readonly HashId[]): Promise<Hash[]> {
-    const located = ids.map((id) => tileForHash(id).tile);
-    const wanted = [...new Map(located.map((t) => [`${t.level}/${t.index}`, t])).values()];
-    const bodies = await this.db.getMany(wanted.map((t) => tileKey(this.prefix, t.level, t.index)));
+    const tiles = tilesHolding(ids);
+    return this.hashesIn(
+      ids,
+      tiles,
+      await this.db.getMany(tiles.map((t) => tileKey(this.prefix, t.level, t.index))),
+    );
+  }
+
+  /** The hashes `ids` out of the bodies of `tiles` (tilesHolding(ids)), read in that order. */
+  private hashesIn(
+    ids: readonly HashId[],
+    tiles: readonly { level: number; index: number }[],
+    bodies: readonly (Uint8Array | undefined)[],
+  ): Hash[] {
     const byKey = new Map<string, TileData>();
-    wanted.forEach((t, i) => {
+    tiles.forEach((t, i) => {
       const data = bodies[i];
       if (data === undefined)
         throw new StoreCorruptError(`tile ${t.level}/${t.index} of ${this.logId} is missing`);
       const tile: HashTile = { kind: 'hash', level: t.level, index: t.index, width: data.length / HASH_SIZE };
       byKey.set(`${t.level}/${t.index}`, { tile, data });
     });
-    return ids.map((id, i) => {
-      const key = `${located[i]!.level}/${located[i]!.index}`;
+    return ids.map((id) => {
+      const { tile: located, start, end } = tileForHash(id);
+      const key = `${located.level}/${located.index}`;
       const { tile, data } = byKey.get(key)!;
       if (tile.width !== TILE_WIDTH) return hashFromTile(tile, data, id);
-      const { start, end } = tileForHash(id);
       return this.tileHashes.subtreeRoot(key, data, start, end - start);
     });
   }
@@ -212,6 +234,34 @@ export class LogStore implements LogReader, HashReader {
     }
     const ids = inclusionProofIds(size, index);
     return inclusionProofFromHashes(size, index, ids.length === 0 ? [] : await this.readHashes(ids));
+  }
+
+  /**
+   * The entries at `indices`, each with its inclusion proof in the tree of `size`: their bundles and
+   * the proofs' tiles in one read (a lookup's answer, node/network/lookup-service.ts).
+   */
+  async provenEntries(indices: readonly number[], size: number): Promise<ProvenEntry[]> {
+    this.checkSize(size);
+    for (const index of indices)
+      if (!Number.isSafeInteger(index) || index < 0 || index >= size)
+        throw new OutOfRangeError(`entry ${index} is not in a tree of size ${size}`);
+    const bundles = [...new Set(indices.map((i) => Math.floor(i / TILE_WIDTH)))];
+    const ids = indices.map((index) => inclusionProofIds(size, index));
+    const tiles = tilesHolding(ids.flat());
+    const bodies = await this.db.getMany([
+      ...bundles.map((b) => entryBundleKey(this.prefix, b)),
+      ...tiles.map((t) => tileKey(this.prefix, t.level, t.index)),
+    ]);
+    const hashes = this.hashesIn(ids.flat(), tiles, bodies.slice(bundles.length));
+    let at = 0;
+    return indices.map((index, i) => {
+      const b = Math.floor(index / TILE_WIDTH);
+      const data = bodies[bundles.indexOf(b)];
+      if (data === undefined) throw new StoreCorruptError(`entry bundle ${b} of ${this.logId} is missing`);
+      const proof = inclusionProofFromHashes(size, index, hashes.slice(at, at + ids[i]!.length));
+      at += ids[i]!.length;
+      return { index, entry: entryInBundle(data, index % TILE_WIDTH), proof };
+    });
   }
 
   /** Consistency proof from the tree of `oldSize` to the tree of `newSize` (default: latest). */
