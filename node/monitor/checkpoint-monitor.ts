@@ -339,6 +339,14 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     return history.findLast((h) => h.checked && cosignersOf(h.note, verifier, quorum, now) >= quorum.quorum);
   }
 
+  /**
+   * The checkpoints of `logId` held (its bounded history, smallest first), checked or not: each note
+   * verified with the log key on arrival, so any of them conflicting with another signed one is a fork.
+   */
+  async held(logId: string): Promise<readonly HistoryRecord[]> {
+    return this.records.history(logId);
+  }
+
   /** The largest checkpoint note seen for `logId`, whether or not it may be the log's newest. */
   async latest(logId: string): Promise<Uint8Array | undefined> {
     return (await this.records.history(logId)).at(-1)?.note;
