@@ -4,8 +4,8 @@
  * monitor, LevelDB, the follower, the vote `majority` then `trust honest`, the substituter on HTTP), so
  * that its RSS is its own. It follows an honest builder (2,000 entries) and a hostile one, each served by
  * a real HTTP tile server here (the log's static mirror); their checkpoints reach it only by gossip, from
- * an honest peer here (a real libp2p node). While the attack runs, a client here asks the victim's
- * substituter for narinfos of the honest paths and of the attacked path, one at a time (no upstream
+ * an honest peer here (a real libp2p node). While the attack runs, a client in a process of its own
+ * (bench/narinfo-client.ts: the attackers here do not delay it) asks the victim's substituter for narinfos of the honest paths and of the attacked path, one at a time (no upstream
  * cache: the answer is 404 once the vote is taken, so the latency is the vote's and the server's); the
  * victim's VmRSS is read from /proc every 20 ms (its peak over the attack) and its VmHWM at the end (its
  * peak since it started). In every case the honest log grows by 100 entries one second into the attack,
@@ -167,6 +167,33 @@ async function startPeer(victim: Victim): Promise<TrustixLibp2p> {
 const publish = (peer: TrustixLibp2p, vkey: string, note: Uint8Array) =>
   peer.services.pubsub.publish(CHECKPOINT_TOPIC, formatCheckpointMessage(vkey, note));
 
+/** The narinfo client's process (bench/narinfo-client.ts), asking `paths` of `base` from now on. */
+async function narinfoClient(base: string, paths: readonly string[]) {
+  const child = fork(fileURLToPath(new URL('./narinfo-client.ts', import.meta.url)), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const next = <T>(key: string) =>
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (m: Record<string, unknown>) => {
+        if (m[key] === undefined) return;
+        child.off('message', onMessage);
+        resolve(m[key] as T);
+      };
+      child.on('message', onMessage);
+      child.once('exit', (code) => reject(new Error(`narinfo client exited (${code})`)));
+    });
+  const started = next<true>('started');
+  child.send({ start: { base, paths } });
+  await started;
+  return {
+    stop: async () => {
+      const stopped = next<{ times: number[]; failures: string[] }>('stopped');
+      child.send({ stop: true });
+      return stopped;
+    },
+  };
+}
+
 interface AttackContext {
   readonly victim: Victim;
   /** The honest peer, meshed with the victim. */
@@ -207,28 +234,10 @@ async function underAttack(
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
-  const times: number[] = [];
-  const failures: string[] = [];
-  let stop = false;
+  // Every 10th request: the attacked path; decisions are cached until a log grows.
+  const paths = hashParts.flatMap((h, i) => (i % 9 === 8 ? [h, flooded] : [h]));
+  const client = await narinfoClient(base, paths);
   const started = Date.now();
-  const client = (async () => {
-    for (let i = 0; !stop; i++) {
-      // Every 10th request: the attacked path; decisions are cached until a log grows.
-      const h = i % 10 === 9 ? flooded : hashParts[i % hashParts.length]!;
-      const start = process.hrtime.bigint();
-      try {
-        const res = await fetch(`${base}${h}.narinfo`);
-        await res.arrayBuffer();
-        if (res.status !== 200 && res.status !== 404) throw new Error(`HTTP ${res.status}`);
-        times.push(Number(process.hrtime.bigint() - start) / 1e6);
-      } catch (e) {
-        // A failed request is a failure of the victim to serve: counted, and the first one kept.
-        failures.push(
-          `${(Date.now() - started) / 1000} s: ${e instanceof Error ? `${e.message} ${e.cause ?? ''}` : e}`,
-        );
-      }
-    }
-  })();
   // One second in, the honest log grows and its new checkpoint is gossiped: it must sync meanwhile.
   const honestGrown = (async () => {
     await new Promise((r) => setTimeout(r, 1_000));
@@ -249,8 +258,7 @@ async function underAttack(
   const honestSyncSeconds = await honestGrown;
   // A few more seconds of serving after the attack settled.
   await new Promise((resolve) => setTimeout(resolve, 2_000));
-  stop = true;
-  await client;
+  const { times, failures } = await client.stop();
   sampling = false;
   await sampler;
   const seconds = (Date.now() - started) / 1000;
