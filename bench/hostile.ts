@@ -27,6 +27,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createLibp2pNode, DAEMON_ENVIRONMENT, type TrustixLibp2p } from '../node/index.ts';
 import {
@@ -237,6 +238,9 @@ async function underAttack(
   // Every 10th request: the attacked path; decisions are cached until a log grows.
   const paths = hashParts.flatMap((h, i) => (i % 9 === 8 ? [h, flooded] : [h]));
   const client = await narinfoClient(base, paths);
+  // This process serves the mirrors and runs the honest peer beside the attackers: how late its loop ran.
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const started = Date.now();
   // One second in, the honest log grows and its new checkpoint is gossiped: it must sync meanwhile.
   const honestGrown = (async () => {
@@ -259,6 +263,7 @@ async function underAttack(
   // A few more seconds of serving after the attack settled.
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const { times, failures } = await client.stop();
+  loop.disable();
   sampling = false;
   await sampler;
   const seconds = (Date.now() - started) / 1000;
@@ -280,6 +285,9 @@ async function underAttack(
       failedRequests: failures.length,
       firstFailures: failures.slice(0, 3),
       honestSyncSeconds: round(honestSyncSeconds),
+      // The delay of this process's event loop (mirrors, honest peer, attackers) over the case.
+      benchLoopDelayP99Ms: round(loop.percentile(99) / 1e6),
+      benchLoopDelayMaxMs: round(loop.max / 1e6),
       hostileState: status?.state,
       hostileError: status?.error ?? null,
       hostileVerifiedSize: status?.verifiedSize,
