@@ -220,6 +220,7 @@ async function assemble(
     sourceOf: (id) => sources.source(id),
     keyOf: (logId) => followed.get(logId)?.key,
     monitor,
+    publishEvidence: (bytes) => gossip.publishEvidence(bytes),
     ban: (id, logId, reason) => sources.ban(id, logId, reason),
   });
   const follower = new Follower(

@@ -4,10 +4,11 @@
  */
 export { openCheckpoint, type SignedCheckpoint, signCheckpoint } from './checkpoint.ts';
 export { verifyConsistency } from './consistency-proof.ts';
-export { RELAY_RESERVATIONS } from './constants.ts';
+export { CHECKPOINT_TOPIC, RELAY_RESERVATIONS } from './constants.ts';
 export { signBytes, signingKeyFromSeed, verifyBytes, verifyingKey } from './ed25519.ts';
 export { parseEntry } from './entry.ts';
 export { MalformedError, VerificationError } from './errors.ts';
+export { formatCheckpointMessage } from './gossip-message.ts';
 export { verifyInclusion } from './inclusion-proof.ts';
 export {
   formatNixPublicKey,

@@ -28,10 +28,11 @@ const MANIFEST = join(DIST, 'build.json');
 /** The runtime source trees, compiled whole. */
 const TREES = ['protocol', 'node', 'cli', 'bootstrap'];
 /**
- * Single modules compiled too, where present: the network benchmark's follower and the light benchmark's
- * light node, which must run as users run a node. A package leaves them out (package.json "files").
+ * Single modules compiled too, where present: the network benchmark's follower, the light benchmark's
+ * light node and the hostile benchmark's victim, which must run as users run a node. A package leaves them
+ * out (package.json "files").
  */
-const EXTRA = ['bench/network-follower.ts', 'bench/light-worker.ts'];
+const EXTRA = ['bench/network-follower.ts', 'bench/light-worker.ts', 'bench/hostile-victim.ts'];
 
 /** Repository-relative paths of the sources to compile, sorted. */
 function sources() {

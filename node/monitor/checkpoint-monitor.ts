@@ -235,11 +235,17 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
    * `from` is the sending peer; without it the message is the node's own (never queued out or budgeted).
    */
   async validate(bytes: Uint8Array, from?: string): Promise<CheckpointVerdict> {
-    if (from !== undefined && this.pending >= this.maxPending) return { decision: 'ignore', outcome: 'busy' };
+    const named = from === undefined ? undefined : namedLogId(bytes);
+    const isNew = named !== undefined && this.table.get(named) === undefined && !this.isKept(named);
+    if (from !== undefined && this.pending >= this.maxPending) {
+      // Refused, yet news of a new log costs its sender a token: flooders filling the queue get blamed.
+      if (isNew && this.budget.refused(from) === 'peer')
+        return { logId: named, decision: 'ignore', outcome: 'busy', blame: true };
+      return { decision: 'ignore', outcome: 'busy' };
+    }
     // A log new here spends the budget whatever else it is: when that is spent, refuse before the
     // signature check, which a flood of fresh-key checkpoints would otherwise pay for each message.
-    const named = from === undefined ? undefined : namedLogId(bytes);
-    if (named !== undefined && this.table.get(named) === undefined && !this.isKept(named)) {
+    if (isNew) {
       const spent = this.budget.check(from!);
       if (spent !== 'ok')
         return { logId: named, decision: 'ignore', outcome: 'over-budget', blame: spent === 'peer' };
@@ -331,6 +337,14 @@ export class CheckpointMonitor extends TypedEventEmitter<CheckpointMonitorEvents
     const verifier = parseVkey(state.vkey);
     const now = nowSeconds();
     return history.findLast((h) => h.checked && cosignersOf(h.note, verifier, quorum, now) >= quorum.quorum);
+  }
+
+  /**
+   * The checkpoints of `logId` held (its bounded history, smallest first), checked or not: each note
+   * verified with the log key on arrival, so any of them conflicting with another signed one is a fork.
+   */
+  async held(logId: string): Promise<readonly HistoryRecord[]> {
+    return this.records.history(logId);
   }
 
   /** The largest checkpoint note seen for `logId`, whether or not it may be the log's newest. */

@@ -4,7 +4,10 @@
  * volume: each accepted checkpoint or evidence document of such a log spends a token from its sender's
  * bucket and from the node's overall bucket (token buckets: `perSecond` refill, `burst` capacity). With
  * either empty the message is ignored (not stored, not forwarded); an empty *peer* bucket also blames
- * the peer, which the gossip module turns into a negative application-specific score.
+ * the peer, which the gossip module turns into a negative application-specific score. A message about a
+ * new log refused for the node's sake (overall budget spent, validation queue full) still costs its
+ * sender a token: otherwise a crowd of flooders that keeps the overall bucket empty or the queue full
+ * would never empty their own buckets, and none would ever be blamed.
  */
 
 export interface RateLimit {
@@ -54,10 +57,50 @@ export class GossipBudget {
 
   /**
    * Spends one token of `from` and one of the whole node. 'peer': the sender overspent (blame it);
-   * 'overall': the node as a whole did (nobody is blamed: honest relays forward what they accepted).
+   * 'overall': the node as a whole did (nobody is blamed now: honest relays forward what they accepted;
+   * the refused attempt still spends the sender's token, so a sender beyond its own rate gets 'peer').
    */
   spend(from: string): BudgetResult {
     const at = this.now();
+    const bucket = this.bucketOf(from, at);
+    if (bucket.tokens < 1) return 'peer';
+    bucket.tokens--;
+    refill(this.total, this.overall, at);
+    if (this.total.tokens < 1) return 'overall';
+    this.total.tokens--;
+    return 'ok';
+  }
+
+  /**
+   * What spend(from) would answer, spending nothing when it is 'ok' or 'peer': lets a receiver refuse
+   * before the costly checks of a message that would be over budget anyway. An 'overall' refusal costs
+   * the sender a token (refused): the receiver refuses the message, spend is not called for it.
+   */
+  check(from: string): BudgetResult {
+    const at = this.now();
+    const known = this.peers.get(from);
+    if (known !== undefined) {
+      refill(known, this.peer, at);
+      if (known.tokens < 1) return 'peer';
+    }
+    refill(this.total, this.overall, at);
+    if (this.total.tokens >= 1) return 'ok';
+    return this.refused(from) === 'peer' ? 'peer' : 'overall';
+  }
+
+  /**
+   * A message about a new log from `from` refused for the node's sake (overall budget spent, validation
+   * queue full) still costs `from` a token; 'peer' once it has none left (blame it), else 'charged'.
+   */
+  refused(from: string): 'peer' | 'charged' {
+    const bucket = this.bucketOf(from, this.now());
+    if (bucket.tokens < 1) return 'peer';
+    bucket.tokens--;
+    return 'charged';
+  }
+
+  /** The bucket of `from`, refilled to `at`; a new sender starts with a full one. */
+  private bucketOf(from: string, at: number): Bucket {
     let bucket = this.peers.get(from);
     if (bucket === undefined) {
       if (this.peers.size >= MAX_TRACKED_PEERS) this.forgetIdle(at);
@@ -65,27 +108,7 @@ export class GossipBudget {
       this.peers.set(from, bucket);
     }
     refill(bucket, this.peer, at);
-    if (bucket.tokens < 1) return 'peer';
-    refill(this.total, this.overall, at);
-    if (this.total.tokens < 1) return 'overall';
-    bucket.tokens--;
-    this.total.tokens--;
-    return 'ok';
-  }
-
-  /**
-   * What spend(from) would answer, spending nothing: lets a receiver refuse before the costly checks of
-   * a message that would be over budget anyway.
-   */
-  check(from: string): BudgetResult {
-    const at = this.now();
-    const bucket = this.peers.get(from);
-    if (bucket !== undefined) {
-      refill(bucket, this.peer, at);
-      if (bucket.tokens < 1) return 'peer';
-    }
-    refill(this.total, this.overall, at);
-    return this.total.tokens < 1 ? 'overall' : 'ok';
+    return bucket;
   }
 
   private forgetIdle(at: number): void {

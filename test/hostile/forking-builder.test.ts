@@ -10,19 +10,25 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import test, { type ExecutionContext } from 'ava';
+import { CheckpointMonitor } from '../../node/monitor/checkpoint-monitor.ts';
+import { Gossip } from '../../node/network/gossip.ts';
 import { LogProviders } from '../../node/network/log-providers.ts';
 import { PeerBans } from '../../node/network/peer-bans.ts';
+import { type Blame, SourceBlame } from '../../node/network/source-blame.ts';
 import { TileExchange } from '../../node/network/tile-exchange.ts';
 import { submit } from '../../node/socket/submit-client.js';
 import { initDataDir } from '../../node/store/data-dir.ts';
+import { openDatabase } from '../../node/store/database.ts';
 import type { LogReader } from '../../node/store/log-reader.ts';
 import { TrustixNode } from '../../node/trustix-node.ts';
 import { verifyEvidence } from '../../protocol/evidence.ts';
+import { formatCheckpointMessage } from '../../protocol/gossip-message.ts';
 import { formatNixSecretKey, generateNixSecretKey } from '../../protocol/keys.ts';
 import { openLogFixture, tempDir } from '../helpers/log-fixture.ts';
 import { FAST, startTrustixNode, type TestNodeInit } from '../helpers/node-fixture.ts';
 import { dialAddress, LOOPBACK_INIT, startTestNode, waitFor } from '../helpers/p2p.ts';
 import { syntheticEntries } from '../helpers/synthetic-entries.ts';
+import { startTileServer, tampers } from '../helpers/tile-servers.ts';
 
 const FORKED = 'a'.repeat(64);
 const OTHER = 'b'.repeat(64);
@@ -192,3 +198,69 @@ test.serial(
     t.is(connection.remotePeer.toString(), honest.peerId.toString());
   },
 );
+
+test('a peer on the other branch whose checkpoint is larger than anything we hold proves the fork from its tiles; a peer whose tiles do not match its own checkpoint is banned', async (t) => {
+  // The builder signed A (3,000 entries), which we hold verified, and B (4,000 entries, other entries),
+  // which an honest peer followed. B's checkpoint cannot be checked against our tree (larger) nor
+  // against a checkpoint we hold (no size 4,000): the peer's tiles, checked against B's own signed root,
+  // give B's root at 3,000, which differs from A's: two signed checkpoints that cannot both hold.
+  const secret = generateNixSecretKey('saturn-1');
+  const branchA = await openLogFixture({ secret });
+  const branchB = await openLogFixture({ secret });
+  t.teardown(() => branchA.destroy());
+  t.teardown(() => branchB.destroy());
+  await branchA.append([...syntheticEntries(3000, 1)]);
+  await branchB.append([...syntheticEntries(4000, 2)]);
+  const { key } = branchA;
+  const logId = key.logId;
+
+  const db = await openDatabase(join(await tempDir('trustix-fork-blame-'), 'db'));
+  t.teardown(() => db.close());
+  const monitor = new CheckpointMonitor({
+    db,
+    logs: { get: (id) => (id === logId ? branchA.store : undefined) },
+    followed: (id) => id === logId,
+  });
+  await monitor.start();
+  t.like(await monitor.validate(formatCheckpointMessage(key.vkey, branchA.store.checkpoint()!.note)), {
+    decision: 'accept',
+  });
+  const p2p = await startTestNode(t);
+  const gossip = new Gossip({ pubsub: p2p.services.pubsub, monitor });
+  gossip.start();
+  t.teardown(() => gossip.stop());
+
+  const honest = await startTileServer(branchB.store);
+  // Serves B's signed checkpoint, but level-0 hash tiles that are not B's.
+  const liar = await startTileServer(branchB.store, { tamper: tampers.tileByte });
+  t.teardown(() => honest.stop());
+  t.teardown(() => liar.stop());
+  const sources = new Map([honest.source, liar.source].map((s) => [s.id, s]));
+  const banned: string[] = [];
+  const blame = new SourceBlame({
+    sourceOf: (id) => sources.get(id),
+    keyOf: (id) => (id === logId ? key : undefined),
+    monitor,
+    publishEvidence: (bytes) => gossip.publishEvidence(bytes),
+    ban: (id) => banned.push(id),
+  });
+  const judge = (sourceId: string): Promise<Blame> =>
+    blame.judge({
+      logId,
+      sourceId,
+      reason: 'invalid',
+      error: new Error('tiles fail against our checkpoint'),
+    });
+
+  t.is(await judge(liar.source.id), 'banned', 'its tiles do not match its own signed checkpoint');
+  t.deepEqual(banned, [liar.source.id]);
+  t.false(monitor.isForked(logId), 'a liar proves nothing');
+
+  t.is(await judge(honest.source.id), 'fork');
+  t.deepEqual(banned, [liar.source.id], 'the honest peer is not banned');
+  t.true(monitor.isForked(logId));
+  const [evidence] = await monitor.evidence();
+  const verified = verifyEvidence(evidence!.bytes);
+  t.is(verified.vkey, key.vkey);
+  t.deepEqual([verified.a.size, verified.b.size], [3000, 4000]);
+});

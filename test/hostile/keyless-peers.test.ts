@@ -136,6 +136,32 @@ test('fresh-key checkpoints past the peer budget are ignored, graylist the sende
   t.is(results.at(-1), TopicValidatorResult.Accept);
 });
 
+test('a crowd of fresh-key flooders that keeps the overall budget empty still graylists every one of them', async (t) => {
+  // Each flooder alone spends the overall budget before its own: unless refused attempts count against
+  // the sender, the overall budget shields every flooder from blame (and honest peers' new logs starve).
+  // Four peers' bursts (4 * 20) exceed the overall one (40): the overall budget runs out first.
+  const victim = await startVictim(t, { budget: { perSecond: 5, burst: 40 } });
+  const hostiles = await Promise.all(
+    Array.from({ length: 4 }, () => startHostile(t, victim, CHECKPOINT_TOPIC)),
+  );
+  await Promise.all(
+    hostiles.map(async (hostile) => {
+      for (let i = 0; i < 150; i++) {
+        const { key, note } = freshNote();
+        await hostile.services.pubsub.publish(CHECKPOINT_TOPIC, formatCheckpointMessage(key.vkey, note));
+      }
+    }),
+  );
+  const scores = () => hostiles.map((h) => victim.node.services.pubsub.getScore(h.peerId.toString()));
+  await waitFor('every flooder graylisted', () => scores().every((s) => s < -80), { timeout: 30_000 }).catch(
+    () => t.fail(`scores at the victim: ${scores().map((s) => s.toFixed(1))}`),
+  );
+  t.true(
+    victim.monitor.size <= 40 + 5 * 30,
+    `${victim.monitor.size} logs: no more than the overall budget admits`,
+  );
+});
+
 test('fresh-key fork evidence past the peer budget is ignored and graylists the sender', async (t) => {
   const victim = await startVictim(t);
   const hostile = await startHostile(t, victim, EVIDENCE_TOPIC);
