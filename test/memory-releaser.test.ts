@@ -95,3 +95,53 @@ test.serial(
     t.is(released.length, 1, 'then only after growth');
   },
 );
+
+test.serial(
+  'a rest after a burst releases even when an earlier release in the burst left the resident set high',
+  async (t) => {
+    // A long sync: a lull in it (the node waiting on its sources) releases while the sync's buffers are
+    // still live; the sync then goes on, drops them and comes to rest without growing the resident set.
+    const releaser = new MemoryReleaser({
+      intervalMs: 100,
+      minGrowthBytes: 32 * 1024 * 1024,
+      minBusyMs: 1000,
+      secondPassDelayMs: 500,
+      afterStart: false,
+    });
+    const released: MemoryRelease[] = [];
+    releaser.addEventListener('released', (e) => released.push(e.detail));
+    await releaser.start();
+    t.teardown(() => releaser.stop());
+
+    const start = process.memoryUsage.rss();
+    let live: Buffer[] = [];
+    for (let i = 0; i < 6144; i++) live.push(Buffer.alloc(16 * 1024, i));
+    for (let i = 0; i < 50 && released.length === 0; i++) await sleep(100);
+    t.is(released.length, 1, 'the lull released, the burst still live');
+    const high = released[0]!.after;
+    t.true(high - start > 80 * MB, 'what was live stayed');
+
+    // The burst goes on, busy (90 ms of work in every 100 ms) for 1.5 s, and drops its buffers but a
+    // few, so glibc cannot return the freed memory from the top of its heap: the resident set stays.
+    const survivors = live.filter((_, i) => i % 64 === 0);
+    live = [];
+    const end = Date.now() + 1500;
+    while (Date.now() < end) {
+      const until = Date.now() + 90;
+      while (Date.now() < until) survivors.length;
+      await sleep(10);
+    }
+    t.is(released.length, 1, 'the loop was busy throughout');
+    t.true(process.memoryUsage.rss() < high + 32 * 1024 * 1024, 'no growth past the mark of the lull');
+
+    for (let i = 0; i < 50 && released.length === 1; i++) await sleep(100);
+    t.is(released.length, 2, 'the rest after the burst released');
+    const second = released[1]!;
+    t.log(`RSS ${Math.round(second.before / MB)} -> ${Math.round(second.after / MB)} MB`);
+    t.true(second.before - second.after > 60 * MB, 'the freed buffers went back');
+    t.is(survivors.length, 96);
+
+    await sleep(1000);
+    t.is(released.length, 2, 'then no release without work or growth');
+  },
+);
