@@ -132,6 +132,11 @@ export async function run() {
         heapUsedMb: r['heapUsedMb'],
         externalMb: r['externalMb'],
         releasedAtRestMb: r['releasedMb'],
+        // Every release of the run, with its phase: one while syncing sets the growth a rest is measured from.
+        releases: r.releases,
+        // Where it is: LevelDB's mapped tables, glibc's heap (in use, free), V8's heap.
+        partsWhenSynced: r.whenSynced,
+        partsAtRest: r.atRest,
         rssAnonMb: r['rssAnonMb'],
         rssFileMb: r['rssFileMb'],
       });

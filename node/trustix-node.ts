@@ -61,6 +61,7 @@ export const NODE_DATABASE: Required<DatabaseInit> = {
   // 242 MB of them resident at rest (RssFile; 56 MB anonymous). 64 tables of ~2 MB bound it; a read of
   // a table not open costs an open and its index block.
   maxOpenFiles: 64,
+  maxFileSize: 2 * 1024 * 1024,
 };
 
 /**
