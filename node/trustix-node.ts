@@ -247,7 +247,11 @@ export class TrustixNode {
       await server.start();
       started(server);
       if (this.init.memory !== false) {
-        const memory = new MemoryReleaser(this.init.memory);
+        // A sync is one burst, however long it waits on its sources: the rest after it releases.
+        const memory = new MemoryReleaser({
+          working: () => this.follower?.syncing === true,
+          ...this.init.memory,
+        });
         memory.addEventListener('released', (e) => metrics.onMemoryRelease(e.detail));
         await memory.start();
         this.memoryValue = memory;

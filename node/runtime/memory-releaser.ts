@@ -14,7 +14,8 @@
  * misses bursts: a release in a lull of a long sync (the node waiting on its sources) leaves a high
  * mark that the rest after the sync stays under, since what the sync frees later stays resident without
  * growing the resident set (3 logs of 100,000 entries on a loaded machine: a release 95 s into the
- * sync, 131 -> 116 MB, then none at rest, 128 MB). Starting a node is a burst of its own (some 900 modules parsed and run, the store opened,
+ * sync, 131 -> 116 MB, then none at rest, 128 MB). Nor does a node release while it says it is working
+ * (`working`: a sync running), since such a release gives back little and costs collections. Starting a node is a burst of its own (some 900 modules parsed and run, the store opened,
  * libp2p started): by default the first rest after start releases whatever the growth (an idle node
  * 92 -> 86-87 MB).
  * A release is then:
@@ -57,6 +58,11 @@ export interface MemoryReleaserInit {
   readonly trimDelayMs?: number;
   /** Release at the first rest after start, whatever the growth (start is a burst). Default true. */
   readonly afterStart?: boolean;
+  /**
+   * Whether the node is in a burst that has not ended, however idle its main thread (a sync waiting on
+   * its sources): no release then. Default: never.
+   */
+  readonly working?: () => boolean;
 }
 
 /** A collection that shrinks the heap by less than this ends a release's collections. */
@@ -83,6 +89,7 @@ export class MemoryReleaser extends TypedEventEmitter<MemoryReleaserEvents> {
   private readonly trimDelayMs: number;
   private readonly secondPassDelayMs: number;
   private readonly afterStart: boolean;
+  private readonly working: (() => boolean) | undefined;
   private releasing: Promise<MemoryRelease> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private utilization = performance.eventLoopUtilization();
@@ -102,6 +109,7 @@ export class MemoryReleaser extends TypedEventEmitter<MemoryReleaserEvents> {
     this.trimDelayMs = init.trimDelayMs ?? 1000;
     this.secondPassDelayMs = init.secondPassDelayMs ?? 6000;
     this.afterStart = init.afterStart ?? true;
+    this.working = init.working;
   }
 
   async start(): Promise<void> {
@@ -161,7 +169,7 @@ export class MemoryReleaser extends TypedEventEmitter<MemoryReleaserEvents> {
   private check(): void {
     const busy = performance.eventLoopUtilization(this.utilization).utilization;
     this.utilization = performance.eventLoopUtilization();
-    if (this.releasing !== undefined || busy >= this.maxUtilization) return;
+    if (this.releasing !== undefined || busy >= this.maxUtilization || this.working?.() === true) return;
     const grown = process.memoryUsage.rss() >= this.baseline + this.minGrowthBytes;
     const worked = this.utilization.active - this.busyBaseline >= this.minBusyMs;
     if (!grown && !worked) return;
