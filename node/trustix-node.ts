@@ -62,8 +62,8 @@ export const NODE_DATABASE: Required<DatabaseInit> = {
   // a table not open costs an open and its index block.
   maxOpenFiles: 64,
   // LevelDB's own. Larger tables put more mapped pages in the resident set while syncing: 3 logs of
-  // 100,000 entries peaked at 216 MB with 8 MiB tables (140 MB of it file pages, 87 MB of tables)
-  // against 164 MB (85 MB file) with 2 MiB (bench/memory.ts, docs/ARCHITECTURE.md).
+  // 100,000 entries peaked at 206 MB with 8 MiB tables (141 MB of it file pages, 80 MB of tables)
+  // against 170 MB (86 MB file) with 2 MiB, and took more CPU (bench/memory.ts, docs/ARCHITECTURE.md).
   maxFileSize: 2 * 1024 * 1024,
 };
 
