@@ -3,7 +3,11 @@
  * same run: an idle node (the benchmark's own and a real `trustix start`), and a node following 3 logs (synced from a provider found through the DHT,
  * verified, stored and indexed for the statistics) at its peak while syncing and at rest.
  * Sizes: TRUSTIX_BENCH_MEMORY_ENTRIES, entries per log, comma-separated (default "100000,1000000"; empty:
- * the idle node only).
+ * the idle node only). The followers' settings (bench/network-follower.ts): TRUSTIX_BENCH_DATABASE
+ * (JSON, LevelDB's DatabaseInit over NODE_DATABASE, e.g. '{"maxFileSize":8388608}'),
+ * TRUSTIX_BENCH_RELEASER=0 (no memory releaser), TRUSTIX_BENCH_ALLOCATOR=0 (no allocator policy). The
+ * at-rest figures list every release with its phase, and where the resident set is (LevelDB's mapped
+ * tables, glibc's heap, V8's heap).
  */
 import '../node/client.ts';
 import { spawn } from 'node:child_process';
@@ -132,6 +136,11 @@ export async function run() {
         heapUsedMb: r['heapUsedMb'],
         externalMb: r['externalMb'],
         releasedAtRestMb: r['releasedMb'],
+        // Every release of the run, with its phase: one while syncing sets the growth a rest is measured from.
+        releases: r.releases,
+        // Where it is: LevelDB's mapped tables, glibc's heap (in use, free), V8's heap.
+        partsWhenSynced: r.whenSynced,
+        partsAtRest: r.atRest,
         rssAnonMb: r['rssAnonMb'],
         rssFileMb: r['rssFileMb'],
       });

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { initDataDir } from '../node/client.ts';
 import type { MemoryRelease } from '../node/index.ts';
 import { TrustixNode } from '../node/index.ts';
@@ -24,6 +24,7 @@ import { TrustixNode } from '../node/index.ts';
 const [bootstrap, ...vkeys] = process.argv.slice(2);
 const restMs = Number(process.env['TRUSTIX_BENCH_REST_MS'] ?? 20_000);
 const snapshots = process.env['TRUSTIX_BENCH_HEAP_SNAPSHOT'];
+const mb = (bytes: number) => Math.round(bytes / 1e6);
 const dataDir = await mkdtemp(join(tmpdir(), 'trustix-bench-follower-'));
 await initDataDir(dataDir, { name: 'bench-follower-1' });
 const node = new TrustixNode({
@@ -44,6 +45,18 @@ const node = new TrustixNode({
 });
 await node.start();
 const started = performance.now();
+/** Every release the node made, when (s after start) and in which phase: what the rest figures rest on. */
+let phase: 'syncing' | 'indexing' | 'resting' = 'syncing';
+const releases: { at: number; phase: string; beforeMb: number; afterMb: number }[] = [];
+node.memory?.addEventListener('released', (e) => {
+  const r = (e as CustomEvent<MemoryRelease>).detail;
+  releases.push({
+    at: Number(((performance.now() - started) / 1000).toFixed(1)),
+    phase,
+    beforeMb: mb(r.before),
+    afterMb: mb(r.after),
+  });
+});
 const peak = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
 const sample = () => {
   const m = process.memoryUsage();
@@ -59,6 +72,54 @@ const residentSplit = (): { anon: number; file: number } => {
     Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? 0) * 1024;
   return { anon: kb('RssAnon'), file: kb('RssFile') };
 };
+/**
+ * Where the resident set is, for the memory budget (docs/ARCHITECTURE.md): LevelDB's table files mapped
+ * in (the rest of the file pages are Node's own binary and libraries), glibc's heap (in use: LevelDB's
+ * memtables, block cache and open tables' index blocks, array buffers' backing stores, Node's own; free:
+ * what a trim may give back), and V8's heap.
+ */
+let mallinfoFn: Promise<(() => Record<string, number>) | undefined> | undefined;
+/** glibc's mallinfo2(), through koffi; undefined where libc is not glibc. */
+function mallinfo(): Promise<(() => Record<string, number>) | undefined> {
+  mallinfoFn ??= (async () => {
+    try {
+      const koffi = await import('koffi');
+      const fields = ['arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks'];
+      const struct = koffi.struct(
+        'mallinfo2_t',
+        Object.fromEntries([...fields, 'fordblks', 'keepcost'].map((f) => [f, 'size_t'])),
+      );
+      const fn = koffi.load('libc.so.6').func('mallinfo2', struct, []);
+      return () => fn() as Record<string, number>;
+    } catch {
+      return undefined;
+    }
+  })();
+  return mallinfoFn;
+}
+
+async function residentParts(): Promise<Record<string, number>> {
+  let tables = 0;
+  let mapping = '';
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) mapping = line;
+    else if (line.startsWith('Rss:') && mapping.endsWith('.ldb'))
+      tables += Number(line.split(/\s+/)[1]) * 1024;
+  }
+  const v8 = getHeapStatistics();
+  const parts: Record<string, number> = {
+    tableFilesMb: mb(tables),
+    v8HeapMb: mb(v8.total_physical_size),
+    v8HeapUsedMb: mb(v8.used_heap_size),
+    arrayBuffersMb: mb(process.memoryUsage().arrayBuffers),
+  };
+  const m = (await mallinfo())?.();
+  if (m !== undefined) {
+    parts['mallocInUseMb'] = mb(Number(m['uordblks']) + Number(m['hblkhd']));
+    parts['mallocFreeMb'] = mb(Number(m['fordblks']));
+  }
+  return parts;
+}
 const peakSplit = { anon: 0, file: 0 };
 const sampleSplit = () => {
   const r = residentSplit();
@@ -69,7 +130,6 @@ const sampler = setInterval(() => {
   sample();
   sampleSplit();
 }, 100);
-const mb = (bytes: number) => Math.round(bytes / 1e6);
 
 /** Resolves after `ms`, or earlier when the node gives memory back. */
 async function rest(ms: number): Promise<MemoryRelease | undefined> {
@@ -118,7 +178,10 @@ if (vkeys.length === 0) {
   }
   const seconds = (performance.now() - started) / 1000;
   const synced = process.memoryUsage();
+  const partsWhenSynced = await residentParts();
+  phase = 'indexing';
   await node.stats.idle();
+  phase = 'resting';
   const indexedSeconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage();
   const cpuAtIndexed = cpu.user + cpu.system;
@@ -129,6 +192,7 @@ if (vkeys.length === 0) {
   const atRest = process.memoryUsage();
   if (snapshots !== undefined) writeHeapSnapshot(join(snapshots, 'rest.heapsnapshot'));
   const restSplit = residentSplit();
+  const partsAtRest = await residentParts();
   report = {
     rssMb: mb(atRest.rss),
     rssAnonMb: mb(restSplit.anon),
@@ -144,6 +208,9 @@ if (vkeys.length === 0) {
     peakExternalMb: mb(peakOfSync.external),
     peakArrayBuffersMb: mb(peakOfSync.arrayBuffers),
     releasedMb: released === undefined ? 0 : mb(released.before - released.after),
+    releases,
+    whenSynced: partsWhenSynced,
+    atRest: partsAtRest,
     entries,
     seconds: Number(seconds.toFixed(1)),
     indexedSeconds: Number(indexedSeconds.toFixed(1)),

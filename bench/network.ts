@@ -231,7 +231,12 @@ export interface FollowerReport {
   peakRssMb: number;
   entries: number;
   seconds: number;
-  [figure: string]: number;
+  /** The node's memory releases: seconds after start, phase (syncing, indexing, resting), RSS before and after. */
+  releases?: { at: number; phase: string; beforeMb: number; afterMb: number }[];
+  /** Where the resident set is, when synced and at rest (bench/network-follower.ts, residentParts). */
+  whenSynced?: Record<string, number>;
+  atRest?: Record<string, number>;
+  [figure: string]: number | FollowerReport['releases'] | Record<string, number>;
 }
 
 /**

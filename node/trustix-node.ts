@@ -61,6 +61,10 @@ export const NODE_DATABASE: Required<DatabaseInit> = {
   // 242 MB of them resident at rest (RssFile; 56 MB anonymous). 64 tables of ~2 MB bound it; a read of
   // a table not open costs an open and its index block.
   maxOpenFiles: 64,
+  // LevelDB's own. Larger tables put more mapped pages in the resident set while syncing: 3 logs of
+  // 100,000 entries peaked at 206 MB with 8 MiB tables (141 MB of it file pages, 80 MB of tables)
+  // against 170 MB (86 MB file) with 2 MiB, and took more CPU (bench/memory.ts, docs/ARCHITECTURE.md).
+  maxFileSize: 2 * 1024 * 1024,
 };
 
 /**
@@ -246,7 +250,11 @@ export class TrustixNode {
       await server.start();
       started(server);
       if (this.init.memory !== false) {
-        const memory = new MemoryReleaser(this.init.memory);
+        // A sync is one burst, however long it waits on its sources: the rest after it releases.
+        const memory = new MemoryReleaser({
+          working: () => this.follower?.syncing === true,
+          ...this.init.memory,
+        });
         memory.addEventListener('released', (e) => metrics.onMemoryRelease(e.detail));
         await memory.start();
         this.memoryValue = memory;

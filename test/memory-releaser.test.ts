@@ -95,3 +95,81 @@ test.serial(
     t.is(released.length, 1, 'then only after growth');
   },
 );
+
+test.serial(
+  'a rest after a burst releases even when an earlier release in the burst left the resident set high',
+  async (t) => {
+    // A long sync: a lull in it (the node waiting on its sources) releases while the sync's buffers are
+    // still live; the sync then goes on, drops them and comes to rest without growing the resident set.
+    const releaser = new MemoryReleaser({
+      intervalMs: 100,
+      minGrowthBytes: 32 * 1024 * 1024,
+      minBusyMs: 1000,
+      secondPassDelayMs: 500,
+      afterStart: false,
+    });
+    const released: MemoryRelease[] = [];
+    releaser.addEventListener('released', (e) => released.push(e.detail));
+    await releaser.start();
+    t.teardown(() => releaser.stop());
+
+    let live: Buffer[] = [];
+    for (let i = 0; i < 6144; i++) live.push(Buffer.alloc(16 * 1024, i));
+    for (let i = 0; i < 50 && released.length === 0; i++) await sleep(100);
+    t.is(released.length, 1, 'the lull released, the burst still live');
+    const high = released[0]!.after;
+
+    // The burst goes on, busy (90 ms of work in every 100 ms) for 1.5 s, and drops its buffers but a
+    // few, so glibc cannot return the freed memory from the top of its heap: the resident set stays.
+    const survivors = live.filter((_, i) => i % 64 === 0);
+    live = [];
+    const end = Date.now() + 1500;
+    while (Date.now() < end) {
+      const until = Date.now() + 90;
+      while (Date.now() < until) survivors.length;
+      await sleep(10);
+    }
+    t.is(released.length, 1, 'the loop was busy throughout');
+    t.true(process.memoryUsage.rss() < high + 32 * 1024 * 1024, 'no growth past the mark of the lull');
+
+    for (let i = 0; i < 50 && released.length === 1; i++) await sleep(100);
+    t.is(released.length, 2, 'the rest after the burst released');
+    const second = released[1]!;
+    t.log(`RSS ${Math.round(second.before / MB)} -> ${Math.round(second.after / MB)} MB`);
+    t.true(second.before - second.after > 60 * MB, 'the freed buffers went back');
+    t.is(survivors.length, 96);
+
+    await sleep(1000);
+    t.is(released.length, 2, 'then no release without work or growth');
+  },
+);
+
+test.serial(
+  'no release while the node says it is working (a sync waiting on its sources), then at rest',
+  async (t) => {
+    let working = true;
+    const releaser = new MemoryReleaser({
+      intervalMs: 100,
+      secondPassDelayMs: 500,
+      trimDelayMs: 100,
+      afterStart: false,
+      working: () => working,
+    });
+    const released: MemoryRelease[] = [];
+    releaser.addEventListener('released', (e) => released.push(e.detail));
+    await releaser.start();
+    t.teardown(() => releaser.stop());
+    // The sync's buffers, live: the resident set grows by 100 MB, past any mark.
+    const start = process.memoryUsage.rss();
+    const live: Buffer[] = [];
+    for (let i = 0; i < 6144; i++) live.push(Buffer.alloc(16 * 1024, i));
+    t.true(process.memoryUsage.rss() - start > 64 * MB);
+    // Time for a release to start and end (0.6 s of waits in it), were one to start.
+    await sleep(2500);
+    t.deepEqual(released, [], 'the main thread idle and the resident set grown, but a sync running');
+    working = false;
+    for (let i = 0; i < 50 && released.length === 0; i++) await sleep(100);
+    t.is(released.length, 1, 'released once the sync ended');
+    t.is(live.length, 6144);
+  },
+);

@@ -8,10 +8,16 @@
  * middle stays resident until malloc_trim, which is why this is still needed (after a node synced three
  * logs of 100,000 entries, a release still gave back 21-29 MB, e.g. 140 -> 119 MB).
  *
- * At rest means: the main thread was busy for less than `maxUtilization` of the last `intervalMs`, and
- * the resident set is at least `minGrowthBytes` above what it was after the last release. Starting a node
- * is a burst of its own (some 900 modules parsed and run, the store opened, libp2p started): by default
- * the first rest after start releases whatever the growth (an idle node 92 -> 86-87 MB).
+ * At rest means: the main thread was busy for less than `maxUtilization` of the last `intervalMs`. A rest
+ * releases when there was a burst since the last release: the resident set is at least `minGrowthBytes`
+ * above what it was after that release, or the main thread worked for `minBusyMs` since. Growth alone
+ * misses bursts: a release in a lull of a long sync (the node waiting on its sources) leaves a high
+ * mark that the rest after the sync stays under, since what the sync frees later stays resident without
+ * growing the resident set (3 logs of 100,000 entries on a loaded machine: a release 95 s into the
+ * sync, 131 -> 116 MB, then none at rest, 128 MB). Nor does a node release while it says it is working
+ * (`working`: a sync running), since such a release gives back little and costs collections. Starting a node is a burst of its own (some 900 modules parsed and run, the store opened,
+ * libp2p started): by default the first rest after start releases whatever the growth (an idle node
+ * 92 -> 86-87 MB).
  * A release is then:
  *  - full garbage collections, repeated while the heap shrinks (each compacts only part of a fragmented
  *    old space), with the event loop running between them; and again 6 s later, when V8 sees the low
@@ -38,6 +44,12 @@ export interface MemoryReleaserInit {
   readonly maxUtilization?: number;
   /** Growth of the resident set since the last release that makes one worth it. Default 32 MiB. */
   readonly minGrowthBytes?: number;
+  /**
+   * Main-thread work since the last release that makes one worth it, in ms: a burst that did not grow
+   * the resident set (see above). Default 10,000: a sync of a few thousand entries; an idle node, whose
+   * main thread works well under 1% of the time, releases about once an hour.
+   */
+  readonly minBusyMs?: number;
   /** Most full collections in one pass of a release. Default 8. */
   readonly maxCollections?: number;
   /** Wait before a release's second pass of collections, in ms. Default 6,000 (see run()). */
@@ -46,6 +58,11 @@ export interface MemoryReleaserInit {
   readonly trimDelayMs?: number;
   /** Release at the first rest after start, whatever the growth (start is a burst). Default true. */
   readonly afterStart?: boolean;
+  /**
+   * Whether the node is in a burst that has not ended, however idle its main thread (a sync waiting on
+   * its sources): no release then. Default: never.
+   */
+  readonly working?: () => boolean;
 }
 
 /** A collection that shrinks the heap by less than this ends a release's collections. */
@@ -67,14 +84,18 @@ export class MemoryReleaser extends TypedEventEmitter<MemoryReleaserEvents> {
   private readonly intervalMs: number;
   private readonly maxUtilization: number;
   private readonly minGrowthBytes: number;
+  private readonly minBusyMs: number;
   private readonly maxCollections: number;
   private readonly trimDelayMs: number;
   private readonly secondPassDelayMs: number;
   private readonly afterStart: boolean;
+  private readonly working: (() => boolean) | undefined;
   private releasing: Promise<MemoryRelease> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private utilization = performance.eventLoopUtilization();
   private baseline = 0;
+  /** The main thread's busy time (event loop utilization's `active`, ms) when the last release ended. */
+  private busyBaseline = 0;
   private collect: (() => void) | undefined;
   private trim: (() => void) | undefined;
 
@@ -83,10 +104,12 @@ export class MemoryReleaser extends TypedEventEmitter<MemoryReleaserEvents> {
     this.intervalMs = init.intervalMs ?? 5000;
     this.maxUtilization = init.maxUtilization ?? 0.05;
     this.minGrowthBytes = init.minGrowthBytes ?? 32 * 1024 * 1024;
+    this.minBusyMs = init.minBusyMs ?? 10_000;
     this.maxCollections = init.maxCollections ?? 8;
     this.trimDelayMs = init.trimDelayMs ?? 1000;
     this.secondPassDelayMs = init.secondPassDelayMs ?? 6000;
     this.afterStart = init.afterStart ?? true;
+    this.working = init.working;
   }
 
   async start(): Promise<void> {
@@ -95,6 +118,7 @@ export class MemoryReleaser extends TypedEventEmitter<MemoryReleaserEvents> {
     this.trim = await loadMallocTrim();
     this.baseline = this.afterStart ? 0 : process.memoryUsage.rss();
     this.utilization = performance.eventLoopUtilization();
+    this.busyBaseline = this.utilization.active;
     this.timer = setInterval(() => this.check(), this.intervalMs);
     this.timer.unref();
   }
@@ -125,6 +149,7 @@ export class MemoryReleaser extends TypedEventEmitter<MemoryReleaserEvents> {
     }
     const after = process.memoryUsage.rss();
     this.baseline = after;
+    this.busyBaseline = performance.eventLoopUtilization().active;
     const release = { before, after, trimmed: this.trim !== undefined };
     log('released %d MB (%d -> %d MB)', mb(before - after), mb(before), mb(after));
     this.dispatchEvent(new CustomEvent('released', { detail: release }));
@@ -144,8 +169,10 @@ export class MemoryReleaser extends TypedEventEmitter<MemoryReleaserEvents> {
   private check(): void {
     const busy = performance.eventLoopUtilization(this.utilization).utilization;
     this.utilization = performance.eventLoopUtilization();
-    if (this.releasing !== undefined || busy >= this.maxUtilization) return;
-    if (process.memoryUsage.rss() < this.baseline + this.minGrowthBytes) return;
+    if (this.releasing !== undefined || busy >= this.maxUtilization || this.working?.() === true) return;
+    const grown = process.memoryUsage.rss() >= this.baseline + this.minGrowthBytes;
+    const worked = this.utilization.active - this.busyBaseline >= this.minBusyMs;
+    if (!grown && !worked) return;
     this.release().catch((err: unknown) => log.error('releasing memory: %s', err));
   }
 }

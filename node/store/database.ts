@@ -30,6 +30,11 @@ export interface DatabaseInit {
    * same); the number open bounds that. Default 1,000 (LevelDB's).
    */
   readonly maxOpenFiles?: number;
+  /**
+   * Bytes of a table file LevelDB writes before it starts the next. Fewer, larger tables: the same
+   * `maxOpenFiles` covers more of the store. Default 2 MiB (LevelDB's).
+   */
+  readonly maxFileSize?: number;
 }
 
 /**
@@ -40,6 +45,7 @@ export const DATABASE_DEFAULTS: Required<DatabaseInit> = {
   writeBufferSize: 16 * 1024 * 1024,
   cacheSize: 32 * 1024 * 1024,
   maxOpenFiles: 1000,
+  maxFileSize: 2 * 1024 * 1024,
 };
 
 /** Opens (creating if needed) the LevelDB in `dir`; a store held by another process gives StoreLockedError. */

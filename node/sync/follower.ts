@@ -252,6 +252,12 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     return statusOf(t, { connectedPeers: this.components.connectedPeers?.() });
   }
 
+  /** Whether a sync runs or waits for a slot: the node is in a burst of work (node/runtime/memory-releaser.ts). */
+  get syncing(): boolean {
+    for (const t of this.logs.values()) if (t.running !== undefined || t.queued) return true;
+    return false;
+  }
+
   statuses(): FollowedLogStatus[] {
     return this.components.followed.list().flatMap((f) => this.status(f.logId) ?? []);
   }
