@@ -36,11 +36,12 @@ test('streams to a peer do not each write its peer record to LevelDB; the newest
   const other = await startTestNode(t);
   await node.services.ping.ping(other.getMultiaddrs()[0]!);
   // Each ping is a new stream (libp2p merges the ping protocol into the peer's record every time): 48
-  // streams, 8 at a time (the ping service's cap). Written behind, at most one write a second.
+  // streams, 4 at a time (half the ping service's cap of 8: the other end may still be closing the
+  // streams of the round before, and a ninth would be reset). Written behind, at most one write a second.
   const start = Date.now();
   const at = writes.count;
-  for (let round = 0; round < 6; round++)
-    await Promise.all(Array.from({ length: 8 }, () => node.services.ping.ping(other.peerId)));
+  for (let round = 0; round < 12; round++)
+    await Promise.all(Array.from({ length: 4 }, () => node.services.ping.ping(other.peerId)));
   const made = writes.count - at;
   const seconds = (Date.now() - start) / 1000;
   t.true(made <= Math.ceil(seconds) + 1, `${made} peer-record writes for 48 streams in ${seconds} s`);
