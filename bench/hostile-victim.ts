@@ -10,7 +10,7 @@
  *   { gossip: { peers: [peerId...] } } -> { gossip: { results: { accept, ignore, reject }, scores, logsTracked } }
  *     (what its checkpoint-topic validator answered, counted since start; its gossipsub scores of `peers`)
  *   { loop: 'reset' } -> { loop: {} }; { loop: 'read' } -> { loop: { p50, p99, p999, max } }
- *     (the delay of its event loop in ms since the last reset: how long synchronous work held it)
+ *     (how late its event loop ran, in ms, since the last reset: how long synchronous work held it)
  *   { stop: true } -> exits once stopped
  * Run compiled (scripts/build.mjs), as cli/bin/trustix.js runs a node.
  */
@@ -33,7 +33,8 @@ const results: Record<string, number> = { accept: 0, ignore: 0, reject: 0 };
 
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
-const ms = (ns: number) => Number((ns / 1e6).toPrecision(4));
+// The histogram holds the times between its timer's turns: less the 10 ms interval, how late the loop ran.
+const ms = (ns: number) => Number(Math.max(0, ns / 1e6 - 10).toPrecision(4));
 
 function loop(what: string) {
   if (what === 'reset') {
