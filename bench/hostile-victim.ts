@@ -9,15 +9,12 @@
  *   { status: true } -> { status: [{ logId, state, verifiedSize, size, error }] }
  *   { gossip: { peers: [peerId...] } } -> { gossip: { results: { accept, ignore, reject }, scores, logsTracked } }
  *     (what its checkpoint-topic validator answered, counted since start; its gossipsub scores of `peers`)
- *   { loop: 'reset' } -> { loop: {} }; { loop: 'read' } -> { loop: { p50, p99, p999, max } }
- *     (how late its event loop ran, in ms, since the last reset: how long synchronous work held it)
  *   { stop: true } -> exits once stopped
  * Run compiled (scripts/build.mjs), as cli/bin/trustix.js runs a node.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { initDataDir } from '../node/client.ts';
 import { parseDeciderSpec, TrustixNode } from '../node/index.ts';
 import { CHECKPOINT_TOPIC } from '../protocol/index.ts';
@@ -30,24 +27,6 @@ interface StartMessage {
 let node: TrustixNode | undefined;
 let dataDir: string | undefined;
 const results: Record<string, number> = { accept: 0, ignore: 0, reject: 0 };
-
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-loopDelay.enable();
-// The histogram holds the times between its timer's turns: less the 10 ms interval, how late the loop ran.
-const ms = (ns: number) => Number(Math.max(0, ns / 1e6 - 10).toPrecision(4));
-
-function loop(what: string) {
-  if (what === 'reset') {
-    loopDelay.reset();
-    return {};
-  }
-  return {
-    p50: ms(loopDelay.percentile(50)),
-    p99: ms(loopDelay.percentile(99)),
-    p999: ms(loopDelay.percentile(99.9)),
-    max: ms(loopDelay.max),
-  };
-}
 
 const send = (message: unknown) => process.send!(message);
 
@@ -108,7 +87,6 @@ process.on('message', (m: Record<string, unknown>) => {
       else if (m['status'] !== undefined) send({ status: status() });
       else if (m['gossip'] !== undefined)
         send({ gossip: gossip((m['gossip'] as { peers: string[] }).peers) });
-      else if (m['loop'] !== undefined) send({ loop: loop(m['loop'] as string) });
       else if (m['stop'] !== undefined) {
         await node?.stop();
         if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });

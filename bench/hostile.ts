@@ -21,10 +21,7 @@
  *   attackers' scores at the victim.
  * Baseline: the same victim, requests and honest growth with no attack (the hostile log honest, 300
  * entries), in the same run. Targets: victim RSS peak <= 250 MB, narinfo p99 <= 50 ms. Sizes:
- * TRUSTIX_BENCH_HOSTILE_FLOOD (default 100,000), TRUSTIX_BENCH_HOSTILE_SPAM_SECONDS (default 10). Cases:
- * TRUSTIX_BENCH_HOSTILE_CASES, letters of `abc` (default all; the baseline always runs). Reported beside
- * the latencies: by path kind (attacked, honest) and the victim's event-loop delay;
- * TRUSTIX_BENCH_VICTIM_CPU_PROF=<dir> has the victim write a CPU profile there.
+ * TRUSTIX_BENCH_HOSTILE_FLOOD (default 100,000), TRUSTIX_BENCH_HOSTILE_SPAM_SECONDS (default 10).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -54,8 +51,6 @@ import {
 import { startTileServer } from '../test/helpers/tile-servers.ts';
 import { type Measurement, median, percentile, suiteResult } from './harness.ts';
 
-/** Which attacks to run besides the baseline: letters of `abc` (default all). */
-const CASES = process.env['TRUSTIX_BENCH_HOSTILE_CASES'] ?? 'abc';
 const FLOOD = Number(process.env['TRUSTIX_BENCH_HOSTILE_FLOOD'] ?? 100_000);
 const HONEST = [...syntheticEntries(2_000, 3)];
 const rand = prng(40);
@@ -91,10 +86,7 @@ async function startVictim(logs: { log: LogFixture; name: string; mirror: string
   const compiled = () => compiledUrl('bench/hostile-victim.ts');
   if (!isFresh() || !existsSync(fileURLToPath(compiled()!))) await build();
   const child: ChildProcess = fork(fileURLToPath(compiled()!), [], {
-    // TRUSTIX_BENCH_VICTIM_CPU_PROF=<dir>: the victim writes a CPU profile there when it exits.
-    execArgv: process.env['TRUSTIX_BENCH_VICTIM_CPU_PROF']
-      ? ['--cpu-prof', '--cpu-prof-dir', process.env['TRUSTIX_BENCH_VICTIM_CPU_PROF']]
-      : [],
+    execArgv: [],
     env: { ...process.env, ...DAEMON_ENVIRONMENT, TRUSTIX_LOCAL_ONLY: '1' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -147,14 +139,12 @@ async function startVictim(logs: { log: LogFixture; name: string; mirror: string
       { gossip: { peers } },
       'gossip',
     );
-  const loop = (what: 'reset' | 'read') =>
-    ask<{ p50?: number; p99?: number; p999?: number; max?: number }>({ loop: what }, 'loop');
   const stop = async () => {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.send({ stop: true });
     await exited;
   };
-  return { ...started, status, whenStatus, memory, gossip, loop, stop };
+  return { ...started, status, whenStatus, memory, gossip, stop };
 }
 type Victim = Awaited<ReturnType<typeof startVictim>>;
 
@@ -198,7 +188,7 @@ async function narinfoClient(base: string, paths: readonly string[]) {
   await started;
   return {
     stop: async () => {
-      const stopped = next<{ times: number[]; asked: number[]; failures: string[] }>('stopped');
+      const stopped = next<{ times: number[]; failures: string[] }>('stopped');
       child.send({ stop: true });
       return stopped;
     },
@@ -248,7 +238,6 @@ async function underAttack(
   // Every 10th request: the attacked path; decisions are cached until a log grows.
   const paths = hashParts.flatMap((h, i) => (i % 9 === 8 ? [h, flooded] : [h]));
   const client = await narinfoClient(base, paths);
-  await victim.loop('reset');
   // This process serves the mirrors and runs the honest peer beside the attackers: how late its loop ran.
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
@@ -273,10 +262,7 @@ async function underAttack(
   const honestSyncSeconds = await honestGrown;
   // A few more seconds of serving after the attack settled.
   await new Promise((resolve) => setTimeout(resolve, 2_000));
-  const { times, asked, failures } = await client.stop();
-  const victimLoop = await victim.loop('read');
-  const floodedTimes = times.filter((_, i) => paths[asked[i]!] === flooded);
-  const honestTimes = times.filter((_, i) => paths[asked[i]!] !== flooded);
+  const { times, failures } = await client.stop();
   loop.disable();
   sampling = false;
   await sampler;
@@ -296,19 +282,6 @@ async function underAttack(
       runs: times.length,
       target: 'p99 <= 50 ms',
       seconds,
-      // By the path asked: the attacked one (every 10th request) and the honest ones.
-      attackedPath: {
-        median: round(median(floodedTimes)),
-        p99: round(percentile(floodedTimes, 99)),
-        runs: floodedTimes.length,
-      },
-      honestPaths: {
-        median: round(median(honestTimes)),
-        p99: round(percentile(honestTimes, 99)),
-        runs: honestTimes.length,
-      },
-      // The delay of the victim's event loop over the case (ms): how long synchronous work held it.
-      victimLoopDelayMs: victimLoop,
       failedRequests: failures.length,
       firstFailures: failures.slice(0, 3),
       honestSyncSeconds: round(honestSyncSeconds),
@@ -339,7 +312,7 @@ export async function run() {
   const honest = await builder('honest', HONEST);
   const measurements: Measurement[] = [];
   const made = Date.now();
-  const messages = CASES.includes('c') ? spamMessages() : [];
+  const messages = spamMessages();
   const spamMadeSeconds = (Date.now() - made) / 1000;
   try {
     const small = await builder('hostile', [...syntheticEntries(300, 9)]);
@@ -356,38 +329,30 @@ export async function run() {
         smallSynced,
       )),
     );
-    if (CASES.includes('a'))
-      measurements.push(
-        ...(await underAttack('2^40 checkpoint', honest, small, 21, async (v) => {
+    measurements.push(
+      ...(await underAttack('2^40 checkpoint', honest, small, 21, async (v) => {
+        await smallSynced(v);
+        const claim = signCheckpoint(
+          { origin: small.store.checkpoint()!.origin, size: 2 ** 40, root: randomBytes(32), extensions: [] },
+          logSigner(small.secret),
+        );
+        await publish(v.honestPeer, small.key.vkey, claim);
+        await v.victim.whenStatus(small.key.logId, (s) => s.state === 'failed');
+      })),
+    );
+    measurements.push(
+      ...(await underAttack(
+        `${SPAM_PEERS * SPAM_PER_PEER_PER_SECOND} fresh-key checkpoints/s from ${SPAM_PEERS} gossipsub peers, ${SPAM_SECONDS} s`,
+        honest,
+        small,
+        22,
+        async (v) => {
           await smallSynced(v);
-          const claim = signCheckpoint(
-            {
-              origin: small.store.checkpoint()!.origin,
-              size: 2 ** 40,
-              root: randomBytes(32),
-              extensions: [],
-            },
-            logSigner(small.secret),
-          );
-          await publish(v.honestPeer, small.key.vkey, claim);
-          await v.victim.whenStatus(small.key.logId, (s) => s.state === 'failed');
-        })),
-      );
-    if (CASES.includes('c'))
-      measurements.push(
-        ...(await underAttack(
-          `${SPAM_PEERS * SPAM_PER_PEER_PER_SECOND} fresh-key checkpoints/s from ${SPAM_PEERS} gossipsub peers, ${SPAM_SECONDS} s`,
-          honest,
-          small,
-          22,
-          async (v) => {
-            await smallSynced(v);
-            v.report({ ...(await spam(v.victim, messages)), spamMadeSeconds });
-          },
-        )),
-      );
+          v.report({ ...(await spam(v.victim, messages)), spamMadeSeconds });
+        },
+      )),
+    );
     await small.destroy();
-    if (!CASES.includes('b')) return suiteResult('hostile', measurements);
     const flood = Array.from({ length: FLOOD }, (_, i) =>
       fingerprint(FLOODED_PATH, randomNarHash(rand), 1000 + i, []),
     );

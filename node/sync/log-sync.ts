@@ -42,7 +42,6 @@ import type { LogStore } from '../store/log-store.ts';
 import { checkBundle } from './bundle-check.ts';
 import { type PipelineMemory, runBundlePipeline } from './bundle-pipeline.ts';
 import { LOG_QUOTA_DEFAULTS, LogBytes, type LogQuotaInit } from './log-quota.ts';
-import { LoopTurns } from './loop-turns.ts';
 import { RemoteTree } from './remote-tree.ts';
 import { SOURCE_POOL_DEFAULTS, SourcePool, type SourcePoolInit } from './source-pool.ts';
 import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
@@ -156,8 +155,6 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
   private pool: SourcePool | undefined;
   private readonly failed: string[] = [];
   private readonly extra: TileSource[] = [];
-  /** One bundle verified per turn of the event loop (node/sync/loop-turns.ts). */
-  private readonly turns = new LoopTurns();
 
   constructor(components: LogSyncComponents, init: LogSyncInit = {}) {
     super();
@@ -367,11 +364,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
     const tile = tree.tileAt(0, i);
     const bundleId = { kind: 'entries', index: i, width: tile.width } as const;
     const check = { logId: this.components.store.logId, fromSize, quota: this.init };
-    return pool.fetch(
-      [bundleId],
-      ([bundle]) => checkBundle(bundle!, tile, tree, check),
-      () => this.turns.next(),
-    );
+    return pool.fetch([bundleId], ([bundle]) => checkBundle(bundle!, tile, tree, check));
   }
 
   /** Throws LogLimitError when syncing to `size` from `fromSize` is beyond the limits: before any plan. */

@@ -162,12 +162,11 @@ export class SourcePool {
   /**
    * Fetches `tiles` (all from one source) and hands the bodies to `accept`, which verifies them and
    * returns the result. A source whose bodies `accept` refuses (MalformedError, VerificationError) is
-   * dropped and the next one asked. `turn`, when given, is awaited before `accept` (node/sync/loop-turns.ts).
+   * dropped and the next one asked.
    */
   async fetch<T>(
     tiles: readonly TileId[],
     accept: (bodies: Uint8Array[], sourceId: string) => T,
-    turn?: () => Promise<void>,
   ): Promise<T> {
     const needs = Math.max(...tiles.map(sizeNeeded));
     for (;;) {
@@ -226,11 +225,6 @@ export class SourcePool {
         // Not a fault: the source holds a smaller tree. Ask it only for what such a tree has.
         state.maxSize = Math.min(state.maxSize, needs - 1, claimed === null ? 0 : Number.POSITIVE_INFINITY);
         continue;
-      }
-      // `accept` is the CPU work (verifying): in a turn of the event loop of its own when asked.
-      if (turn !== undefined) {
-        await turn();
-        if (this.signal.aborted) throw this.signal.reason;
       }
       let result: T;
       try {
