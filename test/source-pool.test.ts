@@ -116,3 +116,40 @@ test('sources found while the sync runs join it', async (t) => {
   t.true(found.served.entries.length > 0, 'the source found meanwhile served entry bundles');
   t.deepEqual(sync.sources().sort(), [first.source.id, found.source.id].sort());
 });
+
+/** Answers each entry bundle `ms` late (a long link) and records the most bundles in flight at once. */
+function inFlight(ms: number): { tamper: Tamper; peak: () => number } {
+  let now = 0;
+  let peak = 0;
+  return {
+    tamper: async (tile, body) => {
+      if (tile.kind !== 'entries') return body;
+      peak = Math.max(peak, ++now);
+      await new Promise((r) => setTimeout(r, ms));
+      now--;
+      return body;
+    },
+    peak: () => peak,
+  };
+}
+
+test('one source over a slow link gets a deep pipeline; several sources share the sync', async (t) => {
+  const log = await builder(t, ENTRIES);
+  // Alone: past spreadConcurrency (4), up to its own cap (8 for an HTTP source).
+  const alone = inFlight(50);
+  const only = await startTileServer(log.store, { tamper: alone.tamper, source: { maxConcurrency: 8 } });
+  t.teardown(() => only.stop());
+  const f = await followerStore(t, log.key);
+  const single = new LogSync({ db: f.db, store: f.store, sources: [only.source] });
+  t.like(await single.run(log.store.checkpoint()!), { toSize: 3000, failedSources: [] });
+  t.is(alone.peak(), 8, 'as many bundles in flight as the source takes');
+  // Three alike: each holds at most spreadConcurrency while the others have fewer, so all serve.
+  const shared = [inFlight(50), inFlight(50), inFlight(50)];
+  const servers = await Promise.all(shared.map((s) => server(t, log.store, s.tamper)));
+  const g = await followerStore(t, log.key);
+  const sync = new LogSync({ db: g.db, store: g.store, sources: servers.map((s) => s.source) });
+  t.like(await sync.run(log.store.checkpoint()!), { toSize: 3000, failedSources: [] });
+  for (const s of servers) t.true(s.served.entries.length >= 3, `${s.url} served ${s.served.entries.length}`);
+  t.true(Math.max(...shared.map((s) => s.peak())) <= 4, 'none was given more than 4 while others had fewer');
+  t.is((await verifyLog(g.store)).entries, 3000);
+});

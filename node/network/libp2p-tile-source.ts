@@ -44,7 +44,10 @@ export interface Libp2pTileSourceInit {
   readonly id?: string;
   /** Time for one request, from dial to the closed stream, in ms. Default 10,000. */
   readonly timeoutMs?: number;
-  /** Concurrent requests to this peer. Default 8 (the server accepts 32 streams per connection). */
+  /**
+   * Concurrent requests to this peer, for all the syncs that use it. Default 24: above a sync's 16 per
+   * source (node/sync/source-pool.ts), below the server's 32 inbound streams per connection.
+   */
   readonly maxConcurrency?: number;
 }
 
@@ -68,7 +71,7 @@ export class Libp2pTileSource implements TileSource {
     this.peer = init.peer;
     this.id = init.id ?? peerName(init.peer);
     this.timeoutMs = init.timeoutMs ?? 10_000;
-    this.maxConcurrency = init.maxConcurrency ?? 8;
+    this.maxConcurrency = init.maxConcurrency ?? 24;
     if (!(this.timeoutMs > 0) || !Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1)
       throw new RangeError('timeoutMs must be positive and maxConcurrency a positive integer');
   }
@@ -150,7 +153,12 @@ export class Libp2pTileSource implements TileSource {
       this.connection = connection;
     }
     // A relayed connection is "limited" (data and time caps set by the relay): tiles may still use it.
-    return connection.newStream(TILES_PROTOCOL, { signal, runOnLimitedConnection: true });
+    // negotiateFully false: the protocol's name goes out with the request, one round trip less per request.
+    return connection.newStream(TILES_PROTOCOL, {
+      signal,
+      runOnLimitedConnection: true,
+      negotiateFully: false,
+    });
   }
 
   /** The answer to a request: its status byte and body (a view, or its own buffer when it came in pieces). */

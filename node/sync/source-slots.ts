@@ -2,8 +2,10 @@
  * The slots of a sync's source pool (node/sync/source-pool.ts): its sources and their state, and which
  * source the next request goes to: of the eligible ones (its tree or its sync under way covers the tile,
  * not dropped, not paused), the one holding the least beyond the tile (peers still syncing before the
- * builder), then with the fewest requests in flight, least recently used first, at most `perSourceConcurrency` per source
- * and `maxConcurrency` in all. A request waits for a slot; with no eligible source it fails with
+ * builder), then with the fewest requests in flight, least recently used first; at most `spreadConcurrency`
+ * per source while another eligible source has fewer (requests spread over sources that hold the same),
+ * beyond that up to `perSourceConcurrency` (one source over a slow link still gets a deep pipeline), and
+ * `maxConcurrency` in all. A request waits for a slot; with no eligible source it fails with
  * SyncFailedError, unless the pool is still looking for one (a checkpoint asked again, a discovery).
  */
 import type { TileId } from '../../protocol/tile-path.ts';
@@ -52,7 +54,33 @@ function extent(s: SourceState, tiles: readonly TileId[]): number {
   return s.claimed ?? Number.MAX_SAFE_INTEGER;
 }
 
+/** The source to ask first of those with fewer than `cap` requests in flight and not paused, if any. */
+function pick(
+  eligible: readonly SourceState[],
+  tiles: readonly TileId[],
+  now: number,
+  cap: number,
+): SourceState | undefined {
+  let best: SourceState | undefined;
+  let bestExtent = 0;
+  for (const s of eligible) {
+    if (s.inFlight >= cap || s.pausedUntil > now) continue;
+    const e = extent(s, tiles);
+    if (
+      best === undefined ||
+      e < bestExtent ||
+      (e === bestExtent &&
+        (s.inFlight < best.inFlight || (s.inFlight === best.inFlight && s.lastUsed < best.lastUsed)))
+    ) {
+      best = s;
+      bestExtent = e;
+    }
+  }
+  return best;
+}
+
 export interface SourceSlotsInit {
+  readonly spreadConcurrency: number;
   readonly perSourceConcurrency: number;
   readonly maxConcurrency: number;
   readonly maxSources: number;
@@ -114,23 +142,12 @@ export class SourceSlots {
         continue;
       }
       const now = Date.now();
-      let best: SourceState | undefined;
-      if (this.total < this.init.maxConcurrency) {
-        let bestExtent = 0;
-        for (const s of eligible) {
-          if (s.inFlight >= this.init.perSourceConcurrency || s.pausedUntil > now) continue;
-          const e = extent(s, tiles);
-          if (
-            best === undefined ||
-            e < bestExtent ||
-            (e === bestExtent &&
-              (s.inFlight < best.inFlight || (s.inFlight === best.inFlight && s.lastUsed < best.lastUsed)))
-          ) {
-            best = s;
-            bestExtent = e;
-          }
-        }
-      }
+      const { spreadConcurrency, perSourceConcurrency, maxConcurrency } = this.init;
+      const best =
+        this.total >= maxConcurrency
+          ? undefined
+          : (pick(eligible, tiles, now, Math.min(spreadConcurrency, perSourceConcurrency)) ??
+            pick(eligible, tiles, now, perSourceConcurrency));
       if (best !== undefined) {
         best.inFlight++;
         best.lastUsed = ++this.uses;
