@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { initDataDir, loadKeys, submit } from '../node/client.ts';
 import type { CheckpointEvent } from '../node/index.ts';
 import { createLibp2pNode, LogProviders, TrustixNode } from '../node/index.ts';
+import { TILES_PROTOCOLS } from '../protocol/index.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 
 export type Role = 'bootstrap' | 'builder' | 'follower';
@@ -250,8 +251,9 @@ async function traffic(): Promise<NodeTraffic[]> {
       role: m.spec.role,
       sent: byProtocol['global'] ?? 0,
       received: received['global'] ?? 0,
-      tilesSent: byProtocol['/trustix/tiles/1.0.0'] ?? 0,
-      tilesReceived: received['/trustix/tiles/1.0.0'] ?? 0,
+      // Both versions of the tile exchange (1.1.0 deflates bundles): bytes as sent on the wire.
+      tilesSent: TILES_PROTOCOLS.reduce((n, p) => n + (byProtocol[p] ?? 0), 0),
+      tilesReceived: TILES_PROTOCOLS.reduce((n, p) => n + (received[p] ?? 0), 0),
       byProtocol,
     });
   }

@@ -7,6 +7,10 @@
 export const DHT_PROTOCOL = '/trustix/kad/1.0.0';
 /** Tile exchange: one length-prefixed request per stream. */
 export const TILES_PROTOCOL = '/trustix/tiles/1.0.0';
+/** Tile exchange, as 1.0.0 but an entry bundle may be answered deflated (TILE_STATUS.deflated). */
+export const TILES_PROTOCOL_DEFLATE = '/trustix/tiles/1.1.0';
+/** The tile exchange's versions, newest first: what a client proposes and a server serves. */
+export const TILES_PROTOCOLS = [TILES_PROTOCOL_DEFLATE, TILES_PROTOCOL] as const;
 /** Gossip topic for signed checkpoints: vkey line + '\n' + checkpoint note. */
 export const CHECKPOINT_TOPIC = '/trustix/checkpoint/1.0.0';
 /** Gossip topic for fork evidence documents. */
@@ -45,8 +49,11 @@ export const MAX_EVIDENCE_BYTES = 64 * 1024;
 export const MAX_TILE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_BYTES);
 /** Tile exchange: longest request. A `<logID>/tile/...` path is at most 113 bytes; the rest is headroom. */
 export const MAX_TILE_REQUEST_BYTES = 256;
-/** Tile exchange: the status byte that starts every response (docs/PROTOCOL.md, "Tile exchange"). */
-export const TILE_STATUS = { ok: 0, notFound: 1, badRequest: 2, busy: 3 } as const;
+/**
+ * Tile exchange: the status byte that starts every response (docs/PROTOCOL.md, "Tile exchange").
+ * `deflated` (the body is raw DEFLATE of an entry bundle) only over TILES_PROTOCOL_DEFLATE.
+ */
+export const TILE_STATUS = { ok: 0, notFound: 1, badRequest: 2, busy: 3, deflated: 4 } as const;
 
 /** Lookups: a path's entries of one log with inclusion proofs, one request per stream (docs/PROTOCOL.md). */
 export const LOOKUP_PROTOCOL = '/trustix/lookup/1.0.0';

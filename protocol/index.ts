@@ -4,7 +4,7 @@
  */
 export { openCheckpoint, type SignedCheckpoint, signCheckpoint } from './checkpoint.ts';
 export { verifyConsistency } from './consistency-proof.ts';
-export { CHECKPOINT_TOPIC, RELAY_RESERVATIONS } from './constants.ts';
+export { CHECKPOINT_TOPIC, RELAY_RESERVATIONS, TILES_PROTOCOLS } from './constants.ts';
 export { signBytes, signingKeyFromSeed, verifyBytes, verifyingKey } from './ed25519.ts';
 export { parseEntry } from './entry.ts';
 export { MalformedError, VerificationError } from './errors.ts';

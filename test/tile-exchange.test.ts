@@ -2,17 +2,26 @@
 // fetches and verifies it through Libp2pTileSource as an outsider would; then every limit, with the real
 // server and with tiny rogue servers on the same protocol ID.
 import '../node/runtime/promise-with-resolvers.ts';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import { multiaddr } from '@multiformats/multiaddr';
 import test, { type ExecutionContext } from 'ava';
 import { BadTileRequestError, TileSourceError } from '../node/errors.ts';
+import { BundleDeflater } from '../node/network/bundle-deflater.ts';
 import type { TrustixLibp2p } from '../node/network/libp2p-node.ts';
 import { Libp2pTileSource, type Libp2pTileSourceInit } from '../node/network/libp2p-tile-source.ts';
 import { endStream, TileExchange, type TileExchangeInit } from '../node/network/tile-exchange.ts';
 import type { LogDirectory } from '../node/store/log-reader.ts';
 import { openCheckpoint } from '../protocol/checkpoint.ts';
-import { MAX_NOTE_BYTES, MAX_TILE_BYTES, TILE_STATUS, TILES_PROTOCOL } from '../protocol/constants.ts';
+import {
+  MAX_NOTE_BYTES,
+  MAX_TILE_BYTES,
+  TILE_STATUS,
+  TILES_PROTOCOL,
+  TILES_PROTOCOL_DEFLATE,
+  TILES_PROTOCOLS,
+} from '../protocol/constants.ts';
 import { decodeEntryBundle } from '../protocol/entry-bundle.ts';
 import { VerificationError } from '../protocol/errors.ts';
 import { proveInclusion, verifyInclusion } from '../protocol/inclusion-proof.ts';
@@ -72,7 +81,7 @@ function tileStreams(node: TrustixLibp2p): Stream[] {
   return node
     .getConnections()
     .flatMap((c) => c.streams)
-    .filter((s) => s.protocol === TILES_PROTOCOL);
+    .filter((s) => (TILES_PROTOCOLS as readonly (string | undefined)[]).includes(s.protocol));
 }
 
 async function noTileStreams(...nodes: TrustixLibp2p[]): Promise<void> {
@@ -82,8 +91,13 @@ async function noTileStreams(...nodes: TrustixLibp2p[]): Promise<void> {
 }
 
 /** One raw exchange, as a foreign client would do it: `request` bytes as one message, the answer. */
-async function rawExchange(from: TrustixLibp2p, to: ReturnType<typeof multiaddr>, request: Uint8Array) {
-  const stream = await from.dialProtocol(to, TILES_PROTOCOL);
+async function rawExchange(
+  from: TrustixLibp2p,
+  to: ReturnType<typeof multiaddr>,
+  request: Uint8Array,
+  protocol: string = TILES_PROTOCOL,
+) {
+  const stream = await from.dialProtocol(to, protocol);
   const signal = AbortSignal.timeout(5000);
   try {
     const lp = lpStream(stream, { maxDataLength: 1 + MAX_TILE_BYTES });
@@ -98,10 +112,17 @@ async function rawExchange(from: TrustixLibp2p, to: ReturnType<typeof multiaddr>
   }
 }
 
-/** A rogue peer on the tile protocol: `answer` gets each stream after its request was read. */
-async function rogue(t: ExecutionContext, answer: (stream: Stream, path: string) => Promise<void> | void) {
+/**
+ * A rogue peer on the tile protocol (1.0.0 unless told): `answer` gets each stream after its request was
+ * read.
+ */
+async function rogue(
+  t: ExecutionContext,
+  answer: (stream: Stream, path: string) => Promise<void> | void,
+  protocol: string = TILES_PROTOCOL,
+) {
   const r = await startTestNode(t);
-  await r.handle(TILES_PROTOCOL, async (stream) => {
+  await r.handle(protocol, async (stream) => {
     const lp = lpStream(stream);
     const path = new TextDecoder().decode((await lp.read()).subarray());
     await answer(lp.unwrap(), path);
@@ -393,4 +414,95 @@ test('stop() unregisters the protocol: a later request fails as unavailable (pro
   await exchange.start();
   t.truthy(await source.checkpoint(logId));
   await noTileStreams(a, b);
+});
+
+const BUNDLE_0 = { kind: 'entries', index: 0, width: 256 } as const;
+
+test('over 1.1.0 an entry bundle comes deflated and inflates to the stored bundle; hash tiles and 1.0.0 as stored', async (t) => {
+  const { b, addr } = await served(t);
+  const stored = bytes(await fixture.store.readTile(BUNDLE_0))!;
+  const bundlePath = utf8.encode(`${logId}/tile/entries/000`);
+  const v11 = await rawExchange(b, addr, bundlePath, TILES_PROTOCOL_DEFLATE);
+  t.is(v11.stream.protocol, TILES_PROTOCOL_DEFLATE);
+  t.is(v11.answer[0], TILE_STATUS.deflated);
+  t.true(v11.answer.length < stored.length / 2, `${v11.answer.length} bytes for ${stored.length}`);
+  t.deepEqual(bytes(inflateRawSync(v11.answer.subarray(1))), stored);
+  const tile = await rawExchange(b, addr, utf8.encode(`${logId}/tile/0/000`), TILES_PROTOCOL_DEFLATE);
+  t.is(tile.answer[0], TILE_STATUS.ok, 'hash tiles do not deflate: sent as stored');
+  const v10 = await rawExchange(b, addr, bundlePath);
+  t.is(v10.answer[0], TILE_STATUS.ok);
+  t.deepEqual(bytes(v10.answer.subarray(1)), stored);
+});
+
+test('the tile source speaks 1.1.0 and inflates, and falls back to 1.0.0 with a peer that lacks it', async (t) => {
+  const stored = bytes(await fixture.store.readTile(BUNDLE_0))!;
+  // A 1.1.0 peer answering every request deflated (status 4): only a 1.1.0 client can read it.
+  const newer = await rogue(
+    t,
+    async (stream) => {
+      await lpStream(stream).write(
+        new Uint8Array([TILE_STATUS.deflated, ...deflateRawSync(stored, { level: 1 })]),
+      );
+      await stream.close();
+    },
+    TILES_PROTOCOL_DEFLATE,
+  );
+  const b = await startTestNode(t);
+  const source = new Libp2pTileSource({ dialer: b }, { peer: newer.addr });
+  for (let i = 0; i < 3; i++) t.deepEqual(bytes((await source.tiles(logId, [BUNDLE_0]))[0]), stored);
+  // A 1.0.0 peer (the real server, an older node's): the source asks it over 1.0.0, answers as stored.
+  const older = await rogue(t, async (stream) => {
+    await lpStream(stream).write(new Uint8Array([TILE_STATUS.ok, ...stored]));
+    await stream.close();
+  });
+  const oldSource = new Libp2pTileSource({ dialer: b }, { peer: older.addr });
+  for (let i = 0; i < 3; i++) t.deepEqual(bytes((await oldSource.tiles(logId, [BUNDLE_0]))[0]), stored);
+});
+
+test('a deflated answer that inflates past the largest bundle, does not inflate, or comes over 1.0.0 fails the source', async (t) => {
+  // 17 MB of zeros deflate to ~17 KB: past 256 maximal entries (16.8 MB) once inflated.
+  const bomb = deflateRawSync(new Uint8Array(17_000_000), { level: 9 });
+  const garbage = Uint8Array.from({ length: 4096 }, (_, i) => (i * 131 + 7) & 0xff);
+  const answers: Record<string, Uint8Array> = {
+    bomb: new Uint8Array([TILE_STATUS.deflated, ...bomb]),
+    garbage: new Uint8Array([TILE_STATUS.deflated, ...garbage]),
+  };
+  const newer = await rogue(
+    t,
+    async (stream, path) => {
+      await lpStream(stream).write(answers[path.split('/')[0]!]!);
+      await stream.close();
+    },
+    TILES_PROTOCOL_DEFLATE,
+  );
+  const b = await startTestNode(t);
+  const source = new Libp2pTileSource({ dialer: b }, { peer: newer.addr });
+  const bombErr = await t.throwsAsync(source.tiles('bomb', [BUNDLE_0]), { instanceOf: TileSourceError });
+  t.is(bombErr?.reason, 'oversized');
+  const garbageErr = await t.throwsAsync(source.tiles('garbage', [BUNDLE_0]), {
+    instanceOf: TileSourceError,
+  });
+  t.is(garbageErr?.reason, 'malformed');
+  // Status 4 is no answer of 1.0.0.
+  const older = await rogue(t, async (stream) => {
+    await lpStream(stream).write(answers['garbage']!);
+    await stream.close();
+  });
+  const oldSource = new Libp2pTileSource({ dialer: b }, { peer: older.addr });
+  const oldErr = await t.throwsAsync(oldSource.tiles(logId, [BUNDLE_0]), { instanceOf: TileSourceError });
+  t.is(oldErr?.reason, 'malformed');
+});
+
+test('deflating is bounded: a budget of bytes a second, then bundles go out as stored; the same bundle is deflated once', async (t) => {
+  const stored = bytes(await fixture.store.readTile(BUNDLE_0))!;
+  const other = bytes(await fixture.store.readTile({ ...BUNDLE_0, index: 1 }))!;
+  // A budget of one bundle a second (no refill to speak of within the test's few milliseconds).
+  const deflater = new BundleDeflater({ maxBytesPerSecond: stored.length });
+  t.teardown(() => deflater.clear());
+  const first = await deflater.deflate(stored);
+  t.truthy(first);
+  t.deepEqual(bytes(inflateRawSync(first!)), stored);
+  t.is(await deflater.deflate(stored), first, 'the same bytes: the cached deflation, no budget used');
+  t.is(await deflater.deflate(other), undefined, 'over the budget: sent as stored');
+  t.is(await deflater.deflate(stored.subarray(0, 500)), undefined, 'too small to deflate');
 });

@@ -1,6 +1,9 @@
 /**
- * A TileSource over the tile exchange protocol `/trustix/tiles/1.0.0` (node/network/tile-exchange.ts is the
- * server): one peer's checkpoints and tiles, one stream per request.
+ * A TileSource over the tile exchange protocol (node/network/tile-exchange.ts is the server): one peer's
+ * checkpoints and tiles, one stream per request. The first request on a connection proposes
+ * `/trustix/tiles/1.1.0` then `1.0.0`; the rest use the version it got without waiting for the peer's
+ * confirmation (its name goes out with the request). Over 1.1.0 an entry bundle may come deflated (status
+ * 4): it is inflated to at most the largest valid body, like a stored answer is capped.
  *
  * Bounded like HttpTileSource: each request (dial, negotiation, request, response, close) has a time
  * limit; the response is refused as soon as its length prefix passes the largest valid body
@@ -11,6 +14,8 @@
  * BadTileRequestError, since a request outside the shared grammar is the asker's fault.
  */
 import { setMaxListeners } from 'node:events';
+import { promisify } from 'node:util';
+import { inflateRaw } from 'node:zlib';
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { lpStream } from '@libp2p/utils';
@@ -19,7 +24,8 @@ import {
   MAX_NOTE_BYTES,
   MAX_TILE_REQUEST_BYTES,
   TILE_STATUS,
-  TILES_PROTOCOL,
+  TILES_PROTOCOL_DEFLATE,
+  TILES_PROTOCOLS,
 } from '../../protocol/constants.ts';
 import { MAX_PROGRESS_BYTES } from '../../protocol/sync-progress.ts';
 import { formatTilePath, type TileId } from '../../protocol/tile-path.ts';
@@ -31,6 +37,7 @@ const log = logger('trustix:tile-exchange');
 const utf8 = new TextEncoder();
 /** Longest varint length prefix of a response (a tile body is under 2^28 bytes). */
 const MAX_PREFIX_BYTES = 4;
+const inflateRawAsync = promisify(inflateRaw);
 
 export interface Libp2pTileSourceComponents {
   /** Opens connections: the libp2p node. */
@@ -63,6 +70,8 @@ export class Libp2pTileSource implements TileSource {
    * multiaddr parse and a PeerId decode per request, as much as the rest of a small request.
    */
   private connection: Connection | undefined;
+  /** The tile exchange version the peer chose on `connection`, once a request has negotiated it. */
+  private protocol: string | undefined;
   /** Requests waiting for a slot; release() hands its slot to the first. */
   private readonly waiting: (() => void)[] = [];
 
@@ -125,6 +134,7 @@ export class Libp2pTileSource implements TileSource {
     let stream: Stream | undefined;
     try {
       stream = await this.open(combined);
+      const deflated = stream.protocol === TILES_PROTOCOL_DEFLATE;
       const lp = lpStream(stream, { maxDataLength: 1 + limit, maxBufferSize: 1 + limit + MAX_PREFIX_BYTES });
       await lp.write(request, { signal: combined });
       await stream.close({ signal: combined });
@@ -132,7 +142,7 @@ export class Libp2pTileSource implements TileSource {
       await endStream(stream, combined);
       if (response.byteLength === 0)
         throw new TileSourceError(this.id, 'malformed', `an empty answer, for ${path}`);
-      return this.decode(path, response.get(0), response.subarray(1));
+      return await this.decode(path, response.get(0), response.subarray(1), deflated ? limit : undefined);
     } catch (err) {
       stream?.abort(err as Error);
       const error = signal?.aborted ? signal.reason : this.failure(path, limit, err, timedOut);
@@ -151,21 +161,33 @@ export class Libp2pTileSource implements TileSource {
     if (connection === undefined || connection.status !== 'open') {
       connection = await this.components.dialer.dial(this.peer, { signal });
       this.connection = connection;
+      this.protocol = undefined;
     }
     // A relayed connection is "limited" (data and time caps set by the relay): tiles may still use it.
-    // negotiateFully false: the protocol's name goes out with the request, one round trip less per request.
-    return connection.newStream(TILES_PROTOCOL, {
-      signal,
-      runOnLimitedConnection: true,
-      negotiateFully: false,
-    });
+    const options = { signal, runOnLimitedConnection: true };
+    // Known version: its name goes out with the request (negotiateFully false), one round trip less.
+    if (this.protocol !== undefined)
+      return connection.newStream(this.protocol, { ...options, negotiateFully: false });
+    const stream = await connection.newStream([...TILES_PROTOCOLS], options);
+    if (connection === this.connection) this.protocol = stream.protocol;
+    return stream;
   }
 
-  /** The answer to a request: its status byte and body (a view, or its own buffer when it came in pieces). */
-  private decode(path: string, status: number, body: Uint8Array): Uint8Array | undefined {
+  /**
+   * The answer to a request: its status byte and body (a view, or its own buffer when it came in pieces).
+   * `inflateLimit`: the stream is 1.1.0, so a deflated body may come, inflated to at most that.
+   */
+  private async decode(
+    path: string,
+    status: number,
+    body: Uint8Array,
+    inflateLimit: number | undefined,
+  ): Promise<Uint8Array | undefined> {
     // A view must be copied: the body must not pin the (larger) network buffer it arrived in.
     if (status === TILE_STATUS.ok)
       return body.byteLength === body.buffer.byteLength ? body : new Uint8Array(body);
+    if (status === TILE_STATUS.deflated && inflateLimit !== undefined)
+      return this.inflate(path, body, inflateLimit);
     if (body.length !== 0)
       throw new TileSourceError(this.id, 'malformed', `status ${status} with a body, for ${path}`);
     if (status === TILE_STATUS.notFound) return undefined;
@@ -173,6 +195,26 @@ export class Libp2pTileSource implements TileSource {
     if (status === TILE_STATUS.badRequest)
       throw new BadTileRequestError(this.id, path, 'the peer refused the request as malformed');
     throw new TileSourceError(this.id, 'malformed', `unknown status ${status}, for ${path}`);
+  }
+
+  /** A deflated body, inflated to at most `limit` bytes (past it: oversized; not DEFLATE: malformed). */
+  private async inflate(path: string, body: Uint8Array, limit: number): Promise<Uint8Array> {
+    try {
+      const inflated = await inflateRawAsync(body, { maxOutputLength: limit });
+      return new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.byteLength);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ERR_BUFFER_TOO_LARGE')
+        throw new TileSourceError(this.id, 'oversized', `a deflated answer over ${limit} bytes for ${path}`);
+      throw new TileSourceError(
+        this.id,
+        'malformed',
+        `a deflated answer that does not inflate, for ${path}`,
+        {
+          cause: err,
+        },
+      );
+    }
   }
 
   /** Maps a failed exchange to the TileSourceError the sync understands. */

@@ -1,12 +1,13 @@
 /**
- * The tile exchange server: every log the node holds, served over `/trustix/tiles/1.0.0` (docs/PROTOCOL.md
- * "Tile exchange"). One request per stream, one length-prefixed message each
+ * The tile exchange server: every log the node holds, served over `/trustix/tiles/1.1.0` and `1.0.0`
+ * (docs/PROTOCOL.md "Tile exchange"). One request per stream, one length-prefixed message each
  * way: the request is the UTF-8 path `<logID>/checkpoint` or `<logID>/tile/...` (the grammar of the HTTP
- * routes, protocol/log-resource.ts); the response is a status byte (TILE_STATUS) and the body.
+ * routes, protocol/log-resource.ts); the response is a status byte (TILE_STATUS) and the body. Over 1.1.0
+ * an entry bundle may go out deflated (status 4, node/network/bundle-deflater.ts).
  *
  * Bounded on every path: the request must arrive within `requestTimeoutMs` and fit `maxRequestBytes`;
  * the answer must be written and the stream closed by both ends within `responseTimeoutMs`; libp2p caps
- * concurrent streams per connection (`maxInboundStreams`); a peer over `maxRequestsPerPeer` per
+ * concurrent streams per connection (`maxInboundStreams`, for both versions together); a peer over `maxRequestsPerPeer` per
  * `rateWindowMs` gets status 3 (busy), and so does any peer of an IP subnet (IPv4 /24, IPv6 /48) over
  * `maxRequestsPerSubnet` (peer IDs cost nothing: the subnet is what a keyless attacker pays for), and any
  * request whose answer would take the bytes being written past `maxBytesInFlight`. Loopback peers are
@@ -16,16 +17,29 @@
  * signed target, and says at `<logID>/progress` how far that is (protocol/sync-progress.ts).
  * The client side is node/network/libp2p-tile-source.ts.
  */
-import type { Connection, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface';
+import {
+  type Connection,
+  type Startable,
+  type Stream,
+  type StreamHandler,
+  type StreamHandlerOptions,
+  TooManyInboundProtocolStreamsError,
+} from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { lpStream, RateLimiter } from '@libp2p/utils';
-import { MAX_TILE_REQUEST_BYTES, TILE_STATUS, TILES_PROTOCOL } from '../../protocol/constants.ts';
+import {
+  MAX_TILE_REQUEST_BYTES,
+  TILE_STATUS,
+  TILES_PROTOCOL_DEFLATE,
+  TILES_PROTOCOLS,
+} from '../../protocol/constants.ts';
 import { MalformedError, OutOfRangeError } from '../../protocol/errors.ts';
 import { type LogResource, parseLogResource } from '../../protocol/log-resource.ts';
 import { formatSyncProgress } from '../../protocol/sync-progress.ts';
 import { boundedText } from '../../protocol/utf8.ts';
 import { StoppedError } from '../errors.ts';
 import type { LogDirectory, LogReader } from '../store/log-reader.ts';
+import { BundleDeflater, type BundleDeflaterInit } from './bundle-deflater.ts';
 
 const log = logger('trustix:tile-exchange');
 
@@ -46,7 +60,7 @@ export interface TileExchangeInit {
   readonly requestTimeoutMs?: number;
   /** Time to write the answer and see the stream closed by both ends, in ms. Default 30,000. */
   readonly responseTimeoutMs?: number;
-  /** Concurrent inbound tile streams per connection; libp2p resets the excess. Default 32. */
+  /** Concurrent inbound tile streams per connection, both versions together; the excess is reset. Default 32. */
   readonly maxInboundStreams?: number;
   /**
    * Concurrent outbound tile streams per connection (this node's own clients; libp2p refuses more).
@@ -65,6 +79,8 @@ export interface TileExchangeInit {
   readonly maxBytesInFlight?: number;
   /** Apply the subnet budget to loopback peers too. Default false. */
   readonly limitLoopback?: boolean;
+  /** Deflating entry bundles for 1.1.0 clients (node/network/bundle-deflater.ts). */
+  readonly deflate?: BundleDeflaterInit;
 }
 
 /**
@@ -77,16 +93,19 @@ const statusOnly = (status: number): Uint8Array => Uint8Array.of(status);
 
 export class TileExchange implements Startable {
   private readonly components: TileExchangeComponents;
-  private readonly init: Required<Omit<TileExchangeInit, 'limitLoopback'>>;
+  private readonly init: Required<Omit<TileExchangeInit, 'limitLoopback' | 'deflate'>>;
   private readonly limitLoopback: boolean;
+  private readonly deflater: BundleDeflater;
   private limiter: RateLimiter | undefined;
   private subnets: RateLimiter | undefined;
   private bytesInFlight = 0;
   /** Streams being served, aborted by stop(). */
   private readonly active = new Set<Stream>();
+  /** Streams being served per connection: libp2p caps each protocol's, this both versions' together. */
+  private readonly perConnection = new Map<string, number>();
 
   constructor(components: TileExchangeComponents, init: TileExchangeInit = {}) {
-    const { limitLoopback, ...numbers } = init;
+    const { limitLoopback, deflate, ...numbers } = init;
     this.components = components;
     this.init = {
       requestTimeoutMs: 5_000,
@@ -101,6 +120,7 @@ export class TileExchange implements Startable {
       ...numbers,
     };
     this.limitLoopback = limitLoopback ?? false;
+    this.deflater = new BundleDeflater(deflate);
     for (const [name, value] of Object.entries(this.init))
       if (!Number.isSafeInteger(value) || value < 1)
         throw new RangeError(`${name} must be a positive integer, got ${value}`);
@@ -122,33 +142,44 @@ export class TileExchange implements Startable {
       duration: this.init.rateWindowMs / 1000,
       keyPrefix: '',
     });
-    await this.components.registrar.handle(
-      TILES_PROTOCOL,
-      (stream, connection) => this.serve(stream, connection),
-      {
-        maxInboundStreams: this.init.maxInboundStreams,
-        maxOutboundStreams: this.init.maxOutboundStreams,
-        // Served over relayed connections too: the relay's limits bound them (docs/ARCHITECTURE.md).
-        runOnLimitedConnection: true,
-      },
-    );
+    for (const protocol of TILES_PROTOCOLS)
+      await this.components.registrar.handle(
+        protocol,
+        (stream, connection) => this.serve(stream, connection),
+        {
+          maxInboundStreams: this.init.maxInboundStreams,
+          maxOutboundStreams: this.init.maxOutboundStreams,
+          // Served over relayed connections too: the relay's limits bound them (docs/ARCHITECTURE.md).
+          runOnLimitedConnection: true,
+        },
+      );
     this.limiter = limiter;
-    log('serving %s', TILES_PROTOCOL);
+    log('serving %s', TILES_PROTOCOLS.join(', '));
   }
 
   /** Unregisters the protocol (peers get protocol-not-supported) and aborts the streams being served. */
   async stop(): Promise<void> {
     if (this.limiter === undefined) return;
     this.limiter = undefined;
-    await this.components.registrar.unhandle(TILES_PROTOCOL);
+    for (const protocol of TILES_PROTOCOLS) await this.components.registrar.unhandle(protocol);
     for (const stream of this.active) stream.abort(new StoppedError('tile exchange stopped'));
     this.active.clear();
-    log('stopped serving %s', TILES_PROTOCOL);
+    this.deflater.clear();
+    log('stopped serving %s', TILES_PROTOCOLS.join(', '));
   }
 
   /** One stream: read the request, answer, close. Never throws: a failed stream is aborted. */
   private async serve(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString();
+    const open = (this.perConnection.get(connection.id) ?? 0) + 1;
+    if (open > this.init.maxInboundStreams) {
+      log('%s is over %d tile streams on one connection', peer, this.init.maxInboundStreams);
+      stream.abort(
+        new TooManyInboundProtocolStreamsError(`over ${this.init.maxInboundStreams} tile streams`),
+      );
+      return;
+    }
+    this.perConnection.set(connection.id, open);
     const subnet = subnetOf(connection.remoteAddr.toString(), this.limitLoopback);
     this.active.add(stream);
     let reserved = 0;
@@ -160,7 +191,8 @@ export class TileExchange implements Startable {
       let response: Uint8Array;
       try {
         const request = await lp.read({ signal: AbortSignal.timeout(this.init.requestTimeoutMs) });
-        response = await this.respond(request.subarray(), peer, subnet);
+        const deflate = stream.protocol === TILES_PROTOCOL_DEFLATE;
+        response = await this.respond(request.subarray(), peer, subnet, deflate);
       } catch (err) {
         if (!isOverLength(err)) throw err;
         log('request from %s over %d bytes', peer, this.init.maxRequestBytes);
@@ -181,11 +213,19 @@ export class TileExchange implements Startable {
     } finally {
       this.bytesInFlight -= reserved;
       this.active.delete(stream);
+      const left = (this.perConnection.get(connection.id) ?? 1) - 1;
+      if (left > 0) this.perConnection.set(connection.id, left);
+      else this.perConnection.delete(connection.id);
     }
   }
 
   /** The response message (status byte + body) to one request. Throws only for store failures. */
-  private async respond(request: Uint8Array, peer: string, subnet: string | undefined): Promise<Uint8Array> {
+  private async respond(
+    request: Uint8Array,
+    peer: string,
+    subnet: string | undefined,
+    deflate: boolean,
+  ): Promise<Uint8Array> {
     const limiter = this.limiter;
     if (limiter === undefined || this.subnets === undefined) throw new StoppedError('tile exchange stopped');
     try {
@@ -233,9 +273,12 @@ export class TileExchange implements Startable {
       throw err;
     }
     if (body === undefined) return statusOnly(TILE_STATUS.notFound);
-    const response = new Uint8Array(1 + body.length);
-    response[0] = TILE_STATUS.ok;
-    response.set(body, 1);
+    const deflated =
+      deflate && resource.tile?.kind === 'entries' ? await this.deflater.deflate(body) : undefined;
+    const sent = deflated ?? body;
+    const response = new Uint8Array(1 + sent.length);
+    response[0] = deflated === undefined ? TILE_STATUS.ok : TILE_STATUS.deflated;
+    response.set(sent, 1);
     return response;
   }
 }
