@@ -17,6 +17,7 @@ import {
   MAX_STUN_REQUEST_BYTES,
   STUN_MAGIC_COOKIE,
   StunResponder,
+  stunSourceKey,
 } from '../node/network/stun-responder.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';
@@ -217,6 +218,15 @@ test('a flood from one address is cut at its rate limit, and all sources togethe
   await until(() => a.answers.length + b.answers.length === 5);
   t.is(a.answers.length, 3);
   t.is(b.answers.length, 2);
+});
+
+test('the rate limit counts an IPv6 /64 as one source (a host may send from any address of its /64)', (t) => {
+  const key = stunSourceKey('2001:db8:1:2::1');
+  t.is(stunSourceKey('2001:db8:1:2:ffff:ffff:ffff:fffe'), key);
+  t.is(stunSourceKey('2001:0db8:0001:0002:0:0:0:7%eth0'), key, 'any spelling, any zone');
+  t.not(stunSourceKey('2001:db8:1:3::1'), key, 'the next /64 is another source');
+  t.is(stunSourceKey('127.0.0.2'), '127.0.0.2');
+  t.is(stunSourceKey('::ffff:127.0.0.2'), '127.0.0.2', 'IPv4-mapped: its IPv4 address');
 });
 
 test('a relaying node answers STUN on the UDP side of its TCP port; a node behind NAT does not', async (t) => {

@@ -22,7 +22,8 @@
  * is not the packet's, not a multiple of 4 or overrunning attributes, another cookie, another message
  * type (indications, responses, other methods), a FINGERPRINT that is not last or does not match, and
  * MESSAGE-INTEGRITY or USERNAME (credentials this responder does not hold). No state is kept per
- * request; only token buckets per source address and for all sources bound what it sends.
+ * request; only token buckets per source (an IPv4 address, an IPv6 /64) and for all sources bound what it
+ * sends.
  *
  * Amplification: the answer (40 bytes for IPv4, 52 for IPv6) is at most 2.6 times the smallest request
  * (20 bytes) and goes to the request's source. A spoofed source gets at most `perSource` answers a
@@ -47,10 +48,27 @@ const FINGERPRINT_XOR = 0x5354554e;
 const HEADER_BYTES = 20;
 /** Largest request answered: RFC 5389 keeps STUN over UDP under 548 bytes when the path MTU is unknown. */
 export const MAX_STUN_REQUEST_BYTES = 548;
-/** Default answers per second to one source address (bursts of 20): an ICE agent asks a few times. */
+/**
+ * Default answers per second to one source (an IPv4 address or an IPv6 /64; bursts of 20): an ICE agent
+ * asks a few times.
+ */
 export const DEFAULT_STUN_PER_SOURCE: RateLimit = { perSecond: 10, burst: 20 };
 /** Default answers per second for all sources together (bursts of 400). */
 export const DEFAULT_STUN_OVERALL: RateLimit = { perSecond: 200, burst: 400 };
+
+/**
+ * The budget key of a request's source: its IPv4 address, or its IPv6 /64 (a host is given a whole /64
+ * and may send from any address in it). An IPv4-mapped IPv6 address counts as its IPv4 address.
+ */
+export function stunSourceKey(address: string): string {
+  const ip = address.split('%')[0]!;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped !== null) return mapped[1]!;
+  if (!isIPv6(ip)) return ip;
+  // The address's bytes (a multiaddr's, after its one-byte protocol code): the first 8 are the /64.
+  const bytes = addressBytes(ip).subarray(0, 8);
+  return `${Buffer.from(bytes).toString('hex')}/64`;
+}
 
 /**
  * The transaction ID of `packet` when it is a Binding Request this responder answers (see the module's
@@ -210,7 +228,7 @@ export class StunResponder implements StunResponderStats {
       this.malformed++;
       return;
     }
-    if (this.budget.spend(from.address) !== 'ok') {
+    if (this.budget.spend(stunSourceKey(from.address)) !== 'ok') {
       this.limited++;
       return;
     }
