@@ -160,6 +160,8 @@ async function append(args: {
     await submit(
       m.socket,
       entries.slice(i, i + 500).map((entry) => ({ kind: 'entry' as const, entry })),
+      // Not what is measured: a process of several nodes on a starved machine may take a while.
+      { timeoutMs: 60_000 },
     );
   const deadline = Date.now() + 120_000;
   for (;;) {

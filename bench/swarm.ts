@@ -150,7 +150,9 @@ function loopback(): Network {
 /**
  * One namespace per worker process, all on one bridge (10.77.0.0/16), each link emulated on its way
  * out of the namespace; nodes of one process share their namespace's address, and talk to each other
- * unemulated. Torn down in every outcome (NetLab removes its namespaces, and everything in them).
+ * unemulated. Each namespace's address is in a /24 of its own, as hosts on the Internet are: in one /24
+ * they would share every node's connection budget per subnet (32, docs/SECURITY.md), and from N = 50 on
+ * the bootstrap nodes refused most of the swarm. Torn down in every outcome (NetLab removes its namespaces, and everything in them).
  */
 async function namespaces(): Promise<Network> {
   const { NetLab } = await import('../test/helpers/netns.ts');
@@ -168,7 +170,7 @@ async function namespaces(): Promise<Network> {
         for (let i = 0; i < count; i++) {
           const ns = await lab.namespace(`w${i}`);
           hosts.push(ns);
-          const address = `10.77.${Math.floor((10 + i) / 250)}.${(10 + i) % 250}`;
+          const address = `10.77.${1 + (i % 250)}.${10 + Math.floor(i / 250)}`;
           await segment.attach(ns, `${address}/16`, { shape: SHAPE });
           const child = lab.spawn(ns, process.execPath, nodeArgs, { stdio: ipcStdio });
           started.push(new Worker(i, address, child));
