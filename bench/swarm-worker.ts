@@ -12,7 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initDataDir, loadKeys, submit } from '../node/client.ts';
 import type { CheckpointEvent } from '../node/index.ts';
-import { createLibp2pNode, LogProviders, TrustixNode } from '../node/index.ts';
+import {
+  createLibp2pNode,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DEFAULT_MAX_CONNECTIONS_PER_SUBNET,
+  LogProviders,
+  TrustixNode,
+} from '../node/index.ts';
 import { TILES_PROTOCOLS } from '../protocol/index.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 
@@ -60,8 +66,8 @@ interface Member {
   signed: Map<number, number>;
 }
 
-/** The namespace addresses bench/swarm.ts gives its processes (10.77.0.10 onwards). */
-const SWARM_ADDRESSES = Array.from({ length: 240 }, (_, i) => `10.77.0.${10 + i}`);
+/** The namespace addresses bench/swarm.ts gives its processes (10.77.1.10, 10.77.2.10, ...: a /24 each). */
+const SWARM_ADDRESSES = Array.from({ length: 250 }, (_, i) => `10.77.${1 + i}.10`);
 const now = () => performance.timeOrigin + performance.now();
 const members: Member[] = [];
 let host = '127.0.0.1';
@@ -73,6 +79,8 @@ async function startNodes(args: {
   host: string;
   bootstrap: string[];
   sequencerIntervalMs: number;
+  /** Nodes sharing each address (a process's namespace): each node's budget of connections per IP. */
+  perAddress: number;
 }): Promise<StartedNode[]> {
   host = args.host;
   const out: StartedNode[] = [];
@@ -91,6 +99,15 @@ async function startNodes(args: {
         whitelistIps: host === '127.0.0.1' ? ['127.0.0.1'] : SWARM_ADDRESSES,
         bootstrap: args.bootstrap,
         ...(spec.role === 'bootstrap' && { maxConnections: 1000, gossipPeerExchange: true }),
+      },
+      // The default budget (8 per IP, 32 per /24; docs/SECURITY.md) is for one node per host: here each
+      // address is `perAddress` nodes, each of which may connect to each node.
+      connections: {
+        maxPerIp: DEFAULT_MAX_CONNECTIONS_PER_IP * args.perAddress,
+        maxPerSubnet: Math.max(
+          DEFAULT_MAX_CONNECTIONS_PER_SUBNET,
+          DEFAULT_MAX_CONNECTIONS_PER_IP * args.perAddress,
+        ),
       },
       sequencer: { intervalMs: args.sequencerIntervalMs },
       follower: { retryDelayMs: 500, maxRetryDelayMs: 2000 },

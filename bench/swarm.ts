@@ -316,6 +316,7 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
     host: workers[0]!.host,
     bootstrap: [],
     sequencerIntervalMs: 100,
+    perAddress: PER_PROCESS,
   });
   placed.push(...startedBoot.map((s) => ({ ...s, worker: workers[0]! })));
   const bootstrap = startedBoot.map((s) => `${s.addr}/p2p/${s.peerId}`);
@@ -327,6 +328,7 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
         host: w.host,
         bootstrap,
         sequencerIntervalMs: 100,
+        perAddress: PER_PROCESS,
       });
       return started.map((s) => ({ ...s, worker: w }));
     }),
