@@ -307,8 +307,15 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
   ];
   const byWorker = workers.map(() => [] as NodeSpec[]);
   // Bootstrap nodes in process 0 (started first: their addresses are everyone's bootstrap list), the
-  // builders spread over the processes, the followers dealt round the rest.
-  for (const [i, s] of specs.entries()) byWorker[s.role === 'bootstrap' ? 0 : i % count]!.push(s);
+  // builders spread over the other processes (a builder sharing its event loop with the bootstrap nodes,
+  // which every node talks to, served its tiles late: at N = 25 in namespaces its seed did not sync
+  // within 60 s), the followers dealt round all.
+  let k = 0;
+  for (const [i, s] of specs.entries()) {
+    const w =
+      s.role === 'bootstrap' ? 0 : s.role === 'builder' && count > 1 ? 1 + (k++ % (count - 1)) : i % count;
+    byWorker[w]!.push(s);
+  }
   const boot = byWorker[0]!.filter((s) => s.role === 'bootstrap');
   const placed: Placed[] = [];
   const startedBoot = await workers[0]!.request<StartedNode[]>('start', {
