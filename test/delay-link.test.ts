@@ -152,12 +152,19 @@ nsTest('an emulated link drops the given share of frames, and a full queue drops
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
-  // A queue of 10 frames behind a 200 ms delay: a burst of 200 back-to-back frames overflows it.
+  // A queue of 10 frames behind a 1 s delay: a burst of 200 frames overflows it as long as the sender
+  // manages more than 10 a second. ARP first: until c's reply is back, a's kernel holds the datagrams
+  // (and drops most of them itself), then lets them go at the pace of its neighbour queue, which on a
+  // loaded machine once never filled the emulator's queue (0 drops in CI).
   const c = await lab.namespace('c');
-  await lab.link(a, '10.62.0.1/24', c, '10.62.0.2/24', { aShape: { delayMs: 200, limit: 10 } });
+  await lab.link(a, '10.62.0.1/24', c, '10.62.0.2/24', { aShape: { delayMs: 1000, limit: 10 } });
   lab.spawn(c, process.execPath, ['-e', `require('node:dgram').createSocket('udp4').bind(${PORT + 1})`]);
+  const second = async () => Object.values((await lab.emulatorStats())!.pairs)[1]!;
+  await burst(lab, a, '10.62.0.2', 1);
+  // c's ARP reply crossed back (c -> a is not delayed): a knows c's address.
+  while ((await second()).ba.forwarded === 0) await new Promise((resolve) => setTimeout(resolve, 50));
   await burst(lab, a, '10.62.0.2', 200);
-  const full = Object.values((await lab.emulatorStats())!.pairs)[1]!.ab;
+  const full = (await second()).ab;
   t.true(full.queueDrops > 0, `queue drops ${full.queueDrops}`);
 });
 
