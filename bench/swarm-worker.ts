@@ -61,6 +61,7 @@ interface Member {
 
 /** The namespace addresses bench/swarm.ts gives its processes (10.77.0.10 onwards). */
 const SWARM_ADDRESSES = Array.from({ length: 240 }, (_, i) => `10.77.0.${10 + i}`);
+const SYNC_JITTER_MS = process.env.TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS;
 const now = () => performance.timeOrigin + performance.now();
 const members: Member[] = [];
 let host = '127.0.0.1';
@@ -92,7 +93,12 @@ async function startNodes(args: {
         ...(spec.role === 'bootstrap' && { maxConnections: 1000, gossipPeerExchange: true }),
       },
       sequencer: { intervalMs: args.sequencerIntervalMs },
-      follower: { retryDelayMs: 500, maxRetryDelayMs: 2000 },
+      follower: {
+        retryDelayMs: 500,
+        maxRetryDelayMs: 2000,
+        // TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS (bench/swarm.ts): the followers' sync start delay, else the default.
+        ...(SYNC_JITTER_MS !== undefined && { syncJitterMs: Number(SYNC_JITTER_MS) }),
+      },
     });
     await node.start();
     const m: Member = {
