@@ -20,7 +20,7 @@
  *     "batch": { "intervalMs": 500, "maxSubmissions": 10000 },
  *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000,
  *               "maxTreeSize": 4294967296, "maxGrowth": 67108864, "sliceMs": 60000, "smallSyncEntries": 4096,
- *               "syncJitterMs": 1000, "maxEntryBytes": 32768, "maxReferences": 1024, "maxLogBytes": 17179869184,
+ *               "syncJitterMs": 3000, "maxEntryBytes": 32768, "maxReferences": 1024, "maxLogBytes": 17179869184,
  *               "windowBytes": 67108864, "minFreeBytes": 1073741824, "minBytesPerSecond": 16384 },
  *     "monitor": { "maxLogs": 100000, "maxMemoryBytes": 16777216, "maxPending": 256,
  *                  "budgetPerSecond": 10, "budgetBurst": 100, "peerBudgetPerSecond": 2, "peerBudgetBurst": 20 },

@@ -94,8 +94,10 @@ export interface FollowerInit extends LogSyncInit {
    * uniformly from 0 to this, for a log already held here and at most smallSyncEntries behind (never
    * for a first sync, a sync far behind, refresh, or a checkpoint handed over without a sender). Followers
    * told of a checkpoint within the propagation time then start one after another and the later ones
-   * fetch from the earlier ones. Default 1,000 (a tenth of the 10 s in which docs/SCALE.md wants every
-   * follower verified); 0: none.
+   * fetch from the earlier ones, which works only when the delays spread wider than a sync lasts (1-2 s
+   * for a few thousand entries on a loaded machine). Default 3,000: in the swarm bench (docs/SCALE.md,
+   * "Sync start delay") 1,000 left the builder's share where it was, 3,000 roughly halved it and kept
+   * every follower verified within 10 s of the append; 0: none.
    */
   readonly syncJitterMs?: number;
   /** First retry after a failed sync, in ms; doubles per failure. Default 5,000. */
@@ -141,7 +143,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       diskCheckMs: 30_000,
       sliceMs: 60_000,
       smallSyncEntries: 4_096,
-      syncJitterMs: 1_000,
+      syncJitterMs: 3_000,
       retryDelayMs: 5_000,
       maxRetryDelayMs: 600_000,
       checkpointTimeoutMs: 10_000,
