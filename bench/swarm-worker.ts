@@ -68,6 +68,7 @@ interface Member {
 
 /** The namespace addresses bench/swarm.ts gives its processes (10.77.1.10, 10.77.2.10, ...: a /24 each). */
 const SWARM_ADDRESSES = Array.from({ length: 250 }, (_, i) => `10.77.${1 + i}.10`);
+const SYNC_JITTER_MS = process.env.TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS;
 const now = () => performance.timeOrigin + performance.now();
 const members: Member[] = [];
 let host = '127.0.0.1';
@@ -110,7 +111,12 @@ async function startNodes(args: {
         ),
       },
       sequencer: { intervalMs: args.sequencerIntervalMs },
-      follower: { retryDelayMs: 500, maxRetryDelayMs: 2000 },
+      follower: {
+        retryDelayMs: 500,
+        maxRetryDelayMs: 2000,
+        // TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS (bench/swarm.ts): the followers' sync start delay, else the default.
+        ...(SYNC_JITTER_MS !== undefined && { syncJitterMs: Number(SYNC_JITTER_MS) }),
+      },
     });
     await node.start();
     const m: Member = {

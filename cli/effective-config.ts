@@ -145,6 +145,7 @@ export interface EffectiveConfig {
     readonly maxGrowth: number;
     readonly sliceMs: number;
     readonly smallSyncEntries: number;
+    readonly syncJitterMs: number;
     readonly maxEntryBytes: number;
     readonly maxReferences: number;
     readonly maxLogBytes: number;
@@ -228,6 +229,7 @@ export async function effectiveConfig(
       maxGrowth: c.sync?.maxGrowth ?? LOG_LIMIT_DEFAULTS.maxGrowth,
       sliceMs: c.sync?.sliceMs ?? 60_000,
       smallSyncEntries: c.sync?.smallSyncEntries ?? 4_096,
+      syncJitterMs: c.sync?.syncJitterMs ?? 3_000,
       maxEntryBytes: c.sync?.maxEntryBytes ?? LOG_QUOTA_DEFAULTS.maxEntryBytes,
       maxReferences: c.sync?.maxReferences ?? LOG_QUOTA_DEFAULTS.maxReferences,
       maxLogBytes: c.sync?.maxLogBytes ?? LOG_QUOTA_DEFAULTS.maxLogBytes,

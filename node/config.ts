@@ -20,7 +20,7 @@
  *     "batch": { "intervalMs": 500, "maxSubmissions": 10000 },
  *     "sync": { "maxConcurrentSyncs": 2, "retryDelayMs": 5000, "maxRetryDelayMs": 600000,
  *               "maxTreeSize": 4294967296, "maxGrowth": 67108864, "sliceMs": 60000, "smallSyncEntries": 4096,
- *               "maxEntryBytes": 32768, "maxReferences": 1024, "maxLogBytes": 17179869184,
+ *               "syncJitterMs": 3000, "maxEntryBytes": 32768, "maxReferences": 1024, "maxLogBytes": 17179869184,
  *               "windowBytes": 67108864, "minFreeBytes": 1073741824, "minBytesPerSecond": 16384 },
  *     "monitor": { "maxLogs": 100000, "maxMemoryBytes": 16777216, "maxPending": 256,
  *                  "budgetPerSecond": 10, "budgetBurst": 100, "peerBudgetPerSecond": 2, "peerBudgetBurst": 20 },
@@ -108,6 +108,7 @@ export interface TrustixConfig {
     readonly maxGrowth?: number;
     readonly sliceMs?: number;
     readonly smallSyncEntries?: number;
+    readonly syncJitterMs?: number;
     readonly maxEntryBytes?: number;
     readonly maxReferences?: number;
     readonly maxLogBytes?: number;
@@ -340,6 +341,7 @@ function parseConfigText(text: string, file: string, named: FileReference[]): Tr
         maxGrowth: (x, p) => (s.maxGrowth = r.integer(x, p, 256, Number.MAX_SAFE_INTEGER)),
         sliceMs: (x, p) => (s.sliceMs = r.integer(x, p, 100, 86_400_000)),
         smallSyncEntries: (x, p) => (s.smallSyncEntries = r.integer(x, p, 0, 1_000_000)),
+        syncJitterMs: (x, p) => (s.syncJitterMs = r.integer(x, p, 0, 60_000)),
         maxEntryBytes: (x, p) => (s.maxEntryBytes = r.integer(x, p, 256, MAX_ENTRY_BYTES)),
         maxReferences: (x, p) => (s.maxReferences = r.integer(x, p, 0, MAX_ENTRY_BYTES)),
         maxLogBytes: (x, p) => (s.maxLogBytes = r.integer(x, p, 1, Number.MAX_SAFE_INTEGER)),

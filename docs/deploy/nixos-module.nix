@@ -167,6 +167,7 @@ let
             maxGrowth = fileOption types.ints.positive "Most new entries of a followed log per sync; beyond it the log fails. Default 2^26.";
             sliceMs = fileOption (types.ints.between 100 86400000) "Time slice of a sync while another log waits, in ms. Default 60000.";
             smallSyncEntries = fileOption (types.ints.between 0 1000000) "Lag of a log that may sync in the extra slot. Default 4096.";
+            syncJitterMs = fileOption (types.ints.between 0 60000) "Longest random start delay of a sync that gossip brought, in ms. Default 3000.";
             maxEntryBytes = fileOption (types.ints.between 256 65535) "Largest entry of a followed log, in bytes; beyond it the log fails. Default 32768.";
             maxReferences = fileOption types.ints.unsigned "Most references of one entry of a followed log; beyond it the log fails. Default 1024.";
             maxLogBytes = fileOption types.ints.positive "Most bytes of entry bundles stored per followed log; beyond it the log fails. Default 16 GiB.";

@@ -79,6 +79,8 @@ export interface Tracked {
   stopped: boolean;
   failures: number;
   retry?: NodeJS.Timeout;
+  /** The random start delay of a sync that gossip brought (FollowerInit.syncJitterMs). */
+  delay?: NodeJS.Timeout;
   /** Whether any source gave a valid checkpoint of the log (or its copy here holds entries). */
   heard: boolean;
   /** The next lookup of a log not heard of yet. */

@@ -9,7 +9,10 @@
  * a slow builder (or slow sources) cannot hold a slot forever (node/sync/sync-slots.ts). A
  * checkpoint that arrives during a sync is synced right after it. What a sync's end makes of the log:
  * node/sync/sync-attempt.ts. A failed sync is retried with
- * exponential back-off, or at once when a newer checkpoint arrives. A fork stops the log for good
+ * exponential back-off, or at once when a newer checkpoint arrives. A sync that gossip brought, for a log
+ * held here and at most smallSyncEntries behind, starts after a random delay of up to syncJitterMs, so
+ * that the followers who hear of a checkpoint at the same moment start one after another and the later
+ * ones fetch from the earlier ones, not all from the builder (docs/SCALE.md). A fork stops the log for good
  * (state 'forked'); a log holding a non-entry or beyond the limits (maxTreeSize, maxGrowth) stops too
  * (state 'failed', not retried: checked before anything is planned, so also at restart). An interrupted
  * sync is resumed on start. With the data directory's disk below the low-disk watermark (minFreeBytes),
@@ -57,6 +60,11 @@ export interface FollowerComponents {
    * checkpoint may be the log's newest). Default: never; refresh notifies directly.
    */
   offer?(logId: string, note: Uint8Array, from: string): boolean;
+  /**
+   * A random number in [0, 1): the start delay of syncs (FollowerInit.syncJitterMs) and the order a sync
+   * is given its sources in (node/sync/sync-attempt.ts). Default Math.random.
+   */
+  random?(): number;
   /** The data directory, whose file system's free space the low-disk watermark is checked on. */
   readonly dataDir?: string;
 }
@@ -81,6 +89,17 @@ export interface FollowerInit extends LogSyncInit {
    * (a small catch-up never waits behind big syncs). Default 4,096 (one step); 0: no extra slot.
    */
   readonly smallSyncEntries?: number;
+  /**
+   * Longest random start delay of a sync that gossip brought (notify with a sender), in ms: drawn
+   * uniformly from 0 to this, for a log already held here and at most smallSyncEntries behind (never
+   * for a first sync, a sync far behind, refresh, or a checkpoint handed over without a sender). Followers
+   * told of a checkpoint within the propagation time then start one after another and the later ones
+   * fetch from the earlier ones, which works only when the delays spread wider than a sync lasts (1-2 s
+   * for a few thousand entries on a loaded machine). Default 3,000: in the swarm bench (docs/SCALE.md,
+   * "Sync start delay") 1,000 left the builder's share of the tile bytes at 84-92%, 3,000 brought it
+   * from 80-93% to 42-61%, for at most 3 s more before a follower holds a checkpoint; 0: none.
+   */
+  readonly syncJitterMs?: number;
   /** First retry after a failed sync, in ms; doubles per failure. Default 5,000. */
   readonly retryDelayMs?: number;
   /** Longest retry delay, in ms. Default 600,000. */
@@ -111,6 +130,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
   private readonly slots: SyncSlots;
   private readonly watermark: DiskWatermark | undefined;
   private started = false;
+  private readonly random = () => this.components.random?.() ?? Math.random();
   private readonly onFollowed = (e: CustomEvent<FollowedLog>) => void this.track(e.detail, true);
   private readonly onUnfollowed = (e: CustomEvent<FollowedLog>) => this.untrack(e.detail.logId);
 
@@ -123,6 +143,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       diskCheckMs: 30_000,
       sliceMs: 60_000,
       smallSyncEntries: 4_096,
+      syncJitterMs: 3_000,
       retryDelayMs: 5_000,
       maxRetryDelayMs: 600_000,
       checkpointTimeoutMs: 10_000,
@@ -144,6 +165,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       init: this.init,
       events: this,
       schedule: (t: Tracked) => this.schedule(t),
+      random: this.random,
     };
     this.slots = new SyncSlots(
       this.init,
@@ -179,6 +201,11 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
    * are 'old' here: the checkpoint monitor checks those against the held copy (get(logId)).
    */
   notify(logId: string, note: Uint8Array, from?: string): NotifyOutcome {
+    return this.take(logId, note, from, from !== undefined);
+  }
+
+  /** notify's work; `jitter`: whether the sync may start after a random delay (one gossip brought). */
+  private take(logId: string, note: Uint8Array, from: string | undefined, jitter: boolean): NotifyOutcome {
     const t = this.logs.get(logId);
     if (t === undefined) return 'unfollowed';
     let cp: SignedCheckpoint;
@@ -192,7 +219,14 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     clearTimeout(t.search);
     t.search = undefined;
     if (t.state === 'forked') return 'forked';
-    if (cp.size <= Math.max(t.target?.size ?? 0, t.store?.size ?? 0)) return 'old';
+    if (cp.size <= Math.max(t.target?.size ?? 0, t.store?.size ?? 0)) {
+      // Asked for without gossip (refresh): a sync waiting for its start delay starts now.
+      if (!jitter && t.delay !== undefined) {
+        this.undelay(t);
+        this.schedule(t);
+      }
+      return 'old';
+    }
     t.target = cp;
     if (from !== undefined) t.hint = from;
     if (t.state === 'failed' && !isFinal(t.error)) {
@@ -201,8 +235,37 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
       t.retry = undefined;
       t.state = 'ok';
     }
+    if (!jitter) this.undelay(t);
+    else if (t.delay === undefined && this.delays(t)) {
+      const ms = Math.floor(this.random() * this.init.syncJitterMs);
+      log('log %s: syncing to %d in %d ms', logId, cp.size, ms);
+      t.delay = setTimeout(() => {
+        t.delay = undefined;
+        this.schedule(t);
+      }, ms);
+      t.delay.unref();
+    }
     this.schedule(t);
     return 'new';
+  }
+
+  /** Whether a sync that gossip brought starts after a random delay (FollowerInit.syncJitterMs). */
+  private delays(t: Tracked): boolean {
+    const held = t.store?.size ?? 0;
+    const behind = (t.target?.size ?? 0) - held;
+    return (
+      this.init.syncJitterMs > 0 &&
+      held > 0 &&
+      behind <= this.init.smallSyncEntries &&
+      t.running === undefined &&
+      !t.queued
+    );
+  }
+
+  /** Cancels the start delay of the log's sync, if one runs. */
+  private undelay(t: Tracked): void {
+    clearTimeout(t.delay);
+    t.delay = undefined;
   }
 
   /**
@@ -227,7 +290,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     // What `trustix logs` says of a log still searched for (docs/CLI.md).
     t.lookup = { at: Date.now(), sources: sources.length, unreachable, invalid };
     if (best !== undefined && this.components.offer?.(logId, best.checkpoint.note, best.source.id) !== true)
-      this.notify(logId, best.checkpoint.note, best.source.id);
+      this.take(logId, best.checkpoint.note, best.source.id, false);
     return best?.checkpoint.size;
   }
 
@@ -357,6 +420,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     t.stopped = true;
     clearTimeout(t.retry);
     clearTimeout(t.search);
+    this.undelay(t);
     this.slots.leave(t);
     t.abort?.abort(new StoppedError('stopped'));
     await t.running;
@@ -364,7 +428,7 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
 
   private schedule(t: Tracked): void {
     if (t.stopped || t.running !== undefined || t.queued || t.store === undefined) return;
-    if (t.state === 'forked' || t.retry !== undefined) return;
+    if (t.state === 'forked' || t.retry !== undefined || t.delay !== undefined) return;
     if (t.state === 'failed' && isFinal(t.error)) return;
     if (this.components.isForked?.(t.followed.logId) === true) {
       t.state = 'forked';

@@ -51,6 +51,22 @@ export interface SyncAttemptContext {
   readonly events: TypedEventTarget<FollowerEvents>;
   /** Schedules the log again (after a pause or a back-off). */
   schedule(t: Tracked): void;
+  /** A random number in [0, 1) (FollowerComponents.random). */
+  random(): number;
+}
+
+/**
+ * `sources` in a random order. Of the sources equal in all else (as much held beyond a tile, as many
+ * requests in flight, none used yet) the sync asks the first given (node/sync/source-slots.ts); given as
+ * found, that is the gossip sender, often the builder, for every follower it told (docs/SCALE.md).
+ */
+function shuffled(sources: readonly TileSource[], random: () => number): TileSource[] {
+  const out = [...sources];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }
 
 /** Syncs `t` to its target once; never throws (the outcome is in `t` and the events). */
@@ -68,7 +84,7 @@ export async function syncAttempt(t: Tracked, signal: AbortSignal, c: SyncAttemp
       {
         db,
         store,
-        sources,
+        sources: shuffled(sources, c.random),
         // Peers that caught up since the sync began share its load (docs/ARCHITECTURE.md, "Sync").
         discover: () => c.sourcesFor(logId, t.hint),
         ...(stored && { stored }),

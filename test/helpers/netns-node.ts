@@ -73,7 +73,7 @@ const node = new TrustixNode({
   p2p: spec.p2p,
   sequencer: { intervalMs: 20 },
   gossip: { republishIntervalMs: 1000 },
-  follower: { retryDelayMs: 200, maxRetryDelayMs: 1000 },
+  follower: { retryDelayMs: 200, maxRetryDelayMs: 1000, syncJitterMs: 100 },
   ...(spec.upstreams && { upstreams: spec.upstreams }),
   ...(spec.vote && { vote: spec.vote.map(parseDeciderSpec) }),
 });

@@ -13,8 +13,9 @@ export const FAST: Partial<TrustixNodeInit> = {
   http: false,
   sequencer: { intervalMs: 20 },
   gossip: { republishIntervalMs: 1000 },
-  // Short retries: before the DHT knows a provider, a sync finds no source and must try again soon.
-  follower: { retryDelayMs: 200, maxRetryDelayMs: 1000 },
+  // Short retries: before the DHT knows a provider, a sync finds no source and must try again soon. A
+  // short sync start delay: the default 3 s spreads a swarm's followers (docs/SCALE.md), here a few.
+  follower: { retryDelayMs: 200, maxRetryDelayMs: 1000, syncJitterMs: 100 },
 };
 
 /** A node's settings on top of FAST; `bootstrap` joins LOOPBACK_INIT's libp2p settings. */

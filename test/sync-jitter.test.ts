@@ -1,0 +1,122 @@
+// The start delay of syncs that gossip brought (FollowerInit.syncJitterMs, docs/SCALE.md): followers
+// told of a checkpoint at the same moment start one after another, and the later ones fetch from the
+// earlier ones instead of all from the builder. Real LevelDB stores, real syncs, real HTTP tile servers
+// (the builder's and each follower's own copy).
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { openDatabase } from '../node/store/database.ts';
+import { FollowedLogs } from '../node/store/followed-logs.ts';
+import { verifyLog } from '../node/store/log-verifier.ts';
+import { Follower, type FollowerInit } from '../node/sync/follower.ts';
+import type { TileSource } from '../node/sync/tile-source.ts';
+import { type LogFixture, openLogFixture, tempDir } from './helpers/log-fixture.ts';
+import { syntheticEntries } from './helpers/synthetic-entries.ts';
+import { startTileServer, type TileServer } from './helpers/tile-servers.ts';
+
+const ENTRIES = [...syntheticEntries(4000, 23)];
+
+async function builder(t: ExecutionContext, entries: readonly string[]): Promise<LogFixture> {
+  const log = await openLogFixture();
+  t.teardown(() => log.destroy());
+  for (let i = 0; i < entries.length; i += 1000) await log.append(entries.slice(i, i + 1000));
+  return log;
+}
+
+/** A follower on its own LevelDB, following `log`; `random` draws its start delays. */
+async function follower(
+  t: ExecutionContext,
+  log: LogFixture,
+  sources: () => readonly TileSource[],
+  init: FollowerInit,
+  random?: () => number,
+): Promise<Follower> {
+  const dir = await tempDir('trustix-jitter-');
+  const db = await openDatabase(join(dir, 'db'));
+  const followed = await FollowedLogs.open(db);
+  const f = new Follower(
+    { db, followed, sourcesFor: sources, ...(random && { random }) },
+    { refreshOnFollow: false, ...init },
+  );
+  await f.start();
+  t.teardown(async () => {
+    await f.stop();
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await followed.follow(log.key);
+  return f;
+}
+
+test('followers told of a checkpoint at once start one after another and fetch it mostly from each other', async (t) => {
+  const FOLLOWERS = 4;
+  const JITTER_MS = 2_000 * FOLLOWERS; // 2 s between two starts: a 1,000-entry sync on loopback takes far less
+  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const { logId } = log.key;
+  const builderServer = await startTileServer(log.store);
+  t.teardown(() => builderServer.stop());
+  const servers: TileServer[] = [];
+  const followers: Follower[] = [];
+  for (let i = 0; i < FOLLOWERS; i++) {
+    // Follower i starts i/FOLLOWERS of the jitter after hearing of the checkpoint.
+    const f = await follower(
+      t,
+      log,
+      () => [builderServer.source, ...servers.filter((_, j) => j !== i).map((s) => s.source)],
+      { syncJitterMs: JITTER_MS },
+      () => i / FOLLOWERS,
+    );
+    followers.push(f);
+    // The first sync (nothing held yet) starts at once, sender or not.
+    t.is(f.notify(logId, log.store.checkpoint()!.note, builderServer.url), 'new');
+    await f.whenSynced(logId, 3000);
+    const server = await startTileServer(f.get(logId)!);
+    t.teardown(() => server.stop());
+    servers.push(server);
+  }
+  builderServer.served.entries.length = 0;
+
+  await log.append(ENTRIES.slice(3000, 4000));
+  const note = log.store.checkpoint()!.note;
+  for (const f of followers) t.is(f.notify(logId, note, builderServer.url), 'new');
+  await Promise.all(followers.map((f) => f.whenSynced(logId, 4000)));
+  for (const f of followers) t.is((await verifyLog(f.get(logId)!)).entries, 4000);
+
+  // The 1,000 new entries lie in bundles 11-15 (11 grows from 184 to 256 entries): 5 per follower.
+  const fromBuilder = builderServer.served.entries.length;
+  const fromFollowers = servers.reduce((n, s) => n + s.served.entries.length, 0);
+  t.log(`bundles served: builder ${fromBuilder}, followers ${fromFollowers}`);
+  // All at once, each would fetch all 5 from the builder (20); one after another, the builder serves
+  // the first follower's 5 and about half, a third, a quarter of the others' (~10).
+  t.true(fromBuilder <= 14, `the builder served ${fromBuilder} of the ${5 * FOLLOWERS} bundles`);
+});
+
+test('no start delay for a first sync, a sync far behind, or one asked for without gossip', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 1000));
+  const { logId } = log.key;
+  const server = await startTileServer(log.store);
+  t.teardown(() => server.stop());
+  // Ten minutes, the longest draw: any delayed sync here would outlast the test.
+  const f = await follower(
+    t,
+    log,
+    () => [server.source],
+    { syncJitterMs: 600_000, smallSyncEntries: 1000 },
+    () => 1,
+  );
+
+  t.is(f.notify(logId, log.store.checkpoint()!.note, server.url), 'new');
+  await f.whenSynced(logId, 1000); // a first sync
+
+  await log.append(ENTRIES.slice(1000, 2500));
+  t.is(f.notify(logId, log.store.checkpoint()!.note, server.url), 'new');
+  await f.whenSynced(logId, 2500); // 1,500 behind: more than smallSyncEntries
+
+  await log.append(ENTRIES.slice(2500, 2600));
+  t.is(f.notify(logId, log.store.checkpoint()!.note, server.url), 'new'); // delayed
+  t.like(f.status(logId), { state: 'syncing', verifiedSize: 2500, targetSize: 2600 });
+  // Asked for (refresh finds the same checkpoint): the delayed sync starts now.
+  t.is(await f.refresh(logId), 2600);
+  await f.whenSynced(logId, 2600);
+  t.is((await verifyLog(f.get(logId)!)).entries, 2600);
+});
