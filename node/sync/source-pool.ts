@@ -2,7 +2,7 @@
  * The sources one sync fetches a log's tiles from, and the rules that keep a sync bounded and honest:
  *
  * - each request goes to an eligible source as node/sync/source-slots.ts chooses (spread over sources,
- *   up to `perSourceConcurrency` on one when no other can take it) and `maxConcurrency` in all;
+ *   up to `perSourceConcurrency` on a source that is the only one) and `maxConcurrency` in all;
  * - every request has a time limit, enforced here even if a source ignores its abort signal;
  * - a source that fails (timeout, unreachable, oversized or malformed bodies, bytes that do not verify)
  *   is dropped for the rest of the sync and reported through `onFailed`, so the node can penalise it;
@@ -52,14 +52,16 @@ export interface SourcePoolInit {
   /** Time for one request to a source (a few tiles), in ms. Default 15,000. */
   readonly requestTimeoutMs?: number;
   /**
-   * Requests in flight to one source while another source that has the tile has fewer. Default 4: a sync
-   * spreads over the sources that hold the same (the swarm effect, docs/SCALE.md).
+   * Requests in flight to one source while the sync has other sources that hold the log or may. Default
+   * 4: a sync spreads over them, and a builder does not take every bundle while followers that sync the
+   * same checkpoint are about to have it (the swarm effect, docs/SCALE.md; 16 here took the builder's
+   * share in the swarm bench from ~40-60% to 80-93%).
    */
   readonly spreadConcurrency?: number;
   /**
-   * Requests in flight to one source when no other can take one. Default 16: a request costs a round
+   * Requests in flight to a source that is the sync's only one. Default 16: a request costs a round
    * trip, so over a 40 ms link 4 in flight held a 100k sync from one source to 2,700 entries/s (16:
-   * 6,400; docs/SCALE.md, "Beyond loopback").
+   * 6,400; docs/SCALE.md, "Long links, then").
    */
   readonly perSourceConcurrency?: number;
   /** Requests in flight in all. Default 32. */

@@ -3,8 +3,9 @@
  * source the next request goes to: of the eligible ones (its tree or its sync under way covers the tile,
  * not dropped, not paused), the one holding the least beyond the tile (peers still syncing before the
  * builder), then with the fewest requests in flight, least recently used first; at most `spreadConcurrency`
- * per source while another eligible source has fewer (requests spread over sources that hold the same),
- * beyond that up to `perSourceConcurrency` (one source over a slow link still gets a deep pipeline), and
+ * per source while the pool has another source that holds the log or may (requests spread over them, and
+ * a builder's requests wait rather than take every bundle while its followers' syncs catch up), up to
+ * `perSourceConcurrency` for a source alone (over a slow link it needs a deep pipeline), and
  * `maxConcurrency` in all. A request waits for a slot; with no eligible source it fails with
  * SyncFailedError, unless the pool is still looking for one (a checkpoint asked again, a discovery).
  */
@@ -143,11 +144,10 @@ export class SourceSlots {
       }
       const now = Date.now();
       const { spreadConcurrency, perSourceConcurrency, maxConcurrency } = this.init;
-      const best =
-        this.total >= maxConcurrency
-          ? undefined
-          : (pick(eligible, tiles, now, Math.min(spreadConcurrency, perSourceConcurrency)) ??
-            pick(eligible, tiles, now, perSourceConcurrency));
+      // Other sources that hold the log or may (not dropped, not known to lack it): then spread.
+      const alone = this.states.filter((s) => !s.dropped && s.claimed !== null).length <= 1;
+      const cap = alone ? perSourceConcurrency : Math.min(spreadConcurrency, perSourceConcurrency);
+      const best = this.total >= maxConcurrency ? undefined : pick(eligible, tiles, now, cap);
       if (best !== undefined) {
         best.inFlight++;
         best.lastUsed = ++this.uses;
