@@ -21,6 +21,7 @@ import {
 } from '../node/index.ts';
 import { TILES_PROTOCOLS } from '../protocol/index.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
+import { SWARM_ADDRESSES } from './swarm-addresses.ts';
 
 export type Role = 'bootstrap' | 'builder' | 'follower';
 
@@ -66,8 +67,6 @@ interface Member {
   signed: Map<number, number>;
 }
 
-/** The namespace addresses bench/swarm.ts gives its processes (10.77.1.10, 10.77.2.10, ...: a /24 each). */
-const SWARM_ADDRESSES = Array.from({ length: 250 }, (_, i) => `10.77.${1 + i}.10`);
 const SYNC_JITTER_MS = process.env.TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS;
 const now = () => performance.timeOrigin + performance.now();
 const members: Member[] = [];

@@ -22,6 +22,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type NetLab, type Netns, netnsUnavailable } from '../test/helpers/netns.ts';
 import { type Measurement, median, percentile, suiteResult } from './harness.ts';
+import { swarmAddress } from './swarm-addresses.ts';
 import type { NodeSpec, NodeTraffic, StartedNode } from './swarm-worker.ts';
 
 const env = (name: string, fallback: string) => process.env[`TRUSTIX_BENCH_SWARM_${name}`] ?? fallback;
@@ -171,7 +172,7 @@ async function namespaces(): Promise<Network> {
         for (let i = 0; i < count; i++) {
           const ns = await lab.namespace(`w${i}`);
           hosts.push(ns);
-          const address = `10.77.${1 + (i % 250)}.${10 + Math.floor(i / 250)}`;
+          const address = swarmAddress(i);
           await segment.attach(ns, `${address}/16`, { shape: SHAPE });
           const child = lab.spawn(ns, process.execPath, nodeArgs, { stdio: ipcStdio });
           started.push(new Worker(i, address, child));

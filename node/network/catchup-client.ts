@@ -43,7 +43,7 @@ import {
 } from '../../protocol/constants.ts';
 import { TrustixError } from '../../protocol/errors.ts';
 import type { CheckpointVerdict } from '../monitor/checkpoint-verdict.ts';
-import { shuffled } from './peer-sources.ts';
+import { shuffled } from '../sync/random-order.ts';
 import { type ExchangeResult, exchangeOnce } from './stream-exchange.ts';
 
 const log = logger('trustix:catchup');

@@ -39,8 +39,8 @@ import {
 } from '../../protocol/lookup.ts';
 import type { Hash } from '../../protocol/merkle.ts';
 import { DeadlineExceededError } from '../errors.ts';
+import { shuffled } from '../sync/random-order.ts';
 import type { PeerBans } from './peer-bans.ts';
-import { shuffled } from './peer-sources.ts';
 import { exchangeOnce } from './stream-exchange.ts';
 
 const log = logger('trustix:lookup');

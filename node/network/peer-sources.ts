@@ -10,6 +10,7 @@
 import type { PeerId } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { peerIdFromString } from '@libp2p/peer-id';
+import { shuffled } from '../sync/random-order.ts';
 import { HttpTileSource, type TileSource } from '../sync/tile-source.ts';
 import { Libp2pTileSource, type Libp2pTileSourceComponents } from './libp2p-tile-source.ts';
 import type { LogProviders } from './log-providers.ts';
@@ -110,14 +111,4 @@ export class PeerSources {
     }
     return source;
   }
-}
-
-/** A copy of `items` in random order (Fisher-Yates): peers asked in no predictable order. */
-export function shuffled<T>(items: readonly T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }

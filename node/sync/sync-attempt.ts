@@ -13,6 +13,7 @@ import type { Database } from '../store/database.ts';
 import type { DiskWatermark } from './disk-watermark.ts';
 import type { Tracked } from './follow-status.ts';
 import { LogSync, type LogSyncInit, type SyncProgress } from './log-sync.ts';
+import { shuffled } from './random-order.ts';
 import { SliceEnded } from './sync-slots.ts';
 import type { VerifiedBundle } from './sync-stage.ts';
 import type { SourceFailedEvent, TileSource } from './tile-source.ts';
@@ -55,20 +56,6 @@ export interface SyncAttemptContext {
   random(): number;
 }
 
-/**
- * `sources` in a random order. Of the sources equal in all else (as much held beyond a tile, as many
- * requests in flight, none used yet) the sync asks the first given (node/sync/source-slots.ts); given as
- * found, that is the gossip sender, often the builder, for every follower it told (docs/SCALE.md).
- */
-function shuffled(sources: readonly TileSource[], random: () => number): TileSource[] {
-  const out = [...sources];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
 /** Syncs `t` to its target once; never throws (the outcome is in `t` and the events). */
 export async function syncAttempt(t: Tracked, signal: AbortSignal, c: SyncAttemptContext): Promise<void> {
   const { logId } = t.followed;
@@ -84,6 +71,8 @@ export async function syncAttempt(t: Tracked, signal: AbortSignal, c: SyncAttemp
       {
         db,
         store,
+        // Of the sources equal in all else the sync asks the first given (node/sync/source-slots.ts):
+        // given as found, that is the gossip sender, often the builder, for every follower it told.
         sources: shuffled(sources, c.random),
         // Peers that caught up since the sync began share its load (docs/ARCHITECTURE.md, "Sync").
         discover: () => c.sourcesFor(logId, t.hint),
