@@ -28,6 +28,7 @@ export {
 export { Libp2pTileSource } from './network/libp2p-tile-source.ts';
 export { isLocalOnly } from './network/local-only.ts';
 export { LogProviders } from './network/log-providers.ts';
+export { ProviderList } from './network/provider-list.ts';
 export { type Reachability, reachabilityOf } from './network/reachability.ts';
 export { TileExchange } from './network/tile-exchange.ts';
 export { narTreeOf } from './own-log/nar-fs.ts';

@@ -31,6 +31,7 @@ import {
 import { PeerBans, type PeerBansInit } from './network/peer-bans.ts';
 import { loadOrCreatePeerIdentity } from './network/peer-identity.ts';
 import { PeerSources, type PeerSourcesInit } from './network/peer-sources.ts';
+import { ProviderList, type ProviderListInit } from './network/provider-list.ts';
 import { Rendezvous, type RendezvousInit } from './network/rendezvous.ts';
 import { SourceBlame } from './network/source-blame.ts';
 import { TileExchange, type TileExchangeInit } from './network/tile-exchange.ts';
@@ -53,6 +54,8 @@ export interface NetworkSideInit {
   readonly follower?: FollowerInit;
   readonly gossip?: GossipInit;
   readonly providers?: LogProvidersInit;
+  /** How long the DHT providers found for a log serve the syncs and lookups before a new walk. */
+  readonly providerList?: ProviderListInit;
   readonly tiles?: TileExchangeInit;
   /** Meeting Trustix peers on the public DHT (when p2p.publicDht is on). */
   readonly rendezvous?: RendezvousInit;
@@ -213,7 +216,12 @@ async function assemble(
     parts.add(() => rendezvous.stop());
   }
 
-  const sources = new PeerSources({ dialer: libp2p, providers, peerId: libp2p.peerId, bans }, init.sources);
+  // The syncs and the lookups ask for a log's providers often: one kept list per log, not a walk each time.
+  const providerList = new ProviderList({ providers }, init.providerList);
+  const sources = new PeerSources(
+    { dialer: libp2p, providers: providerList, peerId: libp2p.peerId, bans },
+    init.sources,
+  );
   // A source whose tiles fail against our checkpoint is asked for its own first: the other branch of a
   // fork is evidence, not misbehaviour (docs/SECURITY.md).
   const blame = new SourceBlame({
@@ -260,7 +268,7 @@ async function assemble(
   const lookups = new LookupClient(
     {
       dialer: libp2p,
-      providers,
+      providers: providerList,
       peerId: libp2p.peerId,
       bans,
       connectedPeers: () => lookupPeers(libp2p),

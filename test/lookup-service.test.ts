@@ -10,6 +10,7 @@ import type { TrustixLibp2p } from '../node/network/libp2p-node.ts';
 import { LookupClient, type LookupClientInit, type LookupResult } from '../node/network/lookup-client.ts';
 import { LookupService, type LookupServiceInit } from '../node/network/lookup-service.ts';
 import { PeerBans } from '../node/network/peer-bans.ts';
+import { ProviderList } from '../node/network/provider-list.ts';
 import { endStream } from '../node/network/tile-exchange.ts';
 import { LOOKUP_PROTOCOL, LOOKUP_STATUS, MAX_LOOKUP_RESPONSE_BYTES } from '../protocol/constants.ts';
 import {
@@ -293,21 +294,23 @@ test('an expired list of DHT providers is refreshed in the background: a slow DH
   let walks = 0;
   const slowWalk = Promise.withResolvers<void>();
   t.teardown(() => slowWalk.resolve());
-  const lookups = new LookupClient(
-    {
-      dialer: node,
-      // The first walk answers at once; the next ones take as long as the test lets them.
-      providers: {
-        findProviders: async () => {
-          if (walks++ > 0) await slowWalk.promise;
-          return [provider.peerId];
+  const lookups = new LookupClient({
+    dialer: node,
+    // The first walk answers at once; the next ones take as long as the test lets them.
+    providers: new ProviderList(
+      {
+        providers: {
+          findProviders: async () => {
+            if (walks++ > 0) await slowWalk.promise;
+            return [provider.peerId];
+          },
         },
       },
-      peerId: node.peerId,
-      bans: new PeerBans(),
-    },
-    { providerTtlMs: 1 },
-  );
+      { ttlMs: 1 },
+    ),
+    peerId: node.peerId,
+    bans: new PeerBans(),
+  });
   t.deepEqual(texts(await lookups.lookup(fixture.store.logId, hashPartOf(3), head())), [entries[3]]);
   await new Promise((resolve) => setTimeout(resolve, 5));
   // The list is expired: a walk starts, and the lookup goes on with the list it had.

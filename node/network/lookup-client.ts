@@ -4,7 +4,7 @@
  * verified checkpoint, from the peers that hold the log.
  *
  * Candidates: the peers that recently told us of the log's checkpoints (`hint`), then its DHT providers
- * (cached `providerTtlMs`; once expired, refreshed in the background while the old list serves), never
+ * (as node/network/provider-list.ts keeps them: only a log's first lookup waits for the DHT), never
  * a peer banned for the log nor ourselves. One is asked first; a second once the first answered "none",
  * failed, or has not answered within `hedgeMs` (at most `parallel`, default 2, at once). The first answer
  * with entries that all verify wins and any other request is aborted; an answer of "none" waits for a
@@ -68,7 +68,7 @@ export type LookupResult =
 export interface LookupClientComponents {
   /** Opens connections: the libp2p node. */
   readonly dialer: Pick<Libp2p, 'dial'>;
-  /** The log's DHT providers (node/network/log-providers.ts). */
+  /** The log's DHT providers, kept and refreshed (node/network/provider-list.ts). */
   readonly providers: { findProviders(logId: string): Promise<PeerId[]> };
   /** Connected peers that speak the lookup protocol: asked last (a peer without the log says so). */
   connectedPeers?(): PeerId[];
@@ -88,11 +88,6 @@ export interface LookupClientInit {
   readonly hedgeMs?: number;
   /** Providers tried for one lookup, at most. Default 8. */
   readonly maxTried?: number;
-  /**
-   * Age after which a log's DHT providers are looked up again, in ms; the old list serves meanwhile (only
-   * the first lookup of a log waits for the DHT). Default 60,000.
-   */
-  readonly providerTtlMs?: number;
   /**
    * Lookups in flight to one peer; more wait their turn. Default 8, well below the server's default cap on
    * inbound streams per connection (LOOKUP_MAX_STREAMS, 32), which libp2p enforces by resetting.
@@ -126,9 +121,6 @@ export class LookupClient {
   private readonly good = new Map<string, string[]>();
   /** Per log: peers that said they do not hold it, and until when they are passed over. */
   private readonly lacking = new Map<string, Map<string, number>>();
-  private readonly providers = new Map<string, { at: number; peers: PeerId[] }>();
-  /** DHT walks under way, by log. */
-  private readonly finding = new Map<string, Promise<{ at: number; peers: PeerId[] }>>();
   private readonly connections = new Map<string, Connection>();
   private readonly dialing = new Map<string, Promise<Connection>>();
   /** Per peer: lookups in flight, and those waiting for a slot. */
@@ -143,7 +135,6 @@ export class LookupClient {
       parallel: LOOKUP_PARALLEL,
       hedgeMs: 40,
       maxTried: 8,
-      providerTtlMs: 60_000,
       maxPerPeer: 8,
       maxHints: 8,
       notHeldMs: 30_000,
@@ -181,7 +172,6 @@ export class LookupClient {
     this.hints.delete(logId);
     this.good.delete(logId);
     this.lacking.delete(logId);
-    this.providers.delete(logId);
   }
 
   /** The log's entries for the path with `hashPart` in the tree `head`, verified. */
@@ -420,27 +410,6 @@ export class LookupClient {
     return { kind: 'failed', peer };
   }
 
-  /** The log's DHT providers, found once however many lookups want them at the same time, and cached. */
-  private findProviders(logId: string): Promise<{ at: number; peers: PeerId[] }> {
-    let finding = this.finding.get(logId);
-    if (finding === undefined) {
-      finding = this.components.providers
-        .findProviders(logId)
-        .catch((err: unknown) => {
-          log('finding providers of %s failed: %s', logId, err);
-          return [] as PeerId[];
-        })
-        .then((peers) => {
-          const found = { at: Date.now(), peers };
-          this.providers.set(logId, found);
-          return found;
-        })
-        .finally(() => this.finding.delete(logId));
-      this.finding.set(logId, finding);
-    }
-    return finding;
-  }
-
   /**
    * Peers whose last answer verified, hinted peers, DHT providers in random order, then connected peers
    * that speak the protocol; never banned ones, ones that lately said they lack the log, nor ourselves;
@@ -471,14 +440,7 @@ export class LookupClient {
     };
     byId(this.good.get(logId) ?? []);
     byId(this.hints.get(logId) ?? []);
-    let cached = this.providers.get(logId);
-    if (cached === undefined) cached = await this.findProviders(logId);
-    else if (Date.now() - cached.at > this.init.providerTtlMs || cached.peers.length === 0) {
-      // A DHT walk takes from milliseconds to seconds: with a list known, it is not waited for (it was
-      // the slowest cold decisions, docs/ARCHITECTURE.md); the list found serves the next lookups.
-      void this.findProviders(logId);
-    }
-    for (const peer of shuffled(cached.peers)) add(peer);
+    for (const peer of shuffled(await this.components.providers.findProviders(logId))) add(peer);
     for (const peer of this.components.connectedPeers?.() ?? []) add(peer);
     return out;
   }

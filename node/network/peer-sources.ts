@@ -13,7 +13,6 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { shuffled } from '../sync/random-order.ts';
 import { HttpTileSource, type TileSource } from '../sync/tile-source.ts';
 import { Libp2pTileSource, type Libp2pTileSourceComponents } from './libp2p-tile-source.ts';
-import type { LogProviders } from './log-providers.ts';
 import type { PeerBans } from './peer-bans.ts';
 
 const log = logger('trustix:peer-sources');
@@ -26,7 +25,8 @@ export interface PeerSourcesInit {
 }
 
 export interface PeerSourcesComponents extends Libp2pTileSourceComponents {
-  readonly providers: LogProviders;
+  /** The log's DHT providers, kept and refreshed (node/network/provider-list.ts). */
+  readonly providers: { findProviders(logId: string): Promise<PeerId[]> };
   readonly peerId: PeerId;
   readonly bans: PeerBans;
 }

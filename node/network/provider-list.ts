@@ -1,0 +1,88 @@
+/**
+ * The DHT providers of each log, as the sync and the lookups ask for them (docs/ARCHITECTURE.md, "Finding
+ * sources"): one DHT walk per log at a time, its result kept for `ttlMs`. Once older, the old list still
+ * serves while a walk refreshes it in the background, so only a log's first request waits for the DHT.
+ *
+ * Why: every sync and every `discover` of a sync under way asks for the log's sources. Walking the DHT
+ * each time cost a swarm of 25 nodes most of its CPU (kad-dht's GET_PROVIDERS handling, its peer-store
+ * reads, the walks' aborted requests), while a provider record lives 48 hours and a list a minute old
+ * still names the peers that hold the log.
+ */
+import type { PeerId } from '@libp2p/interface';
+import { logger } from '@libp2p/logger';
+import { LRUCache } from 'lru-cache';
+
+const log = logger('trustix:provider-list');
+
+export interface ProviderListInit {
+  /** Age after which a log's list is walked again (in the background), in ms. Default 60,000. */
+  readonly ttlMs?: number;
+  /**
+   * Age after which an empty list (no provider found, or the walk failed) is walked again, in ms. Shorter:
+   * a log just announced is worth looking for again soon. Default 5,000.
+   */
+  readonly emptyTtlMs?: number;
+  /** Logs whose lists are kept, least recently asked dropped first. Default 4,096. */
+  readonly maxLogs?: number;
+}
+
+export interface ProviderListComponents {
+  /** The DHT walk (node/network/log-providers.ts): bounded in time and results, never ourselves. */
+  readonly providers: { findProviders(logId: string): Promise<PeerId[]> };
+}
+
+interface Found {
+  readonly at: number;
+  readonly peers: readonly PeerId[];
+}
+
+export class ProviderList {
+  private readonly components: ProviderListComponents;
+  private readonly init: Required<ProviderListInit>;
+  private readonly lists: LRUCache<string, Found>;
+  /** Walks under way, by log. */
+  private readonly walking = new Map<string, Promise<Found>>();
+  /** DHT walks started, for tests and benchmarks. */
+  walks = 0;
+
+  constructor(components: ProviderListComponents, init: ProviderListInit = {}) {
+    this.components = components;
+    this.init = { ttlMs: 60_000, emptyTtlMs: 5_000, maxLogs: 4_096, ...init };
+    this.lists = new LRUCache({ max: this.init.maxLogs });
+  }
+
+  /** The providers of `logId` (a copy: the caller may reorder it): the kept list, or the first walk's. */
+  async findProviders(logId: string): Promise<PeerId[]> {
+    const kept = this.lists.get(logId);
+    if (kept === undefined) return [...(await this.walk(logId)).peers];
+    const age = Date.now() - kept.at;
+    if (age > (kept.peers.length === 0 ? this.init.emptyTtlMs : this.init.ttlMs)) void this.walk(logId);
+    return [...kept.peers];
+  }
+
+  /** Drops what is kept of `logId` (e.g. it was unfollowed). A walk under way still stores its result. */
+  forget(logId: string): void {
+    this.lists.delete(logId);
+  }
+
+  private walk(logId: string): Promise<Found> {
+    let walking = this.walking.get(logId);
+    if (walking === undefined) {
+      this.walks++;
+      walking = this.components.providers
+        .findProviders(logId)
+        .catch((err: unknown) => {
+          log('finding the providers of %s failed: %s', logId, err);
+          return [] as PeerId[];
+        })
+        .then((peers) => {
+          const found = { at: Date.now(), peers };
+          this.lists.set(logId, found);
+          return found;
+        })
+        .finally(() => this.walking.delete(logId));
+      this.walking.set(logId, walking);
+    }
+    return walking;
+  }
+}
