@@ -19,7 +19,7 @@ import {
   LogProviders,
   TrustixNode,
 } from '../node/index.ts';
-import { TILES_PROTOCOLS } from '../protocol/index.ts';
+import { CHECKPOINT_TOPIC, TILES_PROTOCOLS } from '../protocol/index.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
 import { SWARM_ADDRESSES } from './swarm-addresses.ts';
 
@@ -241,15 +241,28 @@ async function synced(args: {
     const at = done.get(m.spec.name);
     if (at !== undefined) return { name: m.spec.name, at };
     const s = m.node.follower?.status(args.logId);
-    // Why not: the follow state, what it has and what it knows of.
-    return { name: m.spec.name, state: s ? `${s.state} ${s.verifiedSize}/${s.size}` : 'not followed' };
+    // Why not: the follow state, what it has and knows of, its sources, and its error or search reason;
+    // its connections, DHT routing table and checkpoint mesh.
+    if (s === undefined) return { name: m.spec.name, state: 'not followed' };
+    const why = s.error?.message ?? s.search?.message;
+    const p2p = m.node.libp2p!;
+    const net = `${p2p.getConnections().length} connections, routing table ${routingTableSize(p2p)}, mesh ${p2p.services.pubsub.getMeshPeers(CHECKPOINT_TOPIC).length}`;
+    return {
+      name: m.spec.name,
+      state: `${s.state} ${s.verifiedSize}/${s.size} (${s.sources.length} sources${why ? `; ${why}` : ''}; ${net})`,
+    };
   });
+}
+
+/** kad-dht's routing table size: not in its public interface (KadDHT), read for the bench's diagnosis. */
+function routingTableSize(p2p: NonNullable<TrustixNode['libp2p']>): number | undefined {
+  return (p2p.services.dht as unknown as { routingTable?: { size?: number } }).routingTable?.size;
 }
 
 /** The smallest checkpoint-topic mesh of the nodes here. */
 function mesh(): { min: number; median: number } {
   const sizes = members
-    .map((m) => m.node.libp2p!.services.pubsub.getMeshPeers('/trustix/checkpoint/1.0.0').length)
+    .map((m) => m.node.libp2p!.services.pubsub.getMeshPeers(CHECKPOINT_TOPIC).length)
     .sort((a, b) => a - b);
   return { min: sizes[0] ?? 0, median: sizes[Math.floor(sizes.length / 2)] ?? 0 };
 }

@@ -78,9 +78,15 @@ export class LogProviders {
     await Promise.allSettled(this.providing.values());
   }
 
-  /** Announces (now, and on every reprovide) that this node serves `logId`. Does not wait. */
+  /**
+   * Announces (now, and on every reprovide) that this node serves `logId`. Does not wait. A log already
+   * announced is not announced again: a follower calls this after every sync, and each announcement is a
+   * DHT walk plus k = 20 ADD_PROVIDER requests, while the record lives 48 h and the reprovide renews it
+   * (a failed announcement is retried on its own schedule).
+   */
   provide(logId: string): void {
     logCid(logId);
+    if (this.held.has(logId)) return;
     this.held.add(logId);
     this.provideInBackground(logId);
   }
