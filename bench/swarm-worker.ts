@@ -34,6 +34,7 @@ export interface StartedNode {
   readonly name: string;
   readonly role: Role;
   readonly peerId: string;
+  /** Its listen address, ending in /p2p/<PeerId> (as libp2p gives it). */
   readonly addr: string;
   /** A builder's verifying key. */
   readonly vkey?: string;

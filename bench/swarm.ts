@@ -328,7 +328,8 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
     perAddress: PER_PROCESS,
   });
   placed.push(...startedBoot.map((s) => ({ ...s, worker: workers[0]! })));
-  const bootstrap = startedBoot.map((s) => `${s.addr}/p2p/${s.peerId}`);
+  // libp2p prints its addresses with the peer ID: `addr` already ends in /p2p/<PeerId>.
+  const bootstrap = startedBoot.map((s) => s.addr);
   const rest = await Promise.all(
     workers.map(async (w, i) => {
       const mine = byWorker[i]!.filter((s) => s.role !== 'bootstrap');

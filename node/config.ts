@@ -43,6 +43,7 @@ import { MalformedError } from '../protocol/errors.ts';
 import { parseLogKey } from '../protocol/keys.ts';
 import { ConfigError, ConfigReader, readConfigText } from './config-file.ts';
 import { InsecurePermissionsError } from './errors.ts';
+import { checkPeerMultiaddr } from './network/peer-address.ts';
 import { checkPermissions } from './store/file-permissions.ts';
 import { fileExists } from './store/key-file.ts';
 import { MAX_WEIGHT } from './store/log-weight.ts';
@@ -221,8 +222,7 @@ export function parseHostName(text: string): string {
 /** A multiaddr, canonical; with `peer`, it must end in /p2p/<PeerId>. */
 export function parseMultiaddr(text: string, peer = false): string {
   const m = multiaddr(text);
-  if (peer && m.getComponents().at(-1)?.name !== 'p2p')
-    throw new MalformedError('peer multiaddr', 'no /p2p/<PeerId> at the end');
+  if (peer) checkPeerMultiaddr(m);
   return m.toString();
 }
 

@@ -71,7 +71,11 @@ test('network, follow, batch and sync options', (t) => {
   "http": "[::1]:9000",
   "listen": ["/ip4/0.0.0.0/tcp/4001"],
   "announce": ["/dns4/example.org/tcp/4001"],
-  "bootstrap": ["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"],
+  "bootstrap": [
+    "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo",
+    // Through a relay: two peer IDs, not side by side.
+    "/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWSRCf6iTsokKYpJJuSJaSNJVR9xPqXhQqSP8eB1S7xWvR/p2p-circuit/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo",
+  ],
   "maxConnections": 50,
   "follow": [{ "log": "mercury-1:Kx3Nlff0M+XjD1JjbWrWANVZCjyJ/fyQjF1hWI8gu/g=", "name": "mercury", "weight": 2.5 }],
   "batch": { "intervalMs": 100, "maxSubmissions": 500 },
@@ -81,7 +85,7 @@ test('network, follow, batch and sync options', (t) => {
   );
   t.deepEqual(config.http, { host: '::1', port: 9000 });
   t.deepEqual(config.listen, ['/ip4/0.0.0.0/tcp/4001']);
-  t.is(config.bootstrap?.length, 1);
+  t.is(config.bootstrap?.length, 2);
   t.is(config.maxConnections, 50);
   t.like(config.follow?.[0], { name: 'mercury', weight: 2.5 });
   t.regex(config.follow?.[0]?.log ?? '', /^mercury-1\+[0-9a-f]{8}\+/, 'normalized to the vkey');
@@ -131,6 +135,11 @@ const BAD: [string, string, RegExp][] = [
     'bootstrap without a peer ID',
     '{ "bootstrap": ["/ip4/1.2.3.4/tcp/1"] }',
     /bootstrap\[0\]: malformed peer multiaddr: no \/p2p/,
+  ],
+  [
+    'bootstrap with its peer ID twice (an address printed with its ID, and the ID appended)',
+    '{ "bootstrap": ["/ip4/1.2.3.4/tcp/1/p2p/12D3KooWSRCf6iTsokKYpJJuSJaSNJVR9xPqXhQqSP8eB1S7xWvR/p2p/12D3KooWSRCf6iTsokKYpJJuSJaSNJVR9xPqXhQqSP8eB1S7xWvR"] }',
+    /bootstrap\[0\]: malformed peer multiaddr: two \/p2p\/<PeerId> in a row/,
   ],
   ['bad listen address', '{ "listen": ["tcp://x"] }', /listen\[0\]/],
   ['follow without a log', '{ "follow": [{ "name": "x" }] }', /follow\[0\]: needs "log"/],

@@ -204,6 +204,14 @@ test('gossip: a checkpoint topic message published by one node reaches all other
   t.log(`gossip to all ${receivers.length} others: ${(Math.max(...times) - t0).toFixed(1)} ms`);
 });
 
+test('a bootstrap address with its peer ID twice is refused at start, naming it (no transport dials it)', async (t) => {
+  const id = peerIdFromPublicKey((await generateKeyPair('Ed25519')).publicKey).toString();
+  await t.throwsAsync(startTestNode(t, { bootstrap: [`/ip4/127.0.0.1/tcp/1/p2p/${id}/p2p/${id}`] }), {
+    name: 'MalformedError',
+    message: /two \/p2p\/<PeerId> in a row in \/ip4\/127\.0\.0\.1\/tcp\/1\/p2p/,
+  });
+});
+
 test('a node whose bootstrap peer starts later still connects (re-dial)', async (t) => {
   const port = await freePort();
   const bootstrapKey = await generateKeyPair('Ed25519');

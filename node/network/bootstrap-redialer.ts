@@ -15,6 +15,7 @@ import type {
   TypedEventTarget,
 } from '@libp2p/interface';
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
+import { checkPeerMultiaddr } from './peer-address.ts';
 
 export interface BootstrapRedialerInit {
   /** Bootstrap multiaddrs, each ending in `/p2p/<PeerId>`. An empty list makes the service idle. */
@@ -65,7 +66,11 @@ class DefaultBootstrapRedialer implements BootstrapRedialer, Startable {
     this.components = components;
     this.log = components.logger.forComponent('trustix:bootstrap-redialer');
     // Parsed here so a bad address fails createLibp2pNode, not a timer later.
-    this.list = init.list.map((a) => multiaddr(a));
+    this.list = init.list.map((a) => {
+      const m = multiaddr(a);
+      checkPeerMultiaddr(m);
+      return m;
+    });
     this.interval = init.interval ?? DEFAULT_INTERVAL;
     this.maxInterval = init.maxInterval ?? DEFAULT_MAX_INTERVAL;
     this.dialTimeout = init.dialTimeout ?? DEFAULT_DIAL_TIMEOUT;
