@@ -518,8 +518,22 @@ export function dhtAddressMapper(
 ): (peer: PeerInfo) => PeerInfo {
   if (mode === true) return (peer) => peer;
   if (mode === false) return removePrivateAddressesMapper;
-  return (peer) => (own().every((a) => isPrivate(a)) ? peer : removePrivateAddressesMapper(peer));
+  // kad-dht maps every peer of every message; libp2p computes its addresses anew on each call (a 25-node
+  // swarm spent ~4% of its CPU there), and they change rarely: the answer is kept for a second.
+  let checkedAt = Number.NEGATIVE_INFINITY;
+  let ownPrivate = true;
+  return (peer) => {
+    const now = performance.now();
+    if (now - checkedAt > OWN_ADDRESSES_CHECK_MS) {
+      ownPrivate = own().every((a) => isPrivate(a));
+      checkedAt = now;
+    }
+    return ownPrivate ? peer : removePrivateAddressesMapper(peer);
+  };
 }
+
+/** How long dhtAddressMapper's 'auto' keeps its answer to "are all our addresses private?", in ms. */
+const OWN_ADDRESSES_CHECK_MS = 1_000;
 
 /**
  * Starts a node made with `start: false`. A listen address that cannot be bound (in use, not local)
