@@ -1,11 +1,12 @@
 /**
- * The DHT providers of each log, as the sync and the lookups ask for them (docs/ARCHITECTURE.md, "Finding
- * sources"): one DHT walk per log at a time, its result kept for `ttlMs`. Once older, the old list still
- * serves while a walk refreshes it in the background, so only a log's first request waits for the DHT.
+ * The DHT providers of each log, as the sync and the lookups ask for them (docs/ARCHITECTURE.md, "Data
+ * flow of the network", Discovery): one DHT walk per log at a time, its result kept for `ttlMs` (5
+ * minutes). Once older, the old list still serves while a walk refreshes it in the background, so only a
+ * log's first request waits for the DHT.
  *
  * Why: every sync and every `discover` of a sync under way asks for the log's sources. Walking the DHT
  * each time cost a swarm of 25 nodes most of its CPU (kad-dht's GET_PROVIDERS handling, its peer-store
- * reads, the walks' aborted requests), while a provider record lives 48 hours and a list a minute old
+ * reads, the walks' aborted requests), while a provider record lives 48 hours and a list minutes old
  * still names the peers that hold the log.
  */
 import type { PeerId } from '@libp2p/interface';
@@ -15,7 +16,12 @@ import { LRUCache } from 'lru-cache';
 const log = logger('trustix:provider-list');
 
 export interface ProviderListInit {
-  /** Age after which a log's list is walked again (in the background), in ms. Default 60,000. */
+  /**
+   * Age after which a log's list is walked again (in the background), in ms. Default 300,000: a walk is
+   * ~15 GET_PROVIDERS requests, each answered with a peer-store read per provider; at 60 s the refreshes
+   * of 20 followers of 5 logs were still half of a 25-node swarm's traffic. New providers are found in the
+   * meantime as gossip senders and as the peers that served the last sync.
+   */
   readonly ttlMs?: number;
   /**
    * Age after which an empty list (no provider found, or the walk failed) is walked again, in ms. Shorter:
@@ -47,7 +53,7 @@ export class ProviderList {
 
   constructor(components: ProviderListComponents, init: ProviderListInit = {}) {
     this.components = components;
-    this.init = { ttlMs: 60_000, emptyTtlMs: 5_000, maxLogs: 4_096, ...init };
+    this.init = { ttlMs: 300_000, emptyTtlMs: 5_000, maxLogs: 4_096, ...init };
     this.lists = new LRUCache({ max: this.init.maxLogs });
   }
 
