@@ -85,7 +85,7 @@ test('an old list answers at once while a walk in the background replaces it', a
   t.deepEqual((await list.findProviders(LOG_A)).map(String), [fresh!.toString()]);
 });
 
-test('an empty list, or a failed walk, is walked again after emptyTtlMs, not ttlMs', async (t) => {
+test('an empty list, or a failed walk, is walked again after emptyTtlMs, the caller waiting for it', async (t) => {
   const [p] = await peers(1);
   let n = 0;
   const w = walker(() => {
@@ -94,15 +94,36 @@ test('an empty list, or a failed walk, is walked again after emptyTtlMs, not ttl
     if (n === 2) return [];
     return [p!];
   });
-  const list = new ProviderList(w, { ttlMs: 3_600_000, emptyTtlMs: 1 });
+  // Wide enough that a loaded machine does not age the list between two calls.
+  const list = new ProviderList(w, { ttlMs: 3_600_000, emptyTtlMs: 1_000 });
   t.deepEqual(await list.findProviders(LOG_A), [], 'a failed walk gives no providers, not an error');
-  await tick(5);
-  t.deepEqual(await list.findProviders(LOG_A), [], 'the empty list serves while the next walk runs');
-  await tick(5);
-  t.deepEqual(await list.findProviders(LOG_A), [], 'that walk found none either: a third one starts');
-  await tick(5);
+  t.deepEqual(await list.findProviders(LOG_A), [], 'a young empty list is the answer: no walk');
+  t.is(w.calls.length, 1);
+  await tick(1_100);
+  t.deepEqual(await list.findProviders(LOG_A), [], 'older: the caller waits for a walk, which finds none');
+  await tick(1_100);
+  t.deepEqual((await list.findProviders(LOG_A)).map(String), [p!.toString()], 'the next one finds it');
+  t.is(w.calls.length, 3);
   t.deepEqual((await list.findProviders(LOG_A)).map(String), [p!.toString()]);
   t.is(w.calls.length, 3, 'a list with providers is kept for ttlMs');
+});
+
+test('a walk that finds nobody does not erase a list that named providers', async (t) => {
+  const [p] = await peers(1);
+  let n = 0;
+  const w = walker(() => (n++ === 0 ? [p!] : []));
+  const list = new ProviderList(w, { ttlMs: 1 });
+  await list.findProviders(LOG_A);
+  await tick(5);
+  t.deepEqual(
+    (await list.findProviders(LOG_A)).map(String),
+    [p!.toString()],
+    'expired: served, walk started',
+  );
+  await tick(5);
+  t.is(w.calls.length, 2);
+  t.deepEqual((await list.findProviders(LOG_A)).map(String), [p!.toString()], 'the empty walk kept the list');
+  t.is(w.calls.length, 3, 'and it is still old: walked again');
 });
 
 test('at most maxLogs lists are kept; forget drops one', async (t) => {

@@ -24,8 +24,8 @@ export interface ProviderListInit {
    */
   readonly ttlMs?: number;
   /**
-   * Age after which an empty list (no provider found, or the walk failed) is walked again, in ms. Shorter:
-   * a log just announced is worth looking for again soon. Default 5,000.
+   * Age after which an empty list (no provider found, or the walk failed) is walked again, in ms, the
+   * caller waiting for it; younger, it is the answer (at most one walk per log this often). Default 5,000.
    */
   readonly emptyTtlMs?: number;
   /** Logs whose lists are kept, least recently asked dropped first. Default 4,096. */
@@ -57,12 +57,18 @@ export class ProviderList {
     this.lists = new LRUCache({ max: this.init.maxLogs });
   }
 
-  /** The providers of `logId` (a copy: the caller may reorder it): the kept list, or the first walk's. */
+  /**
+   * The providers of `logId` (a copy: the caller may reorder it). A list with providers is returned at
+   * once, and walked again in the background once older than `ttlMs`. With none kept, or an empty list
+   * older than `emptyTtlMs`, the caller waits for a walk: a sync given no provider has only the gossip
+   * sender, which may not hold the log yet (at N = 50 most followers' first syncs failed so).
+   */
   async findProviders(logId: string): Promise<PeerId[]> {
     const kept = this.lists.get(logId);
-    if (kept === undefined) return [...(await this.walk(logId)).peers];
-    const age = Date.now() - kept.at;
-    if (age > (kept.peers.length === 0 ? this.init.emptyTtlMs : this.init.ttlMs)) void this.walk(logId);
+    const age = kept === undefined ? Number.POSITIVE_INFINITY : Date.now() - kept.at;
+    if (kept === undefined || (kept.peers.length === 0 && age > this.init.emptyTtlMs))
+      return [...(await this.walk(logId)).peers];
+    if (age > this.init.ttlMs) void this.walk(logId);
     return [...kept.peers];
   }
 
@@ -82,6 +88,10 @@ export class ProviderList {
           return [] as PeerId[];
         })
         .then((peers) => {
+          const kept = this.lists.get(logId);
+          // A walk that found nobody (cut short on a loaded node, say) does not erase a list that named
+          // providers: their records live 48 h. That list keeps its age, so the next request walks again.
+          if (peers.length === 0 && kept !== undefined && kept.peers.length > 0) return kept;
           const found = { at: Date.now(), peers };
           this.lists.set(logId, found);
           return found;
