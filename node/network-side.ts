@@ -301,6 +301,10 @@ async function assemble(
       gossip.publishEvidence(error.evidence.bytes).catch((err: unknown) => log.error('evidence: %s', err));
   });
   parts.listen(follower, 'source-failed', (e) => void blame.judge(e.detail));
+  // A failed sync's providers may be stale, or known at stale addresses (a builder behind NAT announces
+  // again once it holds a relay reservation): its next attempt walks the DHT anew, which also brings
+  // their current addresses into the peer store.
+  parts.listen(follower, 'sync-failed', (e) => providerList.forget(e.detail.logId));
   // A log followed after its checkpoints were gossiped: those were duplicates by now and will not
   // come again as events, so hand the follower the newest one the monitor saw.
   parts.listen(followed, 'followed', (e) => {
