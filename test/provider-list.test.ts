@@ -19,7 +19,7 @@ async function peers(n: number): Promise<PeerId[]> {
   );
 }
 
-/** A walk that answers `answers()` for each call, after `gate` when one is given, counting its calls. */
+/** A DHT walk stand-in answering `answers()` (awaited) for each call, recording the logs asked for. */
 function walker(answers: () => PeerId[] | Promise<PeerId[]>) {
   const calls: string[] = [];
   return {
