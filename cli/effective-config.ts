@@ -28,6 +28,7 @@ import {
   SYNC_WINDOW_BYTES,
   stunOfBootstrap,
   type TrustixNodeInit,
+  UPLOAD_SLOTS_DEFAULTS,
 } from '../node/index.ts';
 import { parseLogKey, RELAY_RESERVATIONS } from '../protocol/index.ts';
 import { UsageError } from './exit-code.ts';
@@ -166,6 +167,7 @@ export interface EffectiveConfig {
     readonly maxRequestsPerPeer: number;
     readonly maxRequestsPerSubnet: number;
     readonly maxBytesInFlight: number;
+    readonly uploadSlots: number;
   };
   readonly decisions: { readonly maxCachedBytes: number };
 }
@@ -251,10 +253,12 @@ export async function effectiveConfig(
       maxRequestsPerPeer: c.tiles?.maxRequestsPerPeer ?? 1_000,
       maxRequestsPerSubnet: c.tiles?.maxRequestsPerSubnet ?? 4_000,
       maxBytesInFlight: c.tiles?.maxBytesInFlight ?? 64 * 1024 * 1024,
+      uploadSlots: c.tiles?.uploadSlots ?? UPLOAD_SLOTS_DEFAULTS.slots,
     },
     decisions: { maxCachedBytes: c.decisions?.maxCachedBytes ?? 32 * 1024 * 1024 },
   };
   const m = effective.monitor;
+  const { uploadSlots, ...tileBudgets } = effective.tiles;
   const init: Omit<TrustixNodeInit, 'dataDir'> = {
     http: {
       host: http?.host ?? '127.0.0.1',
@@ -299,7 +303,7 @@ export async function effectiveConfig(
       budget: { perSecond: m.budgetPerSecond, burst: m.budgetBurst },
       peerBudget: { perSecond: m.peerBudgetPerSecond, burst: m.peerBudgetBurst },
     },
-    tiles: effective.tiles,
+    tiles: { ...tileBudgets, uploads: { slots: uploadSlots } },
     connections: { maxPerIp: effective.maxConnectionsPerIp, maxPerSubnet: effective.maxConnectionsPerSubnet },
     decisions: effective.decisions,
     // Static HTTP mirrors of followed logs: sources no DHT eclipse can hide (docs/SECURITY.md).

@@ -24,7 +24,8 @@
  *               "windowBytes": 67108864, "minFreeBytes": 1073741824, "minBytesPerSecond": 16384 },
  *     "monitor": { "maxLogs": 100000, "maxMemoryBytes": 16777216, "maxPending": 256,
  *                  "budgetPerSecond": 10, "budgetBurst": 100, "peerBudgetPerSecond": 2, "peerBudgetBurst": 20 },
- *     "tiles": { "maxRequestsPerPeer": 1000, "maxRequestsPerSubnet": 4000, "maxBytesInFlight": 67108864 },
+ *     "tiles": { "maxRequestsPerPeer": 1000, "maxRequestsPerSubnet": 4000, "maxBytesInFlight": 67108864,
+ *                "uploadSlots": 4 },
  *     "decisions": { "maxCachedBytes": 33554432 }
  *   }
  *
@@ -132,6 +133,8 @@ export interface TrustixConfig {
     readonly maxRequestsPerPeer?: number;
     readonly maxRequestsPerSubnet?: number;
     readonly maxBytesInFlight?: number;
+    /** Peers served one log's entry bundles at once (node/network/upload-slots.ts). */
+    readonly uploadSlots?: number;
   };
   /** The decision cache. */
   readonly decisions?: { readonly maxCachedBytes?: number };
@@ -370,6 +373,7 @@ function parseConfigText(text: string, file: string, named: FileReference[]): Tr
         maxRequestsPerPeer: (x, p) => (t.maxRequestsPerPeer = r.integer(x, p, 1, 1_000_000)),
         maxRequestsPerSubnet: (x, p) => (t.maxRequestsPerSubnet = r.integer(x, p, 1, 10_000_000)),
         maxBytesInFlight: (x, p) => (t.maxBytesInFlight = r.integer(x, p, 1, 2 ** 40)),
+        uploadSlots: (x, p) => (t.uploadSlots = r.integer(x, p, 1, 1_000)),
       });
       config.tiles = t;
     },

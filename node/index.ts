@@ -31,6 +31,7 @@ export { LogProviders } from './network/log-providers.ts';
 export { ProviderList } from './network/provider-list.ts';
 export { type Reachability, reachabilityOf } from './network/reachability.ts';
 export { TileExchange } from './network/tile-exchange.ts';
+export { UPLOAD_SLOTS_DEFAULTS, UploadSlots, type UploadSlotsInit } from './network/upload-slots.ts';
 export { narTreeOf } from './own-log/nar-fs.ts';
 export { NixStore } from './own-log/nix-store.ts';
 export type { Submission } from './own-log/submission-queue.ts';

@@ -7,6 +7,7 @@ import '../node/runtime/promise-with-resolvers.ts';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { NodeUnavailableError } from '../node/errors.ts';
 import { openDatabase } from '../node/store/database.ts';
 import type { LogReader } from '../node/store/log-reader.ts';
 import { LogStore } from '../node/store/log-store.ts';
@@ -153,4 +154,30 @@ test('a source alone over a slow link gets a deep pipeline; several sources shar
   for (const s of servers) t.true(s.served.entries.length >= 3, `${s.url} served ${s.served.entries.length}`);
   t.true(Math.max(...shared.map((s) => s.peak())) <= 4, 'none was given more than 4');
   t.is((await verifyLog(g.store)).entries, 3000);
+});
+
+test('a busy source is paused, not dropped: its busy answers count once a pause, and an answer served clears them', async (t) => {
+  const log = await builder(t, ENTRIES);
+  // One bundle served (the sync then has 8 in flight, the HTTP source's cap), then busy for 24, 2
+  // served, busy for 24 more: three rounds of 8 each time, while a fifth round in a row drops it.
+  let asked = 0;
+  const bursts: Tamper = (tile, body) => {
+    if (tile.kind !== 'entries') return body;
+    asked++;
+    if ((asked > 1 && asked <= 25) || (asked > 27 && asked <= 51)) throw new NodeUnavailableError('busy');
+    return body;
+  };
+  const only = await startTileServer(log.store, { tamper: bursts, source: { maxConcurrency: 8 } });
+  t.teardown(() => only.stop());
+  const f = await followerStore(t, log.key);
+  const failed: SourceFailedEvent[] = [];
+  const sync = new LogSync(
+    { db: f.db, store: f.store, sources: [only.source] },
+    { busyRetries: 4, busyBackoffMs: 20, busyMaxPauseMs: 40 },
+  );
+  sync.addEventListener('source-failed', (e) => failed.push(e.detail));
+  t.like(await sync.run(log.store.checkpoint()!), { toSize: 3000, failedSources: [] });
+  t.true(asked >= 48 + 12, `asked ${asked} times`);
+  t.deepEqual(failed, []);
+  t.is((await verifyLog(f.store)).entries, 3000);
 });

@@ -11,8 +11,9 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import test, { type ExecutionContext } from 'ava';
+import { TileSourceError } from '../node/errors.ts';
 import { Libp2pTileSource } from '../node/network/libp2p-tile-source.ts';
-import { TileExchange } from '../node/network/tile-exchange.ts';
+import { TileExchange, type TileExchangeInit } from '../node/network/tile-exchange.ts';
 import { openDatabase } from '../node/store/database.ts';
 import type { LogDirectory, LogReader } from '../node/store/log-reader.ts';
 import { LogStore } from '../node/store/log-store.ts';
@@ -46,9 +47,9 @@ const directory = (reader: LogReader): LogDirectory => ({
 });
 
 /** A libp2p node serving `logs` over the tile exchange, and its address. */
-async function serving(t: ExecutionContext, logs: LogDirectory) {
+async function serving(t: ExecutionContext, logs: LogDirectory, init?: TileExchangeInit) {
   const node = await startTestNode(t);
-  const exchange = new TileExchange({ registrar: node, logs });
+  const exchange = new TileExchange({ registrar: node, logs }, init);
   await exchange.start();
   t.teardown(() => exchange.stop());
   return multiaddr(dialAddress(node));
@@ -76,14 +77,17 @@ function heldBack(source: TileSource, release: Promise<void>): TileSource {
   };
 }
 
-/** `source`, counting the bundles it answered with a body. */
-function counted(source: TileSource, bundles: number[]): TileSource {
+/** `source`, counting the bundles it answered with a body (and its busy answers in `busy`). */
+function counted(source: TileSource, bundles: number[], busy = { count: 0 }): TileSource {
   return {
     id: source.id,
     checkpoint: (logId, options) => source.checkpoint(logId, options),
     progress: (logId, options) => source.progress!(logId, options),
     tiles: async (logId, tiles, options) => {
-      const bodies = await source.tiles(logId, tiles, options);
+      const bodies = await source.tiles(logId, tiles, options).catch((err: unknown) => {
+        if (err instanceof TileSourceError && err.reason === 'busy') busy.count++;
+        throw err;
+      });
       tiles.forEach((tile, i) => {
         if (tile.kind === 'entries' && bodies[i] !== undefined) bundles.push(tile.index);
       });
@@ -96,8 +100,8 @@ function counted(source: TileSource, bundles: number[]): TileSource {
  * The builder, and a follower whose sync from it has verified bundles 0-3 (0-2 stored as a step with
  * stepBundles 3, 3 in memory awaiting its step) and waits for the rest until `release` is called.
  */
-async function midSync(t: ExecutionContext) {
-  const builderAddr = await serving(t, directory(fixture.store));
+async function midSync(t: ExecutionContext, builder?: TileExchangeInit) {
+  const builderAddr = await serving(t, directory(fixture.store), builder);
   const f = await followerStore(t);
   const followerAddr = await serving(t, directory(f.store));
   const dialer = await startTestNode(t);
@@ -181,6 +185,44 @@ test('a second follower fetches the verified bundles from the follower mid-sync,
     `none fetched twice: builder ${fromBuilder}, follower ${fromFollower}`,
   );
   release();
+  await done;
+});
+
+test('a builder with one upload slot tells a second follower busy, which takes every bundle from the first', async (t) => {
+  // The first follower's sync holds the builder's one slot (kept for a minute of silence here) while it
+  // waits; the second is told busy for bundles, never dropped for it, and fetches them all from the first.
+  const { builderAddr, followerAddr, release, done } = await midSync(t, {
+    uploads: { slots: 1, idleMs: 60_000, holdMs: 60_000 },
+  });
+  const dialer = await startTestNode(t);
+  const fromBuilder: number[] = [];
+  const fromFollower: number[] = [];
+  const busy = { count: 0 };
+  const second = await followerStore(t);
+  const failed: SourceFailedEvent[] = [];
+  const sync = new LogSync({
+    db: second.db,
+    store: second.store,
+    sources: [
+      counted(new Libp2pTileSource({ dialer }, { peer: builderAddr }), fromBuilder, busy),
+      counted(new Libp2pTileSource({ dialer }, { peer: followerAddr }), fromFollower),
+    ],
+  });
+  sync.addEventListener('source-failed', (e) => failed.push(e.detail));
+  const synced = sync.run(fixture.store.checkpoint()!);
+  await waitFor(
+    'the builder said busy, the first follower served',
+    () => busy.count > 0 && fromFollower.length > 0,
+  );
+  release();
+  await synced;
+  t.is((await verifyLog(second.store)).entries, SIZE);
+  t.deepEqual(fromBuilder, [], 'no bundle from the builder');
+  t.deepEqual(
+    [...fromFollower].sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+  );
+  t.deepEqual(failed, [], 'busy is no fault');
   await done;
 });
 

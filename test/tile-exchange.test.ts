@@ -506,3 +506,20 @@ test('deflating is bounded: a budget of bytes a second, then bundles go out as s
   t.is(await deflater.deflate(other), undefined, 'over the budget: sent as stored');
   t.is(await deflater.deflate(stored.subarray(0, 500)), undefined, 'too small to deflate');
 });
+
+test('upload slots: a second peer is told busy for entry bundles while one holds the slot; hash tiles and the checkpoint are served', async (t) => {
+  const { a, source } = await served(t, { uploads: { slots: 1, idleMs: 60_000 } });
+  const bundle = { kind: 'entries', index: 0, width: 256 } as const;
+  t.truthy((await source.tiles(logId, [bundle]))[0]);
+  const other = new Libp2pTileSource({ dialer: await startTestNode(t) }, { peer: multiaddr(dialAddress(a)) });
+  const err = await t.throwsAsync(other.tiles(logId, [bundle]), { instanceOf: TileSourceError });
+  t.is(err?.reason, 'busy');
+  t.truthy(await other.checkpoint(logId));
+  t.truthy((await other.tiles(logId, [hashTile(0, 0), hashTile(1, 0, 3)]))[1]);
+  t.truthy((await source.tiles(logId, [bundle]))[0], 'the holder is still served');
+  t.deepEqual(
+    await other.tiles(logId, [{ kind: 'entries', index: 99, width: 256 }]),
+    [undefined],
+    'what is not held is "not found", never busy',
+  );
+});

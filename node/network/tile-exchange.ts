@@ -11,8 +11,9 @@
  * `rateWindowMs` gets status 3 (busy), and so does any peer of an IP subnet (IPv4 /24, IPv6 /48) over
  * `maxRequestsPerSubnet` (peer IDs cost nothing: the subnet is what a keyless attacker pays for), and any
  * request whose answer would take the bytes being written past `maxBytesInFlight`. Loopback peers are
- * exempt from the subnet budget unless `limitLoopback` (tests run many nodes on 127.0.0.1). Any other
- * failure (timeout, reset, a store error) aborts the stream.
+ * exempt from the subnet budget unless `limitLoopback` (tests run many nodes on 127.0.0.1). Entry bundles
+ * of one log go to a few peers at a time (node/network/upload-slots.ts), the others are told busy and
+ * fetch from those. Any other failure (timeout, reset, a store error) aborts the stream.
  * Beyond the tree it holds, a node serves the tiles its sync under way has verified against the sync's
  * signed target, and says at `<logID>/progress` how far that is (protocol/sync-progress.ts).
  * The client side is node/network/libp2p-tile-source.ts.
@@ -40,6 +41,7 @@ import { boundedText } from '../../protocol/utf8.ts';
 import { StoppedError } from '../errors.ts';
 import type { LogDirectory, LogReader } from '../store/log-reader.ts';
 import { BundleDeflater, type BundleDeflaterInit } from './bundle-deflater.ts';
+import { UploadSlots, type UploadSlotsInit } from './upload-slots.ts';
 
 const log = logger('trustix:tile-exchange');
 
@@ -81,6 +83,8 @@ export interface TileExchangeInit {
   readonly limitLoopback?: boolean;
   /** Deflating entry bundles for 1.1.0 clients (node/network/bundle-deflater.ts). */
   readonly deflate?: BundleDeflaterInit;
+  /** The peers served one log's entry bundles at once (node/network/upload-slots.ts). */
+  readonly uploads?: UploadSlotsInit;
 }
 
 /**
@@ -93,9 +97,10 @@ const statusOnly = (status: number): Uint8Array => Uint8Array.of(status);
 
 export class TileExchange implements Startable {
   private readonly components: TileExchangeComponents;
-  private readonly init: Required<Omit<TileExchangeInit, 'limitLoopback' | 'deflate'>>;
+  private readonly init: Required<Omit<TileExchangeInit, 'limitLoopback' | 'deflate' | 'uploads'>>;
   private readonly limitLoopback: boolean;
   private readonly deflater: BundleDeflater;
+  private readonly uploads: UploadSlots;
   private limiter: RateLimiter | undefined;
   private subnets: RateLimiter | undefined;
   private bytesInFlight = 0;
@@ -105,7 +110,7 @@ export class TileExchange implements Startable {
   private readonly perConnection = new Map<string, number>();
 
   constructor(components: TileExchangeComponents, init: TileExchangeInit = {}) {
-    const { limitLoopback, deflate, ...numbers } = init;
+    const { limitLoopback, deflate, uploads, ...numbers } = init;
     this.components = components;
     this.init = {
       requestTimeoutMs: 5_000,
@@ -121,6 +126,7 @@ export class TileExchange implements Startable {
     };
     this.limitLoopback = limitLoopback ?? false;
     this.deflater = new BundleDeflater(deflate);
+    this.uploads = new UploadSlots(uploads);
     for (const [name, value] of Object.entries(this.init))
       if (!Number.isSafeInteger(value) || value < 1)
         throw new RangeError(`${name} must be a positive integer, got ${value}`);
@@ -165,6 +171,7 @@ export class TileExchange implements Startable {
     for (const stream of this.active) stream.abort(new StoppedError('tile exchange stopped'));
     this.active.clear();
     this.deflater.clear();
+    this.uploads.clear();
     log('stopped serving %s', TILES_PROTOCOLS.join(', '));
   }
 
@@ -273,6 +280,10 @@ export class TileExchange implements Startable {
       throw err;
     }
     if (body === undefined) return statusOnly(TILE_STATUS.notFound);
+    if (resource.tile?.kind === 'entries' && !this.uploads.admit(resource.logId, peer)) {
+      log('%s waits for an upload slot of log %s', peer, resource.logId);
+      return statusOnly(TILE_STATUS.busy);
+    }
     const deflated =
       deflate && resource.tile?.kind === 'entries' ? await this.deflater.deflate(body) : undefined;
     const sent = deflated ?? body;

@@ -6,8 +6,10 @@
  * - every request has a time limit, enforced here even if a source ignores its abort signal;
  * - a source that fails (timeout, unreachable, oversized or malformed bodies, bytes that do not verify)
  *   is dropped for the rest of the sync and reported through `onFailed`, so the node can penalise it;
- *   a busy source is paused and retried `busyRetries` times before it is dropped, and one whose
- *   requests time out is asked again `timeoutRetries` times;
+ *   a busy source (one serving other peers: node/network/upload-slots.ts) is paused and asked again,
+ *   dropped only after `busyRetries` pauses in a row with no answer served between them (the busy
+ *   answers to requests sent before a pause began add none), and one whose requests time out is asked
+ *   again `timeoutRetries` times;
  * - each source is first asked for its own checkpoint and the progress of its own sync under way (both
  *   verified with the log key, node/sync/source-claims.ts) and then asked only for tiles of a tree that
  *   size or that its sync verified. While tiles remain that a source does not cover, it is asked again
@@ -66,7 +68,11 @@ export interface SourcePoolInit {
   readonly perSourceConcurrency?: number;
   /** Requests in flight in all. Default 32. */
   readonly maxConcurrency?: number;
-  /** Times a busy source is paused and asked again before it is dropped. Default 3. */
+  /**
+   * Busy pauses in a row (no answer served between them) after which a source is dropped at its next
+   * busy answer. Default 20: with the pauses below about 36 s, well beyond a server's rotation of its
+   * upload slots (10 s by default).
+   */
   readonly busyRetries?: number;
   /**
    * Requests of one source that may time out before it is dropped for it. Default 1: a libp2p stream
@@ -76,6 +82,8 @@ export interface SourcePoolInit {
   readonly timeoutRetries?: number;
   /** First pause after a busy answer, in ms; doubles each time. Default 250. */
   readonly busyBackoffMs?: number;
+  /** Longest pause after a busy answer, in ms. Default 2,000 (UploadSlotsInit.waitMs counts on it). */
+  readonly busyMaxPauseMs?: number;
   /**
    * Minimum throughput of a source, in bytes per second, judged on answers that took longer than
    * `minRateGraceMs`: a slower source is demoted while others are left. Default 16,384; 0: never.
@@ -105,9 +113,10 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   spreadConcurrency: 4,
   perSourceConcurrency: 16,
   maxConcurrency: 32,
-  busyRetries: 3,
+  busyRetries: 20,
   timeoutRetries: 1,
   busyBackoffMs: 250,
+  busyMaxPauseMs: 2_000,
   minBytesPerSecond: 16_384,
   minRateGraceMs: 5_000,
   recheckMs: 3_000,
@@ -202,7 +211,7 @@ export class SourcePool {
       } catch (err) {
         this.slots.release(state);
         if (this.signal.aborted) throw this.signal.reason;
-        this.fail(state, err);
+        this.fail(state, err, started);
         continue;
       }
       this.slots.release(state);
@@ -247,6 +256,7 @@ export class SourcePool {
         continue;
       }
       state.served = Math.max(state.served, needs);
+      state.strikes = 0;
       this.judgeRate(state, needs, bodies as Uint8Array[], Date.now() - started);
       return result;
     }
@@ -300,7 +310,8 @@ export class SourcePool {
     if (error !== undefined) this.drop(state, 'slow', error);
   }
 
-  private fail(state: SourceState, err: unknown): void {
+  /** A failed request, sent at `started` (ms): pause, ask again, or drop the source. */
+  private fail(state: SourceState, err: unknown, started: number): void {
     const error =
       err instanceof TileSourceError
         ? err
@@ -310,8 +321,12 @@ export class SourcePool {
             err instanceof Error ? err.message : String(err),
             { cause: err },
           );
+    // Sent before the latest pause began: it was answered with what that pause already says.
+    if (error.reason === 'busy' && started < state.pausedAt) return;
     if (error.reason === 'busy' && state.strikes < this.init.busyRetries) {
-      state.pausedUntil = Date.now() + this.init.busyBackoffMs * 2 ** state.strikes;
+      const pause = Math.min(this.init.busyBackoffMs * 2 ** state.strikes, this.init.busyMaxPauseMs);
+      state.pausedAt = Date.now();
+      state.pausedUntil = state.pausedAt + pause;
       state.strikes++;
       log('source %s is busy for log %s; pausing it', state.source.id, this.logId);
       return;

@@ -19,8 +19,11 @@ export interface SourceState {
   readonly source: TileSource;
   inFlight: number;
   dropped: boolean;
+  /** Busy pauses in a row (SourcePoolInit.busyRetries). */
   strikes: number;
   timeouts: number;
+  /** When the source's latest busy pause began, and until when it lasts (ms). */
+  pausedAt: number;
   pausedUntil: number;
   /** Largest tree size the source may hold (it lacked a tile of a larger one). */
   maxSize: number;
@@ -112,6 +115,7 @@ export class SourceSlots {
       dropped: false,
       timeouts: 0,
       strikes: 0,
+      pausedAt: 0,
       pausedUntil: 0,
       maxSize: Number.POSITIVE_INFINITY,
       lastUsed: 0,
