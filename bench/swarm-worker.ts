@@ -55,6 +55,15 @@ export interface NodeTraffic {
   readonly byProtocol: Record<string, number>;
 }
 
+/** A checkpoint's arrival at a node's monitor. */
+export interface Arrival {
+  readonly at: number;
+  /** Whether it came by gossip (else by checkpoint catch-up or a sync). */
+  readonly gossip: boolean;
+  /** The node's checkpoint-topic mesh peers then. */
+  readonly mesh: number;
+}
+
 interface Member {
   spec: NodeSpec;
   node: TrustixNode;
@@ -63,7 +72,8 @@ interface Member {
   httpPort: number;
   logId?: string;
   /** Arrival time (epoch ms, high resolution) of each checkpoint `logId:size` at this node's monitor. */
-  arrivals: Map<string, number>;
+  /** `logId:size` -> when its monitor accepted it, whether from gossip, and its checkpoint mesh then. */
+  arrivals: Map<string, Arrival>;
   /** A builder's checkpoints: size -> when its sequencer signed it. */
   signed: Map<number, number>;
 }
@@ -134,7 +144,12 @@ async function startNodes(args: {
     node.monitor.addEventListener('checkpoint', (e) => {
       const d = (e as CustomEvent<CheckpointEvent>).detail;
       const key = `${d.logId}:${d.checkpoint.size}`;
-      if (!m.arrivals.has(key)) m.arrivals.set(key, now());
+      if (!m.arrivals.has(key))
+        m.arrivals.set(key, {
+          at: now(),
+          gossip: d.from !== undefined,
+          mesh: node.libp2p!.services.pubsub.getMeshPeers(CHECKPOINT_TOPIC).length,
+        });
     });
     let vkey: string | undefined;
     if (spec.role === 'builder') {
@@ -212,15 +227,12 @@ async function arrivals(args: {
   size: number;
   except: string;
   timeoutMs: number;
-}): Promise<{ name: string; at?: number }[]> {
+}): Promise<({ name: string } & Partial<Arrival>)[]> {
   const key = `${args.logId}:${args.size}`;
   const waiting = members.filter((m) => m.spec.name !== args.except);
   const deadline = Date.now() + args.timeoutMs;
   while (waiting.some((m) => !m.arrivals.has(key)) && Date.now() < deadline) await sleep(20);
-  return waiting.map((m) => ({
-    name: m.spec.name,
-    ...(m.arrivals.has(key) && { at: m.arrivals.get(key)! }),
-  }));
+  return waiting.map((m) => ({ name: m.spec.name, ...m.arrivals.get(key) }));
 }
 
 /** Waits until every follower here holds `size` verified entries of `logId`; when each got there. */

@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { type NetLab, type Netns, netnsUnavailable } from '../test/helpers/netns.ts';
 import { type Measurement, median, percentile, suiteResult } from './harness.ts';
 import { swarmAddress } from './swarm-addresses.ts';
-import type { NodeSpec, NodeTraffic, StartedNode } from './swarm-worker.ts';
+import type { Arrival, NodeSpec, NodeTraffic, StartedNode } from './swarm-worker.ts';
 
 const env = (name: string, fallback: string) => process.env[`TRUSTIX_BENCH_SWARM_${name}`] ?? fallback;
 const list = (text: string) =>
@@ -214,6 +214,8 @@ interface SwarmRun {
     rounds: number;
     deliveries: number;
     missing: number;
+    /** Deliveries over 1 s: how many came by gossip, the nodes' meshes then, and the nodes most often late. */
+    slow: { count: number; byGossip: number; meshMedian: number | null; nodes: Record<string, number> };
   };
   append: {
     entries: number;
@@ -389,6 +391,7 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
   say(`propagation, ${ROUNDS} rounds`);
   const deliveries: number[] = [];
   const toAll: number[] = [];
+  const slow: ({ name: string } & Arrival)[] = [];
   let missing = 0;
   for (let r = 0; r < ROUNDS; r++) {
     const b = builders[r % builders.length]!;
@@ -396,7 +399,7 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
       name: b.name,
       count: 1,
     });
-    const got = await all<{ at?: number }>(workers, 'arrivals', {
+    const got = await all<{ name: string } & Partial<Arrival>>(workers, 'arrivals', {
       logId: b.logId,
       size,
       except: b.name,
@@ -404,6 +407,8 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
     });
     const times = got.filter((g) => g.at !== undefined).map((g) => g.at! - signedAt);
     missing += got.length - times.length;
+    for (const g of got)
+      if (g.at !== undefined && g.at - signedAt > 1_000) slow.push(g as { name: string } & Arrival);
     deliveries.push(...times);
     if (times.length === got.length) toAll.push(Math.max(...times));
     await sleep(300);
@@ -500,6 +505,14 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
       rounds: ROUNDS,
       deliveries: deliveries.length,
       missing,
+      slow: {
+        count: slow.length,
+        byGossip: slow.filter((s) => s.gossip).length,
+        meshMedian: slow.length === 0 ? null : median(slow.map((s) => s.mesh)),
+        nodes: Object.fromEntries(
+          [...countBy(slow.map((s) => s.name))].sort((a, b) => b[1] - a[1]).slice(0, 8),
+        ),
+      },
     },
     append: {
       entries: APPEND,
@@ -661,4 +674,11 @@ export async function run() {
     },
     summary: runs,
   };
+}
+
+/** How often each value occurs. */
+function countBy(values: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return counts;
 }

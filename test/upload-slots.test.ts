@@ -36,7 +36,7 @@ test('a slot held `holdMs` is taken back only while another peer waits, and its 
   // p2 waits: p1's next request loses the slot, which p2 takes when it asks again.
   t.false(slots.admit(LOG, 'p1', 20_200));
   t.true(slots.admit(LOG, 'p2', 20_600));
-  // p2 holds it now; p1 waits (asking every 2 s, as a sync does), so after 10 s p2 yields in turn.
+  // p2 holds it now; p1 waits (asking every 2 s here; a sync asks at least every second), so after 10 s p2 yields in turn.
   for (let now = 21_000; now <= 30_500; now += 500) {
     t.true(slots.admit(LOG, 'p2', now), 'held under 10 s');
     if (now % 2_000 === 0) t.false(slots.admit(LOG, 'p1', now + 1));

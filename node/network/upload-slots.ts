@@ -11,14 +11,16 @@
  * stalled). A slot held `holdMs` while another peer waits is taken back (rotation), so that a long sync or
  * a peer that never stops asking cannot keep the others out; the peer rotated out gets no slot again for
  * `holdMs` while others wait. A peer waits from a busy answer until `waitMs` after it: the sync's pause
- * after a busy answer is at most 2 s (SourcePoolInit.busyMaxPauseMs), so a waiting peer asks again within it.
+ * after a busy answer is at most 1 s (SourcePoolInit.busyMaxPauseMs), so a waiting peer asks again within it.
+ * A sync of one checkpoint is short (2 bundles for 500 entries, ~0.1 s on loopback): a slot held a second
+ * after it would keep the next peers waiting for nothing, whence the short `idleMs`.
  * Memory: per log served, at most `slots` holders and `maxWaiting` waiting or benched peers.
  */
 
 export interface UploadSlotsInit {
   /** Peers served one log's entry bundles at once. Default 4 (BitTorrent's upload slots). */
   readonly slots?: number;
-  /** A holder that has not asked for this long gives its slot up, in ms. Default 1,000. */
+  /** A holder that has not asked for this long gives its slot up, in ms. Default 300. */
   readonly idleMs?: number;
   /** A slot held this long is taken back when another peer waits, in ms. Default 10,000. */
   readonly holdMs?: number;
@@ -31,7 +33,7 @@ export interface UploadSlotsInit {
 /** The defaults of UploadSlotsInit (documented there). */
 export const UPLOAD_SLOTS_DEFAULTS: Required<UploadSlotsInit> = {
   slots: 4,
-  idleMs: 1_000,
+  idleMs: 300,
   holdMs: 10_000,
   waitMs: 3_000,
   maxWaiting: 256,

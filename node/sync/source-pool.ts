@@ -70,7 +70,7 @@ export interface SourcePoolInit {
   readonly maxConcurrency?: number;
   /**
    * Busy pauses in a row (no answer served between them) after which a source is dropped at its next
-   * busy answer. Default 20: with the pauses below about 36 s, well beyond a server's rotation of its
+   * busy answer. Default 30: with the pauses below about 29 s, well beyond a server's rotation of its
    * upload slots (10 s by default).
    */
   readonly busyRetries?: number;
@@ -82,7 +82,7 @@ export interface SourcePoolInit {
   readonly timeoutRetries?: number;
   /** First pause after a busy answer, in ms; doubles each time. Default 250. */
   readonly busyBackoffMs?: number;
-  /** Longest pause after a busy answer, in ms. Default 2,000 (UploadSlotsInit.waitMs counts on it). */
+  /** Longest pause after a busy answer, in ms. Default 1,000 (UploadSlotsInit.waitMs counts on it). */
   readonly busyMaxPauseMs?: number;
   /**
    * Minimum throughput of a source, in bytes per second, judged on answers that took longer than
@@ -113,10 +113,10 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   spreadConcurrency: 4,
   perSourceConcurrency: 16,
   maxConcurrency: 32,
-  busyRetries: 20,
+  busyRetries: 30,
   timeoutRetries: 1,
   busyBackoffMs: 250,
-  busyMaxPauseMs: 2_000,
+  busyMaxPauseMs: 1_000,
   minBytesPerSecond: 16_384,
   minRateGraceMs: 5_000,
   recheckMs: 3_000,
