@@ -93,7 +93,9 @@ export interface SourcePoolInit {
   readonly minRateGraceMs?: number;
   /**
    * Least time between two asks of one source for its checkpoint, in ms, while tiles remain that its
-   * tree is too small for: a peer that catches up during the sync then serves too. Default 3,000; 0: never.
+   * tree is too small for: a peer that catches up during the sync then serves too. Default 1,000 (3,000
+   * left a follower told busy by the builder, node/network/upload-slots.ts, waiting seconds for peers that
+   * had long caught up); 0: never.
    */
   readonly recheckMs?: number;
   /**
@@ -119,7 +121,7 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   busyMaxPauseMs: 1_000,
   minBytesPerSecond: 16_384,
   minRateGraceMs: 5_000,
-  recheckMs: 3_000,
+  recheckMs: 1_000,
   progressRecheckMs: 500,
   discoverMs: 10_000,
   maxSources: 32,
