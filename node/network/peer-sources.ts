@@ -1,6 +1,8 @@
 /**
  * The tile sources of followed logs: for each log, the peer that told us of a checkpoint (asked first),
- * the peers that served its last successful sync, the log's DHT providers in random order (so sybils that
+ * the peers that served its last successful sync (half the places at most, so that each sync also meets
+ * providers it did not use last time: otherwise the last sync's sources, often the builder, would be
+ * every sync's), the log's DHT providers in random order (so sybils that
  * answer first do not fill every slot: a DHT eclipse, docs/SECURITY.md), and the log's static HTTP
  * mirrors named in the config, always, as a fallback no DHT can hide. One Libp2pTileSource per peer,
  * shared by every log being synced, so a peer's inbound stream cap is respected across logs. A source
@@ -51,19 +53,25 @@ export class PeerSources {
   }
 
   /**
-   * Sources for `logId`: `hint` (a PeerId string) first, then the peers that served it last, then the DHT
-   * providers in random order, at most maxSources peers, never ourselves; then the log's mirrors.
+   * Sources for `logId`: `hint` (a PeerId string) first, then up to half of maxSources of the peers that
+   * served it last, then the DHT providers in random order, then the rest of those that served; at most
+   * maxSources peers, never ourselves; then the log's mirrors.
    */
   async sourcesFor(logId: string, hint?: string): Promise<TileSource[]> {
+    const served = this.served.get(logId) ?? [];
+    const half = Math.ceil(this.maxSources / 2);
     const peers: PeerId[] = [];
-    for (const id of [...(hint === undefined ? [] : [hint]), ...(this.served.get(logId) ?? [])]) {
-      try {
-        peers.push(peerIdFromString(id));
-      } catch {
-        log('ignoring a source that is not a PeerId: %s', id);
-      }
-    }
+    const add = (ids: readonly string[]) => {
+      for (const id of ids)
+        try {
+          peers.push(peerIdFromString(id));
+        } catch {
+          log('ignoring a source that is not a PeerId: %s', id);
+        }
+    };
+    add([...(hint === undefined ? [] : [hint]), ...served.slice(0, half)]);
     peers.push(...shuffled(await this.components.providers.findProviders(logId)));
+    add(served.slice(half));
     const out: TileSource[] = [];
     for (const peer of peers) {
       const id = peer.toString();
