@@ -80,7 +80,6 @@ interface Member {
 
 const SYNC_JITTER_MS = process.env.TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS;
 const UPLOAD_SLOTS = process.env.TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS;
-const SHORT_LIST_TTL_MS = process.env.TRUSTIX_BENCH_SWARM_SHORT_LIST_TTL_MS;
 const now = () => performance.timeOrigin + performance.now();
 const members: Member[] = [];
 let host = '127.0.0.1';
@@ -125,8 +124,6 @@ async function startNodes(args: {
       sequencer: { intervalMs: args.sequencerIntervalMs },
       // TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS (bench/swarm.ts): peers served one log's bundles at once.
       ...(UPLOAD_SLOTS !== undefined && { tiles: { uploads: { slots: Number(UPLOAD_SLOTS) } } }),
-      // TRUSTIX_BENCH_SWARM_SHORT_LIST_TTL_MS (bench/swarm.ts): how soon a short provider list is walked again.
-      ...(SHORT_LIST_TTL_MS !== undefined && { providerList: { shortTtlMs: Number(SHORT_LIST_TTL_MS) } }),
       follower: {
         retryDelayMs: 500,
         maxRetryDelayMs: 2000,

@@ -16,8 +16,7 @@
  * TRUSTIX_BENCH_SWARM_ROUNDS (propagation rounds, default 20), TRUSTIX_BENCH_SWARM_WINDOW_S (traffic
  * windows, default 30), TRUSTIX_BENCH_SWARM_APPEND (default 10,000), TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS
  * (the followers' sync.syncJitterMs, default the node's), TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS (every node's
- * tiles.uploadSlots, default the node's), TRUSTIX_BENCH_SWARM_SHORT_LIST_TTL_MS (every node's
- * ProviderListInit.shortTtlMs, default the node's).
+ * tiles.uploadSlots, default the node's).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
