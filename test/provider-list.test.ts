@@ -1,7 +1,7 @@
 /**
  * The kept lists of a log's DHT providers (node/network/provider-list.ts): one walk per log at a time,
- * a list reused while fresh, an old one serving while a walk refreshes it, short and empty lists walked
- * again sooner. The walk here is a counting function: the DHT itself is tested in test/libp2p-node.test.ts.
+ * a list reused while fresh, an old one serving while a walk refreshes it, empty lists walked again
+ * sooner. The walk here is a counting function: the DHT itself is tested in test/libp2p-node.test.ts.
  */
 import '../node/runtime/promise-with-resolvers.ts';
 import { generateKeyPair } from '@libp2p/crypto/keys';
@@ -71,7 +71,7 @@ test('an old list answers at once while a walk in the background replaces it', a
     await slow.promise;
     return [fresh!];
   });
-  const list = new ProviderList(w, { ttlMs: 1, enough: 1 });
+  const list = new ProviderList(w, { ttlMs: 1 });
   await list.findProviders(LOG_A);
   await tick(5);
   // Expired: the old list comes back without waiting for the (held) walk.
@@ -83,21 +83,6 @@ test('an old list answers at once while a walk in the background replaces it', a
   slow.resolve();
   await tick(5);
   t.deepEqual((await list.findProviders(LOG_A)).map(String), [fresh!.toString()]);
-});
-
-test('a list naming fewer than `enough` providers is walked again after shortTtlMs; a long one is kept for ttlMs', async (t) => {
-  const ps = await peers(3);
-  const w = walker(() => ps);
-  const short = new ProviderList(w, { ttlMs: 3_600_000, shortTtlMs: 1, enough: 4 });
-  await short.findProviders(LOG_A);
-  await tick(5);
-  await short.findProviders(LOG_A);
-  t.is(w.calls.length, 2, '3 providers are short of 4: refreshed');
-  const long = new ProviderList(w, { ttlMs: 3_600_000, shortTtlMs: 1, enough: 3 });
-  await long.findProviders(LOG_B);
-  await tick(5);
-  await long.findProviders(LOG_B);
-  t.is(w.calls.length, 3, '3 are enough: kept');
 });
 
 test('an empty list, or a failed walk, is walked again after emptyTtlMs, the caller waiting for it', async (t) => {
@@ -127,7 +112,7 @@ test('a walk that finds nobody does not erase a list that named providers', asyn
   const [p] = await peers(1);
   let n = 0;
   const w = walker(() => (n++ === 0 ? [p!] : []));
-  const list = new ProviderList(w, { ttlMs: 1, enough: 1 });
+  const list = new ProviderList(w, { ttlMs: 1 });
   await list.findProviders(LOG_A);
   await tick(5);
   t.deepEqual(

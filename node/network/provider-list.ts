@@ -1,9 +1,8 @@
 /**
  * The DHT providers of each log, as the sync and the lookups ask for them (docs/ARCHITECTURE.md, "Data
  * flow of the network", Discovery): one DHT walk per log at a time, its result kept for `ttlMs` (5
- * minutes), or `shortTtlMs` (30 s) while it names fewer than `enough` providers. Once older, the old list
- * still serves while a walk refreshes it in the background, so only a log's first request waits for the
- * DHT.
+ * minutes). Once older, the old list still serves while a walk refreshes it in the background, so only a
+ * log's first request waits for the DHT.
  *
  * Why: every sync and every `discover` of a sync under way asks for the log's sources. Walking the DHT
  * each time cost a swarm of 25 nodes most of its CPU (kad-dht's GET_PROVIDERS handling, its peer-store
@@ -20,19 +19,10 @@ export interface ProviderListInit {
   /**
    * Age after which a log's list is walked again (in the background), in ms. Default 300,000: a walk is
    * ~15 GET_PROVIDERS requests, each answered with a peer-store read per provider; at 60 s the refreshes
-   * of 20 followers of 5 logs were still half of a 25-node swarm's traffic.
+   * of 20 followers of 5 logs were still half of a 25-node swarm's traffic. New providers are found in the
+   * meantime as gossip senders and as the peers that served the last sync.
    */
   readonly ttlMs?: number;
-  /**
-   * Age after which a list of fewer than `enough` providers is walked again (in the background), in ms.
-   * Default 30,000: a short list is a young log's, or one this node learnt while its followers were
-   * still syncing, and kept 5 minutes it would leave every sync to the builder and the few named (the
-   * builder served 86% of a 25-node swarm's append with upload slots on, docs/SCALE.md); a popular
-   * log's list is long, so this costs the DHT nothing at scale.
-   */
-  readonly shortTtlMs?: number;
-  /** Providers that make a list long enough for `ttlMs`. Default 8, the most a sync is given (PeerSources). */
-  readonly enough?: number;
   /**
    * Age after which an empty list (no provider found, or the walk failed) is walked again, in ms, the
    * caller waiting for it; younger, it is the answer (at most one walk per log this often). Default 5,000.
@@ -63,14 +53,13 @@ export class ProviderList {
 
   constructor(components: ProviderListComponents, init: ProviderListInit = {}) {
     this.components = components;
-    this.init = { ttlMs: 300_000, shortTtlMs: 30_000, enough: 8, emptyTtlMs: 5_000, maxLogs: 4_096, ...init };
+    this.init = { ttlMs: 300_000, emptyTtlMs: 5_000, maxLogs: 4_096, ...init };
     this.lists = new LRUCache({ max: this.init.maxLogs });
   }
 
   /**
    * The providers of `logId` (a copy: the caller may reorder it). A list with providers is returned at
-   * once, and walked again in the background once older than `ttlMs` (`shortTtlMs` while it names fewer
-   * than `enough`). With none kept, or an empty list
+   * once, and walked again in the background once older than `ttlMs`. With none kept, or an empty list
    * older than `emptyTtlMs`, the caller waits for a walk: a sync given no provider has only the gossip
    * sender, which may not hold the log yet (at N = 50 most followers' first syncs failed so).
    */
@@ -79,8 +68,7 @@ export class ProviderList {
     const age = kept === undefined ? Number.POSITIVE_INFINITY : Date.now() - kept.at;
     if (kept === undefined || (kept.peers.length === 0 && age > this.init.emptyTtlMs))
       return [...(await this.walk(logId)).peers];
-    const ttl = kept.peers.length < this.init.enough ? this.init.shortTtlMs : this.init.ttlMs;
-    if (age > ttl) void this.walk(logId);
+    if (age > this.init.ttlMs) void this.walk(logId);
     return [...kept.peers];
   }
 
