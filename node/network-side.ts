@@ -302,9 +302,9 @@ async function assemble(
   });
   parts.listen(follower, 'source-failed', (e) => void blame.judge(e.detail));
   // A failed sync's providers may be stale, or known at stale addresses (a builder behind NAT announces
-  // again once it holds a relay reservation): its next attempt walks the DHT anew, which also brings
-  // their current addresses into the peer store.
-  parts.listen(follower, 'sync-failed', (e) => providerList.forget(e.detail.logId));
+  // again once it holds a relay reservation): its next attempt waits for a new DHT walk, which also
+  // brings their current addresses into the peer store (and keeps them if it finds nobody).
+  parts.listen(follower, 'sync-failed', (e) => providerList.renew(e.detail.logId));
   // A log followed after its checkpoints were gossiped: those were duplicates by now and will not
   // come again as events, so hand the follower the newest one the monitor saw.
   parts.listen(followed, 'followed', (e) => {

@@ -138,3 +138,21 @@ test('at most maxLogs lists are kept; forget drops one', async (t) => {
   await list.findProviders(LOG_A);
   t.is(w.calls.length, 4);
 });
+
+test('after renew the next request waits for a walk; one that finds nobody keeps the providers known', async (t) => {
+  const [old, fresh] = await peers(2);
+  let answer: PeerId[] = [old!];
+  const w = walker(() => answer);
+  const list = new ProviderList(w, { ttlMs: 3_600_000 });
+  await list.findProviders(LOG_A);
+  list.renew(LOG_A);
+  answer = [];
+  t.deepEqual((await list.findProviders(LOG_A)).map(String), [old!.toString()], 'an empty walk keeps them');
+  t.is(w.calls.length, 2);
+  list.renew(LOG_A);
+  answer = [fresh!];
+  t.deepEqual((await list.findProviders(LOG_A)).map(String), [fresh!.toString()], 'it waited for the walk');
+  t.is(w.calls.length, 3);
+  t.deepEqual((await list.findProviders(LOG_A)).map(String), [fresh!.toString()]);
+  t.is(w.calls.length, 3, 'then the list is kept');
+});

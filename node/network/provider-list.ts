@@ -40,6 +40,8 @@ export interface ProviderListComponents {
 interface Found {
   readonly at: number;
   readonly peers: readonly PeerId[];
+  /** The next request waits for a fresh walk (renew). */
+  readonly renew?: boolean;
 }
 
 export class ProviderList {
@@ -66,7 +68,7 @@ export class ProviderList {
   async findProviders(logId: string): Promise<PeerId[]> {
     const kept = this.lists.get(logId);
     const age = kept === undefined ? Number.POSITIVE_INFINITY : Date.now() - kept.at;
-    if (kept === undefined || (kept.peers.length === 0 && age > this.init.emptyTtlMs))
+    if (kept === undefined || kept.renew === true || (kept.peers.length === 0 && age > this.init.emptyTtlMs))
       return [...(await this.walk(logId)).peers];
     if (age > this.init.ttlMs) void this.walk(logId);
     return [...kept.peers];
@@ -75,6 +77,16 @@ export class ProviderList {
   /** Drops what is kept of `logId` (e.g. it was unfollowed). A walk under way still stores its result. */
   forget(logId: string): void {
     this.lists.delete(logId);
+  }
+
+  /**
+   * Has the next request for `logId` wait for a fresh walk (after a failed sync: its providers may be
+   * known at stale addresses). A walk that finds nobody keeps the providers known, walked again after
+   * `emptyTtlMs`: dropping them had left a follower with no source at all while the DHT answered nothing.
+   */
+  renew(logId: string): void {
+    const kept = this.lists.get(logId);
+    if (kept !== undefined) this.lists.set(logId, { ...kept, renew: true });
   }
 
   private walk(logId: string): Promise<Found> {
@@ -90,8 +102,14 @@ export class ProviderList {
         .then((peers) => {
           const kept = this.lists.get(logId);
           // A walk that found nobody (cut short on a loaded node, say) does not erase a list that named
-          // providers: their records live 48 h. That list keeps its age, so the next request walks again.
-          if (peers.length === 0 && kept !== undefined && kept.peers.length > 0) return kept;
+          // providers: their records live 48 h. That list keeps its age, so the next request walks again
+          // (a renewed one, after emptyTtlMs).
+          if (peers.length === 0 && kept !== undefined && kept.peers.length > 0) {
+            if (kept.renew !== true) return kept;
+            const again = { at: Date.now() - this.init.ttlMs + this.init.emptyTtlMs, peers: kept.peers };
+            this.lists.set(logId, again);
+            return again;
+          }
           const found = { at: Date.now(), peers };
           this.lists.set(logId, found);
           return found;
