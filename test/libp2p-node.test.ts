@@ -42,13 +42,23 @@ async function temp(t: { teardown(fn: () => unknown): void }): Promise<string> {
   return dir;
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral range (32768-60999):
+ * one from that range can be taken before the test listens on it, by any process's outgoing connection
+ * or port-0 listener (a CI run failed so, EADDRINUSE), while ports below it are only ever taken by name.
+ */
 async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
 }
 
 test('peer identity: created once as a 0600 Nix secret key, same PeerId after reopen and in libp2p', async (t) => {
