@@ -71,8 +71,10 @@ interface Member {
   socket: string;
   httpPort: number;
   logId?: string;
-  /** Arrival time (epoch ms, high resolution) of each checkpoint `logId:size` at this node's monitor. */
-  /** `logId:size` -> when its monitor accepted it, whether from gossip, and its checkpoint mesh then. */
+  /**
+   * `logId:size` -> when this node's monitor accepted it (epoch ms, high resolution), whether from gossip,
+   * and its checkpoint mesh then.
+   */
   arrivals: Map<string, Arrival>;
   /** A builder's checkpoints: size -> when its sequencer signed it. */
   signed: Map<number, number>;

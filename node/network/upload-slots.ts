@@ -69,9 +69,7 @@ export class UploadSlots {
    * busy (it is then counted as waiting).
    */
   admit(logId: string, peer: string, now = Date.now()): boolean {
-    let log = this.logs.get(logId);
-    if (log !== undefined) this.expire(logId, log, now);
-    log = this.logs.get(logId);
+    let log = this.live(logId, now);
     if (log === undefined) {
       log = { holders: new Map(), waiting: new Map(), benched: new Map() };
       this.logs.set(logId, log);
@@ -94,12 +92,9 @@ export class UploadSlots {
     return false;
   }
 
-  /** Peers holding a slot of `logId` now (for metrics and tests). */
+  /** Peers holding a slot of `logId` now (tests read it). */
   holders(logId: string, now = Date.now()): string[] {
-    const log = this.logs.get(logId);
-    if (log === undefined) return [];
-    this.expire(logId, log, now);
-    return [...log.holders.keys()];
+    return [...(this.live(logId, now)?.holders.keys() ?? [])];
   }
 
   /** Forgets every log (the server stopped). */
@@ -107,15 +102,26 @@ export class UploadSlots {
     this.logs.clear();
   }
 
-  /** Frees idle slots, forgets peers no longer waiting or benched, and a log with nobody left. */
-  private expire(logId: string, log: LogSlots, now: number): void {
+  /**
+   * The slots of `logId` as of `now`: idle slots freed, peers no longer waiting or benched forgotten;
+   * undefined (and forgotten) when nobody is left.
+   */
+  private live(logId: string, now: number): LogSlots | undefined {
+    const log = this.logs.get(logId);
+    if (log === undefined) return undefined;
     for (const [peer, h] of log.holders) if (now - h.lastAt >= this.init.idleMs) log.holders.delete(peer);
+    // Both maps hold their oldest entries first (waiting since, benched until: now + holdMs).
     for (const [peer, at] of log.waiting) {
-      if (now - at < this.init.waitMs) break; // oldest first: the rest are newer
+      if (now - at < this.init.waitMs) break;
       log.waiting.delete(peer);
     }
-    for (const [peer, until] of log.benched) if (until <= now) log.benched.delete(peer);
-    if (log.holders.size + log.waiting.size + log.benched.size === 0) this.logs.delete(logId);
+    for (const [peer, until] of log.benched) {
+      if (until > now) break;
+      log.benched.delete(peer);
+    }
+    if (log.holders.size + log.waiting.size + log.benched.size > 0) return log;
+    this.logs.delete(logId);
+    return undefined;
   }
 }
 
