@@ -82,6 +82,7 @@ interface Member {
 
 const SYNC_JITTER_MS = process.env.TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS;
 const UPLOAD_SLOTS = process.env.TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS;
+const FANOUT = process.env.TRUSTIX_BENCH_SWARM_FANOUT;
 const now = () => performance.timeOrigin + performance.now();
 const members: Member[] = [];
 let host = '127.0.0.1';
@@ -124,8 +125,13 @@ async function startNodes(args: {
         ),
       },
       sequencer: { intervalMs: args.sequencerIntervalMs },
-      // TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS (bench/swarm.ts): peers served one log's bundles at once.
-      ...(UPLOAD_SLOTS !== undefined && { tiles: { uploads: { slots: Number(UPLOAD_SLOTS) } } }),
+      // TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS and _FANOUT (bench/swarm.ts): node/network/upload-slots.ts.
+      tiles: {
+        uploads: {
+          ...(UPLOAD_SLOTS !== undefined && { slots: Number(UPLOAD_SLOTS) }),
+          ...(FANOUT !== undefined && { fanout: Number(FANOUT) }),
+        },
+      },
       follower: {
         retryDelayMs: 500,
         maxRetryDelayMs: 2000,

@@ -168,6 +168,7 @@ export interface EffectiveConfig {
     readonly maxRequestsPerSubnet: number;
     readonly maxBytesInFlight: number;
     readonly uploadSlots: number;
+    readonly fanout: number;
   };
   readonly decisions: { readonly maxCachedBytes: number };
 }
@@ -254,11 +255,12 @@ export async function effectiveConfig(
       maxRequestsPerSubnet: c.tiles?.maxRequestsPerSubnet ?? 4_000,
       maxBytesInFlight: c.tiles?.maxBytesInFlight ?? 64 * 1024 * 1024,
       uploadSlots: c.tiles?.uploadSlots ?? UPLOAD_SLOTS_DEFAULTS.slots,
+      fanout: c.tiles?.fanout ?? UPLOAD_SLOTS_DEFAULTS.fanout,
     },
     decisions: { maxCachedBytes: c.decisions?.maxCachedBytes ?? 32 * 1024 * 1024 },
   };
   const m = effective.monitor;
-  const { uploadSlots, ...tileBudgets } = effective.tiles;
+  const { uploadSlots, fanout, ...tileBudgets } = effective.tiles;
   const init: Omit<TrustixNodeInit, 'dataDir'> = {
     http: {
       host: http?.host ?? '127.0.0.1',
@@ -303,7 +305,7 @@ export async function effectiveConfig(
       budget: { perSecond: m.budgetPerSecond, burst: m.budgetBurst },
       peerBudget: { perSecond: m.peerBudgetPerSecond, burst: m.peerBudgetBurst },
     },
-    tiles: { ...tileBudgets, uploads: { slots: uploadSlots } },
+    tiles: { ...tileBudgets, uploads: { slots: uploadSlots, fanout } },
     connections: { maxPerIp: effective.maxConnectionsPerIp, maxPerSubnet: effective.maxConnectionsPerSubnet },
     decisions: effective.decisions,
     // Static HTTP mirrors of followed logs: sources no DHT eclipse can hide (docs/SECURITY.md).

@@ -25,7 +25,7 @@
  *     "monitor": { "maxLogs": 100000, "maxMemoryBytes": 16777216, "maxPending": 256,
  *                  "budgetPerSecond": 10, "budgetBurst": 100, "peerBudgetPerSecond": 2, "peerBudgetBurst": 20 },
  *     "tiles": { "maxRequestsPerPeer": 1000, "maxRequestsPerSubnet": 4000, "maxBytesInFlight": 67108864,
- *                "uploadSlots": 4 },
+ *                "uploadSlots": 4, "fanout": 3 },
  *     "decisions": { "maxCachedBytes": 33554432 }
  *   }
  *
@@ -135,6 +135,8 @@ export interface TrustixConfig {
     readonly maxBytesInFlight?: number;
     /** Peers served one log's entry bundles at once (node/network/upload-slots.ts). */
     readonly uploadSlots?: number;
+    /** New peers served one log's full entry bundles per 10 s before the next are referred to them. */
+    readonly fanout?: number;
   };
   /** The decision cache. */
   readonly decisions?: { readonly maxCachedBytes?: number };
@@ -374,6 +376,7 @@ function parseConfigText(text: string, file: string, named: FileReference[]): Tr
         maxRequestsPerSubnet: (x, p) => (t.maxRequestsPerSubnet = r.integer(x, p, 1, 10_000_000)),
         maxBytesInFlight: (x, p) => (t.maxBytesInFlight = r.integer(x, p, 1, 2 ** 40)),
         uploadSlots: (x, p) => (t.uploadSlots = r.integer(x, p, 1, 1_000)),
+        fanout: (x, p) => (t.fanout = r.integer(x, p, 1, 1_000_000)),
       });
       config.tiles = t;
     },

@@ -236,6 +236,7 @@ async function assemble(
       db,
       followed,
       sourcesFor: (id, hint) => sources.sourcesFor(id, hint),
+      sourcesOf: (id, peers) => sources.sourcesOf(id, peers),
       isForked: (id) => monitor.isForked(id),
       connectedPeers: () => libp2p.getPeers().length,
       ...(c.stored && { stored: c.stored }),

@@ -54,6 +54,9 @@ export const MAX_TILE_REQUEST_BYTES = 256;
  * `deflated` (the body is raw DEFLATE of an entry bundle) only over TILES_PROTOCOL_DEFLATE.
  */
 export const TILE_STATUS = { ok: 0, notFound: 1, badRequest: 2, busy: 3, deflated: 4 } as const;
+/** PeerIds in an answer to `<logID>/holders` (protocol/log-holders.ts), and characters in one. */
+export const MAX_LOG_HOLDERS = 8;
+export const MAX_PEER_ID_CHARS = 64;
 
 /** Lookups: a path's entries of one log with inclusion proofs, one request per stream (docs/PROTOCOL.md). */
 export const LOOKUP_PROTOCOL = '/trustix/lookup/1.0.0';

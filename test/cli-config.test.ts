@@ -162,7 +162,7 @@ test('the monitor, tile exchange and decision cache budgets are config settings 
     join(dir, 'config.json'),
     JSON.stringify({
       monitor: { maxPending: 64, peerBudgetPerSecond: 1, peerBudgetBurst: 5 },
-      tiles: { maxRequestsPerSubnet: 500, uploadSlots: 2 },
+      tiles: { maxRequestsPerSubnet: 500, uploadSlots: 2, fanout: 5 },
       decisions: { maxCachedBytes: 1048576 },
       sync: { minFreeBytes: 0, minBytesPerSecond: 1024 },
     }),
@@ -171,7 +171,7 @@ test('the monitor, tile exchange and decision cache budgets are config settings 
   t.is(shown.code, 0, shown.stderr);
   t.like(JSON.parse(shown.stdout), {
     monitor: { maxPending: 64, peerBudgetPerSecond: 1, peerBudgetBurst: 5, budgetPerSecond: 10 },
-    tiles: { maxRequestsPerSubnet: 500, maxRequestsPerPeer: 1000, uploadSlots: 2 },
+    tiles: { maxRequestsPerSubnet: 500, maxRequestsPerPeer: 1000, uploadSlots: 2, fanout: 5 },
     decisions: { maxCachedBytes: 1048576 },
     sync: { minFreeBytes: 0, minBytesPerSecond: 1024, maxLogBytes: 16 * 1024 ** 3 },
   });
@@ -182,7 +182,7 @@ test('the monitor, tile exchange and decision cache budgets are config settings 
       peerBudget: { perSecond: 1, burst: 5 },
       budget: { perSecond: 10, burst: 100 },
     },
-    tiles: { maxRequestsPerSubnet: 500, uploads: { slots: 2 } },
+    tiles: { maxRequestsPerSubnet: 500, uploads: { slots: 2, fanout: 5 } },
     decisions: { maxCachedBytes: 1048576 },
     follower: { minFreeBytes: 0, minBytesPerSecond: 1024 },
   });
@@ -194,4 +194,8 @@ test('the monitor, tile exchange and decision cache budgets are config settings 
   const noSlots = await runCli(['config', 'show', '--data-dir', dir]);
   t.is(noSlots.code, 2);
   t.regex(noSlots.stderr, /tiles\.uploadSlots/);
+  await writeFile(join(dir, 'config.json'), '{ "tiles": { "fanout": 1.5 } }');
+  const badFanout = await runCli(['config', 'show', '--data-dir', dir]);
+  t.is(badFanout.code, 2);
+  t.regex(badFanout.stderr, /tiles\.fanout/);
 });

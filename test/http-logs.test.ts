@@ -222,6 +222,7 @@ test('unknown log, log without checkpoint, missing tile, progress and unknown pa
     `${prefix}/tile/entries/005`,
     `${prefix}/other`,
     `${prefix}/progress`, // a sync's progress is a tile exchange resource only
+    `${prefix}/holders`, // so are its holders
     `${prefix}/checkpoint/x`,
     prefix,
     '/',

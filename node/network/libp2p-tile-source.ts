@@ -27,6 +27,7 @@ import {
   TILES_PROTOCOL_DEFLATE,
   TILES_PROTOCOLS,
 } from '../../protocol/constants.ts';
+import { MAX_LOG_HOLDERS_BYTES, parseLogHolders } from '../../protocol/log-holders.ts';
 import { MAX_PROGRESS_BYTES } from '../../protocol/sync-progress.ts';
 import { formatTilePath, type TileId } from '../../protocol/tile-path.ts';
 import { BadTileRequestError, DeadlineExceededError, TileSourceError } from '../errors.ts';
@@ -92,6 +93,17 @@ export class Libp2pTileSource implements TileSource {
   /** The peer's sync progress of the log (protocol/sync-progress.ts), unverified; undefined for none. */
   async progress(logId: string, options: TileRequestOptions = {}): Promise<Uint8Array | undefined> {
     return this.request(`${logId}/progress`, MAX_PROGRESS_BYTES, options.signal);
+  }
+
+  /** The peers the peer served the log's entry bundles to lately (protocol/log-holders.ts); undefined for none. */
+  async holders(logId: string, options: TileRequestOptions = {}): Promise<string[] | undefined> {
+    const body = await this.request(`${logId}/holders`, MAX_LOG_HOLDERS_BYTES, options.signal);
+    if (body === undefined) return undefined;
+    try {
+      return parseLogHolders(body);
+    } catch (err) {
+      throw new TileSourceError(this.id, 'malformed', (err as Error).message, { cause: err });
+    }
   }
 
   async tiles(

@@ -87,6 +87,26 @@ export class PeerSources {
     return [...out, ...(this.mirrors.get(logId) ?? [])];
   }
 
+  /**
+   * The sources of `peers` for `logId` (PeerId strings another peer named as the log's holders,
+   * protocol/log-holders.ts): not ourselves, no peer banned for the log, nothing that is no PeerId.
+   */
+  sourcesOf(logId: string, peers: readonly string[]): TileSource[] {
+    const out: TileSource[] = [];
+    for (const id of peers) {
+      let peer: PeerId;
+      try {
+        peer = peerIdFromString(id);
+      } catch {
+        log('ignoring a holder of %s that is not a PeerId: %s', logId, id);
+        continue;
+      }
+      if (peer.equals(this.components.peerId) || this.components.bans.isBanned(id, logId)) continue;
+      out.push(this.sourceOf(peer));
+    }
+    return out;
+  }
+
   /** Remembers the peers (of `ids`: sources still in use at the end) that served a sync of `logId`. */
   servedBy(logId: string, ids: readonly string[]): void {
     const peers = ids.filter((id) => this.sources.has(id)).slice(0, this.maxSources);

@@ -12,8 +12,9 @@
  * `maxRequestsPerSubnet` (peer IDs cost nothing: the subnet is what a keyless attacker pays for), and any
  * request whose answer would take the bytes being written past `maxBytesInFlight`. Loopback peers are
  * exempt from the subnet budget unless `limitLoopback` (tests run many nodes on 127.0.0.1). Entry bundles
- * of one log go to a few peers at a time (node/network/upload-slots.ts), the others are told busy and
- * fetch from those. Any other failure (timeout, reset, a store error) aborts the stream.
+ * of one log go to a few peers at a time, and to a few new peers per window (node/network/upload-slots.ts):
+ * the others are told busy and fetch from those, whom `<logID>/holders` names (protocol/log-holders.ts).
+ * Any other failure (timeout, reset, a store error) aborts the stream.
  * Beyond the tree it holds, a node serves the tiles its sync under way has verified against the sync's
  * signed target, and says at `<logID>/progress` how far that is (protocol/sync-progress.ts).
  * The client side is node/network/libp2p-tile-source.ts.
@@ -29,12 +30,15 @@ import {
 import { logger } from '@libp2p/logger';
 import { lpStream, RateLimiter } from '@libp2p/utils';
 import {
+  MAX_LOG_HOLDERS,
   MAX_TILE_REQUEST_BYTES,
   TILE_STATUS,
+  TILE_WIDTH,
   TILES_PROTOCOL_DEFLATE,
   TILES_PROTOCOLS,
 } from '../../protocol/constants.ts';
 import { MalformedError, OutOfRangeError } from '../../protocol/errors.ts';
+import { formatLogHolders } from '../../protocol/log-holders.ts';
 import { type LogResource, parseLogResource } from '../../protocol/log-resource.ts';
 import { formatSyncProgress } from '../../protocol/sync-progress.ts';
 import { boundedText } from '../../protocol/utf8.ts';
@@ -94,6 +98,14 @@ export interface TileExchangeInit {
 const REQUEST_BUFFER_BYTES = 64 * 1024;
 
 const statusOnly = (status: number): Uint8Array => Uint8Array.of(status);
+
+/** The response message: `status` (default ok) then `body`. */
+function withStatus(body: Uint8Array, status: number = TILE_STATUS.ok): Uint8Array {
+  const response = new Uint8Array(1 + body.length);
+  response[0] = status;
+  response.set(body, 1);
+  return response;
+}
 
 export class TileExchange implements Startable {
   private readonly components: TileExchangeComponents;
@@ -271,6 +283,10 @@ export class TileExchange implements Startable {
     }
     // Another resource name under a log: not found, as over HTTP.
     if (resource === undefined) return statusOnly(TILE_STATUS.notFound);
+    if (resource.holders) {
+      const holders = this.uploads.recipients(resource.logId, peer, MAX_LOG_HOLDERS);
+      return holders.length === 0 ? statusOnly(TILE_STATUS.notFound) : withStatus(formatLogHolders(holders));
+    }
     const reader = this.components.logs.get(resource.logId);
     let body: Uint8Array | undefined;
     try {
@@ -280,17 +296,13 @@ export class TileExchange implements Startable {
       throw err;
     }
     if (body === undefined) return statusOnly(TILE_STATUS.notFound);
-    if (resource.tile?.kind === 'entries' && !this.uploads.admit(resource.logId, peer)) {
+    const { tile } = resource;
+    if (tile?.kind === 'entries' && !this.uploads.admit(resource.logId, peer, tile.width === TILE_WIDTH)) {
       log('%s waits for an upload slot of log %s', peer, resource.logId);
       return statusOnly(TILE_STATUS.busy);
     }
-    const deflated =
-      deflate && resource.tile?.kind === 'entries' ? await this.deflater.deflate(body) : undefined;
-    const sent = deflated ?? body;
-    const response = new Uint8Array(1 + sent.length);
-    response[0] = deflated === undefined ? TILE_STATUS.ok : TILE_STATUS.deflated;
-    response.set(sent, 1);
-    return response;
+    const deflated = deflate && tile?.kind === 'entries' ? await this.deflater.deflate(body) : undefined;
+    return deflated === undefined ? withStatus(body) : withStatus(deflated, TILE_STATUS.deflated);
   }
 }
 

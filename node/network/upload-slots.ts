@@ -14,7 +14,15 @@
  * after a busy answer is at most 1 s (SourcePoolInit.busyMaxPauseMs), so a waiting peer asks again within it.
  * A sync of one checkpoint is short (2 bundles for 500 entries, ~0.1 s on loopback): a slot held a second
  * after it would keep the next peers waiting for nothing, whence the short `idleMs`.
- * Memory: per log served, at most `slots` holders and `maxWaiting` waiting or benched peers.
+ *
+ * Fan-out (BitTorrent's super-seeding): once `fanout` peers have been served a log's full bundles within
+ * `fanoutWindowMs`, a new peer is told busy too, even with a slot free, and asks this node who those
+ * peers are (`<logID>/holders`, `recipients`): it fetches from them, and each of them serves `fanout` more.
+ * A builder then sends about `fanout` copies of an append, however many followers take it. A peer refused
+ * so for `patienceMs` is served (one that cannot reach the holders is late, never starved). Partial
+ * bundles (the tip of a tree) are never refused so: small, and a copy of another width serves nobody.
+ * Memory: per log served, at most `slots` holders and `maxWaiting` waiting, benched, recent or refused
+ * peers of each kind.
  */
 
 export interface UploadSlotsInit {
@@ -28,6 +36,12 @@ export interface UploadSlotsInit {
   readonly waitMs?: number;
   /** Waiting (and rotated-out) peers remembered per log; the oldest are forgotten. Default 256. */
   readonly maxWaiting?: number;
+  /** Peers served a log's full bundles within `fanoutWindowMs` before new ones are referred to them. Default 3. */
+  readonly fanout?: number;
+  /** How long a peer served counts towards `fanout` (and is listed as a holder), in ms. Default 10,000. */
+  readonly fanoutWindowMs?: number;
+  /** A peer refused for the fan-out this long is served, in ms. Default 2,000. */
+  readonly patienceMs?: number;
 }
 
 /** The defaults of UploadSlotsInit (documented there). */
@@ -37,6 +51,9 @@ export const UPLOAD_SLOTS_DEFAULTS: Required<UploadSlotsInit> = {
   holdMs: 10_000,
   waitMs: 3_000,
   maxWaiting: 256,
+  fanout: 3,
+  fanoutWindowMs: 10_000,
+  patienceMs: 2_000,
 };
 
 interface Holder {
@@ -51,6 +68,10 @@ interface LogSlots {
   readonly waiting: Map<string, number>;
   /** Peers rotated out, with until when they yield to waiting peers (ms). */
   readonly benched: Map<string, number>;
+  /** Peers served full bundles, with when last (ms); oldest first. */
+  readonly recent: Map<string, number>;
+  /** Peers refused for the fan-out, with when first (ms); oldest first. */
+  readonly refused: Map<string, number>;
 }
 
 export class UploadSlots {
@@ -66,14 +87,47 @@ export class UploadSlots {
 
   /**
    * Whether `peer` is served an entry bundle of `logId` now (it takes or keeps a slot); false: tell it
-   * busy (it is then counted as waiting).
+   * busy (it is then counted as waiting, or as refused for the fan-out). `full`: a full bundle (partial
+   * ones are never refused for the fan-out).
    */
-  admit(logId: string, peer: string, now = Date.now()): boolean {
+  admit(logId: string, peer: string, full: boolean, now = Date.now()): boolean {
     let log = this.live(logId, now);
     if (log === undefined) {
-      log = { holders: new Map(), waiting: new Map(), benched: new Map() };
+      log = {
+        holders: new Map(),
+        waiting: new Map(),
+        benched: new Map(),
+        recent: new Map(),
+        refused: new Map(),
+      };
       this.logs.set(logId, log);
     }
+    if (full && !this.fannedOut(log, peer, now)) return false;
+    const admitted = this.slot(log, peer, now);
+    if (admitted && full) {
+      log.refused.delete(peer);
+      remember(log.recent, peer, now, this.init.maxWaiting);
+    }
+    return admitted;
+  }
+
+  /** The peers served `logId`'s full bundles lately, newest first, without `asker`; at most `max`. */
+  recipients(logId: string, asker: string, max: number, now = Date.now()): string[] {
+    const recent = [...(this.live(logId, now)?.recent.keys() ?? [])].reverse();
+    return recent.filter((p) => p !== asker).slice(0, max);
+  }
+
+  /** Whether `peer` is within the fan-out: served lately, among the first `fanout`, or out of patience. */
+  private fannedOut(log: LogSlots, peer: string, now: number): boolean {
+    if (log.recent.has(peer) || log.recent.size < this.init.fanout) return true;
+    const since = log.refused.get(peer);
+    if (since !== undefined) return now - since >= this.init.patienceMs;
+    remember(log.refused, peer, now, this.init.maxWaiting);
+    return false;
+  }
+
+  /** Whether `peer` takes or keeps an upload slot of `log`. */
+  private slot(log: LogSlots, peer: string, now: number): boolean {
     const othersWait = log.waiting.size > (log.waiting.has(peer) ? 1 : 0);
     const held = log.holders.get(peer);
     if (held !== undefined) {
@@ -110,7 +164,7 @@ export class UploadSlots {
     const log = this.logs.get(logId);
     if (log === undefined) return undefined;
     for (const [peer, h] of log.holders) if (now - h.lastAt >= this.init.idleMs) log.holders.delete(peer);
-    // Both maps hold their oldest entries first (waiting since, benched until: now + holdMs).
+    // Every map holds its oldest entries first (benched: until now + holdMs; refused: since first).
     for (const [peer, at] of log.waiting) {
       if (now - at < this.init.waitMs) break;
       log.waiting.delete(peer);
@@ -119,7 +173,13 @@ export class UploadSlots {
       if (until > now) break;
       log.benched.delete(peer);
     }
-    if (log.holders.size + log.waiting.size + log.benched.size > 0) return log;
+    for (const map of [log.recent, log.refused])
+      for (const [peer, at] of map) {
+        if (now - at < this.init.fanoutWindowMs) break;
+        map.delete(peer);
+      }
+    if (log.holders.size + log.waiting.size + log.benched.size + log.recent.size + log.refused.size > 0)
+      return log;
     this.logs.delete(logId);
     return undefined;
   }

@@ -58,8 +58,8 @@ export class LogRoutes implements HttpRoutes {
 
   private async resource(request: HttpRequest): Promise<HttpResponse | undefined> {
     const resource = parseLogResource(request.path.slice(PREFIX.length));
-    // A sync's progress is a tile exchange resource only (docs/PROTOCOL.md): not served over HTTP.
-    if (resource === undefined || resource.progress) return undefined;
+    // A sync's progress and a log's holders are tile exchange resources only (docs/PROTOCOL.md).
+    if (resource === undefined || resource.progress || resource.holders) return undefined;
     const reader = this.components.logs.get(resource.logId);
     if (resource.tile === undefined) {
       const checkpoint = reader?.checkpoint();

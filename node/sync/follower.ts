@@ -45,6 +45,11 @@ export interface FollowerComponents {
   readonly followed: FollowedLogs;
   /** Sources for a log: its providers, with `hint` (the source that told us of a checkpoint) first. */
   sourcesFor(logId: string, hint?: string): Promise<readonly TileSource[]> | readonly TileSource[];
+  /**
+   * The sources of `peers` (PeerId strings a busy source named as the log's holders, unchecked), leaving
+   * out what is no PeerId, ourselves and peers banned for the log. Default: none (no peer exchange).
+   */
+  sourcesOf?(logId: string, peers: readonly string[]): readonly TileSource[];
   /** Whether the log is known to be forked (the checkpoint monitor's verdict). Default: never. */
   isForked?(logId: string): boolean;
   /** Told of what each sync stores, step by step (LogSyncComponents.stored). */
@@ -158,6 +163,9 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
     const attempt = {
       db: components.db,
       sourcesFor: (id: string, hint?: string) => components.sourcesFor(id, hint),
+      ...(components.sourcesOf && {
+        sourcesOf: (id: string, peers: readonly string[]) => components.sourcesOf!(id, peers),
+      }),
       ...(components.stored && {
         stored: (id: string, bundles: readonly VerifiedBundle[]) => components.stored!(id, bundles),
       }),

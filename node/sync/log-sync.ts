@@ -57,6 +57,8 @@ export interface LogSyncComponents {
   readonly sources: readonly TileSource[];
   /** More sources, found while the sync runs (SourcePoolInit.discoverMs): peers that caught up since. */
   discover?(): Promise<readonly TileSource[]> | readonly TileSource[];
+  /** The sources of peers a busy source named as the log's holders (node/sync/source-pool.ts). */
+  refer?(peers: readonly string[]): readonly TileSource[];
   /**
    * Told of each step (and the final commit) once it is stored, in order, while its verified bytes are
    * still in memory, so that the reproducibility statistics index them without reading them back.
@@ -231,7 +233,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       },
       signal,
       store.key.verifier,
-      this.components.discover && (() => this.components.discover!()),
+      this.components,
     );
     this.pool = pool;
     try {

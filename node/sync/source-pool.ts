@@ -14,8 +14,10 @@
  *   verified with the log key, node/sync/source-claims.ts) and then asked only for tiles of a tree that
  *   size or that its sync verified. While tiles remain that a source does not cover, it is asked again
  *   (every `progressRecheckMs` when it syncs too, else `recheckMs`), so that a peer that catches up
- *   meanwhile takes its share of the load; and `discover` (the follower's source finder) is asked for new
- *   sources every `discoverMs`, up to `maxSources` in all (docs/ARCHITECTURE.md, "Sync"). Of the sources
+ *   meanwhile takes its share of the load; `discover` (the follower's source finder) is asked for new
+ *   sources every `discoverMs`, and a source that says busy is asked once a sync whom it served the log
+ *   to lately (its holders, protocol/log-holders.ts), who join as sources through `refer`: up to
+ *   `maxSources` in all (docs/ARCHITECTURE.md, "Sync"). Of the sources
  *   that cover a tile, the one holding the least beyond it is asked first (node/sync/source-slots.ts):
  *   peers still syncing before the builder. A source that says "not found" for a full tile its earlier
  *   checkpoint has, or for a tile its sync said it verified and still says so when asked again at once
@@ -127,6 +129,14 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   maxSources: 32,
 };
 
+/** Where a sync under way finds more sources (both optional). */
+export interface SourceFinder {
+  /** More sources of the log, asked every `discoverMs` while tiles remain. */
+  discover?(): Promise<readonly TileSource[]> | readonly TileSource[];
+  /** The sources of peers a busy source named (PeerId strings, unchecked): those it can reach and may use. */
+  refer?(peers: readonly string[]): readonly TileSource[];
+}
+
 export class SourcePool {
   readonly logId: string;
   private readonly init: Required<SourcePoolInit>;
@@ -134,7 +144,7 @@ export class SourcePool {
   private readonly onFailed: (event: SourceFailedEvent) => void;
   private readonly signal: AbortSignal;
   private readonly claims: SourceClaims | undefined;
-  private readonly discover: (() => Promise<readonly TileSource[]> | readonly TileSource[]) | undefined;
+  private readonly finder: SourceFinder;
   private discoveredAt = Date.now();
   /** Discoveries under way (with the claims asked again): a fetch with no eligible source waits for them. */
   private discovering = 0;
@@ -143,7 +153,7 @@ export class SourcePool {
 
   /**
    * `verifier`: the log key, to check a source's checkpoint (without it, sources are never asked for
-   * one). `discover`: more sources of the log, asked every `discoverMs` while tiles remain.
+   * one). `finder`: more sources of the log, while the sync runs.
    */
   constructor(
     logId: string,
@@ -152,10 +162,10 @@ export class SourcePool {
     onFailed: (event: SourceFailedEvent) => void,
     signal: AbortSignal,
     verifier?: NoteVerifier,
-    discover?: () => Promise<readonly TileSource[]> | readonly TileSource[],
+    finder: SourceFinder = {},
   ) {
     this.logId = logId;
-    this.discover = discover;
+    this.finder = finder;
     this.init = { ...SOURCE_POOL_DEFAULTS, ...init };
     this.onFailed = onFailed;
     this.signal = signal;
@@ -285,13 +295,13 @@ export class SourcePool {
     const { discoverMs } = this.init;
     this.claims?.recheck(needs, tiles);
     const looking = () => (this.claims?.looking ?? 0) + this.discovering;
-    const discover = this.discover;
+    const { discover } = this.finder;
     if (discover === undefined || discoverMs <= 0 || now - this.discoveredAt < discoverMs)
       return looking() > 0;
     this.discoveredAt = Number.POSITIVE_INFINITY; // one discovery at a time
     this.discovering++;
     Promise.resolve()
-      .then(discover)
+      .then(() => discover.call(this.finder))
       .then(
         (sources) => {
           for (const source of sources) this.add(source);
@@ -325,6 +335,7 @@ export class SourcePool {
           );
     // Sent before the latest pause began: it was answered with what that pause already says.
     if (error.reason === 'busy' && started < state.pausedAt) return;
+    if (error.reason === 'busy') this.askHolders(state);
     if (error.reason === 'busy' && state.strikes < this.init.busyRetries) {
       const pause = Math.min(this.init.busyBackoffMs * 2 ** state.strikes, this.init.busyMaxPauseMs);
       state.pausedAt = Date.now();
@@ -339,6 +350,31 @@ export class SourcePool {
       return;
     }
     this.drop(state, error.reason, error);
+  }
+
+  /**
+   * Asks a source that said busy, once a sync, whom it served the log to lately, and adds those peers as
+   * sources (peer exchange: they hold what it would have sent, or are verifying it). A fetch with no
+   * eligible source waits for the answer.
+   */
+  private askHolders(state: SourceState): void {
+    const { source } = state;
+    const { refer } = this.finder;
+    if (refer === undefined || source.holders === undefined || state.holdersAsked) return;
+    state.holdersAsked = true;
+    this.discovering++;
+    source
+      .holders(this.logId, { signal: this.signal })
+      .then(
+        (peers) => {
+          for (const s of refer.call(this.finder, peers ?? [])) this.add(s);
+        },
+        (err: unknown) => log('asking %s for the holders of %s failed: %s', source.id, this.logId, err),
+      )
+      .finally(() => {
+        this.discovering--;
+        this.slots.wake();
+      });
   }
 
   private drop(state: SourceState, reason: SourceFailure, error: Error): void {

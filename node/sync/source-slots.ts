@@ -39,6 +39,8 @@ export interface SourceState {
   progress?: ProgressClaim;
   /** Whether it has already taken back a progress claim it could not serve (forgiven once a sync). */
   retracted: boolean;
+  /** Whether it has been asked whom it served the log to (once a sync, after a busy answer). */
+  holdersAsked: boolean;
 }
 
 /** Whether the source may be asked for `tiles` (needing a tree of `needs`): its tree or its sync has them. */
@@ -123,6 +125,7 @@ export class SourceSlots {
       checking: false,
       served: 0,
       retracted: false,
+      holdersAsked: false,
     });
     this.wake();
   }

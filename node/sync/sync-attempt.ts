@@ -41,6 +41,7 @@ export const isFinal = (err: Error | undefined): boolean =>
 export interface SyncAttemptContext {
   readonly db: Database;
   sourcesFor(logId: string, hint?: string): Promise<readonly TileSource[]> | readonly TileSource[];
+  sourcesOf?(logId: string, peers: readonly string[]): readonly TileSource[];
   stored?(logId: string, bundles: readonly VerifiedBundle[]): Promise<void>;
   readonly watermark: DiskWatermark | undefined;
   readonly init: LogSyncInit & {
@@ -76,6 +77,8 @@ export async function syncAttempt(t: Tracked, signal: AbortSignal, c: SyncAttemp
         sources: shuffled(sources, c.random),
         // Peers that caught up since the sync began share its load (docs/ARCHITECTURE.md, "Sync").
         discover: () => c.sourcesFor(logId, t.hint),
+        // The peers a busy source served the log to: they hold what it would have sent.
+        ...(c.sourcesOf && { refer: (peers: readonly string[]) => c.sourcesOf!(logId, peers) }),
         ...(stored && { stored }),
         ...(checkSpace && { checkSpace }),
       },

@@ -41,6 +41,11 @@ export interface TileSource {
    */
   progress?(logId: string, options?: TileRequestOptions): Promise<Uint8Array | undefined>;
   /**
+   * Peers the source served the log's entry bundles to lately (PeerId strings, protocol/log-holders.ts):
+   * where to fetch when it says busy. Undefined when it names none or cannot say (HTTP sources).
+   */
+  holders?(logId: string, options?: TileRequestOptions): Promise<string[] | undefined>;
+  /**
    * Bodies of `tiles` of the log, in order (unverified); undefined for a tile the source does not have at
    * that width (it holds a smaller tree: not a fault). Throws TileSourceError when the request fails:
    * 'busy' (HTTP 429/503, tile exchange status 3), 'timeout', 'unavailable' (unreachable, reset, another

@@ -39,10 +39,12 @@ export async function startNetnsNode(
   env: NodeJS.ProcessEnv = {},
 ): Promise<NetnsNode> {
   const dataDir = spec.dataDir ?? (await labDataDir(lab, spec.name ?? spec.role));
+  // TRUSTIX_LAB_NODE_FLAGS: Node flags for lab nodes (e.g. `--cpu-prof`, which NODE_OPTIONS refuses).
+  const flags = (process.env['TRUSTIX_LAB_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
   const child = lab.spawn(
     ns,
     process.execPath,
-    ['--import', 'tsx', SCRIPT, JSON.stringify({ ...spec, dataDir })],
+    [...flags, '--import', 'tsx', SCRIPT, JSON.stringify({ ...spec, dataDir })],
     {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: {
