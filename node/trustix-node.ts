@@ -168,6 +168,7 @@ export class TrustixNode {
       const directory: LogDirectory = {
         get: held,
         list: () => [...(own ? [own.store] : []), ...(this.followerValue?.list() ?? [])] as LogReader[],
+        own: (id) => id === own?.store.logId,
       };
       if (this.init.witness === true && keys?.witness === undefined)
         throw new KeyFileError(

@@ -3,6 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { peerIdFromString } from '@libp2p/peer-id';
 import test from 'ava';
 import { openCheckpoint } from '../protocol/checkpoint.ts';
 import {
@@ -15,6 +16,7 @@ import { formatEntry, parseEntry } from '../protocol/entry.ts';
 import { verifyEvidence } from '../protocol/evidence.ts';
 import { parseCheckpointMessage } from '../protocol/gossip-message.ts';
 import { parseLogKey } from '../protocol/keys.ts';
+import { formatLogHolders, parseLogHolders } from '../protocol/log-holders.ts';
 import { encodeLookupRequest, parseLookupRequest } from '../protocol/lookup.ts';
 import { leafHash, rootFromLeafHashes } from '../protocol/merkle.ts';
 import { formatSyncProgress, openSyncProgress } from '../protocol/sync-progress.ts';
@@ -99,4 +101,12 @@ test('PROTOCOL.md sync progress: the example claims all 5 leaves of the example 
   t.is(claim.verified, 5);
   t.deepEqual(claim.target.note, new TextEncoder().encode(example('checkpoint')));
   t.deepEqual(formatSyncProgress(5, claim.target), bytes);
+});
+
+test('PROTOCOL.md holders: the example lists two PeerIds, one per line', (t) => {
+  const bytes = new TextEncoder().encode(example('log-holders'));
+  const peers = parseLogHolders(bytes);
+  t.is(peers.length, 2);
+  for (const peer of peers) t.is(peerIdFromString(peer).toString(), peer);
+  t.deepEqual(formatLogHolders(peers), bytes);
 });

@@ -37,15 +37,17 @@ test.after.always(async () => {
   await fixture?.destroy();
 });
 
-const directory = (reader: LogReader): LogDirectory => ({
+/** `reader`'s log, as its builder (`own`: it seeds it) or a follower holds it. */
+const directory = (reader: LogReader, own: boolean): LogDirectory => ({
   get: (id) => (id === reader.logId ? reader : undefined),
   list: () => [reader],
+  own: (id) => own && id === reader.logId,
 });
 
 /** A libp2p node serving `reader`'s log over the tile exchange (it may also sync: one node, as a daemon). */
-async function serving(t: ExecutionContext, reader: LogReader, init?: TileExchangeInit) {
+async function serving(t: ExecutionContext, reader: LogReader, own: boolean, init?: TileExchangeInit) {
   const node = await startTestNode(t);
-  const exchange = new TileExchange({ registrar: node, logs: directory(reader) }, init);
+  const exchange = new TileExchange({ registrar: node, logs: directory(reader, own) }, init);
   await exchange.start();
   t.teardown(() => exchange.stop());
   return { node, addr: multiaddr(dialAddress(node)) };
@@ -89,9 +91,9 @@ function recorded(source: Libp2pTileSource) {
 
 test('a builder past its fan-out names the peer it served, and a second follower takes every bundle from it', async (t) => {
   // Patience of a minute: the builder never serves the second follower's full bundles here.
-  const builder = await serving(t, fixture.store, { uploads: { fanout: 1, patienceMs: 60_000 } });
+  const builder = await serving(t, fixture.store, true, { uploads: { fanout: 1, patienceMs: 60_000 } });
   const first = await followerStore(t);
-  const firstNode = await serving(t, first.store);
+  const firstNode = await serving(t, first.store, false, { uploads: { fanout: 1, patienceMs: 60_000 } });
   const release = Promise.withResolvers<void>();
   t.teardown(() => release.resolve());
   // The first follower syncs from the builder through its own node (the one that serves), held after
@@ -160,7 +162,7 @@ test('a builder past its fan-out names the peer it served, and a second follower
 });
 
 test('holders: "not found" while nobody was served, and never the asker itself', async (t) => {
-  const builder = await serving(t, fixture.store, { uploads: { fanout: 1 } });
+  const builder = await serving(t, fixture.store, true, { uploads: { fanout: 1 } });
   const a = new Libp2pTileSource({ dialer: await startTestNode(t) }, { peer: builder.addr });
   const bDialer = await startTestNode(t);
   const b = new Libp2pTileSource({ dialer: bDialer }, { peer: builder.addr });
@@ -177,4 +179,15 @@ test('holders: "not found" while nobody was served, and never the asker itself',
   t.is(holders?.length, 1);
   t.not(holders![0], bDialer.peerId.toString());
   t.is(await b.holders('f'.repeat(64)), undefined, 'a log the node does not serve has no holders');
+});
+
+test('a follower does not fan out: the log it follows goes to every peer its slots allow', async (t) => {
+  const follower = await serving(t, fixture.store, false, { uploads: { fanout: 1, patienceMs: 60_000 } });
+  const { logId } = fixture.store;
+  for (let i = 0; i < 3; i++) {
+    const peer = new Libp2pTileSource({ dialer: await startTestNode(t) }, { peer: follower.addr });
+    const [bundle] = await peer.tiles(logId, [{ kind: 'entries', index: 0, width: 256 }]);
+    t.truthy(bundle, `peer ${i} served`);
+    t.is(await peer.holders(logId), undefined, 'and named nobody: it does not seed');
+  }
 });

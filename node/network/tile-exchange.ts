@@ -297,7 +297,9 @@ export class TileExchange implements Startable {
     }
     if (body === undefined) return statusOnly(TILE_STATUS.notFound);
     const { tile } = resource;
-    if (tile?.kind === 'entries' && !this.uploads.admit(resource.logId, peer, tile.width === TILE_WIDTH)) {
+    // The fan-out applies to the full bundles of the node's own log (node/network/upload-slots.ts).
+    const seeding = tile?.width === TILE_WIDTH && this.components.logs.own?.(resource.logId) === true;
+    if (tile?.kind === 'entries' && !this.uploads.admit(resource.logId, peer, seeding)) {
       log('%s waits for an upload slot of log %s', peer, resource.logId);
       return statusOnly(TILE_STATUS.busy);
     }

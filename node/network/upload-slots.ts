@@ -15,12 +15,15 @@
  * A sync of one checkpoint is short (2 bundles for 500 entries, ~0.1 s on loopback): a slot held a second
  * after it would keep the next peers waiting for nothing, whence the short `idleMs`.
  *
- * Fan-out (BitTorrent's super-seeding): once `fanout` peers have been served a log's full bundles within
- * `fanoutWindowMs`, a new peer is told busy too, even with a slot free, and asks this node who those
- * peers are (`<logID>/holders`, `recipients`): it fetches from them, and each of them serves `fanout` more.
- * A builder then sends about `fanout` copies of an append, however many followers take it. A peer refused
+ * Fan-out (BitTorrent's super-seeding, for the node's own log: the caller says when it applies): once
+ * `fanout` peers have been served a log's full bundles within `fanoutWindowMs`, a new peer is told busy
+ * too, even with a slot free, and asks this node who those peers are (`<logID>/holders`, `recipients`):
+ * it fetches from them, and they pass it on (their slots, not a fan-out, bound what they serve). A
+ * builder then sends about `fanout` copies of an append, however many followers take it. A peer refused
  * so for `patienceMs` is served (one that cannot reach the holders is late, never starved). Partial
  * bundles (the tip of a tree) are never refused so: small, and a copy of another width serves nobody.
+ * Followers do not fan out: each refusal would send a peer on to holders that refuse in turn, and the
+ * patience at each hop added seconds to a swarm's append (docs/SCALE.md).
  * Memory: per log served, at most `slots` holders and `maxWaiting` waiting, benched, recent or refused
  * peers of each kind.
  */
@@ -87,10 +90,10 @@ export class UploadSlots {
 
   /**
    * Whether `peer` is served an entry bundle of `logId` now (it takes or keeps a slot); false: tell it
-   * busy (it is then counted as waiting, or as refused for the fan-out). `full`: a full bundle (partial
-   * ones are never refused for the fan-out).
+   * busy (it is then counted as waiting, or as refused for the fan-out). `seeding`: the fan-out applies
+   * (a full bundle of the node's own log).
    */
-  admit(logId: string, peer: string, full: boolean, now = Date.now()): boolean {
+  admit(logId: string, peer: string, seeding: boolean, now = Date.now()): boolean {
     let log = this.live(logId, now);
     if (log === undefined) {
       log = {
@@ -102,16 +105,16 @@ export class UploadSlots {
       };
       this.logs.set(logId, log);
     }
-    if (full && !this.fannedOut(log, peer, now)) return false;
+    if (seeding && !this.fannedOut(log, peer, now)) return false;
     const admitted = this.slot(log, peer, now);
-    if (admitted && full) {
+    if (admitted && seeding) {
       log.refused.delete(peer);
       remember(log.recent, peer, now, this.init.maxWaiting);
     }
     return admitted;
   }
 
-  /** The peers served `logId`'s full bundles lately, newest first, without `asker`; at most `max`. */
+  /** The peers served `logId`'s bundles lately (seeding), newest first, without `asker`; at most `max`. */
   recipients(logId: string, asker: string, max: number, now = Date.now()): string[] {
     const recent = [...(this.live(logId, now)?.recent.keys() ?? [])].reverse();
     return recent.filter((p) => p !== asker).slice(0, max);

@@ -36,4 +36,6 @@ export interface InProgressSync {
 export interface LogDirectory {
   get(logId: string): LogReader | undefined;
   list(): readonly LogReader[];
+  /** Whether the log is the node's own (it signs it): it seeds it (node/network/upload-slots.ts). */
+  own?(logId: string): boolean;
 }
