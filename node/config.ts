@@ -135,7 +135,7 @@ export interface TrustixConfig {
     readonly maxBytesInFlight?: number;
     /** Peers served one log's entry bundles at once (node/network/upload-slots.ts). */
     readonly uploadSlots?: number;
-    /** New peers served one log's full entry bundles per 10 s before the next are referred to them. */
+    /** New peers served the own log's full entry bundles per 10 s before the next are referred to them. */
     readonly fanout?: number;
   };
   /** The decision cache. */
