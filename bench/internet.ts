@@ -11,7 +11,8 @@
  * Measured per set-up: time from a node's start to its first relay reservation (NATed nodes), time from
  * `follow` to the first checkpoint of the builder's log (found through the DHT provider record on the
  * public node, or its gossip), time from `follow` to the direct WebRTC connection (webrtc), and time from
- * `follow` to a verified copy of ENTRIES entries (entries/s); then the relayed/direct and webrtc/direct
+ * `follow` to a verified copy of ENTRIES entries (entries/s), with the CPU time the user's and the
+ * builder's processes spent meanwhile (entries per CPU second: the rate with a core each); then the relayed/direct and webrtc/direct
  * ratios. Every node is a separate process inside its namespace, under
  * TRUSTIX_LOCAL_ONLY; the lab is torn down in every outcome. The machine's load average is reported
  * beside the figures: on 2 shared cores it dominates them.
@@ -70,6 +71,8 @@ interface RunFigures {
   readonly freshMs: number;
   /** The same from the fresh node's `ready` (without its process's start-up). */
   readonly freshReadyMs: number;
+  /** CPU time of the user's and the builder's node processes from `follow` to the verified copy (ms). */
+  readonly syncCpuMs: { readonly user: number; readonly builder: number };
   /** How the links were shaped, and the emulator's CPU time during the sync (tap only). */
   readonly shaper: string;
   readonly emulator?: { readonly cpuMs: number; readonly frames: number };
@@ -161,6 +164,19 @@ export async function run() {
       target: kind === 'direct' ? '>= 20,000 entries/s' : undefined,
       ...load,
     });
+    // What the sync cost each side's process: entries per second of its CPU is the rate a node could
+    // reach with a core of its own (on these 2 shared cores the builder, the user and the link emulator
+    // compete), and the busy share says how close to that the sync ran.
+    for (const side of ['user', 'builder'] as const)
+      measurements.push({
+        name: `${side}'s CPU during the sync (${kind})`,
+        median: Math.round(median(f.map((x) => ENTRIES / (x.syncCpuMs[side] / 1000)))),
+        unit: 'entries per CPU second',
+        cpuMs: Math.round(median(f.map((x) => x.syncCpuMs[side]))),
+        busyPercent: Math.round(median(f.map((x) => (100 * x.syncCpuMs[side]) / x.syncMs))),
+        runs: f.length,
+        ...load,
+      });
   }
   const rate = (kind: Kind) => median(figures[kind].map((x) => ENTRIES / (x.syncMs / 1000)));
   if (KINDS.includes('direct'))
@@ -221,6 +237,9 @@ async function once(kind: Kind, entries: readonly string[]): Promise<RunFigures>
       : undefined;
     const logId = builder.node.info.logId!;
     await builder.node.request({ cmd: 'publish', entries: [...entries] });
+    const cpu = () =>
+      Promise.all([user.node.request<number>({ cmd: 'cpu' }), builder.node.request<number>({ cmd: 'cpu' })]);
+    const cpuBefore = await cpu();
     const started = performance.now();
     await user.node.request({ cmd: 'follow', vkey: builder.node.info.vkey! });
     // Polled through `synced` with size 1: the first checkpoint makes the log leave `searching`.
@@ -234,6 +253,7 @@ async function once(kind: Kind, entries: readonly string[]): Promise<RunFigures>
     const found = await firstCheckpoint(user.node, logId);
     await user.node.request({ cmd: 'synced', logId, size: entries.length, timeoutMs: 600_000 });
     const syncMs = performance.now() - started;
+    const cpuAfter = await cpu();
     const emulatorAfter = await lab.emulatorStats();
     const propagationMs: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
@@ -260,6 +280,7 @@ async function once(kind: Kind, entries: readonly string[]): Promise<RunFigures>
       ...(directAt !== undefined && { directMs: directAt - started }),
       findMs: found - started,
       syncMs,
+      syncCpuMs: { user: cpuAfter[0] - cpuBefore[0], builder: cpuAfter[1] - cpuBefore[1] },
       propagationMs,
       freshMs: freshAt - freshStart,
       freshReadyMs: freshAt - freshReady,

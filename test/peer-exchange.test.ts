@@ -191,3 +191,47 @@ test('a follower does not fan out: the log it follows goes to every peer its slo
     t.is(await peer.holders(logId), undefined, 'and named nobody: it does not seed');
   }
 });
+
+test('a builder that named its holders is asked only for what they cannot serve, even once it would serve', async (t) => {
+  // Patience of 1 ms: the builder would serve the second follower at its next ask. The first follower
+  // holds the whole log, so the second asks the builder for nothing more once it was sent there.
+  const builder = await serving(t, fixture.store, true, { uploads: { fanout: 1, patienceMs: 1 } });
+  const first = await followerStore(t);
+  const firstNode = await serving(t, first.store, false);
+  const fromBuilder = new Libp2pTileSource({ dialer: firstNode.node }, { peer: builder.addr });
+  await new LogSync({ db: first.db, store: first.store, sources: [fromBuilder] }).run(
+    fixture.store.checkpoint()!,
+  );
+
+  const second = await followerStore(t);
+  const dialer = await startTestNode(t);
+  const toBuilder = recorded(new Libp2pTileSource({ dialer }, { peer: builder.addr }));
+  const toFirst = recorded(new Libp2pTileSource({ dialer }, { peer: firstNode.addr }));
+  // Its answers take 100 ms: the sync outlasts the builder's busy pause (0.25 s), whose end makes it the
+  // least recently used source, asked next were it not a referrer.
+  const slowFirst: TileSource = {
+    ...toFirst.source,
+    tiles: async (logId, tiles, options) => {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return toFirst.source.tiles(logId, tiles, options);
+    },
+  };
+  const sync = new LogSync(
+    {
+      db: second.db,
+      store: second.store,
+      sources: [toBuilder.source],
+      refer: (peers) => (peers.includes(firstNode.node.peerId.toString()) ? [slowFirst] : []),
+    },
+    // One request at a time: the first bundle is the only one the builder is asked for before it refers.
+    { perSourceConcurrency: 1, spreadConcurrency: 1, maxConcurrency: 1 },
+  );
+  await sync.run(fixture.store.checkpoint()!);
+  t.is((await verifyLog(second.store)).entries, SIZE);
+  t.is(toBuilder.record.busy, 1, 'told busy once');
+  t.deepEqual(toBuilder.record.bundles, [], 'and asked for no bundle again');
+  t.deepEqual(
+    [...toFirst.record.bundles].sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+  );
+});

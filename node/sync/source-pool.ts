@@ -367,7 +367,10 @@ export class SourcePool {
       .holders(this.logId, { signal: this.signal })
       .then(
         (peers) => {
-          for (const s of refer.call(this.finder, peers ?? [])) this.add(s);
+          const referred = refer.call(this.finder, peers ?? []);
+          for (const s of referred) this.add(s);
+          // It sent us elsewhere: ask it again only for what none of those (nor the others) may serve.
+          if (referred.length > 0) state.referrer = true;
         },
         (err: unknown) => log('asking %s for the holders of %s failed: %s', source.id, this.logId, err),
       )

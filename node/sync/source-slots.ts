@@ -6,7 +6,8 @@
  * per source while the pool has another source that holds the log or may (requests spread over them, and
  * a builder's requests wait rather than take every bundle while its followers' syncs catch up), up to
  * `perSourceConcurrency` for a source alone (over a slow link it needs a deep pipeline), and
- * `maxConcurrency` in all. A request waits for a slot; with no eligible source it fails with
+ * `maxConcurrency` in all. A source that named its holders when busy (a builder past its fan-out) is
+ * asked only while no other source may serve the tiles. A request waits for a slot; with no eligible source it fails with
  * SyncFailedError, unless the pool is still looking for one (a checkpoint asked again, a discovery).
  */
 import type { TileId } from '../../protocol/tile-path.ts';
@@ -41,6 +42,8 @@ export interface SourceState {
   retracted: boolean;
   /** Whether it has been asked whom it served the log to (once a sync, after a busy answer). */
   holdersAsked: boolean;
+  /** Whether it named holders: it is then asked only for what no other source may serve. */
+  referrer: boolean;
 }
 
 /** Whether the source may be asked for `tiles` (needing a tree of `needs`): its tree or its sync has them. */
@@ -126,6 +129,7 @@ export class SourceSlots {
       served: 0,
       retracted: false,
       holdersAsked: false,
+      referrer: false,
     });
     this.wake();
   }
@@ -143,7 +147,10 @@ export class SourceSlots {
     for (;;) {
       this.signal.throwIfAborted();
       const looking = look();
-      const eligible = this.states.filter((s) => mayServe(s, needs, tiles));
+      const covering = this.states.filter((s) => mayServe(s, needs, tiles));
+      // A source that sent us to others (its holders) waits until none of them may serve the tiles.
+      const others = covering.filter((s) => !s.referrer);
+      const eligible = others.length > 0 ? others : covering;
       if (eligible.length === 0) {
         if (!looking) throw this.exhausted(tiles);
         await this.wait(undefined);

@@ -36,7 +36,8 @@ export type NetnsRequest =
   | { cmd: 'direct'; peer: string; timeoutMs: number }
   | { cmd: 'reachability' }
   | { cmd: 'reserved'; timeoutMs: number }
-  | { cmd: 'stun' };
+  | { cmd: 'stun' }
+  | { cmd: 'cpu' };
 
 /** What `stun` reports: the node's STUN responder (node/network/stun-responder.ts), if it runs one. */
 export interface StunReport {
@@ -201,6 +202,11 @@ async function handle(req: NetnsRequest): Promise<unknown> {
     case 'connections':
       // Every connection opened since start: a relayed one may be closed by the time we ask.
       return opened.map(report);
+    case 'cpu': {
+      // CPU time of the process so far, in ms (user + system): what a benchmark's phase cost the node.
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1000;
+    }
   }
 }
 
