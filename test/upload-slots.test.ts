@@ -77,11 +77,17 @@ test('past `fanout` peers served in the window, a new peer is refused until `pat
   t.false(slots.admit(LOG, 'p3', true, 200), 'two peers served: p3 is referred to them');
   t.deepEqual(slots.recipients(LOG, 'p3', 8, 200), ['p2', 'p1'], 'newest first, without the asker');
   t.deepEqual(slots.recipients(LOG, 'p1', 1, 200), ['p2'], 'at most `max`, never the asker');
+  t.false(slots.admit(LOG, 'p4', true, 250));
+  t.deepEqual(
+    slots.recipients(LOG, 'x', 8, 250),
+    ['p2', 'p1', 'p3', 'p4'],
+    'then the peers referred, longest referred first',
+  );
   t.true(slots.admit(LOG, 'p1', true, 300), 'a peer served lately goes on being served');
   t.true(slots.admit(LOG, 'p3', false, 400), 'a partial bundle (the tip) is never refused so');
   t.false(slots.admit(LOG, 'p3', true, 2_100), 'refused since 200 ms: 1.9 s of patience');
   t.true(slots.admit(LOG, 'p3', true, 2_200), 'out of patience: served');
-  t.deepEqual(slots.recipients(LOG, 'x', 8, 2_200), ['p3', 'p1', 'p2']);
+  t.deepEqual(slots.recipients(LOG, 'x', 8, 2_200), ['p3', 'p1', 'p2', 'p4']);
   t.true(slots.admit(OTHER, 'p4', true, 2_300), 'another log has a fan-out of its own');
 });
 
@@ -90,7 +96,7 @@ test('a peer served counts towards the fan-out for `fanoutWindowMs`, then the ne
   t.true(slots.admit(LOG, 'p1', true, 0));
   t.false(slots.admit(LOG, 'p2', true, 5_000));
   t.true(slots.admit(LOG, 'p3', true, 10_001), 'p1 was served over 10 s ago');
-  t.deepEqual(slots.recipients(LOG, 'x', 8, 10_001), ['p3']);
+  t.deepEqual(slots.recipients(LOG, 'x', 8, 10_001), ['p3', 'p2'], 'p2, referred at 5 s, still named');
   t.deepEqual(slots.recipients(LOG, 'x', 8, 30_000), [], 'and every record ends with its window');
   const state = (slots as unknown as { logs: Map<string, unknown> }).logs;
   t.false(state.has(LOG), 'a log with nobody left is forgotten');

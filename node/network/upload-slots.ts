@@ -114,10 +114,17 @@ export class UploadSlots {
     return admitted;
   }
 
-  /** The peers served `logId`'s bundles lately (seeding), newest first, without `asker`; at most `max`. */
+  /**
+   * The peers to name as `logId`'s holders, without `asker`, at most `max`: those served its bundles
+   * lately (seeding), newest first, then those referred to them, longest referred first (they fetch from
+   * the first and serve what they verified: naming them too spreads the next peers over the swarm
+   * rather than over the first few).
+   */
   recipients(logId: string, asker: string, max: number, now = Date.now()): string[] {
-    const recent = [...(this.live(logId, now)?.recent.keys() ?? [])].reverse();
-    return recent.filter((p) => p !== asker).slice(0, max);
+    const log = this.live(logId, now);
+    if (log === undefined) return [];
+    const named = [...[...log.recent.keys()].reverse(), ...log.refused.keys()];
+    return named.filter((p) => p !== asker).slice(0, max);
   }
 
   /** Whether `peer` is within the fan-out: served lately, among the first `fanout`, or out of patience. */
