@@ -83,6 +83,7 @@ interface Member {
 const SYNC_JITTER_MS = process.env.TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS;
 const UPLOAD_SLOTS = process.env.TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS;
 const FANOUT = process.env.TRUSTIX_BENCH_SWARM_FANOUT;
+const PATIENCE_MS = process.env.TRUSTIX_BENCH_SWARM_PATIENCE_MS;
 const now = () => performance.timeOrigin + performance.now();
 const members: Member[] = [];
 let host = '127.0.0.1';
@@ -125,11 +126,12 @@ async function startNodes(args: {
         ),
       },
       sequencer: { intervalMs: args.sequencerIntervalMs },
-      // TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS and _FANOUT (bench/swarm.ts): node/network/upload-slots.ts.
+      // TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS, _FANOUT, _PATIENCE_MS (bench/swarm.ts): node/network/upload-slots.ts.
       tiles: {
         uploads: {
           ...(UPLOAD_SLOTS !== undefined && { slots: Number(UPLOAD_SLOTS) }),
           ...(FANOUT !== undefined && { fanout: Number(FANOUT) }),
+          ...(PATIENCE_MS !== undefined && { patienceMs: Number(PATIENCE_MS) }),
         },
       },
       follower: {

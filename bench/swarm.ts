@@ -16,7 +16,8 @@
  * TRUSTIX_BENCH_SWARM_ROUNDS (propagation rounds, default 20), TRUSTIX_BENCH_SWARM_WINDOW_S (traffic
  * windows, default 30), TRUSTIX_BENCH_SWARM_APPEND (default 10,000), TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS
  * (the followers' sync.syncJitterMs, default the node's), TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS and
- * TRUSTIX_BENCH_SWARM_FANOUT (every node's tiles.uploadSlots and tiles.fanout, default the node's).
+ * TRUSTIX_BENCH_SWARM_FANOUT (every node's tiles.uploadSlots and tiles.fanout, default the node's),
+ * TRUSTIX_BENCH_SWARM_PATIENCE_MS (how long a builder refuses a peer past its fan-out, UploadSlotsInit).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
