@@ -181,3 +181,18 @@ test('a busy source is paused, not dropped: its busy answers count once a pause,
   t.deepEqual(failed, []);
   t.is((await verifyLog(f.store)).entries, 3000);
 });
+
+test('a source whose checkpoint and progress never answer, whatever its abort signal, does not hold up the sync', async (t) => {
+  const log = await builder(t, ENTRIES);
+  const good = await server(t, log.store);
+  const f = await followerStore(t, log.key);
+  // A peer whose stream never completes and that ignores the abort (seen with libp2p streams).
+  const never = () => new Promise<never>(() => {});
+  const hanging = { id: 'hanging', checkpoint: never, progress: never, holders: never, tiles: never };
+  const sync = new LogSync(
+    { db: f.db, store: f.store, sources: [hanging, good.source] },
+    { requestTimeoutMs: 3_000 },
+  );
+  t.like(await sync.run(log.store.checkpoint()!), { toSize: 3000 });
+  t.is((await verifyLog(f.store)).entries, 3000);
+});

@@ -44,7 +44,7 @@ import type { TileId } from '../../protocol/tile-path.ts';
 import type { NoteVerifier } from '../../protocol/vkey.ts';
 import { type SourceFailure, TileSourceError } from '../errors.ts';
 import { SourceClaims } from './source-claims.ts';
-import { requestTiles } from './source-request.ts';
+import { requestTiles, withDeadline } from './source-request.ts';
 import { mayServe, SourceSlots, type SourceState } from './source-slots.ts';
 import { slowness } from './source-speed.ts';
 import { progressHasTile, sizeNeeded, treeHasTile } from './tile-coverage.ts';
@@ -363,8 +363,10 @@ export class SourcePool {
     if (refer === undefined || source.holders === undefined || state.holdersAsked) return;
     state.holdersAsked = true;
     this.discovering++;
-    source
-      .holders(this.logId, { signal: this.signal })
+    const { holders } = source;
+    withDeadline(source, { timeoutMs: this.init.requestTimeoutMs, signal: this.signal }, (signal) =>
+      holders.call(source, this.logId, { signal }),
+    )
       .then(
         (peers) => {
           const referred = refer.call(this.finder, peers ?? []);

@@ -24,43 +24,61 @@ export async function requestTiles(
   tiles: readonly TileId[],
   options: { timeoutMs: number; signal: AbortSignal; onBytes: (n: number) => void },
 ): Promise<(Uint8Array | undefined)[]> {
-  const { timeoutMs: ms, signal } = options;
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new TileSourceError(source.id, 'timeout', `no answer within ${ms} ms`);
-      controller.abort(err);
-      reject(err);
-    }, ms);
-  });
-  try {
-    const bodies = await Promise.race([source.tiles(logId, tiles, { signal: controller.signal }), expired]);
-    if (!Array.isArray(bodies) || bodies.length !== tiles.length)
+  const bodies = await withDeadline(source, options, (signal) => source.tiles(logId, tiles, { signal }));
+  if (!Array.isArray(bodies) || bodies.length !== tiles.length)
+    throw new TileSourceError(
+      source.id,
+      'malformed',
+      `asked for ${tiles.length} tiles, got ${bodies?.length}`,
+    );
+  bodies.forEach((body, i) => {
+    if (body === undefined) return;
+    if (!(body instanceof Uint8Array))
+      throw new TileSourceError(source.id, 'malformed', 'a tile body is not bytes');
+    options.onBytes(body.length);
+    if (body.length > maxTileBytes(tiles[i]!))
       throw new TileSourceError(
         source.id,
-        'malformed',
-        `asked for ${tiles.length} tiles, got ${bodies?.length}`,
+        'oversized',
+        `${body.length} bytes for a tile of width ${tiles[i]!.width}`,
       );
-    bodies.forEach((body, i) => {
-      if (body === undefined) return;
-      if (!(body instanceof Uint8Array))
-        throw new TileSourceError(source.id, 'malformed', 'a tile body is not bytes');
-      options.onBytes(body.length);
-      if (body.length > maxTileBytes(tiles[i]!))
-        throw new TileSourceError(
-          source.id,
-          'oversized',
-          `${body.length} bytes for a tile of width ${tiles[i]!.width}`,
-        );
-    });
-    return bodies;
+  });
+  return bodies;
+}
+
+/**
+ * `ask(signal)` of `source`, with `signal` aborted by the sync's abort or after `timeoutMs` (then
+ * TileSourceError 'timeout'), and the answer awaited no longer than that even if the source ignores its
+ * signal (a libp2p stream now and then never completes): a sync never waits on a source for ever.
+ */
+export async function withDeadline<T>(
+  source: TileSource,
+  options: { timeoutMs: number; signal: AbortSignal },
+  ask: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const { timeoutMs: ms, signal } = options;
+  signal.throwIfAborted();
+  const controller = new AbortController();
+  let rejectEarly: (err: unknown) => void = () => {};
+  const early = new Promise<never>((_, reject) => {
+    rejectEarly = reject;
+  });
+  const onAbort = () => {
+    controller.abort(signal.reason);
+    rejectEarly(signal.reason);
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => {
+    const err = new TileSourceError(source.id, 'timeout', `no answer within ${ms} ms`);
+    controller.abort(err);
+    rejectEarly(err);
+  }, ms);
+  try {
+    return await Promise.race([ask(controller.signal), early]);
   } finally {
     clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
-    expired.catch(() => {});
+    early.catch(() => {});
   }
 }
 
@@ -77,9 +95,7 @@ export async function claimedSize(
 ): Promise<number | null> {
   let note: Uint8Array | undefined;
   try {
-    note = await source.checkpoint(logId, {
-      signal: AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]),
-    });
+    note = await withDeadline(source, options, (signal) => source.checkpoint(logId, { signal }));
   } catch (err) {
     options.signal.throwIfAborted();
     log('source %s gave no checkpoint of %s: %s', source.id, logId, err);
@@ -100,12 +116,11 @@ export async function claimedProgress(
   verifier: NoteVerifier,
   options: { timeoutMs: number; signal: AbortSignal },
 ): Promise<SyncProgressClaim | undefined> {
-  if (source.progress === undefined) return undefined;
+  const { progress } = source;
+  if (progress === undefined) return undefined;
   let body: Uint8Array | undefined;
   try {
-    body = await source.progress(logId, {
-      signal: AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]),
-    });
+    body = await withDeadline(source, options, (signal) => progress.call(source, logId, { signal }));
   } catch (err) {
     options.signal.throwIfAborted();
     log('source %s gave no sync progress of %s: %s', source.id, logId, err);
