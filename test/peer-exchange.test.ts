@@ -235,3 +235,56 @@ test('a builder that named its holders is asked only for what they cannot serve,
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
   );
 });
+
+test('a follower sent on by the builder waits for the holder whose sync is growing, not for the builder', async (t) => {
+  // Patience of 1 ms: the builder serves whoever asks it again. The first follower's sync gets a bundle
+  // every 150 ms: the second reaches its frontier and waits there while the first's progress grows.
+  const builder = await serving(t, fixture.store, true, { uploads: { fanout: 1, patienceMs: 1 } });
+  const first = await followerStore(t);
+  const firstNode = await serving(t, first.store, false);
+  const fromBuilder = new Libp2pTileSource({ dialer: firstNode.node }, { peer: builder.addr });
+  const paced: TileSource = {
+    id: fromBuilder.id,
+    checkpoint: (logId, options) => fromBuilder.checkpoint(logId, options),
+    tiles: async (logId, tiles, options) => {
+      if (tiles.some((tile) => tile.kind === 'entries' && tile.index >= 2))
+        await new Promise((resolve) => setTimeout(resolve, 150 * tiles[0]!.index));
+      return fromBuilder.tiles(logId, tiles, options);
+    },
+  };
+  const firstDone = new LogSync(
+    { db: first.db, store: first.store, sources: [paced] },
+    { stepBundles: 1, perSourceConcurrency: 12 },
+  ).run(fixture.store.checkpoint()!);
+  firstDone.catch(() => {});
+  await waitFor(
+    'the first follower verified a bundle',
+    () => (first.store.inProgress()?.verified ?? 0) >= 256,
+  );
+
+  const second = await followerStore(t);
+  const dialer = await startTestNode(t);
+  const toBuilder = recorded(new Libp2pTileSource({ dialer }, { peer: builder.addr }));
+  const toFirst = recorded(new Libp2pTileSource({ dialer }, { peer: firstNode.addr }));
+  const sync = new LogSync(
+    {
+      db: second.db,
+      store: second.store,
+      sources: [toBuilder.source],
+      refer: (peers) => (peers.includes(firstNode.node.peerId.toString()) ? [toFirst.source] : []),
+    },
+    { progressStallMs: 5_000 },
+  );
+  await sync.run(fixture.store.checkpoint()!);
+  await firstDone;
+  t.is((await verifyLog(second.store)).entries, SIZE);
+  t.deepEqual(
+    toBuilder.record.bundles.filter((i) => i < 11),
+    [],
+    'no full bundle from the builder while the first follower was passing them on',
+  );
+  t.deepEqual(
+    [...new Set(toFirst.record.bundles)].filter((i) => i < 11).sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
+});

@@ -18,22 +18,9 @@ import type { NoteVerifier } from '../../protocol/vkey.ts';
 import type { SourceFailure } from '../errors.ts';
 import { claimedProgress, claimedSize } from './source-request.ts';
 import { mayServe, type SourceState } from './source-slots.ts';
-import type { ProgressClaim } from './tile-coverage.ts';
+import { growing } from './tile-coverage.ts';
 
 const log = logger('trustix:sync');
-
-/**
- * Whether a source's sync under way may yet verify `tiles` (needing a tree of `needs`): level-0 tiles and
- * bundles of its target it has not verified all of (upper tiles are served only once it commits).
- */
-function growing(progress: ProgressClaim | undefined, needs: number, tiles: readonly TileId[]): boolean {
-  return (
-    progress !== undefined &&
-    progress.verified < progress.size &&
-    needs <= progress.size &&
-    tiles.every((t) => t.kind === 'entries' || t.level === 0)
-  );
-}
 
 export interface SourceClaimsInit {
   readonly requestTimeoutMs: number;
@@ -131,8 +118,10 @@ export class SourceClaims {
 
   private takeProgress(state: SourceState, progress: SyncProgressClaim | null | undefined): void {
     if (progress === null || state.dropped) return; // did not verify: dropped
+    const before = state.progress?.verified ?? -1;
     state.progress =
       progress === undefined ? undefined : { size: progress.target.size, verified: progress.verified };
+    if (progress !== undefined && progress.verified > before) state.grewAt = Date.now();
   }
 
   /** The source's claimed size; undefined when its checkpoint did not verify (it is dropped). */

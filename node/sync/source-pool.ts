@@ -105,6 +105,12 @@ export interface SourcePoolInit {
    * node/sync/source-claims.ts), in ms, while tiles remain beyond what it verified. Default 500; 0: never.
    */
   readonly progressRecheckMs?: number;
+  /**
+   * A source that named its holders (a builder past its fan-out) is asked for tiles none of the others
+   * has only once no source syncing towards them has grown its progress for this long, in ms. Default
+   * 3,000: the referred follower waits for the peers passing the tiles on, not for the builder's patience.
+   */
+  readonly progressStallMs?: number;
   /** Least time between two calls of the pool's `discover` (new sources), in ms. Default 10,000; 0: never. */
   readonly discoverMs?: number;
   /** Most sources in the pool; those `discover` finds beyond are left out. Default 32. */
@@ -125,6 +131,7 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   minRateGraceMs: 5_000,
   recheckMs: 1_000,
   progressRecheckMs: 500,
+  progressStallMs: 3_000,
   discoverMs: 10_000,
   maxSources: 32,
 };

@@ -12,7 +12,7 @@
  */
 import type { TileId } from '../../protocol/tile-path.ts';
 import { SyncFailedError } from '../errors.ts';
-import { type ProgressClaim, progressHasTile } from './tile-coverage.ts';
+import { growing, type ProgressClaim, progressHasTile } from './tile-coverage.ts';
 import type { TileSource } from './tile-source.ts';
 
 /** One source of a sync and what the pool has learnt of it. */
@@ -36,8 +36,9 @@ export interface SourceState {
   checking: boolean;
   /** Largest tree size the source has served a full tile of: proof that it can serve up to there. */
   served: number;
-  /** What the source said of its own sync under way, when it has one. */
+  /** What the source said of its own sync under way, when it has one, and when that last grew (ms). */
   progress?: ProgressClaim;
+  grewAt: number;
   /** Whether it has already taken back a progress claim it could not serve (forgiven once a sync). */
   retracted: boolean;
   /** Whether it has been asked whom it served the log to (once a sync, after a busy answer). */
@@ -89,6 +90,10 @@ function pick(
 }
 
 export interface SourceSlotsInit {
+  /** A source syncing towards the tiles whose progress grew within this (ms) is waited for (see acquire). */
+  readonly progressStallMs: number;
+  /** How often such a source is asked for its progress again (node/sync/source-claims.ts), in ms. */
+  readonly progressRecheckMs: number;
   readonly spreadConcurrency: number;
   readonly perSourceConcurrency: number;
   readonly maxConcurrency: number;
@@ -130,6 +135,7 @@ export class SourceSlots {
       retracted: false,
       holdersAsked: false,
       referrer: false,
+      grewAt: 0,
     });
     this.wake();
   }
@@ -148,9 +154,28 @@ export class SourceSlots {
       this.signal.throwIfAborted();
       const looking = look();
       const covering = this.states.filter((s) => mayServe(s, needs, tiles));
-      // A source that sent us to others (its holders) waits until none of them may serve the tiles.
+      // A source that sent us to others (its holders) waits until none of them may serve the tiles, nor
+      // is about to: one syncing towards them whose progress grew lately is waited for (asked again
+      // every progressRecheckMs), as is one whose progress grew and then ended (it committed); a
+      // stalled one is not.
       const others = covering.filter((s) => !s.referrer);
       const eligible = others.length > 0 ? others : covering;
+      if (others.length === 0 && eligible.length > 0 && eligible.every((s) => s.referrer)) {
+        const now = Date.now();
+        // Its progress gone since it grew: it has committed, and its checkpoint will say so when asked.
+        const coming = this.states.some(
+          (s) =>
+            !s.dropped &&
+            !s.referrer &&
+            (growing(s.progress, needs, tiles) || s.progress === undefined) &&
+            now - s.grewAt < this.init.progressStallMs,
+        );
+        if (coming) {
+          // Back to `look`, which asks those sources again for their progress when it is due.
+          await this.wait(this.init.progressRecheckMs);
+          continue;
+        }
+      }
       if (eligible.length === 0) {
         if (!looking) throw this.exhausted(tiles);
         await this.wait(undefined);

@@ -26,6 +26,24 @@ export interface ProgressClaim {
 }
 
 /**
+ * Whether a sync under way with this progress may yet verify `tiles` (needing a tree of `needs`): level-0
+ * tiles and bundles of its target it has not verified all of (upper tiles are served only once it
+ * commits).
+ */
+export function growing(
+  progress: ProgressClaim | undefined,
+  needs: number,
+  tiles: readonly TileId[],
+): boolean {
+  return (
+    progress !== undefined &&
+    progress.verified < progress.size &&
+    needs <= progress.size &&
+    tiles.every((t) => t.kind === 'entries' || t.level === 0)
+  );
+}
+
+/**
  * Whether a progress claim covers `tile`: a full level-0 tile or bundle below `verified`, or any level-0
  * tile of the target once all of it is verified (the upper levels are not served before the commit).
  */
