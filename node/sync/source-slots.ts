@@ -7,8 +7,9 @@
  * a builder's requests wait rather than take every bundle while its followers' syncs catch up), up to
  * `perSourceConcurrency` for a source alone (over a slow link it needs a deep pipeline), and
  * `maxConcurrency` in all. A source that named its holders when busy (a builder past its fan-out) is
- * asked only while no other source may serve the tiles. A request waits for a slot; with no eligible source it fails with
- * SyncFailedError, unless the pool is still looking for one (a checkpoint asked again, a discovery).
+ * asked only for tiles no other source has, nor is about to have (`eligible`). A request waits for a
+ * slot; with no eligible source it fails with SyncFailedError, unless the pool is still looking for one
+ * (a checkpoint asked again, a discovery).
  */
 import type { TileId } from '../../protocol/tile-path.ts';
 import { SyncFailedError } from '../errors.ts';
@@ -153,28 +154,11 @@ export class SourceSlots {
     for (;;) {
       this.signal.throwIfAborted();
       const looking = look();
-      const covering = this.states.filter((s) => mayServe(s, needs, tiles));
-      // A source that sent us to others (its holders) waits until none of them may serve the tiles, nor
-      // is about to: one syncing towards them whose progress grew lately is waited for (asked again
-      // every progressRecheckMs), as is one whose progress grew and then ended (it committed); a
-      // stalled one is not.
-      const others = covering.filter((s) => !s.referrer);
-      const eligible = others.length > 0 ? others : covering;
-      if (others.length === 0 && eligible.length > 0 && eligible.every((s) => s.referrer)) {
-        const now = Date.now();
-        // Its progress gone since it grew: it has committed, and its checkpoint will say so when asked.
-        const coming = this.states.some(
-          (s) =>
-            !s.dropped &&
-            !s.referrer &&
-            (growing(s.progress, needs, tiles) || s.progress === undefined) &&
-            now - s.grewAt < this.init.progressStallMs,
-        );
-        if (coming) {
-          // Back to `look`, which asks those sources again for their progress when it is due.
-          await this.wait(this.init.progressRecheckMs);
-          continue;
-        }
+      const eligible = this.eligible(needs, tiles);
+      if (eligible === 'wait') {
+        // Back to `look`, which asks the sources passing the tiles on for their progress when due.
+        await this.wait(this.init.progressRecheckMs);
+        continue;
       }
       if (eligible.length === 0) {
         if (!looking) throw this.exhausted(tiles);
@@ -196,6 +180,27 @@ export class SourceSlots {
       const paused = eligible.filter((s) => s.pausedUntil > now).map((s) => s.pausedUntil - now);
       await this.wait(paused.length > 0 ? Math.min(...paused) : undefined);
     }
+  }
+
+  /**
+   * The sources that may serve `tiles` (needing a tree of `needs`). A source that sent us to others (it
+   * named its holders) only when none of the others may, nor is about to: 'wait' while one syncing
+   * towards them has grown its progress in the last `progressStallMs`, or ended it after growing (it
+   * committed: its checkpoint will say so when asked); a stalled one is not waited for.
+   */
+  private eligible(needs: number, tiles: readonly TileId[]): SourceState[] | 'wait' {
+    const covering = this.states.filter((s) => mayServe(s, needs, tiles));
+    const others = covering.filter((s) => !s.referrer);
+    if (others.length > 0 || covering.length === 0) return others;
+    const now = Date.now();
+    const coming = this.states.some(
+      (s) =>
+        !s.dropped &&
+        !s.referrer &&
+        (s.progress === undefined || growing(s.progress, needs, tiles)) &&
+        now - s.grewAt < this.init.progressStallMs,
+    );
+    return coming ? 'wait' : covering;
   }
 
   release(state: SourceState): void {
