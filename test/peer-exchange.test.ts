@@ -44,6 +44,8 @@ const directory = (reader: LogReader, own: boolean): LogDirectory => ({
   own: (id) => own && id === reader.logId,
 });
 
+type Served = Awaited<ReturnType<typeof serving>>;
+
 /** A libp2p node serving `reader`'s log over the tile exchange (it may also sync: one node, as a daemon). */
 async function serving(t: ExecutionContext, reader: LogReader, own: boolean, init?: TileExchangeInit) {
   const node = await startTestNode(t);
@@ -89,6 +91,18 @@ function recorded(source: Libp2pTileSource) {
   return { record, source: wrapped };
 }
 
+/** A second follower, which knows only the builder: its store, and the recorded sources of both peers. */
+async function secondFollower(t: ExecutionContext, builder: Served, first: Served) {
+  const store = await followerStore(t);
+  const dialer = await startTestNode(t);
+  return {
+    ...store,
+    toBuilder: recorded(new Libp2pTileSource({ dialer }, { peer: builder.addr })),
+    toFirst: recorded(new Libp2pTileSource({ dialer }, { peer: first.addr })),
+    firstId: first.node.peerId.toString(),
+  };
+}
+
 test('a builder past its fan-out names the peer it served, and a second follower takes every bundle from it', async (t) => {
   // Patience of a minute: the builder never serves the second follower's full bundles here.
   const builder = await serving(t, fixture.store, true, { uploads: { fanout: 1, patienceMs: 60_000 } });
@@ -118,10 +132,8 @@ test('a builder past its fan-out names the peer it served, and a second follower
     () => (first.store.inProgress()?.verified ?? 0) >= 1024,
   );
 
-  const second = await followerStore(t);
-  const dialer = await startTestNode(t);
-  const toBuilder = recorded(new Libp2pTileSource({ dialer }, { peer: builder.addr }));
-  const toFirst = recorded(new Libp2pTileSource({ dialer }, { peer: firstNode.addr }));
+  const second = await secondFollower(t, builder, firstNode);
+  const { toBuilder, toFirst } = second;
   const referred: string[][] = [];
   const failed: SourceFailedEvent[] = [];
   const sync = new LogSync({
@@ -131,7 +143,7 @@ test('a builder past its fan-out names the peer it served, and a second follower
     // The node maps a PeerId to its source through its peer store; here the test knows the address.
     refer: (peers) => {
       referred.push([...peers]);
-      return peers.includes(firstNode.node.peerId.toString()) ? [toFirst.source] : [];
+      return peers.includes(second.firstId) ? [toFirst.source] : [];
     },
   });
   sync.addEventListener('source-failed', (e) => failed.push(e.detail));
@@ -203,10 +215,8 @@ test('a builder that named its holders is asked only for what they cannot serve,
     fixture.store.checkpoint()!,
   );
 
-  const second = await followerStore(t);
-  const dialer = await startTestNode(t);
-  const toBuilder = recorded(new Libp2pTileSource({ dialer }, { peer: builder.addr }));
-  const toFirst = recorded(new Libp2pTileSource({ dialer }, { peer: firstNode.addr }));
+  const second = await secondFollower(t, builder, firstNode);
+  const { toBuilder, toFirst } = second;
   // Its answers take 100 ms: the sync outlasts the builder's busy pause (0.25 s), whose end makes it the
   // least recently used source, asked next were it not a referrer.
   const slowFirst: TileSource = {
@@ -221,7 +231,7 @@ test('a builder that named its holders is asked only for what they cannot serve,
       db: second.db,
       store: second.store,
       sources: [toBuilder.source],
-      refer: (peers) => (peers.includes(firstNode.node.peerId.toString()) ? [slowFirst] : []),
+      refer: (peers) => (peers.includes(second.firstId) ? [slowFirst] : []),
     },
     // One request at a time: the first bundle is the only one the builder is asked for before it refers.
     { perSourceConcurrency: 1, spreadConcurrency: 1, maxConcurrency: 1 },
@@ -262,16 +272,14 @@ test('a follower sent on by the builder waits for the holder whose sync is growi
     () => (first.store.inProgress()?.verified ?? 0) >= 256,
   );
 
-  const second = await followerStore(t);
-  const dialer = await startTestNode(t);
-  const toBuilder = recorded(new Libp2pTileSource({ dialer }, { peer: builder.addr }));
-  const toFirst = recorded(new Libp2pTileSource({ dialer }, { peer: firstNode.addr }));
+  const second = await secondFollower(t, builder, firstNode);
+  const { toBuilder, toFirst } = second;
   const sync = new LogSync(
     {
       db: second.db,
       store: second.store,
       sources: [toBuilder.source],
-      refer: (peers) => (peers.includes(firstNode.node.peerId.toString()) ? [toFirst.source] : []),
+      refer: (peers) => (peers.includes(second.firstId) ? [toFirst.source] : []),
     },
     { progressStallMs: 5_000 },
   );
