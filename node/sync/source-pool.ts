@@ -44,7 +44,8 @@ import type { TileId } from '../../protocol/tile-path.ts';
 import type { NoteVerifier } from '../../protocol/vkey.ts';
 import { type SourceFailure, TileSourceError } from '../errors.ts';
 import { SourceClaims } from './source-claims.ts';
-import { requestTiles, withDeadline } from './source-request.ts';
+import { type SourceFinder, SourceFinding } from './source-finding.ts';
+import { requestTiles } from './source-request.ts';
 import { mayServe, SourceSlots, type SourceState } from './source-slots.ts';
 import { slowness } from './source-speed.ts';
 import { progressHasTile, sizeNeeded, treeHasTile } from './tile-coverage.ts';
@@ -136,14 +137,6 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   maxSources: 32,
 };
 
-/** Where a sync under way finds more sources (both optional). */
-export interface SourceFinder {
-  /** More sources of the log, asked every `discoverMs` while tiles remain. */
-  discover?(): Promise<readonly TileSource[]> | readonly TileSource[];
-  /** The sources of peers a busy source named (PeerId strings, unchecked): those it can reach and may use. */
-  refer?(peers: readonly string[]): readonly TileSource[];
-}
-
 export class SourcePool {
   readonly logId: string;
   private readonly init: Required<SourcePoolInit>;
@@ -151,10 +144,7 @@ export class SourcePool {
   private readonly onFailed: (event: SourceFailedEvent) => void;
   private readonly signal: AbortSignal;
   private readonly claims: SourceClaims | undefined;
-  private readonly finder: SourceFinder;
-  private discoveredAt = Date.now();
-  /** Discoveries under way (with the claims asked again): a fetch with no eligible source waits for them. */
-  private discovering = 0;
+  private readonly finding: SourceFinding;
   /** Bytes received from sources, verified or not. */
   bytes = 0;
 
@@ -172,7 +162,6 @@ export class SourcePool {
     finder: SourceFinder = {},
   ) {
     this.logId = logId;
-    this.finder = finder;
     this.init = { ...SOURCE_POOL_DEFAULTS, ...init };
     this.onFailed = onFailed;
     this.signal = signal;
@@ -186,6 +175,10 @@ export class SourcePool {
       wake: () => slots.wake(),
     };
     this.claims = verifier && new SourceClaims(logId, this.init, verifier, signal, pool);
+    this.finding = new SourceFinding(logId, this.init, finder, signal, {
+      add: (source) => this.add(source),
+      wake: () => slots.wake(),
+    });
     for (const s of sources) this.add(s);
   }
 
@@ -294,33 +287,13 @@ export class SourcePool {
 
   /**
    * While `tiles` (needing a tree of `needs`) are fetched: asks again the sources that do not cover them
-   * (node/sync/source-claims.ts), and `discover` for new sources (at most every `discoverMs`). Returns
+   * (node/sync/source-claims.ts), and for new sources when due (node/sync/source-finding.ts). Returns
    * whether any of that is under way.
    */
   private lookFurther(needs: number, tiles: readonly TileId[]): boolean {
-    const now = Date.now();
-    const { discoverMs } = this.init;
     this.claims?.recheck(needs, tiles);
-    const looking = () => (this.claims?.looking ?? 0) + this.discovering;
-    const { discover } = this.finder;
-    if (discover === undefined || discoverMs <= 0 || now - this.discoveredAt < discoverMs)
-      return looking() > 0;
-    this.discoveredAt = Number.POSITIVE_INFINITY; // one discovery at a time
-    this.discovering++;
-    Promise.resolve()
-      .then(() => discover.call(this.finder))
-      .then(
-        (sources) => {
-          for (const source of sources) this.add(source);
-        },
-        (err: unknown) => log('finding more sources of %s failed: %s', this.logId, err),
-      )
-      .finally(() => {
-        this.discoveredAt = Date.now();
-        this.discovering--;
-        this.slots.wake();
-      });
-    return true;
+    this.finding.discover();
+    return (this.claims?.looking ?? 0) + this.finding.looking > 0;
   }
 
   /** Demotes a source whose answer was below the minimum throughput (node/sync/source-speed.ts). */
@@ -342,7 +315,7 @@ export class SourcePool {
           );
     // Sent before the latest pause began: it was answered with what that pause already says.
     if (error.reason === 'busy' && started < state.pausedAt) return;
-    if (error.reason === 'busy') this.askHolders(state);
+    if (error.reason === 'busy') this.finding.askHolders(state);
     if (error.reason === 'busy' && state.strikes < this.init.busyRetries) {
       const pause = Math.min(this.init.busyBackoffMs * 2 ** state.strikes, this.init.busyMaxPauseMs);
       state.pausedAt = Date.now();
@@ -357,36 +330,6 @@ export class SourcePool {
       return;
     }
     this.drop(state, error.reason, error);
-  }
-
-  /**
-   * Asks a source that said busy, once a sync, whom it served the log to lately, and adds those peers as
-   * sources (peer exchange: they hold what it would have sent, or are verifying it). A fetch with no
-   * eligible source waits for the answer.
-   */
-  private askHolders(state: SourceState): void {
-    const { source } = state;
-    const { refer } = this.finder;
-    if (refer === undefined || source.holders === undefined || state.holdersAsked) return;
-    state.holdersAsked = true;
-    this.discovering++;
-    const { holders } = source;
-    withDeadline(source, { timeoutMs: this.init.requestTimeoutMs, signal: this.signal }, (signal) =>
-      holders.call(source, this.logId, { signal }),
-    )
-      .then(
-        (peers) => {
-          const referred = refer.call(this.finder, peers ?? []);
-          for (const s of referred) this.add(s);
-          // It sent us elsewhere: ask it again only for what none of those (nor the others) may serve.
-          if (referred.length > 0) state.referrer = true;
-        },
-        (err: unknown) => log('asking %s for the holders of %s failed: %s', source.id, this.logId, err),
-      )
-      .finally(() => {
-        this.discovering--;
-        this.slots.wake();
-      });
   }
 
   private drop(state: SourceState, reason: SourceFailure, error: Error): void {
