@@ -60,27 +60,14 @@ export class PeerSources {
   async sourcesFor(logId: string, hint?: string): Promise<TileSource[]> {
     const served = this.served.get(logId) ?? [];
     const half = Math.ceil(this.maxSources / 2);
-    const peers: PeerId[] = [];
-    const add = (ids: readonly string[]) => {
-      for (const id of ids)
-        try {
-          peers.push(peerIdFromString(id));
-        } catch {
-          log('ignoring a source that is not a PeerId: %s', id);
-        }
-    };
-    add([...(hint === undefined ? [] : [hint]), ...served.slice(0, half)]);
-    peers.push(...shuffled(await this.components.providers.findProviders(logId)));
-    add(served.slice(half));
+    const peers = [
+      ...peerIds([...(hint === undefined ? [] : [hint]), ...served.slice(0, half)]),
+      ...shuffled(await this.components.providers.findProviders(logId)),
+      ...peerIds(served.slice(half)),
+    ];
     const out: TileSource[] = [];
     for (const peer of peers) {
-      const id = peer.toString();
-      if (
-        peer.equals(this.components.peerId) ||
-        this.components.bans.isBanned(id, logId) ||
-        out.some((s) => s.id === id)
-      )
-        continue;
+      if (!this.usable(peer, logId) || out.some((s) => s.id === peer.toString())) continue;
       out.push(this.sourceOf(peer));
       if (out.length >= this.maxSources) break;
     }
@@ -92,19 +79,14 @@ export class PeerSources {
    * protocol/log-holders.ts): not ourselves, no peer banned for the log, nothing that is no PeerId.
    */
   sourcesOf(logId: string, peers: readonly string[]): TileSource[] {
-    const out: TileSource[] = [];
-    for (const id of peers) {
-      let peer: PeerId;
-      try {
-        peer = peerIdFromString(id);
-      } catch {
-        log('ignoring a holder of %s that is not a PeerId: %s', logId, id);
-        continue;
-      }
-      if (peer.equals(this.components.peerId) || this.components.bans.isBanned(id, logId)) continue;
-      out.push(this.sourceOf(peer));
-    }
-    return out;
+    return peerIds(peers)
+      .filter((peer) => this.usable(peer, logId))
+      .map((peer) => this.sourceOf(peer));
+  }
+
+  /** Whether `peer` may be a source of `logId`: not ourselves, not banned for the log. */
+  private usable(peer: PeerId, logId: string): boolean {
+    return !peer.equals(this.components.peerId) && !this.components.bans.isBanned(peer.toString(), logId);
   }
 
   /** Remembers the peers (of `ids`: sources still in use at the end) that served a sync of `logId`. */
@@ -139,4 +121,19 @@ export class PeerSources {
     }
     return source;
   }
+}
+
+/**
+ * The PeerIds among `ids` (strings from a gossip sender, the log's last sync or a holders list); what is
+ * no PeerId is left out.
+ */
+function peerIds(ids: readonly string[]): PeerId[] {
+  const out: PeerId[] = [];
+  for (const id of ids)
+    try {
+      out.push(peerIdFromString(id));
+    } catch {
+      log('ignoring a source that is not a PeerId: %s', id);
+    }
+  return out;
 }

@@ -91,7 +91,7 @@ function pick(
 }
 
 export interface SourceSlotsInit {
-  /** A source syncing towards the tiles whose progress grew within this (ms) is waited for (see acquire). */
+  /** A source syncing towards the tiles whose progress grew within this (ms) is waited for (`eligible`). */
   readonly progressStallMs: number;
   /** How often such a source is asked for its progress again (node/sync/source-claims.ts), in ms. */
   readonly progressRecheckMs: number;
