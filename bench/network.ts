@@ -22,6 +22,7 @@ import {
   LogStore,
   LogSync,
   openDatabase,
+  providingDhts,
   TileExchange,
   type TrustixLibp2p,
 } from '../node/index.ts';
@@ -64,7 +65,11 @@ export async function providers(count: number, logs: readonly LogStore[], bootst
       logs: { get: (id) => byId.get(id), list: () => [...logs] },
     });
     await tiles.start();
-    const dht = new LogProviders({ contentRouting: node.contentRouting, peerId: node.peerId });
+    const dht = new LogProviders({
+      contentRouting: node.contentRouting,
+      dhts: providingDhts(node),
+      peerId: node.peerId,
+    });
     dht.start();
     for (const l of logs) dht.provide(l.logId);
     nodes.push({

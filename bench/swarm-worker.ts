@@ -341,7 +341,7 @@ async function freshProvider(args: { bootstrap: string[]; logId: string; timeout
     bootstrap: args.bootstrap,
   });
   const providers = new LogProviders(
-    { contentRouting: node.contentRouting, peerId: node.peerId },
+    { contentRouting: node.contentRouting, dhts: [], peerId: node.peerId },
     { maxProviders: 1, findTimeoutMs: 5_000 },
   );
   try {

@@ -22,6 +22,7 @@ export {
   DEFAULT_LISTEN,
   DEFAULT_MAX_CONNECTIONS,
   type Libp2pNodeInit,
+  providingDhts,
   stunOfBootstrap,
   type TrustixLibp2p,
 } from './network/libp2p-node.ts';

@@ -19,7 +19,12 @@ import { type CatchupServiceInit, catchupService } from './network/catchup-servi
 import { ConnectionBudget, type ConnectionBudgetInit } from './network/connection-budget.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './network/gossip.ts';
 import { GossipPenalties } from './network/gossip-penalties.ts';
-import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from './network/libp2p-node.ts';
+import {
+  createLibp2pNode,
+  type Libp2pNodeInit,
+  providingDhts,
+  type TrustixLibp2p,
+} from './network/libp2p-node.ts';
 import { LightLogs, type LightLogsInit } from './network/light-logs.ts';
 import { LogProviders, type LogProvidersInit } from './network/log-providers.ts';
 import { LookupClient, type LookupClientInit } from './network/lookup-client.ts';
@@ -177,7 +182,7 @@ async function assemble(
   await tiles.start();
   parts.add(() => tiles.stop());
   const providers = new LogProviders(
-    { contentRouting: libp2p.contentRouting, peerId: libp2p.peerId },
+    { contentRouting: libp2p.contentRouting, dhts: providingDhts(libp2p), peerId: libp2p.peerId },
     init.providers,
   );
   providers.start();
@@ -206,6 +211,7 @@ async function assemble(
     const rendezvous = new Rendezvous(
       {
         contentRouting: libp2p.contentRouting,
+        dhts: providingDhts(libp2p),
         peerId: libp2p.peerId,
         dialer: libp2p,
         trustixPeers: () => trustixPeers(libp2p),

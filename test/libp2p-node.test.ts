@@ -12,6 +12,7 @@ import {
   createLibp2pNode,
   LIBP2P_SUBLEVEL,
   ListenError,
+  providingDhts,
   type TrustixLibp2p,
 } from '../node/network/libp2p-node.ts';
 import { LogProviders, logCid } from '../node/network/log-providers.ts';
@@ -20,6 +21,7 @@ import {
   PeerIdentityError,
   peerSecretPath,
 } from '../node/network/peer-identity.ts';
+import { afterProvide, type ProvidingDht } from '../node/network/provide-reach.ts';
 import { openDatabase } from '../node/store/database.ts';
 import { CHECKPOINT_TOPIC } from '../protocol/constants.ts';
 import { formatNixSecretKey, generateNixSecretKey, logKeyOf, parseNixSecretKey } from '../protocol/keys.ts';
@@ -127,30 +129,57 @@ test('DHT: a log provided by one node is found by another through findProviders'
   t.true(found, 'the provider was found');
 });
 
+/**
+ * A node's Trustix DHT, its provides counted: `calls` (each is a walk and up to k ADD_PROVIDER requests)
+ * and, per provide ended, the peers that took the record.
+ */
+function countedDht(node: TrustixLibp2p): { dht: ProvidingDht; calls: () => number; reaches: number[] } {
+  const [real] = providingDhts(node);
+  let calls = 0;
+  const reaches: number[] = [];
+  const dht: ProvidingDht = {
+    k: real!.k,
+    routingTable: real!.routingTable,
+    provide(key, options) {
+      calls++;
+      return (async function* () {
+        let reached = 0;
+        try {
+          for await (const event of real!.provide(key, options)) {
+            if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') reached++;
+            yield event;
+          }
+        } finally {
+          reaches.push(reached);
+        }
+      })();
+    },
+  };
+  return { dht, calls: () => calls, reaches };
+}
+
+/** Whether `node`'s own provider store lists `provider` for `logId` (its lookup answers from there first). */
+async function holdsRecord(node: TrustixLibp2p, logId: string, provider: TrustixLibp2p): Promise<boolean> {
+  for await (const event of node.services.dht.findProviders(logCid(logId), {
+    signal: AbortSignal.timeout(10_000),
+  }))
+    if (
+      event.name === 'PROVIDER' &&
+      event.from.equals(node.peerId) &&
+      event.providers.some((p) => p.id.equals(provider.peerId))
+    )
+      return true;
+  return false;
+}
+
 test('log providers: a held log is provided in the background and found by others, never by itself; provided once however often it is synced', async (t) => {
   const net = await startTestNetwork(t, 3);
   await waitForConnections(net.nodes, 2, 60_000);
-  // The DHT's announcements, counted: each is a walk and k ADD_PROVIDER requests.
-  let announced = 0;
-  let ended = 0;
+  const counted = countedDht(net.nodes[0]!);
   const [a, b] = net.nodes.map(
-    (n) =>
+    (n, i) =>
       new LogProviders(
-        {
-          contentRouting: {
-            ...n.contentRouting,
-            findProviders: (cid, options) => n.contentRouting.findProviders(cid, options),
-            provide: async (cid, options) => {
-              announced++;
-              try {
-                await n.contentRouting.provide(cid, options);
-              } finally {
-                ended++;
-              }
-            },
-          },
-          peerId: n.peerId,
-        },
+        { contentRouting: n.contentRouting, dhts: i === 0 ? [counted.dht] : [], peerId: n.peerId },
         { findTimeoutMs: 5000 },
       ),
   );
@@ -170,14 +199,70 @@ test('log providers: a held log is provided in the background and found by other
   t.deepEqual(found, [net.nodes[0]!.peerId.toString()]);
   t.deepEqual(await a!.findProviders(logId), [], 'a node does not list itself');
   // A follower calls provide after every sync of the log: once the record is out, it is not sent again.
-  await waitFor('the announcement to end', async () => ended === 1);
+  await waitFor('the announcement to end', () => counted.reaches.length === 1);
+  t.true(counted.reaches[0]! >= 1, 'the record reached a peer');
   for (let i = 0; i < 5; i++) a!.provide(logId);
-  t.is(announced, 1, 'announced once, not once per call');
+  t.is(counted.calls(), 1, 'announced once, not once per call');
   // The CID is exactly DESIGN's: CIDv1, raw codec, sha2-256 multihash of the log ID bytes.
   const cid = logCid(logId);
   t.is(cid.version, 1);
   t.is(cid.code, raw.code);
   t.is(Buffer.from(cid.multihash.digest).toString('hex'), logId);
+});
+
+test('log providers: a log provided while the routing table held one peer is provided again once it has doubled, and its record reaches the peers that came since', async (t) => {
+  // The start-up case: kad-dht's provide succeeds having sent the record to the bootstrap node alone.
+  const boot = await startTestNode(t);
+  const early = await startTestNode(t, { bootstrap: [dialAddress(boot)] });
+  const counted = countedDht(early);
+  await waitFor('the bootstrap node in the routing table', () => counted.dht.routingTable.size >= 1);
+  const providers = new LogProviders(
+    { contentRouting: early.contentRouting, dhts: [counted.dht], peerId: early.peerId },
+    { retryDelayMs: 100 },
+  );
+  providers.start();
+  t.teardown(() => providers.stop());
+  const logId = logKeyOf(generateNixSecretKey('providers-early')).logId;
+  providers.provide(logId);
+  await waitFor('the first provide to end', () => counted.reaches.length >= 1);
+  t.is(counted.reaches[0], 1, 'the first provide reached the bootstrap node only');
+  const later = await Promise.all([0, 1, 2].map(() => startTestNode(t, { bootstrap: [dialAddress(boot)] })));
+  await waitFor(
+    'a provide that reached the peers that came since',
+    () => counted.reaches.some((r) => r >= 3),
+    {
+      timeout: 60_000,
+    },
+  );
+  t.true(counted.calls() >= 2);
+  for (const node of later) t.true(await holdsRecord(node, logId, early), `${node.peerId} holds the record`);
+});
+
+test('provide reach: done at k peers; again once the routing table has doubled, or when no peer took it; else wait', (t) => {
+  const dht = (size: number): ProvidingDht => ({
+    k: 20,
+    routingTable: { size },
+    provide: () => {
+      throw new Error('not provided here');
+    },
+  });
+  t.is(afterProvide([{ reached: 20, table: 40 }], [dht(40)]), 'done');
+  t.is(afterProvide([{ reached: 0, table: 0 }], [dht(0)]), 'again', 'no peer took it');
+  t.is(afterProvide([{ reached: 3, table: 3 }], [dht(5)]), 'wait', 'the table has not doubled');
+  t.is(afterProvide([{ reached: 3, table: 3 }], [dht(6)]), 'again', 'the table has doubled');
+  t.is(afterProvide([{ reached: 9, table: 9 }], [dht(9)]), 'wait', 'a network smaller than k, settled');
+  t.is(
+    afterProvide(
+      [
+        { reached: 20, table: 50 },
+        { reached: 2, table: 4 },
+      ],
+      [dht(50), dht(8)],
+    ),
+    'again',
+    'one DHT of two short, its table doubled',
+  );
+  t.is(afterProvide([], []), 'done', 'no DHT: nothing to do');
 });
 
 test('gossip: a checkpoint topic message published by one node reaches all others', async (t) => {

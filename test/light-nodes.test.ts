@@ -203,6 +203,7 @@ test.serial(
     // The DHT is where a light node that heard no gossip of the log yet finds who holds it.
     const dht = new LogProviders({
       contentRouting: light.libp2p!.contentRouting,
+      dhts: [],
       peerId: light.libp2p!.peerId,
     });
     dht.start();

@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
+import { providingDhts } from '../node/network/libp2p-node.ts';
 import { LogProviders } from '../node/network/log-providers.ts';
 import { TileExchange } from '../node/network/tile-exchange.ts';
 import { submit } from '../node/socket/submit-client.js';
@@ -159,7 +160,11 @@ test.serial(
     });
     await liarTiles.start();
     t.teardown(() => liarTiles.stop());
-    const liarProviders = new LogProviders({ contentRouting: liar.contentRouting, peerId: liar.peerId });
+    const liarProviders = new LogProviders({
+      contentRouting: liar.contentRouting,
+      dhts: providingDhts(liar),
+      peerId: liar.peerId,
+    });
     liarProviders.start();
     t.teardown(() => liarProviders.stop());
     liarProviders.provide(logId);
@@ -173,6 +178,7 @@ test.serial(
       async () => {
         const probe = new LogProviders({
           contentRouting: follower.libp2p!.contentRouting,
+          dhts: [],
           peerId: follower.libp2p!.peerId,
         });
         return (await probe.findProviders(logId)).length >= 2;

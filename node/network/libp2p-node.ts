@@ -26,7 +26,13 @@ import { type GossipSub, gossipsub, StrictNoSign } from '@libp2p/gossipsub';
 import type { PeerScoreParams, PeerScoreThresholds } from '@libp2p/gossipsub/score';
 import { type Identify, identify } from '@libp2p/identify';
 import type { ConnectionGater, Libp2p, PeerInfo, PrivateKey } from '@libp2p/interface';
-import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
+import {
+  type KadDHT,
+  kadDHT,
+  passthroughMapper,
+  removePrivateAddressesMapper,
+  type SingleKadDHT,
+} from '@libp2p/kad-dht';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { type Ping, ping } from '@libp2p/ping';
 import { prometheusMetrics } from '@libp2p/prometheus-metrics';
@@ -133,6 +139,21 @@ export type TrustixServices = {
 };
 
 export type TrustixLibp2p = Libp2p<TrustixServices>;
+
+/** The DHTs a node's provider records go to: Trustix's own, and the public one when it is joined. */
+export function providingDhts(libp2p: TrustixLibp2p): SingleKadDHT[] {
+  const { dht, amino } = libp2p.services;
+  return (amino === undefined ? [dht] : [dht, amino]).map(singleDht);
+}
+
+/**
+ * kad-dht's service for one protocol is a SingleKadDHT, whose routing table's size a provide's reach is
+ * judged by (node/network/provide-reach.ts); its factory's type says only KadDHT.
+ */
+function singleDht(dht: KadDHT): SingleKadDHT {
+  if (!('routingTable' in dht)) throw new TypeError('a kad-dht service without a routing table');
+  return dht as SingleKadDHT;
+}
 
 export interface Libp2pNodeInit {
   /** The node's identity (node/network/peer-identity.ts). Default: a fresh key, so a new PeerId every run. */

@@ -2,7 +2,9 @@
  * DHT provider records for logs (docs/PROTOCOL.md): a node that holds a complete, verified copy of a
  * log provides CIDv1(raw, sha2-256 multihash whose digest is the 32 bytes of the log ID), and followers
  * find who serves a log with findProviders. Providing never blocks start-up (it waits for peers), runs
- * once per log at a time, and is repeated on a schedule because provider records expire.
+ * once per log at a time, is made again once the routing table has doubled while it reached fewer than
+ * k peers (a table still filling: node/network/provide-reach.ts), and is repeated on a schedule because
+ * provider records expire.
  */
 import type { ContentRouting, PeerId } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
@@ -10,6 +12,7 @@ import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import * as Digest from 'multiformats/hashes/digest';
 import { sha256 } from 'multiformats/hashes/sha2';
+import { afterProvide, type ProvidingDht, provideOn, type Reach } from './provide-reach.ts';
 
 const log = logger('trustix:providers');
 
@@ -28,15 +31,19 @@ export interface LogProvidersInit {
   readonly findTimeoutMs?: number;
   readonly maxProviders?: number;
   /**
-   * First retry after a failed provide (doubling, up to the reprovide interval): a first provide often
-   * fails while the routing table is still empty, and waiting a whole reprovide interval would leave the
-   * log unfindable for hours. Default 5 s.
+   * After a provide that reached fewer than k peers, how soon it is looked at again (doubling, up to the
+   * reprovide interval), and provided again if the routing table has doubled since (provide-reach.ts
+   * `afterProvide`): a first provide often finds a table still empty or filling, and waiting a whole
+   * reprovide interval would leave the log unfindable for hours. Default 5 s.
    */
   readonly retryDelayMs?: number;
 }
 
 export interface LogProvidersComponents {
-  readonly contentRouting: ContentRouting;
+  /** Where providers are looked up: libp2p's content routing, over every DHT the node is on. */
+  readonly contentRouting: Pick<ContentRouting, 'findProviders'>;
+  /** Where our records go, each counting the peers that took one: Trustix's DHT, and the public one if joined. */
+  readonly dhts: readonly ProvidingDht[];
   /** Our own PeerId, left out of lookup results. */
   readonly peerId: PeerId;
 }
@@ -47,6 +54,8 @@ export class LogProviders {
   private readonly held = new Set<string>();
   private readonly providing = new Map<string, Promise<void>>();
   private readonly retries = new Map<string, { timer: NodeJS.Timeout; delay: number }>();
+  /** Per log, how far its last provide went on each DHT (provide-reach.ts `afterProvide`). */
+  private readonly reach = new Map<string, readonly Reach[]>();
   private timer: NodeJS.Timeout | undefined;
   private abort: AbortController | undefined;
 
@@ -109,6 +118,7 @@ export class LogProviders {
     this.held.delete(logId);
     clearTimeout(this.retries.get(logId)?.timer);
     this.retries.delete(logId);
+    this.reach.delete(logId);
   }
 
   /** Peers that provide `logId`, at most maxProviders, within findTimeoutMs; never this node. */
@@ -133,30 +143,36 @@ export class LogProviders {
 
   private provideInBackground(logId: string): void {
     if (this.providing.has(logId) || this.abort?.signal.aborted) return;
+    clearTimeout(this.retries.get(logId)?.timer); // a look pending: this provide answers it
     const signal = AbortSignal.any([
       this.abort?.signal ?? new AbortController().signal,
       AbortSignal.timeout(this.init.provideTimeoutMs),
     ]);
-    const job = this.components.contentRouting
-      .provide(logCid(logId), { signal })
-      .then(
-        () => {
-          log('provided %s', logId);
-          this.retries.delete(logId);
-        },
-        (err: unknown) => {
-          if (this.abort?.signal.aborted || !this.held.has(logId)) return;
-          const delay = Math.min(
-            (this.retries.get(logId)?.delay ?? this.init.retryDelayMs / 2) * 2,
-            this.init.reprovideIntervalMs,
-          );
-          log('providing %s failed (retried in %d ms): %s', logId, delay, err);
-          const timer = setTimeout(() => this.provideInBackground(logId), delay);
-          timer.unref();
-          this.retries.set(logId, { timer, delay });
-        },
-      )
+    const job = provideOn(this.components.dhts, logCid(logId), { signal })
+      .then((reach) => {
+        if (this.abort?.signal.aborted || !this.held.has(logId)) return;
+        this.reach.set(logId, reach);
+        log('provided %s (peers reached per DHT: %s)', logId, reach.map((r) => r.reached).join(', '));
+        if (afterProvide(reach, this.components.dhts) === 'done') this.retries.delete(logId);
+        else this.lookAgain(logId);
+      })
       .finally(() => this.providing.delete(logId));
     this.providing.set(logId, job);
+  }
+
+  /** Looks again, after the next delay, whether a record that reached too few peers is to be provided again. */
+  private lookAgain(logId: string): void {
+    const delay = Math.min(
+      (this.retries.get(logId)?.delay ?? this.init.retryDelayMs / 2) * 2,
+      this.init.reprovideIntervalMs,
+    );
+    const timer = setTimeout(() => {
+      const reach = this.reach.get(logId);
+      if (reach === undefined || !this.held.has(logId)) return;
+      if (afterProvide(reach, this.components.dhts) === 'again') this.provideInBackground(logId);
+      else this.lookAgain(logId);
+    }, delay);
+    timer.unref();
+    this.retries.set(logId, { timer, delay });
   }
 }

@@ -3,7 +3,8 @@
  * provides one well-known CID, derived from RENDEZVOUS_NAMESPACE, on the DHTs it is part of (the
  * public Amino DHT among them), and while it knows too few Trustix peers it looks that CID up and dials
  * the providers. Only provider records are stored there, never Trustix data; lookups are bounded in
- * time and results; the record is provided again well before it expires.
+ * time and results; the record is provided again well before it expires, and once the routing table
+ * has doubled while it reached fewer than k peers (node/network/provide-reach.ts).
  */
 import type { ContentRouting, PeerId } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
@@ -11,6 +12,7 @@ import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import { sha256 } from 'multiformats/hashes/sha2';
 import { RENDEZVOUS_NAMESPACE } from '../../protocol/constants.ts';
+import { afterProvide, type ProvidingDht, provideOn, type Reach } from './provide-reach.ts';
 
 const log = logger('trustix:rendezvous');
 
@@ -25,7 +27,11 @@ export interface RendezvousInit {
    * 48 h and IPFS nodes reprovide every 22 h; twice as often keeps us findable through one failure.
    */
   readonly reprovideIntervalMs?: number;
-  /** First retry after a failed provide, doubling up to the reprovide interval. Default 10 s. */
+  /**
+   * After a provide that reached fewer than k peers, how soon it is looked at again (doubling, up to the
+   * reprovide interval), and provided again if the routing table has doubled since (provide-reach.ts
+   * `afterProvide`). Default 10 s.
+   */
   readonly retryDelayMs?: number;
   /** Time one provide may take. Default 60 s. */
   readonly provideTimeoutMs?: number;
@@ -39,7 +45,10 @@ export interface RendezvousInit {
 }
 
 export interface RendezvousComponents {
-  readonly contentRouting: ContentRouting;
+  /** Where the rendezvous is looked up: libp2p's content routing, over every DHT the node is on. */
+  readonly contentRouting: Pick<ContentRouting, 'findProviders'>;
+  /** Where our record goes, each counting the peers that took it: Trustix's DHT and the public one. */
+  readonly dhts: readonly ProvidingDht[];
   readonly peerId: PeerId;
   /** Dials a peer found at the rendezvous (the connection manager's gater and limits apply). */
   readonly dialer: { dial(peer: PeerId, options?: { signal?: AbortSignal }): Promise<unknown> };
@@ -53,6 +62,8 @@ export class Rendezvous {
   private provideTimer: NodeJS.Timeout | undefined;
   private lookupTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown>[] = [];
+  /** How far the last provide went on each DHT. */
+  private reach: readonly Reach[] = [];
 
   constructor(
     private readonly components: RendezvousComponents,
@@ -117,27 +128,33 @@ export class Rendezvous {
     if (abort === undefined || abort.signal.aborted) return;
     const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(this.init.provideTimeoutMs)]);
     const job = rendezvousCid()
-      .then((cid) => this.components.contentRouting.provide(cid, { signal }))
-      .then(
-        () => {
-          log('provided the rendezvous record');
-          this.provideTimer = setTimeout(
-            () => this.provide(this.init.retryDelayMs),
-            this.init.reprovideIntervalMs,
-          );
-          this.provideTimer.unref();
-        },
-        (err: unknown) => {
-          if (abort.signal.aborted) return;
-          log('providing the rendezvous record failed (retry in %d ms): %s', retryDelay, err);
-          this.provideTimer = setTimeout(
-            () => this.provide(Math.min(retryDelay * 2, this.init.reprovideIntervalMs)),
-            retryDelay,
-          );
-          this.provideTimer.unref();
-        },
-      );
+      .then((cid) => provideOn(this.components.dhts, cid, { signal }))
+      .then((reach) => {
+        if (abort.signal.aborted) return;
+        this.reach = reach;
+        log(
+          'provided the rendezvous record (peers reached per DHT: %s)',
+          reach.map((r) => r.reached).join(', '),
+        );
+        if (afterProvide(reach, this.components.dhts) === 'done')
+          this.schedule(this.init.reprovideIntervalMs, () => this.provide(this.init.retryDelayMs));
+        else this.lookAgain(retryDelay);
+      });
     this.track(job);
+  }
+
+  /** After `delay`, provides again if a record that reached too few peers calls for it, else looks later. */
+  private lookAgain(delay: number): void {
+    const next = Math.min(delay * 2, this.init.reprovideIntervalMs);
+    this.schedule(delay, () => {
+      if (afterProvide(this.reach, this.components.dhts) === 'again') this.provide(next);
+      else this.lookAgain(next);
+    });
+  }
+
+  private schedule(delay: number, then: () => void): void {
+    this.provideTimer = setTimeout(then, delay);
+    this.provideTimer.unref();
   }
 
   private lookup(): void {

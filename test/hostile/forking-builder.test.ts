@@ -12,6 +12,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import test, { type ExecutionContext } from 'ava';
 import { CheckpointMonitor } from '../../node/monitor/checkpoint-monitor.ts';
 import { Gossip } from '../../node/network/gossip.ts';
+import { providingDhts } from '../../node/network/libp2p-node.ts';
 import { LogProviders } from '../../node/network/log-providers.ts';
 import { PeerBans } from '../../node/network/peer-bans.ts';
 import { type Blame, SourceBlame } from '../../node/network/source-blame.ts';
@@ -107,7 +108,11 @@ async function servingPeer(t: ExecutionContext, bootstrap: string[], logId: stri
   });
   await tiles.start();
   t.teardown(() => tiles.stop());
-  const providers = new LogProviders({ contentRouting: peer.contentRouting, peerId: peer.peerId });
+  const providers = new LogProviders({
+    contentRouting: peer.contentRouting,
+    dhts: providingDhts(peer),
+    peerId: peer.peerId,
+  });
   providers.start();
   t.teardown(() => providers.stop());
   providers.provide(logId);
@@ -159,6 +164,7 @@ test.serial(
       async () => {
         const probe = new LogProviders({
           contentRouting: victim.libp2p!.contentRouting,
+          dhts: [],
           peerId: victim.libp2p!.peerId,
         });
         return (await probe.findProviders(logId)).length >= 3;
