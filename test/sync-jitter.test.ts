@@ -11,6 +11,7 @@ import { verifyLog } from '../node/store/log-verifier.ts';
 import { Follower, type FollowerInit } from '../node/sync/follower.ts';
 import type { TileSource } from '../node/sync/tile-source.ts';
 import { type LogFixture, openLogFixture, tempDir } from './helpers/log-fixture.ts';
+import { waitFor } from './helpers/p2p.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
 import { startTileServer, type TileServer } from './helpers/tile-servers.ts';
 
@@ -67,8 +68,8 @@ test('followers told of a checkpoint at once start one after another and fetch i
       () => i / FOLLOWERS,
     );
     followers.push(f);
-    // The first sync (nothing held yet) starts at once, sender or not.
-    t.is(f.notify(logId, log.store.checkpoint()!.note, builderServer.url), 'new');
+    // Asked for (refresh), the first sync starts at once.
+    t.is(await f.refresh(logId), 3000);
     await f.whenSynced(logId, 3000);
     const server = await startTileServer(f.get(logId)!);
     t.teardown(() => server.stop());
@@ -91,7 +92,43 @@ test('followers told of a checkpoint at once start one after another and fetch i
   t.true(fromBuilder <= 14, `the builder served ${fromBuilder} of the ${5 * FOLLOWERS} bundles`);
 });
 
-test('no start delay for a first sync, a sync far behind, or one asked for without gossip', async (t) => {
+test('followers of a new log told of its first checkpoint at once start one after another too', async (t) => {
+  const FOLLOWERS = 4;
+  const JITTER_MS = 2_000 * FOLLOWERS;
+  const log = await builder(t, ENTRIES.slice(0, 1000));
+  const { logId } = log.key;
+  const builderServer = await startTileServer(log.store);
+  t.teardown(() => builderServer.stop());
+  const servers: TileServer[] = [];
+  const followers: Follower[] = [];
+  for (let i = 0; i < FOLLOWERS; i++) {
+    const f = await follower(
+      t,
+      log,
+      () => [builderServer.source, ...servers.filter((_, j) => j !== i).map((s) => s.source)],
+      { syncJitterMs: JITTER_MS },
+      () => i / FOLLOWERS,
+    );
+    await waitFor('the local copy', () => f.get(logId) !== undefined);
+    // Each serves its copy to the others from the start (nothing until its sync commits).
+    const server = await startTileServer(f.get(logId)!);
+    t.teardown(() => server.stop());
+    servers.push(server);
+    followers.push(f);
+  }
+  const note = log.store.checkpoint()!.note;
+  for (const f of followers) t.is(f.notify(logId, note, builderServer.url), 'new');
+  await Promise.all(followers.map((f) => f.whenSynced(logId, 1000)));
+  for (const f of followers) t.is((await verifyLog(f.get(logId)!)).entries, 1000);
+
+  // 1,000 entries are 4 bundles (the last one partial): all at once, the builder would serve all 16.
+  const fromBuilder = builderServer.served.entries.length;
+  const fromFollowers = servers.reduce((n, s) => n + s.served.entries.length, 0);
+  t.log(`bundles served: builder ${fromBuilder}, followers ${fromFollowers}`);
+  t.true(fromBuilder <= 11, `the builder served ${fromBuilder} of the ${4 * FOLLOWERS} bundles`);
+});
+
+test('no start delay for a sync far behind, or one asked for without gossip; a first sync that gossip brought waits like any small one', async (t) => {
   const log = await builder(t, ENTRIES.slice(0, 1000));
   const { logId } = log.key;
   const server = await startTileServer(log.store);
@@ -105,8 +142,10 @@ test('no start delay for a first sync, a sync far behind, or one asked for witho
     () => 1,
   );
 
-  t.is(f.notify(logId, log.store.checkpoint()!.note, server.url), 'new');
-  await f.whenSynced(logId, 1000); // a first sync
+  t.is(f.notify(logId, log.store.checkpoint()!.note, server.url), 'new'); // a first sync, delayed
+  t.like(f.status(logId), { state: 'syncing', verifiedSize: 0, targetSize: 1000 });
+  t.is(await f.refresh(logId), 1000); // asked for: it starts now
+  await f.whenSynced(logId, 1000);
 
   await log.append(ENTRIES.slice(1000, 2500));
   t.is(f.notify(logId, log.store.checkpoint()!.note, server.url), 'new');

@@ -10,7 +10,7 @@
  * checkpoint that arrives during a sync is synced right after it. What a sync's end makes of the log:
  * node/sync/sync-attempt.ts. A failed sync is retried with
  * exponential back-off, or at once when a newer checkpoint arrives. A sync that gossip brought, for a log
- * held here and at most smallSyncEntries behind, starts after a random delay of up to syncJitterMs, so
+ * at most smallSyncEntries behind (a first sync too), starts after a random delay of up to syncJitterMs, so
  * that the followers who hear of a checkpoint at the same moment start one after another and the later
  * ones fetch from the earlier ones, not all from the builder (docs/SCALE.md). A fork stops the log for good
  * (state 'forked'); a log holding a non-entry or beyond the limits (maxTreeSize, maxGrowth) stops too
@@ -96,11 +96,12 @@ export interface FollowerInit extends LogSyncInit {
   readonly smallSyncEntries?: number;
   /**
    * Longest random start delay of a sync that gossip brought (notify with a sender), in ms: drawn
-   * uniformly from 0 to this, for a log already held here and at most smallSyncEntries behind (never
-   * for a first sync, a sync far behind, refresh, or a checkpoint handed over without a sender). Followers
+   * uniformly from 0 to this, for a log at most smallSyncEntries behind, a first sync of a small log
+   * too (never for a sync far behind, refresh, or a checkpoint handed over without a sender). Followers
    * told of a checkpoint within the propagation time then start one after another and the later ones
    * fetch from the earlier ones, which works only when the delays spread wider than a sync lasts (1-2 s
-   * for a few thousand entries on a loaded machine). Default 3,000: in the swarm bench (docs/SCALE.md,
+   * for a few thousand entries on a loaded machine). A new log's first checkpoint is such a moment: at
+   * N = 50 every follower asked its builder at once, and some gave up on it, overloaded (docs/SCALE.md). Default 3,000: in the swarm bench (docs/SCALE.md,
    * "Sync start delay") 1,000 left the builder's share of the tile bytes at 84-92%, 3,000 brought it
    * from 80-93% to 42-61%, for at most 3 s more before a follower holds a checkpoint; 0: none.
    */
@@ -259,11 +260,9 @@ export class Follower extends TypedEventEmitter<FollowerEvents> {
 
   /** Whether a sync that gossip brought starts after a random delay (FollowerInit.syncJitterMs). */
   private delays(t: Tracked): boolean {
-    const held = t.store?.size ?? 0;
-    const behind = (t.target?.size ?? 0) - held;
+    const behind = (t.target?.size ?? 0) - (t.store?.size ?? 0);
     return (
       this.init.syncJitterMs > 0 &&
-      held > 0 &&
       behind <= this.init.smallSyncEntries &&
       t.running === undefined &&
       !t.queued
