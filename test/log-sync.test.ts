@@ -378,8 +378,11 @@ test('with only bad sources the sync fails with SyncFailedError and the local co
   const gone = (await servers(t, log, [undefined]))[0]!;
   await gone.stop();
   const down = sync(f, [gone]);
-  await t.throwsAsync(down.sync.run(log.store.checkpoint()!), { instanceOf: SyncFailedError });
+  const downErr = await t.throwsAsync(down.sync.run(log.store.checkpoint()!), {
+    instanceOf: SyncFailedError,
+  });
   t.like(down.failures, [{ sourceId: gone.url, reason: 'unavailable' }]);
+  t.regex(downErr!.message, /1 dropped for failures: unavailable, 0 do not have it/, 'the error says why');
   t.is(f.store.size, 3000);
 });
 

@@ -12,7 +12,7 @@
  * (a checkpoint asked again, a discovery).
  */
 import type { TileId } from '../../protocol/tile-path.ts';
-import { SyncFailedError } from '../errors.ts';
+import { type SourceFailure, SyncFailedError } from '../errors.ts';
 import { growing, type ProgressClaim, progressHasTile } from './tile-coverage.ts';
 import type { TileSource } from './tile-source.ts';
 
@@ -21,6 +21,8 @@ export interface SourceState {
   readonly source: TileSource;
   inFlight: number;
   dropped: boolean;
+  /** Why it was dropped, when it was (named in the error of a sync left with no source). */
+  droppedFor?: SourceFailure;
   /** Busy pauses in a row (SourcePoolInit.busyRetries). */
   strikes: number;
   timeouts: number;
@@ -230,15 +232,16 @@ export class SourceSlots {
   }
 
   private exhausted(tiles: readonly TileId[]): SyncFailedError {
-    const dropped = this.states.filter((s) => s.dropped).length;
-    const behind = this.states.length - dropped;
+    const dropped = this.states.filter((s) => s.dropped);
+    const behind = this.states.length - dropped.length;
+    const why = [...new Set(dropped.flatMap((s) => (s.droppedFor === undefined ? [] : [s.droppedFor])))];
     const what = tiles
       .map((t) => (t.kind === 'hash' ? `${t.level}/${t.index}` : `entries/${t.index}`))
       .join(', ');
     const message =
       this.states.length === 0
         ? 'no sources'
-        : `no source left for tile ${what} (${dropped} dropped for failures, ${behind} do not have it)`;
+        : `no source left for tile ${what} (${dropped.length} dropped for failures${why.length === 0 ? '' : `: ${why.join(', ')}`}, ${behind} do not have it)`;
     return new SyncFailedError(this.logId, message);
   }
 }
