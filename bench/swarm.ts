@@ -597,6 +597,13 @@ export async function run() {
     for (const n of sizes) {
       if (n < B + K + 1) throw new RangeError(`N=${n} is below ${B} bootstrap + ${K} builders + 1`);
       const net = netName === 'netns' ? await namespaces() : loopback();
+      // A run stopped from outside still removes its processes, namespaces and links.
+      const interrupted = (signal: NodeJS.Signals) => {
+        process.stderr.write(`swarm ${netName} N=${n}: ${signal}, tearing down\n`);
+        void net.close().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+      };
+      process.once('SIGINT', interrupted);
+      process.once('SIGTERM', interrupted);
       try {
         const result = await runSwarm(n, net);
         runs.push(result);
@@ -606,6 +613,8 @@ export async function run() {
         process.stderr.write(`swarm ${netName} N=${n} failed: ${(err as Error).stack}\n`);
         blocked.push(`${netName} N=${n}: ${(err as Error).message}`);
       } finally {
+        process.off('SIGINT', interrupted);
+        process.off('SIGTERM', interrupted);
         await net.close().catch(() => {});
       }
       process.stderr.write(`${table(runs)}\n`);
