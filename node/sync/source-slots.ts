@@ -22,7 +22,7 @@ export interface SourceState {
   inFlight: number;
   dropped: boolean;
   /** Why it was dropped, when it was (named in the error of a sync left with no source). */
-  droppedFor?: SourceFailure;
+  droppedFor?: { readonly reason: SourceFailure; readonly message: string };
   /** Busy pauses in a row (SourcePoolInit.busyRetries). */
   strikes: number;
   timeouts: number;
@@ -234,14 +234,19 @@ export class SourceSlots {
   private exhausted(tiles: readonly TileId[]): SyncFailedError {
     const dropped = this.states.filter((s) => s.dropped);
     const behind = this.states.length - dropped.length;
-    const why = [...new Set(dropped.flatMap((s) => (s.droppedFor === undefined ? [] : [s.droppedFor])))];
+    // Each kind of failure once, with the first one's words (a dial refused, a stream reset, ...).
+    const why = new Map<SourceFailure, string>();
+    for (const s of dropped)
+      if (s.droppedFor !== undefined && !why.has(s.droppedFor.reason))
+        why.set(s.droppedFor.reason, s.droppedFor.message.slice(0, 160));
+    const said = [...why].map(([reason, message]) => `${reason}: ${message}`).join('; ');
     const what = tiles
       .map((t) => (t.kind === 'hash' ? `${t.level}/${t.index}` : `entries/${t.index}`))
       .join(', ');
     const message =
       this.states.length === 0
         ? 'no sources'
-        : `no source left for tile ${what} (${dropped.length} dropped for failures${why.length === 0 ? '' : `: ${why.join(', ')}`}, ${behind} do not have it)`;
+        : `no source left for tile ${what} (${dropped.length} dropped for failures${said === '' ? '' : ` (${said})`}, ${behind} do not have it)`;
     return new SyncFailedError(this.logId, message);
   }
 }
