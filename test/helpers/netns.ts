@@ -123,7 +123,8 @@ export class NetLab {
   private readonly ifCount = new Map<string, number>();
   private readonly onExit = () => this.teardownSync();
   private readonly cleanups: (() => Promise<unknown>)[] = [];
-  private tornDown = false;
+  /** The teardown, once begun. */
+  private tearingDown: Promise<void> | undefined;
 
   /**
    * A lab; deletes namespaces left by runs whose process is gone. `shaper` forces how shaped links are
@@ -381,7 +382,7 @@ export class NetLab {
 
   /** Starts a process inside a namespace (`ip netns exec` execs it: the PID is the process's own). */
   spawn(ns: Netns, command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
-    if (this.tornDown) throw new Error('lab torn down');
+    if (this.tearingDown !== undefined) throw new Error('lab torn down');
     const child = spawn(tool('ip'), ['netns', 'exec', ns.name, resolveCommand(command), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...options,
@@ -400,13 +401,16 @@ export class NetLab {
    * Kills every process the lab started (TERM, then KILL after 3 s), runs the registered cleanups,
    * then deletes every namespace.
    */
-  async teardown(): Promise<void> {
-    if (this.tornDown) return;
-    this.tornDown = true;
-    process.removeListener('exit', this.onExit);
-    await Promise.all([...this.children].map(stopChild));
-    for (const cleanup of this.cleanups.splice(0)) await cleanup().catch(() => {});
-    for (const name of this.namespaces.splice(0).reverse()) await ip(['netns', 'del', name]).catch(() => {});
+  /** Removes everything the lab made; a second call (a signal's during the first) waits for the same work. */
+  teardown(): Promise<void> {
+    this.tearingDown ??= (async () => {
+      process.removeListener('exit', this.onExit);
+      await Promise.all([...this.children].map(stopChild));
+      for (const cleanup of this.cleanups.splice(0)) await cleanup().catch(() => {});
+      for (const name of this.namespaces.splice(0).reverse())
+        await ip(['netns', 'del', name]).catch(() => {});
+    })();
+    return this.tearingDown;
   }
 
   private teardownSync(): void {
