@@ -49,17 +49,20 @@ async function follower(
   return f;
 }
 
-test('followers told of a checkpoint at once start one after another and fetch it mostly from each other', async (t) => {
-  const FOLLOWERS = 4;
-  const JITTER_MS = 2_000 * FOLLOWERS; // 2 s between two starts: a 1,000-entry sync on loopback takes far less
-  const log = await builder(t, ENTRIES.slice(0, 3000));
-  const { logId } = log.key;
+const FOLLOWERS = 4;
+const JITTER_MS = 2_000 * FOLLOWERS; // 2 s between two starts: a 1,000-entry sync on loopback takes far less
+
+/**
+ * The builder's tile server and FOLLOWERS followers of `log`, each serving its own copy and asking the
+ * builder and every other follower; follower i starts i/FOLLOWERS of the jitter after hearing of a
+ * checkpoint. `ready` runs before a follower's copy is served.
+ */
+async function swarm(t: ExecutionContext, log: LogFixture, ready: (f: Follower) => Promise<void>) {
   const builderServer = await startTileServer(log.store);
   t.teardown(() => builderServer.stop());
   const servers: TileServer[] = [];
   const followers: Follower[] = [];
   for (let i = 0; i < FOLLOWERS; i++) {
-    // Follower i starts i/FOLLOWERS of the jitter after hearing of the checkpoint.
     const f = await follower(
       t,
       log,
@@ -67,14 +70,23 @@ test('followers told of a checkpoint at once start one after another and fetch i
       { syncJitterMs: JITTER_MS },
       () => i / FOLLOWERS,
     );
+    await ready(f);
+    const server = await startTileServer(f.get(log.key.logId)!);
+    t.teardown(() => server.stop());
+    servers.push(server);
     followers.push(f);
+  }
+  return { builderServer, servers, followers };
+}
+
+test('followers told of a checkpoint at once start one after another and fetch it mostly from each other', async (t) => {
+  const log = await builder(t, ENTRIES.slice(0, 3000));
+  const { logId } = log.key;
+  const { builderServer, servers, followers } = await swarm(t, log, async (f) => {
     // Asked for (refresh), the first sync starts at once.
     t.is(await f.refresh(logId), 3000);
     await f.whenSynced(logId, 3000);
-    const server = await startTileServer(f.get(logId)!);
-    t.teardown(() => server.stop());
-    servers.push(server);
-  }
+  });
   builderServer.served.entries.length = 0;
 
   await log.append(ENTRIES.slice(3000, 4000));
@@ -93,29 +105,12 @@ test('followers told of a checkpoint at once start one after another and fetch i
 });
 
 test('followers of a new log told of its first checkpoint at once start one after another too', async (t) => {
-  const FOLLOWERS = 4;
-  const JITTER_MS = 2_000 * FOLLOWERS;
   const log = await builder(t, ENTRIES.slice(0, 1000));
   const { logId } = log.key;
-  const builderServer = await startTileServer(log.store);
-  t.teardown(() => builderServer.stop());
-  const servers: TileServer[] = [];
-  const followers: Follower[] = [];
-  for (let i = 0; i < FOLLOWERS; i++) {
-    const f = await follower(
-      t,
-      log,
-      () => [builderServer.source, ...servers.filter((_, j) => j !== i).map((s) => s.source)],
-      { syncJitterMs: JITTER_MS },
-      () => i / FOLLOWERS,
-    );
-    await waitFor('the local copy', () => f.get(logId) !== undefined);
-    // Each serves its copy to the others from the start (nothing until its sync commits).
-    const server = await startTileServer(f.get(logId)!);
-    t.teardown(() => server.stop());
-    servers.push(server);
-    followers.push(f);
-  }
+  // Each serves its copy to the others from the start (nothing until its sync commits).
+  const { builderServer, servers, followers } = await swarm(t, log, (f) =>
+    waitFor('the local copy', () => f.get(logId) !== undefined),
+  );
   const note = log.store.checkpoint()!.note;
   for (const f of followers) t.is(f.notify(logId, note, builderServer.url), 'new');
   await Promise.all(followers.map((f) => f.whenSynced(logId, 1000)));
