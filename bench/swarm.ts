@@ -2,7 +2,7 @@
  * `npm run bench -- swarm`: a swarm of N real Trustix nodes on one machine (docs/SCALE.md): K builders
  * publishing real entries, B bootstrap nodes, the rest full followers of every builder. Nodes run several
  * to a process (bench/swarm-worker.ts; an idle node process costs ~120 MB), processes on loopback or each
- * in a network namespace of its own on one bridge, with 40 ms ± 10 ms latency and 0.5% loss on every
+ * in a network namespace of its own on one bridge (bench/swarm-network.ts), with 40 ms ± 10 ms latency and 0.5% loss on every
  * namespace's link (tc netem where the kernel has sch_netem, else the TAP link emulator of
  * test/helpers/link-emulator.ts, one process for all links). For each N it measures:
  * checkpoint propagation builder -> every node; a 10,000-entry append until every follower holds it
@@ -19,12 +19,10 @@
  * TRUSTIX_BENCH_SWARM_FANOUT (every node's tiles.uploadSlots and tiles.fanout, default the node's),
  * TRUSTIX_BENCH_SWARM_PATIENCE_MS (how long a builder refuses a peer past its fan-out, UploadSlotsInit).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { type NetLab, type Netns, netnsUnavailable } from '../test/helpers/netns.ts';
+import { netnsUnavailable } from '../test/helpers/netns.ts';
 import { type Measurement, median, percentile, suiteResult } from './harness.ts';
-import { swarmAddress } from './swarm-addresses.ts';
+import { loopback, type Network, namespaces, SHAPE_TEXT, type Worker } from './swarm-network.ts';
 import type { Arrival, NodeSpec, NodeTraffic, StartedNode } from './swarm-worker.ts';
 
 const env = (name: string, fallback: string) => process.env[`TRUSTIX_BENCH_SWARM_${name}`] ?? fallback;
@@ -44,154 +42,9 @@ const WINDOW_S = Number(env('WINDOW_S', '30'));
 const APPEND = Number(env('APPEND', '10000'));
 /** Every builder publishes one entry this often in the busy window (the issue's "every 2 s"). */
 const PUBLISH_EVERY_MS = 2_000;
-/**
- * The emulated links: one-way latency ± jitter and loss on what every namespace sends (issue 18), by tc
- * netem where the kernel has it, else by the TAP link emulator (test/helpers/link-emulator.ts).
- */
-const SHAPE = { delayMs: 40, jitterMs: 10, loss: 0.005 } as const;
-const SHAPE_TEXT = '40 ms ± 10 ms, 0.5% loss';
-const WORKER = fileURLToPath(new URL('./swarm-worker.ts', import.meta.url));
-
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const round1 = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(1)) : x);
-
-/** One worker process and its request channel. */
-class Worker {
-  private readonly child: ChildProcess;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private next = 1;
-  readonly ready: Promise<void>;
-  readonly exited: Promise<void>;
-
-  constructor(
-    readonly index: number,
-    readonly host: string,
-    child: ChildProcess,
-  ) {
-    this.child = child;
-    child.stderr?.on('data', (d: Buffer) => {
-      for (const line of d.toString().split('\n'))
-        if (line.trim()) process.stderr.write(`[worker ${index}] ${line}\n`);
-    });
-    child.stdout?.resume();
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    this.ready = new Promise((resolve, reject) => {
-      this.pending.set(0, { resolve: () => resolve(), reject });
-    });
-    child.on('message', (msg: { id: number; ok: boolean; result?: unknown; error?: string }) => {
-      const p = this.pending.get(msg.id);
-      if (p === undefined) return;
-      this.pending.delete(msg.id);
-      if (msg.ok) p.resolve(msg.result);
-      else p.reject(new Error(`worker ${index}: ${msg.error}`));
-    });
-    child.once('exit', (code) => {
-      for (const p of this.pending.values()) p.reject(new Error(`worker ${index} exited (${code})`));
-      this.pending.clear();
-    });
-  }
-
-  request<T>(op: string, args: Record<string, unknown> = {}, timeoutMs = 600_000): Promise<T> {
-    const id = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`worker ${this.index}: ${op} over ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v as T);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.child.send({ id, op, ...args });
-    });
-  }
-
-  /** Asks the worker to stop its nodes and exit; kills it (by its PID) if it does not. */
-  async close(): Promise<void> {
-    await this.request('stop', {}, 120_000).catch(() => {});
-    if (this.child.connected) this.child.disconnect();
-    const gone = await Promise.race([this.exited.then(() => true), sleep(10_000).then(() => false)]);
-    if (!gone) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-}
-
-interface Network {
-  readonly name: 'loopback' | 'netns';
-  /** Link emulation in force, in words. */
-  readonly links: string;
-  workers(count: number): Promise<Worker[]>;
-  close(): Promise<void>;
-}
-
-const nodeArgs = ['--import', 'tsx', WORKER];
-const ipcStdio: ['ignore', 'pipe', 'pipe', 'ipc'] = ['ignore', 'pipe', 'pipe', 'ipc'];
-
-function loopback(): Network {
-  const started: Worker[] = [];
-  return {
-    name: 'loopback',
-    links: 'loopback, no emulation',
-    async workers(count) {
-      for (let i = 0; i < count; i++)
-        started.push(new Worker(i, '127.0.0.1', spawn(process.execPath, nodeArgs, { stdio: ipcStdio })));
-      await Promise.all(started.map((w) => w.ready));
-      return started;
-    },
-    async close() {
-      await Promise.all(started.splice(0).map((w) => w.close()));
-    },
-  };
-}
-
-/**
- * One namespace per worker process, all on one bridge (10.77.0.0/16), each link emulated on its way
- * out of the namespace; nodes of one process share their namespace's address, and talk to each other
- * unemulated. Each namespace's address is in a /24 of its own, as hosts on the Internet are: in one /24
- * they would share every node's connection budget per subnet (32, docs/SECURITY.md), and from N = 50 on
- * the bootstrap nodes refused most of the swarm. Torn down in every outcome (NetLab removes its namespaces, and everything in them).
- */
-async function namespaces(): Promise<Network> {
-  const { NetLab } = await import('../test/helpers/netns.ts');
-  const lab: NetLab = await NetLab.create();
-  try {
-    const shaper = await lab.shaper();
-    shaperFound = shaper;
-    const segment = await lab.segment('swarm');
-    const started: Worker[] = [];
-    const hosts: Netns[] = [];
-    return {
-      name: 'netns',
-      links: `one namespace per process on one bridge, ${SHAPE_TEXT} on what each namespace sends, by ${shaper === 'netem' ? 'tc netem' : 'the TAP link emulator (no sch_netem in this kernel)'}`,
-      async workers(count) {
-        for (let i = 0; i < count; i++) {
-          const ns = await lab.namespace(`w${i}`);
-          hosts.push(ns);
-          const address = swarmAddress(i);
-          await segment.attach(ns, `${address}/16`, { shape: SHAPE });
-          const child = lab.spawn(ns, process.execPath, nodeArgs, { stdio: ipcStdio });
-          started.push(new Worker(i, address, child));
-        }
-        await Promise.all(started.map((w) => w.ready));
-        return started;
-      },
-      async close() {
-        await Promise.all(started.splice(0).map((w) => w.close()));
-        await lab.teardown();
-      },
-    };
-  } catch (err) {
-    await lab.teardown();
-    throw err;
-  }
-}
 
 /** How the namespace links were shaped, once a namespace run has looked. */
 let shaperFound: 'netem' | 'tap' | undefined;
@@ -597,6 +450,7 @@ export async function run() {
     for (const n of sizes) {
       if (n < B + K + 1) throw new RangeError(`N=${n} is below ${B} bootstrap + ${K} builders + 1`);
       const net = netName === 'netns' ? await namespaces() : loopback();
+      shaperFound ??= net.shaper;
       // A run stopped from outside still removes its processes, namespaces and links.
       const interrupted = (signal: NodeJS.Signals) => {
         process.stderr.write(`swarm ${netName} N=${n}: ${signal}, tearing down\n`);
