@@ -198,11 +198,14 @@ async function follow(args: { vkeys: string[] }): Promise<void> {
           await m.node.followed.follow(vkey, { name: `builder-${i}` });
 }
 
-/** A builder appends `count` synthetic entries through its control socket; when signed, and the size. */
+/**
+ * A builder appends `count` synthetic entries through its control socket; when signed, the size, and
+ * how many checkpoints its sequencer signed on the way.
+ */
 async function append(args: {
   name: string;
   count: number;
-}): Promise<{ size: number; signedAt: number; startedAt: number }> {
+}): Promise<{ size: number; signedAt: number; startedAt: number; checkpoints: number }> {
   const m = member(args.name);
   const target = m.node.ownLog.size + args.count;
   const startedAt = now();
@@ -217,7 +220,11 @@ async function append(args: {
   const deadline = Date.now() + 120_000;
   for (;;) {
     const signedAt = m.signed.get(target);
-    if (signedAt !== undefined) return { size: target, signedAt, startedAt };
+    if (signedAt !== undefined) {
+      const from = target - args.count;
+      const checkpoints = [...m.signed.keys()].filter((size) => size > from && size <= target).length;
+      return { size: target, signedAt, startedAt, checkpoints };
+    }
     if (Date.now() > deadline) throw new Error(`${args.name}: append of ${args.count} not signed in 120 s`);
     await sleep(20);
   }

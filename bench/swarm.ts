@@ -17,7 +17,8 @@
  * windows, default 30), TRUSTIX_BENCH_SWARM_APPEND (default 10,000), TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS
  * (the followers' sync.syncJitterMs, default the node's), TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS and
  * TRUSTIX_BENCH_SWARM_FANOUT (every node's tiles.uploadSlots and tiles.fanout, default the node's),
- * TRUSTIX_BENCH_SWARM_PATIENCE_MS (how long a builder refuses a peer past its fan-out, UploadSlotsInit).
+ * TRUSTIX_BENCH_SWARM_PATIENCE_MS (how long a builder refuses a peer past its fan-out, UploadSlotsInit),
+ * TRUSTIX_BENCH_SWARM_SEQUENCER_MS (the builders' sequencer interval, default 100).
  */
 import { loadavg } from 'node:os';
 import { netnsUnavailable } from '../test/helpers/netns.ts';
@@ -40,6 +41,11 @@ const B = Number(env('BOOTSTRAP', '3'));
 const ROUNDS = Number(env('ROUNDS', '20'));
 const WINDOW_S = Number(env('WINDOW_S', '30'));
 const APPEND = Number(env('APPEND', '10000'));
+/**
+ * The builders' sequencer interval (SequencerInit.intervalMs), in ms. Default 100, as in every run
+ * before; the node's own default is 500, which batches more of an append's submissions a checkpoint.
+ */
+const SEQUENCER_MS = Number(env('SEQUENCER_MS', '100'));
 /** Every builder publishes one entry this often in the busy window (the issue's "every 2 s"). */
 const PUBLISH_EVERY_MS = 2_000;
 const now = () => performance.timeOrigin + performance.now();
@@ -76,6 +82,8 @@ interface SwarmRun {
     allVerifiedS: number | null;
     medianVerifiedS: number | null;
     fromSubmitS: number | null;
+    /** Checkpoints the builder signed for the append (one per sequencer batch). */
+    checkpoints: number;
     notVerified: number;
     builderShare: number;
     bootstrapShare: number;
@@ -181,7 +189,7 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
     specs: boot,
     host: workers[0]!.host,
     bootstrap: [],
-    sequencerIntervalMs: 100,
+    sequencerIntervalMs: SEQUENCER_MS,
     perAddress: PER_PROCESS,
   });
   placed.push(...startedBoot.map((s) => ({ ...s, worker: workers[0]! })));
@@ -194,7 +202,7 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
         specs: mine,
         host: w.host,
         bootstrap,
-        sequencerIntervalMs: 100,
+        sequencerIntervalMs: SEQUENCER_MS,
         perAddress: PER_PROCESS,
       });
       return started.map((s) => ({ ...s, worker: w }));
@@ -300,7 +308,12 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
   say(`append of ${APPEND} entries`);
   const b0 = builders[0]!;
   const tiles0 = await all<NodeTraffic>(workers, 'traffic');
-  const appended = await b0.worker.request<{ size: number; signedAt: number; startedAt: number }>('append', {
+  const appended = await b0.worker.request<{
+    size: number;
+    signedAt: number;
+    startedAt: number;
+    checkpoints: number;
+  }>('append', {
     name: b0.name,
     count: APPEND,
   });
@@ -376,6 +389,7 @@ async function runSwarm(n: number, net: Network): Promise<SwarmRun> {
         ? round1(Math.max(...done) + (appended.signedAt - appended.startedAt) / 1000)
         : null,
       notVerified: verified.length - done.length,
+      checkpoints: appended.checkpoints,
       builderShare: share((x) => x.name === b0.name),
       bootstrapShare: share((x) => x.role === 'bootstrap'),
       followerShare: share((x) => x.role === 'follower'),
