@@ -572,6 +572,10 @@ browserTest('an empty node, a forked log, a name with markup, then a single day'
   );
   await page.waitForFunction(() => document.querySelector('#count-analysed')?.textContent === '0');
   t.is(await page.textContent('#rate-reproducible'), '');
+  // The mismatches come by a request of their own: wait for it to have answered.
+  await page.waitForFunction(
+    () => !(document.querySelector('#mismatches-body')?.textContent ?? 'Loading').includes('Loading'),
+  );
   t.regex((await page.textContent('#mismatches-body')) ?? '', /No mismatching paths/);
   t.true(await page.isDisabled('#mismatch-next'));
   const pairCell = (a: string, b: string) =>
