@@ -181,8 +181,10 @@ async function assemble(
   const tiles = new TileExchange({ registrar: libp2p, logs: c.logs }, init.tiles);
   await tiles.start();
   parts.add(() => tiles.stop());
+  // Where the node's provider records go: the log records below and the rendezvous record.
+  const dhts = providingDhts(libp2p);
   const providers = new LogProviders(
-    { contentRouting: libp2p.contentRouting, dhts: providingDhts(libp2p), peerId: libp2p.peerId },
+    { contentRouting: libp2p.contentRouting, dhts, peerId: libp2p.peerId },
     init.providers,
   );
   providers.start();
@@ -211,7 +213,7 @@ async function assemble(
     const rendezvous = new Rendezvous(
       {
         contentRouting: libp2p.contentRouting,
-        dhts: providingDhts(libp2p),
+        dhts,
         peerId: libp2p.peerId,
         dialer: libp2p,
         trustixPeers: () => trustixPeers(libp2p),

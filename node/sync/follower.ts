@@ -101,7 +101,8 @@ export interface FollowerInit extends LogSyncInit {
    * told of a checkpoint within the propagation time then start one after another and the later ones
    * fetch from the earlier ones, which works only when the delays spread wider than a sync lasts (1-2 s
    * for a few thousand entries on a loaded machine). A new log's first checkpoint is such a moment: at
-   * N = 50 every follower asked its builder at once, and some gave up on it, overloaded (docs/SCALE.md). Default 3,000: in the swarm bench (docs/SCALE.md,
+   * N = 50 every follower asked its builder at once, and some gave up on it, overloaded (docs/SCALE.md).
+   * Default 3,000: in the swarm bench (docs/SCALE.md,
    * "Sync start delay") 1,000 left the builder's share of the tile bytes at 84-92%, 3,000 brought it
    * from 80-93% to 42-61%, for at most 3 s more before a follower holds a checkpoint; 0: none.
    */

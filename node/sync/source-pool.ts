@@ -334,8 +334,7 @@ export class SourcePool {
 
   private drop(state: SourceState, reason: SourceFailure, error: Error): void {
     if (state.dropped) return;
-    state.dropped = true;
-    state.droppedFor = { reason, message: error.message };
+    state.dropped = { reason, message: error.message };
     log.error('dropped source %s for log %s (%s): %s', state.source.id, this.logId, reason, error.message);
     this.onFailed({ logId: this.logId, sourceId: state.source.id, reason, error });
     this.slots.wake();

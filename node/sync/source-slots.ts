@@ -20,9 +20,8 @@ import type { TileSource } from './tile-source.ts';
 export interface SourceState {
   readonly source: TileSource;
   inFlight: number;
-  dropped: boolean;
-  /** Why it was dropped, when it was (named in the error of a sync left with no source). */
-  droppedFor?: { readonly reason: SourceFailure; readonly message: string };
+  /** Why it was dropped, once it was (named in the error of a sync left with no source). */
+  dropped?: { readonly reason: SourceFailure; readonly message: string };
   /** Busy pauses in a row (SourcePoolInit.busyRetries). */
   strikes: number;
   timeouts: number;
@@ -125,7 +124,6 @@ export class SourceSlots {
     this.states.push({
       source,
       inFlight: 0,
-      dropped: false,
       timeouts: 0,
       strikes: 0,
       pausedAt: 0,
@@ -236,9 +234,8 @@ export class SourceSlots {
     const behind = this.states.length - dropped.length;
     // Each kind of failure once, with the first one's words (a dial refused, a stream reset, ...).
     const why = new Map<SourceFailure, string>();
-    for (const s of dropped)
-      if (s.droppedFor !== undefined && !why.has(s.droppedFor.reason))
-        why.set(s.droppedFor.reason, s.droppedFor.message.slice(0, 160));
+    for (const { dropped: d } of dropped)
+      if (d !== undefined && !why.has(d.reason)) why.set(d.reason, d.message.slice(0, 160));
     const said = [...why].map(([reason, message]) => `${reason}: ${message}`).join('; ');
     const what = tiles
       .map((t) => (t.kind === 'hash' ? `${t.level}/${t.index}` : `entries/${t.index}`))
