@@ -9,8 +9,18 @@ export const DHT_PROTOCOL = '/trustix/kad/1.0.0';
 export const TILES_PROTOCOL = '/trustix/tiles/1.0.0';
 /** Tile exchange, as 1.0.0 but an entry bundle may be answered deflated (TILE_STATUS.deflated). */
 export const TILES_PROTOCOL_DEFLATE = '/trustix/tiles/1.1.0';
+/**
+ * Tile exchange, as 1.1.0 but a stream carries a session: requests one after another, answered in order
+ * (docs/PROTOCOL.md, "Tile exchange sessions").
+ */
+export const TILES_PROTOCOL_SESSION = '/trustix/tiles/1.2.0';
 /** The tile exchange's versions, newest first: what a client proposes and a server serves. */
-export const TILES_PROTOCOLS = [TILES_PROTOCOL_DEFLATE, TILES_PROTOCOL] as const;
+export const TILES_PROTOCOLS = [TILES_PROTOCOL_SESSION, TILES_PROTOCOL_DEFLATE, TILES_PROTOCOL] as const;
+/**
+ * Tile exchange sessions: most requests a client has unanswered on one session. A server reads no
+ * further ahead than this (it works on that many answers at once); a client that sends more waits.
+ */
+export const TILE_SESSION_DEPTH = 64;
 /** Gossip topic for signed checkpoints: vkey line + '\n' + checkpoint note. */
 export const CHECKPOINT_TOPIC = '/trustix/checkpoint/1.0.0';
 /** Gossip topic for fork evidence documents. */
@@ -51,7 +61,7 @@ export const MAX_TILE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_BYTES);
 export const MAX_TILE_REQUEST_BYTES = 256;
 /**
  * Tile exchange: the status byte that starts every response (docs/PROTOCOL.md, "Tile exchange").
- * `deflated` (the body is raw DEFLATE of an entry bundle) only over TILES_PROTOCOL_DEFLATE.
+ * `deflated` (the body is raw DEFLATE of an entry bundle) only over TILES_PROTOCOL_DEFLATE and _SESSION.
  */
 export const TILE_STATUS = { ok: 0, notFound: 1, badRequest: 2, busy: 3, deflated: 4 } as const;
 /** PeerIds in an answer to `<logID>/holders` (protocol/log-holders.ts), and characters in one. */

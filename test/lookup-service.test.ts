@@ -6,12 +6,12 @@ import '../node/runtime/promise-with-resolvers.ts';
 import type { PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import test, { type ExecutionContext } from 'ava';
+import { endStream } from '../node/network/framed-message.ts';
 import type { TrustixLibp2p } from '../node/network/libp2p-node.ts';
 import { LookupClient, type LookupClientInit, type LookupResult } from '../node/network/lookup-client.ts';
 import { LookupService, type LookupServiceInit } from '../node/network/lookup-service.ts';
 import { PeerBans } from '../node/network/peer-bans.ts';
 import { ProviderList } from '../node/network/provider-list.ts';
-import { endStream } from '../node/network/tile-exchange.ts';
 import { LOOKUP_PROTOCOL, LOOKUP_STATUS, MAX_LOOKUP_RESPONSE_BYTES } from '../protocol/constants.ts';
 import {
   encodeLookupRequest,

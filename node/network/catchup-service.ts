@@ -29,7 +29,8 @@ import {
 } from '../../protocol/constants.ts';
 import { TrustixError } from '../../protocol/errors.ts';
 import { StoppedError } from '../errors.ts';
-import { endStream, isOverLength, type ProtocolRegistrar } from './tile-exchange.ts';
+import { endStream, isOverLength } from './framed-message.ts';
+import type { ProtocolRegistrar } from './tile-exchange.ts';
 
 const log = logger('trustix:catchup');
 

@@ -16,7 +16,7 @@ import type {
   MultiaddrConnection,
   TypedEventTarget,
 } from '@libp2p/interface';
-import { subnetOf } from './tile-exchange.ts';
+import { subnetOf } from './subnet.ts';
 
 /** Default open connections from one IP address, and from one subnet. */
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 8;

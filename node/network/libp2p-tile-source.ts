@@ -1,14 +1,17 @@
 /**
  * A TileSource over the tile exchange protocol (node/network/tile-exchange.ts is the server): one peer's
- * checkpoints and tiles, one stream per request. The first request on a connection proposes
- * `/trustix/tiles/1.1.0` then `1.0.0`; the rest use the version it got without waiting for the peer's
- * confirmation (its name goes out with the request). Over 1.1.0 an entry bundle may come deflated (status
- * 4): it is inflated to at most the largest valid body, like a stored answer is capped.
+ * checkpoints and tiles. The first request on a connection proposes `/trustix/tiles/1.2.0`, `1.1.0`, then
+ * `1.0.0`. With 1.2.0 the requests to the peer share one stream, a session (node/network/tile-session.ts):
+ * no stream to open and no negotiation per request, which under libp2p 3 cost a round trip each. With an
+ * older version, each request has a stream of its own, of the version the peer chose. Over 1.1.0 and
+ * 1.2.0 an entry bundle may come deflated (status 4): it is inflated to at most the largest valid body,
+ * like a stored answer is capped.
  *
  * Bounded like HttpTileSource: each request (dial, negotiation, request, response, close) has a time
  * limit; the response is refused as soon as its length prefix passes the largest valid body
- * (maxTileBytes, MAX_NOTE_BYTES); at most `maxConcurrency` streams are open to the peer, below the
- * server's default cap on inbound streams. Every stream is closed by both ends or aborted.
+ * (maxTileBytes, MAX_NOTE_BYTES); at most `maxConcurrency` requests are in flight to the peer (fewer on
+ * streams of their own, below the server's default cap on inbound streams). Every stream is closed by
+ * both ends or aborted.
  *
  * Status 1 (not found) gives undefined; 3 (busy) TileSourceError 'busy'; 2 (bad request)
  * BadTileRequestError, since a request outside the shared grammar is the asker's fault.
@@ -22,9 +25,12 @@ import { lpStream } from '@libp2p/utils';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import {
   MAX_NOTE_BYTES,
+  MAX_TILE_BYTES,
   MAX_TILE_REQUEST_BYTES,
+  TILE_SESSION_DEPTH,
   TILE_STATUS,
-  TILES_PROTOCOL_DEFLATE,
+  TILES_PROTOCOL,
+  TILES_PROTOCOL_SESSION,
   TILES_PROTOCOLS,
 } from '../../protocol/constants.ts';
 import { MAX_LOG_HOLDERS_BYTES, parseLogHolders } from '../../protocol/log-holders.ts';
@@ -32,10 +38,16 @@ import { MAX_PROGRESS_BYTES } from '../../protocol/sync-progress.ts';
 import { formatTilePath, type TileId } from '../../protocol/tile-path.ts';
 import { BadTileRequestError, DeadlineExceededError, TileSourceError } from '../errors.ts';
 import { maxTileBytes, type TileRequestOptions, type TileSource } from '../sync/tile-source.ts';
-import { endStream } from './tile-exchange.ts';
+import { endStream } from './framed-message.ts';
+import { TileSession } from './tile-session.ts';
 
 const log = logger('trustix:tile-exchange');
 const utf8 = new TextEncoder();
+/**
+ * Requests in flight to a peer without sessions (1.0.0, 1.1.0: a stream each): below the server's
+ * default cap of 32 inbound tile streams per connection, with room for streams still closing.
+ */
+const STREAM_CONCURRENCY = 24;
 /** Longest varint length prefix of a response (a tile body is under 2^28 bytes). */
 const MAX_PREFIX_BYTES = 4;
 const inflateRawAsync = promisify(inflateRaw);
@@ -50,13 +62,19 @@ export interface Libp2pTileSourceInit {
   readonly peer: PeerId | Multiaddr;
   /** Name in reports and penalties. Default the PeerId (or the multiaddr without one). */
   readonly id?: string;
-  /** Time for one request, from dial to the closed stream, in ms. Default 10,000. */
+  /**
+   * Time for one request, from dial to the closed stream, in ms; on a session, for each answer from its
+   * turn (node/network/tile-session.ts). Default 10,000.
+   */
   readonly timeoutMs?: number;
   /**
-   * Concurrent requests to this peer, for all the syncs that use it. Default 24: above a sync's 16 per
-   * source (node/sync/source-pool.ts), below the server's 32 inbound streams per connection.
+   * Concurrent requests to this peer on its session, for all the syncs that use it; at most
+   * TILE_SESSION_DEPTH (what a server reads ahead). Default 48: a sync's 48 on a lone source
+   * (node/sync/source-pool.ts). A peer without sessions gets at most 24, each on a stream of its own.
    */
   readonly maxConcurrency?: number;
+  /** A session (1.2.0) with no request pending for this long is closed, in ms. Default 2,000. */
+  readonly sessionIdleMs?: number;
 }
 
 export class Libp2pTileSource implements TileSource {
@@ -73,6 +91,11 @@ export class Libp2pTileSource implements TileSource {
   private connection: Connection | undefined;
   /** The tile exchange version the peer chose on `connection`, once a request has negotiated it. */
   private protocol: string | undefined;
+  /** The peer's 1.2.0 session on `connection`, once a request has opened one. */
+  private session: TileSession | undefined;
+  /** A first stream being negotiated: the requests that come meanwhile wait for it. */
+  private sessionOpening: Promise<void> | undefined;
+  private readonly sessionIdleMs: number;
   /** Requests waiting for a slot; release() hands its slot to the first. */
   private readonly waiting: (() => void)[] = [];
 
@@ -81,9 +104,18 @@ export class Libp2pTileSource implements TileSource {
     this.peer = init.peer;
     this.id = init.id ?? peerName(init.peer);
     this.timeoutMs = init.timeoutMs ?? 10_000;
-    this.maxConcurrency = init.maxConcurrency ?? 24;
-    if (!(this.timeoutMs > 0) || !Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1)
-      throw new RangeError('timeoutMs must be positive and maxConcurrency a positive integer');
+    this.maxConcurrency = init.maxConcurrency ?? 48;
+    this.sessionIdleMs = init.sessionIdleMs ?? 2_000;
+    if (
+      !(this.timeoutMs > 0) ||
+      !(this.sessionIdleMs > 0) ||
+      !Number.isInteger(this.maxConcurrency) ||
+      this.maxConcurrency < 1 ||
+      this.maxConcurrency > TILE_SESSION_DEPTH
+    )
+      throw new RangeError(
+        `timeoutMs and sessionIdleMs must be positive, maxConcurrency an integer from 1 to ${TILE_SESSION_DEPTH}`,
+      );
   }
 
   async checkpoint(logId: string, options: TileRequestOptions = {}): Promise<Uint8Array | undefined> {
@@ -121,7 +153,10 @@ export class Libp2pTileSource implements TileSource {
     return Promise.all(paths.map((path, i) => this.request(path, maxTileBytes(tiles[i]!), signal, batch)));
   }
 
-  /** One request on its own stream: the body (status 0), undefined (status 1), or a typed error. */
+  /**
+   * One request, on the peer's session or on a stream of its own: the body (status 0), undefined
+   * (status 1), or a typed error.
+   */
   private async request(
     path: string,
     limit: number,
@@ -143,21 +178,24 @@ export class Libp2pTileSource implements TileSource {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
     const combined = controller.signal;
-    let stream: Stream | undefined;
+    let channel: TileSession | Stream | undefined;
     try {
-      stream = await this.open(combined);
-      const deflated = stream.protocol === TILES_PROTOCOL_DEFLATE;
-      const lp = lpStream(stream, { maxDataLength: 1 + limit, maxBufferSize: 1 + limit + MAX_PREFIX_BYTES });
-      await lp.write(request, { signal: combined });
-      await stream.close({ signal: combined });
-      const response = await lp.read({ signal: combined });
-      await endStream(stream, combined);
-      if (response.byteLength === 0)
+      channel = await this.channel(combined);
+      // A session times each answer from its turn (node/network/tile-session.ts), not from the request.
+      if (channel instanceof TileSession) clearTimeout(timer);
+      const answer =
+        channel instanceof TileSession
+          ? await channel.exchange(request, 1 + limit, combined)
+          : await exchangeOnStream(channel, request, limit, combined);
+      if (answer.byteLength === 0)
         throw new TileSourceError(this.id, 'malformed', `an empty answer, for ${path}`);
-      return await this.decode(path, response.get(0), response.subarray(1), deflated ? limit : undefined);
+      const protocol = channel instanceof TileSession ? TILES_PROTOCOL_SESSION : channel.protocol;
+      const inflateLimit = protocol === TILES_PROTOCOL ? undefined : limit;
+      return await this.decode(path, answer[0]!, answer.subarray(1), inflateLimit);
     } catch (err) {
-      stream?.abort(err as Error);
-      const error = signal?.aborted ? signal.reason : this.failure(path, limit, err, timedOut);
+      const timeout = timedOut || err instanceof DeadlineExceededError;
+      const error = signal?.aborted ? signal.reason : this.failure(path, limit, err, timeout);
+      if (!(channel instanceof TileSession)) channel?.abort(err as Error);
       batch?.abort(error);
       throw error;
     } finally {
@@ -167,7 +205,46 @@ export class Libp2pTileSource implements TileSource {
     }
   }
 
-  /** A new tile exchange stream to the peer, on the connection of the last request while it is open. */
+  /**
+   * Where the next request goes: the peer's open session; else a new stream, which becomes the session
+   * when the peer chose 1.2.0. While a first stream negotiates, the other requests wait for it (they
+   * would have spent the same round trip), then share its session or open their own streams.
+   */
+  private async channel(signal: AbortSignal): Promise<TileSession | Stream> {
+    while (!(this.session?.open ?? false) && this.sessionOpening !== undefined)
+      await abortable(this.sessionOpening, signal);
+    if (this.session?.open) return this.session;
+    const known = this.connection?.status === 'open' ? this.protocol : undefined;
+    if (known !== undefined && known !== TILES_PROTOCOL_SESSION) return this.open(signal);
+    const opening = this.open(signal);
+    this.sessionOpening = opening.then(
+      (stream) => {
+        if (stream.protocol !== TILES_PROTOCOL_SESSION) return;
+        this.session = new TileSession(stream, {
+          idleMs: this.sessionIdleMs,
+          answerTimeoutMs: this.timeoutMs,
+          closeTimeoutMs: this.timeoutMs,
+          maxBufferBytes: 2 * (1 + MAX_TILE_BYTES + MAX_PREFIX_BYTES),
+        });
+        this.session.start();
+        this.admit(); // a session takes more requests at once than streams do
+      },
+      () => undefined,
+    );
+    void this.sessionOpening.finally(() => {
+      this.sessionOpening = undefined;
+    });
+    const stream = await opening;
+    await this.sessionOpening;
+    if (stream.protocol !== TILES_PROTOCOL_SESSION) return stream;
+    return this.session ?? stream;
+  }
+
+  /**
+   * A new tile exchange stream to the peer, on the connection of the last request while it is open. Its
+   * version is negotiated in full, a round trip (libp2p 3 ignores `negotiateFully: false`): the first
+   * stream proposes every version, the next ones the version the peer chose.
+   */
   private async open(signal: AbortSignal): Promise<Stream> {
     let connection = this.connection;
     if (connection === undefined || connection.status !== 'open') {
@@ -177,9 +254,7 @@ export class Libp2pTileSource implements TileSource {
     }
     // A relayed connection is "limited" (data and time caps set by the relay): tiles may still use it.
     const options = { signal, runOnLimitedConnection: true };
-    // Known version: its name goes out with the request (negotiateFully false), one round trip less.
-    if (this.protocol !== undefined)
-      return connection.newStream(this.protocol, { ...options, negotiateFully: false });
+    if (this.protocol !== undefined) return connection.newStream(this.protocol, options);
     const stream = await connection.newStream([...TILES_PROTOCOLS], options);
     if (connection === this.connection) this.protocol = stream.protocol;
     return stream;
@@ -252,9 +327,19 @@ export class Libp2pTileSource implements TileSource {
     });
   }
 
+  /**
+   * Requests in flight at most: `maxConcurrency` on a session; on streams of their own (an older peer,
+   * or before the first negotiation says), no more than STREAM_CONCURRENCY, under the server's cap.
+   */
+  private cap(): number {
+    return this.protocol === TILES_PROTOCOL_SESSION
+      ? this.maxConcurrency
+      : Math.min(this.maxConcurrency, STREAM_CONCURRENCY);
+  }
+
   private async acquire(signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    if (this.active < this.maxConcurrency) {
+    if (this.active < this.cap()) {
       this.active++;
       return;
     }
@@ -270,14 +355,53 @@ export class Libp2pTileSource implements TileSource {
       this.waiting.push(take);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
-    // Handed a slot by release(): active already counts it.
+    // Handed a slot by admit(): active already counts it.
   }
 
   private release(): void {
-    const next = this.waiting.shift();
-    if (next === undefined) this.active--;
-    else next();
+    this.active--;
+    this.admit();
   }
+
+  /** Hands free slots to the requests waiting, first come first served. */
+  private admit(): void {
+    while (this.active < this.cap() && this.waiting.length > 0) {
+      this.active++;
+      this.waiting.shift()!();
+    }
+  }
+}
+
+/**
+ * One request on a stream of its own (1.0.0, 1.1.0): write it, close our side, read the answer (at most
+ * `limit` bytes of body), see the stream closed.
+ */
+async function exchangeOnStream(
+  stream: Stream,
+  request: Uint8Array,
+  limit: number,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  const lp = lpStream(stream, { maxDataLength: 1 + limit, maxBufferSize: 1 + limit + MAX_PREFIX_BYTES });
+  await lp.write(request, { signal });
+  await stream.close({ signal });
+  const answer = await lp.read({ signal });
+  await endStream(stream, signal);
+  return answer.subarray();
+}
+
+/** `promise`, settled (fulfilled or not), or `signal`'s reason once it aborts first. */
+async function abortable(promise: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const settle = () => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    promise.then(settle, settle);
+  });
 }
 
 function peerName(peer: PeerId | Multiaddr): string {

@@ -34,7 +34,8 @@ import {
 } from '../../protocol/lookup.ts';
 import { StoppedError } from '../errors.ts';
 import type { ProvenEntry } from '../store/log-store.ts';
-import { endStream, isOverLength, type ProtocolRegistrar } from './tile-exchange.ts';
+import { endStream, isOverLength } from './framed-message.ts';
+import type { ProtocolRegistrar } from './tile-exchange.ts';
 
 const log = logger('trustix:lookup');
 

@@ -6,7 +6,7 @@
  */
 import type { Connection } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
-import { endStream } from './tile-exchange.ts';
+import { endStream } from './framed-message.ts';
 
 export interface ExchangeResult {
   readonly response?: Uint8Array;

@@ -35,6 +35,7 @@ import {
   TILE_STATUS,
   TILE_WIDTH,
   TILES_PROTOCOL_DEFLATE,
+  TILES_PROTOCOL_SESSION,
   TILES_PROTOCOLS,
 } from '../../protocol/constants.ts';
 import { MalformedError, OutOfRangeError } from '../../protocol/errors.ts';
@@ -45,6 +46,9 @@ import { boundedText } from '../../protocol/utf8.ts';
 import { StoppedError } from '../errors.ts';
 import type { LogDirectory, LogReader } from '../store/log-reader.ts';
 import { BundleDeflater, type BundleDeflaterInit } from './bundle-deflater.ts';
+import { endStream, isOverLength } from './framed-message.ts';
+import { subnetOf } from './subnet.ts';
+import { serveTileSession } from './tile-session-server.ts';
 import { UploadSlots, type UploadSlotsInit } from './upload-slots.ts';
 
 const log = logger('trustix:tile-exchange');
@@ -64,6 +68,11 @@ export interface TileExchangeComponents {
 export interface TileExchangeInit {
   /** Time for the request to arrive once the stream is open, in ms. Default 5,000. */
   readonly requestTimeoutMs?: number;
+  /**
+   * A session (1.2.0) with no request for this long ends (once its answers are written), in ms. Default
+   * 10,000: above a client's own idle time (2 s by default), which closes its side first.
+   */
+  readonly sessionIdleMs?: number;
   /** Time to write the answer and see the stream closed by both ends, in ms. Default 30,000. */
   readonly responseTimeoutMs?: number;
   /** Concurrent inbound tile streams per connection, both versions together; the excess is reset. Default 32. */
@@ -126,6 +135,7 @@ export class TileExchange implements Startable {
     this.components = components;
     this.init = {
       requestTimeoutMs: 5_000,
+      sessionIdleMs: 10_000,
       responseTimeoutMs: 30_000,
       maxInboundStreams: 32,
       maxOutboundStreams: 32,
@@ -187,7 +197,10 @@ export class TileExchange implements Startable {
     log('stopped serving %s', TILES_PROTOCOLS.join(', '));
   }
 
-  /** One stream: read the request, answer, close. Never throws: a failed stream is aborted. */
+  /**
+   * One stream: a request and its answer (1.0.0, 1.1.0) or a session of them (1.2.0). Never throws: a
+   * failed stream is aborted.
+   */
   private async serve(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString();
     const open = (this.perConnection.get(connection.id) ?? 0) + 1;
@@ -201,41 +214,72 @@ export class TileExchange implements Startable {
     this.perConnection.set(connection.id, open);
     const subnet = subnetOf(connection.remoteAddr.toString(), this.limitLoopback);
     this.active.add(stream);
-    let reserved = 0;
-    const lp = lpStream(stream, {
-      maxDataLength: this.init.maxRequestBytes,
-      maxBufferSize: REQUEST_BUFFER_BYTES,
-    });
     try {
-      let response: Uint8Array;
-      try {
-        const request = await lp.read({ signal: AbortSignal.timeout(this.init.requestTimeoutMs) });
-        const deflate = stream.protocol === TILES_PROTOCOL_DEFLATE;
-        response = await this.respond(request.subarray(), peer, subnet, deflate);
-      } catch (err) {
-        if (!isOverLength(err)) throw err;
-        log('request from %s over %d bytes', peer, this.init.maxRequestBytes);
-        response = statusOnly(TILE_STATUS.badRequest);
-      }
-      if (this.bytesInFlight + response.length > this.init.maxBytesInFlight) {
-        log('answers in flight over %d bytes: %s is told busy', this.init.maxBytesInFlight, peer);
-        response = statusOnly(TILE_STATUS.busy);
-      }
-      reserved = response.length;
-      this.bytesInFlight += reserved;
-      const signal = AbortSignal.timeout(this.init.responseTimeoutMs);
-      await lp.write(response, { signal });
-      await endStream(stream, signal);
+      if (stream.protocol === TILES_PROTOCOL_SESSION) await this.serveSession(stream, peer, subnet);
+      else await this.serveOne(stream, peer, subnet);
     } catch (err) {
       log('stream from %s aborted: %s', peer, (err as Error).message);
       stream.abort(err as Error);
     } finally {
-      this.bytesInFlight -= reserved;
       this.active.delete(stream);
       const left = (this.perConnection.get(connection.id) ?? 1) - 1;
       if (left > 0) this.perConnection.set(connection.id, left);
       else this.perConnection.delete(connection.id);
     }
+  }
+
+  /** 1.0.0 and 1.1.0: read the request, answer, close. */
+  private async serveOne(stream: Stream, peer: string, subnet: string | undefined): Promise<void> {
+    const lp = lpStream(stream, {
+      maxDataLength: this.init.maxRequestBytes,
+      maxBufferSize: REQUEST_BUFFER_BYTES,
+    });
+    let response: Uint8Array;
+    try {
+      const request = await lp.read({ signal: AbortSignal.timeout(this.init.requestTimeoutMs) });
+      const deflate = stream.protocol === TILES_PROTOCOL_DEFLATE;
+      response = await this.respond(request.subarray(), peer, subnet, deflate);
+    } catch (err) {
+      if (!isOverLength(err)) throw err;
+      log('request from %s over %d bytes', peer, this.init.maxRequestBytes);
+      response = statusOnly(TILE_STATUS.badRequest);
+    }
+    response = this.reserve(response, peer);
+    try {
+      const signal = AbortSignal.timeout(this.init.responseTimeoutMs);
+      await lp.write(response, { signal });
+      await endStream(stream, signal);
+    } finally {
+      this.bytesInFlight -= response.length;
+    }
+  }
+
+  /** 1.2.0, a session (node/network/tile-session-server.ts). */
+  private serveSession(stream: Stream, peer: string, subnet: string | undefined): Promise<void> {
+    return serveTileSession(stream, {
+      ...this.init,
+      answer: async (request) => this.reserve(await this.respond(request, peer, subnet, true), peer),
+      overLength: () => {
+        log('request from %s over %d bytes: the session ends', peer, this.init.maxRequestBytes);
+        return this.reserve(statusOnly(TILE_STATUS.badRequest), peer);
+      },
+      release: (bytes) => {
+        this.bytesInFlight -= bytes;
+      },
+    });
+  }
+
+  /**
+   * The answer to send for `response`, its bytes counted in flight (the caller gives them back once
+   * written): busy instead when they would take the bytes in flight past maxBytesInFlight.
+   */
+  private reserve(response: Uint8Array, peer: string): Uint8Array {
+    if (this.bytesInFlight + response.length > this.init.maxBytesInFlight) {
+      log('answers in flight over %d bytes: %s is told busy', this.init.maxBytesInFlight, peer);
+      response = statusOnly(TILE_STATUS.busy);
+    }
+    this.bytesInFlight += response.length;
+    return response;
   }
 
   /** The response message (status byte + body) to one request. Throws only for store failures. */
@@ -323,67 +367,4 @@ async function readResource(
   }
   if (resource.tile === undefined) return reader.checkpoint()?.note;
   return (await reader.readTile(resource.tile)) ?? (await reader.inProgress?.()?.readTile(resource.tile));
-}
-
-/**
- * The subnet a connection comes from, as a budget key: IPv4 /24, IPv6 /48; undefined for loopback
- * (unless `limitLoopback`) and for addresses without an IP (relayed, unix sockets).
- */
-export function subnetOf(multiaddr: string, limitLoopback = false): string | undefined {
-  if (multiaddr.includes('/p2p-circuit')) return undefined;
-  const v4 = /^\/ip4\/(\d+)\.(\d+)\.(\d+)\.\d+(\/|$)/.exec(multiaddr);
-  if (v4 !== null) {
-    if (v4[1] === '127' && !limitLoopback) return undefined;
-    return `${v4[1]}.${v4[2]}.${v4[3]}.0/24`;
-  }
-  const v6 = /^\/ip6\/([0-9a-fA-F:]+)(\/|$)/.exec(multiaddr);
-  if (v6 === null) return undefined;
-  const groups = expandIpv6(v6[1]!);
-  if (groups === undefined) return undefined;
-  if (groups.every((g, i) => (i < 7 ? g === 0 : g === 1)) && !limitLoopback) return undefined;
-  return `${groups
-    .slice(0, 3)
-    .map((g) => g.toString(16))
-    .join(':')}::/48`;
-}
-
-function expandIpv6(text: string): number[] | undefined {
-  const [head, tail, ...rest] = text.split('::');
-  if (rest.length > 0) return undefined;
-  const parse = (part: string | undefined) =>
-    part ? part.split(':').map((g) => Number.parseInt(g, 16)) : [];
-  const a = parse(head);
-  const b = parse(tail);
-  const groups = tail === undefined ? a : [...a, ...new Array(8 - a.length - b.length).fill(0), ...b];
-  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff)
-    ? groups
-    : undefined;
-}
-
-/** A length prefix over the cap (libp2p's lpStream errors for the length or its varint). */
-export function isOverLength(err: unknown): boolean {
-  const name = (err as Error | undefined)?.name;
-  return name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError';
-}
-
-/**
- * Closes our end of `stream` and waits until the remote has closed theirs (the stream is then gone
- * from the connection), rejecting with `signal`'s reason if that takes too long. The caller aborts.
- */
-export async function endStream(stream: Stream, signal: AbortSignal): Promise<void> {
-  await stream.close({ signal });
-  if (stream.status !== 'open' && stream.status !== 'closing') return;
-  signal.throwIfAborted();
-  await new Promise<void>((resolve, reject) => {
-    const onClose = () => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    };
-    const onAbort = () => {
-      stream.removeEventListener('close', onClose);
-      reject(signal.reason);
-    };
-    stream.addEventListener('close', onClose, { once: true });
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

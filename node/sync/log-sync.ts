@@ -165,7 +165,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       ...SOURCE_POOL_DEFAULTS,
       stepBundles: 16,
       stepBytes: 16 * 1024 * 1024,
-      windowBundles: 32,
+      windowBundles: 96,
       windowBytes: SYNC_WINDOW_BYTES,
       storeDir: '/nix/store',
       ...LOG_LIMIT_DEFAULTS,

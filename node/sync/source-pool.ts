@@ -122,8 +122,8 @@ export interface SourcePoolInit {
 export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   requestTimeoutMs: 15_000,
   spreadConcurrency: 4,
-  perSourceConcurrency: 16,
-  maxConcurrency: 32,
+  perSourceConcurrency: 48,
+  maxConcurrency: 48,
   busyRetries: 30,
   timeoutRetries: 1,
   busyBackoffMs: 250,

@@ -1,0 +1,115 @@
+/**
+ * The server's side of a tile exchange session (`/trustix/tiles/1.2.0`, docs/PROTOCOL.md "Tile exchange
+ * sessions"; the client's side is node/network/tile-session.ts): requests are read while fewer than
+ * TILE_SESSION_DEPTH answers are owed, answered in parallel and written in the order they came.
+ *
+ * The session ends when the client ends its side between requests, after `sessionIdleMs` with no
+ * request, or at a request over `maxRequestBytes` (answered by `overLength`: the stream is out of step
+ * after it); the answers owed are then written and the stream closed by both ends. The first request
+ * must come within `requestTimeoutMs`, each answer be written within `responseTimeoutMs`; bytes a
+ * client sends ahead of what is read are capped. Any failure throws (the caller aborts the stream);
+ * every answer made gives its bytes back (`release`) once written or dropped.
+ */
+import type { Stream } from '@libp2p/interface';
+import { byteStream } from '@libp2p/utils';
+import { TILE_SESSION_DEPTH } from '../../protocol/constants.ts';
+import { endStream, framed, isOverLength, readFramed } from './framed-message.ts';
+
+/** What a session asks of the tile exchange, and its limits. */
+export interface TileSessionHandler {
+  readonly requestTimeoutMs: number;
+  readonly sessionIdleMs: number;
+  readonly responseTimeoutMs: number;
+  readonly maxRequestBytes: number;
+  /** The answer message to a request, its bytes already counted in flight. */
+  answer(request: Uint8Array): Promise<Uint8Array>;
+  /** The answer to a request over maxRequestBytes (status 2), counted in flight like the others. */
+  overLength(): Uint8Array;
+  /** Gives back the bytes of an answer written or dropped. */
+  release(bytes: number): void;
+}
+
+/**
+ * Bytes a client may send ahead of what the session reads: far above TILE_SESSION_DEPTH requests of
+ * maxRequestBytes; a flood past it is cut off.
+ */
+const REQUEST_BUFFER_BYTES = 64 * 1024;
+
+export async function serveTileSession(stream: Stream, handler: TileSessionHandler): Promise<void> {
+  const bytes = byteStream(stream, { maxBufferSize: REQUEST_BUFFER_BYTES });
+  const owed: Promise<Uint8Array>[] = [];
+  let reading = true;
+  let failed = false;
+  let wakeWriter: (() => void) | undefined;
+  let wakeReader: (() => void) | undefined;
+  const owe = (answer: Promise<Uint8Array>) => {
+    answer.catch(() => undefined); // awaited by the writer; a failure must not go unhandled meanwhile
+    owed.push(answer);
+    wakeWriter?.();
+  };
+
+  const reader = (async () => {
+    try {
+      for (let first = true; !failed; first = false) {
+        while (owed.length >= TILE_SESSION_DEPTH && !failed)
+          await new Promise<void>((resolve) => {
+            wakeReader = resolve;
+          });
+        if (failed) return;
+        let request: Uint8Array | undefined;
+        try {
+          const timeoutMs = first ? handler.requestTimeoutMs : handler.sessionIdleMs;
+          request = await readFramed(bytes, handler.maxRequestBytes, {
+            signal: AbortSignal.timeout(timeoutMs),
+          });
+        } catch (err) {
+          if (isOverLength(err)) {
+            owe(Promise.resolve(handler.overLength()));
+            return;
+          }
+          if (!first && (err as Error | undefined)?.name === 'TimeoutError') return; // idle
+          throw err;
+        }
+        if (request === undefined) return; // the client ended its side
+        owe(handler.answer(request));
+      }
+    } finally {
+      reading = false;
+      wakeWriter?.();
+    }
+  })();
+  reader.catch(() => undefined); // awaited below, unless writing failed first
+
+  try {
+    for (;;) {
+      const next = owed[0];
+      if (next === undefined) {
+        if (!reading) break;
+        await new Promise<void>((resolve) => {
+          wakeWriter = resolve;
+        });
+        continue;
+      }
+      const answer = await next;
+      try {
+        await bytes.write(framed(answer), { signal: AbortSignal.timeout(handler.responseTimeoutMs) });
+      } finally {
+        owed.shift();
+        handler.release(answer.length);
+      }
+      wakeReader?.();
+    }
+    await reader;
+    await endStream(stream, AbortSignal.timeout(handler.responseTimeoutMs));
+  } catch (err) {
+    failed = true;
+    wakeReader?.();
+    // What was made and not written gives its bytes back, once made.
+    for (const answer of owed.splice(0))
+      answer.then(
+        (a) => handler.release(a.length),
+        () => undefined,
+      );
+    throw err;
+  }
+}
