@@ -4,7 +4,7 @@
  * TILE_SESSION_DEPTH answers are owed, answered in parallel and written in the order they came.
  *
  * The session ends when the client ends its side between requests, after `sessionIdleMs` with no
- * request, or at a request over `maxRequestBytes` (answered by `overLength`: the stream is out of step
+ * request asked nor answer owed, or at a request over `maxRequestBytes` (answered by `overLength`: the stream is out of step
  * after it); the answers owed are then written and the stream closed by both ends. The first request
  * must come within `requestTimeoutMs`, each answer be written within `responseTimeoutMs`; bytes a
  * client sends ahead of what is read are capped. Any failure throws (the caller aborts the stream);
@@ -42,8 +42,16 @@ export async function serveTileSession(stream: Stream, handler: TileSessionHandl
   let failed = false;
   let wakeWriter: (() => void) | undefined;
   let wakeReader: (() => void) | undefined;
+  // Idle: armed whenever no answer is owed, it stops the read waiting for the next request.
+  const idle = new AbortController();
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  const armIdle = () => {
+    clearTimeout(idleTimer);
+    if (owed.length === 0) idleTimer = setTimeout(() => idle.abort(), handler.sessionIdleMs);
+  };
   const owe = (answer: Promise<Uint8Array>) => {
     answer.catch(() => undefined); // awaited by the writer; a failure must not go unhandled meanwhile
+    clearTimeout(idleTimer);
     owed.push(answer);
     wakeWriter?.();
   };
@@ -58,16 +66,14 @@ export async function serveTileSession(stream: Stream, handler: TileSessionHandl
         if (failed) return;
         let request: Uint8Array | undefined;
         try {
-          const timeoutMs = first ? handler.requestTimeoutMs : handler.sessionIdleMs;
-          request = await readFramed(bytes, handler.maxRequestBytes, {
-            signal: AbortSignal.timeout(timeoutMs),
-          });
+          const signal = first ? AbortSignal.timeout(handler.requestTimeoutMs) : idle.signal;
+          request = await readFramed(bytes, handler.maxRequestBytes, { signal });
         } catch (err) {
           if (isOverLength(err)) {
             owe(Promise.resolve(handler.overLength()));
             return;
           }
-          if (!first && (err as Error | undefined)?.name === 'TimeoutError') return; // idle
+          if (!first && idle.signal.aborted) return; // idle (a request it cut short is dropped too)
           throw err;
         }
         if (request === undefined) return; // the client ended its side
@@ -97,6 +103,7 @@ export async function serveTileSession(stream: Stream, handler: TileSessionHandl
         owed.shift();
         handler.release(answer.length);
       }
+      armIdle();
       wakeReader?.();
     }
     await reader;
@@ -104,6 +111,7 @@ export async function serveTileSession(stream: Stream, handler: TileSessionHandl
   } catch (err) {
     failed = true;
     wakeReader?.();
+    idle.abort();
     // What was made and not written gives its bytes back, once made.
     for (const answer of owed.splice(0))
       answer.then(

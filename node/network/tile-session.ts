@@ -67,6 +67,10 @@ export class TileSession {
     this.stream.addEventListener('close', () => this.fail(new Error('the session stream closed')), {
       once: true,
     });
+    // The server ended the session (idle, stopping): no more requests; ours is closed once none is owed.
+    this.stream.addEventListener('remoteCloseWrite', () => this.endIfIdle('the peer ended the session'), {
+      once: true,
+    });
     this.armIdle();
   }
 
@@ -149,7 +153,9 @@ export class TileSession {
       return await readFramed(this.bytes, maxBytes, { signal });
     } catch (err) {
       if (!signal.aborted) throw err;
-      throw new DeadlineExceededError(`no complete answer within ${this.init.answerTimeoutMs} ms of its turn`);
+      throw new DeadlineExceededError(
+        `no complete answer within ${this.init.answerTimeoutMs} ms of its turn`,
+      );
     }
   }
 
@@ -157,14 +163,22 @@ export class TileSession {
   private armIdle(): void {
     clearTimeout(this.idleTimer);
     if (this.pending.length > 0 || this.ended !== undefined) return;
-    this.idleTimer = setTimeout(() => {
-      if (this.pending.length > 0 || this.ended !== undefined) return;
-      this.ended = new Error('the session closed, idle');
-      this.wakeReader?.();
-      this.stream.close({ signal: AbortSignal.timeout(this.init.closeTimeoutMs) }).catch((err: unknown) => {
-        this.stream.abort(err as Error);
-      });
-    }, this.init.idleMs);
+    this.idleTimer = setTimeout(() => this.endIfIdle('the session closed, idle'), this.init.idleMs);
     this.idleTimer.unref?.();
+  }
+
+  /**
+   * No more requests, and our side closed if none is owed (else the reader meets the end and fails the
+   * requests owed).
+   */
+  private endIfIdle(why: string): void {
+    this.ended ??= new Error(why);
+    clearTimeout(this.idleTimer);
+    if (this.pending.length > 0) return;
+    this.wakeReader?.();
+    if (this.stream.writeStatus !== 'writable') return;
+    this.stream.close({ signal: AbortSignal.timeout(this.init.closeTimeoutMs) }).catch((err: unknown) => {
+      this.stream.abort(err as Error);
+    });
   }
 }
