@@ -15,7 +15,10 @@
  * builder's processes spent meanwhile (entries per CPU second: the rate with a core each); then the relayed/direct and webrtc/direct
  * ratios. Every node is a separate process inside its namespace, under
  * TRUSTIX_LOCAL_ONLY; the lab is torn down in every outcome. The machine's load average is reported
- * beside the figures: on 2 shared cores it dominates them.
+ * beside the figures: on 2 shared cores it dominates them. So is its pace, the baseline of the run: the
+ * run's entries leaf-hashed and strictly parsed per second on one thread of the bench's process (the
+ * per-entry work a sync does; median of 3, before the first set-up and after the last), and each sync
+ * rate as a ratio to it, which compares runs on days when the shared cores run at different speeds.
  *
  * After the sync, the builder appends one entry at a time, ROUNDS times: checkpoint propagation is the
  * time from the builder's submission to the user knowing a checkpoint that holds it (polled every 20 ms).
@@ -30,6 +33,8 @@
  */
 import { loadavg } from 'node:os';
 import type { Reachability } from '../node/index.ts';
+import { parseEntry } from '../protocol/entry.ts';
+import { leafHash } from '../protocol/merkle.ts';
 import type { EmulatorStats } from '../test/helpers/link-emulator.ts';
 import { type LinkShape, NetLab, type Netns, netnsUnavailable, type Segment } from '../test/helpers/netns.ts';
 import type { ConnectionReport } from '../test/helpers/netns-node.ts';
@@ -87,9 +92,20 @@ export async function run() {
     return suiteResult('internet', measurements);
   }
   const entries = [...syntheticEntries(ENTRIES, 15)];
+  const paceBefore = pace(entries);
   const figures: Record<Kind, RunFigures[]> = { relayed: [], webrtc: [], direct: [] };
   for (let i = 0; i < RUNS; i++) for (const kind of KINDS) figures[kind].push(await once(kind, entries));
 
+  const paceAfter = pace(entries);
+  const machinePace = (paceBefore + paceAfter) / 2;
+  measurements.push({
+    name: "machine's pace: the run's entries leaf-hashed and parsed on one thread (baseline)",
+    median: Math.round(machinePace),
+    before: Math.round(paceBefore),
+    after: Math.round(paceAfter),
+    unit: 'entries/s',
+    runs: 6,
+  });
   const shaper = Object.values(figures).flat()[0]?.shaper ?? 'none';
   const load = {
     loadBefore: round2(loadBefore),
@@ -161,6 +177,8 @@ export async function run() {
       runs: f.length,
       // How the user reached the builder in each run (every connection through the relay, or not).
       paths: f.map((x) => x.path),
+      ratioToPace:
+        Math.round((1000 * median(f.map((x) => ENTRIES / (x.syncMs / 1000)))) / machinePace) / 1000,
       target: kind === 'direct' ? '>= 20,000 entries/s' : undefined,
       ...load,
     });
@@ -333,4 +351,19 @@ function frames(stats: EmulatorStats): number {
 
 function round2(values: readonly number[]): number[] {
   return values.map((v) => Math.round(v * 100) / 100);
+}
+
+/** Entries leaf-hashed and strictly parsed per second, one thread: the machine's pace (median of 3). */
+function pace(entries: readonly string[]): number {
+  const utf8 = new TextEncoder();
+  const rates: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    const started = performance.now();
+    for (const entry of entries) {
+      leafHash(utf8.encode(entry));
+      parseEntry(entry);
+    }
+    rates.push(entries.length / ((performance.now() - started) / 1000));
+  }
+  return median(rates);
 }

@@ -229,3 +229,16 @@ test('a rogue session: an answer over its cap is oversized, a late turn times ou
   // Each failure cost the session, never the source: the next request opens a new one.
   t.is(await source.checkpoint('fine'), undefined);
 });
+
+test("docs/PROTOCOL.md's example session: two malformed names, answered 2 each, then the end", async (t) => {
+  const { b, addr } = await served(t);
+  const stream = await b.dialProtocol(addr, TILES_PROTOCOL_SESSION);
+  const bytes = byteStream(stream);
+  const hex = (h: string) => Uint8Array.from(Buffer.from(h.replaceAll(' ', ''), 'hex'));
+  stream.send(hex('0a 6c6f672f74696c652f30'));
+  stream.send(hex('03 6e6f74'));
+  const signal = AbortSignal.timeout(10_000);
+  t.deepEqual(new Uint8Array((await bytes.read({ bytes: 4, signal })).subarray()), hex('01 02 01 02'));
+  await stream.close({ signal });
+  t.is(await readFramed(bytes, 16, { signal }), undefined, 'the server closed its side');
+});

@@ -23,12 +23,8 @@ export async function exchangeOnce(
 ): Promise<ExchangeResult> {
   let stream: Awaited<ReturnType<Connection['newStream']>> | undefined;
   try {
-    // negotiateFully false: the protocol's name goes out with the request, one round trip less.
-    stream = await connection.newStream(protocol, {
-      signal,
-      runOnLimitedConnection: true,
-      negotiateFully: false,
-    });
+    // Negotiated in full, a round trip before the request (libp2p 3 ignores negotiateFully: false).
+    stream = await connection.newStream(protocol, { signal, runOnLimitedConnection: true });
     const lp = lpStream(stream, { maxDataLength: maxResponseBytes, maxBufferSize: maxResponseBytes + 8 });
     await lp.write(request, { signal });
     await stream.close({ signal });

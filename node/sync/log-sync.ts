@@ -78,11 +78,15 @@ export interface LogSyncInit extends SourcePoolInit, LogQuotaInit {
   readonly stepBundles?: number;
   /** Bundle bytes after which a step is stored early. Default 16 MiB. */
   readonly stepBytes?: number;
-  /** Verified bundles held before their step is stored (bounds memory). Default 32; >= stepBundles. */
+  /**
+   * Verified bundles held before their step is stored, fetches in flight included (bounds memory).
+   * Default 96 (twice SourcePoolInit.maxConcurrency: the fetches in flight, and as many waiting for the
+   * bundle that completes their step); >= stepBundles.
+   */
   readonly windowBundles?: number;
   /**
    * Bytes of verified bundles held before their step is stored, and of fetches in flight (bounds memory
-   * whatever the entries' size: 32 bundles of 64 KiB entries would be 512 MiB). Default 64 MiB.
+   * whatever the entries' size: 96 bundles of 64 KiB entries would be 1.5 GiB). Default 64 MiB.
    */
   readonly windowBytes?: number;
   /** Store directory of the log's entries. Default '/nix/store'. */

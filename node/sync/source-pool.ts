@@ -64,12 +64,13 @@ export interface SourcePoolInit {
    */
   readonly spreadConcurrency?: number;
   /**
-   * Requests in flight to a source that is the sync's only one. Default 16: a request costs a round
+   * Requests in flight to a source that is the sync's only one. Default 48: a request costs a round
    * trip, so over a 40 ms link 4 in flight held a 100k sync from one source to 2,700 entries/s (16:
-   * 6,400; docs/SCALE.md, "Long links, then").
+   * 6,400; docs/SCALE.md, "Long links, then"); on a tile exchange session, which costs nothing per
+   * request, 16 gave 14,700 and 48 about 20,000 (docs/SCALE.md, "Sessions").
    */
   readonly perSourceConcurrency?: number;
-  /** Requests in flight in all. Default 32. */
+  /** Requests in flight in all. Default 48. */
   readonly maxConcurrency?: number;
   /**
    * Busy pauses in a row (no answer served between them) after which a source is dropped at its next
