@@ -64,12 +64,19 @@ export interface SourcePoolInit {
    */
   readonly spreadConcurrency?: number;
   /**
-   * Requests in flight to a source that is the sync's only one. Default 48: a request costs a round
+   * Most requests in flight to a source that is the sync's only one. Default 48: a request costs a round
    * trip, so over a 40 ms link 4 in flight held a 100k sync from one source to 2,700 entries/s (16:
    * 6,400; docs/SCALE.md, "Long links, then"); on a tile exchange session, which costs nothing per
-   * request, 16 gave 14,700 and 48 about 20,000 (docs/SCALE.md, "Sessions").
+   * request, 16 gave 14,700 and 48 about 20,000 (docs/SCALE.md, "Sessions"). How many of them it gets
+   * follows its delivery rate (`pipelineMs`), from 16.
    */
   readonly perSourceConcurrency?: number;
+  /**
+   * A lone source gets as many requests in flight as it delivers in this time, in ms (from 16 to
+   * perSourceConcurrency; node/sync/delivery-rate.ts). Default 4,000: a request queued behind the others
+   * still completes well within `requestTimeoutMs` on a slow link.
+   */
+  readonly pipelineMs?: number;
   /** Requests in flight in all. Default 48. */
   readonly maxConcurrency?: number;
   /**
@@ -124,6 +131,7 @@ export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
   requestTimeoutMs: 15_000,
   spreadConcurrency: 4,
   perSourceConcurrency: 48,
+  pipelineMs: 4_000,
   maxConcurrency: 48,
   busyRetries: 30,
   timeoutRetries: 1,
@@ -270,6 +278,10 @@ export class SourcePool {
       }
       state.served = Math.max(state.served, needs);
       state.strikes = 0;
+      state.delivery.add(
+        bodies.reduce((n, b) => n + b!.length, 0),
+        Date.now(),
+      );
       this.judgeRate(state, needs, bodies as Uint8Array[], Date.now() - started);
       return result;
     }

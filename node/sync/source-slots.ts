@@ -5,7 +5,8 @@
  * builder), then with the fewest requests in flight, least recently used first; at most `spreadConcurrency`
  * per source while the pool has another source that holds the log or may (requests spread over them, and
  * a builder's requests wait rather than take every bundle while its followers' syncs catch up), up to
- * `perSourceConcurrency` for a source alone (over a slow link it needs a deep pipeline), and
+ * `perSourceConcurrency` for a source alone (over a long link it needs a deep pipeline: as many as it
+ * delivers in `pipelineMs`, at least 16, node/sync/delivery-rate.ts), and
  * `maxConcurrency` in all. A source that named its holders when busy (a builder past its fan-out) is
  * asked only for tiles no other source has, nor is about to have (`eligible`). A request waits for a
  * slot; with no eligible source it fails with SyncFailedError, unless the pool is still looking for one
@@ -13,6 +14,7 @@
  */
 import type { TileId } from '../../protocol/tile-path.ts';
 import { type SourceFailure, SyncFailedError } from '../errors.ts';
+import { DeliveryRate } from './delivery-rate.ts';
 import { growing, type ProgressClaim, progressHasTile } from './tile-coverage.ts';
 import type { TileSource } from './tile-source.ts';
 
@@ -20,6 +22,8 @@ import type { TileSource } from './tile-source.ts';
 export interface SourceState {
   readonly source: TileSource;
   inFlight: number;
+  /** How fast it delivers: how deep its pipeline may be when it is the sync's only source. */
+  readonly delivery: DeliveryRate;
   /** Why it was dropped, once it was (named in the error of a sync left with no source). */
   dropped?: { readonly reason: SourceFailure; readonly message: string };
   /** Busy pauses in a row (SourcePoolInit.busyRetries). */
@@ -71,12 +75,12 @@ function pick(
   eligible: readonly SourceState[],
   tiles: readonly TileId[],
   now: number,
-  cap: number,
+  cap: (s: SourceState) => number,
 ): SourceState | undefined {
   let best: SourceState | undefined;
   let bestExtent = 0;
   for (const s of eligible) {
-    if (s.inFlight >= cap || s.pausedUntil > now) continue;
+    if (s.inFlight >= cap(s) || s.pausedUntil > now) continue;
     const e = extent(s, tiles);
     if (
       best === undefined ||
@@ -98,9 +102,17 @@ export interface SourceSlotsInit {
   readonly progressRecheckMs: number;
   readonly spreadConcurrency: number;
   readonly perSourceConcurrency: number;
+  /** A lone source gets the requests it delivers in this time (node/sync/delivery-rate.ts), in ms. */
+  readonly pipelineMs: number;
   readonly maxConcurrency: number;
   readonly maxSources: number;
 }
+
+/**
+ * Requests in flight to a lone source until its rate is known, and at least after: what a lone source
+ * got before sessions (docs/SCALE.md, "Long links, then").
+ */
+const LONE_DEPTH = 16;
 
 export class SourceSlots {
   readonly states: SourceState[] = [];
@@ -124,6 +136,7 @@ export class SourceSlots {
     this.states.push({
       source,
       inFlight: 0,
+      delivery: new DeliveryRate(),
       timeouts: 0,
       strikes: 0,
       pausedAt: 0,
@@ -166,10 +179,14 @@ export class SourceSlots {
         continue;
       }
       const now = Date.now();
-      const { spreadConcurrency, perSourceConcurrency, maxConcurrency } = this.init;
+      const { spreadConcurrency, perSourceConcurrency, maxConcurrency, pipelineMs } = this.init;
       // Other sources that hold the log or may (not dropped, not known to lack it): then spread.
       const alone = this.states.filter((s) => !s.dropped && s.claimed !== null).length <= 1;
-      const cap = alone ? perSourceConcurrency : Math.min(spreadConcurrency, perSourceConcurrency);
+      const spread = Math.min(spreadConcurrency, perSourceConcurrency);
+      const least = Math.min(LONE_DEPTH, perSourceConcurrency);
+      const cap = alone
+        ? (s: SourceState) => s.delivery.depth(least, perSourceConcurrency, pipelineMs)
+        : () => spread;
       const best = this.total >= maxConcurrency ? undefined : pick(eligible, tiles, now, cap);
       if (best !== undefined) {
         best.inFlight++;
