@@ -7,13 +7,13 @@ import '../node/runtime/promise-with-resolvers.ts';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { NodeUnavailableError } from '../node/errors.ts';
+import { NodeUnavailableError, TileSourceError } from '../node/errors.ts';
 import { openDatabase } from '../node/store/database.ts';
 import type { LogReader } from '../node/store/log-reader.ts';
 import { LogStore } from '../node/store/log-store.ts';
 import { verifyLog } from '../node/store/log-verifier.ts';
 import { LogSync } from '../node/sync/log-sync.ts';
-import type { SourceFailedEvent } from '../node/sync/tile-source.ts';
+import type { SourceFailedEvent, TileSource } from '../node/sync/tile-source.ts';
 import type { LogKey } from '../protocol/keys.ts';
 import { type LogFixture, openLogFixture, tempDir } from './helpers/log-fixture.ts';
 import { syntheticEntries } from './helpers/synthetic-entries.ts';
@@ -194,5 +194,38 @@ test('a source whose checkpoint and progress never answer, whatever its abort si
     { requestTimeoutMs: 3_000 },
   );
   t.like(await sync.run(log.store.checkpoint()!), { toSize: 3000 });
+  t.is((await verifyLog(f.store)).entries, 3000);
+});
+
+test("a failure of a source's session, failing its queued requests at once, counts once: the source stays", async (t) => {
+  const log = await builder(t, ENTRIES);
+  const s = await server(t, log.store);
+  // Three bundle requests fail together with one cause, as the requests queued on a session whose
+  // answer came late for its turn do (node/network/tile-session.ts); two timeouts would drop a source.
+  const cause = new Error('no complete answer within 10000 ms of its turn');
+  let failing = 3;
+  const queuedTogether = Promise.withResolvers<void>();
+  let waiting = 0;
+  const session: TileSource = {
+    id: s.source.id,
+    checkpoint: (logId, options) => s.source.checkpoint(logId, options),
+    async tiles(logId, tiles, options) {
+      // The first bundle is served: until one has come, a sync fetches one at a time.
+      if (failing > 0 && tiles.some((tile) => tile.kind === 'entries' && tile.index > 0)) {
+        failing--;
+        if (++waiting === 3) queuedTogether.resolve();
+        await queuedTogether.promise;
+        throw new TileSourceError(s.source.id, 'timeout', 'late for its turn', { cause });
+      }
+      return s.source.tiles(logId, tiles, options);
+    },
+  };
+  const f = await followerStore(t, log.key);
+  const sync = new LogSync({ db: f.db, store: f.store, sources: [session] }, { perSourceConcurrency: 8 });
+  const failures: SourceFailedEvent[] = [];
+  sync.addEventListener('source-failed', (e) => failures.push(e.detail));
+  t.like(await sync.run(log.store.checkpoint()!), { toSize: 3000, failedSources: [] });
+  t.deepEqual(failures, []);
+  t.is(failing, 0);
   t.is((await verifyLog(f.store)).entries, 3000);
 });

@@ -328,6 +328,10 @@ export class SourcePool {
           );
     // Sent before the latest pause began: it was answered with what that pause already says.
     if (error.reason === 'busy' && started < state.pausedAt) return;
+    // One failure of the source's session (node/network/tile-session.ts) fails every request queued on
+    // it, each with that failure as its cause: it counts once, as one request's would.
+    if (error.cause !== undefined && error.cause === state.lastCause) return;
+    state.lastCause = error.cause;
     if (error.reason === 'busy') this.finding.askHolders(state);
     if (error.reason === 'busy' && state.strikes < this.init.busyRetries) {
       const pause = Math.min(this.init.busyBackoffMs * 2 ** state.strikes, this.init.busyMaxPauseMs);

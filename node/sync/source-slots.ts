@@ -29,6 +29,8 @@ export interface SourceState {
   /** Busy pauses in a row (SourcePoolInit.busyRetries). */
   strikes: number;
   timeouts: number;
+  /** What caused its latest failure: a failure of its session fails many requests at once, counted once. */
+  lastCause?: unknown;
   /** When the source's latest busy pause began, and until when it lasts (ms). */
   pausedAt: number;
   pausedUntil: number;
