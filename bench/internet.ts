@@ -33,8 +33,7 @@
  */
 import { loadavg } from 'node:os';
 import type { Reachability } from '../node/index.ts';
-import { parseEntry } from '../protocol/entry.ts';
-import { leafHash } from '../protocol/merkle.ts';
+import { leafHash, parseEntry } from '../protocol/index.ts';
 import type { EmulatorStats } from '../test/helpers/link-emulator.ts';
 import { type LinkShape, NetLab, type Netns, netnsUnavailable, type Segment } from '../test/helpers/netns.ts';
 import type { ConnectionReport } from '../test/helpers/netns-node.ts';

@@ -167,6 +167,7 @@ export interface EffectiveConfig {
     readonly maxRequestsPerPeer: number;
     readonly maxRequestsPerSubnet: number;
     readonly maxBytesInFlight: number;
+    readonly maxBytesInFlightPerPeer: number;
     readonly uploadSlots: number;
     readonly fanout: number;
   };
@@ -254,6 +255,7 @@ export async function effectiveConfig(
       maxRequestsPerPeer: c.tiles?.maxRequestsPerPeer ?? 1_000,
       maxRequestsPerSubnet: c.tiles?.maxRequestsPerSubnet ?? 4_000,
       maxBytesInFlight: c.tiles?.maxBytesInFlight ?? 64 * 1024 * 1024,
+      maxBytesInFlightPerPeer: c.tiles?.maxBytesInFlightPerPeer ?? 8 * 1024 * 1024,
       uploadSlots: c.tiles?.uploadSlots ?? UPLOAD_SLOTS_DEFAULTS.slots,
       fanout: c.tiles?.fanout ?? UPLOAD_SLOTS_DEFAULTS.fanout,
     },

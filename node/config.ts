@@ -25,7 +25,7 @@
  *     "monitor": { "maxLogs": 100000, "maxMemoryBytes": 16777216, "maxPending": 256,
  *                  "budgetPerSecond": 10, "budgetBurst": 100, "peerBudgetPerSecond": 2, "peerBudgetBurst": 20 },
  *     "tiles": { "maxRequestsPerPeer": 1000, "maxRequestsPerSubnet": 4000, "maxBytesInFlight": 67108864,
- *                "uploadSlots": 4, "fanout": 3 },
+ *                "maxBytesInFlightPerPeer": 8388608, "uploadSlots": 4, "fanout": 3 },
  *     "decisions": { "maxCachedBytes": 33554432 }
  *   }
  *
@@ -133,6 +133,7 @@ export interface TrustixConfig {
     readonly maxRequestsPerPeer?: number;
     readonly maxRequestsPerSubnet?: number;
     readonly maxBytesInFlight?: number;
+    readonly maxBytesInFlightPerPeer?: number;
     /** Peers served one log's entry bundles at once (node/network/upload-slots.ts). */
     readonly uploadSlots?: number;
     /** New peers served the own log's full entry bundles per 10 s before the next are referred to them. */
@@ -375,6 +376,7 @@ function parseConfigText(text: string, file: string, named: FileReference[]): Tr
         maxRequestsPerPeer: (x, p) => (t.maxRequestsPerPeer = r.integer(x, p, 1, 1_000_000)),
         maxRequestsPerSubnet: (x, p) => (t.maxRequestsPerSubnet = r.integer(x, p, 1, 10_000_000)),
         maxBytesInFlight: (x, p) => (t.maxBytesInFlight = r.integer(x, p, 1, 2 ** 40)),
+        maxBytesInFlightPerPeer: (x, p) => (t.maxBytesInFlightPerPeer = r.integer(x, p, 1, 2 ** 40)),
         uploadSlots: (x, p) => (t.uploadSlots = r.integer(x, p, 1, 1_000)),
         fanout: (x, p) => (t.fanout = r.integer(x, p, 1, 1_000_000)),
       });

@@ -1,16 +1,19 @@
 /**
- * The tile exchange server: every log the node holds, served over `/trustix/tiles/1.1.0` and `1.0.0`
- * (docs/PROTOCOL.md "Tile exchange"). One request per stream, one length-prefixed message each
- * way: the request is the UTF-8 path `<logID>/checkpoint` or `<logID>/tile/...` (the grammar of the HTTP
- * routes, protocol/log-resource.ts); the response is a status byte (TILE_STATUS) and the body. Over 1.1.0
- * an entry bundle may go out deflated (status 4, node/network/bundle-deflater.ts).
+ * The tile exchange server: every log the node holds, served over `/trustix/tiles/1.2.0`, `1.1.0` and
+ * `1.0.0` (docs/PROTOCOL.md "Tile exchange"). Over 1.0.0 and 1.1.0, one request per stream, one
+ * length-prefixed message each way: the request is the UTF-8 path `<logID>/checkpoint` or
+ * `<logID>/tile/...` (the grammar of the HTTP routes, protocol/log-resource.ts); the response is a status
+ * byte (TILE_STATUS) and the body. Over 1.2.0 a stream carries a session of such requests, answered in
+ * order (node/network/tile-session-server.ts). Over 1.1.0 and 1.2.0 an entry bundle may go out deflated
+ * (status 4, node/network/bundle-deflater.ts).
  *
  * Bounded on every path: the request must arrive within `requestTimeoutMs` and fit `maxRequestBytes`;
  * the answer must be written and the stream closed by both ends within `responseTimeoutMs`; libp2p caps
  * concurrent streams per connection (`maxInboundStreams`, for both versions together); a peer over `maxRequestsPerPeer` per
  * `rateWindowMs` gets status 3 (busy), and so does any peer of an IP subnet (IPv4 /24, IPv6 /48) over
  * `maxRequestsPerSubnet` (peer IDs cost nothing: the subnet is what a keyless attacker pays for), and any
- * request whose answer would take the bytes being written past `maxBytesInFlight`. Loopback peers are
+ * request whose answer would take the bytes being written past `maxBytesInFlight` (or the peer's past
+ * `maxBytesInFlightPerPeer`). Loopback peers are
  * exempt from the subnet budget unless `limitLoopback` (tests run many nodes on 127.0.0.1). Entry bundles
  * of one log go to a few peers at a time, and to a few new peers per window (node/network/upload-slots.ts):
  * the others are told busy and fetch from those, whom `<logID>/holders` names (protocol/log-holders.ts).
@@ -92,6 +95,11 @@ export interface TileExchangeInit {
   readonly maxRequestsPerSubnet?: number;
   /** Bytes of answers being written at once, to all peers; beyond, busy. Default 64 MiB. */
   readonly maxBytesInFlight?: number;
+  /**
+   * Bytes of answers being written at once to one peer; beyond, busy. Default 8 MiB: 48 entry bundles as
+   * stored (a lone source's deepest pipeline, node/sync/delivery-rate.ts) of the benchmark's entries.
+   */
+  readonly maxBytesInFlightPerPeer?: number;
   /** Apply the subnet budget to loopback peers too. Default false. */
   readonly limitLoopback?: boolean;
   /** Deflating entry bundles for 1.1.0 clients (node/network/bundle-deflater.ts). */
@@ -125,6 +133,8 @@ export class TileExchange implements Startable {
   private limiter: RateLimiter | undefined;
   private subnets: RateLimiter | undefined;
   private bytesInFlight = 0;
+  /** Bytes in flight per peer (maxBytesInFlightPerPeer): peers with none are not kept. */
+  private readonly peerBytesInFlight = new Map<string, number>();
   /** Streams being served, aborted by stop(). */
   private readonly active = new Set<Stream>();
   /** Streams being served per connection: libp2p caps each protocol's, this both versions' together. */
@@ -144,6 +154,7 @@ export class TileExchange implements Startable {
       maxRequestBytes: MAX_TILE_REQUEST_BYTES,
       maxRequestsPerSubnet: 4_000,
       maxBytesInFlight: 64 * 1024 * 1024,
+      maxBytesInFlightPerPeer: 8 * 1024 * 1024,
       ...numbers,
     };
     this.limitLoopback = limitLoopback ?? false;
@@ -250,7 +261,7 @@ export class TileExchange implements Startable {
       await lp.write(response, { signal });
       await endStream(stream, signal);
     } finally {
-      this.bytesInFlight -= response.length;
+      this.release(response.length, peer);
     }
   }
 
@@ -263,23 +274,36 @@ export class TileExchange implements Startable {
         log('request from %s over %d bytes: the session ends', peer, this.init.maxRequestBytes);
         return this.reserve(statusOnly(TILE_STATUS.badRequest), peer);
       },
-      release: (bytes) => {
-        this.bytesInFlight -= bytes;
-      },
+      release: (bytes) => this.release(bytes, peer),
     });
   }
 
   /**
    * The answer to send for `response`, its bytes counted in flight (the caller gives them back once
-   * written): busy instead when they would take the bytes in flight past maxBytesInFlight.
+   * written, `release`): busy instead when they would take the bytes in flight past maxBytesInFlight, or
+   * the peer's past maxBytesInFlightPerPeer (a session holds up to TILE_SESSION_DEPTH answers made and
+   * not yet written: one peer reading slowly must not take the whole budget).
    */
   private reserve(response: Uint8Array, peer: string): Uint8Array {
+    const held = this.peerBytesInFlight.get(peer) ?? 0;
     if (this.bytesInFlight + response.length > this.init.maxBytesInFlight) {
       log('answers in flight over %d bytes: %s is told busy', this.init.maxBytesInFlight, peer);
       response = statusOnly(TILE_STATUS.busy);
+    } else if (held + response.length > this.init.maxBytesInFlightPerPeer) {
+      log('answers in flight to %s over %d bytes: told busy', peer, this.init.maxBytesInFlightPerPeer);
+      response = statusOnly(TILE_STATUS.busy);
     }
     this.bytesInFlight += response.length;
+    this.peerBytesInFlight.set(peer, held + response.length);
     return response;
+  }
+
+  /** Gives back the bytes of an answer to `peer` written or dropped. */
+  private release(bytes: number, peer: string): void {
+    this.bytesInFlight -= bytes;
+    const left = (this.peerBytesInFlight.get(peer) ?? bytes) - bytes;
+    if (left > 0) this.peerBytesInFlight.set(peer, left);
+    else this.peerBytesInFlight.delete(peer);
   }
 
   /** The response message (status byte + body) to one request. Throws only for store failures. */

@@ -347,7 +347,7 @@ test('eclipse: with no peer to serve the log, the static HTTP mirror named in th
   t.is(node.follower!.get(log.store.logId)?.size, 600);
 });
 
-test('tile exchange: many peer IDs from one subnet share its budget; answers beyond the bytes in flight are busy', async (t) => {
+test('tile exchange: many peer IDs from one subnet share its budget; answers beyond the bytes in flight, to all or to one peer, are busy', async (t) => {
   const log = await publishedLog(t, 600);
   const server = await startTestNode(t);
   const exchange = new TileExchange(
@@ -391,6 +391,18 @@ test('tile exchange: many peer IDs from one subnet share its budget; answers bey
     { instanceOf: TileSourceError },
   );
   t.is(err?.reason, 'busy');
+
+  // The same, per peer (a session holds up to 64 answers made and not yet written): a hash tile does
+  // not fit 1,000 bytes in flight to one peer; checkpoints (~170 bytes) do, one after another, their
+  // bytes given back once written (ten in a row would pass 1,000 otherwise).
+  const perPeer = await tileServer(t, client, log.store, { maxBytesInFlightPerPeer: 1000 });
+  for (let i = 0; i < 10; i++) t.truthy(await perPeer.checkpoint(log.store.logId), `checkpoint ${i}`);
+  const tileErr = await t.throwsAsync(
+    perPeer.tiles(log.store.logId, [{ kind: 'hash', level: 0, index: 0, width: 256 }]),
+    { instanceOf: TileSourceError },
+  );
+  t.is(tileErr?.reason, 'busy');
+  t.truthy(await perPeer.checkpoint(log.store.logId));
   t.is(subnetOf('/ip4/203.0.113.7/tcp/8566'), '203.0.113.0/24');
   t.is(subnetOf('/ip6/2001:db8:1:2::5/tcp/8566'), '2001:db8:1::/48');
   t.is(subnetOf('/ip4/127.0.0.1/tcp/1'), undefined, 'loopback is exempt by default');
