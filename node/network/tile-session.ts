@@ -79,11 +79,6 @@ export class TileSession {
     return this.ended === undefined && this.stream.status === 'open';
   }
 
-  /** Requests whose answers have not come yet (abandoned ones included: the peer still owes them). */
-  get load(): number {
-    return this.pending.length;
-  }
-
   /**
    * Sends `request` and resolves its answer message (status byte + body), at most `maxBytes` long.
    * `signal` abandons the request (this promise rejects with its reason; the session goes on).
@@ -104,8 +99,8 @@ export class TileSession {
     clearTimeout(this.idleTimer);
     this.wakeReader?.();
     const message = framed(request);
-    // No time limit of its own: a write stalled by the peer makes the caller's request time out, and
-    // that aborts the session (and so the write).
+    // No time limit of its own: a write the peer stalls leaves the answer ahead late for its turn,
+    // which fails the session (and so the write).
     this.writing = this.writing
       .then(() => this.bytes.write(message))
       .catch((err: unknown) => this.fail(err as Error));
