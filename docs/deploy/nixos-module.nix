@@ -200,6 +200,7 @@ let
             maxRequestsPerPeer = fileOption types.ints.positive "Requests per second per peer. Default 1000.";
             maxRequestsPerSubnet = fileOption types.ints.positive "Requests per second per IP subnet (/24, /48). Default 4000.";
             maxBytesInFlight = fileOption types.ints.positive "Bytes of answers being written at once. Default 64 MiB.";
+            maxBytesInFlightPerPeer = fileOption types.ints.positive "Bytes of answers being written at once to one peer. Default 8 MiB.";
             uploadSlots = fileOption types.ints.positive "Peers served one log's entry bundles at once; the others are told busy. Default 4.";
             fanout = fileOption types.ints.positive "New peers served the node's own log's full entry bundles within 10 s; the next are referred to them. Default 3.";
           };
