@@ -10,9 +10,9 @@ function delivered(count: number, bytes: number, everyMs: number): DeliveryRate 
   return rate;
 }
 
-test('the least depth until a first half second of answers is measured', (t) => {
-  t.is(new DeliveryRate().depth(16, 48, 4000), 16);
-  t.is(delivered(50, 35_000, 10).depth(16, 48, 4000), 16, '0.49 s of answers: no rate yet');
+test('the most depth until a first half second of answers is measured', (t) => {
+  t.is(new DeliveryRate().depth(16, 48, 4000), 48);
+  t.is(delivered(50, 35_000, 10).depth(16, 48, 4000), 48, '0.49 s of answers: no rate yet');
 });
 
 test('a fast source gets the most requests in flight, a slow one the least', (t) => {

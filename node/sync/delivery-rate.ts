@@ -7,7 +7,9 @@
  *
  * The rate is measured over windows of at least WINDOW_MS of answers and smoothed (each window weighs
  * half): a 100,000-entry sync lasts ~5 s on a 40 ms link, so the depth must follow within a second. Until
- * a first window closes, the depth is the least one.
+ * a first window closes, the depth is the most (an optimistic start: the first followers of a new
+ * checkpoint then take a step's worth of bundles from the builder at once and pass them on; starting at
+ * the least took the builder's share of a 25-node swarm's append from ~19% to 35%, docs/SCALE.md).
  */
 
 /** Least span of answers one measurement covers, in ms. */
@@ -41,9 +43,9 @@ export class DeliveryRate {
     this.windowAnswers = 0;
   }
 
-  /** Requests in flight that the source delivers in `budgetMs`, from `min` to `max`. */
+  /** Requests in flight that the source delivers in `budgetMs`, from `min` to `max`; `max` until measured. */
   depth(min: number, max: number, budgetMs: number): number {
-    if (this.rate === undefined || this.answerBytes <= 0) return min;
+    if (this.rate === undefined || this.answerBytes <= 0) return max;
     const depth = Math.floor((this.rate * budgetMs) / 1000 / this.answerBytes);
     return Math.max(min, Math.min(max, depth));
   }

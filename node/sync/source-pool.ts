@@ -54,7 +54,11 @@ import type { SourceFailedEvent, TileSource } from './tile-source.ts';
 const log = logger('trustix:sync');
 
 export interface SourcePoolInit {
-  /** Time for one request to a source (a few tiles), in ms. Default 15,000. */
+  /**
+   * Time for one request to a source (a few tiles), in ms, for every 16 requests in flight to it: one
+   * queued behind others on the source's session waits its turn (the session itself times each answer
+   * from its turn, node/network/tile-session.ts). Default 15,000.
+   */
   readonly requestTimeoutMs?: number;
   /**
    * Requests in flight to one source while the sync has other sources that hold the log or may. Default
@@ -73,8 +77,9 @@ export interface SourcePoolInit {
   readonly perSourceConcurrency?: number;
   /**
    * A lone source gets as many requests in flight as it delivers in this time, in ms (from 16 to
-   * perSourceConcurrency; node/sync/delivery-rate.ts). Default 4,000: a request queued behind the others
-   * still completes well within `requestTimeoutMs` on a slow link.
+   * perSourceConcurrency, and perSourceConcurrency until its rate is known; node/sync/delivery-rate.ts).
+   * Default 4,000: a request queued behind the others still completes well within `requestTimeoutMs`
+   * on a slow link.
    */
   readonly pipelineMs?: number;
   /** Requests in flight in all. Default 48. */
@@ -125,6 +130,9 @@ export interface SourcePoolInit {
   /** Most sources in the pool; those `discover` finds beyond are left out. Default 32. */
   readonly maxSources?: number;
 }
+
+/** Requests in flight to a source per requestTimeoutMs a request to it is given (SourcePoolInit). */
+const QUEUE_PER_TIMEOUT = 16;
 
 /** The defaults of SourcePoolInit (documented there). */
 export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
@@ -290,7 +298,7 @@ export class SourcePool {
   /** One request with its time limit (node/sync/source-request.ts); every body's bytes are counted. */
   private request(state: SourceState, tiles: readonly TileId[]): Promise<(Uint8Array | undefined)[]> {
     return requestTiles(state.source, this.logId, tiles, {
-      timeoutMs: this.init.requestTimeoutMs,
+      timeoutMs: this.init.requestTimeoutMs * Math.ceil(state.inFlight / QUEUE_PER_TIMEOUT),
       signal: this.signal,
       onBytes: (n) => {
         this.bytes += n;

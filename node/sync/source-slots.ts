@@ -6,7 +6,7 @@
  * per source while the pool has another source that holds the log or may (requests spread over them, and
  * a builder's requests wait rather than take every bundle while its followers' syncs catch up), up to
  * `perSourceConcurrency` for a source alone (over a long link it needs a deep pipeline: as many as it
- * delivers in `pipelineMs`, at least 16, node/sync/delivery-rate.ts), and
+ * delivers in `pipelineMs`, at least 16, all of them until its rate is known, node/sync/delivery-rate.ts), and
  * `maxConcurrency` in all. A source that named its holders when busy (a builder past its fan-out) is
  * asked only for tiles no other source has, nor is about to have (`eligible`). A request waits for a
  * slot; with no eligible source it fails with SyncFailedError, unless the pool is still looking for one
@@ -110,10 +110,7 @@ export interface SourceSlotsInit {
   readonly maxSources: number;
 }
 
-/**
- * Requests in flight to a lone source until its rate is known, and at least after: what a lone source
- * got before sessions (docs/SCALE.md, "Long links, then").
- */
+/** Requests in flight to a lone source at least: what a lone source got before sessions (docs/SCALE.md). */
 const LONE_DEPTH = 16;
 
 export class SourceSlots {
