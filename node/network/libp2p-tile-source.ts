@@ -1,7 +1,8 @@
 /**
  * A TileSource over the tile exchange protocol (node/network/tile-exchange.ts is the server): one peer's
  * checkpoints and tiles. The first request on a connection proposes `/trustix/tiles/1.2.0`, `1.1.0`, then
- * `1.0.0`. With 1.2.0 the requests to the peer share one stream, a session (node/network/tile-session.ts):
+ * `1.0.0` (node/network/tile-link.ts keeps the connection, the version and the session, and the slots
+ * of the requests in flight). With 1.2.0 the requests to the peer share one stream, a session (node/network/tile-session.ts):
  * no stream to open and no negotiation per request, which under libp2p 3 cost a round trip each. With an
  * older version, each request has a stream of its own, of the version the peer chose. Over 1.1.0 and
  * 1.2.0 an entry bundle may come deflated (status 4): it is inflated to at most the largest valid body,
@@ -19,19 +20,17 @@
 import { setMaxListeners } from 'node:events';
 import { promisify } from 'node:util';
 import { inflateRaw } from 'node:zlib';
-import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { lpStream } from '@libp2p/utils';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import {
   MAX_NOTE_BYTES,
-  MAX_TILE_BYTES,
   MAX_TILE_REQUEST_BYTES,
   TILE_SESSION_DEPTH,
   TILE_STATUS,
   TILES_PROTOCOL,
   TILES_PROTOCOL_SESSION,
-  TILES_PROTOCOLS,
 } from '../../protocol/constants.ts';
 import { MAX_LOG_HOLDERS_BYTES, parseLogHolders } from '../../protocol/log-holders.ts';
 import { MAX_PROGRESS_BYTES } from '../../protocol/sync-progress.ts';
@@ -39,17 +38,11 @@ import { formatTilePath, type TileId } from '../../protocol/tile-path.ts';
 import { BadTileRequestError, DeadlineExceededError, TileSourceError } from '../errors.ts';
 import { maxTileBytes, type TileRequestOptions, type TileSource } from '../sync/tile-source.ts';
 import { endStream } from './framed-message.ts';
+import { MAX_PREFIX_BYTES, TileLink } from './tile-link.ts';
 import { TileSession } from './tile-session.ts';
 
 const log = logger('trustix:tile-exchange');
 const utf8 = new TextEncoder();
-/**
- * Requests in flight to a peer without sessions (1.0.0, 1.1.0: a stream each): below the server's
- * default cap of 32 inbound tile streams per connection, with room for streams still closing.
- */
-const STREAM_CONCURRENCY = 24;
-/** Longest varint length prefix of a response (a tile body is under 2^28 bytes). */
-const MAX_PREFIX_BYTES = 4;
 const inflateRawAsync = promisify(inflateRaw);
 
 export interface Libp2pTileSourceComponents {
@@ -79,43 +72,32 @@ export interface Libp2pTileSourceInit {
 
 export class Libp2pTileSource implements TileSource {
   readonly id: string;
-  private readonly components: Libp2pTileSourceComponents;
-  private readonly peer: PeerId | Multiaddr;
   private readonly timeoutMs: number;
-  private readonly maxConcurrency: number;
-  private active = 0;
-  /**
-   * The connection of the last request, reused while open: finding it again through the node costs a
-   * multiaddr parse and a PeerId decode per request, as much as the rest of a small request.
-   */
-  private connection: Connection | undefined;
-  /** The tile exchange version the peer chose on `connection`, once a request has negotiated it. */
-  private protocol: string | undefined;
-  /** The peer's 1.2.0 session on `connection`, once a request has opened one. */
-  private session: TileSession | undefined;
-  /** A first stream being negotiated: the requests that come meanwhile wait for it. */
-  private sessionOpening: Promise<void> | undefined;
-  private readonly sessionIdleMs: number;
-  /** Requests waiting for a slot; release() hands its slot to the first. */
-  private readonly waiting: (() => void)[] = [];
+  /** Its connection, negotiated version, session and request slots. */
+  private readonly link: TileLink;
 
   constructor(components: Libp2pTileSourceComponents, init: Libp2pTileSourceInit) {
-    this.components = components;
-    this.peer = init.peer;
     this.id = init.id ?? peerName(init.peer);
     this.timeoutMs = init.timeoutMs ?? 10_000;
-    this.maxConcurrency = init.maxConcurrency ?? 48;
-    this.sessionIdleMs = init.sessionIdleMs ?? 2_000;
+    const maxConcurrency = init.maxConcurrency ?? 48;
+    const sessionIdleMs = init.sessionIdleMs ?? 2_000;
     if (
       !(this.timeoutMs > 0) ||
-      !(this.sessionIdleMs > 0) ||
-      !Number.isInteger(this.maxConcurrency) ||
-      this.maxConcurrency < 1 ||
-      this.maxConcurrency > TILE_SESSION_DEPTH
+      !(sessionIdleMs > 0) ||
+      !Number.isInteger(maxConcurrency) ||
+      maxConcurrency < 1 ||
+      maxConcurrency > TILE_SESSION_DEPTH
     )
       throw new RangeError(
         `timeoutMs and sessionIdleMs must be positive, maxConcurrency an integer from 1 to ${TILE_SESSION_DEPTH}`,
       );
+    this.link = new TileLink({
+      dialer: components.dialer,
+      peer: init.peer,
+      timeoutMs: this.timeoutMs,
+      sessionIdleMs,
+      maxConcurrency,
+    });
   }
 
   async checkpoint(logId: string, options: TileRequestOptions = {}): Promise<Uint8Array | undefined> {
@@ -166,7 +148,7 @@ export class Libp2pTileSource implements TileSource {
     const request = utf8.encode(path);
     if (request.length > MAX_TILE_REQUEST_BYTES)
       throw new BadTileRequestError(this.id, path, `request over ${MAX_TILE_REQUEST_BYTES} bytes`);
-    await this.acquire(signal);
+    await this.link.acquire(signal);
     // One controller for the request: the caller's signal and the time limit both abort it.
     const controller = new AbortController();
     let timedOut = false;
@@ -180,7 +162,7 @@ export class Libp2pTileSource implements TileSource {
     const combined = controller.signal;
     let channel: TileSession | Stream | undefined;
     try {
-      channel = await this.channel(combined);
+      channel = await this.link.channel(combined);
       // A session times each answer from its turn (node/network/tile-session.ts), not from the request.
       if (channel instanceof TileSession) clearTimeout(timer);
       const answer =
@@ -201,63 +183,8 @@ export class Libp2pTileSource implements TileSource {
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      this.release();
+      this.link.release();
     }
-  }
-
-  /**
-   * Where the next request goes: the peer's open session; else a new stream, which becomes the session
-   * when the peer chose 1.2.0. While a first stream negotiates, the other requests wait for it (they
-   * would have spent the same round trip), then share its session or open their own streams.
-   */
-  private async channel(signal: AbortSignal): Promise<TileSession | Stream> {
-    while (!(this.session?.open ?? false) && this.sessionOpening !== undefined)
-      await abortable(this.sessionOpening, signal);
-    if (this.session?.open) return this.session;
-    const known = this.connection?.status === 'open' ? this.protocol : undefined;
-    if (known !== undefined && known !== TILES_PROTOCOL_SESSION) return this.open(signal);
-    const opening = this.open(signal);
-    this.sessionOpening = opening.then(
-      (stream) => {
-        if (stream.protocol !== TILES_PROTOCOL_SESSION) return;
-        this.session = new TileSession(stream, {
-          idleMs: this.sessionIdleMs,
-          answerTimeoutMs: this.timeoutMs,
-          closeTimeoutMs: this.timeoutMs,
-          maxBufferBytes: 2 * (1 + MAX_TILE_BYTES + MAX_PREFIX_BYTES),
-        });
-        this.session.start();
-        this.admit(); // a session takes more requests at once than streams do
-      },
-      () => undefined,
-    );
-    void this.sessionOpening.finally(() => {
-      this.sessionOpening = undefined;
-    });
-    const stream = await opening;
-    await this.sessionOpening;
-    if (stream.protocol !== TILES_PROTOCOL_SESSION) return stream;
-    return this.session ?? stream;
-  }
-
-  /**
-   * A new tile exchange stream to the peer, on the connection of the last request while it is open. Its
-   * version is negotiated in full, a round trip (libp2p 3 ignores `negotiateFully: false`): the first
-   * stream proposes every version, the next ones the version the peer chose.
-   */
-  private async open(signal: AbortSignal): Promise<Stream> {
-    let connection = this.connection;
-    if (connection === undefined || connection.status !== 'open') {
-      connection = await this.components.dialer.dial(this.peer, { signal });
-      this.connection = connection;
-      this.protocol = undefined;
-    }
-    // A relayed connection is "limited" (data and time caps set by the relay): tiles may still use it.
-    const options = { signal, runOnLimitedConnection: true };
-    if (this.protocol !== undefined) return connection.newStream(this.protocol, options);
-    const stream = await connection.newStream([...TILES_PROTOCOLS], options);
-    if (connection === this.connection) this.protocol = stream.protocol;
-    return stream;
   }
 
   /**
@@ -326,50 +253,6 @@ export class Libp2pTileSource implements TileSource {
       cause: err,
     });
   }
-
-  /**
-   * Requests in flight at most: `maxConcurrency` on a session; on streams of their own (an older peer,
-   * or before the first negotiation says), no more than STREAM_CONCURRENCY, under the server's cap.
-   */
-  private cap(): number {
-    return this.protocol === TILES_PROTOCOL_SESSION
-      ? this.maxConcurrency
-      : Math.min(this.maxConcurrency, STREAM_CONCURRENCY);
-  }
-
-  private async acquire(signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted();
-    if (this.active < this.cap()) {
-      this.active++;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.waiting.splice(this.waiting.indexOf(take), 1);
-        reject(signal!.reason);
-      };
-      const take = () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      this.waiting.push(take);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    // Handed a slot by admit(): active already counts it.
-  }
-
-  private release(): void {
-    this.active--;
-    this.admit();
-  }
-
-  /** Hands free slots to the requests waiting, first come first served. */
-  private admit(): void {
-    while (this.active < this.cap() && this.waiting.length > 0) {
-      this.active++;
-      this.waiting.shift()!();
-    }
-  }
 }
 
 /**
@@ -388,20 +271,6 @@ async function exchangeOnStream(
   const answer = await lp.read({ signal });
   await endStream(stream, signal);
   return answer.subarray();
-}
-
-/** `promise`, settled (fulfilled or not), or `signal`'s reason once it aborts first. */
-async function abortable(promise: Promise<unknown>, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted();
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    const settle = () => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    };
-    promise.then(settle, settle);
-  });
 }
 
 function peerName(peer: PeerId | Multiaddr): string {
