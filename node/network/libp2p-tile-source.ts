@@ -2,9 +2,10 @@
  * A TileSource over the tile exchange protocol (node/network/tile-exchange.ts is the server): one peer's
  * checkpoints and tiles. The first request on a connection proposes `/trustix/tiles/1.2.0`, `1.1.0`, then
  * `1.0.0` (node/network/tile-link.ts keeps the connection, the version and the session, and the slots
- * of the requests in flight). With 1.2.0 the requests to the peer share one stream, a session (node/network/tile-session.ts):
- * no stream to open and no negotiation per request, which under libp2p 3 cost a round trip each. With an
- * older version, each request has a stream of its own, of the version the peer chose. Over 1.1.0 and
+ * of the requests in flight). With 1.2.0 the requests to the peer share one stream, a session
+ * (node/network/tile-session.ts): no stream to open and no negotiation per request, which under libp2p 3
+ * cost a round trip each. With an older version, each request has a stream of its own, of the version
+ * the peer chose. Over 1.1.0 and
  * 1.2.0 an entry bundle may come deflated (status 4): it is inflated to at most the largest valid body,
  * like a stored answer is capped.
  *
