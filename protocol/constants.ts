@@ -21,6 +21,12 @@ export const TILES_PROTOCOLS = [TILES_PROTOCOL_SESSION, TILES_PROTOCOL_DEFLATE, 
  * further ahead than this (it works on that many answers at once); a client that sends more waits.
  */
 export const TILE_SESSION_DEPTH = 64;
+/**
+ * Tile exchange: bytes a client may send ahead of what the server has read, on a stream of any version;
+ * past it the stream is reset. Far above a request of MAX_TILE_REQUEST_BYTES (one somewhat too long still
+ * gets its status 2) and above TILE_SESSION_DEPTH of them; a flood is cut off here.
+ */
+export const TILE_REQUEST_BUFFER_BYTES = 64 * 1024;
 /** Gossip topic for signed checkpoints: vkey line + '\n' + checkpoint note. */
 export const CHECKPOINT_TOPIC = '/trustix/checkpoint/1.0.0';
 /** Gossip topic for fork evidence documents. */

@@ -79,6 +79,26 @@ async function swarm(t: ExecutionContext, log: LogFixture, ready: (f: Follower) 
   return { builderServer, servers, followers };
 }
 
+/**
+ * Tells every follower of the log's checkpoint at once, from the builder (as gossip does), and waits
+ * until each holds a verified copy of it; the entry bundles the builder served (both counts logged).
+ */
+async function announce(
+  t: ExecutionContext,
+  log: LogFixture,
+  { builderServer, servers, followers }: Awaited<ReturnType<typeof swarm>>,
+): Promise<number> {
+  const { logId } = log.key;
+  const cp = log.store.checkpoint()!;
+  for (const f of followers) t.is(f.notify(logId, cp.note, builderServer.url), 'new');
+  await Promise.all(followers.map((f) => f.whenSynced(logId, cp.size)));
+  for (const f of followers) t.is((await verifyLog(f.get(logId)!)).entries, cp.size);
+  const fromBuilder = builderServer.served.entries.length;
+  const fromFollowers = servers.reduce((n, s) => n + s.served.entries.length, 0);
+  t.log(`bundles served: builder ${fromBuilder}, followers ${fromFollowers}`);
+  return fromBuilder;
+}
+
 test('followers told of a checkpoint at once start one after another and fetch it mostly from each other', async (t) => {
   const log = await builder(t, ENTRIES.slice(0, 3000));
   const { logId } = log.key;
@@ -90,15 +110,8 @@ test('followers told of a checkpoint at once start one after another and fetch i
   builderServer.served.entries.length = 0;
 
   await log.append(ENTRIES.slice(3000, 4000));
-  const note = log.store.checkpoint()!.note;
-  for (const f of followers) t.is(f.notify(logId, note, builderServer.url), 'new');
-  await Promise.all(followers.map((f) => f.whenSynced(logId, 4000)));
-  for (const f of followers) t.is((await verifyLog(f.get(logId)!)).entries, 4000);
-
+  const fromBuilder = await announce(t, log, { builderServer, servers, followers });
   // The 1,000 new entries lie in bundles 11-15 (11 grows from 184 to 256 entries): 5 per follower.
-  const fromBuilder = builderServer.served.entries.length;
-  const fromFollowers = servers.reduce((n, s) => n + s.served.entries.length, 0);
-  t.log(`bundles served: builder ${fromBuilder}, followers ${fromFollowers}`);
   // All at once, each would fetch all 5 from the builder (20); one after another, the builder serves
   // the first follower's 5 and about half, a third, a quarter of the others' (~10).
   t.true(fromBuilder <= 14, `the builder served ${fromBuilder} of the ${5 * FOLLOWERS} bundles`);
@@ -111,15 +124,8 @@ test('followers of a new log told of its first checkpoint at once start one afte
   const { builderServer, servers, followers } = await swarm(t, log, (f) =>
     waitFor('the local copy', () => f.get(logId) !== undefined),
   );
-  const note = log.store.checkpoint()!.note;
-  for (const f of followers) t.is(f.notify(logId, note, builderServer.url), 'new');
-  await Promise.all(followers.map((f) => f.whenSynced(logId, 1000)));
-  for (const f of followers) t.is((await verifyLog(f.get(logId)!)).entries, 1000);
-
+  const fromBuilder = await announce(t, log, { builderServer, servers, followers });
   // 1,000 entries are 4 bundles (the last one partial): all at once, the builder would serve all 16.
-  const fromBuilder = builderServer.served.entries.length;
-  const fromFollowers = servers.reduce((n, s) => n + s.served.entries.length, 0);
-  t.log(`bundles served: builder ${fromBuilder}, followers ${fromFollowers}`);
   t.true(fromBuilder <= 11, `the builder served ${fromBuilder} of the ${4 * FOLLOWERS} bundles`);
 });
 

@@ -35,6 +35,7 @@ import { lpStream, RateLimiter } from '@libp2p/utils';
 import {
   MAX_LOG_HOLDERS,
   MAX_TILE_REQUEST_BYTES,
+  TILE_REQUEST_BUFFER_BYTES,
   TILE_STATUS,
   TILE_WIDTH,
   TILES_PROTOCOL_DEFLATE,
@@ -107,12 +108,6 @@ export interface TileExchangeInit {
   /** The peers served one log's entry bundles at once (node/network/upload-slots.ts). */
   readonly uploads?: UploadSlotsInit;
 }
-
-/**
- * Bytes a request stream may buffer before libp2p's byte stream resets it. Above maxRequestBytes so a
- * request that is somewhat too long still gets its status 2; a flood is cut off here.
- */
-const REQUEST_BUFFER_BYTES = 64 * 1024;
 
 const statusOnly = (status: number): Uint8Array => Uint8Array.of(status);
 
@@ -243,7 +238,7 @@ export class TileExchange implements Startable {
   private async serveOne(stream: Stream, peer: string, subnet: string | undefined): Promise<void> {
     const lp = lpStream(stream, {
       maxDataLength: this.init.maxRequestBytes,
-      maxBufferSize: REQUEST_BUFFER_BYTES,
+      maxBufferSize: TILE_REQUEST_BUFFER_BYTES,
     });
     let response: Uint8Array;
     try {

@@ -103,28 +103,29 @@ export class TileLink {
     if (this.session?.open) return this.session;
     const known = this.connection?.status === 'open' ? this.protocol : undefined;
     if (known !== undefined && known !== TILES_PROTOCOL_SESSION) return this.open(signal);
-    const opening = this.open(signal);
-    this.sessionOpening = opening.then(
-      (stream) => {
-        if (stream.protocol !== TILES_PROTOCOL_SESSION) return;
-        this.session = new TileSession(stream, {
-          idleMs: this.init.sessionIdleMs,
-          answerTimeoutMs: this.init.timeoutMs,
-          closeTimeoutMs: this.init.timeoutMs,
-          maxBufferBytes: 2 * (1 + MAX_TILE_BYTES + MAX_PREFIX_BYTES),
-        });
-        this.session.start();
-        this.admit(); // a session takes more requests at once than streams do
-      },
-      () => undefined,
-    );
-    void this.sessionOpening.finally(() => {
-      this.sessionOpening = undefined;
+    const opening = this.open(signal).then((stream) => {
+      if (stream.protocol !== TILES_PROTOCOL_SESSION) return stream;
+      const session = new TileSession(stream, {
+        idleMs: this.init.sessionIdleMs,
+        answerTimeoutMs: this.init.timeoutMs,
+        closeTimeoutMs: this.init.timeoutMs,
+        maxBufferBytes: 2 * (1 + MAX_TILE_BYTES + MAX_PREFIX_BYTES),
+      });
+      session.start();
+      this.session = session;
+      this.admit(); // a session takes more requests at once than streams do
+      return session;
     });
-    const stream = await opening;
-    await this.sessionOpening;
-    if (stream.protocol !== TILES_PROTOCOL_SESSION) return stream;
-    return this.session ?? stream;
+    // The requests that come meanwhile wait for it, whatever its outcome.
+    this.sessionOpening = opening
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        this.sessionOpening = undefined;
+      });
+    return opening;
   }
 
   /**

@@ -12,7 +12,7 @@
  */
 import type { Stream } from '@libp2p/interface';
 import { byteStream } from '@libp2p/utils';
-import { TILE_SESSION_DEPTH } from '../../protocol/constants.ts';
+import { TILE_REQUEST_BUFFER_BYTES, TILE_SESSION_DEPTH } from '../../protocol/constants.ts';
 import { endStream, framed, isOverLength, readFramed } from './framed-message.ts';
 
 /** What a session asks of the tile exchange, and its limits. */
@@ -29,14 +29,8 @@ export interface TileSessionHandler {
   release(bytes: number): void;
 }
 
-/**
- * Bytes a client may send ahead of what the session reads: far above TILE_SESSION_DEPTH requests of
- * maxRequestBytes; a flood past it is cut off.
- */
-const REQUEST_BUFFER_BYTES = 64 * 1024;
-
 export async function serveTileSession(stream: Stream, handler: TileSessionHandler): Promise<void> {
-  const bytes = byteStream(stream, { maxBufferSize: REQUEST_BUFFER_BYTES });
+  const bytes = byteStream(stream, { maxBufferSize: TILE_REQUEST_BUFFER_BYTES });
   const owed: Promise<Uint8Array>[] = [];
   let reading = true;
   let failed = false;

@@ -286,11 +286,12 @@ export class SourcePool {
       }
       state.served = Math.max(state.served, needs);
       state.strikes = 0;
+      const now = Date.now();
       state.delivery.add(
         bodies.reduce((n, b) => n + b!.length, 0),
-        Date.now(),
+        now,
       );
-      this.judgeRate(state, needs, bodies as Uint8Array[], Date.now() - started);
+      this.judgeRate(state, needs, bodies as Uint8Array[], now - started);
       return result;
     }
   }
