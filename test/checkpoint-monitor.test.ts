@@ -2,12 +2,9 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
-import {
-  CheckpointMonitor,
-  type CheckpointMonitorInit,
-  type VerifiedTree,
-} from '../node/monitor/checkpoint-monitor.ts';
+import { CheckpointMonitor, type CheckpointMonitorInit } from '../node/monitor/checkpoint-monitor.ts';
 import type { CheckpointEvent, ForkEvent } from '../node/monitor/checkpoint-verdict.ts';
+import type { VerifiedTree } from '../node/monitor/tree-consistency.ts';
 import { type Database, openDatabase } from '../node/store/database.ts';
 import { monitorStateRange } from '../node/store/layout.ts';
 import { openCheckpoint, signCheckpoint } from '../protocol/checkpoint.ts';

@@ -50,7 +50,7 @@ export interface StateRecord {
 export interface HistoryRecord {
   readonly size: number;
   readonly root: Hash;
-  /** Known consistent with the log's checked chain (see node/monitor/checkpoint-monitor.ts). */
+  /** Known consistent with the log's checked chain (see node/monitor/tree-consistency.ts). */
   readonly checked: boolean;
   /** The signed note, exact bytes. */
   readonly note: Uint8Array;

@@ -76,7 +76,7 @@ export interface CheckpointEvent {
 }
 
 /**
- * A log's newest checkpoint moved (node/monitor/checkpoint-monitor.ts, the quorum gate): every new
+ * A log's newest checkpoint moved (node/monitor/quorum-gate.ts, the quorum gate): every new
  * checkpoint of a log without a witness quorum, and for a log with one, the largest checkpoint carrying
  * the quorum, once it does. Followers move only on these.
  */

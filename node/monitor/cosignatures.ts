@@ -115,3 +115,8 @@ export function cosignersOf(note: Uint8Array, log: NoteVerifier, quorum: Witness
     return 0;
   }
 }
+
+/** POSIX seconds now: cosignature timestamps are checked against it. */
+export function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}

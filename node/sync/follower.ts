@@ -61,7 +61,7 @@ export interface FollowerComponents {
   connectedPeers?(): number;
   /**
    * Where refresh hands the checkpoint it found, for a log whose checkpoints must pass a gate first (a
-   * witness quorum, node/monitor/checkpoint-monitor.ts): true when it took it (it calls notify once the
+   * witness quorum, node/monitor/quorum-gate.ts): true when it took it (it calls notify once the
    * checkpoint may be the log's newest). Default: never; refresh notifies directly.
    */
   offer?(logId: string, note: Uint8Array, from: string): boolean;
