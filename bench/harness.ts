@@ -30,6 +30,9 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** `x` to one decimal place, for reported figures (NaN and infinities as they are). */
+export const round1 = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(1)) : x);
+
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);

@@ -126,7 +126,8 @@ async function startNodes(args: {
         ),
       },
       sequencer: { intervalMs: args.sequencerIntervalMs },
-      // TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS, _FANOUT, _PATIENCE_MS (bench/swarm.ts): node/network/upload-slots.ts.
+      // TRUSTIX_BENCH_SWARM_UPLOAD_SLOTS, _FANOUT, _PATIENCE_MS (bench/swarm-settings.ts):
+      // node/network/upload-slots.ts.
       tiles: {
         uploads: {
           ...(UPLOAD_SLOTS !== undefined && { slots: Number(UPLOAD_SLOTS) }),
@@ -137,7 +138,8 @@ async function startNodes(args: {
       follower: {
         retryDelayMs: 500,
         maxRetryDelayMs: 2000,
-        // TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS (bench/swarm.ts): the followers' sync start delay, else the default.
+        // TRUSTIX_BENCH_SWARM_SYNC_JITTER_MS (bench/swarm-settings.ts): the followers' sync start delay, else
+        // the default.
         ...(SYNC_JITTER_MS !== undefined && { syncJitterMs: Number(SYNC_JITTER_MS) }),
       },
     });
