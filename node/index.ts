@@ -16,21 +16,17 @@ export {
   DEFAULT_MAX_CONNECTIONS_PER_IP,
   DEFAULT_MAX_CONNECTIONS_PER_SUBNET,
 } from './network/connection-budget.ts';
+export { providingDhts } from './network/dhts.ts';
 export { Gossip, gossipScoreParams } from './network/gossip.ts';
-export {
-  createLibp2pNode,
-  DEFAULT_LISTEN,
-  DEFAULT_MAX_CONNECTIONS,
-  type Libp2pNodeInit,
-  providingDhts,
-  stunOfBootstrap,
-  type TrustixLibp2p,
-} from './network/libp2p-node.ts';
+export { createLibp2pNode } from './network/libp2p-node.ts';
+export { DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS, type Libp2pNodeInit } from './network/libp2p-node-init.ts';
+export type { TrustixLibp2p } from './network/libp2p-services.ts';
 export { Libp2pTileSource } from './network/libp2p-tile-source.ts';
 export { isLocalOnly } from './network/local-only.ts';
 export { LogProviders } from './network/log-providers.ts';
 export { ProviderList } from './network/provider-list.ts';
 export { type Reachability, reachabilityOf } from './network/reachability.ts';
+export { stunOfBootstrap } from './network/stun-servers.ts';
 export { TileExchange } from './network/tile-exchange.ts';
 export { UPLOAD_SLOTS_DEFAULTS, UploadSlots, type UploadSlotsInit } from './network/upload-slots.ts';
 export { narTreeOf } from './own-log/nar-fs.ts';

@@ -17,14 +17,12 @@ import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
 import { type CatchupClient, type CatchupClientInit, catchupClient } from './network/catchup-client.ts';
 import { type CatchupServiceInit, catchupService } from './network/catchup-service.ts';
 import { ConnectionBudget, type ConnectionBudgetInit } from './network/connection-budget.ts';
+import { providingDhts } from './network/dhts.ts';
 import { Gossip, type GossipInit, gossipScoreParams } from './network/gossip.ts';
 import { GossipPenalties } from './network/gossip-penalties.ts';
-import {
-  createLibp2pNode,
-  type Libp2pNodeInit,
-  providingDhts,
-  type TrustixLibp2p,
-} from './network/libp2p-node.ts';
+import { createLibp2pNode } from './network/libp2p-node.ts';
+import type { Libp2pNodeInit } from './network/libp2p-node-init.ts';
+import type { TrustixLibp2p } from './network/libp2p-services.ts';
 import { LightLogs, type LightLogsInit } from './network/light-logs.ts';
 import { LogProviders, type LogProvidersInit } from './network/log-providers.ts';
 import { LookupClient, type LookupClientInit } from './network/lookup-client.ts';

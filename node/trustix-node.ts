@@ -19,7 +19,7 @@ import { KeyFileError, NotStartedError } from './errors.ts';
 import { HttpServer, type HttpServerInit } from './http/server.ts';
 import { CheckpointMonitor, type CheckpointMonitorInit } from './monitor/checkpoint-monitor.ts';
 import type { WitnessQuorum } from './monitor/cosignatures.ts';
-import type { TrustixLibp2p } from './network/libp2p-node.ts';
+import type { TrustixLibp2p } from './network/libp2p-services.ts';
 import type { LightLogs } from './network/light-logs.ts';
 import { type NetworkSideInit, startNetworkSide } from './network-side.ts';
 import type { NixStoreInit } from './own-log/nix-store.ts';

@@ -14,7 +14,7 @@ import { type CatchupAnswer, CatchupClient } from '../node/network/catchup-clien
 import { CatchupService } from '../node/network/catchup-service.ts';
 import { Gossip, gossipScoreParams } from '../node/network/gossip.ts';
 import { GossipPenalties } from '../node/network/gossip-penalties.ts';
-import type { TrustixLibp2p } from '../node/network/libp2p-node.ts';
+import type { TrustixLibp2p } from '../node/network/libp2p-services.ts';
 import { openDatabase } from '../node/store/database.ts';
 import {
   encodeCatchupRequest,

@@ -9,7 +9,7 @@ import test, { type ExecutionContext } from 'ava';
 import { CheckpointMonitor } from '../node/monitor/checkpoint-monitor.ts';
 import type { CheckpointEvent, ForkEvent } from '../node/monitor/checkpoint-verdict.ts';
 import { Gossip, gossipScoreParams } from '../node/network/gossip.ts';
-import type { TrustixLibp2p } from '../node/network/libp2p-node.ts';
+import type { TrustixLibp2p } from '../node/network/libp2p-services.ts';
 import { openDatabase } from '../node/store/database.ts';
 import { CHECKPOINT_TOPIC } from '../protocol/constants.ts';
 import { openLogFixture, tempDir } from './helpers/log-fixture.ts';

@@ -7,14 +7,10 @@ import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys';
 import { peerIdFromPublicKey } from '@libp2p/peer-id';
 import test from 'ava';
 import * as raw from 'multiformats/codecs/raw';
-import {
-  CONNECTION_PING_INTERVAL_MS,
-  createLibp2pNode,
-  LIBP2P_SUBLEVEL,
-  ListenError,
-  providingDhts,
-  type TrustixLibp2p,
-} from '../node/network/libp2p-node.ts';
+import { providingDhts } from '../node/network/dhts.ts';
+import { createLibp2pNode, LIBP2P_SUBLEVEL, ListenError } from '../node/network/libp2p-node.ts';
+import { CONNECTION_PING_INTERVAL_MS } from '../node/network/libp2p-node-init.ts';
+import type { TrustixLibp2p } from '../node/network/libp2p-services.ts';
 import { LogProviders, logCid } from '../node/network/log-providers.ts';
 import {
   loadOrCreatePeerIdentity,

@@ -7,7 +7,7 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import test, { type ExecutionContext } from 'ava';
 import { endStream } from '../node/network/framed-message.ts';
-import type { TrustixLibp2p } from '../node/network/libp2p-node.ts';
+import type { TrustixLibp2p } from '../node/network/libp2p-services.ts';
 import { LookupClient, type LookupClientInit, type LookupResult } from '../node/network/lookup-client.ts';
 import { LookupService, type LookupServiceInit } from '../node/network/lookup-service.ts';
 import { PeerBans } from '../node/network/peer-bans.ts';

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
-import { providingDhts } from '../node/network/libp2p-node.ts';
+import { providingDhts } from '../node/network/dhts.ts';
 import { LogProviders } from '../node/network/log-providers.ts';
 import { TileExchange } from '../node/network/tile-exchange.ts';
 import { submit } from '../node/socket/submit-client.js';

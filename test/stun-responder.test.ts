@@ -11,7 +11,6 @@ import { rm } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import { createLibp2pNode, stunOfBootstrap } from '../node/index.ts';
-import { stunOfPeers } from '../node/network/libp2p-node.ts';
 import {
   bindingResponse,
   MAX_STUN_REQUEST_BYTES,
@@ -19,6 +18,7 @@ import {
   StunResponder,
   stunSourceKey,
 } from '../node/network/stun-responder.ts';
+import { stunOfPeers } from '../node/network/stun-servers.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 

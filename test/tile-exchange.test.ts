@@ -10,7 +10,7 @@ import test, { type ExecutionContext } from 'ava';
 import { BadTileRequestError, TileSourceError } from '../node/errors.ts';
 import { BundleDeflater } from '../node/network/bundle-deflater.ts';
 import { endStream } from '../node/network/framed-message.ts';
-import type { TrustixLibp2p } from '../node/network/libp2p-node.ts';
+import type { TrustixLibp2p } from '../node/network/libp2p-services.ts';
 import { Libp2pTileSource, type Libp2pTileSourceInit } from '../node/network/libp2p-tile-source.ts';
 import { TileExchange, type TileExchangeInit } from '../node/network/tile-exchange.ts';
 import type { LogDirectory } from '../node/store/log-reader.ts';

@@ -8,7 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import test, { type ExecutionContext } from 'ava';
 import { TileSourceError } from '../node/errors.ts';
 import { framed, readFramed } from '../node/network/framed-message.ts';
-import type { TrustixLibp2p } from '../node/network/libp2p-node.ts';
+import type { TrustixLibp2p } from '../node/network/libp2p-services.ts';
 import { Libp2pTileSource } from '../node/network/libp2p-tile-source.ts';
 import { TileExchange, type TileExchangeInit } from '../node/network/tile-exchange.ts';
 import type { LogDirectory } from '../node/store/log-reader.ts';

@@ -10,7 +10,7 @@ import { parseHashPart, parseStorePath } from '../../protocol/store-path.ts';
 import { NoVoteError } from '../errors.ts';
 import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
 import { MAX_SEEN_PAGE } from '../monitor/log-listing.ts';
-import type { TrustixLibp2p } from '../network/libp2p-node.ts';
+import type { TrustixLibp2p } from '../network/libp2p-services.ts';
 import type { LightLogs } from '../network/light-logs.ts';
 import { connectionKind, reachabilityOf } from '../network/reachability.ts';
 import { challengeAll, challengePaths, checkPathList } from '../stats/challenge.ts';

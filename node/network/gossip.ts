@@ -17,7 +17,7 @@ import { formatCheckpointMessage } from '../../protocol/gossip-message.ts';
 import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
 import type { ForkEvent, GossipDecision } from '../monitor/checkpoint-verdict.ts';
 import type { GossipPenalties } from './gossip-penalties.ts';
-import type { TrustixServices } from './libp2p-node.ts';
+import type { TrustixServices } from './libp2p-services.ts';
 
 const log = logger('trustix:gossip');
 

@@ -16,7 +16,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { CHECKPOINT_TOPIC, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
 import type { HttpRoutes, Route } from '../http/route.ts';
 import type { HttpObserver } from '../http/server.ts';
-import type { GossipMesh } from '../network/libp2p-node.ts';
+import type { GossipMesh } from '../network/gossip-router.ts';
 import type { OwnLog } from '../own-log/own-log.ts';
 import type { MemoryRelease } from '../runtime/memory-releaser.ts';
 import type { ReproStats } from '../stats/repro-stats.ts';

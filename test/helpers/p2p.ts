@@ -5,7 +5,9 @@
  */
 import '../../node/runtime/promise-with-resolvers.ts';
 import type { ExecutionContext } from 'ava';
-import { createLibp2pNode, type Libp2pNodeInit, type TrustixLibp2p } from '../../node/network/libp2p-node.ts';
+import { createLibp2pNode } from '../../node/network/libp2p-node.ts';
+import type { Libp2pNodeInit } from '../../node/network/libp2p-node-init.ts';
+import type { TrustixLibp2p } from '../../node/network/libp2p-services.ts';
 
 /** Settings every loopback test node needs. */
 export const LOOPBACK_INIT: Libp2pNodeInit = {
