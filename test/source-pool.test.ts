@@ -7,7 +7,7 @@ import '../node/runtime/promise-with-resolvers.ts';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { NodeUnavailableError, TileSourceError } from '../node/errors.ts';
+import { NodeUnavailableError, SyncFailedError, TileSourceError } from '../node/errors.ts';
 import { openDatabase } from '../node/store/database.ts';
 import type { LogReader } from '../node/store/log-reader.ts';
 import { LogStore } from '../node/store/log-store.ts';
@@ -228,4 +228,71 @@ test("a failure of a source's session, failing its queued requests at once, coun
   t.deepEqual(failures, []);
   t.is(failing, 0);
   t.is((await verifyLog(f.store)).entries, 3000);
+});
+
+/**
+ * A source that answers its requests one after another, each `ms` after the one before (a session over a
+ * slow uplink: answers leave in order at the link's pace), until `answers` have been served; then none.
+ */
+function oneAtATime(inner: TileSource, ms: number, answers = Number.POSITIVE_INFINITY) {
+  let line: Promise<unknown> = Promise.resolve();
+  let inFlight = 0;
+  const seen = { peak: 0, served: 0, lastAnswerAt: 0 };
+  const source: TileSource = {
+    id: inner.id,
+    checkpoint: (logId, options) => inner.checkpoint(logId, options),
+    tiles(logId, tiles, options) {
+      inFlight++;
+      seen.peak = Math.max(seen.peak, inFlight);
+      const answer = line.then(async () => {
+        if (seen.served >= answers) return new Promise<never>(() => {});
+        await new Promise((r) => setTimeout(r, ms));
+        const bodies = await inner.tiles(logId, tiles, options);
+        seen.served++;
+        seen.lastAnswerAt = Date.now();
+        return bodies;
+      });
+      line = answer.catch(() => {});
+      return answer.finally(() => inFlight--);
+    },
+  };
+  return { source, seen };
+}
+
+test('a source answering one request after another is kept however long its queue: each request is timed from its turn', async (t) => {
+  const log = await builder(t, ENTRIES);
+  const s = await server(t, log.store);
+  // 12 bundles in flight, answered 250 ms apart: the last waits ~3 s, three times the limit of 1 s, and
+  // each answer comes ~250 ms after its turn (the answer before it).
+  const slow = oneAtATime(s.source, 250);
+  const f = await followerStore(t, log.key);
+  const failed: SourceFailedEvent[] = [];
+  const sync = new LogSync(
+    { db: f.db, store: f.store, sources: [slow.source] },
+    { requestTimeoutMs: 1_000, perSourceConcurrency: 12, maxConcurrency: 12 },
+  );
+  sync.addEventListener('source-failed', (e) => failed.push(e.detail));
+  t.like(await sync.run(log.store.checkpoint()!), { toSize: 3000, failedSources: [] });
+  t.true(slow.seen.peak >= 8, `${slow.seen.peak} requests queued at once`);
+  t.deepEqual(failed, []);
+  t.is((await verifyLog(f.store)).entries, 3000);
+});
+
+test('a source that stops answering is timed out one limit after its last answer, and the sync says so', async (t) => {
+  const log = await builder(t, ENTRIES);
+  const s = await server(t, log.store);
+  const stalled = oneAtATime(s.source, 50, 3);
+  const f = await followerStore(t, log.key);
+  const sync = new LogSync(
+    { db: f.db, store: f.store, sources: [stalled.source] },
+    { requestTimeoutMs: 1_000, perSourceConcurrency: 12, maxConcurrency: 12 },
+  );
+  const err = await t.throwsAsync(sync.run(log.store.checkpoint()!), { instanceOf: SyncFailedError });
+  const waited = Date.now() - stalled.seen.lastAnswerAt;
+  t.regex(err.message, /timeout/);
+  t.is(stalled.seen.served, 3);
+  // Its last answer gave the requests behind it their turn: none timed out before a whole limit had passed
+  // (two timeouts drop a source, `timeoutRetries`), nor long after (a loaded machine may be late).
+  t.true(waited >= 990, `failed ${waited} ms after the last answer`);
+  t.true(waited < 10_000, `failed ${waited} ms after the last answer`);
 });

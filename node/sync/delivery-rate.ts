@@ -2,8 +2,9 @@
  * How fast a source of a sync delivers, and so how many requests the sync keeps in flight to it when it
  * is the sync's only source (node/sync/source-slots.ts): as many as it delivers in `budgetMs`, by the
  * bandwidth-delay rule. A fast long link gets a deep pipeline, whose round trips then overlap; a slow
- * link stays shallow, so that a request queued behind the others still completes well within the
- * sync's time limit for a request (docs/SCALE.md, "Sessions").
+ * link stays shallow, so that few tiles wait at it that a faster source found meanwhile could bring
+ * (docs/SCALE.md, "Sessions"; a request's time limit runs from its turn, node/sync/request-turns.ts, so
+ * depth no longer risks it).
  *
  * The rate is measured over windows of at least WINDOW_MS of answers and smoothed (each window weighs
  * half): a 100,000-entry sync lasts ~5 s on a 40 ms link, so the depth must follow within a second. Until

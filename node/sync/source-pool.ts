@@ -43,6 +43,7 @@ import { MalformedError, VerificationError } from '../../protocol/errors.ts';
 import type { TileId } from '../../protocol/tile-path.ts';
 import type { NoteVerifier } from '../../protocol/vkey.ts';
 import { type SourceFailure, TileSourceError } from '../errors.ts';
+import type { Turn } from './request-turns.ts';
 import { SourceClaims } from './source-claims.ts';
 import { type SourceFinder, SourceFinding } from './source-finding.ts';
 import { requestTiles } from './source-request.ts';
@@ -55,9 +56,10 @@ const log = logger('trustix:sync');
 
 export interface SourcePoolInit {
   /**
-   * Time for one request to a source (a few tiles), in ms, for every 16 requests in flight to it: one
-   * queued behind others on the source's session waits its turn (the session itself times each answer
-   * from its turn, node/network/tile-session.ts). Default 15,000.
+   * Time for one request to a source (a few tiles), in ms, from its turn: from when it was sent or the
+   * source last answered a request sent before it, whichever is later (node/sync/request-turns.ts). A
+   * request queued behind others, on a session or a slow link, waits for them on their time, not its
+   * own. Default 15,000.
    */
   readonly requestTimeoutMs?: number;
   /**
@@ -78,8 +80,8 @@ export interface SourcePoolInit {
   /**
    * A lone source gets as many requests in flight as it delivers in this time, in ms (from 16 to
    * perSourceConcurrency, and perSourceConcurrency until its rate is known; node/sync/delivery-rate.ts).
-   * Default 4,000: a request queued behind the others still completes well within `requestTimeoutMs`
-   * on a slow link.
+   * Default 4,000: deep enough for a long fast link's round trips to overlap; on a slow link, no more
+   * tiles tied to the source than it sends in that time (a faster source found meanwhile takes the rest).
    */
   readonly pipelineMs?: number;
   /** Requests in flight in all. Default 48. */
@@ -130,9 +132,6 @@ export interface SourcePoolInit {
   /** Most sources in the pool; those `discover` finds beyond are left out. Default 32. */
   readonly maxSources?: number;
 }
-
-/** Requests in flight to a source per requestTimeoutMs a request to it is given (SourcePoolInit). */
-const QUEUE_PER_TIMEOUT = 16;
 
 /** The defaults of SourcePoolInit (documented there). */
 export const SOURCE_POOL_DEFAULTS: Required<SourcePoolInit> = {
@@ -235,14 +234,18 @@ export class SourcePool {
       }
       let bodies: (Uint8Array | undefined)[];
       const started = Date.now();
+      const turn = state.turns.begin(started);
       try {
-        bodies = await this.request(state, tiles);
+        bodies = await this.request(state, tiles, turn);
       } catch (err) {
+        state.turns.end(turn, Date.now(), false);
         this.slots.release(state);
         if (this.signal.aborted) throw this.signal.reason;
         this.fail(state, err, started);
         continue;
       }
+      const answeredAt = Date.now();
+      state.turns.end(turn, answeredAt, true);
       this.slots.release(state);
       if (bodies.some((b) => b === undefined)) {
         const { claimed, progress } = state;
@@ -286,20 +289,28 @@ export class SourcePool {
       }
       state.served = Math.max(state.served, needs);
       state.strikes = 0;
-      const now = Date.now();
       state.delivery.add(
         bodies.reduce((n, b) => n + b!.length, 0),
-        now,
+        answeredAt,
       );
-      this.judgeRate(state, needs, bodies as Uint8Array[], now - started);
+      // Judged from its turn: the time it waited behind the source's earlier answers is theirs.
+      this.judgeRate(state, needs, bodies as Uint8Array[], answeredAt - turn.at);
       return result;
     }
   }
 
-  /** One request with its time limit (node/sync/source-request.ts); every body's bytes are counted. */
-  private request(state: SourceState, tiles: readonly TileId[]): Promise<(Uint8Array | undefined)[]> {
+  /**
+   * One request with its time limit from its turn (node/sync/request-turns.ts,
+   * node/sync/source-request.ts); every body's bytes are counted.
+   */
+  private request(
+    state: SourceState,
+    tiles: readonly TileId[],
+    turn: Turn,
+  ): Promise<(Uint8Array | undefined)[]> {
     return requestTiles(state.source, this.logId, tiles, {
-      timeoutMs: this.init.requestTimeoutMs * Math.ceil(state.inFlight / QUEUE_PER_TIMEOUT),
+      timeoutMs: this.init.requestTimeoutMs,
+      since: () => turn.at,
       signal: this.signal,
       onBytes: (n) => {
         this.bytes += n;

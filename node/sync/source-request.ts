@@ -14,7 +14,7 @@ import { maxTileBytes, type TileSource } from './tile-source.ts';
 const log = logger('trustix:sync');
 
 /**
- * Asks `source` for `tiles` of `logId` within `timeoutMs` (TileSourceError 'timeout'), or until `signal`
+ * Asks `source` for `tiles` of `logId` within the deadline (TileSourceError 'timeout'), or until `signal`
  * (the sync's) aborts. Bodies are checked for shape and size ('malformed', 'oversized'); `onBytes` is told
  * of every body's length as it arrives, verified or not. An undefined body is the source's "not found".
  */
@@ -22,7 +22,7 @@ export async function requestTiles(
   source: TileSource,
   logId: string,
   tiles: readonly TileId[],
-  options: { timeoutMs: number; signal: AbortSignal; onBytes: (n: number) => void },
+  options: Deadline & { readonly onBytes: (n: number) => void },
 ): Promise<(Uint8Array | undefined)[]> {
   const bodies = await withDeadline(source, options, (signal) => source.tiles(logId, tiles, { signal }));
   if (!Array.isArray(bodies) || bodies.length !== tiles.length)
@@ -46,17 +46,30 @@ export async function requestTiles(
   return bodies;
 }
 
+/** A time limit: `timeoutMs` from `since()` (ms since the epoch; default the call's time). */
+export interface Deadline {
+  readonly timeoutMs: number;
+  /**
+   * When the limit starts, read again when it runs out: a later start (the request's turn came,
+   * node/sync/request-turns.ts) gives it more time. Default: the call's time, fixed.
+   */
+  readonly since?: () => number;
+  readonly signal: AbortSignal;
+}
+
 /**
- * `ask(signal)` of `source`, with `signal` aborted by the sync's abort or after `timeoutMs` (then
+ * `ask(signal)` of `source`, with `signal` aborted by the sync's abort or once the deadline passed (then
  * TileSourceError 'timeout'), and the answer awaited no longer than that even if the source ignores its
  * signal (a libp2p stream now and then never completes): a sync never waits on a source for ever.
  */
 export async function withDeadline<T>(
   source: TileSource,
-  options: { timeoutMs: number; signal: AbortSignal },
+  options: Deadline,
   ask: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
   const { timeoutMs: ms, signal } = options;
+  const called = Date.now();
+  const since = options.since ?? (() => called);
   signal.throwIfAborted();
   const controller = new AbortController();
   let rejectEarly: (err: unknown) => void = () => {};
@@ -68,11 +81,21 @@ export async function withDeadline<T>(
     rejectEarly(signal.reason);
   };
   signal.addEventListener('abort', onAbort, { once: true });
-  const timer = setTimeout(() => {
-    const err = new TileSourceError(source.id, 'timeout', `no answer within ${ms} ms`);
-    controller.abort(err);
-    rejectEarly(err);
-  }, ms);
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (wait: number) => {
+    timer = setTimeout(() => {
+      const left = since() + ms - Date.now();
+      if (left > 0) return arm(left);
+      const err = new TileSourceError(
+        source.id,
+        'timeout',
+        `no answer within ${ms} ms${options.since ? ' of its turn' : ''}`,
+      );
+      controller.abort(err);
+      rejectEarly(err);
+    }, wait);
+  };
+  arm(ms);
   try {
     return await Promise.race([ask(controller.signal), early]);
   } finally {

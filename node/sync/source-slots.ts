@@ -15,6 +15,7 @@
 import type { TileId } from '../../protocol/tile-path.ts';
 import { type SourceFailure, SyncFailedError } from '../errors.ts';
 import { DeliveryRate } from './delivery-rate.ts';
+import { RequestTurns } from './request-turns.ts';
 import { growing, type ProgressClaim, progressHasTile } from './tile-coverage.ts';
 import type { TileSource } from './tile-source.ts';
 
@@ -24,6 +25,8 @@ export interface SourceState {
   inFlight: number;
   /** How fast it delivers: how deep its pipeline may be when it is the sync's only source. */
   readonly delivery: DeliveryRate;
+  /** Its requests in flight, each timed from its turn. */
+  readonly turns: RequestTurns;
   /** Why it was dropped, once it was (named in the error of a sync left with no source). */
   dropped?: { readonly reason: SourceFailure; readonly message: string };
   /** Busy pauses in a row (SourcePoolInit.busyRetries). */
@@ -136,6 +139,7 @@ export class SourceSlots {
       source,
       inFlight: 0,
       delivery: new DeliveryRate(),
+      turns: new RequestTurns(),
       timeouts: 0,
       strikes: 0,
       pausedAt: 0,
