@@ -172,6 +172,45 @@ nsTest('an emulated link drops the given share of frames, and a full queue drops
 });
 
 nsTest(
+  'an emulated link with a rate lets frames out one after the other, each taking its size over the rate',
+  async (t) => {
+    const lab = await NetLab.create({ shaper: 'tap' });
+    t.teardown(() => lab.teardown());
+    const a = await lab.namespace('a');
+    const b = await lab.namespace('b');
+    const RATE = 5_000;
+    await lab.link(a, '10.60.0.1/24', b, '10.60.0.2/24', {
+      aShape: { delayMs: 1, rateBytesPerSecond: RATE },
+    });
+    const COUNT = 200;
+    // b says when the COUNT-th datagram came (the wall clock, which the test process shares).
+    const receiver = lab.spawn(b, process.execPath, [
+      '-e',
+      `const s = require('node:dgram').createSocket('udp4'); let n = 0;
+     s.on('message', () => { if (++n === ${COUNT}) { console.log(Date.now()); s.close(); } });
+     s.bind(${PORT + 1}, () => console.log('ready'));`,
+    ]);
+    const lines = createInterface({ input: receiver.stdout! })[Symbol.asyncIterator]();
+    await lines.next();
+    // One datagram first, so that a's kernel knows b's address (ARP) before the count starts.
+    await burst(lab, a, '10.60.0.2', 1);
+    const sent = Date.now();
+    // One a millisecond, far above the rate.
+    await burst(lab, a, '10.60.0.2', COUNT - 1);
+    const spanMs = Number((await lines.next()).value) - sent;
+    // Each frame: 64 bytes of data, 8 of UDP, 20 of IPv4, 14 of Ethernet; the COUNT - 1 of the burst take
+    // at least their size over the rate (a lower bound: a loaded machine only makes it longer). Unshaped,
+    // the burst takes ~0.2 s.
+    const least = ((COUNT - 1) * (64 + 8 + 20 + 14) * 1000) / RATE;
+    t.log(
+      `${COUNT - 1} frames of 106 bytes at ${RATE} bytes/s: the last came ${spanMs} ms after the first left (>= ${least.toFixed(0)})`,
+    );
+    t.true(spanMs >= least, `span ${spanMs} ms`);
+    t.is(Object.values((await lab.emulatorStats())!.pairs)[0]!.ab.queueDrops, 0);
+  },
+);
+
+nsTest(
   'teardown, and the death of the process that made the lab, leave no TAP, namespace or emulator',
   async (t) => {
     const lab = await NetLab.create({ shaper: 'tap' });

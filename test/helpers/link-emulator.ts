@@ -1,6 +1,6 @@
 /**
- * A link emulator in user space, for kernels without sch_netem (tc netem): latency, jitter, loss and a
- * bounded queue on links between lab namespaces (test/helpers/netns.ts), made of TAP devices.
+ * A link emulator in user space, for kernels without sch_netem (tc netem): latency, jitter, loss, a rate
+ * and a bounded queue on links between lab namespaces (test/helpers/netns.ts), made of TAP devices.
  *
  * Run as a program inside a lab namespace of its own (`node --import tsx test/helpers/link-emulator.ts`),
  * it takes one JSON command a line on stdin and answers one JSON line on stdout:
@@ -10,7 +10,8 @@
  *   The lab then moves each TAP into the namespace it belongs to (`ip link set t0a netns X name eth0`):
  *   the open file stays bound to the device.
  * - `{"op":"stats"}` answers the frames forwarded and dropped per direction, and the CPU time used.
- * SHAPE is `{"delayMs":40,"jitterMs":10,"loss":0.01,"limit":1000}` (loss a probability, limit in frames).
+ * SHAPE is `{"delayMs":40,"jitterMs":10,"loss":0.01,"limit":1000,"rateBytesPerSecond":125000}` (loss a
+ * probability, limit in frames, rate optional).
  *
  * The TAPs are not persistent: they vanish with the process. The process ends when its stdin closes (the
  * lab's teardown, or the death of the process that started it, whatever its cause) and on SIGTERM, so a
@@ -32,6 +33,11 @@ export interface LinkShape {
   readonly loss?: number;
   /** Frames the direction holds at most (drop-tail beyond, as a router's buffer); netem's default, 1000. */
   readonly limit?: number;
+  /**
+   * The link's rate, in bytes a second (netem's `rate`): a frame leaves once those ahead of it have,
+   * taking its size over the rate, then travels the delay. Default: no limit.
+   */
+  readonly rateBytesPerSecond?: number;
 }
 
 /** Counters of one direction. */
@@ -63,6 +69,8 @@ const DEFAULT_LIMIT = 1000;
 class Direction {
   private readonly queue: { frame: Buffer; due: number }[] = [];
   private lastDue = 0;
+  /** When the last frame's last byte is sent, at the link's rate. */
+  private lastSent = 0;
   private timer: NodeJS.Timeout | undefined;
   readonly stats = { forwarded: 0, lost: 0, queueDrops: 0, writeErrors: 0 };
 
@@ -86,7 +94,12 @@ class Direction {
     // jitter reorders (each packet gets its own delay), but real paths rarely reorder, and a TCP that
     // sees reordering as loss would measure the emulator rather than the protocol. The cost: under a
     // burst, frames behind a late one wait for it (delay is then max(own, previous)).
-    const due = Math.max(performance.now() + delay, this.lastDue);
+    const now = performance.now();
+    const rate = this.shape.rateBytesPerSecond;
+    // Serialised at the rate: a frame starts once the one ahead has been sent (a slow uplink's queue).
+    const sent = rate === undefined ? now : Math.max(now, this.lastSent) + (frame.length * 1000) / rate;
+    this.lastSent = sent;
+    const due = Math.max(sent + delay, this.lastDue);
     this.lastDue = due;
     this.queue.push({ frame, due });
     if (this.queue.length === 1) this.schedule();

@@ -443,6 +443,7 @@ function netemSpec(shape: LinkShape): string {
   if (shape.jitterMs) parts[0] += ` ${shape.jitterMs}ms`;
   if (shape.loss) parts.push(`loss ${shape.loss * 100}%`);
   if (shape.limit) parts.push(`limit ${shape.limit}`);
+  if (shape.rateBytesPerSecond) parts.push(`rate ${shape.rateBytesPerSecond * 8}bit`);
   return parts.join(' ');
 }
 
