@@ -6,7 +6,9 @@
  */
 import './runtime/promise-with-resolvers.ts';
 
-export { type ConfiguredLog, loadConfig, parseHttpAddress, parseMultiaddr, parseSpoolDir } from './config.ts';
+export { loadConfig } from './config.ts';
+export type { ConfiguredLog } from './config-options.ts';
+export { parseHttpAddress, parseMultiaddr, parseSpoolDir } from './config-values.ts';
 export { MAX_DEMO_BUILDS, MIN_DEMO_BUILDS } from './demo/builds.ts';
 export { DEFAULT_DEMO_ENTRIES, runDemo } from './demo/run-demo.ts';
 export { HttpServer } from './http/server.ts';
