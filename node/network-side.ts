@@ -25,7 +25,8 @@ import type { Libp2pNodeInit } from './network/libp2p-node-init.ts';
 import type { TrustixLibp2p } from './network/libp2p-services.ts';
 import { LightLogs, type LightLogsInit } from './network/light-logs.ts';
 import { LogProviders, type LogProvidersInit } from './network/log-providers.ts';
-import { LookupClient, type LookupClientInit } from './network/lookup-client.ts';
+import { LookupClient } from './network/lookup-client.ts';
+import type { LookupClientInit } from './network/lookup-client-init.ts';
 import {
   lookupService as createLookupService,
   type LookupService,
