@@ -27,7 +27,8 @@
  * lost (issues 15 and 18), so a round trip between two of them is ~80 ms: tc netem where the kernel has
  * it, else the TAP link emulator of test/helpers/link-emulator.ts (this project's VM kernels lack
  * sch_netem), whose CPU time is reported (it is on the data path and shares the machine).
- * TRUSTIX_BENCH_INTERNET_LINKS=plain gives plain veths. TRUSTIX_BENCH_INTERNET_ENTRIES (default 10,000),
+ * TRUSTIX_BENCH_INTERNET_LINKS=plain gives plain veths; a JSON shape another link (e.g. a slow uplink:
+ * `{"delayMs":40,"rateBytesPerSecond":32000}`, test/helpers/link-emulator.ts). TRUSTIX_BENCH_INTERNET_ENTRIES (default 10,000),
  * TRUSTIX_BENCH_INTERNET_RUNS (default 1), TRUSTIX_BENCH_INTERNET_KINDS (default "relayed,webrtc,direct")
  * and TRUSTIX_BENCH_INTERNET_ROUNDS (default 20) size it.
  */
@@ -45,10 +46,7 @@ const ENTRIES = Number(process.env['TRUSTIX_BENCH_INTERNET_ENTRIES'] ?? 10_000);
 const RUNS = Number(process.env['TRUSTIX_BENCH_INTERNET_RUNS'] ?? 1);
 const ROUNDS = Number(process.env['TRUSTIX_BENCH_INTERNET_ROUNDS'] ?? 20);
 /** The links of issues 15 and 18, on what each host sends (undefined: plain veths). */
-const SHAPE: LinkShape | undefined =
-  process.env['TRUSTIX_BENCH_INTERNET_LINKS'] === 'plain'
-    ? undefined
-    : { delayMs: 40, jitterMs: 10, loss: 0.005 };
+const SHAPE: LinkShape | undefined = linkShape(process.env['TRUSTIX_BENCH_INTERNET_LINKS']);
 const LISTEN = ['/ip4/0.0.0.0/tcp/4001'];
 /** How often a figure with no event of its own (a reservation, a first checkpoint) is looked at. */
 const POLL_MS = 50;
@@ -109,7 +107,7 @@ export async function run() {
   const load = {
     loadBefore: round2(loadBefore),
     loadAfter: round2(loadavg()),
-    links: SHAPE ? `40 ms ± 10 ms one way, 0.5 % loss, on what each host sends (${shaper})` : 'plain veths',
+    links: SHAPE ? `${describeShape(SHAPE)}, on what each host sends (${shaper})` : 'plain veths',
   };
   const reservations = [...figures.relayed, ...figures.webrtc].flatMap((f) => f.reservationMs ?? []);
   const directMs = figures.webrtc.flatMap((f) => f.directMs ?? []);
@@ -365,4 +363,29 @@ function pace(entries: readonly string[]): number {
     rates.push(entries.length / ((performance.now() - started) / 1000));
   }
   return median(rates);
+}
+
+/** TRUSTIX_BENCH_INTERNET_LINKS: unset, the links of issues 15 and 18; `plain`, none; else a JSON shape. */
+function linkShape(value: string | undefined): LinkShape | undefined {
+  if (value === undefined || value === '') return { delayMs: 40, jitterMs: 10, loss: 0.005 };
+  if (value === 'plain') return undefined;
+  const shape = JSON.parse(value) as Partial<Record<keyof LinkShape, unknown>>;
+  const known = ['delayMs', 'jitterMs', 'loss', 'limit', 'rateBytesPerSecond'];
+  const bad = Object.entries(shape).find(
+    ([k, v]) => !known.includes(k) || typeof v !== 'number' || !(v >= 0),
+  );
+  if (bad !== undefined || typeof shape.delayMs !== 'number')
+    throw new Error(
+      `TRUSTIX_BENCH_INTERNET_LINKS: "plain" or a shape with delayMs and ${known.slice(1).join(', ')}`,
+    );
+  return shape as unknown as LinkShape;
+}
+
+/** A shape in words: `40 ms ± 10 ms one way, 0.5 % loss`. */
+function describeShape(shape: LinkShape): string {
+  const parts = [`${shape.delayMs} ms${shape.jitterMs ? ` ± ${shape.jitterMs} ms` : ''} one way`];
+  if (shape.loss) parts.push(`${shape.loss * 100} % loss`);
+  if (shape.rateBytesPerSecond) parts.push(`${shape.rateBytesPerSecond} bytes/s`);
+  if (shape.limit) parts.push(`a queue of ${shape.limit} frames`);
+  return parts.join(', ');
 }
