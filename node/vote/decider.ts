@@ -13,7 +13,8 @@
  *   and ties decide nothing.
  * - `majority` (count M, default 2): the same with fraction 1/2, strictly: w > W / 2. The default vote.
  * - `trust NAME`: what the named log says (nothing when it is not followed, silent, forked or contradicting).
- * - `script PATH`: a user module's `decide(votes)`, run in a QuickJS sandbox (node/vote/script-decider.ts).
+ * - `script PATH`: a user module's `decide(votes)`, run in a QuickJS sandbox (node/vote/script-decider.ts;
+ *   the sandbox itself: script-sandbox.ts).
  * The shorthand that names deciders in config files and on the command line: node/vote/decider-spec.ts.
  */
 import { OutOfRangeError } from '../../protocol/errors.ts';

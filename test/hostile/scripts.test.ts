@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { LogVote } from '../../node/vote/decider.ts';
-import { DeciderScriptError, ScriptDecider } from '../../node/vote/script-decider.ts';
+import { ScriptDecider } from '../../node/vote/script-decider.ts';
+import { DeciderScriptError } from '../../node/vote/script-module.ts';
 
 const X = 'sha256:xxxx';
 const Y = 'sha256:yyyy';
