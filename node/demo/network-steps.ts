@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { DemoFailedError } from '../errors.ts';
 import type { CheckpointEvent } from '../monitor/checkpoint-verdict.ts';
 import { submit } from '../socket/submit-client.js';
-import type { SyncProgress } from '../sync/log-sync.ts';
+import type { SyncProgress } from '../sync/sync-report.ts';
 import type { TrustixNode } from '../trustix-node.ts';
 import type { BuilderName, DemoScenario } from './builds.ts';
 import { list, seconds } from './narration.ts';

@@ -5,7 +5,7 @@
 import type { SignedCheckpoint } from '../../protocol/checkpoint.ts';
 import type { FollowedLog } from '../store/followed-logs.ts';
 import type { LogStore } from '../store/log-store.ts';
-import type { SyncProgress } from './log-sync.ts';
+import type { SyncProgress } from './sync-report.ts';
 
 /**
  * `searching`: no source has answered for the log yet (no checkpoint known, nothing stored): it is still

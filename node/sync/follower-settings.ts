@@ -7,7 +7,7 @@
 import type { Database } from '../store/database.ts';
 import type { FollowedLogs } from '../store/followed-logs.ts';
 import { MIN_FREE_BYTES } from './disk-watermark.ts';
-import type { LogSyncInit } from './log-sync.ts';
+import type { LogSyncInit } from './log-sync-settings.ts';
 import type { VerifiedBundle } from './sync-stage.ts';
 import type { TileSource } from './tile-source.ts';
 

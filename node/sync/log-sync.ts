@@ -5,7 +5,8 @@
  *  1. The new tree's edge is checked against the signed root, then its upper levels (tiles of level >= 1
  *     that differ from the local tree) each against the tile above (node/sync/remote-tree.ts).
  *  2. Consistency: the new tree's root at the local size must equal the local checkpoint's root. If not,
- *     the log key signed two histories: LogForkError with both notes and the evidence; nothing is stored.
+ *     the log key signed two histories: LogForkError with both notes and the evidence; nothing is stored
+ *     (node/sync/fork-check.ts).
  *  3. Level-0 tiles and entry bundles are fetched in parallel over the sources, each tile checked against
  *     its verified parent, each bundle strictly decoded and its entries' leaf hashes equal to the tile's.
  *     Each entry must then be a valid fingerprint (protocol/entry.ts); one that is not is the log's own
@@ -21,6 +22,7 @@
  * `windowBundles` verified bundles and about `windowBytes` bytes of them awaiting their step or in flight
  * (node/sync/bundle-pipeline.ts), each owning its bytes, and the requests in flight (each capped at
  * maxTileBytes). Disk: the per-log quotas (node/sync/log-quota.ts), checked entry by entry and step by step.
+ * Its components and settings: node/sync/log-sync-settings.ts; what it reports: node/sync/sync-report.ts.
  */
 
 import { TypedEventEmitter } from '@libp2p/interface';
@@ -28,126 +30,25 @@ import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
 import { TILE_WIDTH } from '../../protocol/constants.ts';
 import { VerificationError } from '../../protocol/errors.ts';
-import {
-  buildEvidence,
-  type Evidence,
-  evidenceProofFromHashes,
-  evidenceProofIds,
-} from '../../protocol/evidence.ts';
-import { EMPTY_ROOT, type HashReader, hashesEqual, treeHash } from '../../protocol/merkle.ts';
+import { EMPTY_ROOT, hashesEqual, treeHash } from '../../protocol/merkle.ts';
 import { newTiles } from '../../protocol/tiles.ts';
-import { LogForkError, LogLimitError } from '../errors.ts';
-import type { Database } from '../store/database.ts';
-import type { LogStore } from '../store/log-store.ts';
+import { LogLimitError } from '../errors.ts';
 import { checkBundle } from './bundle-check.ts';
 import { type PipelineMemory, runBundlePipeline } from './bundle-pipeline.ts';
-import { LOG_QUOTA_DEFAULTS, LogBytes, type LogQuotaInit } from './log-quota.ts';
+import { checkHeld, forkError } from './fork-check.ts';
+import { LogBytes } from './log-quota.ts';
+import { type LogSyncComponents, type LogSyncInit, logSyncSettings } from './log-sync-settings.ts';
 import { RemoteTree } from './remote-tree.ts';
-import { SOURCE_POOL_DEFAULTS, SourcePool, type SourcePoolInit } from './source-pool.ts';
+import { SourcePool } from './source-pool.ts';
+import { NO_MEMORY, type SyncProgress, type SyncResult } from './sync-report.ts';
 import { SyncStage, type VerifiedBundle } from './sync-stage.ts';
 import type { SourceFailedEvent, TileSource } from './tile-source.ts';
 import { VerifiedTiles } from './verified-tiles.ts';
 
+export type { LogSyncComponents, LogSyncInit } from './log-sync-settings.ts';
+export type { SyncMemory, SyncProgress, SyncResult } from './sync-report.ts';
+
 const log = logger('trustix:sync');
-
-export interface LogSyncComponents {
-  readonly db: Database;
-  /** The local copy of the log (LogStore.open on the node's database). */
-  readonly store: LogStore;
-  readonly sources: readonly TileSource[];
-  /** More sources, found while the sync runs (SourcePoolInit.discoverMs): peers that caught up since. */
-  discover?(): Promise<readonly TileSource[]> | readonly TileSource[];
-  /** The sources of peers a busy source named as the log's holders (node/sync/source-pool.ts). */
-  refer?(peers: readonly string[]): readonly TileSource[];
-  /**
-   * Told of each step (and the final commit) once it is stored, in order, while its verified bytes are
-   * still in memory, so that the reproducibility statistics index them without reading them back.
-   * Awaited: it paces the sync. Its failures are logged, never the sync's.
-   */
-  stored?(logId: string, bundles: readonly VerifiedBundle[]): Promise<void>;
-  /** Called before each step is written; throws (e.g. DiskSpaceError) to stop the sync there. */
-  checkSpace?(): Promise<void>;
-}
-
-export interface LogSyncInit extends SourcePoolInit, LogQuotaInit {
-  /**
-   * Entry bundles per stored step. Default 16 (4,096 entries): smaller synced batches than 32 cost
-   * less CPU and memory here (1M entries from one provider: 49-51k instead of 40k entries/s; a
-   * follower of 3x100k at rest 308-347 instead of 395 MB), for twice the syncs.
-   */
-  readonly stepBundles?: number;
-  /** Bundle bytes after which a step is stored early. Default 16 MiB. */
-  readonly stepBytes?: number;
-  /**
-   * Verified bundles held before their step is stored, fetches in flight included (bounds memory).
-   * Default 96 (twice SourcePoolInit.maxConcurrency: the fetches in flight, and as many waiting for the
-   * bundle that completes their step); >= stepBundles.
-   */
-  readonly windowBundles?: number;
-  /**
-   * Bytes of verified bundles held before their step is stored, and of fetches in flight (bounds memory
-   * whatever the entries' size: 96 bundles of 64 KiB entries would be 1.5 GiB). Default 64 MiB.
-   */
-  readonly windowBytes?: number;
-  /** Store directory of the log's entries. Default '/nix/store'. */
-  readonly storeDir?: string;
-  /**
-   * Largest tree size synced (a log beyond it fails with LogLimitError). Default 2^32 entries: far
-   * beyond any builder's log, far below what a signed checkpoint may claim (2^53 - 1).
-   */
-  readonly maxTreeSize?: number;
-  /**
-   * Most new entries one sync takes in (checkpoint size minus the local size). Memory of a sync grows
-   * with it (the upper tiles, n / 8 bytes for n new leaves). Default 2^26 (67,108,864 entries, 8 MiB).
-   */
-  readonly maxGrowth?: number;
-}
-
-/** LogSyncInit.windowBytes by default. */
-export const SYNC_WINDOW_BYTES = 64 * 1024 * 1024;
-
-/** LogSyncInit's limits, by default (docs/CLI.md, "sync"). */
-export const LOG_LIMIT_DEFAULTS = { maxTreeSize: 2 ** 32, maxGrowth: 2 ** 26 } as const;
-
-/** Counts in entries beyond the local copy (and what an interrupted sync staged); `bytes` as received. */
-export interface SyncProgress {
-  readonly logId: string;
-  readonly fromSize: number;
-  readonly targetSize: number;
-  /** Leaves already staged by an earlier, interrupted sync (not fetched again). */
-  readonly resumedFrom: number;
-  readonly verified: number;
-  readonly stored: number;
-  readonly total: number;
-  readonly bytes: number;
-  /** Bytes of verified bundles waiting for their step (at most about windowBytes). */
-  readonly heldBytes: number;
-}
-
-export interface SyncResult {
-  readonly logId: string;
-  /** The local checkpoint after the sync. */
-  readonly checkpoint: SignedCheckpoint | undefined;
-  readonly fromSize: number;
-  readonly toSize: number;
-  readonly resumedFrom: number;
-  readonly bytes: number;
-  /** Sources dropped during the sync. */
-  readonly failedSources: readonly string[];
-  /**
-   * The most the sync held at once (0 when it fetched nothing): verified bundles awaiting their step
-   * (at most `windowBundles`, with the bytes they keep alive), and the verified upper tiles and edge.
-   */
-  readonly memory: SyncMemory;
-}
-
-/** What a sync held at its peak (docs/ARCHITECTURE.md, "Memory"). */
-export interface SyncMemory extends PipelineMemory {
-  /** Bytes of the verified tiles of levels >= 1 and of the edge: about n / 8 for n new leaves. */
-  readonly treeBytes: number;
-}
-
-const NO_MEMORY: SyncMemory = { peakBundles: 0, peakBytes: 0, treeBytes: 0 };
 
 export interface LogSyncEvents {
   progress: CustomEvent<SyncProgress>;
@@ -165,19 +66,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
   constructor(components: LogSyncComponents, init: LogSyncInit = {}) {
     super();
     this.components = components;
-    this.init = {
-      ...SOURCE_POOL_DEFAULTS,
-      stepBundles: 16,
-      stepBytes: 16 * 1024 * 1024,
-      windowBundles: 96,
-      windowBytes: SYNC_WINDOW_BYTES,
-      storeDir: '/nix/store',
-      ...LOG_LIMIT_DEFAULTS,
-      ...LOG_QUOTA_DEFAULTS,
-      ...init,
-    };
-    if (this.init.windowBundles < this.init.stepBundles || this.init.stepBundles < 1)
-      throw new RangeError('windowBundles must be at least stepBundles, which must be positive');
+    this.init = logSyncSettings(init);
     this.stage = new SyncStage(components.db, components.store);
   }
 
@@ -217,7 +106,7 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
 
     this.checkLimits(goal.size, fromSize);
     if (goal.size <= fromSize) {
-      for (const cp of [goal, other]) if (cp !== undefined) await this.checkHeld(cp);
+      for (const cp of [goal, other]) if (cp !== undefined) await checkHeld(store, cp);
       if (staged !== undefined) await this.stage.discard();
       return this.result(fromSize, 0, 0);
     }
@@ -245,11 +134,11 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
       // Upper levels first: every level-0 tile is then checked against a verified parent.
       await tree.ensure(newTiles(fromSize, goal.size, 1));
       if (local !== undefined && fromSize > 0 && !hashesEqual(await treeHash(fromSize, tree), local.root))
-        throw await this.fork(local, goal, tree);
+        throw await forkError(store, local, goal, tree);
       if (other !== undefined) {
-        if (other.size <= fromSize) await this.checkHeld(other);
+        if (other.size <= fromSize) await checkHeld(store, other);
         else if (!hashesEqual(await treeHash(other.size, tree), other.root))
-          throw await this.fork(other, goal, tree);
+          throw await forkError(store, other, goal, tree);
       }
       const resumed =
         staged === undefined ? fromSize : Math.max(fromSize, Math.min(staged.staged, goal.size));
@@ -385,29 +274,6 @@ export class LogSync extends TypedEventEmitter<LogSyncEvents> {
         'maxGrowth',
         `a checkpoint of size ${size} grows the local ${fromSize} by more than ${maxGrowth}`,
       );
-  }
-
-  /** Checks a checkpoint no larger than the local tree against it (fork: LogForkError). */
-  private async checkHeld(cp: SignedCheckpoint): Promise<void> {
-    const { store } = this.components;
-    if (hashesEqual(await store.rootAt(cp.size), cp.root)) return;
-    throw await this.fork(cp, store.checkpoint()!, store);
-  }
-
-  /** The fork error for checkpoints `a` (smaller or equal) and `b`, with evidence from b's tree. */
-  private async fork(a: SignedCheckpoint, b: SignedCheckpoint, bTree: HashReader): Promise<LogForkError> {
-    const { store } = this.components;
-    let evidence: Evidence | undefined;
-    try {
-      const ids = evidenceProofIds(a.size, b.size);
-      const hashes = ids.length === 0 ? [] : await bTree.readHashes(ids);
-      const proof = evidenceProofFromHashes(a.size, b.size, hashes);
-      evidence = buildEvidence(store.key.vkey, a.note, b.note, proof);
-    } catch (err) {
-      log.error('log %s: fork found, but no evidence could be built: %s', store.logId, err);
-    }
-    log.error('log %s is forked: sizes %d and %d disagree', store.logId, a.size, b.size);
-    return new LogForkError(store.logId, [a.note, b.note], evidence);
   }
 
   private result(fromSize: number, resumedFrom: number, bytes: number, memory = NO_MEMORY): SyncResult {

@@ -12,8 +12,10 @@ import { asError, DiskSpaceError, InvalidLogEntryError, LogForkError, LogLimitEr
 import type { Database } from '../store/database.ts';
 import type { DiskWatermark } from './disk-watermark.ts';
 import type { Tracked } from './follow-status.ts';
-import { LogSync, type LogSyncInit, type SyncProgress } from './log-sync.ts';
+import { LogSync } from './log-sync.ts';
+import type { LogSyncInit } from './log-sync-settings.ts';
 import { shuffled } from './random-order.ts';
+import type { SyncProgress } from './sync-report.ts';
 import { SliceEnded } from './sync-slots.ts';
 import type { VerifiedBundle } from './sync-stage.ts';
 import type { SourceFailedEvent, TileSource } from './tile-source.ts';
