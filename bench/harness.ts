@@ -96,6 +96,7 @@ export function suiteResult(suite: string, measurements: Measurement[]): SuiteRe
   return { suite, cores: availableParallelism(), node: process.version, measurements };
 }
 
-function round(x: number): number {
+/** `x` to four significant digits, for reported figures. */
+export function round(x: number): number {
   return Number(x.toPrecision(4));
 }
