@@ -1,5 +1,5 @@
 /**
- * The addresses of the swarm benchmark's namespaces (bench/swarm.ts makes them, bench/swarm-worker.ts
+ * The addresses of the swarm benchmark's namespaces (bench/swarm.ts makes them, bench/swarm-members.ts
  * whitelists them for gossipsub's IP colocation penalty): process `i` gets 10.77.(1 + i).10 on a /16
  * bridge, a /24 of its own, as hosts on the Internet have (one /24 for all would share every node's
  * connection budget per subnet).

@@ -5,9 +5,9 @@
  * rule of its own (a builder beside the bootstrap nodes served its tiles late).
  */
 
+import type { NodeSpec, StartedNode } from './swarm-members.ts';
 import type { Worker } from './swarm-network.ts';
 import { B, K, PER_PROCESS, SEQUENCER_MS } from './swarm-settings.ts';
-import type { NodeSpec, StartedNode } from './swarm-worker.ts';
 
 /** A started node and the worker process that hosts it. */
 export interface Placed extends StartedNode {

@@ -6,11 +6,12 @@
  */
 import { loadavg } from 'node:os';
 import { median, percentile, round1 } from './harness.ts';
+import type { NodeTraffic } from './swarm-counters.ts';
+import type { Arrival } from './swarm-members.ts';
 import type { Network, Worker } from './swarm-network.ts';
 import { placeNodes } from './swarm-placement.ts';
 import { APPEND, PER_PROCESS, PUBLISH_EVERY_MS, ROUNDS, WINDOW_S } from './swarm-settings.ts';
 import { cpuPercentPerNode, summarize, type TrafficSummary, usage } from './swarm-usage.ts';
-import type { Arrival, NodeTraffic } from './swarm-worker.ts';
 
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

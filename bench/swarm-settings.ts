@@ -12,7 +12,7 @@
  * TRUSTIX_BENCH_SWARM_FANOUT (every node's tiles.uploadSlots and tiles.fanout, default the node's),
  * TRUSTIX_BENCH_SWARM_PATIENCE_MS (how long a builder refuses a peer past its fan-out, UploadSlotsInit),
  * TRUSTIX_BENCH_SWARM_SEQUENCER_MS (the builders' sequencer interval, default 100). SYNC_JITTER_MS,
- * UPLOAD_SLOTS, FANOUT and PATIENCE_MS are read by the worker processes themselves (bench/swarm-worker.ts),
+ * UPLOAD_SLOTS, FANOUT and PATIENCE_MS are read by the worker processes themselves (bench/swarm-members.ts),
  * which inherit the environment.
  */
 const env = (name: string, fallback: string) => process.env[`TRUSTIX_BENCH_SWARM_${name}`] ?? fallback;

@@ -5,8 +5,8 @@
  * of the report's traffic and CPU figures.
  */
 import { median, round1 } from './harness.ts';
+import type { NodeTraffic } from './swarm-counters.ts';
 import type { Worker } from './swarm-network.ts';
-import type { NodeTraffic } from './swarm-worker.ts';
 
 export interface TrafficSummary {
   /** Per-node bytes/s out and in, over the followers (median and max) and the bootstrap nodes (max). */
