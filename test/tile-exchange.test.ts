@@ -12,7 +12,8 @@ import { BundleDeflater } from '../node/network/bundle-deflater.ts';
 import { endStream } from '../node/network/framed-message.ts';
 import type { TrustixLibp2p } from '../node/network/libp2p-services.ts';
 import { Libp2pTileSource, type Libp2pTileSourceInit } from '../node/network/libp2p-tile-source.ts';
-import { TileExchange, type TileExchangeInit } from '../node/network/tile-exchange.ts';
+import { TileExchange } from '../node/network/tile-exchange.ts';
+import type { TileExchangeInit } from '../node/network/tile-exchange-init.ts';
 import type { LogDirectory } from '../node/store/log-reader.ts';
 import { openCheckpoint } from '../protocol/checkpoint.ts';
 import {

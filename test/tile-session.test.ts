@@ -10,7 +10,8 @@ import { TileSourceError } from '../node/errors.ts';
 import { framed, readFramed } from '../node/network/framed-message.ts';
 import type { TrustixLibp2p } from '../node/network/libp2p-services.ts';
 import { Libp2pTileSource } from '../node/network/libp2p-tile-source.ts';
-import { TileExchange, type TileExchangeInit } from '../node/network/tile-exchange.ts';
+import { TileExchange } from '../node/network/tile-exchange.ts';
+import type { TileExchangeInit } from '../node/network/tile-exchange-init.ts';
 import type { LogDirectory } from '../node/store/log-reader.ts';
 import {
   MAX_TILE_BYTES,

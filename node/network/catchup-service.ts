@@ -30,7 +30,7 @@ import {
 import { TrustixError } from '../../protocol/errors.ts';
 import { StoppedError } from '../errors.ts';
 import { endStream, isOverLength } from './framed-message.ts';
-import type { ProtocolRegistrar } from './tile-exchange.ts';
+import type { ProtocolRegistrar } from './protocol-registrar.ts';
 
 const log = logger('trustix:catchup');
 

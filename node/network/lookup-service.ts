@@ -35,7 +35,7 @@ import {
 import { StoppedError } from '../errors.ts';
 import type { ProvenEntry } from '../store/log-store.ts';
 import { endStream, isOverLength } from './framed-message.ts';
-import type { ProtocolRegistrar } from './tile-exchange.ts';
+import type { ProtocolRegistrar } from './protocol-registrar.ts';
 
 const log = logger('trustix:lookup');
 

@@ -20,108 +20,43 @@
  * Any other failure (timeout, reset, a store error) aborts the stream.
  * Beyond the tree it holds, a node serves the tiles its sync under way has verified against the sync's
  * signed target, and says at `<logID>/progress` how far that is (protocol/sync-progress.ts).
- * The client side is node/network/libp2p-tile-source.ts.
+ * The client side is node/network/libp2p-tile-source.ts. What the server is given and its settings are
+ * node/network/tile-exchange-init.ts; the answer to one request, node/network/tile-answer.ts.
  */
 import {
   type Connection,
   type Startable,
   type Stream,
-  type StreamHandler,
-  type StreamHandlerOptions,
   TooManyInboundProtocolStreamsError,
 } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { lpStream, RateLimiter } from '@libp2p/utils';
 import {
-  MAX_LOG_HOLDERS,
-  MAX_TILE_REQUEST_BYTES,
   TILE_REQUEST_BUFFER_BYTES,
   TILE_STATUS,
-  TILE_WIDTH,
   TILES_PROTOCOL_DEFLATE,
   TILES_PROTOCOL_SESSION,
   TILES_PROTOCOLS,
 } from '../../protocol/constants.ts';
-import { MalformedError, OutOfRangeError } from '../../protocol/errors.ts';
-import { formatLogHolders } from '../../protocol/log-holders.ts';
-import { type LogResource, parseLogResource } from '../../protocol/log-resource.ts';
-import { formatSyncProgress } from '../../protocol/sync-progress.ts';
-import { boundedText } from '../../protocol/utf8.ts';
 import { StoppedError } from '../errors.ts';
-import type { LogDirectory, LogReader } from '../store/log-reader.ts';
-import { BundleDeflater, type BundleDeflaterInit } from './bundle-deflater.ts';
+import { BundleDeflater } from './bundle-deflater.ts';
 import { endStream, isOverLength } from './framed-message.ts';
 import { subnetOf } from './subnet.ts';
+import { answerTileRequest, statusOnly } from './tile-answer.ts';
+import {
+  TILE_EXCHANGE_DEFAULTS,
+  type TileExchangeComponents,
+  type TileExchangeInit,
+  type TileExchangeSettings,
+} from './tile-exchange-init.ts';
 import { serveTileSession } from './tile-session-server.ts';
-import { UploadSlots, type UploadSlotsInit } from './upload-slots.ts';
+import { UploadSlots } from './upload-slots.ts';
 
 const log = logger('trustix:tile-exchange');
 
-/** Where a protocol handler is registered: the libp2p node, or its registrar. */
-export interface ProtocolRegistrar {
-  handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>;
-  unhandle(protocol: string): Promise<void>;
-}
-
-export interface TileExchangeComponents {
-  readonly registrar: ProtocolRegistrar;
-  /** The logs served: every log the node holds. */
-  readonly logs: LogDirectory;
-}
-
-export interface TileExchangeInit {
-  /** Time for the request to arrive once the stream is open, in ms. Default 5,000. */
-  readonly requestTimeoutMs?: number;
-  /**
-   * A session (1.2.0) with no request for this long ends (once its answers are written), in ms. Default
-   * 10,000: above a client's own idle time (2 s by default), which closes its side first.
-   */
-  readonly sessionIdleMs?: number;
-  /** Time to write the answer and see the stream closed by both ends, in ms. Default 30,000. */
-  readonly responseTimeoutMs?: number;
-  /** Concurrent inbound tile streams per connection, both versions together; the excess is reset. Default 32. */
-  readonly maxInboundStreams?: number;
-  /**
-   * Concurrent outbound tile streams per connection (this node's own clients; libp2p refuses more).
-   * Default 32, the inbound default: more would only be reset by a peer with default settings.
-   */
-  readonly maxOutboundStreams?: number;
-  /** Requests one peer may make per rate window; the rest get status 3 (busy). Default 1,000. */
-  readonly maxRequestsPerPeer?: number;
-  /** The rate window, in ms. Default 1,000. */
-  readonly rateWindowMs?: number;
-  /** Longest request accepted; longer ones get status 2. Default MAX_TILE_REQUEST_BYTES (256). */
-  readonly maxRequestBytes?: number;
-  /** Requests all peers of one IP subnet may make per rate window; the rest get busy. Default 4,000. */
-  readonly maxRequestsPerSubnet?: number;
-  /** Bytes of answers being written at once, to all peers; beyond, busy. Default 64 MiB. */
-  readonly maxBytesInFlight?: number;
-  /**
-   * Bytes of answers being written at once to one peer; beyond, busy. Default 8 MiB: 48 entry bundles as
-   * stored (a lone source's deepest pipeline, node/sync/delivery-rate.ts) of the benchmark's entries.
-   */
-  readonly maxBytesInFlightPerPeer?: number;
-  /** Apply the subnet budget to loopback peers too. Default false. */
-  readonly limitLoopback?: boolean;
-  /** Deflating entry bundles for 1.1.0 clients (node/network/bundle-deflater.ts). */
-  readonly deflate?: BundleDeflaterInit;
-  /** The peers served one log's entry bundles at once (node/network/upload-slots.ts). */
-  readonly uploads?: UploadSlotsInit;
-}
-
-const statusOnly = (status: number): Uint8Array => Uint8Array.of(status);
-
-/** The response message: `status` (default ok) then `body`. */
-function withStatus(body: Uint8Array, status: number = TILE_STATUS.ok): Uint8Array {
-  const response = new Uint8Array(1 + body.length);
-  response[0] = status;
-  response.set(body, 1);
-  return response;
-}
-
 export class TileExchange implements Startable {
   private readonly components: TileExchangeComponents;
-  private readonly init: Required<Omit<TileExchangeInit, 'limitLoopback' | 'deflate' | 'uploads'>>;
+  private readonly init: TileExchangeSettings;
   private readonly limitLoopback: boolean;
   private readonly deflater: BundleDeflater;
   private readonly uploads: UploadSlots;
@@ -138,20 +73,7 @@ export class TileExchange implements Startable {
   constructor(components: TileExchangeComponents, init: TileExchangeInit = {}) {
     const { limitLoopback, deflate, uploads, ...numbers } = init;
     this.components = components;
-    this.init = {
-      requestTimeoutMs: 5_000,
-      sessionIdleMs: 10_000,
-      responseTimeoutMs: 30_000,
-      maxInboundStreams: 32,
-      maxOutboundStreams: 32,
-      maxRequestsPerPeer: 1_000,
-      rateWindowMs: 1_000,
-      maxRequestBytes: MAX_TILE_REQUEST_BYTES,
-      maxRequestsPerSubnet: 4_000,
-      maxBytesInFlight: 64 * 1024 * 1024,
-      maxBytesInFlightPerPeer: 8 * 1024 * 1024,
-      ...numbers,
-    };
+    this.init = { ...TILE_EXCHANGE_DEFAULTS, ...numbers };
     this.limitLoopback = limitLoopback ?? false;
     this.deflater = new BundleDeflater(deflate);
     this.uploads = new UploadSlots(uploads);
@@ -301,7 +223,7 @@ export class TileExchange implements Startable {
     else this.peerBytesInFlight.delete(peer);
   }
 
-  /** The response message (status byte + body) to one request. Throws only for store failures. */
+  /** The response message (status byte + body) to one request (node/network/tile-answer.ts). */
   private async respond(
     request: Uint8Array,
     peer: string,
@@ -310,80 +232,14 @@ export class TileExchange implements Startable {
   ): Promise<Uint8Array> {
     const limiter = this.limiter;
     if (limiter === undefined || this.subnets === undefined) throw new StoppedError('tile exchange stopped');
-    try {
-      if (subnet !== undefined) this.subnets.consume(subnet);
-    } catch (err) {
-      if ((err as Error).name !== 'RateLimitError') throw err;
-      log(
-        'subnet %s is over %d requests per %d ms',
-        subnet,
-        this.init.maxRequestsPerSubnet,
-        this.init.rateWindowMs,
-      );
-      return statusOnly(TILE_STATUS.busy);
-    }
-    try {
-      limiter.consume(peer);
-    } catch (err) {
-      if ((err as Error).name !== 'RateLimitError') throw err;
-      log(
-        'peer %s is over %d requests per %d ms',
-        peer,
-        this.init.maxRequestsPerPeer,
-        this.init.rateWindowMs,
-      );
-      return statusOnly(TILE_STATUS.busy);
-    }
-    let path: string;
-    let resource: LogResource | undefined;
-    try {
-      path = boundedText(request, 'tile request', this.init.maxRequestBytes);
-      resource = parseLogResource(path);
-    } catch (err) {
-      if (!(err instanceof MalformedError || err instanceof OutOfRangeError)) throw err;
-      log('bad request from %s: %s', peer, err.message);
-      return statusOnly(TILE_STATUS.badRequest);
-    }
-    // Another resource name under a log: not found, as over HTTP.
-    if (resource === undefined) return statusOnly(TILE_STATUS.notFound);
-    if (resource.holders) {
-      const holders = this.uploads.recipients(resource.logId, peer, MAX_LOG_HOLDERS);
-      return holders.length === 0 ? statusOnly(TILE_STATUS.notFound) : withStatus(formatLogHolders(holders));
-    }
-    const reader = this.components.logs.get(resource.logId);
-    let body: Uint8Array | undefined;
-    try {
-      body = await readResource(reader, resource);
-    } catch (err) {
-      log.error('reading %s for %s failed: %e', path, peer, err);
-      throw err;
-    }
-    if (body === undefined) return statusOnly(TILE_STATUS.notFound);
-    const { tile } = resource;
-    // The fan-out applies to the full bundles of the node's own log (node/network/upload-slots.ts).
-    const seeding = tile?.width === TILE_WIDTH && this.components.logs.own?.(resource.logId) === true;
-    if (tile?.kind === 'entries' && !this.uploads.admit(resource.logId, peer, seeding)) {
-      log('%s waits for an upload slot of log %s', peer, resource.logId);
-      return statusOnly(TILE_STATUS.busy);
-    }
-    const deflated = deflate && tile?.kind === 'entries' ? await this.deflater.deflate(body) : undefined;
-    return deflated === undefined ? withStatus(body) : withStatus(deflated, TILE_STATUS.deflated);
+    const answering = {
+      init: this.init,
+      limiter,
+      subnets: this.subnets,
+      logs: this.components.logs,
+      uploads: this.uploads,
+      deflater: this.deflater,
+    };
+    return answerTileRequest(answering, request, peer, subnet, deflate);
   }
-}
-
-/**
- * The body of a resource of `reader`'s log, or undefined (not found): the checkpoint; a tile of the tree
- * it holds or, beyond it, a tile its sync under way verified; the progress of that sync.
- */
-async function readResource(
-  reader: LogReader | undefined,
-  resource: LogResource,
-): Promise<Uint8Array | undefined> {
-  if (reader === undefined) return undefined;
-  if (resource.progress) {
-    const sync = reader.inProgress?.();
-    return sync === undefined ? undefined : formatSyncProgress(sync.verified, sync.target);
-  }
-  if (resource.tile === undefined) return reader.checkpoint()?.note;
-  return (await reader.readTile(resource.tile)) ?? (await reader.inProgress?.()?.readTile(resource.tile));
 }
