@@ -16,74 +16,43 @@
  *
  * The vote asks `entries` (node/vote/decisions.ts, LightVotes): the lookup client
  * (node/network/lookup-client.ts) at the newest verified checkpoint.
+ *
+ * What the light logs are given and their settings are node/network/light-logs-init.ts; what is kept of
+ * one light log and its status, node/network/light-log.ts; the check of its pending checkpoints,
+ * node/network/light-log-checks.ts.
  */
 import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
-import { openCheckpoint, type SignedCheckpoint } from '../../protocol/checkpoint.ts';
+import { openCheckpoint } from '../../protocol/checkpoint.ts';
 import { formatCheckpointMessage } from '../../protocol/gossip-message.ts';
-import type { LogKey } from '../../protocol/keys.ts';
-import { EMPTY_ROOT, type Hash, treeHashFromHashes, treeHashIds } from '../../protocol/merkle.ts';
-import { asError, StoppedError } from '../errors.ts';
-import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
+import type { Hash } from '../../protocol/merkle.ts';
+import { asError } from '../errors.ts';
 import type { CheckpointEvent, NewestEvent } from '../monitor/checkpoint-verdict.ts';
-import type { VerifiedTree } from '../monitor/tree-consistency.ts';
-import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
+import type { FollowedLog } from '../store/followed-logs.ts';
 import type { FollowedLogStatus } from '../sync/follow-status.ts';
-import { RemoteTree } from '../sync/remote-tree.ts';
-import { SourcePool, type SourcePoolInit } from '../sync/source-pool.ts';
-import { latestCheckpoint, type SourceFailedEvent, type TileSource } from '../sync/tile-source.ts';
+import { latestCheckpoint } from '../sync/tile-source.ts';
 import type { LightAnswer, LightVotes } from '../vote/decisions.ts';
-import type { LookupClient } from './lookup-client.ts';
+import { type LightLog, lightLogStatus } from './light-log.ts';
+import { LightLogChecks } from './light-log-checks.ts';
+import {
+  type LightLogsComponents,
+  type LightLogsInit,
+  type LightLogsSettings,
+  lightLogsSettings,
+} from './light-logs-init.ts';
 
 const log = logger('trustix:light');
-
-export interface LightLogsComponents {
-  readonly followed: FollowedLogs;
-  readonly monitor: CheckpointMonitor;
-  readonly lookups: LookupClient;
-  /** Tile sources of a log (node/network/peer-sources.ts), `hint` first. */
-  sourcesFor(logId: string, hint?: string): Promise<readonly TileSource[]>;
-  /** Told of a source that failed (the node bans those that sent bad bytes). */
-  onSourceFailed(event: SourceFailedEvent): void;
-}
-
-export interface LightLogsInit {
-  /** Time for one consistency check (tiles fetched and checked), in ms. Default 60,000. */
-  readonly checkTimeoutMs?: number;
-  /** Time for sources to give their checkpoints when a log is followed, in ms. Default 10,000. */
-  readonly checkpointTimeoutMs?: number;
-  /** First retry of a failed check or search, in ms; doubles up to maxRetryDelayMs. Defaults 2,000 and 60,000. */
-  readonly retryDelayMs?: number;
-  readonly maxRetryDelayMs?: number;
-  /** The tile requests of a check. Default SourcePool's. */
-  readonly pool?: SourcePoolInit;
-}
 
 export interface LightLogsEvents {
   /** A light log's newest verified checkpoint moved. */
   verified: CustomEvent<{ logId: string; size: number }>;
 }
 
-interface LightLog {
-  followed: FollowedLog;
-  /** Newest verified checkpoint. */
-  head?: { size: number; root: Hash };
-  /** Largest size seen, verified or not. */
-  seen: number;
-  checking?: Promise<void>;
-  again: boolean;
-  retry?: NodeJS.Timeout;
-  delay: number;
-  hint?: string;
-  error?: Error;
-  stopped: boolean;
-}
-
 export class LightLogs extends TypedEventEmitter<LightLogsEvents> implements LightVotes {
   private readonly components: LightLogsComponents;
-  private readonly init: Required<Omit<LightLogsInit, 'pool'>> & { pool: SourcePoolInit };
+  private readonly init: LightLogsSettings;
   private readonly logs = new Map<string, LightLog>();
-  private abort = new AbortController();
+  private readonly checks: LightLogChecks;
   private readonly onFollowed = (e: CustomEvent<FollowedLog>) => {
     if (e.detail.light) this.track(e.detail, true);
     else this.untrack(e.detail.logId);
@@ -116,18 +85,12 @@ export class LightLogs extends TypedEventEmitter<LightLogsEvents> implements Lig
   constructor(components: LightLogsComponents, init: LightLogsInit = {}) {
     super();
     this.components = components;
-    this.init = {
-      checkTimeoutMs: 60_000,
-      checkpointTimeoutMs: 10_000,
-      retryDelayMs: 2_000,
-      maxRetryDelayMs: 60_000,
-      pool: {},
-      ...init,
-    };
+    this.init = lightLogsSettings(init);
+    this.checks = new LightLogChecks(components, this.init);
   }
 
   async start(): Promise<void> {
-    this.abort = new AbortController();
+    this.checks.start();
     const { followed, monitor } = this.components;
     followed.addEventListener('followed', this.onFollowed);
     followed.addEventListener('unfollowed', this.onUnfollowed);
@@ -144,7 +107,7 @@ export class LightLogs extends TypedEventEmitter<LightLogsEvents> implements Lig
     monitor.removeEventListener('checkpoint', this.onCheckpoint);
     monitor.removeEventListener('newest', this.onNewest);
     monitor.removeEventListener('fork', this.onFork);
-    this.abort.abort(new StoppedError('light logs stopped'));
+    this.checks.stop();
     const running = [...this.logs.values()].map((l) => l.checking);
     for (const id of [...this.logs.keys()]) this.untrack(id);
     await Promise.allSettled(running);
@@ -202,32 +165,7 @@ export class LightLogs extends TypedEventEmitter<LightLogsEvents> implements Lig
   status(logId: string): FollowedLogStatus | undefined {
     const l = this.logs.get(logId);
     if (l === undefined) return undefined;
-    const f = l.followed;
-    const verifiedSize = l.head?.size ?? 0;
-    const size = Math.max(l.seen, verifiedSize);
-    const forked = this.components.monitor.isForked(logId);
-    return {
-      logId,
-      name: f.name,
-      vkey: f.vkey,
-      weight: f.weight,
-      mode: 'light',
-      state: forked
-        ? 'forked'
-        : l.head === undefined && l.seen === 0
-          ? 'searching'
-          : size > verifiedSize
-            ? l.error && l.checking === undefined
-              ? 'failed'
-              : 'syncing'
-            : 'ok',
-      size,
-      verifiedSize,
-      targetSize: size,
-      lag: size - verifiedSize,
-      sources: [],
-      ...(l.error === undefined ? {} : { error: { code: errorCode(l.error), message: l.error.message } }),
-    };
+    return lightLogStatus(logId, l, this.components.monitor.isForked(logId));
   }
 
   statuses(): FollowedLogStatus[] {
@@ -334,35 +272,7 @@ export class LightLogs extends TypedEventEmitter<LightLogsEvents> implements Lig
   }
 
   private async checkPending(l: LightLog): Promise<void> {
-    const { monitor } = this.components;
-    const { logId, key } = l.followed;
-    const pending = await monitor.pendingConsistency(logId);
-    if (pending !== undefined && !monitor.isForked(logId)) {
-      const target = pending.pending.at(-1)!;
-      const cp = openCheckpoint(target.note, key.verifier);
-      const sources = await this.components.sourcesFor(logId, l.hint);
-      const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.init.checkTimeoutMs)]);
-      const pool = new SourcePool(
-        logId,
-        sources,
-        this.init.pool,
-        (e) => this.components.onSourceFailed(e),
-        signal,
-        key.verifier,
-      );
-      const tree = new RemoteTree(cp.size, cp.root, pool);
-      const result = await monitor.checkTree(logId, remoteVerifiedTree(key, cp, tree));
-      // The peers that served the tree hold the log: good candidates for its lookups (a mirror's URL is
-      // no PeerId and is passed over there).
-      for (const id of pool.active()) this.components.lookups.hint(logId, id);
-      log(
-        'light log %s: checkpoint %d checked (%d confirmed%s)',
-        logId,
-        cp.size,
-        result.confirmed,
-        result.evidence ? ', fork' : '',
-      );
-    }
+    await this.checks.run(l);
     await this.reloadHead(l);
   }
 
@@ -377,23 +287,4 @@ export class LightLogs extends TypedEventEmitter<LightLogsEvents> implements Lig
       new CustomEvent('verified', { detail: { logId: l.followed.logId, size: record.size } }),
     );
   }
-}
-
-/** A RemoteTree as the checkpoint monitor checks trees: roots of its prefixes from its verified tiles. */
-function remoteVerifiedTree(key: LogKey, head: SignedCheckpoint, tree: RemoteTree): VerifiedTree {
-  return {
-    key,
-    checkpoint: () => head,
-    async rootAt(size: number) {
-      if (size === 0) return EMPTY_ROOT;
-      if (size === tree.size) return tree.root;
-      return treeHashFromHashes(size, await tree.readHashes(treeHashIds(size)));
-    },
-    readHashes: (ids) => tree.readHashes(ids),
-  };
-}
-
-function errorCode(err: Error): string {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? code : err.name;
 }
