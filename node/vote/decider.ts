@@ -10,25 +10,39 @@
  *   and their weight w satisfies w >= F * W, where W is the weight of ALL configured logs (silent and
  *   abstaining ones count against, never in favour). Computed exactly: weights are scaled to integer
  *   millionths and compared as integers. Exactly one qualifying value decides; two or more are a tie,
- *   and ties decide nothing.
+ *   and ties decide nothing (node/vote/threshold-decider.ts; the votes classified and weighed once per
+ *   decision for the built-in deciders: vote-analysis.ts).
  * - `majority` (count M, default 2): the same with fraction 1/2, strictly: w > W / 2. The default vote.
- * - `trust NAME`: what the named log says (nothing when it is not followed, silent, forked or contradicting).
+ * - `trust NAME`: what the named log says (nothing when it is not followed, silent, forked or contradicting;
+ *   node/vote/trust-decider.ts).
  * - `script PATH`: a user module's `decide(votes)`, run in a QuickJS sandbox (node/vote/script-decider.ts;
  *   the sandbox itself: script-sandbox.ts).
  * The shorthand that names deciders in config files and on the command line: node/vote/decider-spec.ts.
+ * This module holds the chain, the Decision it returns, and the chain built from specs; it is the vote's
+ * door, re-exporting the deciders and the specs.
  */
-import { OutOfRangeError } from '../../protocol/errors.ts';
 import {
   checkDeciderSpec,
   type Decider,
   type DeciderOutcome,
   type DeciderSpec,
-  type Fraction,
   formatDeciderSpec,
   type LogVote,
 } from './decider-spec.ts';
 
 import { ScriptDecider } from './script-decider.ts';
+import { thresholdDecider } from './threshold-decider.ts';
+import { trustDecider } from './trust-decider.ts';
+import {
+  type Abstention,
+  ANALYSED,
+  type AnalysedDecider,
+  type Analysis,
+  analyse,
+  type Entry,
+  MICRO,
+  type Mismatch,
+} from './vote-analysis.ts';
 
 // The vote's whole surface in one import: specs are written where deciders are configured.
 export {
@@ -43,16 +57,10 @@ export {
   parseFraction,
   unsatisfiableVote,
 } from './decider-spec.ts';
+export { thresholdDecider } from './threshold-decider.ts';
+export { trustDecider } from './trust-decider.ts';
+export type { Abstention, Mismatch } from './vote-analysis.ts';
 
-export interface Mismatch {
-  readonly log: string;
-  readonly fingerprint: string;
-}
-export interface Abstention {
-  readonly log: string;
-  readonly reason: 'forked' | 'contradicting' | 'overfull';
-  readonly fingerprints: readonly string[];
-}
 /** One value voted for, with its voters (non-abstaining logs only), heaviest first. */
 export interface Tally {
   readonly fingerprint: string;
@@ -76,196 +84,6 @@ export interface Decision {
   readonly tally: readonly Tally[];
   /** For each decider of the chain that was tried and did not decide, in order: `${formatDeciderSpec}: ${why}`. */
   readonly reasons: readonly string[];
-}
-
-const MICRO = 1_000_000;
-const MAX_MICRO_WEIGHT = 1_000_000 * MICRO;
-
-interface Entry {
-  readonly fingerprint: string;
-  readonly logs: string[];
-  micro: number;
-}
-
-/** The votes classified once per decision, shared by the chain's built-in deciders. */
-interface Analysis {
-  readonly votes: readonly LogVote[];
-  /** W: every configured log's weight, in millionths. */
-  readonly total: number;
-  /** Heaviest first. */
-  readonly tally: readonly Entry[];
-  readonly byFingerprint: ReadonlyMap<string, Entry>;
-  /** Every non-abstaining voting log, in vote order. */
-  readonly voters: readonly Mismatch[];
-  readonly misses: readonly string[];
-  readonly abstentions: readonly Abstention[];
-}
-
-function contradicts(fingerprints: readonly string[]): boolean {
-  const first = fingerprints[0];
-  for (let i = 1; i < fingerprints.length; i++) if (fingerprints[i] !== first) return true;
-  return false;
-}
-
-function analyse(votes: readonly LogVote[]): Analysis {
-  let total = 0;
-  const tally: Entry[] = [];
-  const byFingerprint = new Map<string, Entry>();
-  const voters: Mismatch[] = [];
-  const misses: string[] = [];
-  const abstentions: Abstention[] = [];
-  for (const vote of votes) {
-    const micro = Math.round(vote.weight * MICRO);
-    // Also refuses NaN: a weight outside the contract is a caller bug, not an undecidable vote.
-    if (!(micro >= 1 && micro <= MAX_MICRO_WEIGHT))
-      throw new OutOfRangeError(`log ${vote.log}: a weight must be in (0, 1000000], not ${vote.weight}`);
-    total += micro;
-    const fps = vote.fingerprints;
-    const first = fps[0];
-    if (vote.forked) abstentions.push({ log: vote.log, reason: 'forked', fingerprints: fps });
-    else if (vote.overfull === true)
-      abstentions.push({ log: vote.log, reason: 'overfull', fingerprints: [] });
-    else if (first === undefined) misses.push(vote.log);
-    else if (fps.length > 1 && contradicts(fps))
-      abstentions.push({ log: vote.log, reason: 'contradicting', fingerprints: [...new Set(fps)] });
-    else {
-      voters.push({ log: vote.log, fingerprint: first });
-      let entry = byFingerprint.get(first);
-      if (entry === undefined) {
-        entry = { fingerprint: first, logs: [], micro: 0 };
-        byFingerprint.set(first, entry);
-        tally.push(entry);
-      }
-      entry.logs.push(vote.log);
-      entry.micro += micro;
-    }
-  }
-  if (!Number.isSafeInteger(total))
-    throw new OutOfRangeError('the logs’ total weight is too large to sum exactly');
-  // Heaviest first, then most logs, then by fingerprint so the order never depends on the votes' order.
-  if (tally.length > 1)
-    tally.sort(
-      (a, b) =>
-        b.micro - a.micro ||
-        b.logs.length - a.logs.length ||
-        (a.fingerprint < b.fingerprint ? -1 : a.fingerprint > b.fingerprint ? 1 : 0),
-    );
-  return { votes, total, tally, byFingerprint, voters, misses, abstentions };
-}
-
-/** The chain's fast path: built-in deciders decide on the shared analysis. */
-const ANALYSED = Symbol('decideAnalysed');
-interface AnalysedDecider extends Decider {
-  [ANALYSED](analysis: Analysis): DeciderOutcome;
-}
-
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
-const weightText = (micro: number): string => String(micro / MICRO);
-
-class ThresholdDecider implements AnalysedDecider {
-  readonly spec: DeciderSpec;
-  readonly #count: number;
-  readonly #num: number;
-  readonly #den: number;
-  readonly #bigNum: bigint;
-  readonly #bigDen: bigint;
-  readonly #needs: string;
-
-  readonly #strict: boolean;
-
-  constructor(count: number, fraction: Fraction, strict = false) {
-    this.spec = checkDeciderSpec({
-      kind: 'threshold',
-      count,
-      fraction: { ...fraction },
-      ...(strict ? { strict } : {}),
-    });
-    this.#strict = strict;
-    this.#count = count;
-    this.#num = fraction.numerator;
-    this.#den = fraction.denominator;
-    this.#bigNum = BigInt(fraction.numerator);
-    this.#bigDen = BigInt(fraction.denominator);
-    this.#needs =
-      this.#num === 0
-        ? `needs ${plural(count, 'log')}`
-        : `needs ${plural(count, 'log')} and ${strict ? 'more than ' : ''}${this.#num}/${this.#den} of the weight`;
-  }
-
-  /** w/W >= num/den (> when strict), exactly: products of integers are exact as doubles up to 2^53, else BigInt. */
-  #heavyEnough(w: number, total: number): boolean {
-    const left = w * this.#den;
-    const right = this.#num * total;
-    if (left <= Number.MAX_SAFE_INTEGER && right <= Number.MAX_SAFE_INTEGER)
-      return this.#strict ? left > right : left >= right;
-    const l = BigInt(w) * this.#bigDen;
-    const r = this.#bigNum * BigInt(total);
-    return this.#strict ? l > r : l >= r;
-  }
-
-  decide(votes: readonly LogVote[]): DeciderOutcome {
-    return this[ANALYSED](analyse(votes));
-  }
-
-  [ANALYSED](a: Analysis): DeciderOutcome {
-    const n = a.votes.length;
-    if (n === 0) return { reason: 'no logs configured' };
-    let winner: Entry | undefined;
-    let qualifying = 0;
-    for (const entry of a.tally) {
-      if (entry.logs.length >= this.#count && this.#heavyEnough(entry.micro, a.total)) {
-        qualifying++;
-        winner ??= entry;
-      }
-    }
-    if (qualifying === 1 && winner !== undefined) return { fingerprint: winner.fingerprint };
-    if (qualifying > 1) return { reason: `tie: ${qualifying} values qualify; ${this.#needs}` };
-    const best = a.tally[0];
-    if (best === undefined)
-      return {
-        reason: `no log voted (${n} configured: ${a.misses.length} silent, ${a.abstentions.length} abstaining); ${this.#needs}`,
-      };
-    return {
-      reason: `${best.logs.length} of ${plural(n, 'log')} (weight ${weightText(best.micro)} of ${weightText(a.total)}) agree; ${this.#needs}`,
-    };
-  }
-}
-
-class TrustDecider implements AnalysedDecider {
-  readonly spec: DeciderSpec;
-  readonly #log: string;
-
-  constructor(log: string) {
-    this.spec = checkDeciderSpec({ kind: 'trust', log });
-    this.#log = log;
-  }
-
-  decide(votes: readonly LogVote[]): DeciderOutcome {
-    const name = this.#log;
-    const vote = votes.find((v) => v.log === name);
-    if (vote === undefined) return { reason: `log ${name} is not followed` };
-    if (vote.forked) return { reason: `log ${name} is forked (its key signed two histories)` };
-    if (vote.overfull === true) return { reason: `log ${name} holds too many entries for the path` };
-    const first = vote.fingerprints[0];
-    if (first === undefined) return { reason: `log ${name} has no entry for the path` };
-    if (contradicts(vote.fingerprints))
-      return {
-        reason: `log ${name} holds ${new Set(vote.fingerprints).size} different fingerprints for the path`,
-      };
-    return { fingerprint: first };
-  }
-
-  [ANALYSED](a: Analysis): DeciderOutcome {
-    return this.decide(a.votes);
-  }
-}
-
-export function thresholdDecider(count: number, fraction: Fraction, strict = false): Decider {
-  return new ThresholdDecider(count, fraction, strict);
-}
-
-export function trustDecider(log: string): Decider {
-  return new TrustDecider(log);
 }
 
 function describe(error: unknown): string {
