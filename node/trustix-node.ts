@@ -21,7 +21,8 @@ import { CheckpointMonitor, type CheckpointMonitorInit } from './monitor/checkpo
 import type { WitnessQuorum } from './monitor/cosignatures.ts';
 import type { TrustixLibp2p } from './network/libp2p-services.ts';
 import type { LightLogs } from './network/light-logs.ts';
-import { type NetworkSideInit, startNetworkSide } from './network-side.ts';
+import { startNetworkSide } from './network-side.ts';
+import type { NetworkSideInit } from './network-side-init.ts';
 import type { NixStoreInit } from './own-log/nix-store.ts';
 import { checkOwnLogKey, startOwnLog } from './own-log/own-log.ts';
 import type { Sequencer, SequencerInit } from './own-log/sequencer.ts';
