@@ -1,7 +1,8 @@
 /**
- * The network side of a node (node/trustix-node.ts starts it unless `p2p` is false): libp2p with peer
- * bans, checkpoint and evidence gossip, checkpoint catch-up with peers on connect, the tile exchange serving every log the node holds, DHT provider
- * records, and the follower that mirrors the followed logs from peers; wired to the checkpoint monitor
+ * The network side of a node (node/trustix-node-lifecycle.ts starts it unless `p2p` is false): libp2p
+ * with peer bans, checkpoint and evidence gossip, checkpoint catch-up with peers on connect, the tile
+ * exchange serving every log the node holds, DHT provider records, and the follower that mirrors the
+ * followed logs from peers; wired to the checkpoint monitor
  * (whose quorum gate, 'newest' and newest(), is the only way a followed log's newest checkpoint reaches the
  * follower), to the node's own log, and on a witnessing node to the witness. Started in dependency order,
  * stopped in reverse. The stages, each in its own module: the libp2p host (node/network-host.ts), gossip

@@ -1,8 +1,8 @@
 /**
  * The user's side of a node, over the logs it follows: the vote (deciders and cached decisions), the
  * substituter with its upstream caches, the reproducibility statistics, and the JSON API. Assembled
- * here so that node/trustix-node.ts only wires parts together; started after the follower (the stores
- * it reads) and stopped before it.
+ * here so that node/trustix-node-lifecycle.ts only wires parts together; started after the follower
+ * (the stores it reads) and stopped before it.
  */
 import { logger } from '@libp2p/logger';
 import type { NixSecretKey } from '../protocol/keys.ts';
