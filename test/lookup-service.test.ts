@@ -11,7 +11,7 @@ import type { TrustixLibp2p } from '../node/network/libp2p-services.ts';
 import { LookupClient } from '../node/network/lookup-client.ts';
 import type { LookupClientInit } from '../node/network/lookup-client-init.ts';
 import type { LookupResult } from '../node/network/lookup-result.ts';
-import { LookupService, type LookupServiceInit } from '../node/network/lookup-service.ts';
+import { type LookupLog, LookupService, type LookupServiceInit } from '../node/network/lookup-service.ts';
 import { PeerBans } from '../node/network/peer-bans.ts';
 import { ProviderList } from '../node/network/provider-list.ts';
 import { LOOKUP_PROTOCOL, LOOKUP_STATUS, MAX_LOOKUP_RESPONSE_BYTES } from '../protocol/constants.ts';
@@ -50,11 +50,29 @@ test.after.always(async () => {
 const head = () => ({ size: fixture.store.size, root: fixture.store.root });
 const hashPartOf = (i: number) => parseStorePath(entries[i]!.split(';')[1]!).hashPart;
 
-/** A node serving the fixture log. */
-async function server(t: ExecutionContext, init: LookupServiceInit = {}) {
+/**
+ * A node serving the fixture log; with `delayMs`, each answer is read that much later (a provider across
+ * the Internet, its answers a few round trips away).
+ */
+async function server(t: ExecutionContext, init: LookupServiceInit = {}, delayMs = 0) {
   const node = await startTestNode(t);
+  const store = fixture.store;
+  const later = () => new Promise((r) => setTimeout(r, delayMs));
+  const held: LookupLog =
+    delayMs === 0
+      ? store
+      : {
+          get size() {
+            return store.size;
+          },
+          indicesForPath: async (hashPart) => {
+            await later();
+            return store.indicesForPath(hashPart);
+          },
+          provenEntries: (indices, size) => store.provenEntries(indices, size),
+        };
   const service = new LookupService(
-    { registrar: node, held: (id) => (id === fixture.store.logId ? fixture.store : undefined) },
+    { registrar: node, held: (id) => (id === store.logId ? held : undefined) },
     init,
   );
   await service.start();
@@ -143,6 +161,20 @@ test('a path one provider answers with entries asks no second provider; a path i
   t.deepEqual(texts(absent), []);
   t.is(absent.kind === 'entries' && absent.from.length, 2, 'both providers said "none"');
   t.is(lookups.exchanges, 3);
+});
+
+test('a provider slower than the least hedge is asked alone once its pace is known: the second only when it is late for it', async (t) => {
+  // Answers 300 ms away, against the least hedge of 40 ms: each lookup would ask both providers.
+  const one = await server(t, {}, 300);
+  const two = await server(t, {}, 300);
+  const { lookups } = await client(t, [one.node, two.node]);
+  // The first lookup times them (the hedge, with no pace known, asks both).
+  t.deepEqual(texts(await lookups.lookup(fixture.store.logId, hashPartOf(20), head())), [entries[20]]);
+  const before = lookups.exchanges;
+  for (const i of [21, 22, 23, 24, 25])
+    t.deepEqual(texts(await lookups.lookup(fixture.store.logId, hashPartOf(i), head())), [entries[i]]);
+  // One exchange a lookup (10 with the fixed hedge); one more is let pass for a loaded machine's late answer.
+  t.true(lookups.exchanges - before <= 6, `${lookups.exchanges - before} exchanges for 5 lookups`);
 });
 
 test('a size beyond the held tree is answered "not held"; the client then finds no answer (unavailable)', async (t) => {

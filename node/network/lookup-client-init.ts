@@ -24,10 +24,17 @@ export interface LookupClientInit {
   /** Providers asked at once, at most. Default LOOKUP_PARALLEL (2). */
   readonly parallel?: number;
   /**
-   * Time the first provider asked has to answer before a second is asked too, in ms. Default 40 (a few
-   * round trips on a LAN; an answer of "none" or a failure asks the second at once).
+   * Least time the first provider asked has to answer before a second is asked too, in ms, and the time
+   * a provider not timed yet gets. Default 40 (a few round trips on a LAN; an answer of "none" or a
+   * failure asks the second at once).
    */
   readonly hedgeMs?: number;
+  /**
+   * A provider timed before gets this many times its smoothed answer time (node/network/answer-times.ts),
+   * if longer than `hedgeMs`: across the Internet its answers take round trips, and a fixed 40 ms asked a
+   * second provider for every path. Default 2.
+   */
+  readonly hedgeFactor?: number;
   /** Providers tried for one lookup, at most. Default 8. */
   readonly maxTried?: number;
   /**
@@ -52,6 +59,7 @@ export const LOOKUP_CLIENT_DEFAULTS: Required<LookupClientInit> = {
   timeoutMs: LOOKUP_TIMEOUT_MS,
   parallel: LOOKUP_PARALLEL,
   hedgeMs: 40,
+  hedgeFactor: 2,
   maxTried: 8,
   maxPerPeer: 8,
   maxHints: 8,

@@ -6,7 +6,8 @@
  * Candidates: the peers that recently told us of the log's checkpoints (`hint`), then its DHT providers
  * (as node/network/provider-list.ts keeps them: only a log's first lookup waits for the DHT), never
  * a peer banned for the log nor ourselves. One is asked first; a second once the first answered "none",
- * failed, or has not answered within `hedgeMs` (at most `parallel`, default 2, at once). The first answer
+ * failed, or has not answered within twice its usual answer time (`hedgeFactor`; at least `hedgeMs`,
+ * node/network/answer-times.ts; at most `parallel`, default 2, at once). The first answer
  * with entries that all verify wins and any other request is aborted; an answer of "none" waits for a
  * second one (a provider can hide entries, never invent them: two must agree to hide). Asking the second
  * only when needed halves the exchanges of a path that is found (docs/ARCHITECTURE.md, "Light logs").
@@ -27,6 +28,7 @@
 import { LRUCache } from 'lru-cache';
 import { encodeLookupRequest, type LookupRequest } from '../../protocol/lookup.ts';
 import type { Hash } from '../../protocol/merkle.ts';
+import { AnswerTimes } from './answer-times.ts';
 import { LookupCandidates } from './lookup-candidates.ts';
 import {
   LOOKUP_CLIENT_DEFAULTS,
@@ -44,6 +46,7 @@ export class LookupClient {
   private readonly inflight = new Map<string, Promise<LookupResult>>();
   private readonly candidates: LookupCandidates;
   private readonly exchange: LookupExchange;
+  private readonly times = new AnswerTimes();
   /** Exchanges made (not answered from the cache), for tests and benchmarks. */
   exchanges = 0;
 
@@ -101,13 +104,23 @@ export class LookupClient {
   private ask(request: LookupRequest, bytes: Uint8Array, root: Hash): Promise<LookupResult> {
     return this.candidates.select(request.logId).then((candidates) => {
       if (candidates.length === 0) return { kind: 'unavailable', reason: 'no provider known' } as const;
+      // The first candidate is late once it passes its own pace (answer-times.ts), and never before hedgeMs.
+      const pace = this.times.expected(candidates[0]!.toString()) ?? 0;
+      const hedgeMs = Math.min(
+        Math.max(this.init.hedgeMs, this.init.hedgeFactor * pace),
+        this.init.timeoutMs,
+      );
       return fanOut(
         candidates,
         (peer, cancel) => {
           this.exchanges++;
-          return this.exchange.ask(peer, request, bytes, root, cancel);
+          const started = Date.now();
+          return this.exchange.ask(peer, request, bytes, root, cancel).then((answer) => {
+            if (answer.kind !== 'failed') this.times.add(answer.peer, Date.now() - started);
+            return answer;
+          });
         },
-        this.init,
+        { ...this.init, hedgeMs },
       );
     });
   }
