@@ -64,7 +64,7 @@ export interface Libp2pTileSourceInit {
   /**
    * Concurrent requests to this peer on its session, for all the syncs that use it; at most
    * TILE_SESSION_DEPTH (what a server reads ahead). Default 48: a sync's 48 on a lone source
-   * (node/sync/source-pool.ts). A peer without sessions gets at most 24, each on a stream of its own.
+   * (node/sync/source-pool-init.ts). A peer without sessions gets at most 24, each on a stream of its own.
    */
   readonly maxConcurrency?: number;
   /** A session (1.2.0) with no request pending for this long is closed, in ms. Default 2,000. */

@@ -6,7 +6,7 @@
  */
 import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
 import type { FollowedLogs } from '../store/followed-logs.ts';
-import type { SourcePoolInit } from '../sync/source-pool.ts';
+import type { SourcePoolInit } from '../sync/source-pool-init.ts';
 import type { SourceFailedEvent, TileSource } from '../sync/tile-source.ts';
 import type { LookupClient } from './lookup-client.ts';
 

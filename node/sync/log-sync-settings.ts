@@ -7,7 +7,7 @@
 import type { Database } from '../store/database.ts';
 import type { LogStore } from '../store/log-store.ts';
 import { LOG_QUOTA_DEFAULTS, type LogQuotaInit } from './log-quota.ts';
-import { SOURCE_POOL_DEFAULTS, type SourcePoolInit } from './source-pool.ts';
+import { SOURCE_POOL_DEFAULTS, type SourcePoolInit } from './source-pool-init.ts';
 import type { VerifiedBundle } from './sync-stage.ts';
 import type { TileSource } from './tile-source.ts';
 
