@@ -33,7 +33,7 @@ import {
   parseLookupRequest,
 } from '../../protocol/lookup.ts';
 import { StoppedError } from '../errors.ts';
-import type { ProvenEntry } from '../store/log-store.ts';
+import type { ProvenEntry } from '../store/log-entries.ts';
 import { endStream, isOverLength } from './framed-message.ts';
 import type { ProtocolRegistrar } from './protocol-registrar.ts';
 

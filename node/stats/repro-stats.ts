@@ -25,7 +25,8 @@ import {
   reproMismatchKey,
   reproPathKey,
 } from '../store/layout.ts';
-import { type LogStore, pathHashBytes } from '../store/log-store.ts';
+import { pathHashBytes } from '../store/log-entries.ts';
+import type { LogStore } from '../store/log-store.ts';
 import type { VerifiedBundle } from '../sync/sync-stage.ts';
 import {
   type ChunkEntries,

@@ -11,7 +11,8 @@ import { parseHashPart } from '../../protocol/store-path.ts';
 import type { Database } from '../store/database.ts';
 import type { FollowedLogs } from '../store/followed-logs.ts';
 import { pathHashOfReproKey, reproMismatchRange, reproPathKey } from '../store/layout.ts';
-import { type LogStore, pathHashBytes } from '../store/log-store.ts';
+import { pathHashBytes } from '../store/log-entries.ts';
+import type { LogStore } from '../store/log-store.ts';
 import {
   type Counters,
   decodeMismatch,

@@ -1,6 +1,6 @@
 /**
  * The read side of a stored log, as the HTTP server, the tile exchange and followers see it.
- * Implemented by node/store/log-store.ts.
+ * Implemented by node/store/log-store.ts (its tile reads: node/store/log-tiles.ts).
  */
 import type { SignedCheckpoint } from '../../protocol/checkpoint.ts';
 import type { LogKey } from '../../protocol/keys.ts';
