@@ -6,7 +6,7 @@
  * its workings.
  */
 import { parseWitnessVkey, type WitnessKey } from '../protocol/cosignature.ts';
-import type { HttpServerInit } from './http/server.ts';
+import type { HttpServerInit } from './http/http-server-init.ts';
 import type { CheckpointMonitorInit } from './monitor/checkpoint-monitor.ts';
 import type { WitnessQuorum } from './monitor/cosignatures.ts';
 import type { NetworkSideInit } from './network-side-init.ts';

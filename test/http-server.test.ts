@@ -3,8 +3,9 @@
 // web pages out through DNS rebinding.
 import { connect } from 'node:net';
 import test from 'ava';
+import type { HttpObserver, HttpServerInit } from '../node/http/http-server-init.ts';
 import type { HttpRoutes } from '../node/http/route.ts';
-import { type HttpObserver, HttpServer, type HttpServerInit } from '../node/http/server.ts';
+import { HttpServer } from '../node/http/server.ts';
 
 const TEXT = { 'content-type': 'text/plain; charset=utf-8' };
 

@@ -1,7 +1,7 @@
 /**
  * The route table's vocabulary: what a route module sees of a request, what it answers, and which paths
  * it owns. The rules every route shares (methods, query strings, path checks, Host) are the server's
- * (node/http/server.ts).
+ * (node/http/server.ts; the path and Host checks: node/http/request-checks.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 /** A request as route modules see it. */
 export interface HttpRequest {
   readonly method: string;
-  /** The raw (undecoded) path, checked as described above; starts with '/'. */
+  /** The raw (undecoded) path, checked as node/http/request-checks.ts describes; starts with '/'. */
   readonly path: string;
   /** The raw query after '?', or undefined when the target has none. Routes decide whether to accept it. */
   readonly query: string | undefined;
@@ -45,7 +45,7 @@ export interface Route {
   readonly paths: RoutePaths;
   /** Whether the handler reads a query string; a request with one to a route without is a 400. Default false. */
   readonly query?: boolean;
-  /** Answers a GET or HEAD, or returns undefined for "not found" (404). May throw (see statusOf). */
+  /** Answers a GET or HEAD, or returns undefined for "not found" (404). May throw (see statusOf, node/http/http-status.ts). */
   handle(request: HttpRequest): Promise<HttpResponse | undefined> | HttpResponse | undefined;
 }
 

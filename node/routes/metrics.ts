@@ -14,8 +14,8 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { CHECKPOINT_TOPIC, EVIDENCE_TOPIC } from '../../protocol/constants.ts';
+import type { HttpObserver } from '../http/http-server-init.ts';
 import type { HttpRoutes, Route } from '../http/route.ts';
-import type { HttpObserver } from '../http/server.ts';
 import type { GossipMesh } from '../network/gossip-router.ts';
 import type { OwnLog } from '../own-log/own-log.ts';
 import type { MemoryRelease } from '../runtime/memory-releaser.ts';

@@ -6,7 +6,8 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HttpServer, type HttpServerInit } from '../../node/http/server.ts';
+import type { HttpServerInit } from '../../node/http/http-server-init.ts';
+import { HttpServer } from '../../node/http/server.ts';
 import { Substituter, type SubstituterInit } from '../../node/routes/substituter.ts';
 import { type Database, openDatabase } from '../../node/store/database.ts';
 import { FollowedLogs } from '../../node/store/followed-logs.ts';
