@@ -16,7 +16,8 @@ import { StatsScheduler, type StatsSchedulerInit } from './stats/stats-scheduler
 import type { Database } from './store/database.ts';
 import type { FollowedLog, FollowedLogs } from './store/followed-logs.ts';
 import type { Follower } from './sync/follower.ts';
-import { UpstreamCaches, type UpstreamCachesInit } from './upstream/upstream-caches.ts';
+import { UpstreamCaches } from './upstream/upstream-caches.ts';
+import type { UpstreamCachesInit } from './upstream/upstream-caches-init.ts';
 import { createDeciderChain, type DeciderSpec, parseDeciderSpec } from './vote/decider.ts';
 import {
   Decisions,

@@ -15,7 +15,7 @@
  * that fails or is slow. Served narinfos are cached (bounded) and reused only while the decision they
  * were made for stands.
  *
- * A NAR that fails its checks while streaming (upstream-caches.ts) is cut before its last byte and its
+ * A NAR that fails its checks while streaming (upstream-nar.ts) is cut before its last byte and its
  * upstream is skipped for the path; the next request is served from the next matching upstream. NAR
  * responses of a known file accept `Range: bytes=N-`, which Nix sends when it retries a cut transfer:
  * the URL names the compressed file (`<narhash>-<filehash>`), so a resumed transfer continues the same

@@ -12,7 +12,8 @@ import { Substituter, type SubstituterInit } from '../../node/routes/substituter
 import { type Database, openDatabase } from '../../node/store/database.ts';
 import { FollowedLogs } from '../../node/store/followed-logs.ts';
 import type { LogStore } from '../../node/store/log-store.ts';
-import { UpstreamCaches, type UpstreamCachesInit } from '../../node/upstream/upstream-caches.ts';
+import { UpstreamCaches } from '../../node/upstream/upstream-caches.ts';
+import type { UpstreamCachesInit } from '../../node/upstream/upstream-caches-init.ts';
 import { createDeciderChain, type DeciderChain, type DeciderSpec } from '../../node/vote/decider.ts';
 import { Decisions, type DecisionsInit } from '../../node/vote/decisions.ts';
 import { generateNixSecretKey, type NixSecretKey } from '../../protocol/keys.ts';
