@@ -1,8 +1,8 @@
 /**
  * The settings a node runs with: built-in defaults, then the config file, then command-line flags.
- * `trustix start` runs with them; `trustix config show` prints them.
+ * `trustix start` runs with them; `trustix config show` prints them. The flags themselves:
+ * cli/node-options.ts.
  */
-import type { Argv } from 'yargs';
 import { defaultBootstrapPeers } from '../bootstrap/peers.ts';
 import { dataDir } from '../node/client.ts';
 import {
@@ -32,82 +32,8 @@ import {
 } from '../node/index.ts';
 import { parseLogKey, RELAY_RESERVATIONS } from '../protocol/index.ts';
 import { UsageError } from './exit-code.ts';
-import type { FlagSpecs } from './fast-path.ts';
 import { configFileOf, dataDirOf, type GlobalOptions, resolvePath } from './global-options.ts';
-
-export interface NodeArgs extends GlobalOptions {
-  readonly http?: string;
-  readonly listen?: string[];
-  readonly announce?: string[];
-  readonly bootstrap?: string[];
-  readonly 'batch-interval'?: number;
-  readonly upstream?: string[];
-  readonly vote?: string[];
-  readonly spool?: string;
-  readonly witness?: boolean;
-}
-
-const HTTP_OPTION = {
-  type: 'string',
-  describe: `HTTP address HOST:PORT (default 127.0.0.1:${DEFAULT_HTTP_PORT})`,
-} as const;
-const BATCH_INTERVAL_OPTION = {
-  type: 'number',
-  describe: 'Longest a submission waits for its batch, in ms (default 500)',
-} as const;
-const SPOOL_OPTION = {
-  type: 'string',
-  describe: 'The spool the post-build hook writes to (overrides "spool"; default <data dir>/spool)',
-} as const;
-const WITNESS_OPTION = {
-  type: 'boolean',
-  describe: 'Cosign the checkpoints of the logs this node follows, once verified (overrides "witness")',
-} as const;
-
-/**
- * The flags of `start` that take at most one value: with only these (as the systemd unit runs it),
- * `start` runs without yargs (cli/fast-path.ts), so the daemon never holds it in memory.
- */
-export const NODE_FAST_OPTIONS: FlagSpecs = {
-  http: HTTP_OPTION,
-  'batch-interval': BATCH_INTERVAL_OPTION,
-  spool: SPOOL_OPTION,
-  witness: WITNESS_OPTION,
-};
-
-/** The flags `start` and `config show` share. */
-export function nodeOptions<T extends GlobalOptions>(yargs: Argv<T>) {
-  return yargs
-    .option('http', HTTP_OPTION)
-    .option('listen', {
-      type: 'string',
-      array: true,
-      describe: `libp2p listen multiaddrs (default ${DEFAULT_LISTEN.join(' ')})`,
-    })
-    .option('announce', {
-      type: 'string',
-      array: true,
-      describe: 'Multiaddrs to announce instead (public address behind NAT)',
-    })
-    .option('bootstrap', {
-      type: 'string',
-      array: true,
-      describe: 'Bootstrap peers, multiaddrs ending in /p2p/<PeerId>',
-    })
-    .option('batch-interval', BATCH_INTERVAL_OPTION)
-    .option('upstream', {
-      type: 'string',
-      array: true,
-      describe: 'Binary caches the substituter takes narinfos and NARs from (overrides "upstreams")',
-    })
-    .option('vote', {
-      type: 'string',
-      array: true,
-      describe: 'Deciders in order, e.g. "threshold 3/4" "trust NAME" (overrides "vote")',
-    })
-    .option('spool', SPOOL_OPTION)
-    .option('witness', WITNESS_OPTION);
-}
+import type { NodeArgs } from './node-options.ts';
 
 /** What the node runs with, as `config show` prints it (every value resolved). */
 export interface EffectiveConfig {

@@ -3,8 +3,9 @@
  * the config file and the flags given (the same flags as start), with the file it read.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { effectiveConfig, type NodeArgs, nodeOptions } from '../effective-config.ts';
+import { effectiveConfig } from '../effective-config.ts';
 import type { GlobalOptions } from '../global-options.ts';
+import { type NodeArgs, nodeOptions } from '../node-options.ts';
 import { print } from '../output.ts';
 
 export const configCommand: CommandModule<GlobalOptions, NodeArgs> = {

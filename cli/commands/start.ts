@@ -12,9 +12,10 @@ import {
   unsatisfiableVote,
 } from '../../node/index.ts';
 import { formatNixPublicKey } from '../../protocol/index.ts';
-import { effectiveConfig, NODE_FAST_OPTIONS, type NodeArgs, nodeOptions } from '../effective-config.ts';
+import { effectiveConfig } from '../effective-config.ts';
 import type { FastSpec } from '../fast-path.ts';
 import { dataDirOf, type GlobalOptions } from '../global-options.ts';
+import { NODE_FAST_OPTIONS, type NodeArgs, nodeOptions } from '../node-options.ts';
 import { print } from '../output.ts';
 import { untilSignal } from '../until-signal.ts';
 
