@@ -1,8 +1,9 @@
 /**
- * The STUN responder (node/network/stun-responder.ts) against real UDP sockets on loopback: it answers a
- * Binding Request with the requester's own address, drops every malformed or unwanted packet without an
- * answer, and stops answering over its rate limits; a relaying libp2p node answers STUN on the UDP side
- * of its TCP port, and a node behind NAT takes its bootstrap peers as STUN servers.
+ * The STUN responder (node/network/stun-responder.ts; its message format, node/network/stun-message.ts)
+ * against real UDP sockets on loopback: it answers a Binding Request with the requester's own address,
+ * drops every malformed or unwanted packet without an answer, and stops answering over its rate limits; a
+ * relaying libp2p node answers STUN on the UDP side of its TCP port, and a node behind NAT takes its
+ * bootstrap peers as STUN servers.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -11,13 +12,8 @@ import { rm } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import { createLibp2pNode, stunOfBootstrap } from '../node/index.ts';
-import {
-  bindingResponse,
-  MAX_STUN_REQUEST_BYTES,
-  STUN_MAGIC_COOKIE,
-  StunResponder,
-  stunSourceKey,
-} from '../node/network/stun-responder.ts';
+import { bindingResponse, MAX_STUN_REQUEST_BYTES, STUN_MAGIC_COOKIE } from '../node/network/stun-message.ts';
+import { StunResponder, stunSourceKey } from '../node/network/stun-responder.ts';
 import { stunOfPeers } from '../node/network/stun-servers.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';

@@ -3,27 +3,11 @@
  * nodes behind NAT learn their NAT-mapped address for WebRTC's ICE from Trustix nodes, never from a
  * third party's STUN server (docs/ARCHITECTURE.md, "Reachability behind NAT"; docs/SECURITY.md).
  *
- * A Binding Request is 20 bytes of header and optional attributes:
- *
- *     0                   1                   2                   3
- *     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
- *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *    |0 0|  type 0x0001 (Binding Req.) |   length (bytes after header) |
- *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *    |                    magic cookie 0x2112A442                    |
- *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *    |                  transaction ID (96 bits)                     |
- *    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *    |  attributes: type (16) | length (16) | value, padded to 4 ...  |
- *
- * The answer is a Binding Success Response (0x0101) with the same transaction ID, XOR-MAPPED-ADDRESS
- * (the request's source address and port: the NAT's mapping) and FINGERPRINT. Anything else is dropped
- * without an answer: a packet shorter than the header or over MAX_STUN_REQUEST_BYTES, a length field that
- * is not the packet's, not a multiple of 4 or overrunning attributes, another cookie, another message
- * type (indications, responses, other methods), a FINGERPRINT that is not last or does not match, and
- * MESSAGE-INTEGRITY or USERNAME (credentials this responder does not hold). No state is kept per
- * request; only token buckets per source (an IPv4 address, an IPv6 /64) and for all sources bound what it
- * sends.
+ * What is answered and how, byte by byte, is the STUN message format (node/network/stun-message.ts):
+ * a Binding Request gets a Binding Success Response with XOR-MAPPED-ADDRESS (the request's source
+ * address and port: the NAT's mapping) and FINGERPRINT; anything else is dropped without an answer. No
+ * state is kept per request; only token buckets per source (an IPv4 address, an IPv6 /64) and for all
+ * sources bound what it sends.
  *
  * Amplification: the answer (40 bytes for IPv4, 52 for IPv6) is at most 2.6 times the smallest request
  * (20 bytes) and goes to the request's source. A spoofed source gets at most `perSource` answers a
@@ -31,23 +15,12 @@
  * one victim and 10.4 KB/s in all, less than the requests a flooder has to send for them.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { isIPv4, isIPv6 } from 'node:net';
-import { crc32 } from 'node:zlib';
+import { isIPv6 } from 'node:net';
 import type { ComponentLogger, Libp2pEvents, Logger, Startable, TypedEventTarget } from '@libp2p/interface';
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
 import { GossipBudget, type RateLimit } from '../monitor/gossip-budget.ts';
+import { addressBytes, bindingResponse, parseBindingRequest } from './stun-message.ts';
 
-export const STUN_MAGIC_COOKIE = 0x2112a442;
-const BINDING_REQUEST = 0x0001;
-const BINDING_SUCCESS = 0x0101;
-const ATTR_USERNAME = 0x0006;
-const ATTR_MESSAGE_INTEGRITY = 0x0008;
-const ATTR_XOR_MAPPED_ADDRESS = 0x0020;
-const ATTR_FINGERPRINT = 0x8028;
-const FINGERPRINT_XOR = 0x5354554e;
-const HEADER_BYTES = 20;
-/** Largest request answered: RFC 5389 keeps STUN over UDP under 548 bytes when the path MTU is unknown. */
-export const MAX_STUN_REQUEST_BYTES = 548;
 /**
  * Default answers per second to one source (an IPv4 address or an IPv6 /64; bursts of 20): an ICE agent
  * asks a few times.
@@ -68,70 +41,6 @@ export function stunSourceKey(address: string): string {
   // The address's bytes (a multiaddr's, after its one-byte protocol code): the first 8 are the /64.
   const bytes = addressBytes(ip).subarray(0, 8);
   return `${Buffer.from(bytes).toString('hex')}/64`;
-}
-
-/**
- * The transaction ID of `packet` when it is a Binding Request this responder answers (see the module's
- * comment), else undefined.
- */
-export function parseBindingRequest(packet: Uint8Array): Uint8Array | undefined {
-  if (packet.length < HEADER_BYTES || packet.length > MAX_STUN_REQUEST_BYTES) return undefined;
-  const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);
-  if (view.getUint16(0) !== BINDING_REQUEST) return undefined; // also the two leading zero bits
-  const length = view.getUint16(2);
-  if (length % 4 !== 0 || HEADER_BYTES + length !== packet.length) return undefined;
-  if (view.getUint32(4) !== STUN_MAGIC_COOKIE) return undefined;
-  let at = HEADER_BYTES;
-  while (at < packet.length) {
-    if (at + 4 > packet.length) return undefined;
-    const type = view.getUint16(at);
-    const valueBytes = view.getUint16(at + 2);
-    const next = at + 4 + Math.ceil(valueBytes / 4) * 4;
-    if (next > packet.length) return undefined;
-    if (type === ATTR_USERNAME || type === ATTR_MESSAGE_INTEGRITY) return undefined;
-    if (type === ATTR_FINGERPRINT) {
-      // Last, 4 bytes, and the CRC-32 of everything before it, XORed.
-      if (valueBytes !== 4 || next !== packet.length) return undefined;
-      if (view.getUint32(at + 4) !== (crc32(packet.subarray(0, at)) ^ FINGERPRINT_XOR) >>> 0)
-        return undefined;
-    }
-    at = next;
-  }
-  return packet.subarray(8, HEADER_BYTES);
-}
-
-/** The Binding Success Response for `transaction`, telling `address`:`port` (IPv4 or IPv6). */
-export function bindingResponse(transaction: Uint8Array, address: string, port: number): Uint8Array {
-  const ip = addressBytes(address);
-  const response = new Uint8Array(HEADER_BYTES + 4 + 4 + ip.length + 8);
-  const view = new DataView(response.buffer);
-  view.setUint16(0, BINDING_SUCCESS);
-  view.setUint16(2, response.length - HEADER_BYTES);
-  view.setUint32(4, STUN_MAGIC_COOKIE);
-  response.set(transaction, 8);
-  // XOR-MAPPED-ADDRESS: reserved, family (1 IPv4, 2 IPv6), port XOR the cookie's high half, address XOR
-  // the cookie (IPv6: the cookie then the transaction ID).
-  let at = HEADER_BYTES;
-  view.setUint16(at, ATTR_XOR_MAPPED_ADDRESS);
-  view.setUint16(at + 2, 4 + ip.length);
-  view.setUint8(at + 5, ip.length === 4 ? 0x01 : 0x02);
-  view.setUint16(at + 6, port ^ (STUN_MAGIC_COOKIE >>> 16));
-  const mask = response.subarray(4, 4 + ip.length);
-  for (let i = 0; i < ip.length; i++) response[at + 8 + i] = ip[i]! ^ mask[i]!;
-  at += 8 + ip.length;
-  // FINGERPRINT: CRC-32 of the message before it (its length already counting this attribute), XORed.
-  view.setUint16(at, ATTR_FINGERPRINT);
-  view.setUint16(at + 2, 4);
-  view.setUint32(at + 4, (crc32(response.subarray(0, at)) ^ FINGERPRINT_XOR) >>> 0);
-  return response;
-}
-
-/** An IP address's bytes (4 or 16); a zone (`fe80::1%eth0`) is dropped. */
-function addressBytes(address: string): Uint8Array {
-  const ip = address.split('%')[0]!;
-  if (!isIPv4(ip) && !isIPv6(ip)) throw new RangeError(`not an IP address: ${address}`);
-  // A multiaddr's bytes: the protocol code (one byte for ip4 and ip6), then the address.
-  return multiaddr(`/${isIPv4(ip) ? 'ip4' : 'ip6'}/${ip}`).bytes.subarray(1);
 }
 
 export interface StunResponderInit {
