@@ -11,7 +11,7 @@ import type { CheckpointMonitorInit } from './monitor/checkpoint-monitor.ts';
 import type { WitnessQuorum } from './monitor/cosignatures.ts';
 import type { NetworkSideInit } from './network-side-init.ts';
 import type { NixStoreInit } from './own-log/nix-store.ts';
-import type { SequencerInit } from './own-log/sequencer.ts';
+import type { SequencerInit } from './own-log/sequencer-init.ts';
 import type { SpoolInit } from './own-log/spool.ts';
 import type { AllocatorPolicyInit } from './runtime/allocator-policy.ts';
 import type { MemoryReleaserInit } from './runtime/memory-releaser.ts';

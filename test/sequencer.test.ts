@@ -1,8 +1,9 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { type Rejection, Sequencer } from '../node/own-log/sequencer.ts';
+import { Sequencer } from '../node/own-log/sequencer.ts';
 import type { ResolveOutcome } from '../node/own-log/sequencer-batch.ts';
+import type { Rejection } from '../node/own-log/sequencer-refusals.ts';
 import { type Submission, SubmissionQueue } from '../node/own-log/submission-queue.ts';
 import { openDatabase } from '../node/store/database.ts';
 import { LogStore } from '../node/store/log-store.ts';

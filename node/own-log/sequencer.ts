@@ -13,58 +13,23 @@
  *
  * Duplicates: an entry equal to one the log holds for that path is skipped. A different entry for a
  * path already in the log (a non-reproducible rebuild) is appended: the log records what was built.
+ *
+ * One batch prepared: node/own-log/sequencer-batch.ts; the submissions a written batch refused:
+ * node/own-log/sequencer-refusals.ts; what the sequencer is given and its settings:
+ * node/own-log/sequencer-init.ts.
  */
 
 import { TypedEventEmitter } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
 import { openCheckpoint, type SignedCheckpoint, signCheckpoint } from '../../protocol/checkpoint.ts';
-import type { NoteSigner } from '../../protocol/vkey.ts';
-import { PathFullError } from '../errors.ts';
-import { type Database, writeBatch } from '../store/database.ts';
-import { MAX_PATH_ENTRIES } from '../store/layout.ts';
-import type { LogStore } from '../store/log-store.ts';
+import { writeBatch } from '../store/database.ts';
 import type { PathsInFlight } from '../store/path-index.ts';
-import { type BatchTip, type PreparedBatch, prepareBatch, type Resolve } from './sequencer-batch.ts';
-import type { QueuedRecord, Submission, SubmissionQueue } from './submission-queue.ts';
+import { type BatchTip, type PreparedBatch, prepareBatch } from './sequencer-batch.ts';
+import { SEQUENCER_DEFAULTS, type SequencerComponents, type SequencerInit } from './sequencer-init.ts';
+import { type Rejection, reportRefusals } from './sequencer-refusals.ts';
+import type { QueuedRecord } from './submission-queue.ts';
 
 const log = logger('trustix:sequencer');
-
-export interface SequencerInit {
-  /** Longest a submission waits for its batch, in ms. Default 500. */
-  readonly intervalMs?: number;
-  /** Most queued submissions taken into one batch. Default 10,000. */
-  readonly maxBatchSubmissions?: number;
-  /** Longest back-off before retrying submissions that failed for a passing reason, in ms. Default 60,000. */
-  readonly maxRetryDelayMs?: number;
-  /** Store directory of entries. Default '/nix/store'. */
-  readonly storeDir?: string;
-  /**
-   * Most entries (different fingerprints: rebuilds) the log takes for one store path; beyond it
-   * submissions are refused (ERR_PATH_FULL), as followers abstain beyond their own cap. Default
-   * MAX_PATH_ENTRIES (64); tests that play a hostile builder raise it.
-   */
-  readonly maxPathEntries?: number;
-}
-
-export interface SequencerComponents {
-  readonly db: Database;
-  readonly store: LogStore;
-  readonly queue: SubmissionQueue;
-  /** The log key, which signs checkpoints. */
-  readonly signer: NoteSigner;
-  /**
-   * Turns drv and path submissions into their entries (fingerprints), one outcome per submission in
-   * order. A refused submission is dropped from the queue and reported; one whose error is `retry`
-   * (Nix busy or missing) stays queued and is tried again after a back-off.
-   */
-  resolve: Resolve;
-}
-
-/** A submission that could not become entries, with the reason. */
-export interface Rejection {
-  readonly submission: Submission;
-  readonly error: Error;
-}
 
 export interface SequencerEvents {
   checkpoint: CustomEvent<SignedCheckpoint>;
@@ -97,14 +62,7 @@ export class Sequencer extends TypedEventEmitter<SequencerEvents> {
   constructor(components: SequencerComponents, init: SequencerInit = {}) {
     super();
     this.components = components;
-    this.init = {
-      intervalMs: 500,
-      maxBatchSubmissions: 10_000,
-      maxRetryDelayMs: 60_000,
-      storeDir: '/nix/store',
-      maxPathEntries: MAX_PATH_ENTRIES,
-      ...init,
-    };
+    this.init = { ...SEQUENCER_DEFAULTS, ...init };
   }
 
   async start(): Promise<void> {
@@ -262,18 +220,13 @@ export class Sequencer extends TypedEventEmitter<SequencerEvents> {
       this.dispatchEvent(new CustomEvent('checkpoint', { detail: checkpoint }));
     }
     if (this.pathsInFlight?.batch === prepared.paths) this.pathsInFlight = undefined;
-    const { records, others, outcomes } = prepared;
+    const { records } = prepared;
     this.components.queue.settled(records, prepared.waiting);
     // Records kept for a retry are read again from the queue; the others are gone from it.
     this.done = prepared.retryFrom ?? records[records.length - 1]!.seq + 1;
-    others.forEach((submission, i) => {
-      const outcome = outcomes[i]!;
-      if (!outcome.ok && !outcome.retry) {
-        log.error('refused %j: %s', submission, outcome.error.message);
-        this.dispatchEvent(new CustomEvent('rejected', { detail: { submission, error: outcome.error } }));
-      }
-    });
-    if (prepared.paths.capped.length > 0) this.refuseCapped(prepared);
+    reportRefusals(prepared, this.init.maxPathEntries, (rejection) =>
+      this.dispatchEvent(new CustomEvent('rejected', { detail: rejection })),
+    );
     for (let i = this.sequencedWaiters.length - 1; i >= 0; i--) {
       const w = this.sequencedWaiters[i]!;
       if (w.seq < this.done) {
@@ -289,25 +242,6 @@ export class Sequencer extends TypedEventEmitter<SequencerEvents> {
       prepared.oldSize,
       prepared.tree?.size ?? prepared.oldSize,
     );
-  }
-
-  /**
-   * Reports the entries left out because their path is full (ERR_PATH_FULL): each entry, and each drv or
-   * path submission one of them came from, so that its verdict is not 'published'.
-   */
-  private refuseCapped({ paths, others, outcomes }: PreparedBatch): void {
-    const refuse = (submission: Submission, entry: string) => {
-      const error = new PathFullError(entry.split(';')[1] ?? '', this.init.maxPathEntries);
-      log.error('refused %s: %s', entry, error.message);
-      this.dispatchEvent(new CustomEvent('rejected', { detail: { submission, error } }));
-    };
-    const capped = new Set(paths.capped.map((bytes) => bytes.toString('latin1')));
-    for (const entry of capped) refuse({ kind: 'entry', entry }, entry);
-    others.forEach((submission, i) => {
-      const outcome = outcomes[i]!;
-      const entry = outcome.ok ? outcome.entries.find((e) => capped.has(e)) : undefined;
-      if (entry !== undefined) refuse(submission, entry);
-    });
   }
 
   private sign(size: number, root: Uint8Array): Uint8Array {

@@ -8,7 +8,8 @@
  *   queued      still waiting when the bound ran out, or held back for a retry (Nix busy or missing)
  */
 import type { QueuedRecord, Submission } from './queued-record.ts';
-import type { Rejection, Sequencer } from './sequencer.ts';
+import type { Sequencer } from './sequencer.ts';
+import type { Rejection } from './sequencer-refusals.ts';
 
 export type SubmissionVerdict =
   | { readonly status: 'published' | 'queued' }

@@ -5,7 +5,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Sequencer, type SequencerComponents, type SequencerInit } from '../../node/own-log/sequencer.ts';
+import { Sequencer } from '../../node/own-log/sequencer.ts';
+import type { SequencerComponents, SequencerInit } from '../../node/own-log/sequencer-init.ts';
 import { SubmissionQueue } from '../../node/own-log/submission-queue.ts';
 import { type Database, openDatabase } from '../../node/store/database.ts';
 import type { LogReader } from '../../node/store/log-reader.ts';
