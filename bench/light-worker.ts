@@ -1,6 +1,6 @@
 /**
  * The light node of the light benchmark (bench/light.ts), in a process of its own so that its RSS and its
- * event loop are its own. Driven over IPC by the benchmark:
+ * event loop are its own. Driven over IPC by the benchmark (bench/light-worker-process.ts):
  *   { start: { dataDir, bootstrap, logs: [vkey...], upstream, entriesPerLog } } -> { started: { http } }
  *     (once all four light logs verified a checkpoint of entriesPerLog)
  *   { decide: [hashPart...] } -> { decided: { ms: [...], unanswered, exchanges } }  (one at a time)

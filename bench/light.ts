@@ -21,33 +21,26 @@
  * Paths asked: TRUSTIX_BENCH_LIGHT_PATHS (default 300) for decisions and as many again for narinfos, from
  * paths spread over the whole log, a quarter of them absent from every log. The machine's load average
  * is reported beside the figures.
+ *
+ * The settings (environment variables: the sizes, the paths asked): bench/light-settings.ts; the
+ * upstream binary cache: bench/light-upstream.ts; the light node's process and its IPC:
+ * bench/light-worker-process.ts; the figures as measurements: bench/light-report.ts.
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { initDataDir } from '../node/client.ts';
-import { DAEMON_ENVIRONMENT, parseDeciderSpec, TrustixNode } from '../node/index.ts';
-import {
-  encodeNix32,
-  formatNarinfo,
-  generateNixSecretKey,
-  logKeyOf,
-  parseEntry,
-  parseStorePath,
-} from '../protocol/index.ts';
-import { build, compiledUrl, isFresh } from '../scripts/build.mjs';
+import { parseDeciderSpec, TrustixNode } from '../node/index.ts';
+import { generateNixSecretKey, logKeyOf, parseStorePath } from '../protocol/index.ts';
 import { tempDir } from '../test/helpers/log-fixture.ts';
 import { prng, randomStorePath } from '../test/helpers/synthetic-entries.ts';
-import { type Measurement, median, percentile, suiteResult } from './harness.ts';
+import { type Measurement, suiteResult } from './harness.ts';
+import { report, round } from './light-report.ts';
 import { copyDatabase, seedProvider } from './light-seed.ts';
+import { LOGS, PATHS, SIZES } from './light-settings.ts';
+import { serveUpstream } from './light-upstream.ts';
+import { type Decided, type LightWorker, lightWorker, stopLightWorker } from './light-worker-process.ts';
 
-const SIZES = (process.env['TRUSTIX_BENCH_LIGHT_ENTRIES'] ?? '100000,2000000').split(',').map(Number);
-const PATHS = Number(process.env['TRUSTIX_BENCH_LIGHT_PATHS'] ?? 300);
-const LOGS = ['mercury', 'venus', 'saturn', 'mars'] as const;
 const LOOPBACK = {
   listen: ['/ip4/127.0.0.1/tcp/0'],
   allowList: ['/ip4/127.0.0.0/ipcidr/8'],
@@ -77,72 +70,7 @@ function duBytes(dir: string): number {
   return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
 }
 
-const round = (x: number) => Math.round(x * 1000) / 1000;
 const seconds = (since: bigint) => round(Number(process.hrtime.bigint() - since) / 1e9);
-
-/** The upstream binary cache: the narinfo of each known entry, by hash part (its fingerprint is the entry). */
-async function serveUpstream(entries: readonly string[]) {
-  const byHash = new Map<string, string>();
-  for (const entry of entries) {
-    const e = parseEntry(entry);
-    byHash.set(
-      `/${parseStorePath(e.storePath).hashPart}.narinfo`,
-      formatNarinfo({
-        storePath: e.storePath,
-        url: `nar/${encodeNix32(e.narHash)}.nar`,
-        compression: 'none',
-        narHash: e.narHash,
-        narSize: e.narSize,
-        references: [],
-        sigs: [],
-        extra: [],
-      }),
-    );
-  }
-  const server = createServer((req, res) => {
-    const body = req.url === '/nix-cache-info' ? 'StoreDir: /nix/store\n' : byHash.get(req.url ?? '');
-    if (body === undefined) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'text/x-nix-narinfo' }).end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/**
- * The light node's process, run from the compiled build as the systemd unit runs a node (tsx's
- * transpiler would add its own memory to the RSS), and a request/answer over its IPC channel.
- */
-async function lightWorker() {
-  // A build from before the worker was compiled is fresh by its own manifest, yet lacks it.
-  const compiled = () => compiledUrl('bench/light-worker.ts');
-  if (!isFresh() || !existsSync(fileURLToPath(compiled()!))) await build();
-  const child: ChildProcess = fork(fileURLToPath(compiled()!), [], {
-    execArgv: [],
-    env: { ...process.env, ...DAEMON_ENVIRONMENT },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const ask = <T>(message: object, answer: string): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const onMessage = (m: Record<string, unknown>) => {
-        if (m['error'] !== undefined) reject(new Error(`light worker: ${m['error']}`));
-        else if (m[answer] !== undefined) resolve(m[answer] as T);
-        else return;
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-      };
-      const onExit = (code: number | null) => reject(new Error(`light worker exited (${code})`));
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-      child.send(message);
-    });
-  return { child, ask };
-}
 
 async function narinfoTimes(base: string, hashParts: readonly string[]): Promise<number[]> {
   const ms: number[] = [];
@@ -165,7 +93,7 @@ async function runSize(entriesPerLog: number): Promise<Measurement[]> {
     if (init) await initDataDir(d, { name });
     return d;
   };
-  let worker: Awaited<ReturnType<typeof lightWorker>> | undefined;
+  let worker: LightWorker | undefined;
   let upstream: Awaited<ReturnType<typeof serveUpstream>> | undefined;
   try {
     const logs = LOGS.map((name) => ({ name, secret: generateNixSecretKey(name) }));
@@ -241,7 +169,6 @@ async function runSize(entriesPerLog: number): Promise<Measurement[]> {
     const followS = seconds(followStart);
 
     const loadBefore = loadavg();
-    type Decided = { ms: number[]; unanswered: number; exchanges: number };
     const cold = await worker.ask<Decided>({ decide: lightAsked }, 'decided');
     // The baseline of the cold decisions, measured right after them: a plain HTTP GET from the light
     // node's process to this one's upstream server (two event loops and loopback, nothing else).
@@ -276,66 +203,30 @@ async function runSize(entriesPerLog: number): Promise<Measurement[]> {
     const fullMemory = process.memoryUsage();
     const lightDisk = duBytes(lightDir);
     const fullDisk = duBytes(fullDir);
-    const size = `${entriesPerLog} entries/log`;
-    const stats = (name: string, xs: number[], base: number[], target?: string): Measurement => ({
-      name: `${name} (${size})`,
-      median: round(median(xs)),
-      p99: round(percentile(xs, 99)),
-      unit: 'ms',
-      runs: xs.length,
-      baselineMedian: round(median(base)),
-      baselineP99: round(percentile(base, 99)),
-      ratioToBaseline: round(median(xs) / median(base)),
-      ...(target ? { target } : {}),
+    return report({
+      entriesPerLog,
+      seedS,
+      copyS,
+      statsS,
+      followS,
+      loadBefore,
+      loadAfter,
+      cold,
+      get,
+      warm,
+      narinfoCold,
+      narinfoWarm,
+      fullCold,
+      fullWarm,
+      fullNarinfoCold,
+      fullNarinfoWarm,
+      usage,
+      fullMemory,
+      lightDisk,
+      fullDisk,
     });
-    return [
-      {
-        name: `light disk (${size})`,
-        median: lightDisk,
-        unit: 'bytes',
-        runs: 1,
-        baseline: fullDisk,
-        baselineIs: 'the full node’s data directory',
-        target: '≤ 5 MB plus the lookup cache (in memory)',
-      },
-      {
-        name: `light RSS (${size})`,
-        median: usage.rss,
-        unit: 'bytes',
-        runs: 1,
-        heapUsed: usage.heapUsed,
-        decisionCacheBytes: usage.decisionCacheBytes,
-        baselineProcessRss: fullMemory.rss,
-        baselineIs: 'the bench process: bootstrap node, two providers, the full node and the upstream',
-        target: '≤ 150 MB',
-      },
-      {
-        ...stats('cold decision, light (4 lookups)', cold.ms, fullCold, 'p99 ≤ 100 ms'),
-        lookupExchanges: cold.exchanges,
-        unanswered: cold.unanswered,
-        loopbackHttpGet: { median: round(median(get.ms)), p99: round(percentile(get.ms, 99)) },
-      },
-      { ...stats('warm decision, light', warm.ms, fullWarm, '≤ 1 ms'), lookupExchanges: warm.exchanges },
-      stats('narinfo cold, light (GET /HASH.narinfo)', narinfoCold, fullNarinfoCold),
-      stats('narinfo warm, light', narinfoWarm, fullNarinfoWarm),
-      {
-        name: `setup (${size})`,
-        median: seedS,
-        unit: 's (4 logs written into provider 1)',
-        runs: 1,
-        copySeconds: copyS,
-        statisticsIndexSeconds: statsS,
-        lightFollowSeconds: followS,
-        loadAverage: { before: loadBefore, after: loadAfter },
-      },
-    ];
   } finally {
-    if (worker !== undefined) {
-      const exited = new Promise((resolve) => worker!.child.once('exit', resolve));
-      if (worker.child.connected) worker.child.send({ stop: true });
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      worker.child.kill('SIGKILL');
-    }
+    if (worker !== undefined) await stopLightWorker(worker);
     for (const n of nodes.reverse()) await n.stop().catch(() => {});
     await upstream?.close();
     for (const d of dirs) await rm(d, { recursive: true, force: true });
