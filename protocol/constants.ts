@@ -76,6 +76,23 @@ export const MAX_PEER_ID_CHARS = 64;
 
 /** Lookups: a path's entries of one log with inclusion proofs, one request per stream (docs/PROTOCOL.md). */
 export const LOOKUP_PROTOCOL = '/trustix/lookup/1.0.0';
+/**
+ * Lookups, as 1.0.0 but a stream carries a session: requests one after another, answered in order
+ * (docs/PROTOCOL.md, "Lookups"; the framing of "Tile exchange sessions").
+ */
+export const LOOKUP_PROTOCOL_SESSION = '/trustix/lookup/1.1.0';
+/** The lookups' versions, newest first: what a client proposes and a server serves. */
+export const LOOKUP_PROTOCOLS = [LOOKUP_PROTOCOL_SESSION, LOOKUP_PROTOCOL] as const;
+/** Lookup sessions: most requests a client has unanswered on one session; a server reads no further. */
+export const LOOKUP_SESSION_DEPTH = 32;
+/**
+ * Lookups: bytes a client may send ahead of what the server has read, on a stream of either version;
+ * past it the stream is reset. Above LOOKUP_SESSION_DEPTH requests of 73 bytes, and a request somewhat
+ * too long still gets its status 2.
+ */
+export const LOOKUP_REQUEST_BUFFER_BYTES = 8 * 1024;
+/** Lookups: bytes of answers made and not yet written, all peers together; beyond, `busy`. */
+export const LOOKUP_MAX_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 /** Lookups: the status byte that starts every response. */
 export const LOOKUP_STATUS = { ok: 0, notHeld: 1, badRequest: 2, busy: 3, tooMany: 4 } as const;
 /** Lookups: most entries one answer carries; a log holding more for the path answers `tooMany`. */

@@ -201,7 +201,7 @@ test("a failure of a source's session, failing its queued requests at once, coun
   const log = await builder(t, ENTRIES);
   const s = await server(t, log.store);
   // Three bundle requests fail together with one cause, as the requests queued on a session whose
-  // answer came late for its turn do (node/network/tile-session.ts); two timeouts would drop a source.
+  // answer came late for its turn do (node/network/request-session.ts); two timeouts would drop a source.
   const cause = new Error('no complete answer within 10000 ms of its turn');
   let failing = 3;
   const queuedTogether = Promise.withResolvers<void>();

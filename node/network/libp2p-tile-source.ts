@@ -3,7 +3,7 @@
  * checkpoints and tiles. The first request on a connection proposes `/trustix/tiles/1.2.0`, `1.1.0`, then
  * `1.0.0` (node/network/tile-link.ts keeps the connection, the version and the session, and the slots
  * of the requests in flight). With 1.2.0 the requests to the peer share one stream, a session
- * (node/network/tile-session.ts): no stream to open and no negotiation per request, which under libp2p 3
+ * (node/network/request-session.ts): no stream to open and no negotiation per request, which under libp2p 3
  * cost a round trip each. With an older version, each request has a stream of its own, of the version
  * the peer chose. Over 1.1.0 and
  * 1.2.0 an entry bundle may come deflated (status 4): it is inflated to at most the largest valid body,
@@ -39,8 +39,8 @@ import { formatTilePath, type TileId } from '../../protocol/tile-path.ts';
 import { BadTileRequestError, DeadlineExceededError, TileSourceError } from '../errors.ts';
 import { maxTileBytes, type TileRequestOptions, type TileSource } from '../sync/tile-source.ts';
 import { endStream } from './framed-message.ts';
+import { RequestSession } from './request-session.ts';
 import { MAX_PREFIX_BYTES, TileLink } from './tile-link.ts';
-import { TileSession } from './tile-session.ts';
 
 const log = logger('trustix:tile-exchange');
 const utf8 = new TextEncoder();
@@ -58,7 +58,7 @@ export interface Libp2pTileSourceInit {
   readonly id?: string;
   /**
    * Time for one request, from dial to the closed stream, in ms; on a session, for each answer from its
-   * turn (node/network/tile-session.ts). Default 10,000.
+   * turn (node/network/request-session.ts). Default 10,000.
    */
   readonly timeoutMs?: number;
   /**
@@ -161,24 +161,24 @@ export class Libp2pTileSource implements TileSource {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
     const combined = controller.signal;
-    let channel: TileSession | Stream | undefined;
+    let channel: RequestSession | Stream | undefined;
     try {
       channel = await this.link.channel(combined);
-      // A session times each answer from its turn (node/network/tile-session.ts), not from the request.
-      if (channel instanceof TileSession) clearTimeout(timer);
+      // A session times each answer from its turn (node/network/request-session.ts), not from the request.
+      if (channel instanceof RequestSession) clearTimeout(timer);
       const answer =
-        channel instanceof TileSession
+        channel instanceof RequestSession
           ? await channel.exchange(request, 1 + limit, combined)
           : await exchangeOnStream(channel, request, limit, combined);
       if (answer.byteLength === 0)
         throw new TileSourceError(this.id, 'malformed', `an empty answer, for ${path}`);
-      const protocol = channel instanceof TileSession ? TILES_PROTOCOL_SESSION : channel.protocol;
+      const protocol = channel instanceof RequestSession ? TILES_PROTOCOL_SESSION : channel.protocol;
       const inflateLimit = protocol === TILES_PROTOCOL ? undefined : limit;
       return await this.decode(path, answer[0]!, answer.subarray(1), inflateLimit);
     } catch (err) {
       const timeout = timedOut || err instanceof DeadlineExceededError;
       const error = signal?.aborted ? signal.reason : this.failure(path, limit, err, timeout);
-      if (!(channel instanceof TileSession)) channel?.abort(err as Error);
+      if (!(channel instanceof RequestSession)) channel?.abort(err as Error);
       batch?.abort(error);
       throw error;
     } finally {

@@ -1,11 +1,42 @@
 /**
  * The lookup client's ways to its peers: a peer dialled once however many lookups want it at the same
- * time, its open connection reused, and at most `maxPerPeer` lookups in flight to it (more wait their
- * turn, below the server's cap on inbound streams). Apart from the exchange because these are shared by
- * every lookup, while an exchange is one request.
+ * time, its open connection reused, its session (`/trustix/lookup/1.1.0`, node/network/request-session.ts)
+ * or, for a peer that speaks only 1.0.0, a new stream per lookup, and at most `maxPerPeer` lookups in
+ * flight to it (more wait their turn, below the server's cap on inbound streams). Apart from the exchange
+ * because these are shared by every lookup, while an exchange is one request.
  */
-import type { Connection, PeerId } from '@libp2p/interface';
+import type { Connection, PeerId, Stream } from '@libp2p/interface';
+import {
+  LOOKUP_PROTOCOL_SESSION,
+  LOOKUP_PROTOCOLS,
+  MAX_LOOKUP_RESPONSE_BYTES,
+} from '../../protocol/constants.ts';
 import type { LookupClientComponents, LookupClientInit } from './lookup-client-init.ts';
+import { RequestSession } from './request-session.ts';
+
+/**
+ * A session with no lookup pending for this long is closed, in ms: below the server's idle time (10 s),
+ * so that the client, not a race with the server, ends it.
+ */
+const SESSION_IDLE_MS = 5_000;
+/** Longest varint length prefix of an answer (an answer is at most 1 MiB). */
+const MAX_PREFIX_BYTES = 4;
+
+/** Where a lookup goes: the peer's session, or a new stream of its own, on `connection`. */
+export interface LookupChannel {
+  readonly connection: Connection;
+  readonly via: RequestSession | Stream;
+}
+
+/** What is known of the way to one peer on its current connection. */
+interface PeerLink {
+  readonly connection: Connection;
+  /** The version the peer chose, once a stream has negotiated it. */
+  protocol?: string;
+  session?: RequestSession;
+  /** A first stream being negotiated: the lookups that come meanwhile wait for it. */
+  opening?: Promise<void>;
+}
 
 export class LookupConnections {
   private readonly components: LookupClientComponents;
@@ -14,6 +45,7 @@ export class LookupConnections {
   private readonly dialing = new Map<string, Promise<Connection>>();
   /** Per peer: lookups in flight, and those waiting for a slot. */
   private readonly slots = new Map<string, { active: number; waiting: (() => void)[] }>();
+  private readonly links = new Map<string, PeerLink>();
 
   constructor(components: LookupClientComponents, init: Required<LookupClientInit>) {
     this.components = components;
@@ -36,6 +68,61 @@ export class LookupConnections {
     const connection = await raceSignal(dialing, signal);
     this.connections.set(peer, connection);
     return connection;
+  }
+
+  /**
+   * Where the next lookup to `peerId` goes: its open session; else a new stream, which becomes the
+   * session when the peer chose 1.1.0. While a first stream negotiates, the other lookups wait for it
+   * (they would spend the same round trip), then share its session or open streams of their own.
+   */
+  async channel(peerId: PeerId, signal: AbortSignal): Promise<LookupChannel> {
+    const peer = peerId.toString();
+    for (;;) {
+      const connection = await this.connect(peerId, signal);
+      let link = this.links.get(peer);
+      if (link === undefined || link.connection !== connection) {
+        link = { connection };
+        this.links.set(peer, link);
+      }
+      if (link.session?.open) return { connection, via: link.session };
+      if (link.opening !== undefined) {
+        await raceSignal(link.opening, signal);
+        continue;
+      }
+      if (link.protocol !== undefined && link.protocol !== LOOKUP_PROTOCOL_SESSION) {
+        const stream = await connection.newStream(link.protocol, { signal, runOnLimitedConnection: true });
+        return { connection, via: stream };
+      }
+      return { connection, via: await this.open(link, signal) };
+    }
+  }
+
+  /** The first stream on a link, proposing every version: the peer's session if it chose 1.1.0. */
+  private async open(link: PeerLink, signal: AbortSignal): Promise<RequestSession | Stream> {
+    const opening = link.connection
+      .newStream([...LOOKUP_PROTOCOLS], { signal, runOnLimitedConnection: true })
+      .then((stream) => {
+        link.protocol = stream.protocol;
+        if (stream.protocol !== LOOKUP_PROTOCOL_SESSION) return stream;
+        const session = new RequestSession(stream, {
+          idleMs: SESSION_IDLE_MS,
+          answerTimeoutMs: this.init.timeoutMs,
+          closeTimeoutMs: this.init.timeoutMs,
+          maxBufferBytes: 2 * (MAX_LOOKUP_RESPONSE_BYTES + MAX_PREFIX_BYTES),
+        });
+        session.start();
+        link.session = session;
+        return session;
+      });
+    link.opening = opening
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        link.opening = undefined;
+      });
+    return opening;
   }
 
   /** A slot for a lookup to `peer`: at once, or once release() hands one over. */

@@ -1,20 +1,21 @@
 /**
- * One lookup exchange with one peer: a slot and a connection to it (node/network/lookup-connections.ts),
- * the request, and the answer parsed and verified against the root; what the answer teaches goes back to
+ * One lookup exchange with one peer: a slot and a way to it (node/network/lookup-connections.ts: its
+ * session, or a stream of its own), the request, and the answer parsed and verified against the root; what the answer teaches goes back to
  * the candidates (the peer verified, or lacks the log) or bans the peer as a source of the log. Apart from
  * the fan-out, which only sees the Answer: this is the wire and its verification.
  */
 import type { PeerId } from '@libp2p/interface';
 import { logger } from '@libp2p/logger';
-import { LOOKUP_PROTOCOL, LOOKUP_STATUS, MAX_LOOKUP_RESPONSE_BYTES } from '../../protocol/constants.ts';
+import { LOOKUP_STATUS, MAX_LOOKUP_RESPONSE_BYTES } from '../../protocol/constants.ts';
 import { MalformedError, TooLargeError, VerificationError } from '../../protocol/errors.ts';
 import { type LookupRequest, parseLookupResponse, verifyLookupEntries } from '../../protocol/lookup.ts';
 import type { Hash } from '../../protocol/merkle.ts';
 import type { LookupCandidates } from './lookup-candidates.ts';
 import type { LookupClientComponents, LookupClientInit } from './lookup-client-init.ts';
-import type { LookupConnections } from './lookup-connections.ts';
+import type { LookupChannel, LookupConnections } from './lookup-connections.ts';
 import type { Answer } from './lookup-result.ts';
-import { exchangeOnce } from './stream-exchange.ts';
+import { RequestSession } from './request-session.ts';
+import { type ExchangeResult, exchangeInSession, exchangeOnStream } from './stream-exchange.ts';
 
 const log = logger('trustix:lookup');
 
@@ -57,19 +58,14 @@ export class LookupExchange {
       // connections made by concurrent dials): that is no answer from the peer, good or bad.
       for (let attempt = 0; response === undefined; attempt++) {
         const connection = await this.connections.connect(peerId, signal);
-        const outcome = await exchangeOnce(
-          connection,
-          LOOKUP_PROTOCOL,
-          bytes,
-          MAX_LOOKUP_RESPONSE_BYTES,
-          signal,
-        );
+        const outcome = await exchange(this.connections.channel(peerId, signal), bytes, signal);
         if (outcome.response !== undefined) response = outcome.response;
         else if (cancel.aborted) return { kind: 'failed', peer };
         else if (outcome.blame !== undefined) return this.blame(peer, logId, outcome.blame);
         else if (connection.status === 'open' || attempt > 0) {
           log('lookup of %s in %s from %s failed: %s', request.hashPart, logId, peer, outcome.error);
-          return { kind: 'failed', peer, again: outcome.error?.startsWith('TimeoutError') === true };
+          const late = /^(TimeoutError|DeadlineExceededError)/.test(outcome.error ?? '');
+          return { kind: 'failed', peer, again: late };
         }
       }
     } catch (err) {
@@ -102,4 +98,25 @@ export class LookupExchange {
     this.components.bans.banForLog(peer, logId, `lookup: ${reason}`);
     return { kind: 'failed', peer };
   }
+}
+
+/**
+ * One request on `channel` (the peer's session, or a stream of its own): a stream that could not open
+ * (the connection closed under us, a reset) is an error like a failed exchange.
+ */
+async function exchange(
+  channel: Promise<LookupChannel>,
+  bytes: Uint8Array,
+  signal: AbortSignal,
+): Promise<ExchangeResult> {
+  let opened: LookupChannel;
+  try {
+    opened = await channel;
+  } catch (err) {
+    return { error: `${(err as Error | undefined)?.name}: ${(err as Error | undefined)?.message}` };
+  }
+  const { connection, via } = opened;
+  return via instanceof RequestSession
+    ? exchangeInSession(via, bytes, MAX_LOOKUP_RESPONSE_BYTES, signal)
+    : exchangeOnStream(via, connection, bytes, MAX_LOOKUP_RESPONSE_BYTES, signal);
 }

@@ -1,12 +1,14 @@
 /**
- * One request and its answer on a new stream of a connection, each a length-prefixed message: what the
- * lookup and catch-up clients send (docs/PROTOCOL.md). The answer's bytes, or what went wrong: `blame`
+ * One request and its answer, each a length-prefixed message: on a new stream of a connection, what the
+ * lookup (1.0.0) and catch-up clients send, or on a session (the lookups' 1.1.0,
+ * node/network/request-session.ts) (docs/PROTOCOL.md). The answer's bytes, or what went wrong: `blame`
  * when the peer sent bytes no honest server sends (an answer over the cap, or a stream it ended inside
  * an answer), else `error` (a reset, a lost connection, a timeout: nobody's fault for sure).
  */
-import type { Connection } from '@libp2p/interface';
+import type { Connection, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
-import { endStream } from './framed-message.ts';
+import { endStream, isOverLength } from './framed-message.ts';
+import type { RequestSession } from './request-session.ts';
 
 export interface ExchangeResult {
   readonly response?: Uint8Array;
@@ -21,10 +23,25 @@ export async function exchangeOnce(
   maxResponseBytes: number,
   signal: AbortSignal,
 ): Promise<ExchangeResult> {
-  let stream: Awaited<ReturnType<Connection['newStream']>> | undefined;
+  let stream: Stream;
   try {
     // Negotiated in full, a round trip before the request (libp2p 3 ignores negotiateFully: false).
     stream = await connection.newStream(protocol, { signal, runOnLimitedConnection: true });
+  } catch (err) {
+    return { error: described(err) };
+  }
+  return exchangeOnStream(stream, connection, request, maxResponseBytes, signal);
+}
+
+/** The same on `stream`, a new stream of `connection` already negotiated. */
+export async function exchangeOnStream(
+  stream: Stream,
+  connection: Connection,
+  request: Uint8Array,
+  maxResponseBytes: number,
+  signal: AbortSignal,
+): Promise<ExchangeResult> {
+  try {
     const lp = lpStream(stream, { maxDataLength: maxResponseBytes, maxBufferSize: maxResponseBytes + 8 });
     await lp.write(request, { signal });
     await stream.close({ signal });
@@ -33,8 +50,8 @@ export async function exchangeOnce(
     return { response };
   } catch (err) {
     const name = (err as Error | undefined)?.name;
-    const status = stream?.status;
-    stream?.abort(err as Error);
+    const status = stream.status;
+    stream.abort(err as Error);
     if (
       name === 'InvalidDataLengthError' ||
       name === 'InvalidDataLengthLengthError' ||
@@ -49,6 +66,25 @@ export async function exchangeOnce(
       status !== 'aborted'
     )
       return { blame: 'a truncated answer (the stream ended inside it)' };
-    return { error: `${name}: ${(err as Error | undefined)?.message}` };
+    return { error: described(err) };
   }
+}
+
+/** The same as one request of `session`: its answer in turn, or what went wrong. */
+export async function exchangeInSession(
+  session: RequestSession,
+  request: Uint8Array,
+  maxResponseBytes: number,
+  signal: AbortSignal,
+): Promise<ExchangeResult> {
+  try {
+    return { response: await session.exchange(request, maxResponseBytes, signal) };
+  } catch (err) {
+    if (isOverLength(err)) return { blame: `an answer over ${maxResponseBytes} bytes` };
+    return { error: described(err) };
+  }
+}
+
+function described(err: unknown): string {
+  return `${(err as Error | undefined)?.name}: ${(err as Error | undefined)?.message}`;
 }

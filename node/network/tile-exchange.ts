@@ -4,7 +4,7 @@
  * length-prefixed message each way: the request is the UTF-8 path `<logID>/checkpoint` or
  * `<logID>/tile/...` (the grammar of the HTTP routes, protocol/log-resource.ts); the response is a status
  * byte (TILE_STATUS) and the body. Over 1.2.0 a stream carries a session of such requests, answered in
- * order (node/network/tile-session-server.ts). Over 1.1.0 and 1.2.0 an entry bundle may go out deflated
+ * order (node/network/request-session-server.ts). Over 1.1.0 and 1.2.0 an entry bundle may go out deflated
  * (status 4, node/network/bundle-deflater.ts).
  *
  * Bounded on every path: the request must arrive within `requestTimeoutMs` and fit `maxRequestBytes`;
@@ -33,6 +33,7 @@ import { logger } from '@libp2p/logger';
 import { lpStream, RateLimiter } from '@libp2p/utils';
 import {
   TILE_REQUEST_BUFFER_BYTES,
+  TILE_SESSION_DEPTH,
   TILE_STATUS,
   TILES_PROTOCOL_DEFLATE,
   TILES_PROTOCOL_SESSION,
@@ -41,6 +42,7 @@ import {
 import { StoppedError } from '../errors.ts';
 import { BundleDeflater } from './bundle-deflater.ts';
 import { endStream, isOverLength } from './framed-message.ts';
+import { serveRequestSession } from './request-session-server.ts';
 import { subnetOf } from './subnet.ts';
 import { answerTileRequest, statusOnly } from './tile-answer.ts';
 import {
@@ -49,7 +51,6 @@ import {
   type TileExchangeInit,
   type TileExchangeSettings,
 } from './tile-exchange-init.ts';
-import { serveTileSession } from './tile-session-server.ts';
 import { UploadSlots } from './upload-slots.ts';
 
 const log = logger('trustix:tile-exchange');
@@ -182,10 +183,12 @@ export class TileExchange implements Startable {
     }
   }
 
-  /** 1.2.0, a session (node/network/tile-session-server.ts). */
+  /** 1.2.0, a session (node/network/request-session-server.ts). */
   private serveSession(stream: Stream, peer: string, subnet: string | undefined): Promise<void> {
-    return serveTileSession(stream, {
+    return serveRequestSession(stream, {
       ...this.init,
+      depth: TILE_SESSION_DEPTH,
+      maxBufferBytes: TILE_REQUEST_BUFFER_BYTES,
       answer: async (request) => this.reserve(await this.respond(request, peer, subnet, true), peer),
       overLength: () => {
         log('request from %s over %d bytes: the session ends', peer, this.init.maxRequestBytes);

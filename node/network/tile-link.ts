@@ -2,13 +2,13 @@
  * The way a tile exchange client's requests reach one peer (node/network/libp2p-tile-source.ts): the
  * connection of the last request, reused while open (finding it again through the node costs a
  * multiaddr parse and a PeerId decode per request, as much as the rest of a small request); the version
- * the peer chose on it; the peer's session when that version is 1.2.0 (node/network/tile-session.ts),
+ * the peer chose on it; the peer's session when that version is 1.2.0 (node/network/request-session.ts),
  * else a new stream per request; and the slots that bound the requests in flight.
  */
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { MAX_TILE_BYTES, TILES_PROTOCOL_SESSION, TILES_PROTOCOLS } from '../../protocol/constants.ts';
-import { TileSession } from './tile-session.ts';
+import { RequestSession } from './request-session.ts';
 
 /**
  * Requests in flight to a peer without sessions (1.0.0, 1.1.0: a stream each): below the server's
@@ -37,7 +37,7 @@ export class TileLink {
   /** The tile exchange version the peer chose on `connection`, once a request has negotiated it. */
   private protocol: string | undefined;
   /** The peer's 1.2.0 session on `connection`, once a request has opened one. */
-  private session: TileSession | undefined;
+  private session: RequestSession | undefined;
   /** A first stream being negotiated: the requests that come meanwhile wait for it. */
   private sessionOpening: Promise<void> | undefined;
   /** Requests waiting for a slot; admit() hands free slots to the first. */
@@ -97,7 +97,7 @@ export class TileLink {
    * when the peer chose 1.2.0. While a first stream negotiates, the other requests wait for it (they
    * would have spent the same round trip), then share its session or open their own streams.
    */
-  async channel(signal: AbortSignal): Promise<TileSession | Stream> {
+  async channel(signal: AbortSignal): Promise<RequestSession | Stream> {
     while (!(this.session?.open ?? false) && this.sessionOpening !== undefined)
       await abortable(this.sessionOpening, signal);
     if (this.session?.open) return this.session;
@@ -105,7 +105,7 @@ export class TileLink {
     if (known !== undefined && known !== TILES_PROTOCOL_SESSION) return this.open(signal);
     const opening = this.open(signal).then((stream) => {
       if (stream.protocol !== TILES_PROTOCOL_SESSION) return stream;
-      const session = new TileSession(stream, {
+      const session = new RequestSession(stream, {
         idleMs: this.init.sessionIdleMs,
         answerTimeoutMs: this.init.timeoutMs,
         closeTimeoutMs: this.init.timeoutMs,

@@ -47,7 +47,7 @@ export function judgeFailure(
         );
   // Sent before the latest pause began: it was answered with what that pause already says.
   if (error.reason === 'busy' && started < state.pausedAt) return;
-  // One failure of the source's session (node/network/tile-session.ts) fails every request queued on
+  // One failure of the source's session (node/network/request-session.ts) fails every request queued on
   // it, each with that failure as its cause: it counts once, as one request's would.
   if (error.cause !== undefined && error.cause === state.lastCause) return;
   state.lastCause = error.cause;

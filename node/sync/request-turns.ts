@@ -2,7 +2,7 @@
  * The turns of the requests in flight to one source of a sync (node/sync/source-pool.ts). A request's
  * turn comes when it is sent, and again each time the source answers a request sent before it: its time
  * limit runs from its latest turn, as a tile exchange session times each answer from its turn
- * (node/network/tile-session.ts). So a source that keeps answering, however slowly (a home builder's
+ * (node/network/request-session.ts). So a source that keeps answering, however slowly (a home builder's
  * uplink, a queue of 48 bundles on one session), never times out the requests queued behind, and one
  * that stops answering is caught one time limit after its last answer. A fixed limit per request would
  * have to guess the queue's length and the link's rate; this one needs neither.

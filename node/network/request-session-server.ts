@@ -1,26 +1,31 @@
 /**
- * The server's side of a tile exchange session (`/trustix/tiles/1.2.0`, docs/PROTOCOL.md "Tile exchange
- * sessions"; the client's side is node/network/tile-session.ts): requests are read while fewer than
- * TILE_SESSION_DEPTH answers are owed, answered in parallel and written in the order they came.
+ * The server's side of a session (docs/PROTOCOL.md "Tile exchange sessions"; the tile exchange's
+ * `/trustix/tiles/1.2.0`, node/network/tile-exchange.ts, and the lookups' `/trustix/lookup/1.1.0`,
+ * node/network/lookup-service.ts; the client's side is node/network/request-session.ts): requests are
+ * read while fewer than `depth` answers are owed, answered in parallel and written in the order they came.
  *
  * The session ends when the client ends its side between requests, after `sessionIdleMs` with no
- * request asked nor answer owed, or at a request over `maxRequestBytes` (answered by `overLength`: the stream is out of step
- * after it); the answers owed are then written and the stream closed by both ends. The first request
- * must come within `requestTimeoutMs`, each answer be written within `responseTimeoutMs`; bytes a
- * client sends ahead of what is read are capped. Any failure throws (the caller aborts the stream);
- * every answer made gives its bytes back (`release`) once written or dropped.
+ * request asked nor answer owed, or at a request over `maxRequestBytes` (answered by `overLength`: the
+ * stream is out of step after it); the answers owed are then written and the stream closed by both ends.
+ * The first request must come within `requestTimeoutMs`, each answer be written within
+ * `responseTimeoutMs`; bytes a client sends ahead of what is read are capped (`maxBufferBytes`). Any
+ * failure throws (the caller aborts the stream); every answer made gives its bytes back (`release`) once
+ * written or dropped.
  */
 import type { Stream } from '@libp2p/interface';
 import { byteStream } from '@libp2p/utils';
-import { TILE_REQUEST_BUFFER_BYTES, TILE_SESSION_DEPTH } from '../../protocol/constants.ts';
 import { endStream, framed, isOverLength, readFramed } from './framed-message.ts';
 
-/** What a session asks of the tile exchange, and its limits. */
-export interface TileSessionHandler {
+/** What a session asks of its protocol's server, and its limits. */
+export interface SessionHandler {
   readonly requestTimeoutMs: number;
   readonly sessionIdleMs: number;
   readonly responseTimeoutMs: number;
   readonly maxRequestBytes: number;
+  /** Answers owed at most: requests are not read beyond (the protocol's SESSION_DEPTH). */
+  readonly depth: number;
+  /** Bytes the client may send ahead of what is read (the protocol's REQUEST_BUFFER_BYTES). */
+  readonly maxBufferBytes: number;
   /** The answer message to a request, its bytes already counted in flight. */
   answer(request: Uint8Array): Promise<Uint8Array>;
   /** The answer to a request over maxRequestBytes (status 2), counted in flight like the others. */
@@ -29,8 +34,8 @@ export interface TileSessionHandler {
   release(bytes: number): void;
 }
 
-export async function serveTileSession(stream: Stream, handler: TileSessionHandler): Promise<void> {
-  const bytes = byteStream(stream, { maxBufferSize: TILE_REQUEST_BUFFER_BYTES });
+export async function serveRequestSession(stream: Stream, handler: SessionHandler): Promise<void> {
+  const bytes = byteStream(stream, { maxBufferSize: handler.maxBufferBytes });
   const owed: Promise<Uint8Array>[] = [];
   let reading = true;
   let failed = false;
@@ -53,7 +58,7 @@ export async function serveTileSession(stream: Stream, handler: TileSessionHandl
   const reader = (async () => {
     try {
       for (let first = true; !failed; first = false) {
-        while (owed.length >= TILE_SESSION_DEPTH && !failed)
+        while (owed.length >= handler.depth && !failed)
           await new Promise<void>((resolve) => {
             wakeReader = resolve;
           });

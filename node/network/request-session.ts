@@ -1,9 +1,10 @@
 /**
- * The client's side of a tile exchange session (`/trustix/tiles/1.2.0`, docs/PROTOCOL.md "Tile exchange
- * sessions"): one stream to a peer carries requests one after another, without waiting for answers, and
- * the answers come back in the order asked. A request costs no stream opening and no protocol
- * negotiation (a round trip each under libp2p 3, which negotiates every new stream in full), so the
- * requests a sync keeps in flight keep the link busy instead of waiting in turn for round trips.
+ * The client's side of a session (docs/PROTOCOL.md "Tile exchange sessions"; the tile exchange's
+ * `/trustix/tiles/1.2.0` and the lookups' `/trustix/lookup/1.1.0`): one stream to a peer carries requests
+ * one after another, without waiting for answers, and the answers come back in the order asked. A
+ * request costs no stream opening and no protocol negotiation (a round trip each under libp2p 3, which
+ * negotiates every new stream in full), so the requests a sync keeps in flight keep the link busy
+ * instead of waiting in turn for round trips, and a light node's lookup takes one round trip, not two.
  *
  * Bounded: each answer is refused from its length prefix past the cap of its own request; bytes the
  * peer sends ahead of our reads are capped (`maxBufferBytes`); each answer must come whole within
@@ -20,9 +21,9 @@ import { byteStream } from '@libp2p/utils';
 import { DeadlineExceededError } from '../errors.ts';
 import { framed, readFramed } from './framed-message.ts';
 
-const log = logger('trustix:tile-exchange');
+const log = logger('trustix:session');
 
-export interface TileSessionInit {
+export interface RequestSessionInit {
   /** Close the session once no request has been pending for this long, in ms. */
   readonly idleMs: number;
   /** Time for the answer whose turn it is to come whole, in ms. */
@@ -42,9 +43,9 @@ interface Pending {
   reject(err: Error): void;
 }
 
-export class TileSession {
+export class RequestSession {
   readonly stream: Stream;
-  private readonly init: TileSessionInit;
+  private readonly init: RequestSessionInit;
   private readonly bytes: ReturnType<typeof byteStream<Stream>>;
   private readonly pending: Pending[] = [];
   /** Requests are written one after another, in the order they were queued. */
@@ -55,7 +56,7 @@ export class TileSession {
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private reading: Promise<void> | undefined;
 
-  constructor(stream: Stream, init: TileSessionInit) {
+  constructor(stream: Stream, init: RequestSessionInit) {
     this.stream = stream;
     this.init = init;
     this.bytes = byteStream(stream, { maxBufferSize: init.maxBufferBytes });
