@@ -90,6 +90,17 @@ export function report(
       target: 'first Trustix peer <= 10 s',
       ...load,
     });
+    const lookups = f.flatMap((x) => x.lookupMs);
+    measurements.push({
+      name: `a light node's lookups of the log's paths, one at a time (${kind})`,
+      median: Math.round(median(lookups)),
+      p95: Math.round(percentile(lookups, 95)),
+      unit: 'ms',
+      runs: lookups.length,
+      exchangesPerLookup:
+        Math.round((100 * f.reduce((n, x) => n + x.lookupExchanges, 0)) / Math.max(1, lookups.length)) / 100,
+      ...load,
+    });
     measurements.push({
       name: `follow -> verified copy of ${ENTRIES} entries (${kind})`,
       median: Math.round(median(f.map((x) => ENTRIES / (x.syncMs / 1000)))),

@@ -1,19 +1,22 @@
 /**
  * One set-up of the internet benchmark (bench/internet.ts): the namespace lab built (a public node, the
- * builder and the user behind NATs or on the public segment, a fresh node beside the user), each node a
- * process of its own, measured in order (relay reservations, the first checkpoint, the sync, the
- * propagation rounds, the fresh node's first checkpoint) and torn down in every outcome; the result is
- * the report's record (RunFigures, bench/internet-report.ts).
+ * builder and the user behind NATs or on the public segment, a fresh node and a light node beside the
+ * user), each node a process of its own, measured in order (relay reservations, the first checkpoint,
+ * the sync, the propagation rounds, the fresh node's first checkpoint, the light node's lookups) and torn
+ * down in every outcome; the result is the report's record (RunFigures, bench/internet-report.ts).
  */
 import type { Reachability } from '../node/index.ts';
+import { parseStorePath } from '../protocol/index.ts';
 import type { EmulatorStats } from '../test/helpers/link-emulator.ts';
 import { NetLab, type Netns, type Segment } from '../test/helpers/netns.ts';
 import type { ConnectionReport } from '../test/helpers/netns-node.ts';
 import { labIdentity, type NetnsNode, startNetnsNode } from '../test/helpers/netns-trustix.ts';
 import { syntheticEntries } from '../test/helpers/synthetic-entries.ts';
-import { type Kind, ROUNDS, SHAPE } from './internet-settings.ts';
+import { type Kind, LOOKUPS, ROUNDS, SHAPE } from './internet-settings.ts';
 
 const LISTEN = ['/ip4/0.0.0.0/tcp/4001'];
+/** The light node shares the fresh node's namespace: another port. */
+const LIGHT_LISTEN = ['/ip4/0.0.0.0/tcp/4002'];
 /** How often a figure with no event of its own (a reservation, a first checkpoint) is looked at. */
 const POLL_MS = 50;
 
@@ -34,6 +37,12 @@ export interface RunFigures {
   readonly freshMs: number;
   /** The same from the fresh node's `ready` (without its process's start-up). */
   readonly freshReadyMs: number;
+  /**
+   * A light node beside the user, following the log light: its lookups of the log's paths, one at a
+   * time (ms each), and the lookup exchanges they took in all (the builder and the user hold the log).
+   */
+  readonly lookupMs: readonly number[];
+  readonly lookupExchanges: number;
   /** CPU time of the user's and the builder's node processes from `follow` to the verified copy (ms). */
   readonly syncCpuMs: { readonly user: number; readonly builder: number };
   /** How the links were shaped, and the emulator's CPU time during the sync (tap only). */
@@ -122,6 +131,26 @@ export async function once(kind: Kind, entries: readonly string[]): Promise<RunF
     await fresh.request({ cmd: 'follow', vkey: builder.node.info.vkey! });
     await firstCheckpoint(fresh, logId);
     const freshAt = performance.now();
+    // A light node beside the user, knowing only the public node: its lookups, once its log is verified.
+    const light = await startNetnsNode(lab, freshNs, {
+      role: 'node',
+      name: 'carol',
+      p2p: { ...p2p, listen: LIGHT_LISTEN },
+    });
+    await light.request({ cmd: 'follow', vkey: builder.node.info.vkey!, light: true });
+    const hashParts = entries
+      .filter((_, i) => i % Math.max(1, Math.floor(entries.length / LOOKUPS)) === 0)
+      .slice(0, LOOKUPS)
+      .map((e) => parseStorePath(e.split(';')[1]!).hashPart);
+    const lookups = await light.request<{ ms: number[]; found: number; exchanges: number }>({
+      cmd: 'lookups',
+      logId,
+      size: entries.length,
+      hashParts,
+      timeoutMs: 120_000,
+    });
+    if (lookups.found !== hashParts.length)
+      throw new Error(`the light node found ${lookups.found} of ${hashParts.length} paths`);
     const directAt = await direct;
     const connections = await user.node.request<ConnectionReport[]>({ cmd: 'connections' });
     const toBuilder = connections.filter((c) => c.peer === builder.node.info.peerId);
@@ -134,6 +163,8 @@ export async function once(kind: Kind, entries: readonly string[]): Promise<RunF
       propagationMs,
       freshMs: freshAt - freshStart,
       freshReadyMs: freshAt - freshReady,
+      lookupMs: lookups.ms,
+      lookupExchanges: lookups.exchanges,
       shaper,
       ...(emulatorBefore &&
         emulatorAfter && {

@@ -7,14 +7,15 @@
  * TRUSTIX_BENCH_INTERNET_LINKS=plain gives plain veths; a JSON shape another link (e.g. a slow uplink:
  * `{"delayMs":40,"rateBytesPerSecond":32000}`, test/helpers/link-emulator.ts).
  * TRUSTIX_BENCH_INTERNET_ENTRIES (default 10,000), TRUSTIX_BENCH_INTERNET_RUNS (default 1),
- * TRUSTIX_BENCH_INTERNET_KINDS (default "relayed,webrtc,direct") and TRUSTIX_BENCH_INTERNET_ROUNDS
- * (default 20) size it.
+ * TRUSTIX_BENCH_INTERNET_KINDS (default "relayed,webrtc,direct"), TRUSTIX_BENCH_INTERNET_ROUNDS
+ * (default 20) and TRUSTIX_BENCH_INTERNET_LOOKUPS (a light node's lookups, default 50) size it.
  */
 import type { LinkShape } from '../test/helpers/netns.ts';
 
 export const ENTRIES = Number(process.env['TRUSTIX_BENCH_INTERNET_ENTRIES'] ?? 10_000);
 export const RUNS = Number(process.env['TRUSTIX_BENCH_INTERNET_RUNS'] ?? 1);
 export const ROUNDS = Number(process.env['TRUSTIX_BENCH_INTERNET_ROUNDS'] ?? 20);
+export const LOOKUPS = Number(process.env['TRUSTIX_BENCH_INTERNET_LOOKUPS'] ?? 50);
 /** The links of issues 15 and 18, on what each host sends (undefined: plain veths). */
 export const SHAPE: LinkShape | undefined = linkShape(process.env['TRUSTIX_BENCH_INTERNET_LINKS']);
 export const ALL_KINDS = ['relayed', 'webrtc', 'direct'] as const;

@@ -27,7 +27,8 @@ export interface NetnsNodeSpec {
 /** What a request may ask (see `handle`). */
 export type NetnsRequest =
   | { cmd: 'publish'; entries: string[] }
-  | { cmd: 'follow'; vkey: string }
+  | { cmd: 'follow'; vkey: string; light?: boolean }
+  | { cmd: 'lookups'; logId: string; size: number; hashParts: readonly string[]; timeoutMs: number }
   | { cmd: 'synced'; logId: string; size: number; timeoutMs: number }
   | { cmd: 'known'; logId: string; timeoutMs: number; size?: number }
   | { cmd: 'verify'; logId: string }
@@ -115,8 +116,35 @@ async function handle(req: NetnsRequest): Promise<unknown> {
       return { size: node.ownLog.size };
     }
     case 'follow':
-      await node.followed.follow(req.vkey);
+      await node.followed.follow(req.vkey, req.light === undefined ? {} : { light: req.light });
       return {};
+    case 'lookups': {
+      // A light log's lookups (docs/PROTOCOL.md "Lookups"), one at a time, once its checkpoint of `size`
+      // is verified: each one's time, how many found entries, and the exchanges they took.
+      const light = node.light!;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${req.logId} not verified to ${req.size} within ${req.timeoutMs} ms`)),
+          req.timeoutMs,
+        );
+      });
+      try {
+        await Promise.race([light.whenVerified(req.logId, req.size), late]);
+      } finally {
+        clearTimeout(timer);
+      }
+      const before = light.lookupExchanges();
+      const ms: number[] = [];
+      let found = 0;
+      for (const hashPart of req.hashParts) {
+        const started = performance.now();
+        const answer = await light.entries(req.logId, hashPart);
+        ms.push(performance.now() - started);
+        if (answer.kind === 'entries' && answer.entries.length > 0) found++;
+      }
+      return { ms, found, exchanges: light.lookupExchanges() - before };
+    }
     case 'synced': {
       // Polled: the follower retries failed attempts by itself; its status is what a user sees.
       const deadline = Date.now() + req.timeoutMs;
