@@ -5,15 +5,13 @@
  * configuration resolves them, and neither needs the other's workings.
  */
 import type { Argv } from 'yargs';
-import { DEFAULT_HTTP_PORT, DEFAULT_LISTEN } from '../node/index.ts';
+import { DEFAULT_HTTP_PORT } from '../node/index.ts';
 import type { FlagSpecs } from './fast-path.ts';
 import type { GlobalOptions } from './global-options.ts';
+import { type NetworkArgs, networkOptions } from './network-options.ts';
 
-export interface NodeArgs extends GlobalOptions {
+export interface NodeArgs extends NetworkArgs {
   readonly http?: string;
-  readonly listen?: string[];
-  readonly announce?: string[];
-  readonly bootstrap?: string[];
   readonly 'batch-interval'?: number;
   readonly upstream?: string[];
   readonly vote?: string[];
@@ -49,25 +47,9 @@ export const NODE_FAST_OPTIONS: FlagSpecs = {
   witness: WITNESS_OPTION,
 };
 
-/** The flags `start` and `config show` share. */
+/** The flags `start` and `config show` share: the network's (cli/network-options.ts) among them. */
 export function nodeOptions<T extends GlobalOptions>(yargs: Argv<T>) {
-  return yargs
-    .option('http', HTTP_OPTION)
-    .option('listen', {
-      type: 'string',
-      array: true,
-      describe: `libp2p listen multiaddrs (default ${DEFAULT_LISTEN.join(' ')})`,
-    })
-    .option('announce', {
-      type: 'string',
-      array: true,
-      describe: 'Multiaddrs to announce instead (public address behind NAT)',
-    })
-    .option('bootstrap', {
-      type: 'string',
-      array: true,
-      describe: 'Bootstrap peers, multiaddrs ending in /p2p/<PeerId>',
-    })
+  return networkOptions(yargs.option('http', HTTP_OPTION))
     .option('batch-interval', BATCH_INTERVAL_OPTION)
     .option('upstream', {
       type: 'string',
