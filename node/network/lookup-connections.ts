@@ -13,6 +13,7 @@ import {
 } from '../../protocol/constants.ts';
 import type { LookupClientComponents, LookupClientInit } from './lookup-client-init.ts';
 import { RequestSession } from './request-session.ts';
+import { raceSignal } from './signal-race.ts';
 
 /**
  * A session with no lookup pending for this long is closed, in ms: below the server's idle time (10 s),
@@ -165,14 +166,4 @@ export class LookupConnections {
     s.active--;
     if (s.active === 0) this.slots.delete(peer);
   }
-}
-
-/** `promise`, or `signal`'s reason once it aborts. */
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted();
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

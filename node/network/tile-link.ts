@@ -9,6 +9,7 @@ import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import { MAX_TILE_BYTES, TILES_PROTOCOL_SESSION, TILES_PROTOCOLS } from '../../protocol/constants.ts';
 import { RequestSession } from './request-session.ts';
+import { raceSignal } from './signal-race.ts';
 
 /**
  * Requests in flight to a peer without sessions (1.0.0, 1.1.0: a stream each): below the server's
@@ -99,7 +100,7 @@ export class TileLink {
    */
   async channel(signal: AbortSignal): Promise<RequestSession | Stream> {
     while (!(this.session?.open ?? false) && this.sessionOpening !== undefined)
-      await abortable(this.sessionOpening, signal);
+      await raceSignal(this.sessionOpening, signal);
     if (this.session?.open) return this.session;
     const known = this.connection?.status === 'open' ? this.protocol : undefined;
     if (known !== undefined && known !== TILES_PROTOCOL_SESSION) return this.open(signal);
@@ -147,18 +148,4 @@ export class TileLink {
     if (connection === this.connection) this.protocol = stream.protocol;
     return stream;
   }
-}
-
-/** `promise`, settled (fulfilled or not), or `signal`'s reason once it aborts first. */
-async function abortable(promise: Promise<unknown>, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted();
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    const settle = () => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    };
-    promise.then(settle, settle);
-  });
 }
