@@ -6,7 +6,7 @@ import { TrustixError } from '../protocol/errors.ts';
 import type { Evidence } from '../protocol/evidence.ts';
 
 /**
- * A config file that cannot be used; the message names the file, line and option (node/config-file.ts).
+ * A config file that cannot be used; the message names the file, line and option (node/config/config-file.ts).
  * Here rather than beside the parser so that node/client.ts exports it without loading jsonc-parser.
  */
 export class ConfigError extends TrustixError {

@@ -6,9 +6,12 @@
  */
 import './runtime/promise-with-resolvers.ts';
 
-export { loadConfig } from './config.ts';
-export type { ConfiguredLog } from './config-options.ts';
-export { parseHttpAddress, parseMultiaddr, parseSpoolDir } from './config-values.ts';
+export { TrustixNode } from './assembly/trustix-node.ts';
+export { DEFAULT_HTTP_PORT, type TrustixNodeInit } from './assembly/trustix-node-init.ts';
+export { DEFAULT_VOTE } from './assembly/user-side.ts';
+export { loadConfig } from './config/config.ts';
+export type { ConfiguredLog } from './config/config-options.ts';
+export { parseHttpAddress, parseMultiaddr, parseSpoolDir } from './config/config-values.ts';
 export { MAX_DEMO_BUILDS, MIN_DEMO_BUILDS } from './demo/builds.ts';
 export { DEFAULT_DEMO_ENTRIES, runDemo } from './demo/run-demo.ts';
 export { HttpServer } from './http/server.ts';
@@ -48,12 +51,9 @@ export { Follower } from './sync/follower.ts';
 export { LOG_QUOTA_DEFAULTS } from './sync/log-quota.ts';
 export { LogSync } from './sync/log-sync.ts';
 export { LOG_LIMIT_DEFAULTS, SYNC_WINDOW_BYTES } from './sync/log-sync-settings.ts';
-export { TrustixNode } from './trustix-node.ts';
-export { DEFAULT_HTTP_PORT, type TrustixNodeInit } from './trustix-node-init.ts';
 export { openBinaryCache } from './upstream/binary-cache.ts';
 export { type ImportProgress, type ImportSummary, importCache, submitSink } from './upstream/cache-import.ts';
 export { UpstreamCaches } from './upstream/upstream-caches.ts';
-export { DEFAULT_VOTE } from './user-side.ts';
 export {
   createDeciderChain,
   type DeciderSpec,

@@ -14,7 +14,7 @@ const LAYERS = ['protocol', 'node', 'cli', 'bootstrap', 'bench'] as const;
 
 /**
  * node/'s rooms from the bottom up: a module may import its own room and rooms of a lower rank; rooms of
- * one rank stay independent of each other. The node's assembly (its root files) and the demo are on top.
+ * one rank stay independent of each other. The node's assembly (node/assembly/) and the demo are on top.
  */
 const NODE_RANKS: readonly (readonly string[])[] = [
   ['errors', 'runtime', 'socket'],
@@ -23,7 +23,7 @@ const NODE_RANKS: readonly (readonly string[])[] = [
   ['sync'],
   ['stats'],
   ['network'],
-  ['routes', 'control'],
+  ['routes', 'control', 'config'],
   ['assembly'],
   ['demo'],
   ['doors'],

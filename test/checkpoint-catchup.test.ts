@@ -47,7 +47,7 @@ interface Member {
 }
 
 /**
- * A node as node/network-gossip.ts assembles it for checkpoints: gossip, the catch-up server, and (unless
+ * A node as node/assembly/network-gossip.ts assembles it for checkpoints: gossip, the catch-up server, and (unless
  * `client` is false) the catch-up client asking about `follows`.
  */
 async function member(

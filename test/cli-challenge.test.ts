@@ -7,8 +7,8 @@
 import '../node/runtime/promise-with-resolvers.ts';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import type { TrustixNode } from '../node/assembly/trustix-node.ts';
 import { submit } from '../node/socket/submit-client.js';
-import type { TrustixNode } from '../node/trustix-node.ts';
 import { formatEntry } from '../protocol/entry.ts';
 import { encodeNix32 } from '../protocol/nix32.ts';
 import { runCli } from './helpers/cli.ts';

@@ -5,8 +5,8 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
+import { TrustixNode } from '../node/assembly/trustix-node.ts';
 import { initDataDir } from '../node/store/data-dir.ts';
-import { TrustixNode } from '../node/trustix-node.ts';
 import { formatNixPublicKey, generateNixSecretKey } from '../protocol/keys.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';

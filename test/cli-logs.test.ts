@@ -5,8 +5,8 @@
  */
 import { rm } from 'node:fs/promises';
 import test from 'ava';
+import { TrustixNode } from '../node/assembly/trustix-node.ts';
 import { initDataDir } from '../node/store/data-dir.ts';
-import { TrustixNode } from '../node/trustix-node.ts';
 import { formatNixPublicKey, generateNixSecretKey } from '../protocol/keys.ts';
 import { type CliResult, runCli, spawnCliUntil } from './helpers/cli.ts';
 import { tempDir } from './helpers/log-fixture.ts';

@@ -5,7 +5,7 @@
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { ConfigError, loadConfig, MAX_CONFIG_BYTES, parseConfig } from '../node/config.ts';
+import { ConfigError, loadConfig, MAX_CONFIG_BYTES, parseConfig } from '../node/config/config.ts';
 import { InsecurePermissionsError } from '../node/errors.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 

@@ -8,9 +8,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { TrustixNode } from '../node/assembly/trustix-node.ts';
 import { HttpListenError, KeyFileError, OwnLogKeyError } from '../node/errors.ts';
 import { dataDir, initDataDir, loadKeys } from '../node/store/data-dir.ts';
-import { TrustixNode } from '../node/trustix-node.ts';
 import { formatNixPublicKey, formatNixSecretKey, generateNixSecretKey } from '../protocol/keys.ts';
 import { tempDir } from './helpers/log-fixture.ts';
 

@@ -17,7 +17,7 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { parse } from 'jsonc-parser';
-import { parseConfig } from '../node/config.ts';
+import { parseConfig } from '../node/config/config.ts';
 import { CLI_BIN, runCli } from './helpers/cli.ts';
 
 const run = promisify(execFile);

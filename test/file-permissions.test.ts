@@ -6,7 +6,7 @@
 import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { ConfigError, loadConfig } from '../node/config.ts';
+import { ConfigError, loadConfig } from '../node/config/config.ts';
 import { InsecurePermissionsError } from '../node/errors.ts';
 import { dataDir, initDataDir, loadKeys } from '../node/store/data-dir.ts';
 import { ScriptDecider } from '../node/vote/script-decider.ts';

@@ -13,10 +13,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
+import type { TrustixNode } from '../node/assembly/trustix-node.ts';
 import { dataDir } from '../node/store/data-dir.ts';
 import { openDatabase } from '../node/store/database.ts';
 import { logPrefix, logRange } from '../node/store/layout.ts';
-import type { TrustixNode } from '../node/trustix-node.ts';
 import { parseDeciderSpec } from '../node/vote/decider.ts';
 import { parseNarinfo } from '../protocol/narinfo.ts';
 import {

@@ -15,7 +15,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import type { TrustixNode } from '../node/trustix-node.ts';
+import type { TrustixNode } from '../node/assembly/trustix-node.ts';
 import { parseDeciderSpec } from '../node/vote/decider.ts';
 import { parseEntry } from '../protocol/entry.ts';
 import { parseNarinfo } from '../protocol/narinfo.ts';

@@ -1,19 +1,19 @@
 /**
- * The follower of a node's network side (node/network-side.ts) and where its syncs fetch from: the kept
+ * The follower of a node's network side (node/assembly/network-side.ts) and where its syncs fetch from: the kept
  * list of a log's DHT providers, the peer sources, and the blame of a source whose tiles fail (evidence of
  * a fork, or a ban). Built here, started by network-side.ts once its events are wired. Its own module
  * because these decide whom a sync of a followed log asks, and what a failed source costs it.
  */
 import { logger } from '@libp2p/logger';
-import { formatCheckpointMessage } from '../protocol/gossip-message.ts';
-import type { Gossip } from './network/gossip.ts';
-import type { LogProviders } from './network/log-providers.ts';
-import { PeerSources } from './network/peer-sources.ts';
-import { ProviderList } from './network/provider-list.ts';
-import { SourceBlame } from './network/source-blame.ts';
+import { formatCheckpointMessage } from '../../protocol/gossip-message.ts';
+import type { Gossip } from '../network/gossip.ts';
+import type { LogProviders } from '../network/log-providers.ts';
+import { PeerSources } from '../network/peer-sources.ts';
+import { ProviderList } from '../network/provider-list.ts';
+import { SourceBlame } from '../network/source-blame.ts';
+import { Follower } from '../sync/follower.ts';
 import type { NetworkHost } from './network-host.ts';
 import type { NetworkSideComponents, NetworkSideInit } from './network-side-init.ts';
-import { Follower } from './sync/follower.ts';
 
 const log = logger('trustix:node');
 

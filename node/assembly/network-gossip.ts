@@ -1,12 +1,12 @@
 /**
- * How checkpoints travel on a node's network side (node/network-side.ts): gossip, wired to the checkpoint
+ * How checkpoints travel on a node's network side (node/assembly/network-side.ts): gossip, wired to the checkpoint
  * monitor and carrying the node's own log, and the checkpoint catch-up with peers (the server answering
  * them, the client asking them on connect). Its own module because these are the two ways a checkpoint
  * reaches or leaves the node, both judged by the monitor.
  */
-import { type CatchupClient, catchupClient } from './network/catchup-client.ts';
-import { catchupService } from './network/catchup-service.ts';
-import { Gossip } from './network/gossip.ts';
+import { type CatchupClient, catchupClient } from '../network/catchup-client.ts';
+import { catchupService } from '../network/catchup-service.ts';
+import { Gossip } from '../network/gossip.ts';
 import type { NetworkHost } from './network-host.ts';
 import type { NetworkSideComponents, NetworkSideInit } from './network-side-init.ts';
 import type { StartedParts } from './started-parts.ts';

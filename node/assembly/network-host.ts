@@ -1,5 +1,5 @@
 /**
- * The libp2p host of a node's network side (node/network-side.ts), started first: the peer identity kept
+ * The libp2p host of a node's network side (node/assembly/network-side.ts), started first: the peer identity kept
  * in the data directory, peer bans and the per-address connection budget in its gater, the gossip
  * penalties in its peer scores, and libp2p's metrics in the node's registry. Its own module because
  * every later part is built on it, and the guards against misbehaving peers it holds (bans, penalties)
@@ -7,15 +7,15 @@
  */
 import { logger } from '@libp2p/logger';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { ConnectionBudget } from './network/connection-budget.ts';
-import { gossipScoreParams } from './network/gossip.ts';
-import { GossipPenalties } from './network/gossip-penalties.ts';
-import { createLibp2pNode } from './network/libp2p-node.ts';
-import type { TrustixLibp2p } from './network/libp2p-services.ts';
-import { PeerBans } from './network/peer-bans.ts';
-import { loadOrCreatePeerIdentity } from './network/peer-identity.ts';
+import { ConnectionBudget } from '../network/connection-budget.ts';
+import { gossipScoreParams } from '../network/gossip.ts';
+import { GossipPenalties } from '../network/gossip-penalties.ts';
+import { createLibp2pNode } from '../network/libp2p-node.ts';
+import type { TrustixLibp2p } from '../network/libp2p-services.ts';
+import { PeerBans } from '../network/peer-bans.ts';
+import { loadOrCreatePeerIdentity } from '../network/peer-identity.ts';
+import { VERSION } from '../runtime/version.ts';
 import type { NetworkSideComponents, NetworkSideInit } from './network-side-init.ts';
-import { VERSION } from './runtime/version.ts';
 import type { StartedParts } from './started-parts.ts';
 
 const log = logger('trustix:node');

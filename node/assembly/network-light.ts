@@ -1,14 +1,14 @@
 /**
- * The light half of a node's network side (node/network-side.ts): the lookup server answering light nodes
+ * The light half of a node's network side (node/assembly/network-side.ts): the lookup server answering light nodes
  * about every log held here in full, the lookup client asking peers about logs followed light, and the
  * light logs with their consistency checks. Its own module because this is how a node serves, and
  * follows, logs it does not mirror.
  */
 import type { PeerId } from '@libp2p/interface';
-import type { TrustixLibp2p } from './network/libp2p-services.ts';
-import { LightLogs } from './network/light-logs.ts';
-import { LookupClient } from './network/lookup-client.ts';
-import { lookupService as createLookupService, type LookupService } from './network/lookup-service.ts';
+import type { TrustixLibp2p } from '../network/libp2p-services.ts';
+import { LightLogs } from '../network/light-logs.ts';
+import { LookupClient } from '../network/lookup-client.ts';
+import { lookupService as createLookupService, type LookupService } from '../network/lookup-service.ts';
 import type { NetworkFollower } from './network-follower.ts';
 import type { NetworkHost } from './network-host.ts';
 import type { NetworkSideComponents, NetworkSideInit } from './network-side-init.ts';

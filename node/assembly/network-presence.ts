@@ -1,17 +1,17 @@
 /**
- * A node's presence on the network (node/network-side.ts): the tile exchange serving every log it holds,
+ * A node's presence on the network (node/assembly/network-side.ts): the tile exchange serving every log it holds,
  * its DHT provider records (kept up with its changing addresses), its own log provided and its
  * checkpoints gossiped, and, on the public DHT, the rendezvous where Trustix peers meet. Its own module
  * because this is what the node offers and how peers find it, apart from what it fetches from them.
  */
 import { logger } from '@libp2p/logger';
-import { TILES_PROTOCOL } from '../protocol/constants.ts';
-import { providingDhts } from './network/dhts.ts';
-import type { Gossip } from './network/gossip.ts';
-import type { TrustixLibp2p } from './network/libp2p-services.ts';
-import { LogProviders } from './network/log-providers.ts';
-import { Rendezvous } from './network/rendezvous.ts';
-import { TileExchange } from './network/tile-exchange.ts';
+import { TILES_PROTOCOL } from '../../protocol/constants.ts';
+import { providingDhts } from '../network/dhts.ts';
+import type { Gossip } from '../network/gossip.ts';
+import type { TrustixLibp2p } from '../network/libp2p-services.ts';
+import { LogProviders } from '../network/log-providers.ts';
+import { Rendezvous } from '../network/rendezvous.ts';
+import { TileExchange } from '../network/tile-exchange.ts';
 import type { NetworkSideComponents, NetworkSideInit } from './network-side-init.ts';
 import type { StartedParts } from './started-parts.ts';
 

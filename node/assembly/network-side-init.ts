@@ -1,31 +1,31 @@
 /**
- * What the network side of a node (node/network-side.ts) is given: the node's parts it wires to
+ * What the network side of a node (node/assembly/network-side.ts) is given: the node's parts it wires to
  * (NetworkSideComponents) and its settings (NetworkSideInit). Apart from the assembly because the node's
  * own settings (TrustixNodeInit) extend these, and every stage of the network side reads them without
  * needing the others.
  */
 import type { Registry } from 'prom-client';
-import type { WitnessSigner } from '../protocol/cosignature.ts';
-import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
-import type { CatchupClientInit } from './network/catchup-client.ts';
-import type { CatchupServiceInit } from './network/catchup-service.ts';
-import type { ConnectionBudgetInit } from './network/connection-budget.ts';
-import type { GossipInit } from './network/gossip.ts';
-import type { Libp2pNodeInit } from './network/libp2p-node-init.ts';
-import type { LightLogsInit } from './network/light-logs-init.ts';
-import type { LogProvidersInit } from './network/log-providers.ts';
-import type { LookupClientInit } from './network/lookup-client-init.ts';
-import type { LookupServiceInit } from './network/lookup-service.ts';
-import type { PeerBansInit } from './network/peer-bans.ts';
-import type { PeerSourcesInit } from './network/peer-sources.ts';
-import type { ProviderListInit } from './network/provider-list.ts';
-import type { RendezvousInit } from './network/rendezvous.ts';
-import type { TileExchangeInit } from './network/tile-exchange-init.ts';
-import type { OwnLog } from './own-log/own-log.ts';
-import type { Database } from './store/database.ts';
-import type { FollowedLogs } from './store/followed-logs.ts';
-import type { LogDirectory } from './store/log-reader.ts';
-import type { FollowerComponents, FollowerInit } from './sync/follower.ts';
+import type { WitnessSigner } from '../../protocol/cosignature.ts';
+import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
+import type { CatchupClientInit } from '../network/catchup-client.ts';
+import type { CatchupServiceInit } from '../network/catchup-service.ts';
+import type { ConnectionBudgetInit } from '../network/connection-budget.ts';
+import type { GossipInit } from '../network/gossip.ts';
+import type { Libp2pNodeInit } from '../network/libp2p-node-init.ts';
+import type { LightLogsInit } from '../network/light-logs-init.ts';
+import type { LogProvidersInit } from '../network/log-providers.ts';
+import type { LookupClientInit } from '../network/lookup-client-init.ts';
+import type { LookupServiceInit } from '../network/lookup-service.ts';
+import type { PeerBansInit } from '../network/peer-bans.ts';
+import type { PeerSourcesInit } from '../network/peer-sources.ts';
+import type { ProviderListInit } from '../network/provider-list.ts';
+import type { RendezvousInit } from '../network/rendezvous.ts';
+import type { TileExchangeInit } from '../network/tile-exchange-init.ts';
+import type { OwnLog } from '../own-log/own-log.ts';
+import type { Database } from '../store/database.ts';
+import type { FollowedLogs } from '../store/followed-logs.ts';
+import type { LogDirectory } from '../store/log-reader.ts';
+import type { FollowerComponents, FollowerInit } from '../sync/follower.ts';
 
 export interface NetworkSideInit {
   /** libp2p settings. Default: listen on TCP 8566, no bootstrap peers. */

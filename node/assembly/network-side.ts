@@ -1,23 +1,24 @@
 /**
- * The network side of a node (node/trustix-node-lifecycle.ts starts it unless `p2p` is false): libp2p
+ * The network side of a node (node/assembly/trustix-node-lifecycle.ts starts it unless `p2p` is false): libp2p
  * with peer bans, checkpoint and evidence gossip, checkpoint catch-up with peers on connect, the tile
  * exchange serving every log the node holds, DHT provider records, and the follower that mirrors the
  * followed logs from peers; wired to the checkpoint monitor
  * (whose quorum gate, 'newest' and newest(), is the only way a followed log's newest checkpoint reaches the
  * follower), to the node's own log, and on a witnessing node to the witness. Started in dependency order,
- * stopped in reverse. The stages, each in its own module: the libp2p host (node/network-host.ts), gossip
+ * stopped in reverse. The stages, each in its own module: the libp2p host (node/assembly/network-host.ts), gossip
  * and catch-up (network-gossip.ts), the tile exchange, provider records and rendezvous
  * (network-presence.ts), the follower and its sources (network-follower.ts), the lookups and light logs
  * (network-light.ts); what the network side is given: network-side-init.ts. This module runs them in
  * order and wires their events to each other.
  */
 import { logger } from '@libp2p/logger';
-import type { CatchupClient } from './network/catchup-client.ts';
-import type { TrustixLibp2p } from './network/libp2p-services.ts';
-import type { LightLogs } from './network/light-logs.ts';
-import type { LookupClient } from './network/lookup-client.ts';
-import type { LookupService } from './network/lookup-service.ts';
-import { Witness } from './network/witness.ts';
+import type { CatchupClient } from '../network/catchup-client.ts';
+import type { TrustixLibp2p } from '../network/libp2p-services.ts';
+import type { LightLogs } from '../network/light-logs.ts';
+import type { LookupClient } from '../network/lookup-client.ts';
+import type { LookupService } from '../network/lookup-service.ts';
+import { Witness } from '../network/witness.ts';
+import type { Follower } from '../sync/follower.ts';
 import { createNetworkFollower } from './network-follower.ts';
 import { startNetworkGossip } from './network-gossip.ts';
 import { startNetworkHost } from './network-host.ts';
@@ -25,7 +26,6 @@ import { startNetworkLight } from './network-light.ts';
 import { startNetworkPresence } from './network-presence.ts';
 import type { NetworkSideComponents, NetworkSideInit } from './network-side-init.ts';
 import { StartedParts } from './started-parts.ts';
-import type { Follower } from './sync/follower.ts';
 
 const log = logger('trustix:node');
 

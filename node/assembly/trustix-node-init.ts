@@ -1,21 +1,21 @@
 /**
- * What a Trustix node (node/trustix-node.ts) is given: its settings (TrustixNodeInit, which takes in the
+ * What a Trustix node (node/assembly/trustix-node.ts) is given: its settings (TrustixNodeInit, which takes in the
  * user side's and the network side's), the defaults they fall back on (DEFAULT_HTTP_PORT, NODE_DATABASE),
  * and the checkpoint monitor's witness settings derived from them. Apart from the node because those who
  * configure one (the CLI's effective configuration, the bootstrap node, the demo) need these and none of
  * its workings.
  */
-import { parseWitnessVkey, type WitnessKey } from '../protocol/cosignature.ts';
-import type { HttpServerInit } from './http/http-server-init.ts';
-import type { CheckpointMonitorInit } from './monitor/checkpoint-monitor.ts';
-import type { WitnessQuorum } from './monitor/cosignatures.ts';
+import { parseWitnessVkey, type WitnessKey } from '../../protocol/cosignature.ts';
+import type { HttpServerInit } from '../http/http-server-init.ts';
+import type { CheckpointMonitorInit } from '../monitor/checkpoint-monitor.ts';
+import type { WitnessQuorum } from '../monitor/cosignatures.ts';
+import type { NixStoreInit } from '../own-log/nix-store.ts';
+import type { SequencerInit } from '../own-log/sequencer-init.ts';
+import type { SpoolInit } from '../own-log/spool.ts';
+import type { AllocatorPolicyInit } from '../runtime/allocator-policy.ts';
+import type { MemoryReleaserInit } from '../runtime/memory-releaser.ts';
+import type { DatabaseInit } from '../store/database.ts';
 import type { NetworkSideInit } from './network-side-init.ts';
-import type { NixStoreInit } from './own-log/nix-store.ts';
-import type { SequencerInit } from './own-log/sequencer-init.ts';
-import type { SpoolInit } from './own-log/spool.ts';
-import type { AllocatorPolicyInit } from './runtime/allocator-policy.ts';
-import type { MemoryReleaserInit } from './runtime/memory-releaser.ts';
-import type { DatabaseInit } from './store/database.ts';
 import type { UserSideInit } from './user-side.ts';
 
 /** The HTTP port a node listens on by default (on 127.0.0.1). */

@@ -1,35 +1,35 @@
 /**
- * How a Trustix node (node/trustix-node.ts) starts and stops. `startNode` brings the parts up in
+ * How a Trustix node (node/assembly/trustix-node.ts) starts and stops. `startNode` brings the parts up in
  * dependency order, each wired to those before it: the store, the own log, the checkpoint monitor, the
- * network side (node/network-side.ts), the user side (node/user-side.ts), HTTP, the control socket and
+ * network side (node/assembly/network-side.ts), the user side (node/assembly/user-side.ts), HTTP, the control socket and
  * the memory releaser. `stopNode` takes them down in reverse, finishing the batch in progress so nothing
  * acknowledged is lost, then closes the store. Apart from the node's public API because the order is the
  * assembly's substance (what may write before what, what stops before the store closes), while the node
  * only hands out the parts that run.
  */
 import { logger } from '@libp2p/logger';
-import { type ControlledNode, controlOps } from './control/control-ops.ts';
-import { SubmitServer } from './control/submit-server.ts';
-import { KeyFileError } from './errors.ts';
-import { HttpServer } from './http/server.ts';
-import { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
-import type { TrustixLibp2p } from './network/libp2p-services.ts';
-import type { LightLogs } from './network/light-logs.ts';
+import { type ControlledNode, controlOps } from '../control/control-ops.ts';
+import { SubmitServer } from '../control/submit-server.ts';
+import { KeyFileError } from '../errors.ts';
+import { HttpServer } from '../http/server.ts';
+import { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
+import type { TrustixLibp2p } from '../network/libp2p-services.ts';
+import type { LightLogs } from '../network/light-logs.ts';
+import { checkOwnLogKey, startOwnLog } from '../own-log/own-log.ts';
+import type { Sequencer } from '../own-log/sequencer.ts';
+import type { Spool } from '../own-log/spool.ts';
+import { LogRoutes } from '../routes/logs.ts';
+import { MetricsRoutes, NodeMetrics } from '../routes/metrics.ts';
+import { applyAllocatorPolicy } from '../runtime/allocator-policy.ts';
+import { MemoryReleaser } from '../runtime/memory-releaser.ts';
+import { checkDataDir, dataDir, loadKeys, type NodeKeys } from '../store/data-dir.ts';
+import { type Database, openDatabase } from '../store/database.ts';
+import { FollowedLogs } from '../store/followed-logs.ts';
+import type { LogDirectory, LogReader } from '../store/log-reader.ts';
+import type { LogStore } from '../store/log-store.ts';
+import type { Follower } from '../sync/follower.ts';
 import { startNetworkSide } from './network-side.ts';
-import { checkOwnLogKey, startOwnLog } from './own-log/own-log.ts';
-import type { Sequencer } from './own-log/sequencer.ts';
-import type { Spool } from './own-log/spool.ts';
-import { LogRoutes } from './routes/logs.ts';
-import { MetricsRoutes, NodeMetrics } from './routes/metrics.ts';
-import { applyAllocatorPolicy } from './runtime/allocator-policy.ts';
-import { MemoryReleaser } from './runtime/memory-releaser.ts';
 import type { StartedParts } from './started-parts.ts';
-import { checkDataDir, dataDir, loadKeys, type NodeKeys } from './store/data-dir.ts';
-import { type Database, openDatabase } from './store/database.ts';
-import { FollowedLogs } from './store/followed-logs.ts';
-import type { LogDirectory, LogReader } from './store/log-reader.ts';
-import type { LogStore } from './store/log-store.ts';
-import type { Follower } from './sync/follower.ts';
 import {
   DEFAULT_HTTP_PORT,
   NODE_DATABASE,

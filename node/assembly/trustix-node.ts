@@ -5,31 +5,31 @@
  * - `bootstrap`: no log of its own: a long-lived DHT server and gossip relay (it still validates gossip,
  *   so it relays no junk), with the control socket for status.
  * `start()` brings the parts up in dependency order; `stop()` takes them down in reverse, finishing the
- * batch in progress so nothing acknowledged is lost (both in node/trustix-node-lifecycle.ts). With
+ * batch in progress so nothing acknowledged is lost (both in node/assembly/trustix-node-lifecycle.ts). With
  * `p2p: false` the node works alone (a builder whose log is read over HTTP). Its settings and their
- * defaults: node/trustix-node-init.ts. The network side is assembled in node/network-side.ts, the user side
- * (vote, substituter, statistics) in node/user-side.ts; this module is the node's public API: the parts
+ * defaults: node/assembly/trustix-node-init.ts. The network side is assembled in node/assembly/network-side.ts, the user side
+ * (vote, substituter, statistics) in node/assembly/user-side.ts; this module is the node's public API: the parts
  * it runs, as started.
  */
-import './runtime/promise-with-resolvers.ts';
-import { NotStartedError } from './errors.ts';
-import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
-import type { TrustixLibp2p } from './network/libp2p-services.ts';
-import type { LightLogs } from './network/light-logs.ts';
-import type { Sequencer } from './own-log/sequencer.ts';
-import type { Spool } from './own-log/spool.ts';
-import type { MemoryReleaser } from './runtime/memory-releaser.ts';
+import '../runtime/promise-with-resolvers.ts';
+import { NotStartedError } from '../errors.ts';
+import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
+import type { TrustixLibp2p } from '../network/libp2p-services.ts';
+import type { LightLogs } from '../network/light-logs.ts';
+import type { Sequencer } from '../own-log/sequencer.ts';
+import type { Spool } from '../own-log/spool.ts';
+import type { MemoryReleaser } from '../runtime/memory-releaser.ts';
+import type { ReproStats } from '../stats/repro-stats.ts';
+import type { NodeKeys } from '../store/data-dir.ts';
+import type { FollowedLogs } from '../store/followed-logs.ts';
+import type { LogStore } from '../store/log-store.ts';
+import type { Follower } from '../sync/follower.ts';
+import type { UpstreamCaches } from '../upstream/upstream-caches.ts';
+import type { Decisions } from '../vote/decisions.ts';
 import { StartedParts } from './started-parts.ts';
-import type { ReproStats } from './stats/repro-stats.ts';
-import type { NodeKeys } from './store/data-dir.ts';
-import type { FollowedLogs } from './store/followed-logs.ts';
-import type { LogStore } from './store/log-store.ts';
-import type { Follower } from './sync/follower.ts';
 import type { TrustixNodeInit } from './trustix-node-init.ts';
 import { type NodeState, startNode, stopNode } from './trustix-node-lifecycle.ts';
-import type { UpstreamCaches } from './upstream/upstream-caches.ts';
 import type { UserSide } from './user-side.ts';
-import type { Decisions } from './vote/decisions.ts';
 
 // The node's settings, re-exported: who starts a node configures it from the same import.
 export { DEFAULT_HTTP_PORT, NODE_DATABASE, type TrustixNodeInit } from './trustix-node-init.ts';

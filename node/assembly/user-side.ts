@@ -1,30 +1,30 @@
 /**
  * The user's side of a node, over the logs it follows: the vote (deciders and cached decisions), the
  * substituter with its upstream caches, the reproducibility statistics, and the JSON API. Assembled
- * here so that node/trustix-node-lifecycle.ts only wires parts together; started after the follower
+ * here so that node/assembly/trustix-node-lifecycle.ts only wires parts together; started after the follower
  * (the stores it reads) and stopped before it.
  */
 import { logger } from '@libp2p/logger';
-import type { NixSecretKey } from '../protocol/keys.ts';
-import type { HttpRoutes } from './http/route.ts';
-import type { CheckpointMonitor } from './monitor/checkpoint-monitor.ts';
-import { ApiRoutes, type ControlDocument } from './routes/api.ts';
-import { DashboardRoutes } from './routes/dashboard.ts';
-import { Substituter, type SubstituterInit } from './routes/substituter.ts';
-import { ReproStats, type ReproStatsInit } from './stats/repro-stats.ts';
-import { StatsScheduler, type StatsSchedulerInit } from './stats/stats-scheduler.ts';
-import type { Database } from './store/database.ts';
-import type { FollowedLog, FollowedLogs } from './store/followed-logs.ts';
-import type { Follower } from './sync/follower.ts';
-import { UpstreamCaches } from './upstream/upstream-caches.ts';
-import type { UpstreamCachesInit } from './upstream/upstream-caches-init.ts';
-import { createDeciderChain, type DeciderSpec, parseDeciderSpec } from './vote/decider.ts';
+import type { NixSecretKey } from '../../protocol/keys.ts';
+import type { HttpRoutes } from '../http/route.ts';
+import type { CheckpointMonitor } from '../monitor/checkpoint-monitor.ts';
+import { ApiRoutes, type ControlDocument } from '../routes/api.ts';
+import { DashboardRoutes } from '../routes/dashboard.ts';
+import { Substituter, type SubstituterInit } from '../routes/substituter.ts';
+import { ReproStats, type ReproStatsInit } from '../stats/repro-stats.ts';
+import { StatsScheduler, type StatsSchedulerInit } from '../stats/stats-scheduler.ts';
+import type { Database } from '../store/database.ts';
+import type { FollowedLog, FollowedLogs } from '../store/followed-logs.ts';
+import type { Follower } from '../sync/follower.ts';
+import { UpstreamCaches } from '../upstream/upstream-caches.ts';
+import type { UpstreamCachesInit } from '../upstream/upstream-caches-init.ts';
+import { createDeciderChain, type DeciderSpec, parseDeciderSpec } from '../vote/decider.ts';
 import {
   Decisions,
   type DecisionsComponents,
   type DecisionsInit,
   type LightVotes,
-} from './vote/decisions.ts';
+} from '../vote/decisions.ts';
 
 const log = logger('trustix:node');
 

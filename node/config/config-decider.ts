@@ -1,6 +1,6 @@
 /**
  * A `vote` entry of the config file, a decider: its own module because it has a grammar of its own (a
- * shorthand string or one of four objects) that the section parser (node/config-parser.ts) hands over to.
+ * shorthand string or one of four objects) that the section parser (node/config/config-parser.ts) hands over to.
  *
  * A decider is a shorthand string (parseDeciderSpec) or an object:
  *   { "threshold": { "count": 3, "fraction": "3/4" } }   fraction as "M/N" or a decimal
@@ -10,8 +10,8 @@
  */
 import { resolve } from 'node:path';
 import type { Node } from 'jsonc-parser';
+import { checkDeciderSpec, type DeciderSpec, parseDeciderSpec, parseFraction } from '../vote/decider.ts';
 import type { ConfigReader } from './config-file.ts';
-import { checkDeciderSpec, type DeciderSpec, parseDeciderSpec, parseFraction } from './vote/decider.ts';
 
 export function decider(r: ConfigReader, node: Node, option: string, baseDir: string): DeciderSpec {
   const anchored = (spec: DeciderSpec): DeciderSpec =>

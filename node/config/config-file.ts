@@ -1,11 +1,11 @@
 /**
  * Reading a config file: JSON with comments (`//`, `/* *\/`) and trailing commas, parsed with positions
  * (jsonc-parser) so that every error names the file, the line and the option. The options themselves
- * are node/config-parser.ts's business; this module gives it typed, checked access to the tree.
+ * are node/config/config-parser.ts's business; this module gives it typed, checked access to the tree.
  */
 import { readFile } from 'node:fs/promises';
 import { type Node, type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser';
-import { ConfigError } from './errors.ts';
+import { ConfigError } from '../errors.ts';
 
 export { ConfigError };
 

@@ -1,5 +1,5 @@
 /**
- * The options of the config file as the node uses them, once parsed and checked (node/config-parser.ts):
+ * The options of the config file as the node uses them, once parsed and checked (node/config/config-parser.ts):
  * types only, in their own module so that the parser and the code that reads the options share them
  * without one importing the other. For example:
  *
@@ -27,7 +27,7 @@
  *     "decisions": { "maxCachedBytes": 33554432 }
  *   }
  */
-import type { DeciderSpec } from './vote/decider.ts';
+import type { DeciderSpec } from '../vote/decider.ts';
 
 /** A log to follow, from the config file. */
 export interface ConfiguredLog {

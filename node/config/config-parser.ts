@@ -1,13 +1,15 @@
 /**
  * The strict parser of the config file's sections: every option and its bounds, each `follow` entry, and
- * the files the config names (FileReference), which node/config.ts checks once the text is parsed. Apart
- * from the loading so that text can be checked without a file on disk (node/config.ts's parseConfig).
+ * the files the config names (FileReference), which node/config/config.ts checks once the text is parsed. Apart
+ * from the loading so that text can be checked without a file on disk (node/config/config.ts's parseConfig).
  */
 import { dirname, resolve } from 'node:path';
 import type { Node } from 'jsonc-parser';
-import { MAX_CHECKPOINT_COSIGNATURES, MAX_ENTRY_BYTES } from '../protocol/constants.ts';
-import { parseWitnessVkey } from '../protocol/cosignature.ts';
-import { parseLogKey } from '../protocol/keys.ts';
+import { MAX_CHECKPOINT_COSIGNATURES, MAX_ENTRY_BYTES } from '../../protocol/constants.ts';
+import { parseWitnessVkey } from '../../protocol/cosignature.ts';
+import { parseLogKey } from '../../protocol/keys.ts';
+import { MAX_WEIGHT } from '../store/log-weight.ts';
+import { openBinaryCache } from '../upstream/binary-cache.ts';
 import { decider } from './config-decider.ts';
 import { ConfigReader } from './config-file.ts';
 import type { ConfiguredLog, TrustixConfig } from './config-options.ts';
@@ -19,8 +21,6 @@ import {
   parseSpoolDir,
   parseStunUrl,
 } from './config-values.ts';
-import { MAX_WEIGHT } from './store/log-weight.ts';
-import { openBinaryCache } from './upstream/binary-cache.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
 

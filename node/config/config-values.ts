@@ -1,13 +1,13 @@
 /**
  * The syntax of single values in the config file: HTTP address, host name, multiaddr, STUN URL, spool
- * directory, mirror URL. Apart from the section parser (node/config-parser.ts) because the command-line
+ * directory, mirror URL. Apart from the section parser (node/config/config-parser.ts) because the command-line
  * flags that override the file take several of them (HTTP address, multiaddr, spool), checked by the same
  * functions (cli/effective-config.ts, through node/index.ts).
  */
 import { resolve } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
-import { MalformedError } from '../protocol/errors.ts';
-import { checkPeerMultiaddr } from './network/peer-address.ts';
+import { MalformedError } from '../../protocol/errors.ts';
+import { checkPeerMultiaddr } from '../network/peer-address.ts';
 
 /**
  * The spool directory named in a config file: a path without control characters (the post-build hook

@@ -1,20 +1,21 @@
 /**
  * The node's configuration file: `<data-dir>/config.json` by default (`--config FILE`), JSON with
- * comments and trailing commas (node/config-file.ts). Read and validated once at start; every error
+ * comments and trailing commas (node/config/config-file.ts). Read and validated once at start; every error
  * names the file, the line and the option, and unknown options are errors (a typo must not be silently
  * ignored). Command-line flags override the file. Every option, its default and an example:
  * docs/CLI.md, "The config file".
  *
- * This module loads the file and checks the files it names; what the options are: node/config-options.ts;
- * their parser: node/config-parser.ts (a decider: node/config-decider.ts; single values, which the flags
- * share: node/config-values.ts).
+ * This module loads the file and checks the files it names; what the options are: node/config/config-options.ts;
+ * their parser: node/config/config-parser.ts (a decider: node/config/config-decider.ts; single values, which the flags
+ * share: node/config/config-values.ts).
  */
+
+import { InsecurePermissionsError } from '../errors.ts';
+import { checkPermissions } from '../store/file-permissions.ts';
+import { fileExists } from '../store/key-file.ts';
 import { ConfigError, readConfigText } from './config-file.ts';
 import type { TrustixConfig } from './config-options.ts';
 import { type FileReference, parseConfigText } from './config-parser.ts';
-import { InsecurePermissionsError } from './errors.ts';
-import { checkPermissions } from './store/file-permissions.ts';
-import { fileExists } from './store/key-file.ts';
 
 export { ConfigError, MAX_CONFIG_BYTES } from './config-file.ts';
 

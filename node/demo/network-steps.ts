@@ -5,11 +5,11 @@
  * story: they wait on peers, not on the user's node's answers (verdict-steps.ts).
  */
 import { join } from 'node:path';
+import type { TrustixNode } from '../assembly/trustix-node.ts';
 import { DemoFailedError } from '../errors.ts';
 import type { CheckpointEvent } from '../monitor/checkpoint-verdict.ts';
 import { submit } from '../socket/submit-client.js';
 import type { SyncProgress } from '../sync/sync-report.ts';
-import type { TrustixNode } from '../trustix-node.ts';
 import type { BuilderName, DemoScenario } from './builds.ts';
 import { list, seconds } from './narration.ts';
 import type { DemoStage } from './stage.ts';

@@ -5,9 +5,9 @@
  */
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { TrustixNode, type TrustixNodeInit } from '../assembly/trustix-node.ts';
 import { DemoFailedError } from '../errors.ts';
 import { initDataDir } from '../store/data-dir.ts';
-import { TrustixNode, type TrustixNodeInit } from '../trustix-node.ts';
 
 /** What the demo calls the user's node, and the name of its data directory. */
 export const USER_NAME = 'my-node';

@@ -15,7 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { TrustixNode } from '../trustix-node.ts';
+import type { TrustixNode } from '../assembly/trustix-node.ts';
 import { parseDeciderSpec } from '../vote/decider.ts';
 import {
   BUILDERS,

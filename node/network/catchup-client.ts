@@ -13,7 +13,7 @@
  * charges for one invalid gossip message, below its graylist), and the rest of its answer is dropped; a
  * verdict that blames the sender (over its gossip budget) costs it a point, as in gossip.
  *
- * A log followed later: askConnected asks every connected peer again (node/network-side.ts, on 'followed').
+ * A log followed later: askConnected asks every connected peer again (node/assembly/network-side.ts, on 'followed').
  * And every `intervalMs` one connected peer not asked within it is asked, so that a node whose gossip
  * mesh missed a checkpoint while its connections stay up still learns it within about a minute.
  *

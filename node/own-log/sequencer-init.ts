@@ -1,7 +1,7 @@
 /**
  * What the sequencer of our own log (node/own-log/sequencer.ts) is given and its settings with their
  * defaults: apart from the sequencer so that those who set it (the own log, the node's settings in
- * node/trustix-node-init.ts) name them without importing its workings.
+ * node/assembly/trustix-node-init.ts) name them without importing its workings.
  */
 import type { NoteSigner } from '../../protocol/vkey.ts';
 import type { Database } from '../store/database.ts';

@@ -1,7 +1,7 @@
 /**
  * What the follower (node/sync/follower.ts) is built from: the node's parts it calls (FollowerComponents)
  * and its settings with their defaults (FollowerInit, followerSettings). Apart from the follower's workings
- * because those who set them (the node's assembly, node/network-follower.ts, from the config's `sync`
+ * because those who set them (the node's assembly, node/assembly/network-follower.ts, from the config's `sync`
  * section; the tests) need none of those.
  */
 import type { Database } from '../store/database.ts';

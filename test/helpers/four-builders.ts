@@ -9,8 +9,8 @@
  */
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { TrustixNode, TrustixNodeInit } from '../../node/assembly/trustix-node.ts';
 import { submit } from '../../node/socket/submit-client.js';
-import type { TrustixNode, TrustixNodeInit } from '../../node/trustix-node.ts';
 import { formatEntry, parseEntry } from '../../protocol/entry.ts';
 import { formatNixPublicKey } from '../../protocol/keys.ts';
 import { formatNarinfo, parseNarinfo } from '../../protocol/narinfo.ts';

@@ -8,11 +8,11 @@ import '../../node/runtime/promise-with-resolvers.ts';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Connection } from '@libp2p/interface';
+import { TrustixNode, type TrustixNodeInit } from '../../node/assembly/trustix-node.ts';
 import { reachabilityOf } from '../../node/network/reachability.ts';
 import { submit } from '../../node/socket/submit-client.js';
 import { initDataDir } from '../../node/store/data-dir.ts';
 import { verifyLog } from '../../node/store/log-verifier.ts';
-import { TrustixNode, type TrustixNodeInit } from '../../node/trustix-node.ts';
 import { parseDeciderSpec } from '../../node/vote/decider.ts';
 
 export interface NetnsNodeSpec {

@@ -3,8 +3,8 @@
  * settings that let a test network converge in seconds (FAST).
  */
 import { rm } from 'node:fs/promises';
+import { TrustixNode, type TrustixNodeInit } from '../../node/assembly/trustix-node.ts';
 import { initDataDir } from '../../node/store/data-dir.ts';
-import { TrustixNode, type TrustixNodeInit } from '../../node/trustix-node.ts';
 import { tempDir } from './log-fixture.ts';
 import { LOOPBACK_INIT } from './p2p.ts';
 

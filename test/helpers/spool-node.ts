@@ -2,7 +2,7 @@
  * Child process of the spool crash test: a node on the data directory `argv[2]` (no network, no HTTP)
  * that takes in its spool in small records, printing `started` once it runs, until killed.
  */
-import { TrustixNode } from '../../node/trustix-node.ts';
+import { TrustixNode } from '../../node/assembly/trustix-node.ts';
 
 const node = new TrustixNode({
   dataDir: process.argv[2]!,

@@ -7,7 +7,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import test from 'ava';
-import { DEFAULT_VOTE } from '../../node/user-side.ts';
+import { DEFAULT_VOTE } from '../../node/assembly/user-side.ts';
 import {
   createDeciderChain,
   type LogVote,
